@@ -1,0 +1,162 @@
+package cache
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+const crashDirEnv = "DIRGATE_CACHE_CRASH_DIR"
+
+// TestCrashChild is the process that TestKillDuringApply kills; it does
+// nothing in a normal test run.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("helper process for TestKillDuringApply")
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(3)
+	}
+	g, err := s.NewGeneration("corp")
+	if err != nil {
+		fmt.Println("gen:", err)
+		os.Exit(3)
+	}
+	for i := range 30000 {
+		if err := g.Put(user(fmt.Sprintf("new%05d", i), fmt.Sprintf("uid=new%05d,dc=x", i), fmt.Sprintf("new%05d@x.test", i))); err != nil {
+			fmt.Println("put:", err)
+			os.Exit(3)
+		}
+		if i == 1000 {
+			fmt.Println("writing")
+		}
+	}
+	fmt.Println("committing")
+	if err := g.Commit(context.Background(), []byte("new-cursor"), nil); err != nil {
+		fmt.Println("commit:", err)
+		os.Exit(3)
+	}
+	fmt.Println("committed")
+	time.Sleep(time.Minute)
+}
+
+// TestKillDuringApply kills -9 a process in the middle of writing a new
+// generation, at several points, and checks that the reopened cache serves
+// exactly the old state or exactly the new one, never a mix.
+func TestKillDuringApply(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	points := []struct {
+		after   string // kill once the child printed this line...
+		delay   time.Duration
+		wantNew bool
+	}{
+		{"writing", 0, false},
+		{"writing", 20 * time.Millisecond, false},
+		{"writing", 150 * time.Millisecond, false},
+		{"committing", 0, false},
+		{"committing", time.Millisecond, false},
+		{"committed", 0, true},
+	}
+	for _, p := range points {
+		delay := p.delay
+		t.Run(fmt.Sprintf("%s+%v", p.after, delay), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var old []*Entry
+			for i := range 500 {
+				old = append(old, user(fmt.Sprintf("old%04d", i), fmt.Sprintf("uid=old%04d,dc=x", i), fmt.Sprintf("old%04d@x.test", i)))
+			}
+			commitAll(t, s, "corp", old...)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			lines := bufio.NewScanner(out)
+			var last string
+			for lines.Scan() {
+				last = lines.Text()
+				if last == p.after {
+					break
+				}
+			}
+			if last != p.after {
+				_ = cmd.Process.Kill()
+				t.Fatalf("child did not start writing: %q", last)
+			}
+			time.Sleep(delay)
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			_ = cmd.Wait()
+
+			s, err = Open(dir, Options{})
+			if err != nil {
+				t.Fatalf("reopen after kill: %v", err)
+			}
+			defer s.Close()
+			var ids []string
+			err = s.View(context.Background(), func(v *View) error {
+				if err := v.Scan("", func(e *Entry) (bool, error) { ids = append(ids, e.ID); return true, nil }); err != nil {
+					return err
+				}
+				for _, probe := range []string{"old0007@x.test", "new00007@x.test"} {
+					if got, _ := v.ByAddress(probe); len(got) == 1 && !strings.HasPrefix(got[0].ID, probe[:3]) {
+						return fmt.Errorf("index of %s points to %s", probe, got[0].ID)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			oldState := len(ids) == 500 && strings.HasPrefix(ids[0], "old") && strings.HasPrefix(ids[499], "old")
+			newState := len(ids) == 30000 && strings.HasPrefix(ids[0], "new") && strings.HasPrefix(ids[29999], "new")
+			if !oldState && !newState {
+				t.Fatalf("mixed state after kill: %d entries, first %q", len(ids), ids[0])
+			}
+			if p.wantNew && !newState {
+				t.Fatalf("a committed generation was lost: %d entries", len(ids))
+			}
+			if p.after == "writing" && !oldState {
+				t.Fatal("an uncommitted generation became visible")
+			}
+			t.Logf("kill after %v: served %s state (%d entries)", delay, map[bool]string{true: "old", false: "new"}[oldState], len(ids))
+			// No generation other than the served one may remain registered.
+			_ = s.db.View(func(txn *badger.Txn) error {
+				it := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey("gen")})
+				defer it.Close()
+				n := 0
+				for it.Rewind(); it.Valid(); it.Next() {
+					n++
+				}
+				if n != 1 {
+					t.Errorf("%d generations registered after recovery, want 1", n)
+				}
+				return nil
+			})
+		})
+	}
+}

@@ -1,0 +1,210 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+)
+
+// Kind tells users from groups.
+type Kind uint8
+
+// The kinds of cached objects.
+const (
+	KindUser Kind = iota + 1
+	KindGroup
+)
+
+// String names the kind for logs and CLI output.
+func (k Kind) String() string {
+	switch k {
+	case KindUser:
+		return "user"
+	case KindGroup:
+		return "group"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Attr is one attribute of an entry with its values, as the upstream sent it.
+type Attr struct {
+	Name   string
+	Values []string
+}
+
+// Entry is one cached directory object. It is keyed by its connector and the
+// source's immutable ID, never by DN or email: renames keep the identity.
+type Entry struct {
+	Connector string
+	ID        string // entryUUID, objectGUID, dominoUNID...
+	DN        string // as the upstream returned it
+	Kind      Kind
+	Disabled  bool
+	// Addresses are the login/email addresses of a user, lower-cased: the
+	// primary address first, then aliases. They feed the email index.
+	Addresses []string
+	// Members are the DNs of a group's direct members, as the upstream sent
+	// them; the cache resolves them to IDs when a generation is committed.
+	Members []string
+	Attrs   []Attr // sorted by lower-cased name, for deterministic output
+}
+
+// Values returns the values of attribute name (case-insensitive).
+func (e *Entry) Values(name string) []string {
+	for i := range e.Attrs {
+		if strings.EqualFold(e.Attrs[i].Name, name) {
+			return e.Attrs[i].Values
+		}
+	}
+	return nil
+}
+
+// First returns the first value of attribute name, or "".
+func (e *Entry) First(name string) string {
+	if v := e.Values(name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Normalize sorts attributes by name so that the encoding, and so the
+// content hash, does not depend on the order the upstream sent them in.
+func (e *Entry) Normalize() {
+	sort.SliceStable(e.Attrs, func(i, j int) bool {
+		return strings.ToLower(e.Attrs[i].Name) < strings.ToLower(e.Attrs[j].Name)
+	})
+}
+
+// Hash returns a content hash over everything the cache stores for the
+// entry; the sync engine compares it to tell updated from unchanged entries.
+func (e *Entry) Hash() uint64 {
+	h := fnv.New64a()
+	h.Write(e.encodeBody(nil))
+	return h.Sum64()
+}
+
+const encVersion = 1
+
+// errCorrupt reports a value that cannot be decoded; the cache is
+// rebuildable, so callers surface it rather than guess.
+var errCorrupt = errors.New("cache: corrupt entry encoding")
+
+// encode writes the entry value: version, hash, then the body. Connector and
+// ID live in the key and are not repeated.
+func (e *Entry) encode() []byte {
+	body := e.encodeBody(make([]byte, 0, 256))
+	h := fnv.New64a()
+	h.Write(body)
+	out := make([]byte, 0, 9+len(body))
+	out = append(out, encVersion)
+	out = binary.BigEndian.AppendUint64(out, h.Sum64())
+	return append(out, body...)
+}
+
+func (e *Entry) encodeBody(b []byte) []byte {
+	var flags byte
+	if e.Disabled {
+		flags |= 1
+	}
+	b = append(b, byte(e.Kind), flags)
+	b = appendString(b, e.DN)
+	b = appendStrings(b, e.Addresses)
+	b = appendStrings(b, e.Members)
+	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
+	for _, a := range e.Attrs {
+		b = appendString(b, a.Name)
+		b = appendStrings(b, a.Values)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// storedHash reads the content hash of an encoded entry without decoding it.
+func storedHash(v []byte) (uint64, error) {
+	if len(v) < 9 || v[0] != encVersion {
+		return 0, errCorrupt
+	}
+	return binary.BigEndian.Uint64(v[1:9]), nil
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return 0
+	}
+	d.b = d.b[k:]
+	return n
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) strings() []string {
+	n := d.uvarint()
+	if d.err != nil {
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.string()
+	}
+	return out
+}
+
+func decodeEntry(connector, id string, v []byte) (*Entry, error) {
+	if len(v) < 11 || v[0] != encVersion {
+		return nil, errCorrupt
+	}
+	e := &Entry{Connector: connector, ID: id, Kind: Kind(v[9]), Disabled: v[10]&1 != 0}
+	d := decoder{b: v[11:]}
+	e.DN = d.string()
+	e.Addresses = d.strings()
+	e.Members = d.strings()
+	n := d.uvarint()
+	if d.err == nil && n > 0 {
+		e.Attrs = make([]Attr, n)
+		for i := range e.Attrs {
+			e.Attrs[i].Name = d.string()
+			e.Attrs[i].Values = d.strings()
+		}
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("decode entry %s/%s: %w", connector, id, d.err)
+	}
+	return e, nil
+}

@@ -1,0 +1,97 @@
+package cache
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Run is the record of one sync run, kept as sync history.
+type Run struct {
+	Connector string        `json:"connector"`
+	Start     time.Time     `json:"start"`
+	End       time.Time     `json:"end"`
+	Trigger   string        `json:"trigger"` // cli, schedule, api, console
+	Mode      string        `json:"mode"`    // full, incremental
+	DryRun    bool          `json:"dry_run,omitempty"`
+	Added     int           `json:"added"`
+	Updated   int           `json:"updated"`
+	Deleted   int           `json:"deleted"`
+	Unchanged int           `json:"unchanged"`
+	Read      int           `json:"read"` // entries read from the upstream
+	Host      string        `json:"host,omitempty"`
+	Duration  time.Duration `json:"duration"`
+	Error     string        `json:"error,omitempty"`
+	Blocked   string        `json:"blocked,omitempty"` // why safety stopped the run
+}
+
+func cursorKey(conn string) []byte { return metaKey("cursor", conn) }
+
+func runKey(conn string, start time.Time) []byte {
+	return binary.BigEndian.AppendUint64(metaKey("run", conn, ""), uint64(start.UnixNano()))
+}
+
+func putRun(txn *badger.Txn, r *Run) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return txn.Set(runKey(r.Connector, r.Start), b)
+}
+
+// RecordRun stores a run that did not commit a generation (failed, blocked
+// or dry run).
+func (s *Store) RecordRun(r *Run) error {
+	if err := s.db.Update(func(txn *badger.Txn) error { return putRun(txn, r) }); err != nil {
+		return fmt.Errorf("cache: record run of %s: %w", r.Connector, err)
+	}
+	return nil
+}
+
+// Runs returns up to limit most recent runs of conn, newest first.
+func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]Run, error) {
+	var out []Run
+	prefix := metaKey("run", conn, "")
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, Reverse: true, PrefetchValues: true})
+		defer it.Close()
+		// Reverse iteration must start past the last key with the prefix.
+		for it.Seek(append(append([]byte{}, prefix...), 0xff)); it.Valid() && len(out) < limit; it.Next() {
+			var r Run
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &r) }); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: read runs of %s: %w", conn, err)
+	}
+	return out, nil
+}
+
+// Cursor returns the stored incremental-sync cursor of conn (nil if none).
+func (s *Store) Cursor(conn string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(cursorKey(conn))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: read cursor of %s: %w", conn, err)
+	}
+	return out, nil
+}

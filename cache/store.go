@@ -1,0 +1,331 @@
+// Package cache is dirgate's local copy of the upstream directories: entries
+// in Badger on disk, keyed by connector and stable ID, with indexes by DN,
+// email address, uid and group membership both ways, plus per-connector sync
+// cursors and sync history.
+//
+// Each connector's data lives in a generation. A full sync writes a new
+// generation beside the served one and then flips the connector's pointer in
+// one small transaction; readers resolve the pointer inside the same Badger
+// transaction as their data, so they see the old state or the new, never a
+// mix. A crash before the flip leaves an unreferenced generation that Open
+// drops. (A Badger transaction is capped at a fraction of the memtable, so a
+// whole sync cannot be one transaction.)
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/dirgate/dirgate/dn"
+)
+
+// ErrNotFound is returned when no entry matches a lookup.
+var ErrNotFound = errors.New("cache: not found")
+
+// Store is the Badger-backed cache. It is safe for concurrent use; only the
+// sync engine writes to it.
+type Store struct {
+	db  *badger.DB
+	log *slog.Logger
+	// writeMu serialises generation commits and deltas per store: two runs
+	// for one connector must not interleave their flips.
+	writeMu sync.Mutex
+
+	// Readers are counted per epoch so a superseded generation is dropped
+	// only after every view that might still read it has finished: Badger's
+	// DropPrefix does not respect open snapshots.
+	readMu  sync.Mutex
+	readers *sync.Cond
+	epoch   uint64
+	active  map[uint64]int
+	drops   sync.WaitGroup
+}
+
+// Options tunes the store. Zero values pick defaults sized for a few hundred
+// thousand entries in a small memory budget.
+type Options struct {
+	Logger   *slog.Logger
+	InMemory bool // tests only: nothing touches the disk
+}
+
+// Open opens (creating if needed) the cache in dir and drops any generation a
+// crash left half-built.
+func Open(dir string, o Options) (*Store, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !o.InMemory {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("cache: create %s: %w", dir, err)
+		}
+	}
+	bo := badger.DefaultOptions(dir).
+		WithInMemory(o.InMemory).
+		WithLogger(badgerLogger{log}).
+		WithMetricsEnabled(false).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(0).
+		WithNumCompactors(2).
+		WithValueLogFileSize(64 << 20).
+		WithCompression(options.Snappy)
+	if o.InMemory {
+		bo = bo.WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("cache: open %s: %w", dir, err)
+	}
+	s := &Store{db: db, log: log, active: map[uint64]int{}}
+	s.readers = sync.NewCond(&s.readMu)
+	if err := s.dropOrphans(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close waits for pending generation drops, then flushes and closes the
+// store.
+func (s *Store) Close() error {
+	s.drops.Wait()
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("cache: close: %w", err)
+	}
+	return nil
+}
+
+// Size returns the on-disk size of the LSM tree and value log in bytes.
+func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
+
+// Key layout. Meta keys start with 'm', generation data with 'g'. Connector
+// names are restricted by config to [a-z0-9_-], so NUL separators are safe.
+const (
+	tEntry    = 'e' // id -> entry
+	tDN       = 'd' // dn key -> id
+	tAddr     = 'a' // address NUL id -> ""
+	tUID      = 'u' // lower(uid) NUL id -> ""
+	tMember   = 'm' // group id NUL member id -> ""
+	tMemberOf = 'o' // member id NUL group id -> ""
+)
+
+func metaKey(parts ...string) []byte {
+	return []byte("m\x00" + strings.Join(parts, "\x00"))
+}
+
+func curKey(conn string) []byte { return metaKey("cur", conn) }
+
+func genMarkKey(conn string, gen uint64) []byte {
+	return binary.BigEndian.AppendUint64(metaKey("gen", conn, ""), gen)
+}
+
+func genPrefix(conn string, gen uint64) []byte {
+	b := make([]byte, 0, len(conn)+10)
+	b = append(b, 'g')
+	b = append(b, conn...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint64(b, gen)
+}
+
+func dataKey(conn string, gen uint64, t byte, parts ...string) []byte {
+	b := append(genPrefix(conn, gen), t)
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// dropOrphans removes generations that were registered but never became
+// current: the remains of a sync that crashed or was aborted.
+func (s *Store) dropOrphans() error {
+	type orphan struct {
+		conn string
+		gen  uint64
+	}
+	var orphans []orphan
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey("gen")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			rest := k[len(metaKey("gen"))+1:]
+			i := bytes.IndexByte(rest, 0)
+			if i < 0 || len(rest) != i+9 {
+				continue
+			}
+			conn := string(rest[:i])
+			gen := binary.BigEndian.Uint64(rest[i+1:])
+			cur, err := currentGen(txn, conn)
+			if err != nil {
+				return err
+			}
+			if gen != cur {
+				orphans = append(orphans, orphan{conn, gen})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: scan generations: %w", err)
+	}
+	for _, o := range orphans {
+		s.log.Warn("dropping unfinished cache generation", "connector", o.conn, "generation", o.gen)
+		if err := s.dropGeneration(o.conn, o.gen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) dropGeneration(conn string, gen uint64) error {
+	// Deleted key by key rather than with DropPrefix: DropPrefix blocks every
+	// writer (returning ErrBlockedWrites to them), which would fail a sync of
+	// another connector running at the same time.
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	prefix := genPrefix(conn, gen)
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+		}
+		return wb.Delete(genMarkKey(conn, gen))
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("cache: drop generation %s/%d: %w", conn, gen, err)
+	}
+	return nil
+}
+
+// dropWhenUnread drops a superseded generation in the background once no
+// view opened before the flip is still running.
+func (s *Store) dropWhenUnread(conn string, gen uint64) {
+	s.readMu.Lock()
+	s.epoch++
+	flip := s.epoch
+	s.readMu.Unlock()
+	s.drops.Add(1)
+	go func() {
+		defer s.drops.Done()
+		s.readMu.Lock()
+		for s.oldestReader() < flip {
+			s.readers.Wait()
+		}
+		s.readMu.Unlock()
+		if err := s.dropGeneration(conn, gen); err != nil {
+			// Only garbage remains; the next Open collects it.
+			s.log.Warn("could not drop previous generation", "connector", conn, "err", err)
+		}
+	}()
+}
+
+// oldestReader returns the lowest epoch with an open view (readMu held).
+func (s *Store) oldestReader() uint64 {
+	oldest := ^uint64(0)
+	for e := range s.active {
+		oldest = min(oldest, e)
+	}
+	return oldest
+}
+
+// currentGen returns the served generation of conn, 0 when it has none.
+func currentGen(txn *badger.Txn, conn string) (uint64, error) {
+	item, err := txn.Get(curKey(conn))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var gen uint64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return errCorrupt
+		}
+		gen = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	return gen, err
+}
+
+// View runs fn against a consistent snapshot of every connector's served
+// generation.
+func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
+	s.readMu.Lock()
+	epoch := s.epoch
+	s.active[epoch]++
+	s.readMu.Unlock()
+	defer func() {
+		s.readMu.Lock()
+		if s.active[epoch]--; s.active[epoch] == 0 {
+			delete(s.active, epoch)
+		}
+		s.readers.Broadcast()
+		s.readMu.Unlock()
+	}()
+	return s.db.View(func(txn *badger.Txn) error {
+		v := &View{txn: txn, ctx: ctx, gens: map[string]uint64{}}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey("cur", "")})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			item := it.Item()
+			conn := string(item.Key()[len(metaKey("cur", "")):])
+			err := item.Value(func(val []byte) error {
+				if len(val) != 8 {
+					return errCorrupt
+				}
+				v.gens[conn] = binary.BigEndian.Uint64(val)
+				v.conns = append(v.conns, conn)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		it.Close()
+		return fn(v)
+	})
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error("badger", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn("badger", "msg", strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
+func (b badgerLogger) Infof(string, ...any)  {}
+func (b badgerLogger) Debugf(string, ...any) {}
+
+// dnKeyOf normalises an entry DN for the index; DNs that do not parse (a
+// broken upstream) fall back to their lower-cased text so the entry is still
+// reachable by a subtree scan from the root.
+func dnKeyOf(s string) string {
+	k, err := dn.Key(s)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return k
+}

@@ -1,0 +1,206 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func openTest(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func user(id, dn, mail string, aliases ...string) *Entry {
+	return &Entry{ID: id, DN: dn, Kind: KindUser,
+		Addresses: append([]string{mail}, aliases...),
+		Attrs: []Attr{
+			{Name: "objectClass", Values: []string{"inetOrgPerson"}},
+			{Name: "mail", Values: append([]string{mail}, aliases...)},
+			{Name: "uid", Values: []string{id}},
+		}}
+}
+
+func commitAll(t *testing.T, s *Store, conn string, entries ...*Entry) {
+	t.Helper()
+	g, err := s.NewGeneration(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := g.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Commit(context.Background(), []byte("cursor-"+conn), &Run{Connector: conn, Start: time.Now(), Mode: "full", Added: len(entries)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIndexes(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	group := &Entry{ID: "g1", DN: `cn=Sales\, EMEA,ou=groups,dc=example,dc=test`, Kind: KindGroup,
+		Members: []string{`CN=Doe\2C John,OU=People,DC=Example,DC=Test`, "uid=u2,ou=people,dc=example,dc=test", "uid=gone,ou=people,dc=example,dc=test"},
+		Attrs:   []Attr{{Name: "cn", Values: []string{"Sales, EMEA"}}}}
+	commitAll(t, s, "corp",
+		user("u1", `cn=Doe\, John,ou=people,dc=example,dc=test`, "John.Doe@Example.test", "jd@example.test"),
+		user("u2", "uid=u2,ou=people,dc=example,dc=test", "u2@example.test", "shared@example.test"),
+		group)
+	commitAll(t, s, "other", user("x1", "uid=x1,ou=people,dc=other,dc=test", "x1@other.test", "shared@example.test"))
+
+	err := s.View(ctx, func(v *View) error {
+		e, err := v.ByDN(`CN=Doe\2C John,OU=People,DC=EXAMPLE,DC=test`)
+		if err != nil || e.ID != "u1" {
+			return fmt.Errorf("ByDN: %v %v", e, err)
+		}
+		got, err := v.ByAddress(" JD@example.TEST ")
+		if err != nil || len(got) != 1 || got[0].ID != "u1" {
+			return fmt.Errorf("ByAddress alias: %v %v", got, err)
+		}
+		got, _ = v.ByAddress("shared@example.test")
+		if len(got) != 2 {
+			return fmt.Errorf("ambiguous address across connectors: got %d entries", len(got))
+		}
+		got, _ = v.ByUID("U2")
+		if len(got) != 1 || got[0].DN != "uid=u2,ou=people,dc=example,dc=test" {
+			return fmt.Errorf("ByUID: %v", got)
+		}
+		mo, err := v.MemberOf(e)
+		if err != nil || len(mo) != 1 || mo[0] != group.DN {
+			return fmt.Errorf("MemberOf: %v %v", mo, err)
+		}
+		g, _ := v.Get("corp", "g1")
+		ids, _ := v.MemberIDs(g)
+		if len(ids) != 2 {
+			return fmt.Errorf("MemberIDs: %v (the member outside the cache must be skipped)", ids)
+		}
+		for _, c := range []struct {
+			dn   string
+			want bool
+		}{{"ou=people,dc=example,dc=test", true}, {"dc=test", true}, {"ou=nothere,dc=example,dc=test", false}, {"ou=peopl,dc=example,dc=test", false}} {
+			k := dnKeyOf(c.dn)
+			if ok, _ := v.Exists(k); ok != c.want {
+				return fmt.Errorf("Exists(%q) = %v", c.dn, ok)
+			}
+		}
+		var n int
+		if err := v.Scan(dnKeyOf("ou=people,dc=example,dc=test"), func(*Entry) (bool, error) { n++; return true, nil }); err != nil {
+			return err
+		}
+		if n != 2 {
+			return fmt.Errorf("subtree scan of ou=people found %d, want 2", n)
+		}
+		n = 0
+		_ = v.Scan("", func(*Entry) (bool, error) { n++; return true, nil })
+		if n != 4 {
+			return fmt.Errorf("full scan found %d, want 4", n)
+		}
+		u, gr, _ := v.Counts("corp")
+		if u != 2 || gr != 1 {
+			return fmt.Errorf("Counts = %d/%d", u, gr)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := s.Cursor("corp")
+	if string(cur) != "cursor-corp" {
+		t.Errorf("cursor = %q", cur)
+	}
+	runs, _ := s.Runs(ctx, "corp", 10)
+	if len(runs) != 1 || runs[0].Added != 3 {
+		t.Errorf("runs = %+v", runs)
+	}
+}
+
+func TestGenerationIsolation(t *testing.T) {
+	s := openTest(t)
+	ctx := context.Background()
+	commitAll(t, s, "corp", user("u1", "uid=u1,dc=x", "u1@x.test"))
+	g, err := s.NewGeneration("corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Put(user("u2", "uid=u2,dc=x", "u2@x.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.wb.Flush(); err != nil { // written, but not committed
+		t.Fatal(err)
+	}
+	g.wb = s.db.NewWriteBatch()
+	check := func(wantID string) {
+		t.Helper()
+		_ = s.View(ctx, func(v *View) error {
+			var ids []string
+			_ = v.Scan("", func(e *Entry) (bool, error) { ids = append(ids, e.ID); return true, nil })
+			if len(ids) != 1 || ids[0] != wantID {
+				t.Errorf("served %v, want [%s]", ids, wantID)
+			}
+			return nil
+		})
+	}
+	check("u1")
+	// A reader that started before the flip keeps its snapshot.
+	err = s.View(ctx, func(v *View) error {
+		if err := g.Commit(ctx, nil, nil); err != nil {
+			return err
+		}
+		if _, err := v.Get("corp", "u1"); err != nil {
+			return fmt.Errorf("old snapshot lost u1: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("u2")
+
+	g2, err := s.NewGeneration("corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = g2.Put(user("u3", "uid=u3,dc=x", "u3@x.test"))
+	g2.Abort()
+	check("u2")
+}
+
+func TestDuplicateDNRefused(t *testing.T) {
+	s := openTest(t)
+	g, _ := s.NewGeneration("corp")
+	defer g.Abort()
+	if err := g.Put(user("a", "uid=a,dc=x", "a@x.test")); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Put(user("b", "UID=A,DC=X", "b@x.test")); err == nil {
+		t.Fatal("two IDs with one DN were accepted")
+	}
+}
+
+func TestEncodingRoundTrip(t *testing.T) {
+	e := user("u1", `cn=J\C3\BCrgen,dc=x`, "j@x.test")
+	e.Disabled = true
+	e.Members = []string{"a", ""}
+	e.Connector = "c"
+	e.Normalize()
+	got, err := decodeEntry("c", "u1", e.encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Hash() != e.Hash() || !got.Disabled || got.DN != e.DN || len(got.Attrs) != 3 {
+		t.Fatalf("round trip changed the entry: %+v", got)
+	}
+	for _, bad := range [][]byte{nil, {encVersion}, append(e.encode()[:20:20], 0xff)} {
+		if _, err := decodeEntry("c", "u1", bad); !errors.Is(err, errCorrupt) {
+			t.Errorf("decode(%x) err = %v", bad, err)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/dirgate/dirgate/dn"
+)
+
+// View is a read-only, consistent snapshot of the cache. It is valid only
+// inside the function passed to Store.View.
+type View struct {
+	txn   *badger.Txn
+	ctx   context.Context
+	gens  map[string]uint64
+	conns []string // sorted: Badger iterates keys in order
+}
+
+// Connectors returns the connectors that have a served generation.
+func (v *View) Connectors() []string { return v.conns }
+
+// Get returns the entry with the given stable ID.
+func (v *View) Get(conn, id string) (*Entry, error) {
+	gen, ok := v.gens[conn]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	item, err := v.txn.Get(dataKey(conn, gen, tEntry, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e *Entry
+	err = item.Value(func(val []byte) error {
+		var derr error
+		e, derr = decodeEntry(conn, id, val)
+		return derr
+	})
+	return e, err
+}
+
+// ByDNKey returns the entry whose normalised DN (dn.Key) is key.
+func (v *View) ByDNKey(key string) (*Entry, error) {
+	for _, c := range v.conns {
+		item, err := v.txn.Get(dataKey(c, v.gens[c], tDN, key))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		id, err := item.ValueCopy(nil)
+		if err != nil {
+			return nil, err
+		}
+		return v.Get(c, string(id))
+	}
+	return nil, ErrNotFound
+}
+
+// ByDN returns the entry named by the DN string s, in any spelling.
+func (v *View) ByDN(s string) (*Entry, error) {
+	k, err := dn.Key(s)
+	if err != nil {
+		return nil, err
+	}
+	return v.ByDNKey(k)
+}
+
+// ByAddress returns every entry (across connectors) holding the email
+// address addr, compared case-insensitively. More than one result means the
+// address is ambiguous.
+func (v *View) ByAddress(addr string) ([]*Entry, error) {
+	return v.byIndex(tAddr, NormalizeAddress(addr))
+}
+
+// ByUID returns every entry whose uid attribute equals uid (case-insensitive).
+func (v *View) ByUID(uid string) ([]*Entry, error) {
+	return v.byIndex(tUID, strings.ToLower(uid))
+}
+
+func (v *View) byIndex(t byte, value string) ([]*Entry, error) {
+	var out []*Entry
+	for _, c := range v.conns {
+		ids, err := v.scanIDs(dataKey(c, v.gens[c], t, value, ""))
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			e, err := v.Get(c, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// scanIDs returns the suffixes of all keys starting with prefix.
+func (v *View) scanIDs(prefix []byte) ([]string, error) {
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	var ids []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		ids = append(ids, string(it.Item().Key()[len(prefix):]))
+	}
+	return ids, v.ctx.Err()
+}
+
+// MemberOf returns the DNs of the groups e is a direct member of, sorted.
+func (v *View) MemberOf(e *Entry) ([]string, error) {
+	return v.related(e, tMemberOf)
+}
+
+// MemberIDs returns the stable IDs of the direct members of group g that are
+// in the cache.
+func (v *View) MemberIDs(g *Entry) ([]string, error) {
+	gen, ok := v.gens[g.Connector]
+	if !ok {
+		return nil, nil
+	}
+	return v.scanIDs(dataKey(g.Connector, gen, tMember, g.ID, ""))
+}
+
+func (v *View) related(e *Entry, t byte) ([]string, error) {
+	gen, ok := v.gens[e.Connector]
+	if !ok {
+		return nil, nil
+	}
+	ids, err := v.scanIDs(dataKey(e.Connector, gen, t, e.ID, ""))
+	if err != nil {
+		return nil, err
+	}
+	dns := make([]string, 0, len(ids))
+	for _, id := range ids {
+		r, err := v.Get(e.Connector, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		dns = append(dns, r.DN)
+	}
+	sort.Strings(dns)
+	return dns, nil
+}
+
+// Exists reports whether key names an entry or an ancestor of one (a
+// container the sync did not copy, like ou=people).
+func (v *View) Exists(key string) (bool, error) {
+	for _, c := range v.conns {
+		exact := dataKey(c, v.gens[c], tDN, key)
+		if _, err := v.txn.Get(exact); err == nil {
+			return true, nil
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return false, err
+		}
+		prefix := exact
+		if key != "" {
+			prefix = append(exact, dn.Sep...)
+		}
+		it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		it.Rewind()
+		found := it.Valid()
+		it.Close()
+		if found {
+			return true, nil
+		}
+	}
+	return false, v.ctx.Err()
+}
+
+// Scan calls fn for every entry in the subtree rooted at baseKey (all
+// entries when baseKey is ""), connector by connector, in DN-key order.
+// fn returns false to stop.
+func (v *View) Scan(baseKey string, fn func(e *Entry) (bool, error)) error {
+	for _, c := range v.conns {
+		gen := v.gens[c]
+		var more bool
+		var err error
+		if baseKey == "" {
+			more, err = v.scanAll(c, gen, fn)
+		} else {
+			more, err = v.scanSubtree(c, gen, baseKey, fn)
+		}
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *View) scanAll(conn string, gen uint64, fn func(e *Entry) (bool, error)) (bool, error) {
+	prefix := dataKey(conn, gen, tEntry)
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := v.ctx.Err(); err != nil {
+			return false, err
+		}
+		item := it.Item()
+		id := string(item.Key()[len(prefix):])
+		var e *Entry
+		err := item.Value(func(val []byte) error {
+			var derr error
+			e, derr = decodeEntry(conn, id, val)
+			return derr
+		})
+		if err != nil {
+			return false, err
+		}
+		if more, err := fn(e); err != nil || !more {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func (v *View) scanSubtree(conn string, gen uint64, baseKey string, fn func(e *Entry) (bool, error)) (bool, error) {
+	visit := func(idb []byte) (bool, error) {
+		e, err := v.Get(conn, string(idb))
+		if errors.Is(err, ErrNotFound) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		return fn(e)
+	}
+	exact := dataKey(conn, gen, tDN, baseKey)
+	if item, err := v.txn.Get(exact); err == nil {
+		id, err := item.ValueCopy(nil)
+		if err != nil {
+			return false, err
+		}
+		if more, err := visit(id); err != nil || !more {
+			return false, err
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return false, err
+	}
+	prefix := append(exact, dn.Sep...)
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if err := v.ctx.Err(); err != nil {
+			return false, err
+		}
+		id, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return false, err
+		}
+		if more, err := visit(id); err != nil || !more {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// Hashes returns the content hash of every served entry of conn by ID; the
+// sync engine diffs an upstream listing against it.
+func (v *View) Hashes(conn string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	gen, ok := v.gens[conn]
+	if !ok {
+		return out, nil
+	}
+	prefix := dataKey(conn, gen, tEntry)
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		err := item.Value(func(val []byte) error {
+			h, err := storedHash(val)
+			out[string(item.Key()[len(prefix):])] = h
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, v.ctx.Err()
+}
+
+// Counts returns how many users and groups conn serves.
+func (v *View) Counts(conn string) (users, groups int, err error) {
+	gen, ok := v.gens[conn]
+	if !ok {
+		return 0, 0, nil
+	}
+	prefix := dataKey(conn, gen, tEntry)
+	it := v.txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 256})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		err := it.Item().Value(func(val []byte) error {
+			if len(val) < 10 {
+				return errCorrupt
+			}
+			switch Kind(val[9]) {
+			case KindUser:
+				users++
+			case KindGroup:
+				groups++
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, 0, err
+		}
+	}
+	return users, groups, v.ctx.Err()
+}
+
+// NormalizeAddress folds an email address for index lookups: trimmed and
+// lower-cased (directories compare addresses case-insensitively in practice).
+func NormalizeAddress(a string) string {
+	return strings.ToLower(strings.TrimSpace(a))
+}
