@@ -1,0 +1,577 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/invalid/*.golden from the current output")
+
+const (
+	exampleEnv      = "DIRGATE_EXAMPLE_AD_PASSWORD"
+	exampleEnvValue = "example-env-password"
+	fileValue       = "example-file-password"
+)
+
+// minimal is the smallest valid configuration; tests append to it.
+const minimal = `
+connectors:
+  - name: corp
+    type: openldap
+    host: ldap.example.com
+    root_dn: dc=example,dc=com
+`
+
+func mustParse(t *testing.T, yml string) *Config {
+	t.Helper()
+	cfg, err := Parse("test.yaml", []byte(yml))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	return cfg
+}
+
+func parseErr(t *testing.T, yml string) string {
+	t.Helper()
+	_, err := Parse("test.yaml", []byte(yml))
+	var cerr *Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("Parse returned %v (%T), want *Error", err, err)
+	}
+	return err.Error()
+}
+
+func TestValidExample(t *testing.T) {
+	t.Setenv(exampleEnv, exampleEnvValue)
+	cfg, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := cfg.Cache.Dir, filepath.Join("testdata", "data"); got != want {
+		t.Errorf("Cache.Dir = %q, want %q", got, want)
+	}
+	if got, want := cfg.LDAP.TLS.CertFile, filepath.Join("testdata", "cert.pem"); got != want {
+		t.Errorf("TLS.CertFile = %q, want %q", got, want)
+	}
+	if len(cfg.ServiceAccounts) != 2 || len(cfg.Connectors) != 3 {
+		t.Fatalf("got %d service accounts and %d connectors", len(cfg.ServiceAccounts), len(cfg.Connectors))
+	}
+
+	corp, ok := cfg.Connector("corp-ldap")
+	if !ok {
+		t.Fatal(`Connector("corp-ldap") not found`)
+	}
+	if corp.BindPassword.Reveal() != fileValue {
+		t.Errorf("corp-ldap password from file = %q", corp.BindPassword.Reveal())
+	}
+	if corp.CAFile != filepath.Join("testdata", "ca.pem") {
+		t.Errorf("CAFile = %q", corp.CAFile)
+	}
+	if got := corp.URLs(); !reflect.DeepEqual(got, []string{"ldaps://ldap1.example.com:636", "ldaps://ldap2.example.com:636"}) {
+		t.Errorf("URLs = %v", got)
+	}
+
+	ad, _ := cfg.Connector("branch-ad")
+	if ad.BindPassword.Reveal() != exampleEnvValue {
+		t.Errorf("branch-ad password from env = %q", ad.BindPassword.Reveal())
+	}
+	if want := []string{"branch.example.com", "example.net"}; !reflect.DeepEqual(ad.EmailDomains, want) {
+		t.Errorf("EmailDomains = %q, want %q", ad.EmailDomains, want)
+	}
+	if want := []string{"proxyAddresses"}; !reflect.DeepEqual(ad.AliasAttributes, want) {
+		t.Errorf("AD AliasAttributes = %q, want %q", ad.AliasAttributes, want)
+	}
+	if got := ad.URLs(); !reflect.DeepEqual(got, []string{"ldap://192.0.2.10:389"}) {
+		t.Errorf("URLs = %v", got)
+	}
+
+	notes, _ := cfg.Connector("notes")
+	if got := notes.URLs(); !reflect.DeepEqual(got, []string{"ldap://[2001:db8::25]:389"}) {
+		t.Errorf("URLs = %v", got)
+	}
+	if !notes.Domino.HonorAvailableForDirSync || len(notes.Domino.DenyGroups) != 2 {
+		t.Errorf("Domino = %+v", notes.Domino)
+	}
+	if notes.BindPassword != "" || notes.RootDN != "" {
+		t.Errorf("anonymous domino connector got password or root DN")
+	}
+	if _, ok := cfg.Connector("missing"); ok {
+		t.Error(`Connector("missing") found something`)
+	}
+}
+
+// TestInvalidGolden loads each testdata/invalid/*.yaml and compares the
+// error with the .golden file beside it. Run with -update to rewrite them.
+func TestInvalidGolden(t *testing.T) {
+	t.Setenv("DIRGATE_TEST_PASSWORD", "unused")
+	t.Setenv("DIRGATE_TEST_UNSET_PASSWORD", "")
+	os.Unsetenv("DIRGATE_TEST_UNSET_PASSWORD")
+	files, err := filepath.Glob("testdata/invalid/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no invalid examples: %v", err)
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".yaml"), func(t *testing.T) {
+			_, err := Load(file)
+			var cerr *Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("Load returned %v (%T), want *Error", err, err)
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("error text differs from %s (run go test -update to accept)\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+			for _, p := range cerr.Problems {
+				if p.File != file || p.Line < 1 || p.Message == "" {
+					t.Errorf("incomplete problem %+v", p)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load("testdata/does-not-exist.yaml")
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load = %v, want a not-exist error", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg := mustParse(t, minimal+`
+  - name: ad
+    type: ad
+    host: dc.example.com
+    root_dn: dc=example,dc=com
+  - name: notes
+    type: domino
+    host: notes.example.com
+    encryption: none
+  - name: starttls
+    type: openldap
+    host: ldap.example.com
+    root_dn: dc=example,dc=com
+    tls_mode: starttls
+`)
+	if cfg.Path != "test.yaml" || cfg.Cache.Dir != "data" {
+		t.Errorf("Path = %q, Cache.Dir = %q", cfg.Path, cfg.Cache.Dir)
+	}
+	wantLDAP := LDAPListener{
+		Listen:         "127.0.0.1:3890",
+		SizeLimit:      1000,
+		MaxPageSize:    1000,
+		IdleTimeout:    Duration(15 * time.Minute),
+		MaxConnections: 1024,
+	}
+	if !reflect.DeepEqual(cfg.LDAP, wantLDAP) {
+		t.Errorf("LDAP = %+v\nwant %+v", cfg.LDAP, wantLDAP)
+	}
+	if cfg.Log != (Log{Level: "info", Format: "json"}) {
+		t.Errorf("Log = %+v", cfg.Log)
+	}
+	wantCorp := Connector{
+		Name:                        "corp",
+		Type:                        TypeOpenLDAP,
+		Host:                        "ldap.example.com",
+		Port:                        636,
+		Encryption:                  EncryptionStrict,
+		TLSMode:                     TLSModeLDAPS,
+		RootDN:                      "dc=example,dc=com",
+		UserFilter:                  "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))",
+		GroupFilter:                 "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
+		AcknowledgeDisabledAccounts: true,
+		MailAttribute:               "mail",
+		PageSize:                    500,
+		Timeout:                     Duration(10 * time.Second),
+		Safety:                      Safety{MaxDeletes: 500, MaxDeletePercent: 10},
+	}
+	if !reflect.DeepEqual(cfg.Connectors[0], wantCorp) {
+		t.Errorf("openldap connector = %+v\nwant %+v", cfg.Connectors[0], wantCorp)
+	}
+	ad := cfg.Connectors[1]
+	if ad.UserFilter != "(&(objectCategory=person)(objectClass=user))" || ad.GroupFilter != "(objectClass=group)" ||
+		!reflect.DeepEqual(ad.AliasAttributes, []string{"proxyAddresses"}) {
+		t.Errorf("ad defaults: %+v", ad)
+	}
+	notes := cfg.Connectors[2]
+	if notes.UserFilter != "(objectClass=dominoPerson)" || notes.GroupFilter != "(objectClass=dominoGroup)" ||
+		notes.Port != 389 || notes.TLSMode != "" || notes.AliasAttributes != nil {
+		t.Errorf("domino defaults: %+v", notes)
+	}
+	if st := cfg.Connectors[3]; st.Port != 389 || st.URLs()[0] != "ldap://ldap.example.com:389" {
+		t.Errorf("starttls connector: port %d, URLs %v", st.Port, st.URLs())
+	}
+}
+
+func TestExplicitValuesOverrideDefaults(t *testing.T) {
+	cfg := mustParse(t, `
+ldap:
+  tls: {cert_file: testdata/cert.pem, key_file: testdata/key.pem}
+  starttls: false
+`+minimal+`
+    acknowledge_disabled_accounts: false
+    alias_attributes: []
+    safety: {max_deletes: 0, max_delete_percent: 0}
+  - name: ad
+    type: ad
+    host: dc.example.com
+    root_dn: dc=example,dc=com
+    alias_attributes: []
+`)
+	if cfg.LDAP.StartTLS {
+		t.Error("explicit starttls: false was overridden")
+	}
+	c := cfg.Connectors[0]
+	if c.AcknowledgeDisabledAccounts || c.Safety != (Safety{}) {
+		t.Errorf("explicit false/0 overridden: %+v", c)
+	}
+	if len(cfg.Connectors[1].AliasAttributes) != 0 {
+		t.Errorf("explicit empty alias_attributes overridden: %q", cfg.Connectors[1].AliasAttributes)
+	}
+
+	cfg = mustParse(t, "ldap:\n  tls: {cert_file: testdata/cert.pem, key_file: testdata/key.pem}\n"+minimal)
+	if !cfg.LDAP.StartTLS {
+		t.Error("starttls does not default to true with tls")
+	}
+}
+
+func TestMergeKeys(t *testing.T) {
+	cfg := mustParse(t, `
+x-common: &common
+  type: openldap
+  root_dn: dc=example,dc=com
+  port: 10636
+connectors:
+  - <<: *common
+    name: a
+    host: a.example.com
+  - <<: *common
+    name: b
+    host: b.example.com
+    port: 20636
+`)
+	if a, b := cfg.Connectors[0], cfg.Connectors[1]; a.Port != 10636 || b.Port != 20636 || b.Type != TypeOpenLDAP {
+		t.Errorf("merge: a=%+v b=%+v", a, b)
+	}
+}
+
+func TestSecretFromEnv(t *testing.T) {
+	t.Setenv("DIRGATE_TEST_PW", "s3cret")
+	cfg := mustParse(t, minimal+`
+    bind_dn: cn=dirgate,dc=example,dc=com
+    bind_password_env: DIRGATE_TEST_PW
+`)
+	if got := cfg.Connectors[0].BindPassword.Reveal(); got != "s3cret" {
+		t.Errorf("BindPassword = %q", got)
+	}
+}
+
+func TestSecretEnvMissing(t *testing.T) {
+	for _, val := range []string{"", "unset"} {
+		if val == "" {
+			t.Setenv("DIRGATE_TEST_PW", "")
+		} else {
+			os.Unsetenv("DIRGATE_TEST_PW")
+		}
+		msg := parseErr(t, minimal+`
+    bind_dn: cn=dirgate,dc=example,dc=com
+    bind_password_env: DIRGATE_TEST_PW
+`)
+		want := "test.yaml:9: connectors[0].bind_password_env: environment variable DIRGATE_TEST_PW is not set or is empty; export it before starting dirgate"
+		if msg != want {
+			t.Errorf("got  %s\nwant %s", msg, want)
+		}
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("file s3cret\r\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := minimal + `
+    bind_dn: cn=dirgate,dc=example,dc=com
+    bind_password_file: pw.txt
+`
+	path := filepath.Join(dir, "dirgate.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Connectors[0]
+	if got := c.BindPassword.Reveal(); got != "file s3cret" {
+		t.Errorf("BindPassword = %q", got)
+	}
+	if c.BindPasswordFile != filepath.Join(dir, "pw.txt") {
+		t.Errorf("BindPasswordFile = %q, want it resolved against the config directory", c.BindPasswordFile)
+	}
+
+	if err := os.Chmod(filepath.Join(dir, "pw.txt"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open(filepath.Join(dir, "pw.txt")); err == nil {
+		f.Close()
+		t.Skip("running as a user who can read mode-0 files")
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "bind_password_file: cannot read") ||
+		strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("unreadable file: %v", err)
+	}
+}
+
+func TestSecretNeverPrinted(t *testing.T) {
+	const pw = "hunter2-do-not-print"
+	s := Secret(pw)
+	c := Connector{Name: "corp", BindPassword: s}
+	cfg := &Config{Connectors: []Connector{c}}
+
+	var out []string
+	for _, format := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10s"} {
+		out = append(out, fmt.Sprintf(format, s), fmt.Sprintf(format, c), fmt.Sprintf(format, cfg), fmt.Sprintf(format, &c))
+	}
+	out = append(out, fmt.Sprint(s), fmt.Sprintln(c))
+
+	var logBuf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logBuf, nil))
+	log.Info("loaded", "password", s, "connector", c, "config", cfg)
+	slog.New(slog.NewTextHandler(&logBuf, nil)).Info("loaded", "password", s, slog.Any("connector", c))
+	out = append(out, logBuf.String())
+
+	for _, v := range []any{s, c, cfg} {
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(j))
+	}
+	txt, _ := s.MarshalText()
+	out = append(out, string(txt))
+
+	for _, o := range out {
+		if strings.Contains(o, pw) {
+			t.Errorf("secret leaked: %s", o)
+		}
+	}
+	if !strings.Contains(logBuf.String(), `"password":"[redacted]"`) {
+		t.Errorf("slog JSON does not show [redacted]: %s", logBuf.String())
+	}
+	if j, _ := json.Marshal(c); !strings.Contains(string(j), `"BindPassword":"[redacted]"`) {
+		t.Errorf("json.Marshal: %s", j)
+	}
+	if s.Reveal() != pw {
+		t.Error("Reveal does not return the secret")
+	}
+}
+
+func TestEmailDomains(t *testing.T) {
+	list := mustParse(t, minimal+"    email_domains: [Example.COM, example.org, example.com.]\n")
+	csv := mustParse(t, minimal+"    email_domains: \" Example.COM ,example.org,, example.com\"\n")
+	block := mustParse(t, minimal+"    email_domains:\n      - Example.COM\n      - example.org\n")
+	want := []string{"example.com", "example.org"}
+	for name, cfg := range map[string]*Config{"list": list, "csv": csv, "block": block} {
+		if got := cfg.Connectors[0].EmailDomains; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: EmailDomains = %q, want %q", name, got, want)
+		}
+	}
+	if got := mustParse(t, minimal+"    email_domains: \"\"\n").Connectors[0].EmailDomains; got != nil {
+		t.Errorf("empty string: EmailDomains = %q, want nil (all domains)", got)
+	}
+	msg := parseErr(t, minimal+"    email_domains: example.com, not_a domain\n")
+	if want := `test.yaml:7: connectors[0].email_domains[1]: "not_a domain" is not a domain name such as example.com`; msg != want {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+}
+
+func TestDurations(t *testing.T) {
+	cfg := mustParse(t, minimal+"    timeout: 1m30s\n")
+	if got := cfg.Connectors[0].Timeout.Std(); got != 90*time.Second {
+		t.Errorf("Timeout = %v", got)
+	}
+	msg := parseErr(t, minimal+"    timeout: 30\n")
+	if want := `test.yaml:7: connectors[0].timeout: 30 has no unit; write it with one, e.g. "30s" for seconds or "30m" for minutes`; msg != want {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+	if j, _ := json.Marshal(cfg.Connectors[0].Timeout); string(j) != `"1m30s"` {
+		t.Errorf("json = %s", j)
+	}
+}
+
+// Fixtures made by tools other than this package, so that Verify is
+// checked against real-world encodings rather than only against itself:
+//
+//	echo -n "correct horse" | argon2 dirgate-testsalt -id -t 2 -m 15 -p 1 -l 32 -e
+//	htpasswd -nbBC 5 "" "battery staple"
+const (
+	argon2Fixture = "$argon2id$v=19$m=32768,t=2,p=1$ZGlyZ2F0ZS10ZXN0c2FsdA$6kz3aDq1d8f2yuoUPh7njcYTFF2gWEsjOCvn0Wqlam8"
+	bcryptFixture = "$2y$05$6T7y3IJbRWFvbe/CeoaJUuUKwo5avGH0GptROCT7mdUOXhU0eSNPy"
+)
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		hash, password string
+		want           bool
+	}{
+		{argon2Fixture, "correct horse", true},
+		{argon2Fixture, "correct horsE", false},
+		{argon2Fixture, "", false},
+		{bcryptFixture, "battery staple", true},
+		{bcryptFixture, "battery stapler", false},
+		{strings.Replace(bcryptFixture, "$2y$", "$2b$", 1), "battery staple", true},
+		{strings.Replace(bcryptFixture, "$2y$", "$2a$", 1), "battery staple", true},
+		{"correct horse", "correct horse", false},
+		{"$argon2id$v=19$m=32768,t=2,p=1$bad", "correct horse", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if got := (ServiceAccount{PasswordHash: tt.hash}).Verify(tt.password); got != tt.want {
+			t.Errorf("Verify(%q) against %q = %v, want %v", tt.password, tt.hash, got, tt.want)
+		}
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	h1, err := HashPassword("s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _ := HashPassword("s3cret")
+	if h1 == h2 {
+		t.Error("two hashes of one password are equal; the salt is not random")
+	}
+	if !strings.HasPrefix(h1, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Errorf("unexpected hash form %q", h1)
+	}
+	if err := checkPasswordHash(h1); err != nil {
+		t.Errorf("own hash refused by validation: %v", err)
+	}
+	sa := ServiceAccount{DN: "cn=app", PasswordHash: h1}
+	if !sa.Verify("s3cret") || sa.Verify("s3cret ") || sa.Verify("") {
+		t.Error("round trip failed")
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	keys := []string{"name", "host", "port", "encryption", "bind_password_env", "bind_password_file"}
+	for key, want := range map[string]string{
+		"prot":             "port",
+		"Port":             "port",
+		"encrpytion":       "encryption",
+		"bind_passwrd_env": "bind_password_env",
+		"hostname":         "",
+		"favourite_colour": "",
+		"x":                "",
+	} {
+		if got := suggest(key, keys); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", key, got, want)
+		}
+	}
+	msg := parseErr(t, minimal+"    prot: 636\n")
+	if want := `test.yaml:7: connectors[0].prot: unknown key (did you mean "port"?)`; msg != want {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+}
+
+func TestDuplicateNames(t *testing.T) {
+	msg := parseErr(t, minimal+`
+  - name: corp
+    type: ad
+    host: dc.example.com
+    root_dn: dc=example,dc=com
+`)
+	if want := `test.yaml:8: connectors[1].name: "corp" is already used by connectors[0]; connector names must be unique`; msg != want {
+		t.Errorf("got  %s\nwant %s", msg, want)
+	}
+}
+
+func TestParseDN(t *testing.T) {
+	for dn, valid := range map[string]bool{
+		`cn=a\,b,dc=example,dc=com`:  true,
+		`cn=a\;b,dc=example,dc=com`:  true,
+		`cn=Smith\2C John,dc=x`:      true,
+		`CN=Users, DC=example`:       true,
+		`cn=a+uid=b,dc=example`:      true,
+		`2.5.4.3=x,dc=example`:       true,
+		`cn=foo;bar`:                 false,
+		`cn=foo;dc=bar`:              false,
+		`foo`:                        false,
+		`cn=`:                        false,
+		`c n=x`:                      false,
+		`cn=x,,dc=y`:                 false,
+		`cn=a"b`:                     false,
+		`   `:                        false,
+		`cn=trailing\`:               false,
+		`cn=é,dc=example,dc=com`:     true,
+		`uid=jdoe,ou=people,dc=corp`: true,
+	} {
+		_, err := parseDN(dn)
+		if (err == nil) != valid {
+			t.Errorf("parseDN(%q) error = %v, want valid=%v", dn, err, valid)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	for host, valid := range map[string]bool{
+		"ldap.example.com":  true,
+		"ldap":              true,
+		"dc_1.corp.local":   true,
+		"192.0.2.1":         true,
+		"2001:db8::1":       true,
+		"ldap.example.com.": true,
+		"[2001:db8::1]":     false,
+		"fe80::1%eth0":      false,
+		"ldap://x":          false,
+		"x:389":             false,
+		"10.0.0.256":        false,
+		"-bad.example.com":  false,
+		"has space":         false,
+		"":                  false,
+	} {
+		if err := checkHost(host); (err == nil) != valid {
+			t.Errorf("checkHost(%q) = %v, want valid=%v", host, err, valid)
+		}
+	}
+}
+
+func TestProblemFormat(t *testing.T) {
+	e := &Error{Problems: []Problem{
+		{File: "a.yaml", Line: 3, Path: "connectors[0].port", Message: "bad"},
+		{File: "a.yaml", Line: 1, Message: "syntax"},
+		{File: "a.yaml", Path: "x", Message: "no line"},
+	}}
+	want := "a.yaml:3: connectors[0].port: bad\na.yaml:1: syntax\na.yaml: x: no line"
+	if e.Error() != want {
+		t.Errorf("got\n%s\nwant\n%s", e.Error(), want)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for level, want := range map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError} {
+		if got := (Log{Level: level}).SlogLevel(); got != want {
+			t.Errorf("SlogLevel(%q) = %v", level, got)
+		}
+	}
+}

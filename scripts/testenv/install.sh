@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install the Debian packages the integration-test environment needs (idempotent).
+#
+#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | all
+#
+# Default groups: openldap (the only upstream the test environment starts today).
+#   openldap : slapd ldap-utils openssl        private slapd instances (scripts/testenv/openldap.sh)
+#   samba    : samba-ad-dc samba-ad-provision  Samba AD DC upstream (not started yet)
+#   chromium : chromium chromium-driver fonts-liberation   browser tests of the web UI (not used yet)
+#
+# Only packages that are not installed are installed; if anything is missing, `apt-get update` runs once
+# first. apt/dpkg lock contention (another apt process) is waited for and retried. Package maintainer
+# scripts must not start system daemons (a system slapd would sit on *:389 and block Samba later):
+# if /usr/sbin/policy-rc.d does not exist, a temporary one (exit 101) is installed for the duration.
+# Needs root when something is missing; prints nothing but a one-line summary when all is present.
+set -euo pipefail
+
+DEFAULT_GROUPS=(openldap)
+LOCK_WAIT_SECS=${INSTALL_LOCK_WAIT_SECS:-300}
+
+log() { echo "[install] $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+group_openldap() { echo slapd ldap-utils openssl; }
+group_samba()    { echo samba-ad-dc samba-ad-provision; }
+group_chromium() { echo chromium chromium-driver fonts-liberation; }
+ALL_GROUPS=(openldap samba chromium)
+
+is_installed() {
+  [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
+# apt_retry CMD...: run an apt/dpkg command; on lock contention wait and retry (up to LOCK_WAIT_SECS),
+# repair an interrupted dpkg once; any other failure is fatal and shows apt's output.
+apt_retry() {
+  local out rc deadline=$((SECONDS + LOCK_WAIT_SECS)) repaired=0
+  out=$(mktemp)
+  while :; do
+    rc=0
+    DEBIAN_FRONTEND=noninteractive "$@" -o DPkg::Lock::Timeout=60 >"$out" 2>&1 </dev/null || rc=$?
+    if ((rc == 0)); then rm -f "$out"; return 0; fi
+    if grep -qiE 'could not get lock|unable to (acquire|lock)|is another process using it|lock-frontend' "$out" &&
+       ((SECONDS < deadline)); then
+      log "apt/dpkg lock busy, retrying: $*"; sleep 3; continue
+    fi
+    if ((repaired == 0)) && grep -q 'dpkg --configure -a' "$out"; then
+      log "dpkg was interrupted, running dpkg --configure -a"
+      DEBIAN_FRONTEND=noninteractive dpkg --configure -a </dev/null >&2 || true
+      repaired=1; continue
+    fi
+    cat "$out" >&2; rm -f "$out"
+    die "failed (rc=$rc): $*"
+  done
+}
+
+main() {
+  local groups=("$@") g pkgs=() missing=() p
+  ((${#groups[@]})) || groups=("${DEFAULT_GROUPS[@]}")
+  [[ " ${groups[*]} " != *" all "* ]] || groups=("${ALL_GROUPS[@]}")
+  for g in "${groups[@]}"; do
+    case $g in
+      openldap|samba|chromium) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
+      -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+      *) die "unknown group '$g' (known: ${ALL_GROUPS[*]} all)" ;;
+    esac
+  done
+  for p in "${pkgs[@]}"; do
+    is_installed "$p" || [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    log "all present: ${pkgs[*]}"; return 0
+  fi
+  ((EUID == 0)) || die "missing packages (${missing[*]}) and not root"
+
+  local t0=$SECONDS tmp_policy=""
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    tmp_policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# temporary, written by dirgate scripts/testenv/install.sh\nexit 101\n' >"$tmp_policy"
+    chmod 755 "$tmp_policy"
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  log "missing: ${missing[*]}; apt-get update"
+  apt_retry apt-get update -q
+  log "apt-get install ${missing[*]}"
+  apt_retry apt-get install -y -q --no-install-recommends "${missing[@]}"
+  for p in "${missing[@]}"; do is_installed "$p" || die "$p still not installed"; done
+  log "installed ${missing[*]} in $((SECONDS - t0))s"
+}
+
+main "$@"
