@@ -72,8 +72,14 @@ func (g *Generation) Put(e *Entry) error {
 	for _, a := range e.Addresses {
 		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAddr, NormalizeAddress(a), e.ID), nil})
 	}
-	for _, u := range e.Values("uid") {
-		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tUID, strings.ToLower(u), e.ID), nil})
+	for _, a := range e.Attrs {
+		name := strings.ToLower(a.Name)
+		if !IndexedAttrs[name] {
+			continue
+		}
+		for _, val := range a.Values {
+			sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAttr, name, FoldValue(val), e.ID), nil})
+		}
 	}
 	for _, kv := range sets {
 		if err := g.wb.Set(kv[0], kv[1]); err != nil {

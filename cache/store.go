@@ -116,7 +116,7 @@ const (
 	tEntry    = 'e' // id -> entry
 	tDN       = 'd' // dn key -> id
 	tAddr     = 'a' // address NUL id -> ""
-	tUID      = 'u' // lower(uid) NUL id -> ""
+	tAttr     = 'x' // attr NUL folded value NUL id -> ""
 	tMember   = 'm' // group id NUL member id -> ""
 	tMemberOf = 'o' // member id NUL group id -> ""
 )

@@ -69,9 +69,12 @@ func TestIndexes(t *testing.T) {
 		if len(got) != 2 {
 			return fmt.Errorf("ambiguous address across connectors: got %d entries", len(got))
 		}
-		got, _ = v.ByUID("U2")
+		got, _ = v.ByAttr("UID", " U2")
 		if len(got) != 1 || got[0].DN != "uid=u2,ou=people,dc=example,dc=test" {
-			return fmt.Errorf("ByUID: %v", got)
+			return fmt.Errorf("ByAttr(uid): %v", got)
+		}
+		if _, err := v.ByAttr("description", "x"); err == nil {
+			return fmt.Errorf("ByAttr on an unindexed attribute must fail")
 		}
 		mo, err := v.MemberOf(e)
 		if err != nil || len(mo) != 1 || mo[0] != group.DN {

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -80,15 +81,35 @@ func (v *View) ByAddress(addr string) ([]*Entry, error) {
 	return v.byIndex(tAddr, NormalizeAddress(addr))
 }
 
-// ByUID returns every entry whose uid attribute equals uid (case-insensitive).
-func (v *View) ByUID(uid string) ([]*Entry, error) {
-	return v.byIndex(tUID, strings.ToLower(uid))
+// IndexedAttrs are the attributes with an equality index (lower-cased
+// names). Lookups by other attributes scan.
+var IndexedAttrs = map[string]bool{
+	"mail": true, "uid": true, "cn": true, "proxyaddresses": true, "userprincipalname": true,
+	"samaccountname": true, "entryuuid": true, "employeenumber": true,
 }
 
-func (v *View) byIndex(t byte, value string) ([]*Entry, error) {
+// FoldValue is the case- and space-insensitive form of a value used by the
+// attribute index. It folds at least as much as the filter evaluator's
+// caseIgnore rule, so an index lookup never misses an entry the filter
+// would match; the caller re-checks every candidate with the filter.
+func FoldValue(v string) string {
+	return strings.Join(strings.Fields(strings.ToLower(v)), " ")
+}
+
+// ByAttr returns the entries whose indexed attribute attr has a value equal
+// to value under FoldValue. attr must be in IndexedAttrs.
+func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
+	attr = strings.ToLower(attr)
+	if !IndexedAttrs[attr] {
+		return nil, fmt.Errorf("cache: attribute %q is not indexed", attr)
+	}
+	return v.byIndex(tAttr, attr, FoldValue(value))
+}
+
+func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 	var out []*Entry
 	for _, c := range v.conns {
-		ids, err := v.scanIDs(dataKey(c, v.gens[c], t, value, ""))
+		ids, err := v.scanIDs(dataKey(c, v.gens[c], t, append(parts, "")...))
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+)
+
+// loadConfig reads the file named by --config.
+func loadConfig(cmd *cobra.Command) (*config.Config, error) {
+	path, _ := cmd.Flags().GetString("config")
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, l config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.SlogLevel()}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openCache opens the cache directory, explaining the common failure of a
+// second process holding it.
+func openCache(cfg *config.Config, log *slog.Logger) (*cache.Store, error) {
+	s, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("%w (is another dirgate process using %s?)", err, cfg.Cache.Dir)
+	}
+	return s, nil
+}
+
+var stderr io.Writer = os.Stderr

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/ldapsource"
+)
+
+type blockedExit struct{ error }
+
+func (blockedExit) ExitCode() int { return 3 }
+
+func syncCmd() *cobra.Command {
+	var dryRun, force, all bool
+	cmd := &cobra.Command{
+		Use:   "sync [CONNECTOR...]",
+		Short: "Sync connectors from their upstream directories now",
+		Long: `Reads every in-scope user and group from the upstream, diffs it against the cache,
+checks the safety rules and applies the plan atomically. With --dry-run it prints the
+plan (adds, updates, deletes with DNs) and changes nothing. Exit status 3 means the
+safety rules blocked the run.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			log := newLogger(stderr, cfg.Log)
+			conns, err := pickConnectors(cfg, args, all)
+			if err != nil {
+				return err
+			}
+			store, err := openCache(cfg, log)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			eng := dirsync.New(store, log)
+			var failed error
+			for _, c := range conns {
+				res, err := runSync(cmd, eng, c, log, dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli"})
+				if res != nil {
+					printResult(cmd.OutOrStdout(), res, dryRun)
+				}
+				if err != nil {
+					var b *dirsync.BlockedError
+					if errors.As(err, &b) {
+						failed = blockedExit{err}
+					} else if failed == nil {
+						failed = err
+					}
+				}
+			}
+			return failed
+		},
+	}
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, change nothing")
+	cmd.Flags().BoolVar(&force, "force", false, "apply a plan that the safety rules block")
+	cmd.Flags().BoolVar(&all, "all", false, "sync every configured connector")
+	return cmd
+}
+
+func pickConnectors(cfg *config.Config, names []string, all bool) ([]*config.Connector, error) {
+	if all || len(names) == 0 {
+		if len(names) > 0 {
+			return nil, errors.New("give connector names or --all, not both")
+		}
+		if !all && len(cfg.Connectors) > 1 {
+			return nil, errors.New("several connectors are configured: name them or pass --all")
+		}
+		out := make([]*config.Connector, len(cfg.Connectors))
+		for i := range cfg.Connectors {
+			out[i] = &cfg.Connectors[i]
+		}
+		return out, nil
+	}
+	var out []*config.Connector
+	for _, n := range names {
+		c, ok := cfg.Connector(n)
+		if !ok {
+			return nil, fmt.Errorf("no connector named %q in %s", n, cfg.Path)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func runSync(cmd *cobra.Command, eng *dirsync.Engine, c *config.Connector, log *slog.Logger, o dirsync.Options) (*dirsync.Result, error) {
+	src, err := newSource(c, log)
+	if err != nil {
+		return nil, err
+	}
+	o.Progress = func(n int) { fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries read...\n", c.Name, n) }
+	return eng.Run(cmd.Context(), c, src, o)
+}
+
+func printResult(w io.Writer, r *dirsync.Result, dry bool) {
+	status := "applied"
+	switch {
+	case r.Blocked != "":
+		status = "BLOCKED: " + r.Blocked
+	case r.Error != "":
+		status = "FAILED: " + r.Error
+	case dry:
+		status = "dry run, nothing applied"
+	case r.Added+r.Updated+r.Deleted == 0:
+		status = "no changes"
+	}
+	fmt.Fprintf(w, "%s: read %d from %s in %s: %d added, %d updated, %d deleted, %d unchanged (%s)\n",
+		r.Connector, r.Read, orDash(r.Host), r.Duration.Round(1e6), r.Added, r.Updated, r.Deleted, r.Unchanged, status)
+	if dry || r.Blocked != "" {
+		for _, c := range r.Plan.Adds {
+			fmt.Fprintf(w, "  + %-5s %s\n", c.Kind, c.DN)
+		}
+		for _, c := range r.Plan.Updates {
+			fmt.Fprintf(w, "  ~ %-5s %s\n", c.Kind, c.DN)
+		}
+		for _, c := range r.Plan.Deletes {
+			fmt.Fprintf(w, "  - %-5s %s\n", kindOr(c.Kind), c.DN)
+		}
+	}
+}
+
+func kindOr(k cache.Kind) string {
+	if k == 0 {
+		return "?"
+	}
+	return k.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// newSource returns the reader for a connector's upstream.
+func newSource(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {
+	return ldapsource.New(c, log)
+}

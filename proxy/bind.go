@@ -1,0 +1,99 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"github.com/jimlambrt/gldap"
+
+	"github.com/dirgate/dirgate/authn"
+	"github.com/dirgate/dirgate/dn"
+)
+
+// bindTimeout bounds a pass-through bind, failover included.
+const bindTimeout = 30 * time.Second
+
+func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
+	resp := r.NewBindResponse(gldap.WithResponseCode(gldap.ResultInvalidCredentials))
+	defer func() { l.write(w, resp) }()
+	sess := l.session(r.ConnectionID())
+	// RFC 4511 4.2.1: a bind, even a failed one, first drops the previous
+	// authentication.
+	sess.set(bindAnonymous, "", "")
+
+	m, err := r.GetSimpleBindMessage()
+	if err != nil {
+		resp.SetResultCode(gldap.ResultAuthMethodNotSupported)
+		resp.SetDiagnosticMessage("only simple bind is supported")
+		return
+	}
+	name, password := m.UserName, string(m.Password)
+	log := l.s.log.With("remote", remote(r), "login", name, "tls", r.IsTLS())
+	switch {
+	case name == "" && password == "":
+		if !l.s.cfg.AllowAnonymous {
+			resp.SetResultCode(gldap.ResultInappropriateAuthentication)
+			resp.SetDiagnosticMessage("anonymous bind is disabled")
+			return
+		}
+		resp.SetResultCode(gldap.ResultSuccess)
+		return
+	case password == "":
+		// An unauthenticated bind (RFC 4513 5.1.2) would look like success
+		// to careless clients; refuse it.
+		resp.SetResultCode(gldap.ResultUnwillingToPerform)
+		resp.SetDiagnosticMessage("unauthenticated bind (name with an empty password) is not allowed")
+		return
+	case l.s.cfg.RequireTLSForBind && !r.IsTLS():
+		resp.SetResultCode(gldap.ResultConfidentialityRequired)
+		resp.SetDiagnosticMessage("use LDAPS or StartTLS before sending a password")
+		return
+	}
+
+	if key, err := dn.Key(name); err == nil {
+		if acct, ok := l.s.accounts[key]; ok {
+			if !acct.Verify(password) {
+				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
+				resp.SetDiagnosticMessage("invalid credentials")
+				return
+			}
+			sess.set(bindService, acct.DN, name)
+			log.Info("ldap bind", "result", "success", "account", "service")
+			resp.SetResultCode(gldap.ResultSuccess)
+			return
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
+	defer cancel()
+	id, err := l.s.auth.Authenticate(ctx, name, password)
+	if err != nil {
+		reason := authn.ReasonOf(err)
+		log.Info("ldap bind", "result", reason.String(), "err", err)
+		if reason == authn.ReasonUnavailable {
+			resp.SetResultCode(gldap.ResultUnavailable)
+			resp.SetDiagnosticMessage("the directory is unavailable, try again later")
+			return
+		}
+		// Wrong password, unknown user, disabled or ambiguous all read the
+		// same to the client: an answer must not reveal whether an account
+		// exists.
+		resp.SetDiagnosticMessage("invalid credentials")
+		return
+	}
+	sess.set(bindUser, id.Entry.DN, name)
+	log.Info("ldap bind", "result", "success", "account", "user", "connector", id.Entry.Connector, "upstream", id.Host)
+	resp.SetResultCode(gldap.ResultSuccess)
+}
+
+func (s *session) set(k bindKind, dn, login string) {
+	s.mu.Lock()
+	s.kind, s.dn, s.login = k, dn, login
+	s.mu.Unlock()
+}
+
+func (s *session) get() (bindKind, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kind, s.dn
+}

@@ -1,0 +1,326 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/jimlambrt/gldap"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/dn"
+	"github.com/dirgate/dirgate/filter"
+)
+
+// maxSearchTime bounds any search, whatever time limit the client asks for.
+const maxSearchTime = 2 * time.Minute
+
+// operational attributes are returned only when asked for by name or with
+// "+", as directory servers do.
+var operational = map[string]bool{
+	"entryuuid": true, "entrycsn": true, "entrydn": true, "createtimestamp": true, "modifytimestamp": true,
+	"creatorsname": true, "modifiersname": true, "pwdaccountlockedtime": true, "pwdchangedtime": true,
+	"pwdfailuretime": true, "structuralobjectclass": true, "subschemasubentry": true, "hassubordinates": true,
+	"memberof": true, "contextcsn": true,
+}
+
+// searchError is a search refused before any entry was sent.
+type searchError struct {
+	code int
+	msg  string
+}
+
+func (l *listener) search(w *gldap.ResponseWriter, r *gldap.Request) {
+	done := r.NewSearchDoneResponse(gldap.WithResponseCode(gldap.ResultSuccess))
+	m, err := r.GetSearchMessage()
+	if err != nil {
+		done.SetResultCode(gldap.ResultProtocolError)
+		done.SetDiagnosticMessage("malformed search request")
+		l.write(w, done)
+		return
+	}
+	if m.BaseDN == "" && m.Scope == gldap.BaseObject {
+		l.rootDSE(w, r, m, done)
+		return
+	}
+	start := time.Now()
+	sent, serr := l.runSearch(w, r, m, done)
+	if serr != nil {
+		done.SetResultCode(serr.code)
+		done.SetDiagnosticMessage(serr.msg)
+	}
+	l.write(w, done)
+	l.s.log.Debug("ldap search", "remote", remote(r), "base", m.BaseDN, "scope", int(m.Scope),
+		"filter", m.Filter, "entries", sent, "duration", time.Since(start).String())
+}
+
+// query is a parsed, authorised search.
+type query struct {
+	baseKey   string
+	scope     gldap.Scope
+	filter    *filter.Filter
+	attrs     attrRequest
+	typesOnly bool
+}
+
+func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap.SearchMessage, done *gldap.SearchResponseDone) (int, *searchError) {
+	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.cfg.AllowAnonymous {
+		return 0, &searchError{gldap.ResultInsufficientAccessRights, "bind as a service account or user before searching"}
+	}
+	var paging *gldap.ControlPaging
+	for _, c := range m.Controls {
+		switch c := c.(type) {
+		case *gldap.ControlPaging:
+			paging = c
+		default:
+			if isCritical(c) {
+				return 0, &searchError{gldap.ResultUnavailableCriticalExtension, "unsupported critical control " + c.GetControlType()}
+			}
+		}
+	}
+	f, err := filter.Parse(m.Filter, filter.Limits{})
+	if err != nil {
+		return 0, &searchError{gldap.ResultUnwillingToPerform, "filter refused: " + err.Error()}
+	}
+	baseKey, err := dn.Key(m.BaseDN)
+	if err != nil {
+		return 0, &searchError{gldap.ResultInvalidDNSyntax, "invalid base DN"}
+	}
+	q := &query{baseKey: baseKey, scope: m.Scope, filter: f, attrs: parseAttrRequest(m.Attributes), typesOnly: m.TypesOnly}
+
+	limit := m.TimeLimit
+	timeout := maxSearchTime
+	if limit > 0 && time.Duration(limit)*time.Second < timeout {
+		timeout = time.Duration(limit) * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	if paging != nil {
+		return l.pagedSearch(ctx, w, r, m, q, paging, done)
+	}
+	sizeLimit := l.s.cfg.SizeLimit
+	if m.SizeLimit > 0 && int(m.SizeLimit) < sizeLimit {
+		sizeLimit = int(m.SizeLimit)
+	}
+	sent := 0
+	var serr *searchError
+	err = l.s.store.View(ctx, func(v *cache.View) error {
+		if e := l.checkBase(v, q); e != nil {
+			serr = e
+			return nil
+		}
+		return l.matches(ctx, v, q, func(ev *entryView) (bool, error) {
+			if sent >= sizeLimit {
+				serr = &searchError{gldap.ResultSizeLimitExceeded, "size limit exceeded; use the paged results control"}
+				return false, nil
+			}
+			if err := l.sendEntry(w, r, ev, q); err != nil {
+				return false, err
+			}
+			sent++
+			return true, nil
+		})
+	})
+	if serr != nil {
+		return sent, serr
+	}
+	return sent, searchFailure(err)
+}
+
+func searchFailure(err error) *searchError {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return &searchError{gldap.ResultTimeLimitExceeded, "time limit exceeded"}
+	default:
+		return &searchError{gldap.ResultOperationsError, "search failed"}
+	}
+}
+
+// checkBase refuses a base that is neither an entry, a container of
+// entries, nor a configured naming context.
+func (l *listener) checkBase(v *cache.View, q *query) *searchError {
+	ok, err := v.Exists(q.baseKey)
+	if err != nil {
+		return searchFailure(err)
+	}
+	if ok {
+		return nil
+	}
+	for _, root := range l.s.roots {
+		if k, err := dn.Key(root); err == nil && k == q.baseKey {
+			return nil
+		}
+	}
+	return &searchError{gldap.ResultNoSuchObject, "no such object"}
+}
+
+// matches calls fn for every entry in scope that matches the filter, using
+// an attribute index for candidates when the filter allows it.
+func (l *listener) matches(ctx context.Context, v *cache.View, q *query, fn func(*entryView) (bool, error)) error {
+	visit := func(e *cache.Entry) (bool, error) {
+		if !inScope(dnKeyOf(e.DN), q) {
+			return true, nil
+		}
+		ev := &entryView{e: e, v: v}
+		if !q.filter.Match(ev) {
+			return true, ev.err
+		}
+		return fn(ev)
+	}
+	hints, ok := q.filter.Hints(func(attr string) bool { return cache.IndexedAttrs[attr] })
+	if !ok {
+		return v.Scan(q.baseKey, visit)
+	}
+	seen := map[string]bool{}
+	for _, h := range hints {
+		cands, err := v.ByAttr(h.Attr, h.Value)
+		if err != nil {
+			return err
+		}
+		for _, e := range cands {
+			k := e.Connector + "\x00" + e.ID
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if more, err := visit(e); err != nil || !more {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func dnKeyOf(s string) string {
+	k, err := dn.Key(s)
+	if err != nil {
+		return strings.ToLower(s)
+	}
+	return k
+}
+
+func inScope(key string, q *query) bool {
+	switch q.scope {
+	case gldap.BaseObject:
+		return key == q.baseKey
+	case gldap.SingleLevel:
+		return dn.Parent(key) == q.baseKey && key != q.baseKey
+	default:
+		return dn.Under(key, q.baseKey)
+	}
+}
+
+// entryView is a cached entry as LDAP clients see it: with computed
+// attributes (memberOf, entryDN) that are not stored.
+type entryView struct {
+	e        *cache.Entry
+	v        *cache.View
+	memberOf []string
+	loaded   bool
+	err      error
+}
+
+// Values implements filter.Entry.
+func (x *entryView) Values(name string) []string {
+	switch strings.ToLower(name) {
+	case "memberof":
+		if !x.loaded {
+			x.loaded = true
+			x.memberOf, x.err = x.v.MemberOf(x.e)
+		}
+		return x.memberOf
+	case "entrydn":
+		return []string{x.e.DN}
+	}
+	return x.e.Values(name)
+}
+
+// DN implements the filter's optional DN interface (for :dn: matching).
+func (x *entryView) DN() string { return x.e.DN }
+
+// attrRequest is the parsed attribute list of a search.
+type attrRequest struct {
+	all, ops bool
+	names    map[string]bool // lower-cased
+	order    []string        // as requested, for computed attributes
+}
+
+func parseAttrRequest(attrs []string) attrRequest {
+	a := attrRequest{names: map[string]bool{}}
+	if len(attrs) == 0 {
+		a.all = true
+	}
+	for _, name := range attrs {
+		switch name {
+		case "*":
+			a.all = true
+		case "+":
+			a.ops = true
+		case "1.1":
+			// RFC 4511: no attributes; ignored when listed with others.
+		default:
+			ln := strings.ToLower(name)
+			if !a.names[ln] {
+				a.names[ln] = true
+				a.order = append(a.order, name)
+			}
+		}
+	}
+	return a
+}
+
+func (a attrRequest) wants(name string) bool {
+	ln := strings.ToLower(name)
+	if a.names[ln] {
+		return true
+	}
+	if operational[ln] {
+		return a.ops
+	}
+	return a.all
+}
+
+func (l *listener) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, ev *entryView, q *query) error {
+	out := r.NewSearchResponseEntry(ev.e.DN)
+	add := func(name string, values []string) {
+		if q.typesOnly {
+			values = nil
+		}
+		out.AddAttribute(name, values)
+	}
+	for _, a := range ev.e.Attrs {
+		if q.attrs.wants(a.Name) {
+			add(a.Name, a.Values)
+		}
+	}
+	if q.attrs.wants("memberOf") && ev.e.Values("memberOf") == nil {
+		if mo := ev.Values("memberOf"); len(mo) > 0 {
+			add("memberOf", mo)
+		}
+		if ev.err != nil {
+			return ev.err
+		}
+	}
+	if q.attrs.wants("entryDN") {
+		add("entryDN", []string{ev.e.DN})
+	}
+	return w.Write(out)
+}
+
+func isCritical(c gldap.Control) bool {
+	if s, ok := c.(*gldap.ControlString); ok {
+		return s.Criticality
+	}
+	return false
+}
+
+// escapeAssertion escapes a compare value for a filter string.
+func escapeAssertion(v string) string { return ldap.EscapeFilter(v) }

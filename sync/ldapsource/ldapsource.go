@@ -1,0 +1,250 @@
+// Package ldapsource reads users and groups from an upstream LDAP directory
+// (OpenLDAP today; the AD and Domino dialects build on the same reader) with
+// a paged search, and turns each object into a cache entry keyed by the
+// directory's immutable ID.
+package ldapsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/filter"
+	"github.com/dirgate/dirgate/upstream"
+)
+
+// dialect holds what differs between directory products.
+type dialect struct {
+	idAttr string
+	// operational attributes to request by name ("*" does not return them)
+	operational []string
+	disabled    func(e *ldap.Entry) bool
+	memberAttrs []string
+}
+
+var openLDAP = dialect{
+	idAttr: "entryUUID",
+	operational: []string{"entryUUID", "entryCSN", "pwdAccountLockedTime", "pwdChangedTime", "createTimestamp",
+		"modifyTimestamp", "creatorsName", "modifiersName", "structuralObjectClass"},
+	// ppolicy's pwdAccountLockedTime locks the account: "000001010000Z"
+	// permanently (an admin lock), any other time until pwdLockoutDuration.
+	disabled:    func(e *ldap.Entry) bool { return e.GetAttributeValue("pwdAccountLockedTime") != "" },
+	memberAttrs: []string{"member", "uniqueMember"},
+}
+
+// secretAttrs are never copied into the cache, whatever the upstream lets
+// the bind account read: dirgate does not store passwords.
+var secretAttrs = map[string]bool{
+	"userpassword": true, "authpassword": true, "unicodepwd": true, "dbcspwd": true,
+	"ntpwdhistory": true, "lmpwdhistory": true, "supplementalcredentials": true,
+	"httppassword": true, "sambantpassword": true, "sambalmpassword": true,
+}
+
+// Source reads one connector's upstream.
+type Source struct {
+	conn    *config.Connector
+	target  *upstream.Target
+	dialect dialect
+	users   *filter.Filter
+	groups  *filter.Filter
+	domains map[string]bool
+	log     *slog.Logger
+}
+
+// New prepares a source for the connector; it does not connect.
+func New(c *config.Connector, log *slog.Logger) (*Source, error) {
+	var d dialect
+	switch c.Type {
+	case "openldap":
+		d = openLDAP
+	default:
+		return nil, fmt.Errorf("connector %s: type %q is not supported by this build", c.Name, c.Type)
+	}
+	t, err := upstream.FromConnector(c)
+	if err != nil {
+		return nil, err
+	}
+	uf, err := filter.Parse(c.UserFilter, filter.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: user_filter: %w", c.Name, err)
+	}
+	gf, err := filter.Parse(c.GroupFilter, filter.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: group_filter: %w", c.Name, err)
+	}
+	s := &Source{conn: c, target: t, dialect: d, users: uf, groups: gf, log: log}
+	if len(c.EmailDomains) > 0 {
+		s.domains = map[string]bool{}
+		for _, dom := range c.EmailDomains {
+			s.domains[strings.ToLower(dom)] = true
+		}
+	}
+	return s, nil
+}
+
+// Target returns where the source connects.
+func (s *Source) Target() *upstream.Target { return s.target }
+
+// Full reads every in-scope user and group and passes each to emit. It
+// returns the host it read from. A listing that ends early (size limit, a
+// paging error) is an error, never a short success: the sync engine would
+// otherwise take the missing entries for deletions.
+func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (string, error) {
+	conn, host, err := s.target.Dial(ctx)
+	if err != nil {
+		return "", fmt.Errorf("connector %s: %w", s.conn.Name, err)
+	}
+	defer conn.Close()
+	if s.conn.BindDN != "" {
+		if err := conn.Bind(s.conn.BindDN, s.conn.BindPassword.Reveal()); err != nil {
+			return host, fmt.Errorf("connector %s: service account bind on %s: %w", s.conn.Name, host, err)
+		}
+	}
+	attrs := append([]string{"*"}, s.dialect.operational...)
+	attrs = append(attrs, s.conn.Attributes...)
+	query := fmt.Sprintf("(|%s%s)", s.conn.UserFilter, s.conn.GroupFilter)
+	err = s.paged(ctx, conn, s.conn.RootDN, query, attrs, func(le *ldap.Entry) error {
+		e, err := s.convert(le)
+		if err != nil || e == nil {
+			return err
+		}
+		return emit(e)
+	})
+	return host, err
+}
+
+// paged runs a paged subtree search, streaming entries page by page so a
+// large directory is never held in memory.
+func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
+	paging := ldap.NewControlPaging(uint32(s.conn.PageSize))
+	for {
+		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			query, attrs, []ldap.Control{paging})
+		res := conn.SearchAsync(ctx, req, s.conn.PageSize)
+		var cookie []byte
+		for res.Next() {
+			if e := res.Entry(); e != nil {
+				if err := fn(e); err != nil {
+					return err
+				}
+			}
+			if c := ldap.FindControl(res.Controls(), ldap.ControlTypePaging); c != nil {
+				if pc, ok := c.(*ldap.ControlPaging); ok {
+					cookie = pc.Cookie
+				}
+			}
+		}
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("connector %s: search %q under %q: %w", s.conn.Name, query, base, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(cookie)
+	}
+}
+
+// ErrNoStableID means an entry came without the dialect's immutable ID,
+// usually because the bind account may not read operational attributes.
+var ErrNoStableID = errors.New("entry has no stable ID")
+
+// ldapEntry adapts a go-ldap entry to the filter package.
+type ldapEntry struct{ *ldap.Entry }
+
+func (e ldapEntry) Values(name string) []string { return e.GetEqualFoldAttributeValues(name) }
+func (e ldapEntry) DN() string                  { return e.Entry.DN }
+
+func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
+	id := le.GetEqualFoldAttributeValue(s.dialect.idAttr)
+	if id == "" {
+		return nil, fmt.Errorf("connector %s: %q: %w (%s); can the bind account read operational attributes?",
+			s.conn.Name, le.DN, ErrNoStableID, s.dialect.idAttr)
+	}
+	e := &cache.Entry{ID: strings.ToLower(id), DN: le.DN}
+	switch {
+	case s.users.Match(ldapEntry{le}):
+		e.Kind = cache.KindUser
+	case s.groups.Match(ldapEntry{le}):
+		e.Kind = cache.KindGroup
+	default:
+		return nil, nil // matched the combined query only through a quirk
+	}
+	for _, a := range le.Attributes {
+		if secretAttrs[strings.ToLower(a.Name)] {
+			continue
+		}
+		e.Attrs = append(e.Attrs, cache.Attr{Name: a.Name, Values: a.Values})
+	}
+	if e.Kind == cache.KindGroup {
+		for _, m := range s.dialect.memberAttrs {
+			e.Members = append(e.Members, le.GetEqualFoldAttributeValues(m)...)
+		}
+		return e, nil
+	}
+	e.Addresses = s.addresses(le)
+	if s.domains != nil && len(e.Addresses) == 0 {
+		return nil, nil // no address in the connector's email domains
+	}
+	e.Disabled = s.conn.AcknowledgeDisabledAccounts && s.dialect.disabled(le)
+	return e, nil
+}
+
+// addresses returns the user's login addresses, primary first, limited to
+// the connector's email domains.
+func (s *Source) addresses(le *ldap.Entry) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string, primary bool) {
+		a = cache.NormalizeAddress(a)
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 || seen[a] {
+			return
+		}
+		if s.domains != nil && !s.domains[a[at+1:]] {
+			return
+		}
+		seen[a] = true
+		if primary {
+			out = append([]string{a}, out...)
+		} else {
+			out = append(out, a)
+		}
+	}
+	for _, m := range le.GetEqualFoldAttributeValues(s.conn.MailAttribute) {
+		add(m, false)
+	}
+	for _, attr := range s.conn.AliasAttributes {
+		for _, v := range le.GetEqualFoldAttributeValues(attr) {
+			addr, primary, ok := parseProxyAddress(v)
+			if ok {
+				add(addr, primary)
+			}
+		}
+	}
+	return out
+}
+
+// parseProxyAddress reads an AD proxyAddresses value: "SMTP:" marks the
+// primary address, "smtp:" an alias, other prefixes (X500:, SIP:) are not
+// email. A value without a prefix (Domino uid, plain mail aliases) is an
+// alias as is.
+func parseProxyAddress(v string) (addr string, primary, ok bool) {
+	i := strings.IndexByte(v, ':')
+	if i < 0 {
+		return v, false, true
+	}
+	prefix := v[:i]
+	if !strings.EqualFold(prefix, "smtp") {
+		return "", false, false
+	}
+	return v[i+1:], prefix == "SMTP", true
+}

@@ -1,0 +1,242 @@
+// Package upstream connects to a connector's upstream directory hosts: the
+// primary, then the alternate (failover), over plain LDAP, LDAPS or StartTLS,
+// with the connector's certificate policy (strict, relaxed, none). Both the
+// sync engine and the password checks dial through it, so failover and TLS
+// behave the same for both.
+package upstream
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/config"
+)
+
+// Encryption modes, as in the connector configuration.
+const (
+	EncryptionStrict  = "strict"
+	EncryptionRelaxed = "relaxed"
+	EncryptionNone    = "none"
+	TLSModeLDAPS      = "ldaps"
+	TLSModeStartTLS   = "starttls"
+)
+
+// MinRSABits is the smallest RSA key strict mode accepts: keys of 1024 bits
+// or less are refused.
+const MinRSABits = 1025
+
+// Target is everything needed to reach one connector's upstream.
+type Target struct {
+	Name       string   // connector name, for messages
+	Hosts      []string // primary first, then alternate
+	Port       int
+	Encryption string
+	TLSMode    string
+	RootCAs    *x509.CertPool // nil: the system pool
+	ServerName string         // overrides the host name checked in strict mode
+	Timeout    time.Duration
+}
+
+// FromConnector builds a Target from configuration, loading the CA file.
+func FromConnector(c *config.Connector) (*Target, error) {
+	t := &Target{
+		Name:       c.Name,
+		Hosts:      []string{c.Host},
+		Port:       c.Port,
+		Encryption: c.Encryption,
+		TLSMode:    c.TLSMode,
+		ServerName: c.ServerName,
+		Timeout:    c.Timeout.Std(),
+	}
+	if c.AlternateHost != "" {
+		t.Hosts = append(t.Hosts, c.AlternateHost)
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: read ca_file: %w", c.Name, err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("connector %s: ca_file %s holds no PEM certificate", c.Name, c.CAFile)
+		}
+	}
+	if t.Timeout <= 0 {
+		t.Timeout = 10 * time.Second
+	}
+	return t, nil
+}
+
+// Step names the phase of a connection attempt that failed.
+type Step string
+
+// The phases of a connection attempt.
+const (
+	StepDNS      Step = "dns"
+	StepTCP      Step = "tcp"
+	StepTLS      Step = "tls"
+	StepStartTLS Step = "starttls"
+	StepBind     Step = "bind"
+)
+
+// DialError tells which host failed at which step and why.
+type DialError struct {
+	Host string
+	Step Step
+	Err  error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Host, e.Step, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// ErrUnreachable is matched (errors.Is) by a Dial failure on every host: the
+// upstream is unavailable, as opposed to refusing what we asked.
+var ErrUnreachable = errors.New("no upstream host reachable")
+
+type unreachable struct{ errs []error }
+
+func (u *unreachable) Error() string {
+	return fmt.Sprintf("%v: %v", ErrUnreachable, errors.Join(u.errs...))
+}
+func (u *unreachable) Unwrap() []error { return append([]error{ErrUnreachable}, u.errs...) }
+
+// Dial connects to the first host that answers, in order (failover). It
+// returns the connection and the host it reached.
+func (t *Target) Dial(ctx context.Context) (*ldap.Conn, string, error) {
+	var errs []error
+	for _, h := range t.Hosts {
+		c, err := t.DialHost(ctx, h)
+		if err == nil {
+			return c, h, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, "", &unreachable{errs}
+}
+
+// DialHost connects to one host, with the TLS handshake the mode asks for.
+func (t *Target) DialHost(ctx context.Context, host string) (*ldap.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+	addr := net.JoinHostPort(host, strconv.Itoa(t.Port))
+	if net.ParseIP(host) == nil {
+		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+			return nil, &DialError{host, StepDNS, err}
+		}
+	}
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &DialError{host, StepTCP, err}
+	}
+	if t.Encryption != EncryptionNone && t.TLSMode == TLSModeLDAPS {
+		tc := tls.Client(raw, t.TLSConfig(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, &DialError{host, StepTLS, Explain(err)}
+		}
+		raw = tc
+	}
+	c := ldap.NewConn(raw, t.Encryption != EncryptionNone && t.TLSMode == TLSModeLDAPS)
+	c.Start()
+	c.SetTimeout(t.Timeout)
+	if t.Encryption != EncryptionNone && t.TLSMode == TLSModeStartTLS {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		err := c.StartTLS(t.TLSConfig(host))
+		stop()
+		if err != nil {
+			c.Close()
+			return nil, &DialError{host, StepStartTLS, Explain(err)}
+		}
+	}
+	return c, nil
+}
+
+// TLSConfig returns the client TLS configuration for host under the
+// target's encryption mode.
+func (t *Target) TLSConfig(host string) *tls.Config {
+	name := host
+	if t.ServerName != "" {
+		name = t.ServerName
+	}
+	cfg := &tls.Config{ServerName: name, RootCAs: t.RootCAs, MinVersion: tls.VersionTLS12}
+	switch t.Encryption {
+	case EncryptionRelaxed:
+		// Self-signed and mismatched certificates are accepted on purpose:
+		// that is what relaxed means. The channel is still encrypted.
+		cfg.InsecureSkipVerify = true
+	case EncryptionStrict:
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("server sent no certificate")
+			}
+			return CheckKeyStrength(cs.PeerCertificates[0])
+		}
+	}
+	return cfg
+}
+
+// WeakKeyError reports a certificate key below strict mode's minimum.
+type WeakKeyError struct{ Bits int }
+
+func (e *WeakKeyError) Error() string {
+	return fmt.Sprintf("weak key: server certificate has a %d-bit RSA key; strict mode needs more than 1024 bits", e.Bits)
+}
+
+// CheckKeyStrength refuses RSA keys of 1024 bits or less.
+func CheckKeyStrength(cert *x509.Certificate) error {
+	switch k := cert.PublicKey.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < MinRSABits {
+			return &WeakKeyError{Bits: k.N.BitLen()}
+		}
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+	default:
+		return fmt.Errorf("unsupported certificate key type %T", k)
+	}
+	return nil
+}
+
+// Explain turns a TLS verification failure into an error whose message
+// names the reason an admin can act on (expired, name mismatch, unknown CA,
+// weak key) while keeping the original error in the chain.
+func Explain(err error) error {
+	var (
+		inv  x509.CertificateInvalidError
+		host x509.HostnameError
+		ua   x509.UnknownAuthorityError
+		weak *WeakKeyError
+		verr *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &weak):
+		return err
+	case errors.As(err, &inv) && inv.Reason == x509.Expired:
+		return fmt.Errorf("certificate expired or not yet valid: %w", err)
+	case errors.As(err, &host):
+		return fmt.Errorf("certificate name mismatch: %w", err)
+	case errors.As(err, &ua):
+		return fmt.Errorf("certificate signed by an unknown CA (set ca_file, or use encryption: relaxed): %w", err)
+	case errors.As(err, &verr):
+		return fmt.Errorf("certificate rejected: %w", err)
+	}
+	return err
+}
