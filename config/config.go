@@ -242,12 +242,13 @@ type Connector struct {
 // would exceed either limit is not applied, since a misconfigured filter
 // or a half-broken upstream would otherwise empty the cache.
 type Safety struct {
-	// MaxDeletes is the most entries one sync may delete. Default 500; 0
-	// means no sync may delete anything.
+	// MaxDeletes blocks a sync that would delete this many entries or more
+	// ("met or exceeded", as Entra Connect counts). Default 500; 0 blocks
+	// every deletion.
 	MaxDeletes int `yaml:"max_deletes"`
-	// MaxDeletePercent is the most entries one sync may delete, as a
+	// MaxDeletePercent blocks a sync that would delete more than this
 	// percentage of the entries cached for the connector. Default 10;
-	// 0 to 100.
+	// 0 to 100 (0 blocks every deletion, 100 disables the check).
 	MaxDeletePercent float64 `yaml:"max_delete_percent"`
 }
 

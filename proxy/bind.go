@@ -52,7 +52,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	if key, err := dn.Key(name); err == nil {
 		if acct, ok := l.s.accounts[key]; ok {
-			if !acct.Verify(password) {
+			if !l.s.verify.check(key, acct, password) {
 				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
 				resp.SetDiagnosticMessage("invalid credentials")
 				return

@@ -35,6 +35,7 @@ type Server struct {
 	accounts map[string]config.ServiceAccount // by DN key
 	roots    []string                         // naming contexts, as configured
 	pages    *pager
+	verify   *verifier
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -51,6 +52,7 @@ func New(cfg *config.Config, store *cache.Store, auth *authn.Authenticator, tlsC
 		tls:      tlsCfg,
 		accounts: map[string]config.ServiceAccount{},
 		pages:    newPager(10*time.Minute, 64),
+		verify:   newVerifier(),
 	}
 	for _, a := range cfg.ServiceAccounts {
 		k, err := dn.Key(a.DN)

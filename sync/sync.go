@@ -230,9 +230,9 @@ func checkSafety(s config.Safety, cached, read, deletes int) string {
 	switch {
 	case cached > 0 && read == 0:
 		return fmt.Sprintf("the upstream returned no entries while the cache holds %d; refusing to empty the cache", cached)
-	case s.MaxDeletes > 0 && deletes >= s.MaxDeletes:
+	case deletes > 0 && deletes >= s.MaxDeletes:
 		return fmt.Sprintf("%d deletions meet or exceed max_deletes %d", deletes, s.MaxDeletes)
-	case cached > 0 && s.MaxDeletePercent > 0 && float64(deletes)*100/float64(cached) > s.MaxDeletePercent:
+	case cached > 0 && float64(deletes)*100/float64(cached) > s.MaxDeletePercent:
 		return fmt.Sprintf("%d deletions are %.1f%% of %d cached entries, above max_delete_percent %g",
 			deletes, float64(deletes)*100/float64(cached), cached, s.MaxDeletePercent)
 	}

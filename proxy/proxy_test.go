@@ -1,0 +1,276 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/authn"
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/demodir"
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/ldapsource"
+)
+
+const (
+	appDN = "cn=app,ou=services,dc=dirgate"
+	appPW = "app-secret"
+)
+
+// startDemo runs the bundled demo directory as upstream, syncs it, and
+// serves it through a proxy: the whole path without external servers.
+func startDemo(t *testing.T) string {
+	t.Helper()
+	up, err := demodir.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = up.Stop() })
+	hash, err := config.HashPassword(appPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DIRGATE_TEST_SYNC_PW", demodir.SyncPassword)
+	y := fmt.Sprintf(`cache: {dir: %s}
+ldap: {listen: "127.0.0.1:0", size_limit: 3}
+service_accounts: [{dn: %q, password_hash: %q}]
+connectors:
+  - {name: demo, type: openldap, host: 127.0.0.1, port: %d, encryption: none, bind_dn: %q,
+     bind_password_env: DIRGATE_TEST_SYNC_PW, root_dn: %q, acknowledge_disabled_accounts: true}
+`, t.TempDir(), appDN, hash, up.Port(), demodir.SyncDN, demodir.Base)
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := ldapsource.New(&cfg.Connectors[0], log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirsync.New(store, log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := authn.New(cfg, store, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, store, auth, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln, false) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		store.Close()
+	})
+	return ln.Addr().String()
+}
+
+func dial(t *testing.T, addr string) *ldap.Conn {
+	t.Helper()
+	c, err := ldap.DialURL("ldap://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetTimeout(5 * time.Second)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func bound(t *testing.T, addr string) *ldap.Conn {
+	t.Helper()
+	c := dial(t, addr)
+	if err := c.Bind(appDN, appPW); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// stillServes proves the server answers a normal search on a new connection.
+func stillServes(t *testing.T, addr string) {
+	t.Helper()
+	res, err := bound(t, addr).Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(mail=alice@demo.dirgate)", []string{"cn"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("server no longer serves: %v", err)
+	}
+}
+
+func TestDemoPath(t *testing.T) {
+	addr := startDemo(t)
+	c := bound(t, addr)
+	res, err := c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(&(objectClass=inetOrgPerson)(memberOf=cn=leads,ou=groups,dc=demo,dc=dirgate))", []string{"mail", "memberOf"}, nil))
+	if err != nil || len(res.Entries) != 1 || res.Entries[0].GetAttributeValue("mail") != "alice@demo.dirgate" {
+		t.Fatalf("memberOf search: %v %+v", err, res)
+	}
+	if got := res.Entries[0].GetAttributeValues("memberOf"); len(got) != 2 {
+		t.Fatalf("alice's memberOf = %v, want engineering and leads", got)
+	}
+	for _, login := range []string{"alice@demo.dirgate", "A.Liddell@Demo.Dirgate", "uid=alice,ou=people,dc=demo,dc=dirgate"} {
+		if err := dial(t, addr).Bind(login, "alice-pw"); err != nil {
+			t.Errorf("bind %s: %v", login, err)
+		}
+	}
+	if err := dial(t, addr).Bind("carol@demo.dirgate", "carol-pw"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		t.Errorf("disabled account bind: %v", err)
+	}
+	ok, err := c.Compare("uid=bob,ou=people,dc=demo,dc=dirgate", "title", "site reliability engineer")
+	if err != nil || !ok {
+		t.Errorf("compare: %v %v", ok, err)
+	}
+	// Abandon (which go-ldap cannot send) must not drop the connection.
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ldap.NewConn(raw, false)
+	rc.Start()
+	defer rc.Close()
+	if err := rc.Bind(appDN, appPW); err != nil {
+		t.Fatal(err)
+	}
+	abandon := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "msg")
+	abandon.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 99, "id"))
+	abandon.AppendChild(ber.NewInteger(ber.ClassApplication, ber.TypePrimitive, 16, 42, "abandon"))
+	if _, err := raw.Write(abandon.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	if who, err := rc.WhoAmI(nil); err != nil || who.AuthzID != "dn:"+appDN {
+		t.Errorf("connection unusable after abandon: %+v %v", who, err)
+	}
+	// A read-only gateway refuses writes with a clear code.
+	err = c.Modify(ldap.NewModifyRequest("uid=bob,ou=people,dc=demo,dc=dirgate", nil))
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform) {
+		t.Errorf("modify: %v", err)
+	}
+}
+
+func TestHostileInput(t *testing.T) {
+	addr := startDemo(t)
+	deep := strings.Repeat("(!", 5000) + "(cn=x)" + strings.Repeat(")", 5000)
+	wide := "(|" + strings.Repeat("(cn=a)", 50000) + ")"
+	for _, f := range []string{deep, wide} {
+		c := bound(t, addr)
+		_, err := c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false, f, nil, nil))
+		if err == nil {
+			t.Errorf("a %d-byte hostile filter was accepted", len(f))
+		}
+	}
+	critical := ldap.NewControlString("1.2.3.4.5", true, "")
+	_, err := bound(t, addr).Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(cn=*)", nil, []ldap.Control{critical}))
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultUnavailableCriticalExtension) {
+		t.Errorf("unknown critical control: %v", err)
+	}
+	_, err = bound(t, addr).Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(objectClass=*)", nil, nil))
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+		t.Errorf("size limit 3: %v", err)
+	}
+
+	garbage := [][]byte{
+		{0x00},
+		{0x30, 0x84, 0x7f, 0xff, 0xff, 0xff}, // a 2 GiB length header
+		{0x30, 0x05, 0x02, 0x01, 0x01, 0x63, 0x00},
+		{0x30, 0x03, 0x02, 0x01},
+		[]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		bindWithBadControl(),
+		nestedFilterSearch(900),
+	}
+	for i, g := range garbage {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = conn.Write(g)
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.ReadAll(conn)
+		conn.Close()
+		stillServes(t, addr)
+		_ = i
+	}
+}
+
+// bindWithBadControl is a bind request whose control is not a sequence.
+func bindWithBadControl() []byte {
+	p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "msg")
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 1, "id"))
+	b := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 0, nil, "bind")
+	b.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, "v"))
+	b.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "cn=x", "dn"))
+	b.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "pw", "pw"))
+	p.AppendChild(b)
+	ctl := ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "controls")
+	ctl.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 7, "not a control"))
+	p.AppendChild(ctl)
+	return p.Bytes()
+}
+
+// nestedFilterSearch is a search whose filter nests NOTs depth deep: valid
+// BER that the decoder must bound.
+func nestedFilterSearch(depth int) []byte {
+	p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "msg")
+	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 2, "id"))
+	s := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 3, nil, "search")
+	s.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, demodir.Base, "base"))
+	s.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 2, "scope"))
+	s.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, 0, "deref"))
+	s.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "size"))
+	s.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 0, "time"))
+	s.AppendChild(ber.NewBoolean(ber.ClassUniversal, ber.TypePrimitive, ber.TagBoolean, false, "types"))
+	f := ber.NewString(ber.ClassContext, ber.TypePrimitive, 7, "cn", "present")
+	for range depth {
+		n := ber.Encode(ber.ClassContext, ber.TypeConstructed, 2, nil, "not")
+		n.AppendChild(f)
+		f = n
+	}
+	s.AppendChild(f)
+	s.AppendChild(ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attrs"))
+	p.AppendChild(s)
+	return p.Bytes()
+}
+
+func TestVerifierRemembersOnlyGoodPasswords(t *testing.T) {
+	h, err := config.HashPassword("right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := config.ServiceAccount{DN: "cn=a", PasswordHash: h}
+	v := newVerifier()
+	if v.check("k", acct, "wrong") || len(v.good) != 0 {
+		t.Fatal("a wrong password verified or was remembered")
+	}
+	if !v.check("k", acct, "right") || !v.check("k", acct, "right") {
+		t.Fatal("the right password did not verify")
+	}
+	if v.check("k", acct, "wrong") {
+		t.Fatal("a wrong password verified after a right one")
+	}
+	if string(v.good["k"]) == "right" {
+		t.Fatal("the password itself was stored")
+	}
+}
