@@ -78,7 +78,9 @@ func (g *Generation) Put(e *Entry) error {
 			continue
 		}
 		for _, val := range a.Values {
-			sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAttr, name, FoldValue(val), e.ID), nil})
+			if key, ok := IndexKey(name, val); ok {
+				sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAttr, name, key, e.ID), nil})
+			}
 		}
 	}
 	for _, kv := range sets {

@@ -10,6 +10,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/dirgate/dirgate/dn"
+	"github.com/dirgate/dirgate/filter"
 )
 
 // View is a read-only, consistent snapshot of the cache. It is valid only
@@ -88,22 +89,32 @@ var IndexedAttrs = map[string]bool{
 	"samaccountname": true, "entryuuid": true, "employeenumber": true,
 }
 
-// FoldValue is the case- and space-insensitive form of a value used by the
-// attribute index. It folds at least as much as the filter evaluator's
-// caseIgnore rule, so an index lookup never misses an entry the filter
-// would match; the caller re-checks every candidate with the filter.
-func FoldValue(v string) string {
-	return strings.Join(strings.Fields(strings.ToLower(v)), " ")
+// IndexKey is the key under which the attribute index stores a value: the
+// filter package's equality key, so an index lookup finds exactly the
+// entries an equality filter matches. ok is false for a value that can
+// never match (invalid in the attribute's syntax); it is not indexed.
+func IndexKey(attr, value string) (string, bool) {
+	return filter.EqualityKey(nil, attr, value)
 }
 
-// ByAttr returns the entries whose indexed attribute attr has a value equal
-// to value under FoldValue. attr must be in IndexedAttrs.
-func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
+// ByAttrKey returns the entries whose indexed attribute attr holds a value
+// with the given IndexKey. attr must be in IndexedAttrs.
+func (v *View) ByAttrKey(attr, key string) ([]*Entry, error) {
 	attr = strings.ToLower(attr)
 	if !IndexedAttrs[attr] {
 		return nil, fmt.Errorf("cache: attribute %q is not indexed", attr)
 	}
-	return v.byIndex(tAttr, attr, FoldValue(value))
+	return v.byIndex(tAttr, attr, key)
+}
+
+// ByAttr returns the entries whose indexed attribute attr has a value equal
+// to value under the attribute's equality rule.
+func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
+	key, ok := IndexKey(attr, value)
+	if !ok {
+		return nil, nil
+	}
+	return v.ByAttrKey(attr, key)
 }
 
 func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {

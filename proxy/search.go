@@ -81,8 +81,11 @@ func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap
 		}
 	}
 	f, err := filter.Parse(m.Filter, filter.Limits{})
-	if err != nil {
-		return 0, &searchError{gldap.ResultUnwillingToPerform, "filter refused: " + err.Error()}
+	switch {
+	case errors.Is(err, filter.ErrLimit):
+		return 0, &searchError{gldap.ResultAdminLimitExceeded, "filter refused: " + err.Error()}
+	case err != nil:
+		return 0, &searchError{gldap.ResultProtocolError, "filter refused: " + err.Error()}
 	}
 	baseKey, err := dn.Key(m.BaseDN)
 	if err != nil {
@@ -178,7 +181,7 @@ func (l *listener) matches(ctx context.Context, v *cache.View, q *query, fn func
 	}
 	seen := map[string]bool{}
 	for _, h := range hints {
-		cands, err := v.ByAttr(h.Attr, h.Value)
+		cands, err := v.ByAttrKey(h.Attr, h.Value)
 		if err != nil {
 			return err
 		}
