@@ -107,6 +107,9 @@ func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 		gldap.WithIdleTimeout(s.cfg.IdleTimeout.Std()),
 		gldap.WithWriteTimeout(30 * time.Second),
 		gldap.WithMaxConnections(s.cfg.MaxConnections),
+		// Requests are small; an 8 MiB cap stops a hostile length header
+		// from making the server allocate before reading the body.
+		gldap.WithMaxPacketSize(8 << 20),
 		gldap.WithOnClose(func(id int) {
 			l.sessions.Delete(id)
 			s.pages.dropConn(l, id)

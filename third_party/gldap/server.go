@@ -1,0 +1,362 @@
+// Copyright (c) Jim Lambert
+// SPDX-License-Identifier: MIT
+
+package gldap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// Server is an ldap server that you can add a mux (multiplexer) router to and
+// then run it to accept and process requests.
+type Server struct {
+	mu              sync.RWMutex
+	logger          hclog.Logger
+	connWg          sync.WaitGroup
+	listeners       map[net.Listener]struct{} // guarded by mu
+	conns           map[*conn]struct{}        // guarded by mu
+	nextConnID      atomic.Int64
+	listenerReady   bool
+	router          *Mux
+	idleTimeout     time.Duration
+	writeTimeout    time.Duration
+	shutdownTimeout time.Duration
+	maxConnections  int
+	maxPacketSize   int
+	onCloseHandler  OnCloseHandler
+
+	disablePanicRecovery bool
+	shutdownCancel       context.CancelFunc
+	shutdownCtx          context.Context
+}
+
+// NewServer creates a new ldap server
+//
+// Options supported:
+// - WithLogger allows you pass a logger with whatever hclog.Level you wish including hclog.Off to turn off all logging
+// - WithIdleTimeout (alias WithReadTimeout) closes connections idle for longer than the timeout
+// - WithWriteTimeout bounds every write (flush) to a connection
+// - WithShutdownTimeout bounds how long Stop waits for in-flight requests
+// - WithMaxConnections caps the number of concurrent connections
+// - WithMaxPacketSize caps the size of a single request
+// - WithDisablePanicRecovery lets handler panics crash the process (debugging)
+// - WithOnClose will define a callback the server will call every time a connection is closed
+func NewServer(opt ...Option) (*Server, error) {
+	cancelCtx, cancel := context.WithCancel(context.Background())
+	opts := getConfigOpts(opt...)
+
+	if opts.withLogger == nil {
+		opts.withLogger = hclog.New(&hclog.LoggerOptions{
+			Name:  "Server-logger",
+			Level: hclog.Error,
+		})
+	}
+
+	return &Server{
+		router:               &Mux{}, // TODO: a better default router
+		logger:               opts.withLogger,
+		listeners:            map[net.Listener]struct{}{},
+		conns:                map[*conn]struct{}{},
+		shutdownCancel:       cancel,
+		shutdownCtx:          cancelCtx,
+		writeTimeout:         opts.withWriteTimeout,
+		idleTimeout:          opts.withIdleTimeout,
+		shutdownTimeout:      opts.withShutdownTimeout,
+		maxConnections:       opts.withMaxConnections,
+		maxPacketSize:        opts.withMaxPacketSize,
+		disablePanicRecovery: opts.withDisablePanicRecovery,
+		onCloseHandler:       opts.withOnClose,
+	}, nil
+}
+
+// Index of rightmost occurrence of b in s.
+func last(s string, b byte) int {
+	i := len(s)
+	for i--; i >= 0; i-- {
+		if s[i] == b {
+			break
+		}
+	}
+	return i
+}
+
+// validateAddrPort will not only validate the address+port, but if it's an ipv6
+// literal without proper brackets, it will add them.
+func validateAddrPort(addrPort string) (string, error) {
+	const op = "gldap.parseAddr"
+
+	lastColon := last(addrPort, ':')
+	if lastColon < 0 {
+		return "", fmt.Errorf("%s: missing port in addr \"%s\": %w", op, addrPort, ErrInvalidParameter)
+	}
+	rawHost := addrPort[0:lastColon]
+	rawPort := addrPort[lastColon+1:]
+	switch {
+	case len(rawPort) == 0:
+		return "", fmt.Errorf("%s: missing port in addr \"%s\": %w", op, addrPort, ErrInvalidParameter)
+	case len(rawHost) == 0:
+		return fmt.Sprintf(":%s", rawPort), nil
+	case addrPort[0] == '[' && addrPort[len(addrPort)-1] == ']':
+		return "", fmt.Errorf("%s: missing port in ipv6 addr : \"%s\": %w", op, addrPort, ErrInvalidParameter)
+	}
+	// ipv6 literal with proper brackets
+	if rawHost[0] == '[' {
+		// Expect the first ']' just before the last ':'.
+		end := strings.IndexByte(rawHost, ']')
+		if end < 0 {
+			return "", fmt.Errorf("%s: missing ']' in ipv6 address \"%s\": %w", op, addrPort, ErrInvalidParameter)
+		}
+		// Note: netip.ParseAddr requires ipv6 addresses without brackets []
+		trimmedIp := strings.Trim(rawHost, "[]")
+		if _, err := netip.ParseAddr(trimmedIp); err != nil {
+			// if net.ParseIP(trimmedIp) == nil {
+			return "", fmt.Errorf("%s: invalid ipv6 address \"%s\": %w", op, rawHost, err)
+		}
+		// ipv6 literal has enclosing brackets, and it's a valid ipv6 address, so we're good
+		return fmt.Sprintf("%s:%s", rawHost, rawPort), nil
+	}
+
+	// see if we're dealing with a hostname
+	ctx, cancel := context.WithTimeout(context.Background(), 1*time.Second)
+	defer cancel()
+	hostnames, _ := net.DefaultResolver.LookupHost(ctx, rawHost)
+	if len(hostnames) > 0 {
+		if rawHost == "::1" {
+			// special case for localhost
+			return fmt.Sprintf("[%s]:%s", rawHost, rawPort), nil
+		}
+		return fmt.Sprintf("%s:%s", rawHost, rawPort), nil
+	}
+
+	lastColon = last(rawHost, ':')
+	if lastColon >= 0 {
+		// ipv6 literal without proper brackets.  Note: netip.ParseAddr requires
+		// ipv6 addresses without brackets []
+		if _, err := netip.ParseAddr(rawHost); err != nil {
+			return "", fmt.Errorf("%s: invalid ipv6 address + port \"%s\": %w", op, addrPort, err)
+		}
+		return fmt.Sprintf("[%s]:%s", rawHost, rawPort), nil
+	}
+	// ipv4
+	if net.ParseIP(rawHost) == nil {
+		return "", fmt.Errorf("%s: invalid IP address \"%s\": %w", op, rawHost, ErrInvalidParameter)
+	}
+	return fmt.Sprintf("%s:%s", rawHost, rawPort), nil
+}
+
+// Run will listen on addr and serve requests until Stop is called; see Serve.
+//
+// Options supported: WithTLSConfig (serve LDAPS on addr)
+func (s *Server) Run(addr string, opt ...Option) error {
+	const op = "gldap.(Server).Run"
+	opts := getConfigOpts(opt...)
+
+	var err error
+	addr, err = validateAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s: unable to listen to addr %s: %w", op, addr, err)
+	}
+	if opts.withTLSConfig != nil {
+		s.logger.Debug("setting up TLS listener", "op", op)
+		ln = tls.NewListener(ln, opts.withTLSConfig)
+	}
+	return s.Serve(ln)
+}
+
+// Serve accepts connections on ln and serves their requests until Stop is
+// called, when it returns nil; ln is closed when Serve returns.  Connections accepted from a crypto/tls
+// listener report Request.IsTLS() == true.  Serve may be called concurrently
+// with several listeners (e.g. LDAP and LDAPS) which then share the router,
+// the connection limit and Stop.  Temporary accept errors (e.g. EMFILE) are
+// retried with a backoff from 5ms doubling to 1s, as net/http does; any other
+// accept error is returned.
+func (s *Server) Serve(ln net.Listener) error {
+	const (
+		op         = "gldap.(Server).Serve"
+		minBackoff = 5 * time.Millisecond
+		maxBackoff = time.Second
+	)
+	if ln == nil {
+		return fmt.Errorf("%s: missing listener: %w", op, ErrInvalidParameter)
+	}
+	s.mu.Lock()
+	if s.shutdownCtx.Err() != nil {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.listeners[ln] = struct{}{}
+	s.listenerReady = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		_ = ln.Close()
+	}()
+	s.logger.Info("listening", "op", op, "addr", ln.Addr())
+
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.shutdownCtx.Err() != nil {
+				return nil
+			}
+			// Temporary is deprecated, but it is how net/http still tells
+			// retryable accept errors such as EMFILE from fatal ones.
+			if ne, ok := err.(net.Error); ok && ne.Temporary() { //nolint:staticcheck
+				backoff = min(max(2*backoff, minBackoff), maxBackoff)
+				s.logger.Error("accept error, retrying", "op", op, "backoff", backoff, "err", err)
+				select {
+				case <-time.After(backoff):
+				case <-s.shutdownCtx.Done():
+					return nil
+				}
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				s.logger.Debug("accept on closed listener", "op", op)
+				return nil
+			}
+			return fmt.Errorf("%s: error accepting conn: %w", op, err)
+		}
+		backoff = 0
+		s.serveConn(c)
+	}
+}
+
+// serveConn starts serving the newly accepted c, unless the server is
+// stopping or at its connection limit, in which case c is closed.
+func (s *Server) serveConn(c net.Conn) {
+	const op = "gldap.(Server).serveConn"
+	s.mu.Lock()
+	// Checking under mu orders connWg.Add before Stop's connWg.Wait.
+	if s.shutdownCtx.Err() != nil {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	if s.maxConnections > 0 && len(s.conns) >= s.maxConnections {
+		s.mu.Unlock()
+		s.logger.Warn("connection limit reached, closing new connection", "op", op, "remote", c.RemoteAddr(), "max", s.maxConnections)
+		_ = c.Close()
+		return
+	}
+	connID := int(s.nextConnID.Add(1))
+	conn := newConn(s, connID, c)
+	s.conns[conn] = struct{}{}
+	s.connWg.Add(1)
+	s.mu.Unlock()
+	s.logger.Debug("new connection accepted", "op", op, "conn", connID)
+
+	go func() {
+		defer func() {
+			s.logger.Debug("connWg done", "op", op, "conn", connID)
+			s.mu.Lock()
+			delete(s.conns, conn)
+			s.mu.Unlock()
+			s.connWg.Done()
+			if s.onCloseHandler != nil {
+				s.onCloseHandler(connID)
+			}
+		}()
+		defer conn.close()
+
+		if !s.disablePanicRecovery {
+			// catch and report panics - we don't want it to crash the server if
+			// handling a single conn causes a panic
+			defer func() {
+				if r := recover(); r != nil {
+					s.logger.Error("Caught panic while serving request", "op", op, "conn", connID, "conn/req", fmt.Sprintf("%+v: %+v", c, r), "stack", string(debug.Stack()))
+				}
+			}()
+		}
+		conn.serveRequests()
+	}()
+}
+
+// Ready will return true when the server is ready to accept connection
+func (s *Server) Ready() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listenerReady
+}
+
+// Stop a running ldap server: it closes the listeners, wakes up connections
+// blocked waiting for their next request so they close at once, lets in-flight
+// requests finish (each connection then gets a Notice of Disconnection) and
+// returns when every connection is closed.  Connections still open after the
+// shutdown timeout (WithShutdownTimeout, default 5s) are force-closed and Stop
+// returns without waiting for their handlers to return.
+func (s *Server) Stop() error {
+	const op = "gldap.(Server).Stop"
+	s.logger.Debug("shutting down")
+
+	s.mu.Lock()
+	// cancel before touching deadlines: a connection re-arming its idle
+	// deadline checks shutdownCtx afterwards, so it can't miss the wake-up.
+	s.shutdownCancel()
+	var closeErr error
+	for ln := range s.listeners {
+		s.logger.Debug("closing listener", "addr", ln.Addr())
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			closeErr = errors.Join(closeErr, fmt.Errorf("%s: %w", op, err))
+		}
+		delete(s.listeners, ln)
+	}
+	for c := range s.conns {
+		c.wakeReader()
+	}
+	s.mu.Unlock()
+
+	s.logger.Debug("waiting on connections to close")
+	done := make(chan struct{})
+	go func() {
+		s.connWg.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(s.shutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+		s.logger.Debug("stopped")
+	case <-timer.C:
+		s.mu.RLock()
+		s.logger.Warn("shutdown timeout reached, force-closing connections", "op", op, "open", len(s.conns))
+		for c := range s.conns {
+			c.forceClose()
+		}
+		s.mu.RUnlock()
+	}
+	return closeErr
+}
+
+// Router sets the mux (multiplexer) router for matching inbound requests
+// to handlers.
+func (s *Server) Router(r *Mux) error {
+	const op = "gldap.(Server).HandleRoutes"
+	if r == nil {
+		return fmt.Errorf("%s: missing router: %w", op, ErrInvalidParameter)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.router = r
+	return nil
+}

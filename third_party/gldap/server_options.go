@@ -1,0 +1,155 @@
+// Copyright (c) Jim Lambert
+// SPDX-License-Identifier: MIT
+
+package gldap
+
+import (
+	"crypto/tls"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+type configOptions struct {
+	withTLSConfig            *tls.Config
+	withLogger               hclog.Logger
+	withIdleTimeout          time.Duration
+	withWriteTimeout         time.Duration
+	withShutdownTimeout      time.Duration
+	withMaxConnections       int
+	withMaxPacketSize        int
+	withDisablePanicRecovery bool
+	withOnClose              OnCloseHandler
+}
+
+// defaultShutdownTimeout bounds how long Stop waits for in-flight requests
+// before it force-closes the remaining connections.
+const defaultShutdownTimeout = 5 * time.Second
+
+func configDefaults() configOptions {
+	return configOptions{
+		withShutdownTimeout: defaultShutdownTimeout,
+	}
+}
+
+// getConfigOpts gets the defaults and applies the opt overrides passed
+// in.
+func getConfigOpts(opt ...Option) configOptions {
+	opts := configDefaults()
+	applyOpts(&opts, opt...)
+	return opts
+}
+
+// WithLogger provides the optional logger.
+func WithLogger(l hclog.Logger) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withLogger = l
+		}
+	}
+}
+
+// WithTLSConfig provides an optional tls.Config
+func WithTLSConfig(tc *tls.Config) Option {
+	return func(o interface{}) {
+		switch v := o.(type) {
+		case *configOptions:
+			v.withTLSConfig = tc
+		}
+	}
+}
+
+// WithIdleTimeout closes a connection once it has waited d for the client's
+// next request.  The read deadline is re-armed before every request read, so a
+// client that keeps sending requests is never cut off, and a connection with a
+// request still being handled is not considered idle.  Zero (the default)
+// disables the timeout.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withIdleTimeout = d
+		}
+	}
+}
+
+// WithReadTimeout is an alias of WithIdleTimeout.  Upstream gldap set a single
+// absolute read deadline when the connection was accepted, which cut off every
+// long-lived connection, however busy, after d; it now has idle semantics.
+func WithReadTimeout(d time.Duration) Option {
+	return WithIdleTimeout(d)
+}
+
+// WithWriteTimeout bounds each write of buffered responses to the network: the
+// write deadline is set to now+d before every flush.  A write that times out
+// closes the connection, since a partially written response leaves the stream
+// unusable.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withWriteTimeout = d
+		}
+	}
+}
+
+// WithDisablePanicRecovery will disable recovery from panics which occur when
+// handling a request.  This is helpful for debugging since you'll get the
+// panic's callstack.
+func WithDisablePanicRecovery() Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withDisablePanicRecovery = true
+		}
+	}
+}
+
+// OnCloseHandler defines a function for a "on close" callback handler.  See:
+// NewServer(...) and WithOnClose(...) option for more information
+type OnCloseHandler func(connectionID int)
+
+// WithOnClose defines a OnCloseHandler that the server will use as a callback
+// every time a connection to the server is closed.   This allows callers to
+// clean up resources for closed connections (using their ID to determine which
+// one to clean up)
+func WithOnClose(handler OnCloseHandler) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withOnClose = handler
+		}
+	}
+}
+
+// WithShutdownTimeout bounds how long Stop waits for in-flight requests to
+// complete before it force-closes the remaining connections (default 5s).
+func WithShutdownTimeout(d time.Duration) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withShutdownTimeout = d
+		}
+	}
+}
+
+// WithMaxConnections caps the number of concurrently open client connections.
+// A connection accepted while n are open is closed at once (and logged at warn
+// level) rather than left waiting in the accept queue, so clients fail fast
+// instead of hanging.  Zero (the default) means no limit.
+func WithMaxConnections(n int) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withMaxConnections = n
+		}
+	}
+}
+
+// WithMaxPacketSize caps the encoded size, in bytes, of a single LDAP message
+// read from a client.  The limit is checked against the message's declared
+// length before its body is read, per connection, without touching the global
+// ber.MaxPacketLengthBytes.  A message over the limit is answered with a Notice
+// of Disconnection (protocolError) and the connection is closed.  Zero (the
+// default) means only ber.MaxPacketLengthBytes applies.
+func WithMaxPacketSize(bytes int) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withMaxPacketSize = bytes
+		}
+	}
+}
