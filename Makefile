@@ -32,6 +32,7 @@ lint: ## gofmt and go vet
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./filter/
+	$(GO) test -run '^$$' -fuzz FuzzParseLDIF -fuzztime $${FUZZTIME:-30s} ./demodir/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh

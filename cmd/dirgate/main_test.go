@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/demodir"
+)
+
+func execute(ctx context.Context, args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := rootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestConfigErrorStartsNothing: a broken configuration fails before any
+// listener opens.
+func TestConfigErrorStartsNothing(t *testing.T) {
+	addr := freePort(t)
+	dir := t.TempDir()
+	cases := map[string]string{
+		"typo": fmt.Sprintf("ldap: {listen: %q}\nconectors: []\n", addr),
+		"tls cert missing": fmt.Sprintf("ldap: {listen: %q, tls: {cert_file: nope.pem, key_file: nope.key}}\n"+
+			"connectors: [{name: a, type: openldap, host: h, encryption: none, root_dn: dc=x}]\n", addr),
+		"bad encryption": fmt.Sprintf("ldap: {listen: %q}\nconnectors: [{name: a, type: openldap, host: h, encryption: strct, root_dn: dc=x}]\n", addr),
+	}
+	for name, y := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
+			if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := execute(ctx, "serve", "-c", p)
+			if err == nil || !strings.Contains(err.Error(), filepath.Base(p)+":") {
+				t.Fatalf("want a file:line error, got %v", err)
+			}
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				t.Fatal("a listener was opened despite the config error")
+			}
+		})
+	}
+}
+
+// TestCacheInUseStartsNothing: the cache directory held by another process
+// is reported, and no listener is left open.
+func TestCacheInUseStartsNothing(t *testing.T) {
+	up, err := demodir.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop()
+	addr, dir := freePort(t), t.TempDir()
+	t.Setenv("DEMO_PW", demodir.SyncPassword)
+	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
+		"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+		filepath.Join(dir, "cache"), addr, up.Port(), demodir.SyncDN, demodir.Base)
+	p := filepath.Join(dir, "dirgate.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := execute(ctx, "serve", "-c", p); done <- err }()
+	waitFor(t, addr)
+
+	// A second process on the same cache: refused before listening.
+	out, err := execute(context.Background(), "sync", "-c", p)
+	if err == nil || !strings.Contains(err.Error(), "another dirgate process") {
+		t.Fatalf("second opener: %v\n%s", err, out)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+
+	// Stopped: the CLI sync works, and a dry run prints the plan.
+	out, err = execute(context.Background(), "sync", "-c", p, "--dry-run")
+	if err != nil || !strings.Contains(out, "0 added") || !strings.Contains(out, "dry run") {
+		t.Fatalf("dry run: %v\n%s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, addr string) {
+	t.Helper()
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
+// TestDemoREADMELines runs `dirgate serve --demo` and the README's client
+// lines against it.
+func TestDemoREADMELines(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if c, err := net.Dial("tcp", "127.0.0.1:3890"); err == nil {
+		c.Close()
+		t.Skip("127.0.0.1:3890 is in use (a `make run` is serving?)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := execute(ctx, "serve", "--demo"); done <- err }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "127.0.0.1:3890")
+
+	c, err := ldap.DialURL("ldap://127.0.0.1:3890")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The startup sync runs in the background; wait for it.
+	var res *ldap.SearchResult
+	for range 100 {
+		if err = c.Bind("cn=app,ou=services,dc=demo,dc=dirgate", "app-pw"); err != nil {
+			t.Fatal(err)
+		}
+		res, err = c.Search(ldap.NewSearchRequest("dc=demo,dc=dirgate", ldap.ScopeWholeSubtree, 0, 0, 0, false,
+			"(mail=alice@demo.dirgate)", []string{"cn", "mail", "memberOf"}, nil))
+		if err == nil && len(res.Entries) == 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("memberOf")) != 2 {
+		t.Fatalf("demo search: %v %+v", err, res)
+	}
+	if _, err := exec.LookPath("ldapwhoami"); err != nil {
+		t.Skip("ldap-utils not installed")
+	}
+	out, err := exec.Command("ldapwhoami", "-x", "-H", "ldap://127.0.0.1:3890", "-D", "alice@demo.dirgate", "-w", "alice-pw").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "dn:uid=alice,ou=people,dc=demo,dc=dirgate" {
+		t.Fatalf("ldapwhoami: %v %s", err, out)
+	}
+	out, err = exec.Command("ldapsearch", "-x", "-H", "ldap://127.0.0.1:3890", "-D", "cn=app,ou=services,dc=demo,dc=dirgate",
+		"-w", "app-pw", "-b", "dc=demo,dc=dirgate", "(mail=alice@demo.dirgate)", "cn", "mail", "memberOf").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "memberOf: cn=leads,ou=groups,dc=demo,dc=dirgate") {
+		t.Fatalf("ldapsearch: %v %s", err, out)
+	}
+}
