@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -383,10 +384,18 @@ func rssOf(pid int) int64 {
 	return 0
 }
 
+// dirSize returns the disk space allocated to the files under dir. Badger
+// preallocates its value log and memtable files sparsely, so their apparent
+// size says little about the disk used.
 func dirSize(dir string) int64 {
 	var n int64
 	_ = filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
+		if err != nil || fi.IsDir() {
+			return nil
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			n += st.Blocks * 512
+		} else {
 			n += fi.Size()
 		}
 		return nil
@@ -408,7 +417,7 @@ func writeReport(path string, r *report, users int, dur time.Duration, rounds in
 	}
 	_ = host
 	fmt.Fprintf(&b, "# dirgate benchmarks\n\nWritten by `make bench` (`scripts/bench.sh` → `cmd/dirgate-bench`) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s; %d users, %d groups-ish seed from `scripts/testenv/openldap-seed.sh`; "+
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s; %d users, %d groups seed from `scripts/testenv/openldap-seed.sh`; "+
 		"rounds of %s, %d per measure, dirgate and slapd alternating; the better round of each is kept.\n"+
 		"dirgate runs as its own process (`dirgate serve`), plain LDAP on loopback, against slapd 2.5 (back-mdb) serving the same data.\n\n",
 		runtime.NumCPU(), cpu, runtime.Version(), users, users/100, dur, rounds)

@@ -1,0 +1,277 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Delta is an incremental change set for one connector: entries to add or
+// replace whole, and stable IDs to delete.
+type Delta struct {
+	Upserts []*Entry
+	Deletes []string
+}
+
+// DeltaCounts says what applying a delta did.
+type DeltaCounts struct {
+	Added, Updated, Deleted, Unchanged int
+}
+
+// ErrNoGeneration means the connector has no served state to change
+// incrementally: a full sync must come first.
+var ErrNoGeneration = errors.New("cache: connector has no synced state")
+
+// ErrDeltaTooBig means the delta does not fit in one transaction; the
+// caller falls back to a full sync, which writes a new generation.
+var ErrDeltaTooBig = errors.New("cache: incremental change set too large for one transaction")
+
+// ApplyDelta changes the served generation of conn in a single transaction
+// (readers see all of the delta or none of it), together with the new
+// cursor and the run record. With dryRun it only counts.
+func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var counts DeltaCounts
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	gen, err := currentGen(txn, conn)
+	if err != nil {
+		return counts, fmt.Errorf("cache: %s: %w", conn, err)
+	}
+	if gen == 0 {
+		return counts, ErrNoGeneration
+	}
+	w := &deltaWriter{txn: txn, conn: conn, gen: gen}
+	for _, id := range d.Deletes {
+		if err := ctx.Err(); err != nil {
+			return counts, err
+		}
+		old, err := w.get(id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return counts, err
+		}
+		counts.Deleted++
+		if err := w.unindex(old, true); err != nil {
+			return counts, w.wrap(err)
+		}
+	}
+	// Users before groups: a group's members resolve against the DN index,
+	// which must already hold entries added by this same delta.
+	ordered := make([]*Entry, 0, len(d.Upserts))
+	for _, e := range d.Upserts {
+		if e.Kind != KindGroup {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range d.Upserts {
+		if e.Kind == KindGroup {
+			ordered = append(ordered, e)
+		}
+	}
+	for _, e := range ordered {
+		if err := ctx.Err(); err != nil {
+			return counts, err
+		}
+		e.Connector = conn
+		e.Normalize()
+		old, err := w.get(e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			counts.Added++
+		case err != nil:
+			return counts, err
+		case old.Hash() == e.Hash():
+			counts.Unchanged++
+			continue
+		default:
+			counts.Updated++
+			// Membership links of a user stay: they belong to the groups.
+			if err := w.unindex(old, false); err != nil {
+				return counts, w.wrap(err)
+			}
+		}
+		if err := w.index(e); err != nil {
+			return counts, w.wrap(err)
+		}
+	}
+	if dryRun {
+		return counts, nil
+	}
+	if cursor != nil {
+		if err := txn.Set(cursorKey(conn), cursor); err != nil {
+			return counts, w.wrap(err)
+		}
+	}
+	if run != nil {
+		run.Added, run.Updated, run.Deleted, run.Unchanged = counts.Added, counts.Updated, counts.Deleted, counts.Unchanged
+		if err := putRun(txn, run); err != nil {
+			return counts, w.wrap(err)
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return counts, w.wrap(err)
+	}
+	return counts, nil
+}
+
+type deltaWriter struct {
+	txn  *badger.Txn
+	conn string
+	gen  uint64
+}
+
+func (w *deltaWriter) wrap(err error) error {
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ErrDeltaTooBig
+	}
+	return fmt.Errorf("cache: apply delta to %s: %w", w.conn, err)
+}
+
+func (w *deltaWriter) get(id string) (*Entry, error) {
+	item, err := w.txn.Get(dataKey(w.conn, w.gen, tEntry, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e *Entry
+	err = item.Value(func(v []byte) error {
+		var derr error
+		e, derr = decodeEntry(w.conn, id, v)
+		return derr
+	})
+	return e, err
+}
+
+// ownKeys are the index keys an entry owns (not its membership links).
+func (w *deltaWriter) ownKeys(e *Entry) [][]byte {
+	keys := [][]byte{dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))}
+	for _, a := range e.Addresses {
+		keys = append(keys, dataKey(w.conn, w.gen, tAddr, NormalizeAddress(a), e.ID))
+	}
+	for _, a := range e.Attrs {
+		name := strings.ToLower(a.Name)
+		if !IndexedAttrs[name] {
+			continue
+		}
+		for _, val := range a.Values {
+			if key, ok := IndexKey(name, val); ok {
+				keys = append(keys, dataKey(w.conn, w.gen, tAttr, name, key, e.ID))
+			}
+		}
+	}
+	return keys
+}
+
+func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
+	for _, k := range w.ownKeys(e) {
+		if err := w.txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	if e.Kind == KindGroup {
+		if err := w.unlinkMembers(e.ID); err != nil {
+			return err
+		}
+	}
+	if deleting {
+		// The entry leaves every group it was in.
+		groups, err := w.suffixes(dataKey(w.conn, w.gen, tMemberOf, e.ID, ""))
+		if err != nil {
+			return err
+		}
+		for _, gid := range groups {
+			if err := w.txn.Delete(dataKey(w.conn, w.gen, tMemberOf, e.ID, gid)); err != nil {
+				return err
+			}
+			if err := w.txn.Delete(dataKey(w.conn, w.gen, tMember, gid, e.ID)); err != nil {
+				return err
+			}
+		}
+		return w.txn.Delete(dataKey(w.conn, w.gen, tEntry, e.ID))
+	}
+	return nil
+}
+
+func (w *deltaWriter) unlinkMembers(gid string) error {
+	members, err := w.suffixes(dataKey(w.conn, w.gen, tMember, gid, ""))
+	if err != nil {
+		return err
+	}
+	for _, mid := range members {
+		if err := w.txn.Delete(dataKey(w.conn, w.gen, tMember, gid, mid)); err != nil {
+			return err
+		}
+		if err := w.txn.Delete(dataKey(w.conn, w.gen, tMemberOf, mid, gid)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *deltaWriter) index(e *Entry) error {
+	dk := dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))
+	if item, err := w.txn.Get(dk); err == nil {
+		other, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if string(other) != e.ID {
+			return fmt.Errorf("two entries named %q (ids %s and %s)", e.DN, other, e.ID)
+		}
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return err
+	}
+	if err := w.txn.Set(dataKey(w.conn, w.gen, tEntry, e.ID), e.encode()); err != nil {
+		return err
+	}
+	if err := w.txn.Set(dk, []byte(e.ID)); err != nil {
+		return err
+	}
+	for _, k := range w.ownKeys(e)[1:] {
+		if err := w.txn.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	if e.Kind != KindGroup {
+		return nil
+	}
+	for _, m := range e.Members {
+		item, err := w.txn.Get(dataKey(w.conn, w.gen, tDN, dnKeyOf(m)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			continue // outside the synced scope
+		}
+		if err != nil {
+			return err
+		}
+		mid, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		if err := w.txn.Set(dataKey(w.conn, w.gen, tMember, e.ID, string(mid)), nil); err != nil {
+			return err
+		}
+		if err := w.txn.Set(dataKey(w.conn, w.gen, tMemberOf, string(mid), e.ID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (w *deltaWriter) suffixes(prefix []byte) ([]string, error) {
+	it := w.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	var out []string
+	for it.Rewind(); it.Valid(); it.Next() {
+		out = append(out, string(it.Item().Key()[len(prefix):]))
+	}
+	return out, nil
+}
