@@ -122,9 +122,12 @@ log: {level: warn}
 			os.RemoveAll(filepath.Join(work, "cache"))
 		}
 		t0 := time.Now()
-		outb, err := exec.Command(binary, "sync", "-c", cfgPath).CombinedOutput()
+		var stderr strings.Builder
+		syncCmd := exec.Command(binary, "sync", "-c", cfgPath)
+		syncCmd.Stderr = &stderr // progress lines
+		outb, err := syncCmd.Output()
 		if err != nil {
-			return fmt.Errorf("dirgate sync: %v\n%s", err, outb)
+			return fmt.Errorf("dirgate sync: %v\n%s%s", err, outb, stderr.String())
 		}
 		syncTimes = append(syncTimes, time.Since(t0))
 		t0 = time.Now()
