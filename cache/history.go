@@ -24,6 +24,12 @@ type Run struct {
 	Deleted   int           `json:"deleted"`
 	Unchanged int           `json:"unchanged"`
 	Read      int           `json:"read"` // entries read from the upstream
+	// Method says how an incremental run read its changes (syncrepl,
+	// dirsync, usn).
+	Method string `json:"method,omitempty"`
+	// DeletesPaused counts deletions held back because the connector was in
+	// error on its previous run; they are applied by the next full run.
+	DeletesPaused int `json:"deletes_paused,omitempty"`
 	Host      string        `json:"host,omitempty"`
 	Duration  time.Duration `json:"duration"`
 	Error     string        `json:"error,omitempty"`
@@ -74,6 +80,55 @@ func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]Run, error)
 		return nil, fmt.Errorf("cache: read runs of %s: %w", conn, err)
 	}
 	return out, nil
+}
+
+// SaveCursor stores conn's cursor (when non-nil) and the run record in one
+// transaction, for a run that changed no entry.
+func (s *Store) SaveCursor(conn string, cursor []byte, r *Run) error {
+	err := s.db.Update(func(txn *badger.Txn) error {
+		if cursor != nil {
+			if err := txn.Set(cursorKey(conn), cursor); err != nil {
+				return err
+			}
+		}
+		if r != nil {
+			return putRun(txn, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cache: save cursor of %s: %w", conn, err)
+	}
+	return nil
+}
+
+// Meta returns a small per-connector value stored by another package (the
+// sync engine's state), nil when unset.
+func (s *Store) Meta(kind, conn string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(metaKey("x", kind, conn))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err = item.ValueCopy(nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: read %s of %s: %w", kind, conn, err)
+	}
+	return out, nil
+}
+
+// SetMeta stores a small per-connector value (see Meta).
+func (s *Store) SetMeta(kind, conn string, v []byte) error {
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(metaKey("x", kind, conn), v) }); err != nil {
+		return fmt.Errorf("cache: write %s of %s: %w", kind, conn, err)
+	}
+	return nil
 }
 
 // Cursor returns the stored incremental-sync cursor of conn (nil if none).

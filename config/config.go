@@ -230,6 +230,11 @@ type Connector struct {
 	// Timeout bounds each network operation against the upstream. Default
 	// 10s; must be positive.
 	Timeout Duration `yaml:"timeout"`
+	// FullSyncInterval is how often a full reconcile runs even when the
+	// source can sync incrementally (syncrepl, DirSync, uSNChanged): a full
+	// run catches what incremental reads cannot, such as entries that came
+	// into scope without changing. Default 24h.
+	FullSyncInterval Duration `yaml:"full_sync_interval"`
 	// Safety limits protect the cache against an upstream that suddenly
 	// returns far fewer entries than before.
 	Safety Safety `yaml:"safety"`

@@ -203,6 +203,7 @@ func TestDefaults(t *testing.T) {
 		MailAttribute:               "mail",
 		PageSize:                    500,
 		Timeout:                     Duration(10 * time.Second),
+		FullSyncInterval:            Duration(24 * time.Hour),
 		Safety:                      Safety{MaxDeletes: 500, MaxDeletePercent: 10},
 	}
 	if !reflect.DeepEqual(cfg.Connectors[0], wantCorp) {

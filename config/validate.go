@@ -294,6 +294,7 @@ func (v *validator) connector(c *Connector, p string) {
 	}
 	v.between(p+".page_size", &c.PageSize, 500, 1, 5000)
 	v.positiveDuration(p+".timeout", &c.Timeout, 10*time.Second)
+	v.positiveDuration(p+".full_sync_interval", &c.FullSyncInterval, 24*time.Hour)
 
 	v.atLeast(p+".safety.max_deletes", &c.Safety.MaxDeletes, 500, 0)
 	if !v.has(p + ".safety.max_delete_percent") {

@@ -109,10 +109,23 @@ func TestSyncChanges(t *testing.T) {
 		t.Fatalf("plan deletes = %+v", dry.Plan.Deletes)
 	}
 
+	if dry.Mode != dirsync.ModeIncremental {
+		t.Fatalf("second run mode %q, want incremental", dry.Mode)
+	}
 	res, err := gw.sync(t, "corp", dirsync.Options{})
 	if err != nil || res.Added != 1 || res.Updated != 2 || res.Deleted != 1 {
 		t.Fatalf("sync: %+v %v", res.Run, err)
 	}
+	// The incremental run reads the changed entries, not the directory.
+	if res.Mode != dirsync.ModeIncremental || res.Method != "syncrepl" || res.Read > 3 {
+		t.Fatalf("incremental run: mode %q via %q read %d entries", res.Mode, res.Method, res.Read)
+	}
+	t.Logf("incremental syncrepl run: read %d entries in %v", res.Read, res.Duration)
+	full, err := gw.sync(t, "corp", dirsync.Options{Mode: dirsync.ModeFull})
+	if err != nil || full.Added+full.Updated+full.Deleted != 0 {
+		t.Fatalf("a full run after the incremental one must find nothing to change: %+v %v", full.Run, err)
+	}
+	t.Logf("full run: read %d entries in %v", full.Read, full.Duration)
 	if idOf("uid=it-renamed,"+people) != oldID {
 		t.Fatal("a renamed entry must keep its stable ID")
 	}
@@ -127,7 +140,7 @@ func TestSyncChanges(t *testing.T) {
 		t.Fatalf("the old address must no longer resolve: %v", err)
 	}
 	runs, _ := gw.store.Runs(t.Context(), "corp", 10)
-	if len(runs) != 3 || !runs[1].DryRun {
+	if len(runs) != 4 || !runs[2].DryRun {
 		t.Fatalf("sync history = %+v", runs)
 	}
 }

@@ -108,9 +108,13 @@ func TestOpenLDAPEndToEnd(t *testing.T) {
 	if res.Read != wantEntries || res.Added != wantEntries || res.Deleted != 0 {
 		t.Fatalf("first sync: read %d added %d deleted %d, want %d read and added", res.Read, res.Added, res.Deleted, wantEntries)
 	}
-	res, err = gw.sync(t, "corp", dirsync.Options{Trigger: "test"})
+	res, err = gw.sync(t, "corp", dirsync.Options{Trigger: "test", Mode: dirsync.ModeFull})
 	if err != nil || res.Unchanged != wantEntries || res.Added+res.Updated+res.Deleted != 0 {
-		t.Fatalf("second sync must change nothing: %+v, %v", res.Run, err)
+		t.Fatalf("second full sync must change nothing: %+v, %v", res.Run, err)
+	}
+	res, err = gw.sync(t, "corp", dirsync.Options{Trigger: "test"})
+	if err != nil || res.Mode != dirsync.ModeIncremental || res.Read != 0 || res.Added+res.Updated+res.Deleted != 0 {
+		t.Fatalf("an incremental sync with no upstream change must read and change nothing: %+v, %v", res.Run, err)
 	}
 
 	up := dialUpstream(t, e)

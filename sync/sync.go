@@ -1,7 +1,8 @@
 // Package dirsync copies upstream directories into the cache. A run reads
-// the whole upstream listing, diffs it against the served state into a plan
+// the upstream, diffs what it read against the served state into a plan
 // (adds, updates, deletes), checks the plan against the connector's safety
-// rules, and only then commits it as one new cache generation.
+// rules, and only then applies it atomically: a full run as a new cache
+// generation, an incremental run as one transaction.
 //
 // The directory is named sync, as the design lays out; the package is named
 // dirsync so that importers, which all use the standard library's sync too,
@@ -10,6 +11,9 @@ package dirsync
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,17 +25,20 @@ import (
 	"github.com/dirgate/dirgate/config"
 )
 
-// Source is an upstream directory that can list its users and groups.
-type Source interface {
-	// Full passes every in-scope object to emit and returns the host it
-	// read from. It must fail rather than return a partial listing.
-	Full(ctx context.Context, emit func(*cache.Entry) error) (host string, err error)
-}
+// Modes of a run.
+const (
+	ModeAuto        = ""
+	ModeFull        = "full"
+	ModeIncremental = "incremental"
+)
 
 // Options control one run.
 type Options struct {
 	DryRun  bool
-	Trigger string // cli, schedule, api, console
+	Trigger string // cli, schedule, api, console, startup
+	// Mode forces a full or an incremental run; the default picks
+	// incremental when the source, the cursor and the state allow it.
+	Mode string
 	// Force applies a plan that the safety rules blocked: the admin's
 	// explicit "apply anyway" for this one run.
 	Force bool
@@ -39,8 +46,8 @@ type Options struct {
 	Progress func(read int)
 }
 
-// Change is one line of a plan.
-type Change struct {
+// PlanItem is one line of a plan.
+type PlanItem struct {
 	ID   string
 	DN   string
 	Kind cache.Kind
@@ -48,7 +55,7 @@ type Change struct {
 
 // Plan is what a run would change.
 type Plan struct {
-	Adds, Updates, Deletes []Change
+	Adds, Updates, Deletes []PlanItem
 }
 
 // Result is the outcome of a run.
@@ -67,36 +74,105 @@ func (e *BlockedError) Error() string {
 	return fmt.Sprintf("sync %s blocked by safety rules: %s (nothing was changed; review the plan with --dry-run, then rerun with --force to apply it)", e.Connector, e.Reason)
 }
 
+// ErrRunning means a run of the same connector is already in progress.
+var ErrRunning = errors.New("a sync of this connector is already running")
+
 // Engine runs syncs into one cache.
 type Engine struct {
 	store   *cache.Store
 	log     *slog.Logger
+	now     func() time.Time
 	running sync.Map // connector name -> struct{}: one run per connector
 }
-
-// ErrRunning means a run of the same connector is already in progress.
-var ErrRunning = errors.New("a sync of this connector is already running")
 
 // New returns an engine writing to store.
 func New(store *cache.Store, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{store: store, log: log}
+	return &Engine{store: store, log: log, now: time.Now}
 }
 
 // progressEvery is how often Options.Progress is called, in entries.
 const progressEvery = 5000
 
-// Run performs a full sync of connector c from src.
+// state is what the engine remembers about a connector between runs.
+type state struct {
+	LastFull time.Time `json:"last_full"`
+	// NeedFull forces the next run to be full: after an error, or when
+	// deletions were paused.
+	NeedFull bool `json:"need_full"`
+	// LastError is set when the last run failed; deletions are paused in
+	// the run after it.
+	LastError string `json:"last_error,omitempty"`
+	// Scope fingerprints the settings that decide what is synced; when it
+	// changes, only a full run can tell what entered or left the scope.
+	Scope string `json:"scope,omitempty"`
+}
+
+// scopeOf fingerprints the connector settings that change which entries
+// are synced and how they are converted.
+func scopeOf(c *config.Connector) string {
+	b, _ := json.Marshal([]any{c.Type, c.RootDN, c.UserFilter, c.GroupFilter, c.EmailDomains,
+		c.AcknowledgeDisabledAccounts, c.MailAttribute, c.AliasAttributes, c.Attributes, c.Domino})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+func (e *Engine) loadState(conn string) (state, error) {
+	var st state
+	b, err := e.store.Meta("engine", conn)
+	if err != nil || b == nil {
+		return st, err
+	}
+	return st, json.Unmarshal(b, &st)
+}
+
+func (e *Engine) saveState(conn string, st state) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	return e.store.SetMeta("engine", conn, b)
+}
+
+// Run syncs connector c from src.
 func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Options) (*Result, error) {
 	if _, busy := e.running.LoadOrStore(c.Name, struct{}{}); busy {
 		return nil, fmt.Errorf("sync %s: %w", c.Name, ErrRunning)
 	}
 	defer e.running.Delete(c.Name)
-	res := &Result{Run: cache.Run{Connector: c.Name, Start: time.Now().UTC(), Trigger: o.Trigger, Mode: "full", DryRun: o.DryRun}}
-	err := e.run(ctx, c, src, o, res)
-	res.End = time.Now().UTC()
+	res := &Result{Run: cache.Run{Connector: c.Name, Start: e.now().UTC(), Trigger: o.Trigger, DryRun: o.DryRun}}
+	st, err := e.loadState(c.Name)
+	if err != nil {
+		return res, fmt.Errorf("sync %s: read state: %w", c.Name, err)
+	}
+	inc, canInc := src.(IncrementalSource)
+	mode := o.Mode
+	if mode == ModeAuto {
+		mode = ModeFull
+		if canInc && !st.NeedFull && st.Scope == scopeOf(c) && e.now().Sub(st.LastFull) < c.FullSyncInterval.Std() {
+			mode = ModeIncremental
+		}
+	}
+	if mode == ModeIncremental && !canInc {
+		return res, fmt.Errorf("sync %s: the %s source cannot sync incrementally", c.Name, c.Type)
+	}
+	var committed bool
+	if mode == ModeIncremental {
+		res.Mode = ModeIncremental
+		committed, err = e.incremental(ctx, c, inc, o, res)
+		if fallback := errors.Is(err, ErrCursorInvalid) || errors.Is(err, cache.ErrNoGeneration) || errors.Is(err, cache.ErrDeltaTooBig) || errors.Is(err, errNoCursor); fallback && o.Mode == ModeAuto {
+			e.log.Info("incremental sync not possible, running a full sync", "connector", c.Name, "reason", err)
+			*res = Result{Run: cache.Run{Connector: c.Name, Start: res.Start, Trigger: o.Trigger, DryRun: o.DryRun}}
+			mode = ModeFull
+		}
+	}
+	if mode == ModeFull {
+		res.Mode = ModeFull
+		committed, err = e.full(ctx, c, src, o, st, res)
+	}
+	res.End = e.now().UTC()
 	res.Duration = res.End.Sub(res.Start)
 	var blocked *BlockedError
 	switch {
@@ -105,7 +181,14 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	case err != nil:
 		res.Error = err.Error()
 	}
-	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "dry_run", o.DryRun, "read", res.Read,
+	e.finish(c, o, st, res, committed, err)
+	return res, err
+}
+
+// finish logs the run, records it unless the commit already did, and
+// updates the connector state.
+func (e *Engine) finish(c *config.Connector, o Options, st state, res *Result, committed bool, err error) {
+	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
 		"duration", res.Duration.Round(time.Millisecond).String(), "host", res.Host)
 	if err != nil {
@@ -113,43 +196,54 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	} else {
 		log.Info("sync finished")
 	}
-	if !res.committed() {
+	if !committed {
 		if rerr := e.store.RecordRun(&res.Run); rerr != nil {
 			e.log.Error("could not record sync run", "connector", c.Name, "err", rerr)
 		}
 	}
-	return res, err
+	if o.DryRun {
+		return
+	}
+	var blocked *BlockedError
+	switch {
+	case errors.As(err, &blocked):
+	case errors.Is(err, context.Canceled):
+	case err != nil:
+		st.NeedFull, st.LastError = true, err.Error()
+	default:
+		st.LastError = ""
+		if res.Mode == ModeFull {
+			st.LastFull = res.Start
+			st.NeedFull = res.DeletesPaused > 0
+			st.Scope = scopeOf(c)
+		}
+	}
+	if serr := e.saveState(c.Name, st); serr != nil {
+		e.log.Error("could not save sync state", "connector", c.Name, "err", serr)
+	}
 }
 
-// committed reports whether the run's record went into the generation
-// commit (so it must not be recorded twice).
-func (r *Result) committed() bool {
-	return r.Error == "" && r.Blocked == "" && !r.DryRun && r.changed()
-}
-
-func (r *Result) changed() bool { return r.Added+r.Updated+r.Deleted > 0 }
-
-func (e *Engine) run(ctx context.Context, c *config.Connector, src Source, o Options, res *Result) error {
+func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Options, st state, res *Result) (bool, error) {
 	var old map[string]uint64
 	if err := e.store.View(ctx, func(v *cache.View) error {
 		var err error
 		old, err = v.Hashes(c.Name)
 		return err
 	}); err != nil {
-		return fmt.Errorf("sync %s: read cached state: %w", c.Name, err)
+		return false, fmt.Errorf("sync %s: read cached state: %w", c.Name, err)
 	}
 
 	var gen *cache.Generation
 	if !o.DryRun {
 		var err error
 		if gen, err = e.store.NewGeneration(c.Name); err != nil {
-			return fmt.Errorf("sync %s: %w", c.Name, err)
+			return false, fmt.Errorf("sync %s: %w", c.Name, err)
 		}
 		// Abort is a no-op once committed.
 		defer gen.Abort()
 	}
 	seen := make(map[string]bool, len(old))
-	host, err := src.Full(ctx, func(en *cache.Entry) error {
+	listing, err := src.Full(ctx, func(en *cache.Entry) error {
 		if seen[en.ID] {
 			return fmt.Errorf("upstream returned ID %s twice (%q)", en.ID, en.DN)
 		}
@@ -163,9 +257,9 @@ func (e *Engine) run(ctx context.Context, c *config.Connector, src Source, o Opt
 		h, existed := old[en.ID]
 		switch {
 		case !existed:
-			res.Plan.Adds = append(res.Plan.Adds, Change{en.ID, en.DN, en.Kind})
+			res.Plan.Adds = append(res.Plan.Adds, PlanItem{en.ID, en.DN, en.Kind})
 		case h != en.Hash():
-			res.Plan.Updates = append(res.Plan.Updates, Change{en.ID, en.DN, en.Kind})
+			res.Plan.Updates = append(res.Plan.Updates, PlanItem{en.ID, en.DN, en.Kind})
 		default:
 			res.Unchanged++
 		}
@@ -174,37 +268,130 @@ func (e *Engine) run(ctx context.Context, c *config.Connector, src Source, o Opt
 		}
 		return nil
 	})
-	res.Host = host
+	res.Host = listing.Host
 	if err != nil {
-		return fmt.Errorf("sync %s: %w", c.Name, err)
+		return false, fmt.Errorf("sync %s: %w", c.Name, err)
 	}
 	for id := range old {
 		if !seen[id] {
-			res.Plan.Deletes = append(res.Plan.Deletes, Change{ID: id})
+			res.Plan.Deletes = append(res.Plan.Deletes, PlanItem{ID: id})
 		}
 	}
-	if err := e.describeDeletes(ctx, c.Name, res.Plan.Deletes); err != nil {
-		return err
+	if err := e.describe(ctx, c.Name, res.Plan.Deletes); err != nil {
+		return false, err
 	}
 	res.Added, res.Updated, res.Deleted = len(res.Plan.Adds), len(res.Plan.Updates), len(res.Plan.Deletes)
 
 	if reason := checkSafety(c.Safety, len(old), res.Read, res.Deleted); reason != "" && !o.Force {
-		return &BlockedError{Connector: c.Name, Reason: reason}
+		return false, &BlockedError{Connector: c.Name, Reason: reason}
 	}
-	if o.DryRun || !res.changed() {
-		return nil
+	if st.LastError != "" && res.Deleted > 0 && !o.Force {
+		// The connector was in error: an upstream that just recovered may
+		// still be answering partially. Keep the entries one more run.
+		res.DeletesPaused, res.Deleted = res.Deleted, 0
+		if gen != nil {
+			if err := e.carryOver(ctx, c.Name, res.Plan.Deletes, gen); err != nil {
+				return false, err
+			}
+		}
 	}
-	res.End = time.Now().UTC()
+	if o.DryRun {
+		return false, nil
+	}
+	res.End = e.now().UTC()
 	res.Duration = res.End.Sub(res.Start)
-	if err := gen.Commit(ctx, nil, &res.Run); err != nil {
-		return fmt.Errorf("sync %s: %w", c.Name, err)
+	if res.Added+res.Updated+res.Deleted == 0 && res.DeletesPaused == 0 {
+		// Nothing changed: keep the served generation, store the cursor.
+		return true, e.store.SaveCursor(c.Name, listing.Cursor, &res.Run)
 	}
-	return nil
+	if err := gen.Commit(ctx, listing.Cursor, &res.Run); err != nil {
+		return false, fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	return true, nil
 }
 
-// describeDeletes fills in the DN and kind of entries about to be deleted,
-// for the plan shown to the admin.
-func (e *Engine) describeDeletes(ctx context.Context, conn string, dels []Change) error {
+// carryOver copies entries whose deletion is paused into the new generation.
+func (e *Engine) carryOver(ctx context.Context, conn string, items []PlanItem, gen *cache.Generation) error {
+	return e.store.View(ctx, func(v *cache.View) error {
+		for _, it := range items {
+			en, err := v.Get(conn, it.ID)
+			if err != nil {
+				return fmt.Errorf("sync %s: keep %s: %w", conn, it.DN, err)
+			}
+			if err := gen.Put(en); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var errNoCursor = errors.New("no stored cursor")
+
+func (e *Engine) incremental(ctx context.Context, c *config.Connector, src IncrementalSource, o Options, res *Result) (bool, error) {
+	cursor, err := e.store.Cursor(c.Name)
+	if err != nil {
+		return false, fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	if cursor == nil {
+		return false, errNoCursor
+	}
+	var known map[string]uint64
+	if err := e.store.View(ctx, func(v *cache.View) error {
+		var err error
+		known, err = v.Hashes(c.Name)
+		return err
+	}); err != nil {
+		return false, fmt.Errorf("sync %s: read cached state: %w", c.Name, err)
+	}
+	d := &cache.Delta{}
+	deleted := map[string]bool{}
+	cs, err := src.Changes(ctx, cursor, Known(known), func(ch Change) error {
+		switch {
+		case ch.Upsert != nil:
+			ch.Upsert.Connector = c.Name
+			ch.Upsert.Normalize()
+			h, ok := known[ch.Upsert.ID]
+			switch {
+			case !ok:
+				res.Plan.Adds = append(res.Plan.Adds, PlanItem{ch.Upsert.ID, ch.Upsert.DN, ch.Upsert.Kind})
+			case h != ch.Upsert.Hash():
+				res.Plan.Updates = append(res.Plan.Updates, PlanItem{ch.Upsert.ID, ch.Upsert.DN, ch.Upsert.Kind})
+			}
+			d.Upserts = append(d.Upserts, ch.Upsert)
+		case ch.DeleteID != "":
+			if _, ok := known[ch.DeleteID]; ok && !deleted[ch.DeleteID] {
+				deleted[ch.DeleteID] = true
+				d.Deletes = append(d.Deletes, ch.DeleteID)
+				res.Plan.Deletes = append(res.Plan.Deletes, PlanItem{ID: ch.DeleteID})
+			}
+		}
+		return nil
+	})
+	res.Host, res.Read, res.Method = cs.Host, cs.Read, cs.Method
+	if err != nil {
+		return false, fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	if err := e.describe(ctx, c.Name, res.Plan.Deletes); err != nil {
+		return false, err
+	}
+	if reason := checkSafety(c.Safety, len(known), -1, len(d.Deletes)); reason != "" && !o.Force {
+		res.Added, res.Updated, res.Deleted = len(res.Plan.Adds), len(res.Plan.Updates), len(res.Plan.Deletes)
+		return false, &BlockedError{Connector: c.Name, Reason: reason}
+	}
+	res.End = e.now().UTC()
+	res.Duration = res.End.Sub(res.Start)
+	counts, err := e.store.ApplyDelta(ctx, c.Name, d, cs.Cursor, &res.Run, o.DryRun)
+	res.Added, res.Updated, res.Deleted, res.Unchanged = counts.Added, counts.Updated, counts.Deleted, counts.Unchanged
+	if err != nil {
+		return false, fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	return !o.DryRun, nil
+}
+
+// describe fills in the DN and kind of entries about to be deleted, for the
+// plan shown to the admin.
+func (e *Engine) describe(ctx context.Context, conn string, dels []PlanItem) error {
 	if len(dels) == 0 {
 		return nil
 	}
@@ -225,7 +412,8 @@ func (e *Engine) describeDeletes(ctx context.Context, conn string, dels []Change
 	return nil
 }
 
-// checkSafety returns why a plan must not be applied, or "".
+// checkSafety returns why a plan must not be applied, or "". read is -1 for
+// incremental runs, where an empty read is normal.
 func checkSafety(s config.Safety, cached, read, deletes int) string {
 	switch {
 	case cached > 0 && read == 0:

@@ -19,7 +19,7 @@ type blockedExit struct{ error }
 func (blockedExit) ExitCode() int { return 3 }
 
 func syncCmd() *cobra.Command {
-	var dryRun, force, all bool
+	var dryRun, force, all, full, incremental bool
 	cmd := &cobra.Command{
 		Use:   "sync [CONNECTOR...]",
 		Short: "Sync connectors from their upstream directories now",
@@ -45,7 +45,16 @@ safety rules blocked the run.`,
 			eng := dirsync.New(store, log)
 			var failed error
 			for _, c := range conns {
-				res, err := runSync(cmd, eng, c, log, dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli"})
+				mode := dirsync.ModeAuto
+				switch {
+				case full && incremental:
+					return errors.New("--full and --incremental exclude each other")
+				case full:
+					mode = dirsync.ModeFull
+				case incremental:
+					mode = dirsync.ModeIncremental
+				}
+				res, err := runSync(cmd, eng, c, log, dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli", Mode: mode})
 				if res != nil {
 					printResult(cmd.OutOrStdout(), res, dryRun)
 				}
@@ -64,6 +73,8 @@ safety rules blocked the run.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan, change nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "apply a plan that the safety rules block")
 	cmd.Flags().BoolVar(&all, "all", false, "sync every configured connector")
+	cmd.Flags().BoolVar(&full, "full", false, "force a full sync (the default picks incremental when possible)")
+	cmd.Flags().BoolVar(&incremental, "incremental", false, "only an incremental sync; fail if one is not possible")
 	return cmd
 }
 
@@ -113,8 +124,15 @@ func printResult(w io.Writer, r *dirsync.Result, dry bool) {
 	case r.Added+r.Updated+r.Deleted == 0:
 		status = "no changes"
 	}
-	fmt.Fprintf(w, "%s: read %d from %s in %s: %d added, %d updated, %d deleted, %d unchanged (%s)\n",
-		r.Connector, r.Read, orDash(r.Host), r.Duration.Round(1e6), r.Added, r.Updated, r.Deleted, r.Unchanged, status)
+	if r.DeletesPaused > 0 {
+		status += fmt.Sprintf("; %d deletions paused because the previous run failed", r.DeletesPaused)
+	}
+	mode := r.Mode
+	if r.Method != "" {
+		mode += " via " + r.Method
+	}
+	fmt.Fprintf(w, "%s: %s sync read %d from %s in %s: %d added, %d updated, %d deleted, %d unchanged (%s)\n",
+		r.Connector, mode, r.Read, orDash(r.Host), r.Duration.Round(1e6), r.Added, r.Updated, r.Deleted, r.Unchanged, status)
 	if dry || r.Blocked != "" {
 		for _, c := range r.Plan.Adds {
 			fmt.Fprintf(w, "  + %-5s %s\n", c.Kind, c.DN)

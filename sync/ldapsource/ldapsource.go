@@ -16,6 +16,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/filter"
+	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -26,6 +27,9 @@ type dialect struct {
 	operational []string
 	disabled    func(e *ldap.Entry) bool
 	memberAttrs []string
+	// cursor, when set, returns the incremental-sync cursor of the state
+	// the upstream is in now.
+	cursor func(ctx context.Context, s *Source, conn *ldap.Conn, host string) ([]byte, error)
 }
 
 var openLDAP = dialect{
@@ -36,6 +40,7 @@ var openLDAP = dialect{
 	// permanently (an admin lock), any other time until pwdLockoutDuration.
 	disabled:    func(e *ldap.Entry) bool { return e.GetAttributeValue("pwdAccountLockedTime") != "" },
 	memberAttrs: []string{"member", "uniqueMember"},
+	cursor:      syncreplCursor,
 }
 
 // secretAttrs are never copied into the cache, whatever the upstream lets
@@ -91,32 +96,56 @@ func New(c *config.Connector, log *slog.Logger) (*Source, error) {
 // Target returns where the source connects.
 func (s *Source) Target() *upstream.Target { return s.target }
 
-// Full reads every in-scope user and group and passes each to emit. It
-// returns the host it read from. A listing that ends early (size limit, a
-// paging error) is an error, never a short success: the sync engine would
-// otherwise take the missing entries for deletions.
-func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (string, error) {
+// connect dials the upstream (failover) and binds as the service account.
+func (s *Source) connect(ctx context.Context) (*ldap.Conn, string, error) {
 	conn, host, err := s.target.Dial(ctx)
 	if err != nil {
-		return "", fmt.Errorf("connector %s: %w", s.conn.Name, err)
+		return nil, "", fmt.Errorf("connector %s: %w", s.conn.Name, err)
 	}
-	defer conn.Close()
 	if s.conn.BindDN != "" {
 		if err := conn.Bind(s.conn.BindDN, s.conn.BindPassword.Reveal()); err != nil {
-			return host, fmt.Errorf("connector %s: service account bind on %s: %w", s.conn.Name, host, err)
+			conn.Close()
+			return nil, host, fmt.Errorf("connector %s: service account bind on %s: %w", s.conn.Name, host, err)
 		}
 	}
+	return conn, host, nil
+}
+
+func (s *Source) attributes() []string {
 	attrs := append([]string{"*"}, s.dialect.operational...)
-	attrs = append(attrs, s.conn.Attributes...)
-	query := fmt.Sprintf("(|%s%s)", s.conn.UserFilter, s.conn.GroupFilter)
-	err = s.paged(ctx, conn, s.conn.RootDN, query, attrs, func(le *ldap.Entry) error {
+	return append(attrs, s.conn.Attributes...)
+}
+
+func (s *Source) query() string {
+	return fmt.Sprintf("(|%s%s)", s.conn.UserFilter, s.conn.GroupFilter)
+}
+
+// Full reads every in-scope user and group and passes each to emit. A
+// listing that ends early (size limit, a paging error) is an error, never a
+// short success: the sync engine would otherwise take the missing entries
+// for deletions.
+func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	conn, host, err := s.connect(ctx)
+	if err != nil {
+		return dirsync.Listing{Host: host}, err
+	}
+	defer conn.Close()
+	listing := dirsync.Listing{Host: host}
+	if s.dialect.cursor != nil {
+		// Taken before the read: a change made while reading is then seen
+		// again by the next incremental run rather than lost.
+		if listing.Cursor, err = s.dialect.cursor(ctx, s, conn, host); err != nil {
+			s.log.Warn("incremental sync unavailable, full syncs only", "connector", s.conn.Name, "host", host, "err", err)
+		}
+	}
+	err = s.paged(ctx, conn, s.conn.RootDN, s.query(), s.attributes(), func(le *ldap.Entry) error {
 		e, err := s.convert(le)
 		if err != nil || e == nil {
 			return err
 		}
 		return emit(e)
 	})
-	return host, err
+	return listing, err
 }
 
 // paged runs a paged subtree search, streaming entries page by page so a
