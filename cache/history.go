@@ -13,27 +13,27 @@ import (
 
 // Run is the record of one sync run, kept as sync history.
 type Run struct {
-	Connector string        `json:"connector"`
-	Start     time.Time     `json:"start"`
-	End       time.Time     `json:"end"`
-	Trigger   string        `json:"trigger"` // cli, schedule, api, console
-	Mode      string        `json:"mode"`    // full, incremental
-	DryRun    bool          `json:"dry_run,omitempty"`
-	Added     int           `json:"added"`
-	Updated   int           `json:"updated"`
-	Deleted   int           `json:"deleted"`
-	Unchanged int           `json:"unchanged"`
-	Read      int           `json:"read"` // entries read from the upstream
+	Connector string    `json:"connector"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	Trigger   string    `json:"trigger"` // cli, schedule, api, console
+	Mode      string    `json:"mode"`    // full, incremental
+	DryRun    bool      `json:"dry_run,omitempty"`
+	Added     int       `json:"added"`
+	Updated   int       `json:"updated"`
+	Deleted   int       `json:"deleted"`
+	Unchanged int       `json:"unchanged"`
+	Read      int       `json:"read"` // entries read from the upstream
 	// Method says how an incremental run read its changes (syncrepl,
 	// dirsync, usn).
 	Method string `json:"method,omitempty"`
 	// DeletesPaused counts deletions held back because the connector was in
 	// error on its previous run; they are applied by the next full run.
-	DeletesPaused int `json:"deletes_paused,omitempty"`
-	Host      string        `json:"host,omitempty"`
-	Duration  time.Duration `json:"duration"`
-	Error     string        `json:"error,omitempty"`
-	Blocked   string        `json:"blocked,omitempty"` // why safety stopped the run
+	DeletesPaused int           `json:"deletes_paused,omitempty"`
+	Host          string        `json:"host,omitempty"`
+	Duration      time.Duration `json:"duration"`
+	Error         string        `json:"error,omitempty"`
+	Blocked       string        `json:"blocked,omitempty"` // why safety stopped the run
 }
 
 func cursorKey(conn string) []byte { return metaKey("cursor", conn) }
