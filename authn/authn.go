@@ -32,6 +32,10 @@ const (
 	ReasonDisabled
 	ReasonLocked
 	ReasonUnavailable
+	ReasonPasswordExpired
+	ReasonAccountExpired
+	ReasonMustChangePassword
+	ReasonRestricted // logon hours or workstation restrictions
 )
 
 var reasonNames = map[Reason]string{
@@ -41,6 +45,10 @@ var reasonNames = map[Reason]string{
 	ReasonDisabled:           "account_disabled",
 	ReasonLocked:             "account_locked",
 	ReasonUnavailable:        "upstream_unavailable",
+	ReasonPasswordExpired:    "password_expired",
+	ReasonAccountExpired:     "account_expired",
+	ReasonMustChangePassword: "must_change_password",
+	ReasonRestricted:         "logon_restricted",
 }
 
 // String is the stable name used in logs and metrics.
@@ -56,6 +64,10 @@ type Error struct {
 	Reason    Reason
 	Connector string
 	Err       error // the underlying cause, for the admin's log
+	// PasswordVerified is true when the upstream accepted the password and
+	// refused for another reason (AD reports 532, 533, 701, 773 only after a
+	// correct password): only then may a front-end tell the user why.
+	PasswordVerified bool
 }
 
 func (e *Error) Error() string {
@@ -103,8 +115,8 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 	return a, nil
 }
 
-// Resolve finds the account a login names: a DN, or an email address
-// (primary or alias, case-insensitive). An address held by more than one
+// Resolve finds the account a login names: a DN, an email address (primary
+// or alias, case-insensitive), an AD userPrincipalName, or DOMAIN\user. An address held by more than one
 // account is refused, never guessed.
 func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry, error) {
 	login = strings.TrimSpace(login)
@@ -124,7 +136,18 @@ func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry
 			return err
 		case strings.Contains(login, "@"):
 			var err error
-			found, err = v.ByAddress(login)
+			if found, err = v.ByAddress(login); err != nil || len(found) > 0 {
+				return err
+			}
+			// An AD userPrincipalName that is not also a mail address.
+			found, err = v.ByAttr("userPrincipalName", login)
+			return err
+		case strings.Contains(login, `\`):
+			// DOMAIN\sAMAccountName: the NetBIOS domain is not kept in the
+			// cache, so any domain prefix resolves by sAMAccountName and two
+			// connectors holding the name make it ambiguous.
+			var err error
+			found, err = v.ByAttr("sAMAccountName", login[strings.LastIndex(login, `\`)+1:])
 			return err
 		}
 		return nil
@@ -193,11 +216,49 @@ func (a *Authenticator) bind(ctx context.Context, t *upstream.Target, userDN, pa
 	return host, classify(t.Name, err)
 }
 
+// adCodes maps AD's "data XXX" bind diagnostic (the Win32 error in the
+// text of result 49) to a reason, and whether AD only reports it after
+// checking the password.
+var adCodes = map[string]struct {
+	reason   Reason
+	verified bool
+}{
+	"525": {ReasonUnknownUser, false},
+	"52e": {ReasonInvalidCredentials, false},
+	"530": {ReasonRestricted, true},
+	"531": {ReasonRestricted, true},
+	"532": {ReasonPasswordExpired, true},
+	"533": {ReasonDisabled, true},
+	"701": {ReasonAccountExpired, true},
+	"773": {ReasonMustChangePassword, true},
+	"775": {ReasonLocked, false},
+}
+
+// ADDataCode extracts the sub-code from an AD bind error text such as
+// "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error,
+// data 52e, v4563", or "".
+func ADDataCode(text string) string {
+	i := strings.Index(text, "data ")
+	if i < 0 {
+		return ""
+	}
+	code := text[i+5:]
+	if j := strings.IndexAny(code, ", "); j >= 0 {
+		code = code[:j]
+	}
+	return strings.ToLower(code)
+}
+
 func classify(connector string, err error) error {
 	var le *ldap.Error
 	if errors.As(err, &le) {
 		switch le.ResultCode {
 		case ldap.LDAPResultInvalidCredentials:
+			if le.Err != nil {
+				if c, ok := adCodes[ADDataCode(le.Err.Error())]; ok {
+					return &Error{Reason: c.reason, Connector: connector, Err: err, PasswordVerified: c.verified}
+				}
+			}
 			return &Error{Reason: ReasonInvalidCredentials, Connector: connector, Err: err}
 		case ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultConstraintViolation:
 			return &Error{Reason: ReasonLocked, Connector: connector, Err: err}

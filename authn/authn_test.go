@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 )
@@ -74,6 +76,32 @@ func TestFailuresBeforeUpstream(t *testing.T) {
 		var ae *Error
 		if !errors.As(err, &ae) {
 			t.Errorf("Authenticate(%q) error is not an *Error: %v", c.login, err)
+		}
+	}
+}
+
+func TestADBindCodes(t *testing.T) {
+	cases := []struct {
+		text     string
+		want     Reason
+		verified bool
+	}{
+		{"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 52e, v1db1", ReasonInvalidCredentials, false},
+		{"80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 525, v1db1", ReasonUnknownUser, false},
+		{"... data 530, v1db1", ReasonRestricted, true},
+		{"... data 531, v1db1", ReasonRestricted, true},
+		{"... data 532, v1db1", ReasonPasswordExpired, true},
+		{"... data 533, v1db1", ReasonDisabled, true},
+		{"... data 701, v1db1", ReasonAccountExpired, true},
+		{"... data 773, v1db1", ReasonMustChangePassword, true},
+		{"... data 775, v1db1", ReasonLocked, false},
+		{"Invalid credentials", ReasonInvalidCredentials, false},
+	}
+	for _, c := range cases {
+		err := classify("ad", ldap.NewError(ldap.LDAPResultInvalidCredentials, errors.New(c.text)))
+		var ae *Error
+		if !errors.As(err, &ae) || ae.Reason != c.want || ae.PasswordVerified != c.verified {
+			t.Errorf("%q: %v (verified %v), want %v (%v)", c.text, ae.Reason, ae.PasswordVerified, c.want, c.verified)
 		}
 	}
 }

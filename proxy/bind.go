@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jimlambrt/gldap"
@@ -77,8 +78,9 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		}
 		// Wrong password, unknown user, disabled or ambiguous all read the
 		// same to the client: an answer must not reveal whether an account
-		// exists.
-		resp.SetDiagnosticMessage("invalid credentials")
+		// exists. Only a refusal the upstream made after accepting the
+		// password says why, so the user can act on it.
+		resp.SetDiagnosticMessage(clientMessage(err))
 		return
 	}
 	sess.set(bindUser, id.Entry.DN, name)
@@ -96,4 +98,25 @@ func (s *session) get() (bindKind, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.kind, s.dn
+}
+
+// clientMessage is the diagnostic a client sees for a failed bind.
+func clientMessage(err error) string {
+	var ae *authn.Error
+	if !errors.As(err, &ae) || !ae.PasswordVerified {
+		return "invalid credentials"
+	}
+	switch ae.Reason {
+	case authn.ReasonPasswordExpired:
+		return "invalid credentials: the password has expired"
+	case authn.ReasonMustChangePassword:
+		return "invalid credentials: the password must be changed before signing in"
+	case authn.ReasonAccountExpired:
+		return "invalid credentials: the account has expired"
+	case authn.ReasonDisabled:
+		return "invalid credentials: the account is disabled"
+	case authn.ReasonRestricted:
+		return "invalid credentials: signing in is not allowed at this time or from here"
+	}
+	return "invalid credentials"
 }

@@ -95,6 +95,8 @@ func (s *Source) Changes(ctx context.Context, cur []byte, known dirsync.Known, e
 	switch c.Method {
 	case "syncrepl":
 		return s.syncreplChanges(ctx, c, known, emit)
+	case "dirsync", "usn":
+		return s.adChanges(ctx, c, known, emit)
 	}
 	return dirsync.ChangeSet{}, fmt.Errorf("%w: unknown method %q", dirsync.ErrCursorInvalid, c.Method)
 }
