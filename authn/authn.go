@@ -116,7 +116,8 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 }
 
 // Resolve finds the account a login names: a DN, an email address (primary
-// or alias, case-insensitive), an AD userPrincipalName, or DOMAIN\user. An address held by more than one
+// or alias, case-insensitive), an AD userPrincipalName, DOMAIN\user, or a
+// bare uid / short name. An address held by more than one
 // account is refused, never guessed.
 func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry, error) {
 	login = strings.TrimSpace(login)
@@ -148,6 +149,15 @@ func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry
 			// connectors holding the name make it ambiguous.
 			var err error
 			found, err = v.ByAttr("sAMAccountName", login[strings.LastIndex(login, `\`)+1:])
+			return err
+		case login != "":
+			// A bare name: the uid (Domino ShortName, OpenLDAP uid) or AD's
+			// sAMAccountName.
+			var err error
+			if found, err = v.ByAttr("uid", login); err != nil || len(found) > 0 {
+				return err
+			}
+			found, err = v.ByAttr("sAMAccountName", login)
 			return err
 		}
 		return nil

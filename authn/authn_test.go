@@ -33,7 +33,8 @@ func fixture(t *testing.T) *Authenticator {
 		}
 	}
 	put("a",
-		&cache.Entry{ID: "1", DN: "uid=alice,dc=a", Kind: cache.KindUser, Addresses: []string{"alice@example.com", "shared@example.com"}},
+		&cache.Entry{ID: "1", DN: "uid=alice,dc=a", Kind: cache.KindUser, Addresses: []string{"alice@example.com", "shared@example.com"},
+			Attrs: []cache.Attr{{Name: "uid", Values: []string{"alice"}}}},
 		&cache.Entry{ID: "2", DN: "uid=carol,dc=a", Kind: cache.KindUser, Disabled: true, Addresses: []string{"carol@example.com"}},
 		&cache.Entry{ID: "3", DN: "cn=staff,dc=a", Kind: cache.KindGroup, Addresses: []string{"staff@example.com"}})
 	put("b", &cache.Entry{ID: "9", DN: "uid=bob,dc=b", Kind: cache.KindUser, Addresses: []string{"shared@example.com"}})
@@ -61,6 +62,7 @@ func TestFailuresBeforeUpstream(t *testing.T) {
 		{"nobody@example.com", "pw", ReasonUnknownUser},
 		{"uid=nobody,dc=a", "pw", ReasonUnknownUser},
 		{"not a login", "pw", ReasonUnknownUser},
+		{"alice", "pw", ReasonUnavailable}, // bare uid resolves
 		{"cn=bad;dn", "pw", ReasonUnknownUser},
 		{"staff@example.com", "pw", ReasonUnknownUser}, // groups cannot sign in
 		{"carol@example.com", "pw", ReasonDisabled},

@@ -27,6 +27,9 @@ type dialect struct {
 	operational []string
 	disabled    func(e *ldap.Entry) bool
 	memberAttrs []string
+	// addressAttrs are always read as alias addresses besides the
+	// connector's mail and alias attributes (Domino's internetAddress).
+	addressAttrs []string
 	// id, when set, reads the stable ID (AD's binary objectGUID);
 	// otherwise the text of idAttr is used.
 	id func(e *ldap.Entry) string
@@ -75,6 +78,8 @@ type Source struct {
 	rangeStep int
 	// rangeRequests counts ranged reads, for tests and logs.
 	rangeRequests int
+	// deny holds the DN keys of deny-group members during a read (Domino).
+	deny map[string]bool
 }
 
 // Option adjusts a Source.
@@ -94,6 +99,8 @@ func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error)
 		d = openLDAP
 	case "ad":
 		d = activeDirectory
+	case "domino":
+		d = domino
 	default:
 		return nil, fmt.Errorf("connector %s: type %q is not supported by this build", c.Name, c.Type)
 	}
@@ -160,6 +167,9 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 	}
 	defer conn.Close()
 	listing := dirsync.Listing{Host: host}
+	if s.deny, err = s.denied(ctx, conn); err != nil {
+		return listing, err
+	}
 	if s.dialect.cursor != nil {
 		// Taken before the read: a change made while reading is then seen
 		// again by the next incremental run rather than lost.
@@ -183,16 +193,21 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 }
 
 // paged runs a paged subtree search, streaming entries page by page so a
-// large directory is never held in memory.
+// large directory is never held in memory. A server that refuses paging
+// (some Domino servers) is read with one unpaged search; if that one hits
+// the server's size limit the read fails rather than return a partial
+// listing.
 func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
 	paging := ldap.NewControlPaging(uint32(s.conn.PageSize))
-	for {
+	for first := true; ; first = false {
 		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			query, attrs, []ldap.Control{paging})
 		res := conn.SearchAsync(ctx, req, s.conn.PageSize)
 		var cookie []byte
+		sent := 0
 		for res.Next() {
 			if e := res.Entry(); e != nil {
+				sent++
 				if err := fn(e); err != nil {
 					return err
 				}
@@ -204,6 +219,10 @@ func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string,
 			}
 		}
 		if err := res.Err(); err != nil {
+			if first && sent == 0 && pagingRefused(err) {
+				s.log.Info("upstream refuses paged results, reading unpaged", "connector", s.conn.Name, "err", err)
+				return s.unpaged(ctx, conn, base, query, attrs, fn)
+			}
 			return fmt.Errorf("connector %s: search %q under %q: %w", s.conn.Name, query, base, err)
 		}
 		if err := ctx.Err(); err != nil {
@@ -214,6 +233,34 @@ func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string,
 		}
 		paging.SetCookie(cookie)
 	}
+}
+
+func pagingRefused(err error) bool {
+	return ldap.IsErrorAnyOf(err, ldap.LDAPResultUnavailableCriticalExtension, ldap.LDAPResultAdminLimitExceeded,
+		ldap.LDAPResultUnwillingToPerform)
+}
+
+func (s *Source) unpaged(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
+	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, query, attrs, nil)
+	res := conn.SearchAsync(ctx, req, s.conn.PageSize)
+	n := 0
+	for res.Next() {
+		if e := res.Entry(); e != nil {
+			n++
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+	if err := res.Err(); err != nil {
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) {
+			return fmt.Errorf("connector %s: the upstream supports no paging and stopped after %d entries (size limit): "+
+				"raise its limit of entries returned (Domino: \"Maximum number of entries returned\" in the Server document) "+
+				"or enable paged results; nothing was changed: %w", s.conn.Name, n, err)
+		}
+		return fmt.Errorf("connector %s: search %q under %q: %w", s.conn.Name, query, base, err)
+	}
+	return nil
 }
 
 // ErrNoStableID means an entry came without the dialect's immutable ID,
@@ -246,8 +293,8 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 	case s.groups.Match(ldapEntry{le}):
 		e.Kind = cache.KindGroup
 	}
-	if e.Kind == 0 {
-		return nil, nil // matched the combined query only through a quirk
+	if e.Kind == 0 || s.excluded(le) {
+		return nil, nil // out of scope
 	}
 	for _, a := range le.Attributes {
 		ln := strings.ToLower(a.Name)
@@ -266,7 +313,7 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 	if s.domains != nil && len(e.Addresses) == 0 {
 		return nil, nil // no address in the connector's email domains
 	}
-	e.Disabled = s.conn.AcknowledgeDisabledAccounts && s.dialect.disabled(le)
+	e.Disabled = s.conn.AcknowledgeDisabledAccounts && (s.dialect.disabled(le) || s.deny[dnKey(le.DN)])
 	return e, nil
 }
 
@@ -294,7 +341,7 @@ func (s *Source) addresses(le *ldap.Entry) []string {
 	for _, m := range le.GetEqualFoldAttributeValues(s.conn.MailAttribute) {
 		add(m, false)
 	}
-	for _, attr := range s.conn.AliasAttributes {
+	for _, attr := range append(append([]string(nil), s.conn.AliasAttributes...), s.dialect.addressAttrs...) {
 		for _, v := range le.GetEqualFoldAttributeValues(attr) {
 			addr, primary, ok := parseProxyAddress(v)
 			if ok {
