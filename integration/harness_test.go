@@ -156,13 +156,13 @@ func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	return &gateway{cfg: cfg, store: store, engine: dirsync.New(store, log), addr: ln.Addr().String(), log: log}
 }
 
-func (g *gateway) sync(t testing.TB, name string, o dirsync.Options) (*dirsync.Result, error) {
+func (g *gateway) sync(t testing.TB, name string, o dirsync.Options, opts ...ldapsource.Option) (*dirsync.Result, error) {
 	t.Helper()
 	c, ok := g.cfg.Connector(name)
 	if !ok {
 		t.Fatalf("no connector %s", name)
 	}
-	src, err := ldapsource.New(c, g.log)
+	src, err := ldapsource.New(c, g.log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

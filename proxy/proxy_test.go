@@ -130,7 +130,19 @@ func TestDemoPath(t *testing.T) {
 	if got := res.Entries[0].GetAttributeValues("memberOf"); len(got) != 2 {
 		t.Fatalf("alice's memberOf = %v, want engineering and leads", got)
 	}
-	for _, login := range []string{"alice@demo.dirgate", "A.Liddell@Demo.Dirgate", "uid=alice,ou=people,dc=demo,dc=dirgate"} {
+	// Transitive membership (LDAP_MATCHING_RULE_IN_CHAIN): leads holds alice
+	// and engineering, which holds bob and John Doe.
+	res, err = c.SearchWithPaging(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(memberOf:1.2.840.113556.1.4.1941:=cn=leads,ou=groups,dc=demo,dc=dirgate)", []string{"1.1"}, nil), 2)
+	if err != nil || len(res.Entries) != 4 {
+		t.Fatalf("IN_CHAIN memberOf: %v, %d entries, want alice, bob, john and engineering", err, len(res.Entries))
+	}
+	res, err = c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(member:1.2.840.113556.1.4.1941:=uid=bob,ou=people,dc=demo,dc=dirgate)", []string{"cn"}, nil))
+	if err != nil || len(res.Entries) != 2 {
+		t.Fatalf("IN_CHAIN member: %v, %d groups, want engineering and leads", err, len(res.Entries))
+	}
+	for _, login := range []string{"alice@demo.dirgate", "A.Liddell@Demo.Dirgate", "uid=alice,ou=people,dc=demo,dc=dirgate", "alice"} {
 		if err := dial(t, addr).Bind(login, "alice-pw"); err != nil {
 			t.Errorf("bind %s: %v", login, err)
 		}

@@ -327,3 +327,52 @@ func isCritical(c gldap.Control) bool {
 
 // escapeAssertion escapes a compare value for a filter string.
 func escapeAssertion(v string) string { return ldap.EscapeFilter(v) }
+
+// chainLimit bounds a transitive membership walk (cycles are tracked; this
+// stops pathological group graphs from making one search expensive).
+const chainLimit = 10000
+
+// InChain evaluates LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941)
+// from the cache's membership index: memberOf follows groups upwards,
+// member follows members downwards.
+func (x *entryView) InChain(attr, target string) (match, supported bool) {
+	want, err := dn.Key(target)
+	if err != nil {
+		return false, true
+	}
+	switch attr {
+	case "memberof":
+		return x.walk(want, func(e *cache.Entry) ([]*cache.Entry, error) { return x.v.Groups(e) }), true
+	case "member":
+		return x.walk(want, func(e *cache.Entry) ([]*cache.Entry, error) { return x.v.Members(e) }), true
+	}
+	return false, false
+}
+
+func (x *entryView) walk(want string, next func(*cache.Entry) ([]*cache.Entry, error)) bool {
+	seen := map[string]bool{x.e.Connector + "\x00" + x.e.ID: true}
+	queue := []*cache.Entry{x.e}
+	for len(queue) > 0 && len(seen) < chainLimit {
+		cur := queue[0]
+		queue = queue[1:]
+		rel, err := next(cur)
+		if err != nil {
+			x.err = err
+			return false
+		}
+		for _, r := range rel {
+			k := r.Connector + "\x00" + r.ID
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if dnKeyOf(r.DN) == want {
+				return true
+			}
+			if r.Kind == cache.KindGroup {
+				queue = append(queue, r)
+			}
+		}
+	}
+	return false
+}

@@ -3,9 +3,10 @@
 #
 #   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | all
 #
-# Default groups: openldap (the only upstream the test environment starts today).
+# Default groups: openldap samba (the upstreams the test environment starts).
 #   openldap : slapd ldap-utils openssl        private slapd instances (scripts/testenv/openldap.sh)
-#   samba    : samba-ad-dc samba-ad-provision  Samba AD DC upstream (not started yet)
+#   samba    : samba-ad-dc samba-ad-provision  private Samba AD DC (scripts/testenv/samba.sh); pulls samba,
+#                                              python3-samba (/usr/bin/python3 only), winbind; ~80 MB
 #   chromium : chromium chromium-driver fonts-liberation   browser tests of the web UI (not used yet)
 #
 # Only packages that are not installed are installed; if anything is missing, `apt-get update` runs once
@@ -15,7 +16,7 @@
 # Needs root when something is missing; prints nothing but a one-line summary when all is present.
 set -euo pipefail
 
-DEFAULT_GROUPS=(openldap)
+DEFAULT_GROUPS=(openldap samba)
 LOCK_WAIT_SECS=${INSTALL_LOCK_WAIT_SECS:-300}
 
 log() { echo "[install] $*" >&2; }

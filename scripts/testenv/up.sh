@@ -3,7 +3,7 @@
 #
 #   scripts/testenv/up.sh
 #
-# 1. install.sh openldap       packages, only if missing
+# 1. install.sh openldap samba packages, only if missing (only openldap with DIRGATE_SKIP_SAMBA=1)
 # 2. openldap.sh start         instance 1: OL_DIR=/tmp/dirgate-openldap, 127.0.0.1:3389 / ldaps 3636,
 #                              2000 users, 20 groups, variables DIRGATE_OL_*   (OL_* env vars override)
 # 3. openldap.sh start         instance 2 (alternate host for failover tests): OL_DIR=/tmp/dirgate-openldap2,
@@ -11,8 +11,16 @@
 #                              connector port serves both hosts), 50 users, 20 groups, variables DIRGATE_OL2_*,
 #                              same CA as instance 1 (DIRGATE_OL_CA verifies both)
 #                              (OL2_DIR OL2_HOST OL2_PORT OL2_LDAPS_PORT OL2_USERS OL2_GROUPS override)
-# 4. writes ${DIRGATE_TESTENV:-/tmp/dirgate-testenv.env}: the export lines of both instances' env files
+# 4. samba.sh start            Samba AD DC: AD_DIR=/tmp/dirgate-samba, 127.0.0.1:389 / ldaps 636 / GC 3268, 3269
+#                              (fixed ports), realm EXAMPLE.TEST, 300 users, G-Big with 1600 members, variables
+#                              DIRGATE_AD_* (AD_* env vars override, see samba.sh). Skipped with
+#                              DIRGATE_SKIP_SAMBA=1 (a previous instance in AD_DIR is then stopped).
+# 5. writes ${DIRGATE_TESTENV:-/tmp/dirgate-testenv.env}: the export lines of all instances' env files
 #    plus DIRGATE_TESTENV itself; `. "$DIRGATE_TESTENV"` in a shell, or parse the `export K='V'` lines.
+# 5. domino.sh start x3         Domino LDAP emulators (slapd, null suffix): /tmp/dirgate-domino 127.0.0.1:3391/3637
+#                              (paging, 500 users, DIRGATE_DOM_*), /tmp/dirgate-domino2 :3392/3638 (no paging,
+#                              DIRGATE_DOM2_*), /tmp/dirgate-domino3 :3393/3639 (no paging, size limit 20,
+#                              DIRGATE_DOM3_*); same CA as openldap.
 # Prints timings to stderr and the env file path to stdout. Running it again restarts everything with
 # fresh data. On failure it stops what it started and exits non-zero.
 set -euo pipefail
@@ -21,6 +29,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ENV_FILE=${DIRGATE_TESTENV:-/tmp/dirgate-testenv.env}
 OL1_DIR=${OL_DIR:-/tmp/dirgate-openldap}
 OL2_DIR=${OL2_DIR:-/tmp/dirgate-openldap2}
+AD_DIR=${AD_DIR:-/tmp/dirgate-samba}
+SKIP_SAMBA=${DIRGATE_SKIP_SAMBA:-0}
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
@@ -32,7 +42,11 @@ cleanup_on_error() {
   trap - EXIT
   if ((rc != 0)); then
     log "FAILED (rc=$rc), stopping what was started"
-    for d in "${STARTED[@]}"; do OL_DIR=$d "$HERE/openldap.sh" stop || true; done
+    for d in "${STARTED[@]}"; do
+      if [[ $d == samba ]]; then AD_DIR=$AD_DIR "$HERE/samba.sh" stop || true
+      elif [[ $d == dom:* ]]; then DOM_DIR=${d#dom:} "$HERE/domino.sh" stop || true
+      else OL_DIR=$d "$HERE/openldap.sh" stop || true; fi
+    done
     rm -f "$ENV_FILE"
   fi
   exit "$rc"
@@ -40,7 +54,9 @@ cleanup_on_error() {
 trap cleanup_on_error EXIT
 
 T0=$(now)
-t=$(now); "$HERE/install.sh" openldap; T_INSTALL=$(since "$t")
+t=$(now)
+if [[ $SKIP_SAMBA == 1 ]]; then "$HERE/install.sh" openldap; else "$HERE/install.sh" openldap samba; fi
+T_INSTALL=$(since "$t")
 
 t=$(now)
 STARTED+=("$OL1_DIR")
@@ -54,14 +70,41 @@ OL_DIR=$OL2_DIR OL_HOST=${OL2_HOST:-127.0.0.2} OL_PORT=${OL2_PORT:-3389} OL_LDAP
   OL_CA_FROM="$OL1_DIR/certs" "$HERE/openldap.sh" start
 T_OL2=$(since "$t")
 
+t=$(now)
+ENV_PARTS=("$OL1_DIR/env" "$OL2_DIR/env")
+if [[ $SKIP_SAMBA == 1 ]]; then
+  log "DIRGATE_SKIP_SAMBA=1: no Samba AD DC"
+  AD_DIR=$AD_DIR "$HERE/samba.sh" stop # a Samba of an earlier run must not outlive its env file
+  T_AD=skipped
+else
+  STARTED+=(samba)
+  AD_DIR=$AD_DIR "$HERE/samba.sh" start
+  ENV_PARTS+=("$AD_DIR/env")
+  T_AD=$(since "$t")
+fi
+
+# Domino LDAP emulators (same CA as openldap): the main one (paging, 500 users), one that refuses
+# paging, and one that refuses paging and stops unpaged searches at 20 entries.
+t=$(now)
+for spec in "dirgate-domino DIRGATE_DOM 3391 3637 500 1 unlimited" \
+  "dirgate-domino2 DIRGATE_DOM2 3392 3638 50 0 unlimited" \
+  "dirgate-domino3 DIRGATE_DOM3 3393 3639 50 0 20"; do
+  read -r name prefix port lport users paging limit <<<"$spec"
+  STARTED+=("dom:/tmp/$name")
+  DOM_DIR=/tmp/$name DOM_PREFIX=$prefix DOM_PORT=$port DOM_LDAPS_PORT=$lport DOM_USERS=$users DOM_PAGING=$paging \
+    DOM_SIZELIMIT=$limit DOM_CA_FROM="$OL1_DIR/certs" "$HERE/domino.sh" start
+  ENV_PARTS+=("/tmp/$name/env")
+done
+T_DOM=$(since "$t")
+
 {
   echo "# dirgate integration-test environment, written by scripts/testenv/up.sh $(date -u +%FT%TZ)"
   echo "# stop with scripts/testenv/down.sh"
   printf "export DIRGATE_TESTENV='%s'\n" "$ENV_FILE"
-  cat "$OL1_DIR/env" "$OL2_DIR/env"
+  cat "${ENV_PARTS[@]}"
 } >"$ENV_FILE.tmp"
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 
-log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, total $(since "$T0")"
+log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, samba $T_AD, domino x3 $T_DOM, total $(since "$T0")"
 log "env: $ENV_FILE"
 echo "$ENV_FILE"

@@ -208,6 +208,9 @@ func adCursor(ctx context.Context, s *Source, conn *ldap.Conn, host string) ([]b
 	// A DirSync pass with a filter that matches nothing walks the change
 	// log without returning objects and hands back a cookie for "now".
 	cookie, err := s.dirSyncCookie(ctx, conn, nc)
+	if s.noDirSync {
+		err = errors.New("disabled for this source")
+	}
 	if err == nil {
 		return cursor{Method: "dirsync", Host: host, Cookie: cookie, InvocationID: inv, USN: usn}.encode()
 	}
@@ -265,7 +268,10 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 		cookie := c.Cookie
 		for {
 			req := ldap.NewSearchRequest(nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-				s.query(), []string{"objectGUID", "isDeleted"},
+				// Samba reports a changed object only when a changed attribute
+				// is among those requested, and evaluates the filter on them:
+				// ask for everything that is synced.
+				s.query(), append(s.attributes(), "isDeleted", "objectCategory"),
 				[]ldap.Control{ldap.NewRequestControlDirSync(ldap.DirSyncObjectSecurity, 0, cookie)})
 			res, err := conn.Search(req)
 			if err != nil {
@@ -306,22 +312,25 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 		if err != nil {
 			return cs, err
 		}
-		// Tombstones: deleted objects keep their objectGUID.
-		req := ldap.NewSearchRequest("CN=Deleted Objects,"+nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			fmt.Sprintf("(&(isDeleted=TRUE)(uSNChanged>=%d))", c.USN+1), []string{"objectGUID"},
-			[]ldap.Control{ldap.NewControlString(oidShowDeleted, true, "")})
-		res, err := conn.Search(req)
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return cs, fmt.Errorf("connector %s: read deleted objects: %w", s.conn.Name, err)
-		}
-		if res != nil {
-			for _, e := range res.Entries {
-				cs.Read++
-				deleted[guidString(e.GetRawAttributeValue("objectGUID"))] = true
-			}
-		}
 	default:
 		return cs, fmt.Errorf("%w: unknown method %q", dirsync.ErrCursorInvalid, c.Method)
+	}
+	// Tombstones keep their objectGUID; both methods find deletions this
+	// way (a DirSync filter on object classes does not match a tombstone,
+	// which loses objectCategory). The account needs read access to
+	// CN=Deleted Objects.
+	req := ldap.NewSearchRequest("CN=Deleted Objects,"+nc, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		fmt.Sprintf("(&(isDeleted=TRUE)(uSNChanged>=%d))", c.USN+1), []string{"objectGUID"},
+		[]ldap.Control{ldap.NewControlString(oidShowDeleted, true, "")})
+	res, err := conn.Search(req)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return cs, fmt.Errorf("connector %s: read deleted objects (does the account have List/Read on CN=Deleted Objects?): %w", s.conn.Name, err)
+	}
+	if res != nil {
+		for _, e := range res.Entries {
+			cs.Read++
+			deleted[guidString(e.GetRawAttributeValue("objectGUID"))] = true
+		}
 	}
 	for id := range deleted {
 		if known.Has(id) {

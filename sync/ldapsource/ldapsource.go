@@ -78,9 +78,15 @@ type Source struct {
 	rangeStep int
 	// rangeRequests counts ranged reads, for tests and logs.
 	rangeRequests int
+	// noDirSync makes AD incremental syncs poll uSNChanged (WithoutDirSync).
+	noDirSync bool
 	// deny holds the DN keys of deny-group members during a read (Domino).
 	deny map[string]bool
 }
+
+// WithoutDirSync makes an AD source poll uSNChanged instead of using the
+// DirSync control, as it does when the server refuses DirSync.
+func WithoutDirSync() Option { return func(s *Source) { s.noDirSync = true } }
 
 // Option adjusts a Source.
 type Option func(*Source)
