@@ -3,12 +3,14 @@ package integration
 import (
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
@@ -136,9 +138,36 @@ func TestADFullSync(t *testing.T) {
 		}
 	}
 
+	// Entries with special characters in their DNs answer searches like AD.
+	sc := gw.dialService(t)
+	for _, who := range []string{"JDOE", "RDSALES", "HASHUSER", "JMUELLER", "KBUSER"} {
+		dnStr := e.get(t, "DIRGATE_AD_"+who+"_DN")
+		for _, q := range []struct {
+			base   string
+			scope  int
+			filter string
+		}{
+			{dnStr, ldap.ScopeBaseObject, "(objectClass=*)"},
+			{base, ldap.ScopeWholeSubtree, "(userPrincipalName=" + ldap.EscapeFilter(e.get(t, "DIRGATE_AD_"+who+"_UPN")) + ")"},
+			{base, ldap.ScopeWholeSubtree, "(distinguishedName=" + ldap.EscapeFilter(dnStr) + ")"},
+		} {
+			attrs := []string{"cn", "sAMAccountName", "mail", "proxyAddresses", "memberOf", "distinguishedName"}
+			want, err := search(t, admin, q.base, q.scope, q.filter, attrs)
+			if err != nil {
+				t.Fatalf("AD %s: %v", q.filter, err)
+			}
+			got, err := search(t, sc, q.base, q.scope, q.filter, attrs)
+			if err != nil {
+				t.Fatalf("dirgate %s: %v", q.filter, err)
+			}
+			if d := reduce(t, want).diff(reduce(t, got)); d != "" || len(want) != 1 {
+				t.Errorf("%s base %q: AD %d entries, dirgate %d:\n%s", q.filter, q.base, len(want), len(got), d)
+			}
+		}
+	}
+
 	// memberOf from AD is served as AD computed it; IN_CHAIN gives the
 	// transitive groups.
-	sc := gw.dialService(t)
 	got, err := search(t, sc, base, ldap.ScopeWholeSubtree,
 		"(memberOf:1.2.840.113556.1.4.1941:="+e.get(t, "DIRGATE_AD_G_TOP_DN")+")", []string{"sAMAccountName"})
 	if err != nil {
@@ -198,6 +227,11 @@ func TestADIncremental(t *testing.T) {
 			}
 			addUser(name + "-gone")
 			addUser(name + "-moved")
+			addUser(name + "-relocated")
+			t.Cleanup(func() {
+				_ = admin.Del(ldap.NewDelRequest("CN="+name+"-relocated,"+e.get(t, "DIRGATE_AD_SPECIAL_OU_DN"), nil))
+				_ = admin.Del(ldap.NewDelRequest("CN="+name+"-relocated,"+people, nil))
+			})
 
 			gw := startGateway(t, parseConfig(t, adConnector(t, e, "corp", m.account)))
 			full, err := gw.sync(t, "corp", dirsync.Options{}, m.opts...)
@@ -216,12 +250,18 @@ func TestADIncremental(t *testing.T) {
 				return id, disabled
 			}
 			movedID, _ := idOf("CN=" + name + "-moved," + people)
+			relocatedID, _ := idOf("CN=" + name + "-relocated," + people)
 
 			addUser(name + "-new")
 			if err := admin.Del(ldap.NewDelRequest("CN="+name+"-gone,"+people, nil)); err != nil {
 				t.Fatal(err)
 			}
 			if err := admin.ModifyDN(ldap.NewModifyDNRequest("CN="+name+"-moved,"+people, "CN="+name+"-renamed", true, "")); err != nil {
+				t.Fatal(err)
+			}
+			// A move into the OU whose name has special characters.
+			if err := admin.ModifyDN(ldap.NewModifyDNRequest("CN="+name+"-relocated,"+people, "CN="+name+"-relocated", true,
+				e.get(t, "DIRGATE_AD_SPECIAL_OU_DN"))); err != nil {
 				t.Fatal(err)
 			}
 			u7 := "CN=Test User 00007," + people
@@ -255,8 +295,11 @@ func TestADIncremental(t *testing.T) {
 			if res.Read > 20 || res.Read*20 > full.Read {
 				t.Errorf("the incremental run read %d entries (full: %d): not proportional to the changes", res.Read, full.Read)
 			}
-			if res.Added != 1 || res.Deleted != 1 || res.Updated < 3 {
-				t.Errorf("counts: %d added, %d updated, %d deleted; want 1, >=3 (renamed, disabled, group), 1", res.Added, res.Updated, res.Deleted)
+			if res.Added != 1 || res.Deleted != 1 || res.Updated < 4 {
+				t.Errorf("counts: %d added, %d updated, %d deleted; want 1, >=4 (renamed, moved, disabled, group), 1", res.Added, res.Updated, res.Deleted)
+			}
+			if id, _ := idOf("CN=" + name + "-relocated," + e.get(t, "DIRGATE_AD_SPECIAL_OU_DN")); id != relocatedID || id == "" {
+				t.Errorf("the moved user has ID %q, want %q", id, relocatedID)
 			}
 			if id, _ := idOf("CN=" + name + "-renamed," + people); id != movedID || id == "" {
 				t.Errorf("the renamed user has ID %q, want %q", id, movedID)
@@ -272,5 +315,42 @@ func TestADIncremental(t *testing.T) {
 				t.Errorf("the new member's memberOf: %v %v", got, err)
 			}
 		})
+	}
+}
+
+// TestADLockout: after the lockout threshold, AD answers 775 even to the
+// right password; dirgate reports it as a lockout in its log and as invalid
+// credentials to the client.
+func TestADLockout(t *testing.T) {
+	e := loadAD(t)
+	threshold, _ := strconv.Atoi(e.get(t, "DIRGATE_AD_LOCKOUT_THRESHOLD"))
+	if threshold == 0 {
+		t.Skip("the test DC has no lockout threshold")
+	}
+	cfg := parseConfig(t, adConnector(t, e, "corp", "SYNC"))
+	gw := startGateway(t, cfg)
+	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := authn.New(cfg, gw.store, gw.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upn := e.get(t, "DIRGATE_AD_LOCKME_UPN")
+	for range threshold {
+		_, err := auth.Authenticate(t.Context(), upn, "wrong-password")
+		if r := authn.ReasonOf(err); r == authn.ReasonLocked {
+			break // still locked from a run less than a lockout duration ago
+		} else if r != authn.ReasonInvalidCredentials {
+			t.Fatalf("wrong password: %v", err)
+		}
+	}
+	_, err = auth.Authenticate(t.Context(), upn, e.get(t, "DIRGATE_AD_USER_PW"))
+	if authn.ReasonOf(err) != authn.ReasonLocked {
+		t.Fatalf("after %d failures: %v, want account_locked (data 775)", threshold, err)
+	}
+	if err := gw.dial(t).Bind(upn, e.get(t, "DIRGATE_AD_USER_PW")); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) ||
+		strings.Contains(err.Error(), "lock") {
+		t.Fatalf("a client must see plain invalid credentials: %v", err)
 	}
 }
