@@ -70,6 +70,14 @@ type Config struct {
 	// Connectors are the upstream directories to sync from; at least one
 	// is required.
 	Connectors []Connector `yaml:"connectors"`
+	// Auth configures how directory users' passwords are checked: which
+	// connector answers for which login domain, throttling of failed
+	// attempts, the upstream connection pool and the optional offline
+	// verifier. Every key has a default.
+	Auth Auth `yaml:"auth"`
+	// OIDC configures the OpenID Connect provider; nil (the key left out)
+	// means no provider is served.
+	OIDC *OIDC `yaml:"oidc"`
 	// Log configures dirgate's own logging.
 	Log Log `yaml:"log"`
 }

@@ -108,6 +108,41 @@ func TestValidExample(t *testing.T) {
 	if _, ok := cfg.Connector("missing"); ok {
 		t.Error(`Connector("missing") found something`)
 	}
+
+	wantProfiles := []AuthProfile{
+		{Domains: []string{"example.com", "example.org"}, Connector: "corp-ldap"},
+		{Domains: []string{"branch.example.com", "example.net"}, Connector: "branch-ad"},
+		{Domains: []string{"*"}, Connector: "notes"},
+	}
+	if !reflect.DeepEqual(cfg.Auth.Profiles, wantProfiles) {
+		t.Errorf("Auth.Profiles = %+v\nwant %+v", cfg.Auth.Profiles, wantProfiles)
+	}
+	if cfg.Auth.Throttle != defaultThrottle || cfg.Auth.PoolSize != 4 || cfg.Auth.BindTimeout.Std() != 15*time.Second ||
+		cfg.Auth.OfflineVerifier != (OfflineVerifier{MaxAge: Duration(168 * time.Hour)}) {
+		t.Errorf("Auth = %+v", cfg.Auth)
+	}
+	o := cfg.OIDC
+	if o == nil {
+		t.Fatal("OIDC is nil")
+	}
+	if o.Issuer != "https://login.example.com" || o.TLS == nil || o.TLS.KeyFile != filepath.Join("testdata", "key.pem") ||
+		len(o.Clients) != 2 || o.CodeTTL.Std() != time.Minute {
+		t.Errorf("OIDC = %+v", o)
+	}
+	if wiki := o.Clients[0]; wiki.Public || !wiki.VerifySecret("correct horse") || wiki.VerifySecret("correct horsE") {
+		t.Errorf("confidential client %+v does not verify its secret", wiki)
+	}
+	if app := o.Clients[1]; !app.Public || app.Name != "Expenses" || len(app.RedirectURIs) != 2 || app.VerifySecret("") {
+		t.Errorf("public client %+v", app)
+	}
+}
+
+var defaultThrottle = Throttle{
+	AccountFailures: 5,
+	AddressFailures: 20,
+	Window:          Duration(15 * time.Minute),
+	Lockout:         Duration(15 * time.Minute),
+	BaseDelay:       Duration(200 * time.Millisecond),
 }
 
 // TestInvalidGolden loads each testdata/invalid/*.yaml and compares the
@@ -188,6 +223,18 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Log != (Log{Level: "info", Format: "json"}) {
 		t.Errorf("Log = %+v", cfg.Log)
+	}
+	wantAuth := Auth{
+		Throttle:        defaultThrottle,
+		OfflineVerifier: OfflineVerifier{Enabled: false, MaxAge: Duration(168 * time.Hour)},
+		PoolSize:        4,
+		BindTimeout:     Duration(15 * time.Second),
+	}
+	if !reflect.DeepEqual(cfg.Auth, wantAuth) {
+		t.Errorf("Auth = %+v\nwant %+v", cfg.Auth, wantAuth)
+	}
+	if cfg.OIDC != nil {
+		t.Errorf("OIDC = %+v without an oidc section, want nil", cfg.OIDC)
 	}
 	wantCorp := Connector{
 		Name:                        "corp",
@@ -573,6 +620,151 @@ func TestSlogLevel(t *testing.T) {
 	for level, want := range map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError} {
 		if got := (Log{Level: level}).SlogLevel(); got != want {
 			t.Errorf("SlogLevel(%q) = %v", level, got)
+		}
+	}
+}
+
+func TestAuthExplicitValues(t *testing.T) {
+	cfg := mustParse(t, minimal+`
+auth:
+  profiles:
+    - {domains: "Example.COM, example.com., *", connector: corp}
+  throttle: {account_failures: 3, address_failures: 1, window: 1h, lockout: 2m, base_delay: 0s}
+  offline_verifier: {enabled: true, max_age: 24h}
+  pool_size: 0
+  bind_timeout: 2s
+`)
+	want := Auth{
+		Profiles:        []AuthProfile{{Domains: []string{"example.com", "*"}, Connector: "corp"}},
+		Throttle:        Throttle{AccountFailures: 3, AddressFailures: 1, Window: Duration(time.Hour), Lockout: Duration(2 * time.Minute)},
+		OfflineVerifier: OfflineVerifier{Enabled: true, MaxAge: Duration(24 * time.Hour)},
+		PoolSize:        0,
+		BindTimeout:     Duration(2 * time.Second),
+	}
+	if !reflect.DeepEqual(cfg.Auth, want) {
+		t.Errorf("Auth = %+v\nwant %+v", cfg.Auth, want)
+	}
+}
+
+func TestOIDCDefaults(t *testing.T) {
+	hash, err := HashPassword("rp-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := mustParse(t, minimal+`
+oidc:
+  issuer: http://127.0.0.1:9000/sso
+  clients:
+    - id: rp
+      secret_hash: "`+hash+`"
+      redirect_uris: [http://localhost:3000/cb]
+`)
+	want := &OIDC{
+		Issuer:          "http://127.0.0.1:9000/sso",
+		Listen:          "127.0.0.1:8080",
+		KeyRotation:     Duration(24 * time.Hour),
+		IDTokenTTL:      Duration(time.Hour),
+		AccessTokenTTL:  Duration(time.Hour),
+		RefreshTokenTTL: Duration(720 * time.Hour),
+		CodeTTL:         Duration(time.Minute),
+		Clients:         []OIDCClient{{ID: "rp", Name: "rp", SecretHash: hash, RedirectURIs: []string{"http://localhost:3000/cb"}}},
+	}
+	if !reflect.DeepEqual(cfg.OIDC, want) {
+		t.Errorf("OIDC = %+v\nwant %+v", cfg.OIDC, want)
+	}
+	c := cfg.OIDC.Clients[0]
+	if !c.VerifySecret("rp-secret") || c.VerifySecret("rp-secret ") || c.VerifySecret("") {
+		t.Error("VerifySecret round trip failed")
+	}
+	if (OIDCClient{Public: true, SecretHash: hash}).VerifySecret("rp-secret") {
+		t.Error("a public client verified a secret")
+	}
+	if cfg := mustParse(t, minimal+"oidc:\n"); cfg.OIDC != nil {
+		t.Errorf("an empty oidc key made a provider: %+v", cfg.OIDC)
+	}
+	msg := parseErr(t, minimal+"oidc:\n  clients:\n    - id: rp\n      public: true\n      secret: hunter2\n      redirect_uris: [https://rp.example.com/cb]\n")
+	if strings.Contains(msg, "hunter2") || !strings.Contains(msg, "oidc.clients[0].secret: plaintext client secrets are not allowed") {
+		t.Errorf("inline secret: %s", msg)
+	}
+}
+
+func TestIssuer(t *testing.T) {
+	for issuer, wantErr := range map[string]string{
+		"https://login.example.com":         "",
+		"https://example.com/sso/":          "",
+		"http://127.0.0.1:8080":             "",
+		"http://127.1.2.3":                  "",
+		"http://[::1]:8080/x":               "",
+		"http://localhost:8080":             "",
+		"http://LOCALHOST":                  "",
+		"http://login.example.com":          "uses http on login.example.com, which is not a loopback host",
+		"http://10.0.0.1":                   "not a loopback host",
+		"http://[::ffff:192.0.2.1]":         "not a loopback host",
+		"http://localhost.example.com":      "not a loopback host",
+		"https://login.example.com?tenant=": "has a query",
+		"https://login.example.com?":        "has a query",
+		"https://login.example.com#top":     "has a fragment",
+		"https://user:pw@login.example.com": "contains a user name or password",
+		"login.example.com":                 "is not an absolute URL",
+		"/sso":                              "is not an absolute URL",
+		"ftp://login.example.com":           "is not an https URL",
+		"https://":                          "is not an absolute URL",
+	} {
+		cfg := minimal + "oidc:\n  issuer: \"" + issuer + "\"\n  clients: [{id: rp, public: true, redirect_uris: [\"https://rp.example.com/cb\"]}]\n"
+		_, err := Parse("test.yaml", []byte(cfg))
+		switch {
+		case wantErr == "" && err != nil:
+			t.Errorf("issuer %q refused: %v", issuer, err)
+		case wantErr != "" && (err == nil || !strings.Contains(err.Error(), "oidc.issuer: ") || !strings.Contains(err.Error(), wantErr)):
+			t.Errorf("issuer %q: %v, want an error containing %q", issuer, err, wantErr)
+		}
+	}
+}
+
+func TestRedirectURIs(t *testing.T) {
+	tests := []struct {
+		uri     string
+		public  bool
+		wantErr string
+	}{
+		{"https://app.example.com/cb", false, ""},
+		{"https://app.example.com/cb?x=1", false, ""},
+		{"http://127.0.0.1:8765/cb", false, ""},
+		{"http://[::1]/cb", true, ""},
+		{"http://localhost/cb", true, ""},
+		{"com.example.app:/callback", true, ""},
+		{"com.example.app:/callback", false, "private-use schemes are for public clients"},
+		{"myapp:/callback", true, "scheme \"myapp\" is not allowed"},
+		{"javascript:alert(1)", true, "is not allowed"},
+		{"https://app.example.com/cb#frag", false, "has a fragment"},
+		{"https://app.example.com/cb#", false, "has a fragment"},
+		{"http://app.example.com/cb", false, "not a loopback host"},
+		{"/cb", false, "is not an absolute URL"},
+		{"https:///cb", false, "has no host"},
+		{"https://u:p@app.example.com/cb", false, "user name or password"},
+	}
+	for _, tt := range tests {
+		err := checkRedirectURI(tt.uri, tt.public)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("%q (public %v) refused: %v", tt.uri, tt.public, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("%q (public %v): %v, want an error containing %q", tt.uri, tt.public, err, tt.wantErr)
+		}
+	}
+}
+
+func TestVerifyPasswordHashShared(t *testing.T) {
+	// Service accounts and OIDC clients check through one helper.
+	for _, h := range []string{argon2Fixture, bcryptFixture} {
+		pw := map[string]string{argon2Fixture: "correct horse", bcryptFixture: "battery staple"}[h]
+		sa := ServiceAccount{PasswordHash: h}
+		cl := OIDCClient{SecretHash: h}
+		if !VerifyPasswordHash(h, pw) || !sa.Verify(pw) || !cl.VerifySecret(pw) {
+			t.Errorf("%s does not verify everywhere", h)
+		}
+		if VerifyPasswordHash(h, pw+"x") || sa.Verify(pw+"x") || cl.VerifySecret(pw+"x") {
+			t.Errorf("%s verifies a wrong password", h)
 		}
 	}
 }

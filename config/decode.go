@@ -366,6 +366,10 @@ var refusedKeys = map[reflect.Type]map[string]string{
 	reflect.TypeFor[ServiceAccount](): {
 		"password": "plaintext passwords are not allowed; run `dirgate hash-password` and set password_hash to its output",
 	},
+	reflect.TypeFor[OIDCClient](): {
+		"secret":        "plaintext client secrets are not allowed; run `dirgate hash-password` on the secret and set secret_hash to its output",
+		"client_secret": "plaintext client secrets are not allowed; run `dirgate hash-password` on the secret and set secret_hash to its output",
+	},
 }
 
 func fieldsOf(t reflect.Type) fieldSet {

@@ -49,7 +49,14 @@ func HashPassword(password string) (string, error) {
 // response timing does not leak how close a guess was. A malformed hash
 // never matches.
 func (s ServiceAccount) Verify(password string) bool {
-	h := s.PasswordHash
+	return VerifyPasswordHash(s.PasswordHash, password)
+}
+
+// VerifyPasswordHash reports whether password matches h, an argon2id PHC
+// string (as HashPassword makes) or a bcrypt hash, comparing in constant
+// time. A malformed hash never matches. Service accounts, OIDC client
+// secrets and authn's offline verifier all check through it.
+func VerifyPasswordHash(h, password string) bool {
 	if isBcrypt(h) {
 		return bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) == nil
 	}

@@ -89,6 +89,11 @@ func (v *validator) config(c *Config) {
 		}
 	}
 
+	v.auth(c)
+	if c.OIDC != nil {
+		v.oidc(c.OIDC)
+	}
+
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -103,9 +108,9 @@ func (v *validator) listener(l *LDAPListener, p string) {
 	if !v.has(p + ".listen") {
 		l.Listen = "127.0.0.1:3890"
 	}
-	v.listenAddr(p+".listen", l.Listen)
+	v.listenAddr(p+".listen", l.Listen, "3890")
 	if l.LDAPSListen != "" {
-		v.listenAddr(p+".ldaps_listen", l.LDAPSListen)
+		v.listenAddr(p+".ldaps_listen", l.LDAPSListen, "636")
 		switch {
 		case l.TLS == nil:
 			v.errorf(p+".ldaps_listen", "needs a certificate; set ldap.tls.cert_file and ldap.tls.key_file, or remove ldaps_listen")
@@ -130,10 +135,12 @@ func (v *validator) listener(l *LDAPListener, p string) {
 	v.atLeast(p+".max_connections", &l.MaxConnections, 1024, 1)
 }
 
-func (v *validator) listenAddr(path, addr string) {
+// listenAddr checks a host:port to listen on; examplePort is used in the
+// hint.
+func (v *validator) listenAddr(path, addr, examplePort string) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		v.errorf(path, "%q is not host:port; write e.g. \"127.0.0.1:3890\", or \":3890\" for all interfaces", addr)
+		v.errorf(path, "%q is not host:port; write e.g. \"127.0.0.1:%s\", or \":%s\" for all interfaces", addr, examplePort, examplePort)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
