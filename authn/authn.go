@@ -1,7 +1,13 @@
-// Package authn checks passwords: it resolves a login (a DN or an email
-// address) to a cached account, then verifies the password with a bind
-// against the upstream directory that owns the account, failing over from
-// the primary host to the alternate. Passwords are never stored.
+// Package authn checks the passwords of directory users for every
+// front-end (LDAP binds, OIDC sign-ins) through one entry point, Login:
+// throttling of failed attempts per account and client address,
+// authentication profiles (which connector answers for which login
+// domain), resolution of the login to a cached account, a bind against the
+// upstream that owns the account (pooled connections, failover from the
+// primary host to the alternate), the optional offline verifier, and one
+// audit log line per attempt. Passwords are never stored, and never logged;
+// only the offline verifier, when an admin enables it, keeps an argon2id
+// hash.
 package authn
 
 import (
@@ -10,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -36,6 +43,12 @@ const (
 	ReasonAccountExpired
 	ReasonMustChangePassword
 	ReasonRestricted // logon hours or workstation restrictions
+	// ReasonThrottled: dirgate refused the attempt without asking the
+	// upstream, because the account or the client address is locked after
+	// too many failures (config auth.throttle). Unknown logins are
+	// throttled like real ones, so it does not tell whether an account
+	// exists.
+	ReasonThrottled
 )
 
 var reasonNames = map[Reason]string{
@@ -49,6 +62,7 @@ var reasonNames = map[Reason]string{
 	ReasonAccountExpired:     "account_expired",
 	ReasonMustChangePassword: "must_change_password",
 	ReasonRestricted:         "logon_restricted",
+	ReasonThrottled:          "throttled",
 }
 
 // String is the stable name used in logs and metrics.
@@ -92,35 +106,109 @@ func ReasonOf(err error) Reason {
 // Identity is an authenticated account.
 type Identity struct {
 	Entry *cache.Entry
-	Host  string // upstream host that verified the password
+	Host  string // upstream host that verified the password; "" when Offline
+	// Offline is true when every upstream host was unreachable and the
+	// password was checked against the offline verifier instead.
+	Offline bool
 }
 
-// Authenticator verifies logins against the cache and the upstreams.
+// Attempt is one sign-in attempt as a front-end received it.
+type Attempt struct {
+	// Login is what the user typed: an email address (primary or alias),
+	// an AD userPrincipalName, a DN, DOMAIN\user, or a bare uid.
+	Login    string
+	Password string
+	// Remote is the client address, "ip:port" or "ip"; "" when unknown
+	// (then no per-address throttling applies).
+	Remote string
+	// Protocol is "ldap" or "oidc", for the audit log.
+	Protocol string
+}
+
+// Authenticator verifies logins against the cache and the upstreams. It is
+// safe for concurrent use. Close releases its pooled upstream connections.
 type Authenticator struct {
-	store   *cache.Store
-	targets map[string]*upstream.Target
-	log     *slog.Logger
+	store       *cache.Store
+	log         *slog.Logger
+	pools       map[string]*pool // by connector name
+	profiles    *profiles
+	throttle    *throttle
+	offline     *offline
+	bindTimeout time.Duration
+
+	// Replaceable in tests.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
-// New builds an authenticator for the configured connectors.
+// New builds an authenticator for the configured connectors. It dials
+// nothing until the first Login; Close releases the connections it pools.
+// Settings that a Config not made by config.Parse leaves at zero mean: no
+// pooling, no failure limits, a 15m window and lockout, no delay, a 15s
+// bind timeout, offline verifier off.
 func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticator, error) {
-	a := &Authenticator{store: store, targets: map[string]*upstream.Target{}, log: log}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Authenticator{
+		store:       store,
+		log:         log,
+		pools:       map[string]*pool{},
+		profiles:    newProfiles(cfg),
+		bindTimeout: cfg.Auth.BindTimeout.Std(),
+		now:         time.Now,
+		sleep:       sleepCtx,
+	}
+	if a.bindTimeout <= 0 {
+		a.bindTimeout = 15 * time.Second
+	}
+	now := func() time.Time { return a.now() }
+	th := cfg.Auth.Throttle
+	if th.Window <= 0 {
+		th.Window = config.Duration(15 * time.Minute)
+	}
+	if th.Lockout <= 0 {
+		th.Lockout = config.Duration(15 * time.Minute)
+	}
+	a.throttle = newThrottle(th, now)
+	types := map[string]string{}
 	for i := range cfg.Connectors {
-		t, err := upstream.FromConnector(&cfg.Connectors[i])
+		c := &cfg.Connectors[i]
+		t, err := upstream.FromConnector(c)
 		if err != nil {
 			return nil, err
 		}
-		a.targets[cfg.Connectors[i].Name] = t
+		a.pools[c.Name] = &pool{target: t, size: max(0, cfg.Auth.PoolSize), dial: dialTarget, now: now}
+		types[c.Name] = c.Type
 	}
+	a.offline = newOffline(cfg.Auth.OfflineVerifier, store, types, now, log)
 	return a, nil
+}
+
+// Close closes the pooled upstream connections. Logins after Close still
+// work, on connections that are closed after each check.
+func (a *Authenticator) Close() error {
+	for _, p := range a.pools {
+		p.drain(true)
+	}
+	return nil
 }
 
 // Resolve finds the account a login names: a DN, an email address (primary
 // or alias, case-insensitive), an AD userPrincipalName, DOMAIN\user, or a
 // bare uid / short name. An address held by more than one
-// account is refused, never guessed.
+// account is refused, never guessed. It applies no authentication profile;
+// Login does.
 func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry, error) {
-	login = strings.TrimSpace(login)
+	users, err := a.lookup(ctx, strings.TrimSpace(login))
+	if err != nil {
+		return nil, err
+	}
+	return pick(users)
+}
+
+// lookup returns the user entries a login names, in any connector.
+func (a *Authenticator) lookup(ctx context.Context, login string) ([]*cache.Entry, error) {
 	var found []*cache.Entry
 	err := a.store.View(ctx, func(v *cache.View) error {
 		switch {
@@ -171,6 +259,11 @@ func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry
 			users = append(users, e)
 		}
 	}
+	return users, nil
+}
+
+// pick returns the one account of users, or why there is not exactly one.
+func pick(users []*cache.Entry) (*cache.Entry, error) {
 	switch len(users) {
 	case 0:
 		return nil, &Error{Reason: ReasonUnknownUser}
@@ -184,46 +277,228 @@ func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry
 	return nil, &Error{Reason: ReasonAmbiguous, Err: fmt.Errorf("%d accounts hold this login: %s", len(users), strings.Join(ids, "; "))}
 }
 
-// Authenticate resolves login and checks password against the upstream.
-func (a *Authenticator) Authenticate(ctx context.Context, login, password string) (*Identity, error) {
-	e, err := a.Resolve(ctx, login)
-	if err != nil {
-		return nil, err
+// resolveForLogin is Resolve under the authentication profiles: a login
+// written as an address must have a domain some profile takes, and only
+// accounts of that profile's connectors count (so a profile also settles
+// which of two connectors holding the address is meant).
+func (a *Authenticator) resolveForLogin(ctx context.Context, login string) (*cache.Entry, error) {
+	domain, isAddr := addressLogin(login)
+	var allowed map[string]bool
+	if isAddr {
+		var ok bool
+		if allowed, ok = a.profiles.connectorsFor(domain); !ok {
+			return nil, &Error{Reason: ReasonUnknownUser, Err: fmt.Errorf("no authentication profile for domain %s", domain)}
+		}
+	}
+	users, err := a.lookup(ctx, login)
+	if err != nil || allowed == nil {
+		if err != nil {
+			return nil, err
+		}
+		return pick(users)
+	}
+	var in, out []*cache.Entry
+	for _, u := range users {
+		if allowed[u.Connector] {
+			in = append(in, u)
+		} else {
+			out = append(out, u)
+		}
+	}
+	if len(in) == 0 && len(out) > 0 {
+		ids := make([]string, len(out))
+		for i, u := range out {
+			ids[i] = u.Connector + "/" + u.DN
+		}
+		return nil, &Error{Reason: ReasonUnknownUser, Err: fmt.Errorf("the account (%s) is not in the connector the authentication profile for domain %s names", strings.Join(ids, "; "), domain)}
+	}
+	return pick(in)
+}
+
+// errEmptyPassword marks the refusal of an empty password, which is no
+// guess and does not count as a failed attempt.
+var errEmptyPassword = errors.New("empty password")
+
+// Login checks one sign-in attempt; it is the only way front-ends verify a
+// directory user's password. In order:
+//
+//  1. A locked client address is refused (ReasonThrottled).
+//  2. A login written as an address must have a domain an authentication
+//     profile takes, and resolve to an account of that profile's connector;
+//     otherwise ReasonUnknownUser.
+//  3. The login resolves to one cached account (ReasonUnknownUser,
+//     ReasonAmbiguous). A locked account — or, for a login that does not
+//     resolve, a locked login text — is refused (ReasonThrottled) without
+//     contacting the upstream.
+//  4. An empty password (ReasonInvalidCredentials) and a disabled account
+//     (ReasonDisabled) are refused.
+//  5. The password is checked by a bind against the connector's upstream,
+//     on a pooled connection, within auth.bind_timeout. Only connection
+//     failures fail over to the alternate host, never an answer.
+//  6. When every upstream host is unreachable and the offline verifier is
+//     enabled, the password is checked against it (Identity.Offline).
+//
+// Failures that could be guesses (wrong password, unknown login, ambiguous
+// address, disabled or upstream-locked account, including wrong passwords
+// against the offline verifier) count against the account and the client
+// address, and are answered only after the throttle delay; a success
+// resets the account's count. Every attempt is logged once, at Info, as
+// "auth attempt" (never with the password).
+//
+// Errors are *Error values; ReasonOf gives the reason. Front-ends must show
+// all reasons alike ("invalid credentials") except ReasonUnavailable and,
+// when Error.PasswordVerified is set, the reason itself.
+func (a *Authenticator) Login(ctx context.Context, at Attempt) (*Identity, error) {
+	start := time.Now()
+	var rec attemptRecord
+	id, err, o := a.login(ctx, at, &rec)
+	n := 0
+	if rec.admitted {
+		n = a.throttle.end(rec.acctKey, rec.addrKey, o)
+	}
+	var delay time.Duration
+	if o == outcomeFailure {
+		delay = a.throttle.delay(n)
+	}
+	a.audit(ctx, at, &rec, err, time.Since(start), delay)
+	if delay > 0 {
+		_ = a.sleep(ctx, delay)
+	}
+	return id, err
+}
+
+// attemptRecord collects what the audit line reports about an attempt.
+type attemptRecord struct {
+	connector, dn, host string
+	offline             bool
+	acctKey, addrKey    string
+	admitted            bool // throttle.begin succeeded; end is due
+}
+
+func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, error, outcome) {
+	rec.addrKey = addressKey(at.Remote)
+	if err := a.throttle.addressLocked(rec.addrKey); err != nil {
+		return nil, err, outcomeNeutral
+	}
+	login := strings.TrimSpace(at.Login)
+	e, rerr := a.resolveForLogin(ctx, login)
+	if e != nil {
+		rec.connector, rec.dn = e.Connector, e.DN
+		rec.acctKey = accountKey(e.Connector, e.ID, "")
+	} else {
+		rec.acctKey = accountKey("", "", login)
+	}
+	fail := func(err error, o outcome) (*Identity, error, outcome) {
+		var ae *Error
+		if e != nil && errors.As(err, &ae) && ae.Connector == "" {
+			ae.Connector = e.Connector
+		}
+		return nil, err, o
+	}
+	if err := a.throttle.begin(ctx, rec.acctKey); err != nil {
+		return fail(err, outcomeNeutral)
+	}
+	rec.admitted = true
+	if rerr != nil {
+		return fail(rerr, outcomeOf(rerr))
 	}
 	// An empty password would be an RFC 4513 unauthenticated bind, which
 	// many servers accept as anonymous: never pass one upstream.
-	if password == "" {
-		return nil, &Error{Reason: ReasonInvalidCredentials, Connector: e.Connector, Err: errors.New("empty password")}
+	if at.Password == "" {
+		return fail(&Error{Reason: ReasonInvalidCredentials, Err: errEmptyPassword}, outcomeNeutral)
 	}
 	if e.Disabled {
-		return nil, &Error{Reason: ReasonDisabled, Connector: e.Connector}
+		a.offline.forget(e)
+		return fail(&Error{Reason: ReasonDisabled, Err: errors.New("disabled in the cache")}, outcomeFailure)
 	}
-	t, ok := a.targets[e.Connector]
+	p, ok := a.pools[e.Connector]
 	if !ok {
-		return nil, &Error{Reason: ReasonUnavailable, Connector: e.Connector, Err: errors.New("connector is no longer configured")}
+		return fail(&Error{Reason: ReasonUnavailable, Err: errors.New("connector is no longer configured")}, outcomeNeutral)
 	}
-	host, err := a.bind(ctx, t, e.DN, password)
-	if err != nil {
-		return nil, err
+	bctx, cancel := context.WithTimeout(ctx, a.bindTimeout)
+	host, err := p.check(bctx, e.DN, at.Password)
+	cancel()
+	rec.host = host
+	if err == nil {
+		a.offline.remember(e, at.Password)
+		return &Identity{Entry: e, Host: host}, nil, outcomeSuccess
 	}
-	return &Identity{Entry: e, Host: host}, nil
+	if ReasonOf(err) != ReasonUnavailable {
+		if r := ReasonOf(err); r != ReasonRestricted {
+			// The upstream refused the password or the account: a stored
+			// verifier must not outlive that.
+			a.offline.forget(e)
+		}
+		return fail(err, outcomeOf(err))
+	}
+	if !a.offline.enabled || !errors.Is(err, upstream.ErrUnreachable) || ctx.Err() != nil {
+		return fail(err, outcomeNeutral)
+	}
+	cause := err
+	if ae := (*Error)(nil); errors.As(err, &ae) && ae.Err != nil {
+		cause = ae.Err
+	}
+	switch res, why := a.offline.verify(e, at.Password); res {
+	case offlineMatch:
+		rec.offline = true
+		return &Identity{Entry: e, Offline: true}, nil, outcomeSuccess
+	case offlineMismatch:
+		return fail(&Error{Reason: ReasonInvalidCredentials, Err: fmt.Errorf("wrong password against the offline verifier (upstream unreachable: %w)", cause)}, outcomeFailure)
+	default:
+		return fail(&Error{Reason: ReasonUnavailable, Err: fmt.Errorf("%w; offline verifier not used: %s", cause, why)}, outcomeNeutral)
+	}
 }
 
-// bind verifies the password on a fresh connection: a bind changes the
-// state of its connection, so user binds never share the sync's.
-func (a *Authenticator) bind(ctx context.Context, t *upstream.Target, userDN, password string) (string, error) {
-	conn, host, err := t.Dial(ctx)
+// outcomeOf tells whether err counts as a failed attempt for throttling:
+// refusals that could answer a guess do; an unreachable upstream, an empty
+// password and refusals made after the upstream accepted the password do
+// not.
+func outcomeOf(err error) outcome {
+	var ae *Error
+	if !errors.As(err, &ae) || ae.PasswordVerified || errors.Is(err, errEmptyPassword) {
+		return outcomeNeutral
+	}
+	switch ae.Reason {
+	case ReasonInvalidCredentials, ReasonUnknownUser, ReasonAmbiguous, ReasonDisabled, ReasonLocked:
+		return outcomeFailure
+	}
+	return outcomeNeutral
+}
+
+// maxLoggedLogin bounds the login text in the audit log.
+const maxLoggedLogin = 256
+
+// audit writes the one log line of an attempt.
+func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecord, err error, d, delay time.Duration) {
+	result := "success"
 	if err != nil {
-		return "", &Error{Reason: ReasonUnavailable, Connector: t.Name, Err: err}
+		result = ReasonOf(err).String()
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	err = conn.Bind(userDN, password)
-	if err == nil {
-		return host, nil
+	login := at.Login
+	if len(login) > maxLoggedLogin {
+		login = strings.ToValidUTF8(login[:maxLoggedLogin], "") + "..."
 	}
-	return host, classify(t.Name, err)
+	attrs := []slog.Attr{
+		slog.String("protocol", at.Protocol),
+		slog.String("login", login),
+		slog.String("remote", at.Remote),
+		slog.String("result", result),
+		slog.String("connector", rec.connector),
+		slog.String("dn", rec.dn),
+		slog.String("upstream", rec.host),
+		slog.Bool("offline", rec.offline),
+		slog.Duration("duration", d),
+	}
+	if delay > 0 {
+		attrs = append(attrs, slog.Duration("delay", delay))
+	}
+	var ae *Error
+	if errors.As(err, &ae) && ae.Err != nil {
+		attrs = append(attrs, slog.String("detail", ae.Err.Error()))
+	} else if err != nil && ae == nil {
+		attrs = append(attrs, slog.String("detail", err.Error()))
+	}
+	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "auth attempt", attrs...)
 }
 
 // adCodes maps AD's "data XXX" bind diagnostic (the Win32 error in the

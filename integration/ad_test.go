@@ -327,7 +327,9 @@ func TestADLockout(t *testing.T) {
 	if threshold == 0 {
 		t.Skip("the test DC has no lockout threshold")
 	}
-	cfg := parseConfig(t, adConnector(t, e, "corp", "SYNC"))
+	// dirgate's own throttle would lock the account first (that is its
+	// job); raise it to reach AD's lockout.
+	cfg := parseConfig(t, adConnector(t, e, "corp", "SYNC"), "auth: {throttle: {account_failures: 100, base_delay: 0s}}")
 	gw := startGateway(t, cfg)
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
@@ -336,16 +338,21 @@ func TestADLockout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer auth.Close()
 	upn := e.get(t, "DIRGATE_AD_LOCKME_UPN")
+	login := func(password string) error {
+		_, err := auth.Login(t.Context(), authn.Attempt{Login: upn, Password: password, Protocol: "ldap"})
+		return err
+	}
 	for range threshold {
-		_, err := auth.Authenticate(t.Context(), upn, "wrong-password")
+		err := login("wrong-password")
 		if r := authn.ReasonOf(err); r == authn.ReasonLocked {
 			break // still locked from a run less than a lockout duration ago
 		} else if r != authn.ReasonInvalidCredentials {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	_, err = auth.Authenticate(t.Context(), upn, e.get(t, "DIRGATE_AD_USER_PW"))
+	err = login(e.get(t, "DIRGATE_AD_USER_PW"))
 	if authn.ReasonOf(err) != authn.ReasonLocked {
 		t.Fatalf("after %d failures: %v, want account_locked (data 775)", threshold, err)
 	}

@@ -11,7 +11,8 @@ import (
 	"github.com/dirgate/dirgate/dn"
 )
 
-// bindTimeout bounds a pass-through bind, failover included.
+// bindTimeout bounds a pass-through bind; authn bounds the upstream part
+// (auth.bind_timeout) and adds the throttle delay after a failure.
 const bindTimeout = 30 * time.Second
 
 func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
@@ -67,24 +68,22 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
 	defer cancel()
-	id, err := l.s.auth.Authenticate(ctx, name, password)
+	// authn logs the attempt ("auth attempt"), whatever its outcome.
+	id, err := l.s.auth.Login(ctx, authn.Attempt{Login: name, Password: password, Remote: remote(r), Protocol: "ldap"})
 	if err != nil {
-		reason := authn.ReasonOf(err)
-		log.Info("ldap bind", "result", reason.String(), "err", err)
-		if reason == authn.ReasonUnavailable {
+		if authn.ReasonOf(err) == authn.ReasonUnavailable {
 			resp.SetResultCode(gldap.ResultUnavailable)
 			resp.SetDiagnosticMessage("the directory is unavailable, try again later")
 			return
 		}
-		// Wrong password, unknown user, disabled or ambiguous all read the
-		// same to the client: an answer must not reveal whether an account
-		// exists. Only a refusal the upstream made after accepting the
-		// password says why, so the user can act on it.
+		// Wrong password, unknown user, disabled, ambiguous or throttled
+		// all read the same to the client: an answer must not reveal
+		// whether an account exists. Only a refusal the upstream made after
+		// accepting the password says why, so the user can act on it.
 		resp.SetDiagnosticMessage(clientMessage(err))
 		return
 	}
 	sess.set(bindUser, id.Entry.DN, name)
-	log.Info("ldap bind", "result", "success", "account", "user", "connector", id.Entry.Connector, "upstream", id.Host)
 	resp.SetResultCode(gldap.ResultSuccess)
 }
 

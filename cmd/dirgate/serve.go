@@ -72,6 +72,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer auth.Close()
 	srv, err := proxy.New(cfg, store, auth, tlsCfg, log)
 	if err != nil {
 		return err

@@ -1,0 +1,195 @@
+package authn
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+)
+
+// offlineKind is the cache meta kind holding offline verifiers, one per
+// account under "connector\x00id". An empty value means none.
+const offlineKind = "offline-verifier"
+
+// offlineRecord is what the cache holds for one account: an argon2id hash
+// of the password the upstream last accepted, when, and the account's
+// password stamp at that moment.
+type offlineRecord struct {
+	V       int    `json:"v"`
+	Created int64  `json:"created"` // Unix seconds
+	Stamp   string `json:"stamp"`
+	Hash    string `json:"hash"` // argon2id PHC string (config.HashPassword)
+}
+
+// offline is the optional offline verifier. It is consulted only when every
+// upstream host of the account's connector is unreachable.
+type offline struct {
+	enabled bool
+	maxAge  time.Duration
+	store   *cache.Store
+	types   map[string]string // connector name -> type
+	now     func() time.Time
+	log     *slog.Logger
+
+	// memo remembers, as a keyed MAC, the password and stamp last stored
+	// per account, so that a user binding again and again does not cost an
+	// argon2 hash and a cache write each time.
+	key  [32]byte
+	mu   sync.Mutex
+	memo map[string]memoEntry
+}
+
+type memoEntry struct {
+	mac []byte
+	at  time.Time
+}
+
+const maxMemo = 100_000
+
+func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
+	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}}
+	if o.maxAge <= 0 {
+		o.maxAge = 168 * time.Hour
+	}
+	if _, err := rand.Read(o.key[:]); err != nil {
+		panic("authn: no randomness: " + err.Error())
+	}
+	return o
+}
+
+func offlineKey(e *cache.Entry) string { return e.Connector + "\x00" + e.ID }
+
+// passwordStamp is what changes when the account's password changes, as the
+// cache knows it: AD pwdLastSet; OpenLDAP pwdChangedTime, else
+// modifyTimestamp; Domino HTTPPasswordChangeDate, else modifyTimestamp.
+// Without any of them it is the entry's content hash, so that any change a
+// sync sees to the account retires the verifier.
+func passwordStamp(e *cache.Entry, connType string) string {
+	var attrs []string
+	switch connType {
+	case config.TypeAD:
+		attrs = []string{"pwdLastSet"}
+	case config.TypeDomino:
+		attrs = []string{"HTTPPasswordChangeDate", "modifyTimestamp"}
+	default:
+		attrs = []string{"pwdChangedTime", "modifyTimestamp"}
+	}
+	for _, a := range attrs {
+		if v := e.First(a); v != "" {
+			return a + ":" + v
+		}
+	}
+	return "entry:" + strconv.FormatUint(e.Hash(), 16)
+}
+
+func (o *offline) mac(key, stamp, password string) []byte {
+	m := hmac.New(sha256.New, o.key[:])
+	m.Write([]byte(key))
+	m.Write([]byte{0})
+	m.Write([]byte(stamp))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	return m.Sum(nil)
+}
+
+// remember stores a verifier for e after the upstream accepted password.
+// When the verifier is disabled it removes any left from an earlier
+// configuration instead.
+func (o *offline) remember(e *cache.Entry, password string) {
+	key := offlineKey(e)
+	if !o.enabled {
+		o.forget(e)
+		return
+	}
+	stamp := passwordStamp(e, o.types[e.Connector])
+	sum := o.mac(key, stamp, password)
+	now := o.now()
+	// Rewrite at least this often so that max_age counts from a recent
+	// online sign-in.
+	refresh := min(o.maxAge/4, time.Hour)
+	o.mu.Lock()
+	m, ok := o.memo[key]
+	o.mu.Unlock()
+	if ok && hmac.Equal(m.mac, sum) && now.Sub(m.at) < refresh {
+		return
+	}
+	hash, err := config.HashPassword(password)
+	if err != nil {
+		o.log.Warn("offline verifier not stored", "connector", e.Connector, "dn", e.DN, "err", err)
+		return
+	}
+	blob, _ := json.Marshal(offlineRecord{V: 1, Created: now.Unix(), Stamp: stamp, Hash: hash})
+	if err := o.store.SetMeta(offlineKind, key, blob); err != nil {
+		o.log.Warn("offline verifier not stored", "connector", e.Connector, "dn", e.DN, "err", err)
+		return
+	}
+	o.mu.Lock()
+	if len(o.memo) >= maxMemo {
+		clear(o.memo)
+	}
+	o.memo[key] = memoEntry{mac: sum, at: now}
+	o.mu.Unlock()
+}
+
+// forget removes e's verifier, if there is one.
+func (o *offline) forget(e *cache.Entry) {
+	key := offlineKey(e)
+	o.mu.Lock()
+	delete(o.memo, key)
+	o.mu.Unlock()
+	old, err := o.store.Meta(offlineKind, key)
+	if err != nil || len(old) == 0 {
+		return
+	}
+	if err := o.store.SetMeta(offlineKind, key, nil); err != nil {
+		o.log.Warn("offline verifier not removed", "connector", e.Connector, "dn", e.DN, "err", err)
+	}
+}
+
+type offlineResult int
+
+const (
+	offlineUnusable offlineResult = iota
+	offlineMatch
+	offlineMismatch
+)
+
+// verify checks password against e's stored verifier. It is unusable (with
+// the reason) when there is none, when it is older than max_age, or when
+// the account's password stamp in the cache is no longer the one it was
+// stored with.
+func (o *offline) verify(e *cache.Entry, password string) (offlineResult, string) {
+	blob, err := o.store.Meta(offlineKind, offlineKey(e))
+	if err != nil {
+		return offlineUnusable, err.Error()
+	}
+	if len(blob) == 0 {
+		return offlineUnusable, "no offline verifier for this account"
+	}
+	var rec offlineRecord
+	if err := json.Unmarshal(blob, &rec); err != nil || rec.V != 1 || rec.Hash == "" {
+		return offlineUnusable, "unreadable offline verifier"
+	}
+	now := o.now()
+	created := time.Unix(rec.Created, 0)
+	switch {
+	case now.Sub(created) > o.maxAge:
+		return offlineUnusable, fmt.Sprintf("offline verifier from %s is older than max_age %s", created.UTC().Format(time.RFC3339), o.maxAge)
+	case created.After(now.Add(5 * time.Minute)):
+		return offlineUnusable, "offline verifier is dated in the future"
+	case rec.Stamp != passwordStamp(e, o.types[e.Connector]):
+		return offlineUnusable, "the password changed since the offline verifier was stored"
+	}
+	if !config.VerifyPasswordHash(rec.Hash, password) {
+		return offlineMismatch, ""
+	}
+	return offlineMatch, ""
+}

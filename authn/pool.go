@@ -1,0 +1,183 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/upstream"
+)
+
+// Idle connections older than these are closed instead of reused: servers
+// drop idle LDAP connections (AD after 900 s by default), and a connection
+// opened on the alternate host during a failover should not outlive the
+// primary's recovery for long.
+const (
+	maxIdleTime = 2 * time.Minute
+	maxConnAge  = 10 * time.Minute
+)
+
+// dialFunc connects to a connector's upstream, failing over from the
+// primary to the alternate host.
+type dialFunc func(ctx context.Context, t *upstream.Target) (*ldap.Conn, string, error)
+
+func dialTarget(ctx context.Context, t *upstream.Target) (*ldap.Conn, string, error) {
+	return t.Dial(ctx)
+}
+
+// pool keeps up to size idle connections to one connector's upstream for
+// password checks. A connection is only ever used by one check at a time,
+// and a bind re-authenticates it, so a connection that last carried Bob's
+// successful bind serves Alice's check next. Connections that saw a network
+// error, a timeout, or an answer other than success or invalidCredentials
+// are closed, never returned.
+type pool struct {
+	target *upstream.Target
+	size   int
+	dial   dialFunc
+	now    func() time.Time
+
+	mu     sync.Mutex
+	idle   []*pooledConn // the most recently returned last
+	closed bool
+}
+
+type pooledConn struct {
+	conn      *ldap.Conn
+	host      string
+	created   time.Time
+	idleSince time.Time
+	reused    bool // taken from the pool, not dialed for this check
+}
+
+// get returns an idle connection, or dials a new one. Its error, when
+// dialing failed on every host, matches upstream.ErrUnreachable.
+func (p *pool) get(ctx context.Context) (*pooledConn, error) {
+	var stale []*pooledConn
+	defer func() {
+		for _, pc := range stale {
+			pc.conn.Close()
+		}
+	}()
+	p.mu.Lock()
+	now := p.now()
+	for len(p.idle) > 0 {
+		pc := p.idle[len(p.idle)-1]
+		p.idle = p.idle[:len(p.idle)-1]
+		if pc.conn.IsClosing() || now.Sub(pc.idleSince) > maxIdleTime || now.Sub(pc.created) > maxConnAge {
+			stale = append(stale, pc)
+			continue
+		}
+		p.mu.Unlock()
+		pc.reused = true
+		return pc, nil
+	}
+	p.mu.Unlock()
+	conn, host, err := p.dial(ctx, p.target)
+	if err != nil {
+		return nil, err
+	}
+	return &pooledConn{conn: conn, host: host, created: now}, nil
+}
+
+// put returns a connection after a bind that left it usable, or closes it
+// when the pool is full or closed.
+func (p *pool) put(pc *pooledConn) {
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= p.size || pc.conn.IsClosing() {
+		p.mu.Unlock()
+		pc.conn.Close()
+		return
+	}
+	pc.idleSince, pc.reused = p.now(), false
+	p.idle = append(p.idle, pc)
+	p.mu.Unlock()
+}
+
+// drain closes every idle connection; with closing set, later puts close
+// theirs too.
+func (p *pool) drain(closing bool) {
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	if closing {
+		p.closed = true
+	}
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.conn.Close()
+	}
+}
+
+func (p *pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// check verifies password with a bind as userDN and returns the host that
+// answered. Only connection failures lead to another attempt, never an
+// answer: a wrong password costs exactly one failed bind upstream. The
+// retry happens when a connection taken from the pool turns out to have
+// been closed by the server while idle, and then on a fresh dial, which
+// fails over from the primary to the alternate host.
+func (p *pool) check(ctx context.Context, userDN, password string) (string, error) {
+	for attempt := 1; ; attempt++ {
+		pc, err := p.get(ctx)
+		if err != nil {
+			return "", &Error{Reason: ReasonUnavailable, Connector: p.target.Name, Err: err}
+		}
+		err = bindOn(ctx, pc, p.target.Timeout, userDN, password)
+		// A pooled connection that the server had closed fails at once,
+		// before the bind was read: worth another try. A timeout leaves the
+		// connection open; the server may have counted that bind, so it is
+		// not retried.
+		stale := pc.reused && isConnFailure(err) && pc.conn.IsClosing() && ctx.Err() == nil
+		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			p.put(pc)
+		} else {
+			pc.conn.Close()
+		}
+		if err == nil {
+			return pc.host, nil
+		}
+		if stale && attempt < 3 {
+			// The other idle connections were likely closed the same way.
+			p.drain(false)
+			continue
+		}
+		return pc.host, classify(p.target.Name, err)
+	}
+}
+
+// bindOn binds on a pooled connection within ctx and the per-operation
+// timeout.
+func bindOn(ctx context.Context, pc *pooledConn, opTimeout time.Duration, userDN, password string) error {
+	timeout := opTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	if timeout <= 0 {
+		return ldap.NewError(ldap.ErrorNetwork, context.DeadlineExceeded)
+	}
+	pc.conn.SetTimeout(timeout)
+	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
+	defer stop()
+	return pc.conn.Bind(userDN, password)
+}
+
+// isConnFailure reports whether err is a failure of the connection rather
+// than an answer from the server.
+func isConnFailure(err error) bool {
+	if err == nil {
+		return false
+	}
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return true
+	}
+	return le.ResultCode == ldap.ErrorNetwork
+}
