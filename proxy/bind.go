@@ -54,7 +54,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	if key, err := dn.Key(name); err == nil {
 		if acct, ok := l.s.accounts[key]; ok {
-			if !l.s.verify.check(key, acct, password) {
+			if !l.s.verify.Check(key, password, acct.Verify) {
 				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
 				resp.SetDiagnosticMessage("invalid credentials")
 				return

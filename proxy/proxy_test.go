@@ -265,24 +265,3 @@ func nestedFilterSearch(depth int) []byte {
 	p.AppendChild(s)
 	return p.Bytes()
 }
-
-func TestVerifierRemembersOnlyGoodPasswords(t *testing.T) {
-	h, err := config.HashPassword("right")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acct := config.ServiceAccount{DN: "cn=a", PasswordHash: h}
-	v := newVerifier()
-	if v.check("k", acct, "wrong") || len(v.good) != 0 {
-		t.Fatal("a wrong password verified or was remembered")
-	}
-	if !v.check("k", acct, "right") || !v.check("k", acct, "right") {
-		t.Fatal("the right password did not verify")
-	}
-	if v.check("k", acct, "wrong") {
-		t.Fatal("a wrong password verified after a right one")
-	}
-	if string(v.good["k"]) == "right" {
-		t.Fatal("the password itself was stored")
-	}
-}

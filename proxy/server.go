@@ -22,6 +22,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dn"
+	"github.com/dirgate/dirgate/hashcache"
 )
 
 // Server serves LDAP from the cache on one or two listeners (plain with
@@ -35,7 +36,7 @@ type Server struct {
 	accounts map[string]config.ServiceAccount // by DN key
 	roots    []string                         // naming contexts, as configured
 	pages    *pager
-	verify   *verifier
+	verify   *hashcache.Cache
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -52,7 +53,7 @@ func New(cfg *config.Config, store *cache.Store, auth *authn.Authenticator, tlsC
 		tls:      tlsCfg,
 		accounts: map[string]config.ServiceAccount{},
 		pages:    newPager(10*time.Minute, 64),
-		verify:   newVerifier(),
+		verify:   hashcache.New(),
 	}
 	for _, a := range cfg.ServiceAccounts {
 		k, err := dn.Key(a.DN)

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,9 +128,11 @@ func waitFor(t *testing.T, addr string) {
 // lines against it.
 func TestDemoREADMELines(t *testing.T) {
 	t.Chdir(t.TempDir())
-	if c, err := net.Dial("tcp", "127.0.0.1:3890"); err == nil {
-		c.Close()
-		t.Skip("127.0.0.1:3890 is in use (a `make run` is serving?)")
+	for _, a := range []string{"127.0.0.1:3890", "127.0.0.1:8080"} {
+		if c, err := net.Dial("tcp", a); err == nil {
+			c.Close()
+			t.Skipf("%s is in use (a `make run` is serving?)", a)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -153,6 +160,29 @@ func TestDemoREADMELines(t *testing.T) {
 	}
 	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("memberOf")) != 2 {
 		t.Fatalf("demo search: %v %+v", err, res)
+	}
+	// The README's sign-in: the demo application at /demo/ through the
+	// provider's login page, as a browser would (cookies, redirects).
+	jar, _ := cookiejar.New(nil)
+	web := &http.Client{Jar: jar}
+	resp, err := web.Get("http://127.0.0.1:8080/demo/start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{"email": {"alice@demo.dirgate"}, "password": {"alice-pw"}}
+	for _, m := range regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`).FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], m[2])
+	}
+	resp, err = web.PostForm("http://127.0.0.1:8080/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "alice@demo.dirgate") || !strings.Contains(string(page), "leads") {
+		t.Fatalf("demo sign-in ended with %d:\n%s", resp.StatusCode, page)
 	}
 	if _, err := exec.LookPath("ldapwhoami"); err != nil {
 		t.Skip("ldap-utils not installed")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -29,29 +30,34 @@ func serveCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			var cfg *config.Config
+			var extra map[string]http.Handler
 			if demo {
 				dir, err := demodir.Start("127.0.0.1:0")
 				if err != nil {
 					return err
 				}
 				defer dir.Stop()
-				if cfg, err = demoConfig(dir); err != nil {
+				rp := demodir.NewRP(demoIssuer)
+				if cfg, err = demoConfig(dir, rp); err != nil {
 					return err
 				}
+				extra = map[string]http.Handler{"/demo/": rp}
 			} else {
 				var err error
 				if cfg, err = loadConfig(cmd); err != nil {
 					return err
 				}
 			}
-			return serve(ctx, cfg, newLogger(stderr, cfg.Log))
+			return serve(ctx, cfg, newLogger(stderr, cfg.Log), extra)
 		},
 	}
 	cmd.Flags().BoolVar(&demo, "demo", false, "serve the bundled demo directory (no configuration needed)")
 	return cmd
 }
 
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// serve runs the LDAP and OIDC front-ends; extra handlers (the demo
+// application) are mounted on the OIDC listener.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) error {
 	proxy.Version = version
 	var tlsCfg *tls.Config
 	if cfg.LDAP.TLS != nil {
@@ -77,12 +83,33 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	provider, err := newProvider(cfg, store, auth, log)
+	if err != nil {
+		return err
+	}
+	var web *http.Server
+	if provider != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/", provider)
+		for path, h := range extra {
+			mux.Handle(path, h)
+		}
+		if web, err = httpServer(mux, cfg.OIDC.TLS); err != nil {
+			return err
+		}
+	}
 	lns, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, len(lns))
 	for _, l := range lns {
+		if l.web {
+			log.Info("oidc listening", "addr", l.ln.Addr().String(), "issuer", cfg.OIDC.Issuer)
+			go func() { errc <- serveOn(web, l.ln) }()
+			go provider.Run(ctx)
+			continue
+		}
 		log.Info("ldap listening", "addr", l.ln.Addr().String(), "ldaps", l.ldaps)
 		go func() { errc <- srv.Serve(l.ln, l.ldaps) }()
 	}
@@ -101,12 +128,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown", "err", serr)
 	}
+	if web != nil {
+		if serr := web.Shutdown(sctx); serr != nil {
+			log.Warn("oidc shutdown", "err", serr)
+		}
+	}
 	return err
 }
 
 type boundListener struct {
 	ln    net.Listener
 	ldaps bool
+	web   bool
 }
 
 func listen(cfg *config.Config) ([]boundListener, error) {
@@ -116,19 +149,23 @@ func listen(cfg *config.Config) ([]boundListener, error) {
 			l.ln.Close()
 		}
 	}
+	oidcAddr := ""
+	if cfg.OIDC != nil {
+		oidcAddr = cfg.OIDC.Listen
+	}
 	for _, spec := range []struct {
-		addr  string
-		ldaps bool
-	}{{cfg.LDAP.Listen, false}, {cfg.LDAP.LDAPSListen, true}} {
+		addr       string
+		ldaps, web bool
+	}{{cfg.LDAP.Listen, false, false}, {cfg.LDAP.LDAPSListen, true, false}, {oidcAddr, false, true}} {
 		if spec.addr == "" {
 			continue
 		}
 		ln, err := net.Listen("tcp", spec.addr)
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("ldap: listen on %s: %w", spec.addr, err)
+			return nil, fmt.Errorf("listen on %s: %w", spec.addr, err)
 		}
-		out = append(out, boundListener{ln, spec.ldaps})
+		out = append(out, boundListener{ln, spec.ldaps, spec.web})
 	}
 	return out, nil
 }
@@ -183,18 +220,35 @@ connectors:
     bind_dn: %s
     bind_password_env: DIRGATE_DEMO_SYNC_PASSWORD
     root_dn: %s
+oidc:
+  issuer: %s
+  listen: 127.0.0.1:8080
+  clients:
+    - id: %s
+      name: dirgate demo app
+      secret_hash: "%s"
+      redirect_uris: [%s]
 log:
   format: text
 `
+
+// demoIssuer is where `dirgate serve --demo` serves OIDC (and the demo
+// application under /demo/).
+const demoIssuer = "http://127.0.0.1:8080"
 
 // demoAppHash is the argon2id hash of the demo service account's password
 // "app-pw" (see README); computed once with dirgate hash-password.
 const demoAppHash = "$argon2id$v=19$m=19456,t=2,p=1$9QRXvhc+9IOOUmXUZZ4zpQ$jgulfSQsfDKToTE/DnNlJQk4hKjjgkfx/usd8ymDEQE"
 
-func demoConfig(dir *demodir.Server) (*config.Config, error) {
+func demoConfig(dir *demodir.Server, rp *demodir.RP) (*config.Config, error) {
 	if err := os.Setenv("DIRGATE_DEMO_SYNC_PASSWORD", demodir.SyncPassword); err != nil {
 		return nil, err
 	}
-	yml := fmt.Sprintf(demoConfigTemplate, demoAppHash, dir.Port(), demodir.SyncDN, demodir.Base)
+	rpHash, err := config.HashPassword(demodir.RPSecret)
+	if err != nil {
+		return nil, err
+	}
+	yml := fmt.Sprintf(demoConfigTemplate, demoAppHash, dir.Port(), demodir.SyncDN, demodir.Base,
+		demoIssuer, demodir.RPClientID, rpHash, rp.RedirectURI())
 	return config.Parse("dirgate-demo.yaml", []byte(yml))
 }

@@ -180,7 +180,7 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 		// Taken before the read: a change made while reading is then seen
 		// again by the next incremental run rather than lost.
 		if listing.Cursor, err = s.dialect.cursor(ctx, s, conn, host); err != nil {
-			s.log.Warn("incremental sync unavailable, full syncs only", "connector", s.conn.Name, "host", host, "err", err)
+			s.log.Info("incremental sync unavailable, full syncs only", "connector", s.conn.Name, "host", host, "err", err)
 		}
 	}
 	err = s.paged(ctx, conn, s.conn.RootDN, s.query(), s.attributes(), func(le *ldap.Entry) error {

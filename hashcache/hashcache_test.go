@@ -1,0 +1,36 @@
+package hashcache
+
+import (
+	"testing"
+
+	"github.com/dirgate/dirgate/config"
+)
+
+func TestRemembersOnlyGoodSecrets(t *testing.T) {
+	h, err := config.HashPassword("right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := 0
+	verify := func(s string) bool { slow++; return config.VerifyPasswordHash(h, s) }
+	c := New()
+	if c.Check("k", "wrong", verify) || len(c.good) != 0 {
+		t.Fatal("a wrong secret verified or was remembered")
+	}
+	if !c.Check("k", "right", verify) || !c.Check("k", "right", verify) {
+		t.Fatal("the right secret did not verify")
+	}
+	if slow != 2 {
+		t.Fatalf("the slow hash ran %d times, want 2 (the wrong secret, then the first right one)", slow)
+	}
+	if c.Check("k", "wrong", verify) || slow != 3 {
+		t.Fatal("a wrong secret after a right one must verify (and fail) the slow way")
+	}
+	otherHash, _ := config.HashPassword("other-secret")
+	if c.Check("other", "right", func(s string) bool { return config.VerifyPasswordHash(otherHash, s) }) {
+		t.Fatal("a secret remembered for one account verified another")
+	}
+	if string(c.good["k"]) == "right" {
+		t.Fatal("the secret itself was stored")
+	}
+}
