@@ -78,6 +78,11 @@ type Config struct {
 	// OIDC configures the OpenID Connect provider; nil (the key left out)
 	// means no provider is served.
 	OIDC *OIDC `yaml:"oidc"`
+	// Schedule sets the time zone of scheduled syncs.
+	Schedule Schedule `yaml:"schedule"`
+	// Admin configures the admin API, console and health endpoints; nil
+	// serves none of them.
+	Admin *Admin `yaml:"admin"`
 	// Log configures dirgate's own logging.
 	Log Log `yaml:"log"`
 }
@@ -243,6 +248,13 @@ type Connector struct {
 	// run catches what incremental reads cannot, such as entries that came
 	// into scope without changing. Default 24h.
 	FullSyncInterval Duration `yaml:"full_sync_interval"`
+	// Schedule lists cron expressions (5 fields, in schedule.time_zone)
+	// at which the connector syncs; empty means 08:00, 13:00 and 23:00.
+	Schedule []string `yaml:"schedule"`
+	// IncrementalInterval, when set, also runs incremental syncs this
+	// often between the scheduled runs (sources that support them). 0 is
+	// off (the default).
+	IncrementalInterval Duration `yaml:"incremental_interval"`
 	// Safety limits protect the cache against an upstream that suddenly
 	// returns far fewer entries than before.
 	Safety Safety `yaml:"safety"`

@@ -53,6 +53,7 @@ func parseErr(t *testing.T, yml string) string {
 
 func TestValidExample(t *testing.T) {
 	t.Setenv(exampleEnv, exampleEnvValue)
+	t.Setenv("DIRGATE_EXAMPLE_ADMIN_TOKEN", "an-example-admin-token-0123456789")
 	cfg, err := Load("testdata/valid.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)

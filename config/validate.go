@@ -93,6 +93,7 @@ func (v *validator) config(c *Config) {
 	if c.OIDC != nil {
 		v.oidc(c.OIDC)
 	}
+	v.operations(c)
 
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
