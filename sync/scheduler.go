@@ -1,0 +1,287 @@
+package dirsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/schedule"
+)
+
+// SourceFactory builds the upstream reader of a connector. It is passed in
+// so this package does not depend on the LDAP implementation.
+type SourceFactory func(c *config.Connector) (Source, error)
+
+// Triggers of runs started by the scheduler.
+const (
+	TriggerSchedule = "schedule"
+	TriggerInterval = "interval"
+	TriggerMissed   = "missed"
+)
+
+// Scheduler runs each connector's syncs at its scheduled times (and, when
+// configured, incremental syncs in between), runs once at start when a
+// scheduled run was missed while dirgate was down, and serves on-demand
+// runs. The engine guarantees at most one run per connector at a time.
+type Scheduler struct {
+	eng     *Engine
+	store   *cache.Store
+	sources SourceFactory
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu       sync.Mutex
+	cfg      *config.Config
+	scheds   map[string]*schedule.Schedule
+	nextInc  map[string]time.Time
+	blocked  map[string]*Result
+	running  map[string]bool
+	lastGood map[string]time.Time
+	wake     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// NewScheduler prepares the schedules of cfg's connectors.
+func NewScheduler(cfg *config.Config, eng *Engine, store *cache.Store, sources SourceFactory, log *slog.Logger) (*Scheduler, error) {
+	s := &Scheduler{eng: eng, store: store, sources: sources, log: log, now: time.Now,
+		blocked: map[string]*Result{}, running: map[string]bool{}, lastGood: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	if err := s.Reload(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload switches to a new configuration (SIGHUP). Runs in progress finish
+// with the settings they started with.
+func (s *Scheduler) Reload(cfg *config.Config) error {
+	scheds := map[string]*schedule.Schedule{}
+	for i := range cfg.Connectors {
+		c := &cfg.Connectors[i]
+		sc, err := schedule.New(cfg.Schedule.TimeZone, c.Schedule)
+		if err != nil {
+			return fmt.Errorf("connector %s: %w", c.Name, err)
+		}
+		scheds[c.Name] = sc
+	}
+	s.mu.Lock()
+	s.cfg, s.scheds = cfg, scheds
+	s.nextInc = map[string]time.Time{}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *Scheduler) connector(name string) (*config.Connector, *schedule.Schedule, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.cfg.Connector(name)
+	return c, s.scheds[name], ok
+}
+
+// ErrUnknownConnector means no connector has that name.
+var ErrUnknownConnector = errors.New("no such connector")
+
+// SyncNow runs a sync of name now and waits for it.
+func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Result, error) {
+	c, _, ok := s.connector(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownConnector, name)
+	}
+	src, err := s.sources(c)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.running[name] = true
+	s.mu.Unlock()
+	res, err := s.eng.Run(ctx, c, src, o)
+	s.mu.Lock()
+	delete(s.running, name)
+	var blocked *BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		s.blocked[name] = res
+	case err == nil && !o.DryRun:
+		delete(s.blocked, name)
+		s.lastGood[name] = res.End
+	}
+	s.mu.Unlock()
+	return res, err
+}
+
+// Blocked returns the plan of the connector's last blocked run, until a
+// later run succeeds.
+func (s *Scheduler) Blocked(name string) (*Result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.blocked[name]
+	return r, ok
+}
+
+// Run schedules until ctx ends, then waits for runs in progress.
+func (s *Scheduler) Run(ctx context.Context) {
+	defer s.wg.Wait()
+	s.catchUp(ctx)
+	for {
+		next, fire := s.plan()
+		wait := time.Duration(1<<63 - 1)
+		if !next.IsZero() {
+			wait = max(next.Sub(s.now()), 0)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-s.wake:
+			t.Stop()
+		case <-t.C:
+			for _, f := range fire {
+				s.start(ctx, f.name, f.trigger)
+			}
+		}
+	}
+}
+
+type firing struct{ name, trigger string }
+
+// plan returns the next instant something is due and what.
+func (s *Scheduler) plan() (time.Time, []firing) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	var next time.Time
+	var fire []firing
+	consider := func(at time.Time, f firing) {
+		switch {
+		case next.IsZero() || at.Before(next):
+			next, fire = at, []firing{f}
+		case at.Equal(next):
+			fire = append(fire, f)
+		}
+	}
+	for _, c := range s.cfg.Connectors {
+		consider(s.scheds[c.Name].Next(now), firing{c.Name, TriggerSchedule})
+		if iv := c.IncrementalInterval.Std(); iv > 0 {
+			at, ok := s.nextInc[c.Name]
+			if !ok {
+				at = now.Add(iv)
+				s.nextInc[c.Name] = at
+			}
+			consider(at, firing{c.Name, TriggerInterval})
+		}
+	}
+	for _, f := range fire {
+		if f.trigger == TriggerInterval {
+			c, _ := s.cfg.Connector(f.name)
+			s.nextInc[f.name] = next.Add(c.IncrementalInterval.Std())
+		}
+	}
+	return next, fire
+}
+
+// catchUp runs, once, every connector whose scheduled run passed while
+// dirgate was not running (or that never synced).
+func (s *Scheduler) catchUp(ctx context.Context) {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	for _, c := range cfg.Connectors {
+		runs, err := s.store.Runs(ctx, c.Name, 1)
+		if err != nil {
+			s.log.Error("read sync history", "connector", c.Name, "err", err)
+			continue
+		}
+		var last time.Time
+		if len(runs) > 0 {
+			last = runs[0].Start
+		}
+		_, sc, _ := s.connector(c.Name)
+		if sc.Missed(last, s.now()) {
+			s.start(ctx, c.Name, TriggerMissed)
+		}
+	}
+}
+
+func (s *Scheduler) start(ctx context.Context, name, trigger string) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_, err := s.SyncNow(ctx, name, Options{Trigger: trigger})
+		if errors.Is(err, ErrRunning) {
+			s.log.Info("scheduled sync skipped: a run is in progress", "connector", name, "trigger", trigger)
+		}
+	}()
+}
+
+// ConnectorStatus is what admins see of a connector.
+type ConnectorStatus struct {
+	Name, Type, Description, Host, AlternateHost string
+	Schedule                                     string
+	NextRun                                      time.Time
+	Running                                      bool
+	State                                        string // ok, error, blocked, never synced, running
+	LastRun                                      *cache.Run
+	LastSuccess                                  time.Time
+	Users, Groups                                int
+}
+
+// Status describes every configured connector.
+func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	var out []ConnectorStatus
+	for _, c := range cfg.Connectors {
+		_, sc, _ := s.connector(c.Name)
+		st := ConnectorStatus{Name: c.Name, Type: c.Type, Description: c.Description, Host: c.Host, AlternateHost: c.AlternateHost,
+			Schedule: sc.String(), NextRun: sc.Next(s.now())}
+		runs, err := s.store.Runs(ctx, c.Name, 50)
+		if err != nil {
+			return nil, err
+		}
+		if len(runs) > 0 {
+			r := runs[0]
+			st.LastRun = &r
+		}
+		for _, r := range runs {
+			if r.Error == "" && r.Blocked == "" && !r.DryRun {
+				st.LastSuccess = r.End
+				break
+			}
+		}
+		if err := s.store.View(ctx, func(v *cache.View) error {
+			var err error
+			st.Users, st.Groups, err = v.Counts(c.Name)
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		st.Running = s.running[c.Name]
+		_, blocked := s.blocked[c.Name]
+		s.mu.Unlock()
+		switch {
+		case st.Running:
+			st.State = "running"
+		case st.LastRun == nil:
+			st.State = "never synced"
+		case blocked || st.LastRun.Blocked != "":
+			st.State = "blocked"
+		case st.LastRun.Error != "":
+			st.State = "error"
+		default:
+			st.State = "ok"
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
