@@ -23,6 +23,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dn"
+	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -499,6 +500,8 @@ func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecor
 		attrs = append(attrs, slog.String("detail", err.Error()))
 	}
 	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "auth attempt", attrs...)
+	metrics.AuthAttempts.WithLabelValues(at.Protocol, result).Inc()
+	metrics.BindLatency.WithLabelValues(at.Protocol).Observe((d + delay).Seconds())
 }
 
 // adCodes maps AD's "data XXX" bind diagnostic (the Win32 error in the

@@ -17,7 +17,9 @@ const bindTimeout = 30 * time.Second
 
 func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewBindResponse(gldap.WithResponseCode(gldap.ResultInvalidCredentials))
-	defer func() { l.write(w, resp) }()
+	code := gldap.ResultInvalidCredentials
+	setCode := func(c int) { code = c; resp.SetResultCode(c) }
+	defer func() { l.write(w, resp); count("bind", code) }()
 	sess := l.session(r.ConnectionID())
 	// RFC 4511 4.2.1: a bind, even a failed one, first drops the previous
 	// authentication.
@@ -25,7 +27,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	m, err := r.GetSimpleBindMessage()
 	if err != nil {
-		resp.SetResultCode(gldap.ResultAuthMethodNotSupported)
+		setCode(gldap.ResultAuthMethodNotSupported)
 		resp.SetDiagnosticMessage("only simple bind is supported")
 		return
 	}
@@ -34,20 +36,20 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	switch {
 	case name == "" && password == "":
 		if !l.s.cfg.AllowAnonymous {
-			resp.SetResultCode(gldap.ResultInappropriateAuthentication)
+			setCode(gldap.ResultInappropriateAuthentication)
 			resp.SetDiagnosticMessage("anonymous bind is disabled")
 			return
 		}
-		resp.SetResultCode(gldap.ResultSuccess)
+		setCode(gldap.ResultSuccess)
 		return
 	case password == "":
 		// An unauthenticated bind (RFC 4513 5.1.2) would look like success
 		// to careless clients; refuse it.
-		resp.SetResultCode(gldap.ResultUnwillingToPerform)
+		setCode(gldap.ResultUnwillingToPerform)
 		resp.SetDiagnosticMessage("unauthenticated bind (name with an empty password) is not allowed")
 		return
 	case l.s.cfg.RequireTLSForBind && !r.IsTLS():
-		resp.SetResultCode(gldap.ResultConfidentialityRequired)
+		setCode(gldap.ResultConfidentialityRequired)
 		resp.SetDiagnosticMessage("use LDAPS or StartTLS before sending a password")
 		return
 	}
@@ -61,7 +63,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 			}
 			sess.set(bindService, acct.DN, name)
 			log.Info("ldap bind", "result", "success", "account", "service")
-			resp.SetResultCode(gldap.ResultSuccess)
+			setCode(gldap.ResultSuccess)
 			return
 		}
 	}
@@ -72,7 +74,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	id, err := l.s.auth.Login(ctx, authn.Attempt{Login: name, Password: password, Remote: remote(r), Protocol: "ldap"})
 	if err != nil {
 		if authn.ReasonOf(err) == authn.ReasonUnavailable {
-			resp.SetResultCode(gldap.ResultUnavailable)
+			setCode(gldap.ResultUnavailable)
 			resp.SetDiagnosticMessage("the directory is unavailable, try again later")
 			return
 		}
@@ -84,7 +86,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		return
 	}
 	sess.set(bindUser, id.Entry.DN, name)
-	resp.SetResultCode(gldap.ResultSuccess)
+	setCode(gldap.ResultSuccess)
 }
 
 func (s *session) set(k bindKind, dn, login string) {

@@ -23,6 +23,7 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dn"
 	"github.com/dirgate/dirgate/hashcache"
+	"github.com/dirgate/dirgate/metrics"
 )
 
 // Server serves LDAP from the cache on one or two listeners (plain with
@@ -179,6 +180,15 @@ func (l *listener) routes() (*gldap.Mux, error) {
 		}
 	}
 	return mux, nil
+}
+
+// count records an answered operation in the metrics.
+func count(op string, code int) {
+	name, ok := gldap.ResultCodeMap[uint16(code)]
+	if !ok {
+		name = fmt.Sprintf("code_%d", code)
+	}
+	metrics.LDAPOps.WithLabelValues(op, name).Inc()
 }
 
 // write sends a response, logging a failure: the client has gone, nothing

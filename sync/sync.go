@@ -23,6 +23,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/metrics"
 )
 
 // Modes of a run.
@@ -196,6 +197,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state, res *Result, c
 	} else {
 		log.Info("sync finished")
 	}
+	e.observe(c.Name, res, err)
 	if !committed {
 		if rerr := e.store.RecordRun(&res.Run); rerr != nil {
 			e.log.Error("could not record sync run", "connector", c.Name, "err", rerr)
@@ -425,4 +427,35 @@ func checkSafety(s config.Safety, cached, read, deletes int) string {
 			deletes, float64(deletes)*100/float64(cached), cached, s.MaxDeletePercent)
 	}
 	return ""
+}
+
+// observe records a finished run in the metrics.
+func (e *Engine) observe(conn string, res *Result, err error) {
+	var blocked *BlockedError
+	result := "ok"
+	switch {
+	case errors.As(err, &blocked):
+		result = "blocked"
+	case err != nil:
+		result = "error"
+	case res.DryRun:
+		result = "dry_run"
+	}
+	metrics.SyncRuns.WithLabelValues(conn, res.Mode, result).Inc()
+	metrics.SyncDuration.WithLabelValues(conn, res.Mode).Observe(res.Duration.Seconds())
+	if result != "ok" {
+		return
+	}
+	metrics.SyncChanges.WithLabelValues(conn, "added").Add(float64(res.Added))
+	metrics.SyncChanges.WithLabelValues(conn, "updated").Add(float64(res.Updated))
+	metrics.SyncChanges.WithLabelValues(conn, "deleted").Add(float64(res.Deleted))
+	metrics.LastSuccess.WithLabelValues(conn).Set(float64(res.End.Unix()))
+	_ = e.store.View(context.Background(), func(v *cache.View) error {
+		users, groups, err := v.Counts(conn)
+		if err == nil {
+			metrics.Entries.WithLabelValues(conn, "user").Set(float64(users))
+			metrics.Entries.WithLabelValues(conn, "group").Set(float64(groups))
+		}
+		return err
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/metrics"
 )
 
 // Encryption modes, as in the connector configuration.
@@ -122,7 +123,11 @@ func (t *Target) Dial(ctx context.Context) (*ldap.Conn, string, error) {
 	for _, h := range t.Hosts {
 		c, err := t.DialHost(ctx, h)
 		if err == nil {
+			metrics.UpstreamUp.WithLabelValues(t.Name, h).Set(1)
 			return c, h, nil
+		}
+		if ctx.Err() == nil {
+			metrics.UpstreamUp.WithLabelValues(t.Name, h).Set(0)
 		}
 		errs = append(errs, err)
 		if ctx.Err() != nil {
