@@ -35,7 +35,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	log := l.s.log.With("remote", remote(r), "login", name, "tls", r.IsTLS())
 	switch {
 	case name == "" && password == "":
-		if !l.s.cfg.AllowAnonymous {
+		if !l.s.settings().cfg.AllowAnonymous {
 			setCode(gldap.ResultInappropriateAuthentication)
 			resp.SetDiagnosticMessage("anonymous bind is disabled")
 			return
@@ -48,14 +48,14 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		setCode(gldap.ResultUnwillingToPerform)
 		resp.SetDiagnosticMessage("unauthenticated bind (name with an empty password) is not allowed")
 		return
-	case l.s.cfg.RequireTLSForBind && !r.IsTLS():
+	case l.s.settings().cfg.RequireTLSForBind && !r.IsTLS():
 		setCode(gldap.ResultConfidentialityRequired)
 		resp.SetDiagnosticMessage("use LDAPS or StartTLS before sending a password")
 		return
 	}
 
 	if key, err := dn.Key(name); err == nil {
-		if acct, ok := l.s.accounts[key]; ok {
+		if acct, ok := l.s.settings().accounts[key]; ok {
 			if !l.s.verify.Check(key, password, acct.Verify) {
 				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
 				resp.SetDiagnosticMessage("invalid credentials")

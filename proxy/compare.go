@@ -21,7 +21,7 @@ func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 		resp.SetDiagnosticMessage("malformed compare request")
 		return
 	}
-	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.cfg.AllowAnonymous {
+	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.settings().cfg.AllowAnonymous {
 		resp.SetResultCode(gldap.ResultInsufficientAccessRights)
 		resp.SetDiagnosticMessage("bind before comparing")
 		return

@@ -97,8 +97,8 @@ func fingerprint(m *gldap.SearchMessage) string {
 func (l *listener) pagedSearch(ctx context.Context, w *gldap.ResponseWriter, r *gldap.Request, m *gldap.SearchMessage,
 	q *query, ctl *gldap.ControlPaging, done *gldap.SearchResponseDone) (int, *searchError) {
 	size := int(ctl.PagingSize)
-	if size <= 0 || size > l.s.cfg.MaxPageSize {
-		size = l.s.cfg.MaxPageSize
+	if size <= 0 || size > l.s.settings().cfg.MaxPageSize {
+		size = l.s.settings().cfg.MaxPageSize
 	}
 	var cur *cursor
 	if len(ctl.Cookie) > 0 {

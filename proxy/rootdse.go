@@ -16,12 +16,12 @@ var Version = "dev"
 // server supports, readable before any bind.
 func (l *listener) rootDSE(w *gldap.ResponseWriter, r *gldap.Request, m *gldap.SearchMessage, done *gldap.SearchResponseDone) {
 	exts := []string{string(gldap.ExtendedOperationWhoAmI)}
-	if l.s.tls != nil && l.s.cfg.StartTLS && !l.ldaps {
+	if l.s.tls != nil && l.s.settings().cfg.StartTLS && !l.ldaps {
 		exts = append(exts, string(gldap.ExtendedOperationStartTLS))
 	}
 	attrs := []cache.Attr{
 		{Name: "objectClass", Values: []string{"top", "dirgateRootDSE"}},
-		{Name: "namingContexts", Values: l.s.roots},
+		{Name: "namingContexts", Values: l.s.settings().roots},
 		{Name: "supportedLDAPVersion", Values: []string{"3"}},
 		{Name: "supportedControl", Values: []string{gldap.ControlTypePaging}},
 		{Name: "supportedExtension", Values: exts},

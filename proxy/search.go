@@ -69,7 +69,7 @@ type query struct {
 }
 
 func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap.SearchMessage, done *gldap.SearchResponseDone) (int, *searchError) {
-	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.cfg.AllowAnonymous {
+	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.settings().cfg.AllowAnonymous {
 		return 0, &searchError{gldap.ResultInsufficientAccessRights, "bind as a service account or user before searching"}
 	}
 	var paging *gldap.ControlPaging
@@ -107,7 +107,7 @@ func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap
 	if paging != nil {
 		return l.pagedSearch(ctx, w, r, m, q, paging, done)
 	}
-	sizeLimit := l.s.cfg.SizeLimit
+	sizeLimit := l.s.settings().cfg.SizeLimit
 	if m.SizeLimit > 0 && int(m.SizeLimit) < sizeLimit {
 		sizeLimit = int(m.SizeLimit)
 	}
@@ -157,7 +157,7 @@ func (l *listener) checkBase(v *cache.View, q *query) *searchError {
 	if ok {
 		return nil
 	}
-	for _, root := range l.s.roots {
+	for _, root := range l.s.settings().roots {
 		if k, err := dn.Key(root); err == nil && k == q.baseKey {
 			return nil
 		}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -29,47 +30,69 @@ import (
 // Server serves LDAP from the cache on one or two listeners (plain with
 // optional StartTLS, and LDAPS).
 type Server struct {
-	cfg      config.LDAPListener
-	store    *cache.Store
-	auth     *authn.Authenticator
-	log      *slog.Logger
-	tls      *tls.Config
-	accounts map[string]config.ServiceAccount // by DN key
-	roots    []string                         // naming contexts, as configured
-	pages    *pager
+	store *cache.Store
+	auth  Authenticator
+	log   *slog.Logger
+	tls   *tls.Config
+	set   atomic.Pointer[settings] // swapped by Reload
+	pages *pager
 	verify   *hashcache.Cache
 
 	mu        sync.Mutex
 	listeners []*listener
 }
 
+// Authenticator checks directory users' passwords (authn.Authenticator).
+type Authenticator interface {
+	Login(ctx context.Context, at authn.Attempt) (*authn.Identity, error)
+}
+
+// settings are the parts of the configuration a reload may change.
+type settings struct {
+	cfg      config.LDAPListener
+	accounts map[string]config.ServiceAccount // by DN key
+	roots    []string                         // naming contexts, as configured
+}
+
 // New builds a server from configuration. tlsCfg may be nil when no
 // certificate is configured.
-func New(cfg *config.Config, store *cache.Store, auth *authn.Authenticator, tlsCfg *tls.Config, log *slog.Logger) (*Server, error) {
+func New(cfg *config.Config, store *cache.Store, auth Authenticator, tlsCfg *tls.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{
-		cfg:      cfg.LDAP,
-		store:    store,
-		auth:     auth,
-		log:      log,
-		tls:      tlsCfg,
-		accounts: map[string]config.ServiceAccount{},
-		pages:    newPager(10*time.Minute, 64),
-		verify:   hashcache.New(),
+		store:  store,
+		auth:   auth,
+		log:    log,
+		tls:    tlsCfg,
+		pages:  newPager(10*time.Minute, 64),
+		verify: hashcache.New(),
 	}
-	for _, a := range cfg.ServiceAccounts {
-		k, err := dn.Key(a.DN)
-		if err != nil {
-			return nil, fmt.Errorf("service account %q: %w", a.DN, err)
-		}
-		s.accounts[k] = a
-	}
-	for _, c := range cfg.Connectors {
-		if c.RootDN != "" {
-			s.roots = append(s.roots, c.RootDN)
-		}
+	if err := s.Reload(cfg); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
+
+// Reload applies a new configuration's service accounts, naming contexts
+// and limits to new requests, without touching open connections.
+// Listener addresses and certificates need a restart.
+func (s *Server) Reload(cfg *config.Config) error {
+	n := &settings{cfg: cfg.LDAP, accounts: map[string]config.ServiceAccount{}}
+	for _, a := range cfg.ServiceAccounts {
+		k, err := dn.Key(a.DN)
+		if err != nil {
+			return fmt.Errorf("service account %q: %w", a.DN, err)
+		}
+		n.accounts[k] = a
+	}
+	for _, c := range cfg.Connectors {
+		if c.RootDN != "" {
+			n.roots = append(n.roots, c.RootDN)
+		}
+	}
+	s.set.Store(n)
+	return nil
+}
+
+func (s *Server) settings() *settings { return s.set.Load() }
 
 // listener is one gldap server and its per-connection sessions. Sessions
 // live per listener because gldap numbers connections per server.
@@ -106,9 +129,9 @@ func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 	l := &listener{s: s, ldaps: ldaps}
 	opts := []gldap.Option{
 		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Off})),
-		gldap.WithIdleTimeout(s.cfg.IdleTimeout.Std()),
+		gldap.WithIdleTimeout(s.settings().cfg.IdleTimeout.Std()),
 		gldap.WithWriteTimeout(30 * time.Second),
-		gldap.WithMaxConnections(s.cfg.MaxConnections),
+		gldap.WithMaxConnections(s.settings().cfg.MaxConnections),
 		// Requests are small; an 8 MiB cap stops a hostile length header
 		// from making the server allocate before reading the body.
 		gldap.WithMaxPacketSize(8 << 20),
@@ -208,7 +231,7 @@ func (l *listener) unsupported(w *gldap.ResponseWriter, r *gldap.Request) {
 func (l *listener) startTLS(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewExtendedResponse()
 	resp.SetResponseName(gldap.ExtendedOperationStartTLS)
-	if l.s.tls == nil || !l.s.cfg.StartTLS || l.ldaps || r.IsTLS() {
+	if l.s.tls == nil || !l.s.settings().cfg.StartTLS || l.ldaps || r.IsTLS() {
 		resp.SetResultCode(gldap.ResultUnavailable)
 		resp.SetDiagnosticMessage("StartTLS is not available on this listener")
 		l.write(w, resp)

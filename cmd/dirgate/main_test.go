@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
 )
 
@@ -196,4 +198,76 @@ func TestDemoREADMELines(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "memberOf: cn=leads,ou=groups,dc=demo,dc=dirgate") {
 		t.Fatalf("ldapsearch: %v %s", err, out)
 	}
+}
+
+// TestSIGHUPReload: a changed configuration applies on SIGHUP without
+// closing open LDAP connections; an invalid one changes nothing.
+func TestSIGHUPReload(t *testing.T) {
+	up, err := demodir.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop()
+	addr, dir := freePort(t), t.TempDir()
+	t.Setenv("DEMO_PW", demodir.SyncPassword)
+	hashA, _ := config.HashPassword("pw-a-0123")
+	hashB, _ := config.HashPassword("pw-b-0123")
+	write := func(accounts string) string {
+		y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nservice_accounts: [%s]\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
+			"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+			filepath.Join(dir, "cache"), addr, accounts, up.Port(), demodir.SyncDN, demodir.Base)
+		p := filepath.Join(dir, "dirgate.yaml")
+		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := write(fmt.Sprintf("{dn: \"cn=a,dc=svc\", password_hash: %q}", hashA))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := execute(ctx, "serve", "-c", p); done <- err }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, addr)
+	held, err := ldap.DialURL("ldap://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := held.Bind("cn=a,dc=svc", "pw-a-0123"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tryBind(addr, "cn=b,dc=svc", "pw-b-0123"); err == nil {
+		t.Fatal("account b works before the reload")
+	}
+	write(fmt.Sprintf("{dn: \"cn=a,dc=svc\", password_hash: %q}, {dn: \"cn=b,dc=svc\", password_hash: %q}", hashA, hashB))
+	_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for tryBind(addr, "cn=b,dc=svc", "pw-b-0123") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("account b does not work after SIGHUP")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The connection opened before the reload still works.
+	if _, err := held.WhoAmI(nil); err != nil {
+		t.Fatalf("connection dropped by the reload: %v", err)
+	}
+	// A broken file is refused; the running configuration stays.
+	if err := os.WriteFile(p, []byte("ldap: {listen: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if err := tryBind(addr, "cn=b,dc=svc", "pw-b-0123"); err != nil {
+		t.Fatalf("an invalid file changed the running configuration: %v", err)
+	}
+}
+
+func tryBind(addr, dnStr, pw string) error {
+	c, err := ldap.DialURL("ldap://" + addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Bind(dnStr, pw)
 }

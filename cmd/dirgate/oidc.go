@@ -14,11 +14,12 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/hashcache"
 	"github.com/dirgate/dirgate/oidc"
+	"github.com/dirgate/dirgate/proxy"
 )
 
 // newProvider builds the OIDC provider from configuration; nil when the
 // configuration has no oidc section.
-func newProvider(cfg *config.Config, store *cache.Store, auth *authn.Authenticator, log *slog.Logger) (*oidc.Provider, error) {
+func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticator, log *slog.Logger) (*oidc.Provider, error) {
 	o := cfg.OIDC
 	if o == nil {
 		return nil, nil
