@@ -30,13 +30,13 @@ import (
 // Server serves LDAP from the cache on one or two listeners (plain with
 // optional StartTLS, and LDAPS).
 type Server struct {
-	store *cache.Store
-	auth  Authenticator
-	log   *slog.Logger
-	tls   *tls.Config
-	set   atomic.Pointer[settings] // swapped by Reload
-	pages *pager
-	verify   *hashcache.Cache
+	store  *cache.Store
+	auth   Authenticator
+	log    *slog.Logger
+	tls    *tls.Config
+	set    atomic.Pointer[settings] // swapped by Reload
+	pages  *pager
+	verify *hashcache.Cache
 
 	mu        sync.Mutex
 	listeners []*listener

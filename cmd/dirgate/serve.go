@@ -249,7 +249,9 @@ func demoConfig(dir *demodir.Server, rp *demodir.RP) (*config.Config, error) {
 
 // liveAuth lets a configuration reload swap the authenticator under the
 // LDAP front-end and the OIDC provider.
-type liveAuth struct{ p atomic.Pointer[authn.Authenticator] }
+type liveAuth struct {
+	p atomic.Pointer[authn.Authenticator]
+}
 
 func (a *liveAuth) Login(ctx context.Context, at authn.Attempt) (*authn.Identity, error) {
 	return a.p.Load().Login(ctx, at)
