@@ -43,6 +43,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringP("config", "c", "dirgate.yaml", "configuration file")
 	root.AddCommand(serveCmd(), syncCmd(), hashPasswordCmd(), versionCmd())
+	root.AddCommand(testConnectionCmd())
 	return root
 }
 
