@@ -1,0 +1,87 @@
+// Package admin serves dirgate's admin HTTP listener: the open probes
+// (/healthz, /readyz, /metrics), a token-protected JSON API under /api/v1/,
+// and a server-rendered web console (sign in with the admin token) to watch
+// connectors, synchronize them, test their connections, review and apply
+// plans the safety rules blocked, browse the cache and look accounts up by
+// email address.
+//
+// The package does not know how syncs are scheduled or run: it talks to the
+// running dirgate through Backend, which the server's scheduler implements.
+package admin
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dirgate/dirgate/cache"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// Backend is what the admin server needs from the running dirgate.
+type Backend interface {
+	Status(ctx context.Context) ([]ConnectorStatus, error)
+	SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) // dirsync.ErrRunning when busy; *dirsync.BlockedError when safety blocks
+	Blocked(name string) (*dirsync.Result, bool)                                          // the plan of the connector's last blocked run, if still pending
+	TestConnection(ctx context.Context, name string) (Report, error)
+	Runs(ctx context.Context, name string, limit int) ([]cache.Run, error)
+	Store() *cache.Store
+}
+
+// ConnectorStatus is one configured connector as the scheduler sees it.
+type ConnectorStatus struct {
+	Name, Type, Description, Host, AlternateHost string
+	Schedule                                     string    // human description, e.g. "daily at 08:00, 13:00, 23:00 Europe/Berlin"
+	NextRun                                      time.Time // zero when none
+	Running                                      bool
+	State                                        string     // "ok", "error", "blocked", "never synced", "running"
+	LastRun                                      *cache.Run // nil when never synced
+	LastSuccess                                  time.Time
+	Users, Groups                                int
+}
+
+// Report is a Test Connection result (the lead adapts testconn's type to it).
+type Report struct {
+	OK    bool
+	Steps []ReportStep
+}
+
+// ReportStep is one check of a Test Connection run (resolve, connect, TLS,
+// bind, search...) against one host.
+type ReportStep struct {
+	Host, Name  string
+	OK, Skipped bool
+	Duration    time.Duration
+	Detail, Fix string
+}
+
+// Options configure the admin server.
+type Options struct {
+	// Token is the admin bearer token (config admin.token_env/token_file).
+	// An empty token locks the API and the console: nothing is accepted.
+	Token string
+	// MaxCacheAge makes /readyz fail for a connector whose last successful
+	// sync is older; zero means the configuration's default, 26h.
+	MaxCacheAge time.Duration
+	Logger      *slog.Logger
+	// Version is shown in the console's footer.
+	Version string
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+}
+
+// ErrUnknownConnector may be returned (wrapped) by a Backend for a name
+// that is not configured; the API answers 404. The server also checks names
+// against Status before calling the backend.
+var ErrUnknownConnector = errors.New("no such connector")
+
+// DefaultMaxCacheAge is the cache age /readyz accepts when
+// Options.MaxCacheAge is zero.
+const DefaultMaxCacheAge = 26 * time.Hour
+
+// New returns the admin listener's handler.
+func New(b Backend, o Options) http.Handler {
+	return newServer(b, o)
+}
