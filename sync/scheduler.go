@@ -42,6 +42,7 @@ type Scheduler struct {
 	blocked  map[string]*Result
 	running  map[string]bool
 	lastGood map[string]time.Time
+	counts   map[string][2]int // users, groups; refreshed after runs
 	wake     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -49,7 +50,8 @@ type Scheduler struct {
 // NewScheduler prepares the schedules of cfg's connectors.
 func NewScheduler(cfg *config.Config, eng *Engine, store *cache.Store, sources SourceFactory, log *slog.Logger) (*Scheduler, error) {
 	s := &Scheduler{eng: eng, store: store, sources: sources, log: log, now: time.Now,
-		blocked: map[string]*Result{}, running: map[string]bool{}, lastGood: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+		blocked: map[string]*Result{}, running: map[string]bool{}, lastGood: map[string]time.Time{}, counts: map[string][2]int{},
+		wake: make(chan struct{}, 1)}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
 	}
@@ -112,6 +114,7 @@ func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Resul
 	case err == nil && !o.DryRun:
 		delete(s.blocked, name)
 		s.lastGood[name] = res.End
+		delete(s.counts, name) // recounted on the next Status
 	}
 	s.mu.Unlock()
 	return res, err
@@ -258,13 +261,24 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 				break
 			}
 		}
-		if err := s.store.View(ctx, func(v *cache.View) error {
-			var err error
-			st.Users, st.Groups, err = v.Counts(c.Name)
-			return err
-		}); err != nil {
-			return nil, err
+		// Counting scans the connector's entries: done once per change,
+		// not on every status request (the console and /readyz poll).
+		s.mu.Lock()
+		n, ok := s.counts[c.Name]
+		s.mu.Unlock()
+		if !ok {
+			if err := s.store.View(ctx, func(v *cache.View) error {
+				var err error
+				n[0], n[1], err = v.Counts(c.Name)
+				return err
+			}); err != nil {
+				return nil, err
+			}
+			s.mu.Lock()
+			s.counts[c.Name] = n
+			s.mu.Unlock()
 		}
+		st.Users, st.Groups = n[0], n[1]
 		s.mu.Lock()
 		st.Running = s.running[c.Name]
 		_, blocked := s.blocked[c.Name]

@@ -42,7 +42,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringP("config", "c", "dirgate.yaml", "configuration file")
-	root.AddCommand(serveCmd(), syncCmd(), hashPasswordCmd(), versionCmd())
+	root.AddCommand(serveCmd(), syncCmd(), statusCmd(), hashPasswordCmd(), versionCmd())
 	root.AddCommand(testConnectionCmd())
 	return root
 }

@@ -271,3 +271,70 @@ func tryBind(addr, dnStr, pw string) error {
 	defer c.Close()
 	return c.Bind(dnStr, pw)
 }
+
+// TestOperations: a server with an admin listener answers health, readiness
+// and metrics, and the CLI's status and sync go through its API while it
+// holds the cache.
+func TestOperations(t *testing.T) {
+	up, err := demodir.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Stop()
+	ldapAddr, adminAddr, dir := freePort(t), freePort(t), t.TempDir()
+	t.Setenv("DEMO_PW", demodir.SyncPassword)
+	t.Setenv("DIRGATE_TEST_ADMIN_TOKEN", "test-admin-token-0123456789")
+	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nschedule: {time_zone: Europe/Berlin}\n"+
+		"admin: {listen: %q, token_env: DIRGATE_TEST_ADMIN_TOKEN}\n"+
+		"connectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+		filepath.Join(dir, "cache"), ldapAddr, adminAddr, up.Port(), demodir.SyncDN, demodir.Base)
+	p := filepath.Join(dir, "dirgate.yaml")
+	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := execute(ctx, "serve", "-c", p); done <- err }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, adminAddr)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + adminAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("healthz %d", code)
+	}
+	// Ready once the start-up (missed) run has synced the connector.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The registry is process-wide: other tests in this binary sync too.
+	if _, body := get("/metrics"); !regexp.MustCompile(`dirgate_sync_runs_total\{connector="demo",mode="full",result="ok"\} [1-9]`).MatchString(body) ||
+		!strings.Contains(body, `dirgate_cache_entries{connector="demo",kind="user"} 5`) {
+		t.Fatalf("metrics lack the sync:\n%s", body)
+	}
+	if code, _ := get("/api/v1/connectors"); code != http.StatusUnauthorized {
+		t.Fatalf("API without a token: %d", code)
+	}
+	out, err := execute(context.Background(), "status", "-c", p)
+	if err != nil || !strings.Contains(out, "demo") || !strings.Contains(out, " ok ") || !strings.Contains(out, "missed") {
+		t.Fatalf("status through the API: %v\n%s", err, out)
+	}
+	out, err = execute(context.Background(), "sync", "-c", p, "--dry-run")
+	if err != nil || !strings.Contains(out, "dry run") {
+		t.Fatalf("sync through the API: %v\n%s", err, out)
+	}
+}

@@ -102,12 +102,30 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 			return err
 		}
 	}
+	eng := dirsync.New(store, log)
+	sched, err := dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return newSource(c, log) }, log)
+	if err != nil {
+		return err
+	}
+	var live atomic.Pointer[config.Config]
+	live.Store(cfg)
+	var adminSrv *http.Server
+	if cfg.Admin != nil {
+		if adminSrv, err = newAdmin(cfg, &adminBackend{sched: sched, store: store, cfg: live.Load}, log); err != nil {
+			return err
+		}
+	}
 	lns, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, len(lns))
 	for _, l := range lns {
+		if l.admin {
+			log.Info("admin listening", "addr", l.ln.Addr().String())
+			go func() { errc <- serveOn(adminSrv, l.ln) }()
+			continue
+		}
 		if l.web {
 			log.Info("oidc listening", "addr", l.ln.Addr().String(), "issuer", cfg.OIDC.Issuer)
 			go func() { errc <- serveOn(web, l.ln) }()
@@ -118,11 +136,6 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		go func() { errc <- srv.Serve(l.ln, l.ldaps) }()
 	}
 
-	eng := dirsync.New(store, log)
-	sched, err := dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return newSource(c, log) }, log)
-	if err != nil {
-		return err
-	}
 	schedCtx, stopSched := context.WithCancel(ctx)
 	schedDone := make(chan struct{})
 	go func() { sched.Run(schedCtx); close(schedDone) }()
@@ -140,7 +153,9 @@ loop:
 			log.Error("listener stopped", "err", err)
 			break loop
 		case <-hup:
-			reload(cfg.Path, store, auth, srv, sched, log)
+			if next := reload(cfg.Path, store, auth, srv, sched, log); next != nil {
+				live.Store(next)
+			}
 		}
 	}
 	// A run in progress is never left half-applied: the scheduler's runs
@@ -153,9 +168,11 @@ loop:
 	if serr := srv.Shutdown(sctx); serr != nil {
 		log.Warn("shutdown", "err", serr)
 	}
-	if web != nil {
-		if serr := web.Shutdown(sctx); serr != nil {
-			log.Warn("oidc shutdown", "err", serr)
+	for _, h := range []*http.Server{web, adminSrv} {
+		if h != nil {
+			if serr := h.Shutdown(sctx); serr != nil {
+				log.Warn("http shutdown", "err", serr)
+			}
 		}
 	}
 	return err
@@ -165,6 +182,7 @@ type boundListener struct {
 	ln    net.Listener
 	ldaps bool
 	web   bool
+	admin bool
 }
 
 func listen(cfg *config.Config) ([]boundListener, error) {
@@ -174,14 +192,17 @@ func listen(cfg *config.Config) ([]boundListener, error) {
 			l.ln.Close()
 		}
 	}
-	oidcAddr := ""
+	oidcAddr, adminAddr := "", ""
 	if cfg.OIDC != nil {
 		oidcAddr = cfg.OIDC.Listen
 	}
+	if cfg.Admin != nil {
+		adminAddr = cfg.Admin.Listen
+	}
 	for _, spec := range []struct {
-		addr       string
-		ldaps, web bool
-	}{{cfg.LDAP.Listen, false, false}, {cfg.LDAP.LDAPSListen, true, false}, {oidcAddr, false, true}} {
+		addr              string
+		ldaps, web, admin bool
+	}{{cfg.LDAP.Listen, false, false, false}, {cfg.LDAP.LDAPSListen, true, false, false}, {oidcAddr, false, true, false}, {adminAddr, false, false, true}} {
 		if spec.addr == "" {
 			continue
 		}
@@ -190,7 +211,7 @@ func listen(cfg *config.Config) ([]boundListener, error) {
 			closeAll()
 			return nil, fmt.Errorf("listen on %s: %w", spec.addr, err)
 		}
-		out = append(out, boundListener{ln, spec.ldaps, spec.web})
+		out = append(out, boundListener{ln, spec.ldaps, spec.web, spec.admin})
 	}
 	return out, nil
 }
@@ -261,25 +282,25 @@ func (a *liveAuth) Login(ctx context.Context, at authn.Attempt) (*authn.Identity
 // changes nothing. Connectors, schedules, safety rules, service accounts,
 // LDAP limits and authentication settings apply at once; listener
 // addresses, certificates and the OIDC clients need a restart.
-func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, sched *dirsync.Scheduler, log *slog.Logger) {
+func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, sched *dirsync.Scheduler, log *slog.Logger) *config.Config {
 	if path == "" {
 		log.Warn("SIGHUP: no configuration file to reload (demo mode)")
-		return
+		return nil
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
-		return
+		return nil
 	}
 	next, err := authn.New(cfg, store, log)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
-		return
+		return nil
 	}
 	if err := sched.Reload(cfg); err != nil {
 		_ = next.Close()
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
-		return
+		return nil
 	}
 	if err := srv.Reload(cfg); err != nil {
 		log.Error("SIGHUP: LDAP settings not reloaded", "err", err)
@@ -287,4 +308,5 @@ func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, 
 	old := auth.p.Swap(next)
 	_ = old.Close()
 	log.Info("configuration reloaded", "path", path)
+	return cfg
 }

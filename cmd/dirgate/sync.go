@@ -37,24 +37,36 @@ safety rules blocked the run.`,
 			if err != nil {
 				return err
 			}
-			store, err := openCache(cfg, log)
-			if err != nil {
-				return err
+			mode := dirsync.ModeAuto
+			switch {
+			case full && incremental:
+				return errors.New("--full and --incremental exclude each other")
+			case full:
+				mode = dirsync.ModeFull
+			case incremental:
+				mode = dirsync.ModeIncremental
 			}
-			defer store.Close()
-			eng := dirsync.New(store, log)
+			opts := dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli", Mode: mode}
+			// The cache is open in one process at a time: when a server holds
+			// it, the run happens there, through the admin API.
+			var run func(c *config.Connector) (*dirsync.Result, error)
+			store, err := openCache(cfg, log)
+			switch {
+			case err == nil:
+				defer store.Close()
+				eng := dirsync.New(store, log)
+				run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
+			case cfg.Admin != nil:
+				fmt.Fprintln(cmd.ErrOrStderr(), "the cache is in use: asking the running server over the admin API")
+				run = func(c *config.Connector) (*dirsync.Result, error) {
+					return remoteSync(cmd.Context(), cfg, c.Name, opts)
+				}
+			default:
+				return fmt.Errorf("%w; configure admin: to let the CLI reach a running server, or stop it first", err)
+			}
 			var failed error
 			for _, c := range conns {
-				mode := dirsync.ModeAuto
-				switch {
-				case full && incremental:
-					return errors.New("--full and --incremental exclude each other")
-				case full:
-					mode = dirsync.ModeFull
-				case incremental:
-					mode = dirsync.ModeIncremental
-				}
-				res, err := runSync(cmd, eng, c, log, dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli", Mode: mode})
+				res, err := run(c)
 				if res != nil {
 					printResult(cmd.OutOrStdout(), res, dryRun)
 				}

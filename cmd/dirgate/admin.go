@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/dirgate/dirgate/admin"
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/metrics"
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
+)
+
+// adminBackend adapts the running server's parts to the admin package.
+type adminBackend struct {
+	sched *dirsync.Scheduler
+	store *cache.Store
+	cfg   func() *config.Config
+}
+
+func (b *adminBackend) Status(ctx context.Context) ([]admin.ConnectorStatus, error) {
+	st, err := b.sched.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]admin.ConnectorStatus, len(st))
+	for i, s := range st {
+		out[i] = admin.ConnectorStatus{Name: s.Name, Type: s.Type, Description: s.Description, Host: s.Host, AlternateHost: s.AlternateHost,
+			Schedule: s.Schedule, NextRun: s.NextRun, Running: s.Running, State: s.State, LastRun: s.LastRun, LastSuccess: s.LastSuccess,
+			Users: s.Users, Groups: s.Groups}
+	}
+	return out, nil
+}
+
+func (b *adminBackend) SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) {
+	return b.sched.SyncNow(ctx, name, o)
+}
+
+func (b *adminBackend) Blocked(name string) (*dirsync.Result, bool) { return b.sched.Blocked(name) }
+
+func (b *adminBackend) TestConnection(ctx context.Context, name string) (admin.Report, error) {
+	c, ok := b.cfg().Connector(name)
+	if !ok {
+		return admin.Report{}, fmt.Errorf("%w: %q", dirsync.ErrUnknownConnector, name)
+	}
+	r := testconn.Run(ctx, c)
+	rep := admin.Report{OK: r.OK}
+	for _, s := range r.Steps {
+		rep.Steps = append(rep.Steps, admin.ReportStep{Host: s.Host, Name: s.Name, OK: s.OK, Skipped: s.Skipped, Duration: s.Duration, Detail: s.Detail, Fix: s.Fix})
+	}
+	return rep, nil
+}
+
+func (b *adminBackend) Runs(ctx context.Context, name string, limit int) ([]cache.Run, error) {
+	return b.store.Runs(ctx, name, limit)
+}
+
+func (b *adminBackend) Store() *cache.Store { return b.store }
+
+// newAdmin builds the admin listener's server: API, console, /metrics,
+// /healthz and /readyz.
+func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Server, error) {
+	h := admin.New(b, admin.Options{Token: cfg.Admin.Token.Reveal(), MaxCacheAge: cfg.Admin.MaxCacheAge.Std(), Logger: log,
+		Version: version, Metrics: metrics.Handler()})
+	srv, err := httpServer(h, cfg.Admin.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	// "Synchronize now" and CLI syncs run inside the request: a write
+	// timeout would cut off a long full sync's answer.
+	srv.WriteTimeout = 0
+	return srv, nil
+}
