@@ -130,7 +130,7 @@ func waitFor(t *testing.T, addr string) {
 // lines against it.
 func TestDemoREADMELines(t *testing.T) {
 	t.Chdir(t.TempDir())
-	for _, a := range []string{"127.0.0.1:3890", "127.0.0.1:8080"} {
+	for _, a := range []string{"127.0.0.1:3890", "127.0.0.1:8080", "127.0.0.1:8081"} {
 		if c, err := net.Dial("tcp", a); err == nil {
 			c.Close()
 			t.Skipf("%s is in use (a `make run` is serving?)", a)
@@ -185,6 +185,12 @@ func TestDemoREADMELines(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || !strings.Contains(string(page), "alice@demo.dirgate") || !strings.Contains(string(page), "leads") {
 		t.Fatalf("demo sign-in ended with %d:\n%s", resp.StatusCode, page)
+	}
+	// The demo's admin API, with the README's token.
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:8081/api/v1/connectors", nil)
+	req.Header.Set("Authorization", "Bearer "+demoAdminToken)
+	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
+		t.Fatalf("demo admin API: %v", err)
 	}
 	if _, err := exec.LookPath("ldapwhoami"); err != nil {
 		t.Skip("ldap-utils not installed")

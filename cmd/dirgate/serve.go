@@ -243,9 +243,15 @@ oidc:
       name: dirgate demo app
       secret_hash: "%s"
       redirect_uris: [%s]
+admin:
+  listen: 127.0.0.1:8081
+  token_env: DIRGATE_DEMO_ADMIN_TOKEN
 log:
   format: text
 `
+
+// demoAdminToken opens the demo's admin console (README).
+const demoAdminToken = "demo-admin-token-change-me"
 
 // demoIssuer is where `dirgate serve --demo` serves OIDC (and the demo
 // application under /demo/).
@@ -257,6 +263,9 @@ const demoAppHash = "$argon2id$v=19$m=19456,t=2,p=1$9QRXvhc+9IOOUmXUZZ4zpQ$jgulf
 
 func demoConfig(dir *demodir.Server, rp *demodir.RP) (*config.Config, error) {
 	if err := os.Setenv("DIRGATE_DEMO_SYNC_PASSWORD", demodir.SyncPassword); err != nil {
+		return nil, err
+	}
+	if err := os.Setenv("DIRGATE_DEMO_ADMIN_TOKEN", demoAdminToken); err != nil {
 		return nil, err
 	}
 	rpHash, err := config.HashPassword(demodir.RPSecret)
