@@ -218,7 +218,8 @@ func (w *deltaWriter) unlinkMembers(gid string) error {
 }
 
 func (w *deltaWriter) index(e *Entry) error {
-	dk := dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))
+	e.DNKey = dnKeyOf(e.DN)
+	dk := dataKey(w.conn, w.gen, tDN, e.DNKey)
 	if item, err := w.txn.Get(dk); err == nil {
 		other, err := item.ValueCopy(nil)
 		if err != nil {

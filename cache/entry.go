@@ -50,6 +50,9 @@ type Entry struct {
 	// them; the cache resolves them to IDs when a generation is committed.
 	Members []string
 	Attrs   []Attr // sorted by lower-cased name, for deterministic output
+	// DNKey is the normalised DN (dn.Key), stored so that readers need not
+	// parse the DN again; set by the cache when the entry is written.
+	DNKey string
 }
 
 // Values returns the values of attribute name (case-insensitive).
@@ -86,7 +89,11 @@ func (e *Entry) Hash() uint64 {
 	return h.Sum64()
 }
 
-const encVersion = 1
+// encVersion 2 appends the DN key; version 1 values are still read.
+const (
+	encVersion   = 2
+	encVersionV1 = 1
+)
 
 // errCorrupt reports a value that cannot be decoded; the cache is
 // rebuildable, so callers surface it rather than guess.
@@ -98,10 +105,12 @@ func (e *Entry) encode() []byte {
 	body := e.encodeBody(make([]byte, 0, 256))
 	h := fnv.New64a()
 	h.Write(body)
-	out := make([]byte, 0, 9+len(body))
+	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+4)
 	out = append(out, encVersion)
 	out = binary.BigEndian.AppendUint64(out, h.Sum64())
-	return append(out, body...)
+	out = append(out, body...)
+	// Outside the hashed body: the key is derived from the DN.
+	return appendString(out, e.DNKey)
 }
 
 func (e *Entry) encodeBody(b []byte) []byte {
@@ -136,7 +145,7 @@ func appendStrings(b []byte, ss []string) []byte {
 
 // storedHash reads the content hash of an encoded entry without decoding it.
 func storedHash(v []byte) (uint64, error) {
-	if len(v) < 9 || v[0] != encVersion {
+	if len(v) < 9 || (v[0] != encVersion && v[0] != encVersionV1) {
 		return 0, errCorrupt
 	}
 	return binary.BigEndian.Uint64(v[1:9]), nil
@@ -187,7 +196,7 @@ func (d *decoder) strings() []string {
 }
 
 func decodeEntry(connector, id string, v []byte) (*Entry, error) {
-	if len(v) < 11 || v[0] != encVersion {
+	if len(v) < 11 || (v[0] != encVersion && v[0] != encVersionV1) {
 		return nil, errCorrupt
 	}
 	e := &Entry{Connector: connector, ID: id, Kind: Kind(v[9]), Disabled: v[10]&1 != 0}
@@ -202,6 +211,9 @@ func decodeEntry(connector, id string, v []byte) (*Entry, error) {
 			e.Attrs[i].Name = d.string()
 			e.Attrs[i].Values = d.strings()
 		}
+	}
+	if v[0] == encVersion && d.err == nil {
+		e.DNKey = d.string()
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decode entry %s/%s: %w", connector, id, d.err)

@@ -61,6 +61,7 @@ func (g *Generation) Put(e *Entry) error {
 	e.Connector = g.conn
 	e.Normalize()
 	key := dnKeyOf(e.DN)
+	e.DNKey = key
 	if other, dup := g.ids[key]; dup && other != e.ID {
 		return fmt.Errorf("cache: %s: two entries named %q (ids %s and %s)", g.conn, e.DN, other, e.ID)
 	}
@@ -162,6 +163,9 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	if err != nil {
 		g.dropSelf()
 		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, err)
+	}
+	if err := g.s.loadServed(); err != nil {
+		return err
 	}
 	if old != 0 {
 		g.s.dropWhenUnread(g.conn, old)

@@ -22,6 +22,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -49,6 +50,16 @@ type Store struct {
 	epoch   uint64
 	active  map[uint64]int
 	drops   sync.WaitGroup
+
+	// served caches the current generation of each connector so a View
+	// does not read the pointers from the database; it is replaced after
+	// every flip (see View for why that is consistent).
+	served atomic.Pointer[servedGens]
+}
+
+type servedGens struct {
+	gens  map[string]uint64
+	conns []string
 }
 
 // Options tunes the store. Zero values pick defaults sized for a few hundred
@@ -91,6 +102,10 @@ func Open(dir string, o Options) (*Store, error) {
 	s := &Store{db: db, log: log, active: map[uint64]int{}}
 	s.readers = sync.NewCond(&s.readMu)
 	if err := s.dropOrphans(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadServed(); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -271,6 +286,12 @@ func currentGen(txn *badger.Txn, conn string) (uint64, error) {
 
 // View runs fn against a consistent snapshot of every connector's served
 // generation.
+//
+// The reader registers its epoch before it reads the served generations
+// and opens its transaction. A commit flips the pointer, then replaces the
+// cached generations, then starts the drop of the old generation, which
+// waits for every reader registered before it: so a reader that still sees
+// the old generation keeps it until it is done.
 func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 	s.readMu.Lock()
 	epoch := s.epoch
@@ -284,8 +305,16 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 		s.readers.Broadcast()
 		s.readMu.Unlock()
 	}()
+	sv := s.served.Load()
 	return s.db.View(func(txn *badger.Txn) error {
-		v := &View{txn: txn, ctx: ctx, gens: map[string]uint64{}}
+		return fn(&View{txn: txn, ctx: ctx, gens: sv.gens, conns: sv.conns})
+	})
+}
+
+// loadServed reads every connector's current generation into memory.
+func (s *Store) loadServed() error {
+	sv := &servedGens{gens: map[string]uint64{}}
+	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey("cur", "")})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -295,17 +324,21 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 				if len(val) != 8 {
 					return errCorrupt
 				}
-				v.gens[conn] = binary.BigEndian.Uint64(val)
-				v.conns = append(v.conns, conn)
+				sv.gens[conn] = binary.BigEndian.Uint64(val)
+				sv.conns = append(sv.conns, conn)
 				return nil
 			})
 			if err != nil {
 				return err
 			}
 		}
-		it.Close()
-		return fn(v)
+		return nil
 	})
+	if err != nil {
+		return fmt.Errorf("cache: read served generations: %w", err)
+	}
+	s.served.Store(sv)
+	return nil
 }
 
 type badgerLogger struct{ l *slog.Logger }

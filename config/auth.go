@@ -32,7 +32,7 @@ type Auth struct {
 	OfflineVerifier OfflineVerifier `yaml:"offline_verifier"`
 	// PoolSize is how many idle upstream connections are kept per
 	// connector for password checks, so that a bind does not pay a TCP and
-	// TLS handshake. Default 4; 0 to 64 (0 dials a new connection for
+	// TLS handshake. Default 16; 0 to 64 (0 dials a new connection for
 	// every check).
 	PoolSize int `yaml:"pool_size"`
 	// BindTimeout bounds one password check against the upstream,
@@ -157,7 +157,7 @@ func (v *validator) auth(c *Config) {
 	}
 
 	v.positiveDuration("auth.offline_verifier.max_age", &a.OfflineVerifier.MaxAge, 168*time.Hour)
-	v.between("auth.pool_size", &a.PoolSize, 4, 0, 64)
+	v.between("auth.pool_size", &a.PoolSize, 16, 0, 64)
 	v.positiveDuration("auth.bind_timeout", &a.BindTimeout, 15*time.Second)
 }
 

@@ -228,7 +228,7 @@ func TestDefaults(t *testing.T) {
 	wantAuth := Auth{
 		Throttle:        defaultThrottle,
 		OfflineVerifier: OfflineVerifier{Enabled: false, MaxAge: Duration(168 * time.Hour)},
-		PoolSize:        4,
+		PoolSize:        16,
 		BindTimeout:     Duration(15 * time.Second),
 	}
 	if !reflect.DeepEqual(cfg.Auth, wantAuth) {

@@ -169,7 +169,11 @@ func (l *listener) checkBase(v *cache.View, q *query) *searchError {
 // an attribute index for candidates when the filter allows it.
 func (l *listener) matches(ctx context.Context, v *cache.View, q *query, fn func(*entryView) (bool, error)) error {
 	visit := func(e *cache.Entry) (bool, error) {
-		if !inScope(dnKeyOf(e.DN), q) {
+		key := e.DNKey
+		if key == "" {
+			key = dnKeyOf(e.DN)
+		}
+		if !inScope(key, q) {
 			return true, nil
 		}
 		ev := &entryView{e: e, v: v}
