@@ -20,12 +20,12 @@ import (
 // syncing as the account given by prefix (SYNC or NODIRSYNC).
 func adConnector(t *testing.T, e env, name, account string, extra ...string) string {
 	t.Helper()
-	t.Setenv("DIRGATE_IT_AD_"+account, e.get(t, "DIRGATE_AD_"+account+"_PW"))
+	t.Setenv("DIRGATE_IT_AD_"+account, e.Get(t, "DIRGATE_AD_"+account+"_PW"))
 	var b strings.Builder
 	fmt.Fprintf(&b, "  - name: %s\n    type: ad\n    host: %s\n    port: %s\n    encryption: strict\n    ca_file: %s\n",
-		name, e.get(t, "DIRGATE_AD_HOST"), e.get(t, "DIRGATE_AD_LDAPS_PORT"), e.get(t, "DIRGATE_AD_CA"))
+		name, e.Get(t, "DIRGATE_AD_HOST"), e.Get(t, "DIRGATE_AD_LDAPS_PORT"), e.Get(t, "DIRGATE_AD_CA"))
 	fmt.Fprintf(&b, "    bind_dn: %q\n    bind_password_env: DIRGATE_IT_AD_%s\n    root_dn: %q\n    page_size: 500\n",
-		e.get(t, "DIRGATE_AD_"+account+"_DN"), account, e.get(t, "DIRGATE_AD_BASE"))
+		e.Get(t, "DIRGATE_AD_"+account+"_DN"), account, e.Get(t, "DIRGATE_AD_BASE"))
 	b.WriteString("    safety: {max_deletes: 100, max_delete_percent: 50}\n")
 	for _, x := range extra {
 		fmt.Fprintf(&b, "    %s\n", x)
@@ -35,12 +35,12 @@ func adConnector(t *testing.T, e env, name, account string, extra ...string) str
 
 func adAdmin(t *testing.T, e env) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL(e.get(t, "DIRGATE_AD_URL"))
+	c, err := ldap.DialURL(e.Get(t, "DIRGATE_AD_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(e.get(t, "DIRGATE_AD_ADMIN_DN"), e.get(t, "DIRGATE_AD_ADMIN_PW")); err != nil {
+	if err := c.Bind(e.Get(t, "DIRGATE_AD_ADMIN_DN"), e.Get(t, "DIRGATE_AD_ADMIN_PW")); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -56,7 +56,7 @@ func loadAD(t *testing.T) env {
 
 func TestADFullSync(t *testing.T) {
 	e := loadAD(t)
-	base := e.get(t, "DIRGATE_AD_BASE")
+	base := e.Get(t, "DIRGATE_AD_BASE")
 	admin := adAdmin(t, e)
 	wantUsers := upstreamCount(t, admin, base, "(&(objectCategory=person)(objectClass=user))")
 	wantGroups := upstreamCount(t, admin, base, "(objectClass=group)")
@@ -73,7 +73,7 @@ func TestADFullSync(t *testing.T) {
 		t.Fatalf("synced %d users and %d groups, want %d and %d", users, groups, wantUsers, wantGroups)
 	}
 	err = gw.store.View(t.Context(), func(v *cache.View) error {
-		big, err := v.ByDN(e.get(t, "DIRGATE_AD_G_BIG_DN"))
+		big, err := v.ByDN(e.Get(t, "DIRGATE_AD_G_BIG_DN"))
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func TestADFullSync(t *testing.T) {
 				return fmt.Errorf("ranged attribute %q cached", a.Name)
 			}
 		}
-		u, err := v.ByDN(e.get(t, "DIRGATE_AD_DISABLED_DN"))
+		u, err := v.ByDN(e.Get(t, "DIRGATE_AD_DISABLED_DN"))
 		if err != nil || !u.Disabled {
 			return fmt.Errorf("UAC-disabled user: %v disabled=%v", err, u != nil && u.Disabled)
 		}
@@ -106,7 +106,7 @@ func TestADFullSync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pw := e.get(t, "DIRGATE_AD_USER_PW")
+	pw := e.Get(t, "DIRGATE_AD_USER_PW")
 	binds := []struct {
 		login, password, wantMsg string
 		ok                       bool
@@ -115,14 +115,14 @@ func TestADFullSync(t *testing.T) {
 		{"alias.user00001@example.test", pw, "", true},
 		{`EXAMPLE\user00002`, pw, "", true},
 		{"user00003", pw, "", true},
-		{e.get(t, "DIRGATE_AD_JDOE_DN"), pw, "", true},
-		{e.get(t, "DIRGATE_AD_HASHUSER_DN"), pw, "", true},
-		{e.get(t, "DIRGATE_AD_KBUSER_UPN"), pw, "", true},
-		{e.get(t, "DIRGATE_AD_JMUELLER_UPN"), pw, "", true},
+		{e.Get(t, "DIRGATE_AD_JDOE_DN"), pw, "", true},
+		{e.Get(t, "DIRGATE_AD_HASHUSER_DN"), pw, "", true},
+		{e.Get(t, "DIRGATE_AD_KBUSER_UPN"), pw, "", true},
+		{e.Get(t, "DIRGATE_AD_JMUELLER_UPN"), pw, "", true},
 		{"user00001@example.test", "wrong", "invalid credentials", false},
-		{e.get(t, "DIRGATE_AD_MUSTCHANGE_UPN"), pw, "must be changed", false},
-		{e.get(t, "DIRGATE_AD_EXPIRED_UPN"), pw, "account has expired", false},
-		{e.get(t, "DIRGATE_AD_DISABLED_UPN"), pw, "invalid credentials", false},
+		{e.Get(t, "DIRGATE_AD_MUSTCHANGE_UPN"), pw, "must be changed", false},
+		{e.Get(t, "DIRGATE_AD_EXPIRED_UPN"), pw, "account has expired", false},
+		{e.Get(t, "DIRGATE_AD_DISABLED_UPN"), pw, "invalid credentials", false},
 		{"shared@example.test", pw, "invalid credentials", false}, // held by two accounts
 	}
 	for _, b := range binds {
@@ -141,14 +141,14 @@ func TestADFullSync(t *testing.T) {
 	// Entries with special characters in their DNs answer searches like AD.
 	sc := gw.dialService(t)
 	for _, who := range []string{"JDOE", "RDSALES", "HASHUSER", "JMUELLER", "KBUSER"} {
-		dnStr := e.get(t, "DIRGATE_AD_"+who+"_DN")
+		dnStr := e.Get(t, "DIRGATE_AD_"+who+"_DN")
 		for _, q := range []struct {
 			base   string
 			scope  int
 			filter string
 		}{
 			{dnStr, ldap.ScopeBaseObject, "(objectClass=*)"},
-			{base, ldap.ScopeWholeSubtree, "(userPrincipalName=" + ldap.EscapeFilter(e.get(t, "DIRGATE_AD_"+who+"_UPN")) + ")"},
+			{base, ldap.ScopeWholeSubtree, "(userPrincipalName=" + ldap.EscapeFilter(e.Get(t, "DIRGATE_AD_"+who+"_UPN")) + ")"},
 			{base, ldap.ScopeWholeSubtree, "(distinguishedName=" + ldap.EscapeFilter(dnStr) + ")"},
 		} {
 			attrs := []string{"cn", "sAMAccountName", "mail", "proxyAddresses", "memberOf", "distinguishedName"}
@@ -169,12 +169,12 @@ func TestADFullSync(t *testing.T) {
 	// memberOf from AD is served as AD computed it; IN_CHAIN gives the
 	// transitive groups.
 	got, err := search(t, sc, base, ldap.ScopeWholeSubtree,
-		"(memberOf:1.2.840.113556.1.4.1941:="+e.get(t, "DIRGATE_AD_G_TOP_DN")+")", []string{"sAMAccountName"})
+		"(memberOf:1.2.840.113556.1.4.1941:="+e.Get(t, "DIRGATE_AD_G_TOP_DN")+")", []string{"sAMAccountName"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want, err := search(t, admin, base, ldap.ScopeWholeSubtree,
-		"(memberOf:1.2.840.113556.1.4.1941:="+e.get(t, "DIRGATE_AD_G_TOP_DN")+")", []string{"sAMAccountName"})
+		"(memberOf:1.2.840.113556.1.4.1941:="+e.Get(t, "DIRGATE_AD_G_TOP_DN")+")", []string{"sAMAccountName"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,8 +198,8 @@ func unicodePwd(pw string) string {
 // without the replication right) reads only the changes.
 func TestADIncremental(t *testing.T) {
 	e := loadAD(t)
-	base := e.get(t, "DIRGATE_AD_BASE")
-	people := e.get(t, "DIRGATE_AD_PEOPLE_DN")
+	base := e.Get(t, "DIRGATE_AD_BASE")
+	people := e.Get(t, "DIRGATE_AD_PEOPLE_DN")
 	for _, m := range []struct {
 		account, method string
 		opts            []ldapsource.Option
@@ -229,7 +229,7 @@ func TestADIncremental(t *testing.T) {
 			addUser(name + "-moved")
 			addUser(name + "-relocated")
 			t.Cleanup(func() {
-				_ = admin.Del(ldap.NewDelRequest("CN="+name+"-relocated,"+e.get(t, "DIRGATE_AD_SPECIAL_OU_DN"), nil))
+				_ = admin.Del(ldap.NewDelRequest("CN="+name+"-relocated,"+e.Get(t, "DIRGATE_AD_SPECIAL_OU_DN"), nil))
 				_ = admin.Del(ldap.NewDelRequest("CN="+name+"-relocated,"+people, nil))
 			})
 
@@ -261,7 +261,7 @@ func TestADIncremental(t *testing.T) {
 			}
 			// A move into the OU whose name has special characters.
 			if err := admin.ModifyDN(ldap.NewModifyDNRequest("CN="+name+"-relocated,"+people, "CN="+name+"-relocated", true,
-				e.get(t, "DIRGATE_AD_SPECIAL_OU_DN"))); err != nil {
+				e.Get(t, "DIRGATE_AD_SPECIAL_OU_DN"))); err != nil {
 				t.Fatal(err)
 			}
 			u7 := "CN=Test User 00007," + people
@@ -271,7 +271,7 @@ func TestADIncremental(t *testing.T) {
 			if err := admin.Modify(mod); err != nil {
 				t.Fatal(err)
 			}
-			grp := ldap.NewModifyRequest(e.get(t, "DIRGATE_AD_G_LEAF_DN"), nil)
+			grp := ldap.NewModifyRequest(e.Get(t, "DIRGATE_AD_G_LEAF_DN"), nil)
 			grp.Add("member", []string{"CN=" + name + "-new," + people})
 			if err := admin.Modify(grp); err != nil {
 				t.Fatal(err)
@@ -298,7 +298,7 @@ func TestADIncremental(t *testing.T) {
 			if res.Added != 1 || res.Deleted != 1 || res.Updated < 4 {
 				t.Errorf("counts: %d added, %d updated, %d deleted; want 1, >=4 (renamed, moved, disabled, group), 1", res.Added, res.Updated, res.Deleted)
 			}
-			if id, _ := idOf("CN=" + name + "-relocated," + e.get(t, "DIRGATE_AD_SPECIAL_OU_DN")); id != relocatedID || id == "" {
+			if id, _ := idOf("CN=" + name + "-relocated," + e.Get(t, "DIRGATE_AD_SPECIAL_OU_DN")); id != relocatedID || id == "" {
 				t.Errorf("the moved user has ID %q, want %q", id, relocatedID)
 			}
 			if id, _ := idOf("CN=" + name + "-renamed," + people); id != movedID || id == "" {
@@ -323,7 +323,7 @@ func TestADIncremental(t *testing.T) {
 // credentials to the client.
 func TestADLockout(t *testing.T) {
 	e := loadAD(t)
-	threshold, _ := strconv.Atoi(e.get(t, "DIRGATE_AD_LOCKOUT_THRESHOLD"))
+	threshold, _ := strconv.Atoi(e.Get(t, "DIRGATE_AD_LOCKOUT_THRESHOLD"))
 	if threshold == 0 {
 		t.Skip("the test DC has no lockout threshold")
 	}
@@ -339,7 +339,7 @@ func TestADLockout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer auth.Close()
-	upn := e.get(t, "DIRGATE_AD_LOCKME_UPN")
+	upn := e.Get(t, "DIRGATE_AD_LOCKME_UPN")
 	login := func(password string) error {
 		_, err := auth.Login(t.Context(), authn.Attempt{Login: upn, Password: password, Protocol: "ldap"})
 		return err
@@ -352,11 +352,11 @@ func TestADLockout(t *testing.T) {
 			t.Fatalf("wrong password: %v", err)
 		}
 	}
-	err = login(e.get(t, "DIRGATE_AD_USER_PW"))
+	err = login(e.Get(t, "DIRGATE_AD_USER_PW"))
 	if authn.ReasonOf(err) != authn.ReasonLocked {
 		t.Fatalf("after %d failures: %v, want account_locked (data 775)", threshold, err)
 	}
-	if err := gw.dial(t).Bind(upn, e.get(t, "DIRGATE_AD_USER_PW")); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) ||
+	if err := gw.dial(t).Bind(upn, e.Get(t, "DIRGATE_AD_USER_PW")); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) ||
 		strings.Contains(err.Error(), "lock") {
 		t.Fatalf("a client must see plain invalid credentials: %v", err)
 	}

@@ -15,11 +15,11 @@ import (
 // DIRGATE_DOM) as a connector, over LDAPS with strict verification.
 func dominoConnector(t *testing.T, e env, p, name string, extra ...string) string {
 	t.Helper()
-	t.Setenv("DIRGATE_IT_"+name+"_PW", e.get(t, p+"_SYNC_PW"))
+	t.Setenv("DIRGATE_IT_"+name+"_PW", e.Get(t, p+"_SYNC_PW"))
 	var b strings.Builder
 	fmt.Fprintf(&b, "  - name: %s\n    type: domino\n    host: %s\n    port: %s\n    encryption: strict\n    ca_file: %s\n",
-		name, e.get(t, p+"_HOST"), e.get(t, p+"_LDAPS_PORT"), e.get(t, p+"_CA"))
-	fmt.Fprintf(&b, "    bind_dn: %q\n    bind_password_env: DIRGATE_IT_%s_PW\n    root_dn: \"\"\n    page_size: 100\n", e.get(t, p+"_SYNC_DN"), name)
+		name, e.Get(t, p+"_HOST"), e.Get(t, p+"_LDAPS_PORT"), e.Get(t, p+"_CA"))
+	fmt.Fprintf(&b, "    bind_dn: %q\n    bind_password_env: DIRGATE_IT_%s_PW\n    root_dn: \"\"\n    page_size: 100\n", e.Get(t, p+"_SYNC_DN"), name)
 	for _, x := range extra {
 		fmt.Fprintf(&b, "    %s\n", x)
 	}
@@ -40,12 +40,12 @@ func TestDomino(t *testing.T) {
 	if _, ok := e["DIRGATE_DOM_URL"]; !ok {
 		t.Fatal("the test environment has no Domino emulator (scripts/testenv/up.sh)")
 	}
-	admin, err := ldap.DialURL(e.get(t, "DIRGATE_DOM_URL"))
+	admin, err := ldap.DialURL(e.Get(t, "DIRGATE_DOM_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	if err := admin.Bind(e.get(t, "DIRGATE_DOM_ADMIN_DN"), e.get(t, "DIRGATE_DOM_ADMIN_PW")); err != nil {
+	if err := admin.Bind(e.Get(t, "DIRGATE_DOM_ADMIN_DN"), e.Get(t, "DIRGATE_DOM_ADMIN_PW")); err != nil {
 		t.Fatal(err)
 	}
 	eligiblePeople := upstreamCount(t, admin, "", "(&(objectClass=dominoPerson)(!(availableForDirSync=0)))")
@@ -68,9 +68,9 @@ func TestDomino(t *testing.T) {
 		t.Fatal("the emulator has no availableForDirSync=0 person: the test proves nothing")
 	}
 
-	pw := e.get(t, "DIRGATE_DOM_USER_PW")
+	pw := e.Get(t, "DIRGATE_DOM_USER_PW")
 	c := gw.dial(t)
-	for _, login := range []string{e.get(t, "DIRGATE_DOM_SPECIAL_USER_DN"), e.get(t, "DIRGATE_DOM_PLUS_USER_DN"), e.get(t, "DIRGATE_DOM_UTF8_USER_DN"), e.get(t, "DIRGATE_DOM_USER_DN")} {
+	for _, login := range []string{e.Get(t, "DIRGATE_DOM_SPECIAL_USER_DN"), e.Get(t, "DIRGATE_DOM_PLUS_USER_DN"), e.Get(t, "DIRGATE_DOM_UTF8_USER_DN"), e.Get(t, "DIRGATE_DOM_USER_DN")} {
 		if err := c.Bind(login, pw); err != nil {
 			t.Errorf("bind %q: %v", login, err)
 		}
@@ -78,7 +78,7 @@ func TestDomino(t *testing.T) {
 	// The same user by mail and by short name (uid).
 	var mail, uid string
 	_ = gw.store.View(t.Context(), func(v *cache.View) error {
-		en, err := v.ByDN(e.get(t, "DIRGATE_DOM_USER_DN"))
+		en, err := v.ByDN(e.Get(t, "DIRGATE_DOM_USER_DN"))
 		if err == nil {
 			mail, uid = en.First("mail"), en.First("uid")
 		}
@@ -90,17 +90,17 @@ func TestDomino(t *testing.T) {
 		}
 	}
 	// A deny-list member is disabled; a person excluded from sync is unknown.
-	for _, dnStr := range []string{e.get(t, "DIRGATE_DOM_DENIED_USER_DN"), e.get(t, "DIRGATE_DOM_NOSYNC_USER_DN")} {
+	for _, dnStr := range []string{e.Get(t, "DIRGATE_DOM_DENIED_USER_DN"), e.Get(t, "DIRGATE_DOM_NOSYNC_USER_DN")} {
 		if err := gw.dial(t).Bind(dnStr, pw); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Errorf("bind %q: %v, want invalidCredentials", dnStr, err)
 		}
 	}
 	_ = gw.store.View(t.Context(), func(v *cache.View) error {
-		en, err := v.ByDN(e.get(t, "DIRGATE_DOM_DENIED_USER_DN"))
+		en, err := v.ByDN(e.Get(t, "DIRGATE_DOM_DENIED_USER_DN"))
 		if err != nil || !en.Disabled {
 			t.Errorf("deny-list member: %v disabled=%v", err, en != nil && en.Disabled)
 		}
-		if _, err := v.ByDN(e.get(t, "DIRGATE_DOM_NOSYNC_USER_DN")); err == nil {
+		if _, err := v.ByDN(e.Get(t, "DIRGATE_DOM_NOSYNC_USER_DN")); err == nil {
 			t.Error("an availableForDirSync=0 person was synced")
 		}
 		return nil
@@ -116,7 +116,7 @@ func TestDomino(t *testing.T) {
 	if err != nil || len(got) != 0 {
 		t.Fatalf("groups under O=Acme: %d, %v (Domino groups are flat, at the root)", len(got), err)
 	}
-	got, err = search(t, sc, "", ldap.ScopeWholeSubtree, "(memberOf="+e.get(t, "DIRGATE_DOM_NESTED_GROUP_DN")+")", []string{"cn", "memberOf"})
+	got, err = search(t, sc, "", ldap.ScopeWholeSubtree, "(memberOf="+e.Get(t, "DIRGATE_DOM_NESTED_GROUP_DN")+")", []string{"cn", "memberOf"})
 	if err != nil || len(got) == 0 {
 		t.Fatalf("members of the nested group: %d, %v", len(got), err)
 	}

@@ -1,13 +1,11 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,52 +15,16 @@ import (
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/testenv"
 	"github.com/dirgate/dirgate/proxy"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
 
 // env is the parsed test environment file.
-type env map[string]string
+type env = testenv.Env
 
-func loadEnv(t testing.TB) env {
-	t.Helper()
-	path := os.Getenv("DIRGATE_TESTENV")
-	if path == "" {
-		if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
-			t.Fatal("DIRGATE_TESTENV is not set but upstreams are required: run scripts/testenv/up.sh")
-		}
-		t.Skip("no test upstreams: run `make test`, or scripts/testenv/up.sh and set DIRGATE_TESTENV")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("test environment: %v", err)
-	}
-	defer f.Close()
-	e := env{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "export ")
-		if !ok {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		e[k] = strings.ReplaceAll(strings.Trim(v, "'"), `'\''`, "'")
-	}
-	return e
-}
-
-func (e env) get(t testing.TB, k string) string {
-	t.Helper()
-	v, ok := e[k]
-	if !ok {
-		t.Fatalf("test environment has no %s", k)
-	}
-	return v
-}
+func loadEnv(t testing.TB) env { return testenv.Load(t) }
 
 // serviceDN/servicePW is the service account configured on dirgate.
 const (
@@ -82,14 +44,14 @@ var serviceHash = func() string {
 // is appended to the connector mapping (indented by 4 spaces).
 func connectorYAML(t testing.TB, e env, name, host, alternate string, extra ...string) string {
 	t.Helper()
-	t.Setenv("DIRGATE_IT_SYNC_PW", e.get(t, "DIRGATE_OL_SYNC_PW"))
+	t.Setenv("DIRGATE_IT_SYNC_PW", e.Get(t, "DIRGATE_OL_SYNC_PW"))
 	var b strings.Builder
 	fmt.Fprintf(&b, "  - name: %s\n    type: openldap\n    host: %s\n", name, host)
 	if alternate != "" {
 		fmt.Fprintf(&b, "    alternate_host: %s\n", alternate)
 	}
-	fmt.Fprintf(&b, "    port: %s\n    encryption: strict\n    tls_mode: ldaps\n    ca_file: %s\n", e.get(t, "DIRGATE_OL_LDAPS_PORT"), e.get(t, "DIRGATE_OL_CA"))
-	fmt.Fprintf(&b, "    bind_dn: %s\n    bind_password_env: DIRGATE_IT_SYNC_PW\n    root_dn: %s\n", e.get(t, "DIRGATE_OL_SYNC_DN"), e.get(t, "DIRGATE_OL_BASE"))
+	fmt.Fprintf(&b, "    port: %s\n    encryption: strict\n    tls_mode: ldaps\n    ca_file: %s\n", e.Get(t, "DIRGATE_OL_LDAPS_PORT"), e.Get(t, "DIRGATE_OL_CA"))
+	fmt.Fprintf(&b, "    bind_dn: %s\n    bind_password_env: DIRGATE_IT_SYNC_PW\n    root_dn: %s\n", e.Get(t, "DIRGATE_OL_SYNC_DN"), e.Get(t, "DIRGATE_OL_BASE"))
 	fmt.Fprintf(&b, "    timeout: 3s\n    safety:\n      max_deletes: 100000\n      max_delete_percent: 100\n")
 	for _, x := range extra {
 		fmt.Fprintf(&b, "    %s\n", x)
@@ -192,12 +154,12 @@ func (g *gateway) dialService(t testing.TB) *ldap.Conn {
 // size limit), the reference the gateway's answers are compared with.
 func dialUpstream(t testing.TB, e env) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL(e.get(t, "DIRGATE_OL_URL"))
+	c, err := ldap.DialURL(e.Get(t, "DIRGATE_OL_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(e.get(t, "DIRGATE_OL_SYNC_DN"), e.get(t, "DIRGATE_OL_SYNC_PW")); err != nil {
+	if err := c.Bind(e.Get(t, "DIRGATE_OL_SYNC_DN"), e.Get(t, "DIRGATE_OL_SYNC_PW")); err != nil {
 		t.Fatal(err)
 	}
 	return c

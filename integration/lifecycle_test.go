@@ -17,12 +17,12 @@ import (
 // upstream between syncs.
 func adminConn(t *testing.T, e env) *ldap.Conn {
 	t.Helper()
-	c, err := ldap.DialURL(e.get(t, "DIRGATE_OL_URL"))
+	c, err := ldap.DialURL(e.Get(t, "DIRGATE_OL_URL"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if err := c.Bind(e.get(t, "DIRGATE_OL_ADMIN_DN"), e.get(t, "DIRGATE_OL_ADMIN_PW")); err != nil {
+	if err := c.Bind(e.Get(t, "DIRGATE_OL_ADMIN_DN"), e.Get(t, "DIRGATE_OL_ADMIN_PW")); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -48,7 +48,7 @@ func del(c *ldap.Conn, dnStr string) { _ = c.Del(ldap.NewDelRequest(dnStr, nil))
 // rename, delete) and checks the plan, the stable IDs and what is served.
 func TestSyncChanges(t *testing.T) {
 	e := loadEnv(t)
-	base := e.get(t, "DIRGATE_OL_BASE")
+	base := e.Get(t, "DIRGATE_OL_BASE")
 	people := "ou=people," + base
 	admin := adminConn(t, e)
 	pw := "It-Passw0rd!"
@@ -64,7 +64,7 @@ func TestSyncChanges(t *testing.T) {
 		}
 	})
 
-	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), "")))
+	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "")))
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestSyncChanges(t *testing.T) {
 // disappear: the run must be blocked and change nothing until forced.
 func TestSafetyBlocksMassDeletion(t *testing.T) {
 	e := loadEnv(t)
-	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), "")))
+	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "")))
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,12 +179,12 @@ func TestSafetyBlocksMassDeletion(t *testing.T) {
 // slapd as alternate: sync and binds must use the alternate.
 func TestFailover(t *testing.T) {
 	e := loadEnv(t)
-	alt := e.get(t, "DIRGATE_OL2_HOST")
-	if e.get(t, "DIRGATE_OL2_LDAPS_PORT") != e.get(t, "DIRGATE_OL_LDAPS_PORT") {
+	alt := e.Get(t, "DIRGATE_OL2_HOST")
+	if e.Get(t, "DIRGATE_OL2_LDAPS_PORT") != e.Get(t, "DIRGATE_OL_LDAPS_PORT") {
 		t.Fatal("the failover test needs both instances on one port (scripts/testenv/up.sh)")
 	}
 	dead := "127.0.0.3"
-	if c, err := net.DialTimeout("tcp", net.JoinHostPort(dead, e.get(t, "DIRGATE_OL_LDAPS_PORT")), time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", net.JoinHostPort(dead, e.Get(t, "DIRGATE_OL_LDAPS_PORT")), time.Second); err == nil {
 		c.Close()
 		t.Fatalf("%s unexpectedly answers", dead)
 	}
@@ -197,13 +197,13 @@ func TestFailover(t *testing.T) {
 		t.Fatalf("synced from %q, want the alternate %s", res.Host, alt)
 	}
 	c := gw.dial(t)
-	if err := c.Bind("user00001@example.test", e.get(t, "DIRGATE_OL_USER_PW")); err != nil {
+	if err := c.Bind("user00001@example.test", e.Get(t, "DIRGATE_OL_USER_PW")); err != nil {
 		t.Fatalf("bind through the alternate: %v", err)
 	}
 
 	// Primary up: it is preferred.
-	gw2 := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), alt)))
-	if res, err := gw2.sync(t, "corp", dirsync.Options{}); err != nil || res.Host != e.get(t, "DIRGATE_OL_HOST") {
+	gw2 := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), alt)))
+	if res, err := gw2.sync(t, "corp", dirsync.Options{}); err != nil || res.Host != e.Get(t, "DIRGATE_OL_HOST") {
 		t.Fatalf("with the primary up: host %q, %v", res.Host, err)
 	}
 
@@ -221,7 +221,7 @@ func TestFailover(t *testing.T) {
 // domains; only those addresses resolve logins.
 func TestEmailDomainFilter(t *testing.T) {
 	e := loadEnv(t)
-	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), "", "email_domains: other.test")))
+	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "", "email_domains: other.test")))
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestEmailDomainFilter(t *testing.T) {
 	if users != 2000/7 {
 		t.Fatalf("%d users synced, want %d (those with an other.test address)", users, 2000/7)
 	}
-	pw := e.get(t, "DIRGATE_OL_USER_PW")
+	pw := e.Get(t, "DIRGATE_OL_USER_PW")
 	if err := gw.dial(t).Bind("user00007@other.test", pw); err != nil {
 		t.Fatalf("bind with the in-domain address: %v", err)
 	}
@@ -243,13 +243,13 @@ func TestEmailDomainFilter(t *testing.T) {
 // without a CA, and StartTLS.
 func TestTLSModes(t *testing.T) {
 	e := loadEnv(t)
-	host := e.get(t, "DIRGATE_OL_HOST")
+	host := e.Get(t, "DIRGATE_OL_HOST")
 	cases := []struct {
 		name  string
 		extra []string
 		want  string // "" = success, else error substring
 	}{
-		{"strict wrong CA", []string{"ca_file: " + e.get(t, "DIRGATE_OL_WRONG_CA")}, "unknown CA"},
+		{"strict wrong CA", []string{"ca_file: " + e.Get(t, "DIRGATE_OL_WRONG_CA")}, "unknown CA"},
 		{"relaxed", []string{"encryption: relaxed"}, ""},
 	}
 	for _, c := range cases {
@@ -274,7 +274,7 @@ func TestTLSModes(t *testing.T) {
 	}
 	t.Run("starttls strict", func(t *testing.T) {
 		y := connectorYAML(t, e, "corp", host, "")
-		y = replaceLine(y, "port", "port: "+e.get(t, "DIRGATE_OL_PORT"))
+		y = replaceLine(y, "port", "port: "+e.Get(t, "DIRGATE_OL_PORT"))
 		y = replaceLine(y, "tls_mode", "tls_mode: starttls")
 		gw := startGateway(t, parseConfig(t, y))
 		if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {

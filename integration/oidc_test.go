@@ -200,11 +200,11 @@ func oidcGateway(t *testing.T, gw *gateway, conn string) *relyingParty {
 
 func TestOIDCLoginInChromiumOpenLDAP(t *testing.T) {
 	e := loadEnv(t)
-	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), "", "acknowledge_disabled_accounts: true")))
+	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "", "acknowledge_disabled_accounts: true")))
 	rp := oidcGateway(t, gw, "corp")
 	ctx := browserCtx(t)
 	screenshotOnFailure(t, ctx, "oidc-openldap")
-	pw := e.get(t, "DIRGATE_OL_USER_PW")
+	pw := e.Get(t, "DIRGATE_OL_USER_PW")
 	cases := []struct {
 		name, login, password, want string
 	}{
@@ -238,11 +238,11 @@ func TestOIDCFlowSambaAD(t *testing.T) {
 	rp := oidcGateway(t, gw, "corp")
 	ctx := browserCtx(t)
 	screenshotOnFailure(t, ctx, "oidc-ad")
-	page, err := signInWithBrowser(t, ctx, rp.srv.URL+"/start", e.get(t, "DIRGATE_AD_JDOE_UPN"), e.get(t, "DIRGATE_AD_USER_PW"))
+	page, err := signInWithBrowser(t, ctx, rp.srv.URL+"/start", e.Get(t, "DIRGATE_AD_JDOE_UPN"), e.Get(t, "DIRGATE_AD_USER_PW"))
 	if err != nil || !strings.Contains(html.UnescapeString(page), "signed in as jdoe@example.test") || !strings.Contains(page, "G-Leaf") {
 		t.Fatalf("AD sign-in: %v\n%s", err, page)
 	}
-	page, err = signInWithBrowser(t, ctx, rp.srv.URL+"/start", e.get(t, "DIRGATE_AD_MUSTCHANGE_UPN"), e.get(t, "DIRGATE_AD_USER_PW"))
+	page, err = signInWithBrowser(t, ctx, rp.srv.URL+"/start", e.Get(t, "DIRGATE_AD_MUSTCHANGE_UPN"), e.Get(t, "DIRGATE_AD_USER_PW"))
 	if err != nil || !strings.Contains(page, "You must change your password") {
 		t.Fatalf("must-change account: %v\n%s", err, page)
 	}

@@ -92,10 +92,10 @@ func search(t testing.TB, c *ldap.Conn, base string, scope int, filter string, a
 
 func TestOpenLDAPEndToEnd(t *testing.T) {
 	e := loadEnv(t)
-	users, _ := strconv.Atoi(e.get(t, "DIRGATE_OL_USERS"))
-	groups, _ := strconv.Atoi(e.get(t, "DIRGATE_OL_GROUPS"))
-	base := e.get(t, "DIRGATE_OL_BASE")
-	cfg := parseConfig(t, connectorYAML(t, e, "corp", e.get(t, "DIRGATE_OL_HOST"), "", "acknowledge_disabled_accounts: true"))
+	users, _ := strconv.Atoi(e.Get(t, "DIRGATE_OL_USERS"))
+	groups, _ := strconv.Atoi(e.Get(t, "DIRGATE_OL_GROUPS"))
+	base := e.Get(t, "DIRGATE_OL_BASE")
+	cfg := parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "", "acknowledge_disabled_accounts: true"))
 	gw := startGateway(t, cfg)
 
 	start := time.Now()
@@ -232,7 +232,7 @@ func TestOpenLDAPEndToEnd(t *testing.T) {
 		}
 	})
 
-	pw := e.get(t, "DIRGATE_OL_USER_PW")
+	pw := e.Get(t, "DIRGATE_OL_USER_PW")
 	binds := []struct {
 		name, login, password string
 		code                  uint16 // 0 = success

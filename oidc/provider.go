@@ -347,15 +347,25 @@ func (p *Provider) clientAuth(r *http.Request) (*Client, bool) {
 	return c, secret != "" && c.VerifySecret != nil && c.VerifySecret(secret)
 }
 
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+// clientRequest reads the form of a token or revocation request and
+// authenticates its client; on failure it has answered.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request) (*Client, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "malformed form body")
-		return
+		return nil, false
 	}
 	client, ok := p.clientAuth(r)
 	if !ok {
 		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return nil, false
+	}
+	return client, true
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	client, ok := p.clientRequest(w, r)
+	if !ok {
 		return
 	}
 	switch r.PostForm.Get("grant_type") {
@@ -649,14 +659,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // revoke implements RFC 7009: the answer is 200 whether or not the token
 // was known.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "malformed form body")
-		return
-	}
-	client, ok := p.clientAuth(r)
+	client, ok := p.clientRequest(w, r)
 	if !ok {
-		oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
 		return
 	}
 	t := r.PostForm.Get("token")

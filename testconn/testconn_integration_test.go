@@ -1,60 +1,23 @@
 package testconn
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/testenv"
 )
 
 // These tests run against the real upstreams of scripts/testenv/up.sh
 // (OpenLDAP x2, Samba AD, Domino emulators). They skip without
 // DIRGATE_TESTENV, and fail instead when DIRGATE_REQUIRE_UPSTREAMS=1.
 
-type testEnv map[string]string
+type testEnv = testenv.Env
 
-func loadTestEnv(t *testing.T) testEnv {
-	t.Helper()
-	path := os.Getenv("DIRGATE_TESTENV")
-	if path == "" {
-		if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
-			t.Fatal("DIRGATE_TESTENV is not set but upstreams are required: run scripts/testenv/up.sh")
-		}
-		t.Skip("no test upstreams: run `make test`, or scripts/testenv/up.sh and set DIRGATE_TESTENV")
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("test environment: %v", err)
-	}
-	defer f.Close()
-	e := testEnv{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "export ")
-		if !ok {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		e[k] = strings.ReplaceAll(strings.Trim(v, "'"), `'\''`, "'")
-	}
-	return e
-}
-
-func (e testEnv) get(t *testing.T, k string) string {
-	t.Helper()
-	v, ok := e[k]
-	if !ok {
-		t.Fatalf("test environment has no %s", k)
-	}
-	return v
-}
+func loadTestEnv(t *testing.T) testEnv { return testenv.Load(t) }
 
 // yamlQuote quotes a value for a YAML flow scalar (DNs hold commas,
 // backslashes and quotes).
@@ -76,51 +39,51 @@ type stepWant struct {
 func TestIntegration(t *testing.T) {
 	e := loadTestEnv(t)
 	ol := func(extra ...string) []string {
-		t.Setenv("TC_OL_PW", e.get(t, "DIRGATE_OL_SYNC_PW"))
+		t.Setenv("TC_OL_PW", e.Get(t, "DIRGATE_OL_SYNC_PW"))
 		return merge([]string{
 			"type: openldap",
-			"host: " + e.get(t, "DIRGATE_OL_HOST"),
-			"port: " + e.get(t, "DIRGATE_OL_LDAPS_PORT"),
+			"host: " + e.Get(t, "DIRGATE_OL_HOST"),
+			"port: " + e.Get(t, "DIRGATE_OL_LDAPS_PORT"),
 			"encryption: strict", "tls_mode: ldaps",
-			"ca_file: " + e.get(t, "DIRGATE_OL_CA"),
-			"bind_dn: " + yamlQuote(e.get(t, "DIRGATE_OL_SYNC_DN")),
+			"ca_file: " + e.Get(t, "DIRGATE_OL_CA"),
+			"bind_dn: " + yamlQuote(e.Get(t, "DIRGATE_OL_SYNC_DN")),
 			"bind_password_env: TC_OL_PW",
-			"root_dn: " + yamlQuote(e.get(t, "DIRGATE_OL_BASE")),
+			"root_dn: " + yamlQuote(e.Get(t, "DIRGATE_OL_BASE")),
 			"timeout: 3s",
 		}, extra...)
 	}
 	ad := func(dn, pwVar string, extra ...string) []string {
-		t.Setenv("TC_AD_PW", e.get(t, pwVar))
+		t.Setenv("TC_AD_PW", e.Get(t, pwVar))
 		return merge([]string{
 			"type: ad",
-			"host: " + e.get(t, "DIRGATE_AD_HOST"),
-			"port: " + e.get(t, "DIRGATE_AD_LDAPS_PORT"),
+			"host: " + e.Get(t, "DIRGATE_AD_HOST"),
+			"port: " + e.Get(t, "DIRGATE_AD_LDAPS_PORT"),
 			"encryption: strict",
-			"ca_file: " + e.get(t, "DIRGATE_AD_CA"),
+			"ca_file: " + e.Get(t, "DIRGATE_AD_CA"),
 			"bind_dn: " + yamlQuote(dn),
 			"bind_password_env: TC_AD_PW",
-			"root_dn: " + yamlQuote(e.get(t, "DIRGATE_AD_BASE")),
+			"root_dn: " + yamlQuote(e.Get(t, "DIRGATE_AD_BASE")),
 			"timeout: 5s",
 		}, extra...)
 	}
 	dom := func(prefix string, extra ...string) []string {
-		t.Setenv("TC_DOM_PW", e.get(t, prefix+"_SYNC_PW"))
+		t.Setenv("TC_DOM_PW", e.Get(t, prefix+"_SYNC_PW"))
 		return merge([]string{
 			"type: domino",
-			"host: " + e.get(t, prefix+"_HOST"),
-			"port: " + e.get(t, prefix+"_LDAPS_PORT"),
+			"host: " + e.Get(t, prefix+"_HOST"),
+			"port: " + e.Get(t, prefix+"_LDAPS_PORT"),
 			"encryption: strict",
-			"ca_file: " + e.get(t, prefix+"_CA"),
-			"bind_dn: " + yamlQuote(e.get(t, prefix+"_SYNC_DN")),
+			"ca_file: " + e.Get(t, prefix+"_CA"),
+			"bind_dn: " + yamlQuote(e.Get(t, prefix+"_SYNC_DN")),
 			"bind_password_env: TC_DOM_PW",
 			`root_dn: ""`,
 			"timeout: 3s",
 		}, extra...)
 	}
-	olHost := e.get(t, "DIRGATE_OL_HOST")
-	ol2Host := e.get(t, "DIRGATE_OL2_HOST")
+	olHost := e.Get(t, "DIRGATE_OL_HOST")
+	ol2Host := e.Get(t, "DIRGATE_OL2_HOST")
 	closed := fmt.Sprint(freePort(t))
-	adUser := "CN=Test User 00019," + e.get(t, "DIRGATE_AD_PEOPLE_DN")
+	adUser := "CN=Test User 00019," + e.Get(t, "DIRGATE_AD_PEOPLE_DN")
 
 	cases := []struct {
 		name   string
@@ -135,10 +98,10 @@ func TestIntegration(t *testing.T) {
 			conn: func() []string { return ol() },
 			want: want{ok: true, step: map[string]stepWant{
 				"dns":     {ok: true, detail: []string{"IP address"}},
-				"tcp":     {ok: true, detail: []string{"connected to " + olHost + ":" + e.get(t, "DIRGATE_OL_LDAPS_PORT")}},
+				"tcp":     {ok: true, detail: []string{"connected to " + olHost + ":" + e.Get(t, "DIRGATE_OL_LDAPS_PORT")}},
 				"tls":     {ok: true, detail: []string{"TLS 1.", "verified (strict)"}},
-				"bind":    {ok: true, detail: []string{"bound as " + e.get(t, "DIRGATE_OL_SYNC_DN")}},
-				"root_dn": {ok: true, detail: []string{e.get(t, "DIRGATE_OL_BASE") + " exists"}},
+				"bind":    {ok: true, detail: []string{"bound as " + e.Get(t, "DIRGATE_OL_SYNC_DN")}},
+				"root_dn": {ok: true, detail: []string{e.Get(t, "DIRGATE_OL_BASE") + " exists"}},
 				"search":  {ok: true, detail: []string{"50 users, ", " with mail", "first page"}},
 				"paging":  {ok: true, detail: []string{"supported", "cookie"}},
 			}},
@@ -146,7 +109,7 @@ func TestIntegration(t *testing.T) {
 		{
 			name: "openldap starttls by host name",
 			conn: func() []string {
-				return ol("host: localhost", "port: "+e.get(t, "DIRGATE_OL_PORT"), "tls_mode: starttls", "page_size: 20")
+				return ol("host: localhost", "port: "+e.Get(t, "DIRGATE_OL_PORT"), "tls_mode: starttls", "page_size: 20")
 			},
 			want: want{ok: true, step: map[string]stepWant{
 				"localhost dns":      {ok: true, detail: []string{"localhost resolves to", "127.0.0.1"}},
@@ -158,7 +121,7 @@ func TestIntegration(t *testing.T) {
 		{
 			name: "openldap unencrypted",
 			conn: func() []string {
-				c := ol("port: "+e.get(t, "DIRGATE_OL_PORT"), "encryption: none")
+				c := ol("port: "+e.Get(t, "DIRGATE_OL_PORT"), "encryption: none")
 				return without(c, "tls_mode:", "ca_file:")
 			},
 			want: want{ok: true, step: map[string]stepWant{
@@ -180,7 +143,7 @@ func TestIntegration(t *testing.T) {
 		},
 		{
 			name: "openldap wrong CA",
-			conn: func() []string { return ol("ca_file: " + e.get(t, "DIRGATE_OL_WRONG_CA")) },
+			conn: func() []string { return ol("ca_file: " + e.Get(t, "DIRGATE_OL_WRONG_CA")) },
 			want: want{step: map[string]stepWant{
 				"tcp":  {ok: true},
 				"tls":  {detail: []string{"certificate signed by an unknown CA"}, fix: []string{"set ca_file to the CA that signed the server certificate, or encryption: relaxed"}},
@@ -224,7 +187,7 @@ func TestIntegration(t *testing.T) {
 		},
 		{
 			name: "openldap root_dn missing",
-			conn: func() []string { return ol("root_dn: " + yamlQuote("ou=nowhere,"+e.get(t, "DIRGATE_OL_BASE"))) },
+			conn: func() []string { return ol("root_dn: " + yamlQuote("ou=nowhere,"+e.Get(t, "DIRGATE_OL_BASE"))) },
 			want: want{step: map[string]stepWant{
 				"bind":    {ok: true},
 				"root_dn": {detail: []string{"does not exist", "closest existing entry"}, fix: []string{"check root_dn"}},
@@ -260,22 +223,22 @@ func TestIntegration(t *testing.T) {
 		},
 		{
 			name: "ad disabled account",
-			conn: func() []string { return ad(e.get(t, "DIRGATE_AD_DISABLED_DN"), "DIRGATE_AD_USER_PW") },
+			conn: func() []string { return ad(e.Get(t, "DIRGATE_AD_DISABLED_DN"), "DIRGATE_AD_USER_PW") },
 			want: want{step: map[string]stepWant{"bind": {detail: []string{"AD error 533: account disabled"}, fix: []string{"enable"}}}},
 		},
 		{
 			name: "ad must change password",
-			conn: func() []string { return ad(e.get(t, "DIRGATE_AD_MUSTCHANGE_DN"), "DIRGATE_AD_USER_PW") },
+			conn: func() []string { return ad(e.Get(t, "DIRGATE_AD_MUSTCHANGE_DN"), "DIRGATE_AD_USER_PW") },
 			want: want{step: map[string]stepWant{"bind": {detail: []string{"AD error 773: user must change password"}}}},
 		},
 		{
 			name: "ad expired account",
-			conn: func() []string { return ad(e.get(t, "DIRGATE_AD_EXPIRED_DN"), "DIRGATE_AD_USER_PW") },
+			conn: func() []string { return ad(e.Get(t, "DIRGATE_AD_EXPIRED_DN"), "DIRGATE_AD_USER_PW") },
 			want: want{step: map[string]stepWant{"bind": {detail: []string{"AD error 701: account expired"}, fix: []string{"expiry date"}}}},
 		},
 		{
 			name: "ad sample with proxyAddresses",
-			conn: func() []string { return ad(e.get(t, "DIRGATE_AD_SYNC_DN"), "DIRGATE_AD_SYNC_PW") },
+			conn: func() []string { return ad(e.Get(t, "DIRGATE_AD_SYNC_DN"), "DIRGATE_AD_SYNC_PW") },
 			want: want{ok: true, step: map[string]stepWant{
 				"bind":   {ok: true},
 				"search": {ok: true, detail: []string{"50 users, ", " with mail, ", " with proxyAddresses"}},
@@ -383,10 +346,10 @@ func TestIntegration(t *testing.T) {
 // number of users.
 func TestIntegrationSearchCounts(t *testing.T) {
 	e := loadTestEnv(t)
-	t.Setenv("TC_AD_PW", e.get(t, "DIRGATE_AD_SYNC_PW"))
-	c := parseConnector(t, "type: ad", "host: "+e.get(t, "DIRGATE_AD_HOST"), "port: "+e.get(t, "DIRGATE_AD_LDAPS_PORT"),
-		"encryption: strict", "ca_file: "+e.get(t, "DIRGATE_AD_CA"), "bind_dn: "+yamlQuote(e.get(t, "DIRGATE_AD_SYNC_DN")),
-		"bind_password_env: TC_AD_PW", "root_dn: "+yamlQuote(e.get(t, "DIRGATE_AD_PEOPLE_DN")), "page_size: 1000",
+	t.Setenv("TC_AD_PW", e.Get(t, "DIRGATE_AD_SYNC_PW"))
+	c := parseConnector(t, "type: ad", "host: "+e.Get(t, "DIRGATE_AD_HOST"), "port: "+e.Get(t, "DIRGATE_AD_LDAPS_PORT"),
+		"encryption: strict", "ca_file: "+e.Get(t, "DIRGATE_AD_CA"), "bind_dn: "+yamlQuote(e.Get(t, "DIRGATE_AD_SYNC_DN")),
+		"bind_password_env: TC_AD_PW", "root_dn: "+yamlQuote(e.Get(t, "DIRGATE_AD_PEOPLE_DN")), "page_size: 1000",
 		"alias_attributes: [proxyAddresses, otherMailbox]")
 	r := Run(context.Background(), c)
 	s, _ := findStep(r, c.Host, StepSearch)

@@ -11,12 +11,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -92,6 +98,10 @@ func run(envFile, binary, outFile string, dur time.Duration, rounds int) error {
 		return fmt.Errorf("hash-password: %w", err)
 	}
 	listen := "127.0.0.1:3899"
+	clientHash, err := hashOf(binary, oidcSecret)
+	if err != nil {
+		return err
+	}
 	cfg := fmt.Sprintf(`cache: {dir: %s}
 ldap: {listen: %q, size_limit: 1000000, max_page_size: 5000}
 service_accounts: [{dn: %q, password_hash: %q}]
@@ -106,8 +116,13 @@ connectors:
     root_dn: %q
     page_size: 1000
     timeout: 60s
+oidc:
+  issuer: http://%s
+  listen: %s
+  clients: [{id: bench, secret_hash: %q, redirect_uris: [%q]}]
 log: {level: warn}
-`, filepath.Join(work, "cache"), listen, svcDN, strings.TrimSpace(string(h)), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"])
+`, filepath.Join(work, "cache"), listen, svcDN, strings.TrimSpace(string(h)), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"],
+		oidcAddr, oidcAddr, clientHash, oidcRedirect)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -143,6 +158,21 @@ log: {level: warn}
 	ms, mr := median(syncTimes), median(rawTimes)
 	rep.add(fmt.Sprintf("full sync of %d users (wall, median of %d)", users, rounds), ms.Round(time.Millisecond).String(),
 		mr.Round(time.Millisecond).String()+" raw paged read", ratio(ms, mr), "≤ 1.5×")
+
+	// 1b. Incremental sync of 100 changes (syncrepl with the cursor the
+	// last full run stored).
+	if err := changeUsers(e, 100); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	incOut, err := exec.Command(binary, "sync", "-c", cfgPath).Output()
+	if err != nil {
+		return fmt.Errorf("incremental sync: %v\n%s", err, incOut)
+	}
+	inc := time.Since(t0)
+	rep.add("incremental sync of 100 changes (wall, whole CLI run)", inc.Round(time.Millisecond).String(),
+		ms.Round(time.Millisecond).String()+" full sync", ratio(inc, ms), "< 1 s, reads ∝ changes")
+	rep.notes = append(rep.notes, "incremental run: `"+strings.TrimSpace(string(incOut))+"`")
 
 	// Start the server for the online measurements.
 	srv := exec.Command(binary, "serve", "-c", cfgPath)
@@ -194,6 +224,21 @@ log: {level: warn}
 	d, s := best(dres), best(sres)
 	rep.add("bind, concurrency 8: p50 (ops/s)", fmt.Sprintf("%s (%.0f)", d.p50, d.opsPerSec),
 		fmt.Sprintf("%s (%.0f) direct", s.p50, s.opsPerSec), ratio(d.p50, s.p50), "p50 ≤ 1.2×")
+
+	// 3b. OIDC: whole sign-ins (authorize, login form, code exchange) and
+	// refresh grants at the token endpoint, concurrency 4.
+	logins, err := oidcLoad(e, users, dur, false)
+	if err != nil {
+		return fmt.Errorf("oidc logins: %w", err)
+	}
+	refreshes, err := oidcLoad(e, users, dur, true)
+	if err != nil {
+		return fmt.Errorf("oidc refresh: %w", err)
+	}
+	rep.add("OIDC sign-in round trips (authorize + login + token), concurrency 4: per s (p50)",
+		fmt.Sprintf("%.0f (%s)", logins.opsPerSec, logins.p50), "", "", "")
+	rep.add("OIDC token endpoint (refresh grants), concurrency 4: per s (p50)",
+		fmt.Sprintf("%.0f (%s)", refreshes.opsPerSec, refreshes.p50), "", "", "")
 
 	// 4. Memory and disk.
 	rss := rssOf(srv.Process.Pid)
@@ -433,4 +478,141 @@ func writeReport(path string, r *report, users int, dur time.Duration, rounds in
 	}
 	b.WriteString("\n")
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+const (
+	oidcAddr     = "127.0.0.1:3898"
+	oidcSecret   = "bench-client-secret"
+	oidcRedirect = "http://127.0.0.1:3897/cb"
+)
+
+func hashOf(binary, secret string) (string, error) {
+	c := exec.Command(binary, "hash-password")
+	c.Stdin = strings.NewReader(secret + "\n")
+	out, err := c.Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+// changeUsers modifies n users upstream, as the directory admin.
+func changeUsers(e env, n int) error {
+	c, err := ldap.DialURL(e["URL"])
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Bind(e["ADMIN_DN"], e["ADMIN_PW"]); err != nil {
+		return err
+	}
+	stamp := time.Now().Format(time.RFC3339Nano)
+	for i := 1; i <= n; i++ {
+		m := ldap.NewModifyRequest(fmt.Sprintf("uid=user%05d,ou=people,%s", i*7, e["BASE"]), nil)
+		m.Replace("description", []string{"bench change " + stamp})
+		if err := c.Modify(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var hiddenField = regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`)
+
+// oidcSignIn runs one whole sign-in and returns the token response.
+func oidcSignIn(client *http.Client, user string, pw string) (map[string]any, error) {
+	q := url.Values{"client_id": {"bench"}, "response_type": {"code"}, "scope": {"openid email"}, "redirect_uri": {oidcRedirect}, "state": {"s"}}
+	resp, err := client.Get("http://" + oidcAddr + "/authorize?" + q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	form := url.Values{"email": {user}, "password": {pw}}
+	for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
+		form.Set(m[1], m[2])
+	}
+	resp, err = client.PostForm("http://"+oidcAddr+"/login", form)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || loc.Query().Get("code") == "" {
+		return nil, fmt.Errorf("login answered %d without a code", resp.StatusCode)
+	}
+	return tokenRequest(client, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {oidcRedirect}})
+}
+
+func tokenRequest(client *http.Client, form url.Values) (map[string]any, error) {
+	req, _ := http.NewRequest("POST", "http://"+oidcAddr+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("bench", oidcSecret)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+		return nil, fmt.Errorf("token endpoint %d: %v %v", resp.StatusCode, out, err)
+	}
+	return out, nil
+}
+
+// oidcLoad measures sign-ins, or refresh grants when refresh is set.
+func oidcLoad(e env, users int, dur time.Duration, refresh bool) (loadResult, error) {
+	const conc = 4
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		lats  []time.Duration
+		first error
+	)
+	deadline := time.Now().Add(dur)
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			jar, _ := cookiejar.New(nil)
+			client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			rnd := rand.New(rand.NewPCG(uint64(w), 7))
+			fail := func(err error) { mu.Lock(); first = err; mu.Unlock() }
+			var rt string
+			if refresh {
+				tok, err := oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"])
+				if err != nil {
+					fail(err)
+					return
+				}
+				rt, _ = tok["refresh_token"].(string)
+			}
+			var local []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if refresh {
+					tok, err := tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+					if err != nil {
+						fail(err)
+						return
+					}
+					rt, _ = tok["refresh_token"].(string)
+				} else if _, err := oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"]); err != nil {
+					fail(err)
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lats = append(lats, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return loadResult{}, first
+	}
+	if len(lats) == 0 {
+		return loadResult{}, fmt.Errorf("no operation completed")
+	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
+	return loadResult{opsPerSec: float64(len(lats)) / dur.Seconds(), p50: lats[len(lats)/2].Round(time.Microsecond),
+		p99: lats[len(lats)*99/100].Round(time.Microsecond)}, nil
 }
