@@ -2,24 +2,21 @@ package testconn
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"flag"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/testpki"
 
 	"github.com/dirgate/dirgate/config"
 )
@@ -167,80 +164,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-type pki struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-}
-
-func newCA(t *testing.T, name string) pki {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return pki{c, key}
-}
-
-func (ca pki) file(t *testing.T) string {
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (ca pki) issue(t *testing.T, key crypto.Signer, ip string, notAfter time.Time) tls.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "server"},
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: notAfter,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		IPAddresses: []net.IP{net.ParseIP(ip)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// serveTLS completes TLS handshakes with cert, then hangs up: enough for
-// the tls step; the bind after it fails.
-func serveTLS(t *testing.T, cert tls.Certificate) int {
-	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.(*tls.Conn).Handshake()
-				time.Sleep(100 * time.Millisecond)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestTLSFailures checks the tls step's reasons and fixes against local
 // TLS servers with bad certificates (the OpenLDAP integration test covers
 // the unknown CA against a real slapd).
 func TestTLSFailures(t *testing.T) {
-	ca, other := newCA(t, "Test CA"), newCA(t, "Other CA")
+	ca, other := testpki.NewCA(t, "Test CA"), testpki.NewCA(t, "Other CA")
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
@@ -255,28 +183,28 @@ func TestTLSFailures(t *testing.T) {
 		detail     []string
 		fix        []string
 	}{
-		{"good", ca.issue(t, ec, "127.0.0.1", later), "strict", true, []string{"TLS 1.3", "certificate for 127.0.0.1 verified (strict)"}, nil},
-		{"expired", ca.issue(t, ec, "127.0.0.1", time.Now().Add(-time.Hour)), "strict", false,
+		{"good", ca.Issue(t, ec, "127.0.0.1", later), "strict", true, []string{"TLS 1.3", "certificate for 127.0.0.1 verified (strict)"}, nil},
+		{"expired", ca.Issue(t, ec, "127.0.0.1", time.Now().Add(-time.Hour)), "strict", false,
 			[]string{"certificate expired on"}, []string{"renew the server certificate"}},
-		{"name mismatch", ca.issue(t, ec, "127.0.0.9", later), "strict", false,
+		{"name mismatch", ca.Issue(t, ec, "127.0.0.9", later), "strict", false,
 			[]string{"certificate name mismatch", "127.0.0.9", "not 127.0.0.1"}, []string{"server_name"}},
-		{"unknown CA", other.issue(t, ec, "127.0.0.1", later), "strict", false,
+		{"unknown CA", other.Issue(t, ec, "127.0.0.1", later), "strict", false,
 			[]string{"certificate signed by an unknown CA", "Other CA"},
 			[]string{"set ca_file to the CA that signed the server certificate, or encryption: relaxed"}},
-		{"weak key", ca.issue(t, weak, "127.0.0.1", later), "strict", false,
+		{"weak key", ca.Issue(t, weak, "127.0.0.1", later), "strict", false,
 			[]string{"1024-bit RSA key"}, []string{"2048 bits", "encryption: relaxed"}},
-		{"relaxed unknown CA", other.issue(t, ec, "127.0.0.1", later), "relaxed", true,
+		{"relaxed unknown CA", other.Issue(t, ec, "127.0.0.1", later), "relaxed", true,
 			[]string{"NOT verified (encryption: relaxed)"}, nil},
-		{"relaxed weak expired", other.issue(t, weak, "127.0.0.1", time.Now().Add(-time.Hour)), "relaxed", true,
+		{"relaxed weak expired", other.Issue(t, weak, "127.0.0.1", time.Now().Add(-time.Hour)), "relaxed", true,
 			[]string{"NOT verified", "it expired on", "1024-bit RSA key would be refused by strict mode"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			port := serveTLS(t, tc.cert)
+			port := testpki.ServeTLS(t, tc.cert)
 			lines := []string{"type: openldap", "host: 127.0.0.1", fmt.Sprintf("port: %d", port), "encryption: " + tc.encryption,
 				"root_dn: dc=example,dc=test", "timeout: 2s"}
 			if tc.encryption == "strict" {
-				lines = append(lines, "ca_file: "+ca.file(t))
+				lines = append(lines, "ca_file: "+ca.File(t))
 			}
 			r := Run(context.Background(), parseConnector(t, lines...))
 			s := stepOf(t, r, "127.0.0.1", StepTLS)
