@@ -64,44 +64,9 @@ PIDFILE="$OL_DIR/run/slapd.pid"
 NAME="openldap ${OL_DIR##*/}"
 # NB: never export LDAPNOINIT=1 here: it also makes libldap ignore LDAPTLS_CACERT from the environment.
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
-log() { echo "[$NAME] $*" >&2; }
-die() { echo "[$NAME] ERROR: $*" >&2; exit 1; }
-port_busy() { (exec 3<>"/dev/tcp/$OL_HOST/$1") 2>/dev/null; }
-sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; } # single-quote for sh
-
-check_dir() {
-  [[ $OL_DIR == /* && $OL_DIR != / && $OL_DIR != *..* ]] || die "OL_DIR must be an absolute path: '$OL_DIR'"
-  if [[ -d $OL_DIR && ! -e $OL_DIR/$MARKER ]] && [[ -n $(ls -A "$OL_DIR") ]]; then
-    die "$OL_DIR exists, is not empty and was not created by $0; refusing to wipe it"
-  fi
-}
-
-# process exists and is not a zombie (an exited slapd stays a zombie until PID 1 reaps it; in
-# containers that can take seconds)
-alive() {
-  local st
-  st=$(awk '$1 == "State:" { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
-  [[ -n $st && $st != Z ]]
-}
-
-# pid of the slapd recorded in our own pid file, if that process is alive and is a slapd
-our_pid() {
-  local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == slapd ]] && alive "$pid" || return 1
-  echo "$pid"
-}
-
-stop_slapd() {
-  local pid i
-  pid=$(our_pid) || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do alive "$pid" || break; sleep 0.025; done
-  if alive "$pid"; then log "slapd $pid ignored TERM for 5s, sending KILL"; kill -KILL "$pid" || true; fi
-  log "stopped slapd pid $pid"
-}
+INST_VAR=OL_DIR INST_DIR=$OL_DIR INST_HOST=$OL_HOST INST_PROC=slapd
+# shellcheck source=scripts/testenv/lib.sh
+. "$HERE/lib.sh"
 
 answers() { ldapsearch -x -LLL -o nettimeout=2 -H "ldap://$OL_HOST:$OL_PORT" -s base -b "" 1.1 >/dev/null 2>&1; }
 

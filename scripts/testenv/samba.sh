@@ -77,37 +77,12 @@ MARKER=.dirgate-samba-instance
 PIDFILE="$AD_DIR/run/dirgate-samba.pid"
 NAME="samba ${AD_DIR##*/}"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2fs", b - a }'; }
-log() { echo "[$NAME] $*" >&2; }
-die() { echo "[$NAME] ERROR: $*" >&2; exit 1; }
-port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; } # single-quote for sh
-
-check_dir() {
-  [[ $AD_DIR == /* && $AD_DIR != / && $AD_DIR != *..* ]] || die "AD_DIR must be an absolute path: '$AD_DIR'"
-  if [[ -d $AD_DIR && ! -e $AD_DIR/$MARKER ]] && [[ -n $(ls -A "$AD_DIR") ]]; then
-    die "$AD_DIR exists, is not empty and was not created by $0; refusing to wipe it"
-  fi
-}
-
-# process exists and is not a zombie
-alive() {
-  local st
-  st=$(awk '$1 == "State:" { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
-  [[ -n $st && $st != Z ]]
-}
+INST_VAR=AD_DIR INST_DIR=$AD_DIR INST_HOST=$HOST INST_PROC=samba
+# shellcheck source=scripts/testenv/lib.sh
+. "$HERE/lib.sh"
 
 # pids of the live (non-zombie) members of process group $1
 group_pids() { ps -e -o pgid=,pid=,stat= | awk -v g="$1" '$1 == g && $3 !~ /^Z/ { print $2 }'; }
-
-# pid of the samba recorded in our own pid file, if that process is alive and is a samba
-our_pid() {
-  local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == samba ]] && alive "$pid" || return 1
-  echo "$pid"
-}
 
 # samba was started with setsid, so its pid is also the id of its process group (prefork workers and helper
 # processes are in it); TERM the main process, wait for the whole group, KILL the group after 10s
