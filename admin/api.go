@@ -189,9 +189,14 @@ func (s *server) apiBlocked(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"connector": st.Name, "blocked": res.Blocked, "result": toResultJSON(res)})
 }
 
-// applyOptions re-runs a blocked plan's run with Force.
+// applyOptions re-runs a blocked plan's run with Force, approving only the
+// deletions the admin reviewed.
 func applyOptions(pending *dirsync.Result, trigger string) dirsync.Options {
-	return dirsync.Options{Mode: pending.Mode, Force: true, Trigger: trigger}
+	approved := make([]string, 0, len(pending.Plan.Deletes))
+	for _, d := range pending.Plan.Deletes {
+		approved = append(approved, d.ID)
+	}
+	return dirsync.Options{Mode: pending.Mode, Force: true, Approved: approved, Trigger: trigger}
 }
 
 func (s *server) apiApply(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,48 @@ func TestSchedulerPlanIncrementalInterval(t *testing.T) {
 	next, fire = s.plan()
 	if !next.Equal(time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)) || fire[0].trigger != TriggerSchedule {
 		t.Fatalf("the 13:00 scheduled run: %s %+v", next, fire)
+	}
+}
+
+func TestApplyOnlyReviewedDeletions(t *testing.T) {
+	src := newFake(20)
+	s, _ := schedulerFixture(t, src)
+	ctx := context.Background()
+	if _, err := s.SyncNow(ctx, "c", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		src.del(fmt.Sprintf("u%03d", i))
+	}
+	if _, err := s.SyncNow(ctx, "c", Options{Mode: ModeFull}); err == nil {
+		t.Fatal("not blocked")
+	}
+	plan, _ := s.Blocked("c")
+	var approved []string
+	for _, d := range plan.Plan.Deletes {
+		approved = append(approved, d.ID)
+	}
+	// The directory loses one more entry after the review.
+	src.del("u010")
+	_, err := s.SyncNow(ctx, "c", Options{Mode: ModeFull, Force: true, Approved: approved})
+	var b *BlockedError
+	if !errors.As(err, &b) || !strings.Contains(b.Reason, "1 deletions are not in the reviewed plan") {
+		t.Fatalf("a deletion outside the reviewed plan was applied: %v", err)
+	}
+	st, _ := s.Status(ctx)
+	if st[0].Users != 20 {
+		t.Fatalf("%d users served after the refused apply", st[0].Users)
+	}
+	// Reviewed again: applies.
+	plan, _ = s.Blocked("c")
+	approved = approved[:0]
+	for _, d := range plan.Plan.Deletes {
+		approved = append(approved, d.ID)
+	}
+	if _, err := s.SyncNow(ctx, "c", Options{Mode: ModeFull, Force: true, Approved: approved}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = s.Status(ctx); st[0].Users != 11 {
+		t.Fatalf("%d users after the reviewed apply, want 11", st[0].Users)
 	}
 }

@@ -43,6 +43,11 @@ type Options struct {
 	// Force applies a plan that the safety rules blocked: the admin's
 	// explicit "apply anyway" for this one run.
 	Force bool
+	// Approved, with Force, lists the stable IDs whose deletion the admin
+	// reviewed (a blocked run's plan). A forced run that would delete
+	// anything else is blocked again: the upstream changed since the
+	// review. Nil approves whatever the run finds (CLI --force).
+	Approved []string
 	// Progress, when set, is called every few thousand entries read.
 	Progress func(read int)
 }
@@ -287,6 +292,9 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	if reason := checkSafety(c.Safety, len(old), res.Read, res.Deleted); reason != "" && !o.Force {
 		return false, &BlockedError{Connector: c.Name, Reason: reason}
 	}
+	if reason := unapproved(o, res.Plan.Deletes); reason != "" {
+		return false, &BlockedError{Connector: c.Name, Reason: reason}
+	}
 	if st.LastError != "" && res.Deleted > 0 && !o.Force {
 		// The connector was in error: an upstream that just recovered may
 		// still be answering partially. Keep the entries one more run.
@@ -377,7 +385,11 @@ func (e *Engine) incremental(ctx context.Context, c *config.Connector, src Incre
 	if err := e.describe(ctx, c.Name, res.Plan.Deletes); err != nil {
 		return false, err
 	}
-	if reason := checkSafety(c.Safety, len(known), -1, len(d.Deletes)); reason != "" && !o.Force {
+	reason := checkSafety(c.Safety, len(known), -1, len(d.Deletes))
+	if reason == "" || o.Force {
+		reason = unapproved(o, res.Plan.Deletes)
+	}
+	if reason != "" {
 		res.Added, res.Updated, res.Deleted = len(res.Plan.Adds), len(res.Plan.Updates), len(res.Plan.Deletes)
 		return false, &BlockedError{Connector: c.Name, Reason: reason}
 	}
@@ -389,6 +401,28 @@ func (e *Engine) incremental(ctx context.Context, c *config.Connector, src Incre
 		return false, fmt.Errorf("sync %s: %w", c.Name, err)
 	}
 	return !o.DryRun, nil
+}
+
+// unapproved explains why a forced run with a reviewed plan must stop: it
+// would delete entries the admin did not review.
+func unapproved(o Options, deletes []PlanItem) string {
+	if !o.Force || o.Approved == nil {
+		return ""
+	}
+	ok := make(map[string]bool, len(o.Approved))
+	for _, id := range o.Approved {
+		ok[id] = true
+	}
+	n := 0
+	for _, d := range deletes {
+		if !ok[d.ID] {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the upstream changed since the plan was reviewed: %d deletions are not in the reviewed plan; review the new plan", n)
 }
 
 // describe fills in the DN and kind of entries about to be deleted, for the
