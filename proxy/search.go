@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -55,8 +56,10 @@ func (l *listener) search(w *gldap.ResponseWriter, r *gldap.Request) {
 	}
 	l.write(w, done)
 	count("search", code)
-	l.s.log.Debug("ldap search", "remote", remote(r), "base", m.BaseDN, "scope", int(m.Scope),
-		"filter", m.Filter, "entries", sent, "duration", time.Since(start).String())
+	if l.s.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.s.log.Debug("ldap search", "remote", remote(r), "base", m.BaseDN, "scope", int(m.Scope),
+			"filter", m.Filter, "entries", sent, "duration", time.Since(start).String())
+	}
 }
 
 // query is a parsed, authorised search.
@@ -150,19 +153,18 @@ func searchFailure(err error) *searchError {
 // checkBase refuses a base that is neither an entry, a container of
 // entries, nor a configured naming context.
 func (l *listener) checkBase(v *cache.View, q *query) *searchError {
+	// The usual base is a configured root: no lookup needed.
+	if l.s.settings().rootKeys[q.baseKey] {
+		return nil
+	}
 	ok, err := v.Exists(q.baseKey)
 	if err != nil {
 		return searchFailure(err)
 	}
-	if ok {
-		return nil
+	if !ok {
+		return &searchError{gldap.ResultNoSuchObject, "no such object"}
 	}
-	for _, root := range l.s.settings().roots {
-		if k, err := dn.Key(root); err == nil && k == q.baseKey {
-			return nil
-		}
-	}
-	return &searchError{gldap.ResultNoSuchObject, "no such object"}
+	return nil
 }
 
 // matches calls fn for every entry in scope that matches the filter, using

@@ -52,6 +52,7 @@ type settings struct {
 	cfg      config.LDAPListener
 	accounts map[string]config.ServiceAccount // by DN key
 	roots    []string                         // naming contexts, as configured
+	rootKeys map[string]bool                  // their dn.Key forms
 }
 
 // New builds a server from configuration. tlsCfg may be nil when no
@@ -75,7 +76,7 @@ func New(cfg *config.Config, store *cache.Store, auth Authenticator, tlsCfg *tls
 // and limits to new requests, without touching open connections.
 // Listener addresses and certificates need a restart.
 func (s *Server) Reload(cfg *config.Config) error {
-	n := &settings{cfg: cfg.LDAP, accounts: map[string]config.ServiceAccount{}}
+	n := &settings{cfg: cfg.LDAP, accounts: map[string]config.ServiceAccount{}, rootKeys: map[string]bool{}}
 	for _, a := range cfg.ServiceAccounts {
 		k, err := dn.Key(a.DN)
 		if err != nil {
@@ -86,6 +87,9 @@ func (s *Server) Reload(cfg *config.Config) error {
 	for _, c := range cfg.Connectors {
 		if c.RootDN != "" {
 			n.roots = append(n.roots, c.RootDN)
+			if k, err := dn.Key(c.RootDN); err == nil {
+				n.rootKeys[k] = true
+			}
 		}
 	}
 	s.set.Store(n)
