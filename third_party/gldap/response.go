@@ -42,18 +42,25 @@ func (rw *ResponseWriter) Write(r Response) error {
 	if r == nil {
 		return fmt.Errorf("%s: missing response: %w", op, ErrInvalidParameter)
 	}
-	p := r.packet()
-	if rw.logger.IsDebug() {
-		rw.logger.Debug("response write", "op", op, "conn", rw.connID, "requestID", rw.requestID)
-		p.Log(rw.logger.StandardWriter(&hclog.StandardLoggerOptions{}), 0, false)
+	entry, isEntry := r.(*SearchResponseEntry)
+	var data []byte
+	if isEntry && !rw.logger.IsDebug() {
+		// The common case, encoded without a packet tree (entry_encode.go).
+		data = encodeSearchEntry(entry.messageID, &entry.entry)
+	} else {
+		p := r.packet()
+		if rw.logger.IsDebug() {
+			rw.logger.Debug("response write", "op", op, "conn", rw.connID, "requestID", rw.requestID)
+			p.Log(rw.logger.StandardWriter(&hclog.StandardLoggerOptions{}), 0, false)
+		}
+		data = p.Bytes()
 	}
-	_, isEntry := r.(*SearchResponseEntry)
 	rw.conn.writerMu.Lock()
 	defer rw.conn.writerMu.Unlock()
 	if !isEntry {
 		rw.final = true
 	}
-	if err := rw.conn.write(p.Bytes(), !isEntry); err != nil {
+	if err := rw.conn.write(data, !isEntry); err != nil {
 		return fmt.Errorf("%s: unable to write response: %w", op, err)
 	}
 	rw.logger.Debug("finished writing", "op", op, "conn", rw.connID, "requestID", rw.requestID)
