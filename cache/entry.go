@@ -53,6 +53,12 @@ type Entry struct {
 	// DNKey is the normalised DN (dn.Key), stored so that readers need not
 	// parse the DN again; set by the cache when the entry is written.
 	DNKey string
+
+	// body and bodyHash cache the encoding computed by Hash, which a sync
+	// then writes: the engine hashes every entry to diff it, and would
+	// otherwise encode it twice. Normalize drops them if it reorders.
+	body     []byte
+	bodyHash uint64
 }
 
 // Values returns the values of attribute name (case-insensitive).
@@ -76,17 +82,26 @@ func (e *Entry) First(name string) string {
 // Normalize sorts attributes by name so that the encoding, and so the
 // content hash, does not depend on the order the upstream sent them in.
 func (e *Entry) Normalize() {
-	sort.SliceStable(e.Attrs, func(i, j int) bool {
-		return strings.ToLower(e.Attrs[i].Name) < strings.ToLower(e.Attrs[j].Name)
-	})
+	less := func(i, j int) bool { return strings.ToLower(e.Attrs[i].Name) < strings.ToLower(e.Attrs[j].Name) }
+	if !sort.SliceIsSorted(e.Attrs, less) {
+		sort.SliceStable(e.Attrs, less)
+		e.body = nil
+	}
 }
 
 // Hash returns a content hash over everything the cache stores for the
 // entry; the sync engine compares it to tell updated from unchanged entries.
+//
+// The encoding is kept for a following write, so an entry must not be
+// changed between Hash and being written, except through Normalize.
 func (e *Entry) Hash() uint64 {
-	h := fnv.New64a()
-	h.Write(e.encodeBody(nil))
-	return h.Sum64()
+	if e.body == nil {
+		e.body = e.encodeBody(make([]byte, 0, 256))
+		h := fnv.New64a()
+		h.Write(e.body)
+		e.bodyHash = h.Sum64()
+	}
+	return e.bodyHash
 }
 
 // encVersion 2 appends the DN key; version 1 values are still read.
@@ -102,12 +117,11 @@ var errCorrupt = errors.New("cache: corrupt entry encoding")
 // encode writes the entry value: version, hash, then the body. Connector and
 // ID live in the key and are not repeated.
 func (e *Entry) encode() []byte {
-	body := e.encodeBody(make([]byte, 0, 256))
-	h := fnv.New64a()
-	h.Write(body)
+	sum := e.Hash()
+	body := e.body
 	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+4)
 	out = append(out, encVersion)
-	out = binary.BigEndian.AppendUint64(out, h.Sum64())
+	out = binary.BigEndian.AppendUint64(out, sum)
 	out = append(out, body...)
 	// Outside the hashed body: the key is derived from the DN.
 	return appendString(out, e.DNKey)

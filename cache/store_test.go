@@ -207,3 +207,21 @@ func TestEncodingRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestHashCachedUntilReordered(t *testing.T) {
+	e := &Entry{ID: "x", DN: "cn=x", Kind: KindUser, Attrs: []Attr{{Name: "sn", Values: []string{"a"}}, {Name: "cn", Values: []string{"b"}}}}
+	unsorted := e.Hash()
+	e.Normalize() // reorders: the cached encoding must go
+	sorted := e.Hash()
+	if sorted == unsorted {
+		t.Fatal("the hash did not follow the reordering")
+	}
+	fresh := &Entry{ID: "x", DN: "cn=x", Kind: KindUser, Attrs: []Attr{{Name: "cn", Values: []string{"b"}}, {Name: "sn", Values: []string{"a"}}}}
+	if fresh.Hash() != sorted {
+		t.Fatal("a cached hash differs from a fresh one")
+	}
+	got, err := decodeEntry("c", "x", e.encode())
+	if err != nil || got.Hash() != sorted {
+		t.Fatalf("the stored hash does not match the entry: %v", err)
+	}
+}
