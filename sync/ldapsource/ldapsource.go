@@ -319,7 +319,8 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 	if s.domains != nil && len(e.Addresses) == 0 {
 		return nil, nil // no address in the connector's email domains
 	}
-	e.Disabled = s.conn.AcknowledgeDisabledAccounts && (s.dialect.disabled(le) || s.deny[dnKey(le.DN)])
+	// The deny-group check parses the DN: only when there are deny groups.
+	e.Disabled = s.conn.AcknowledgeDisabledAccounts && (s.dialect.disabled(le) || (len(s.deny) > 0 && s.deny[dnKey(le.DN)]))
 	return e, nil
 }
 
