@@ -43,6 +43,7 @@ type Scheduler struct {
 	running  map[string]bool
 	lastGood map[string]time.Time
 	counts   map[string][2]int // users, groups; refreshed after runs
+	runsDone map[string]int    // finished runs per connector, to drop stale counts
 	wake     chan struct{}
 	wg       sync.WaitGroup
 }
@@ -51,7 +52,7 @@ type Scheduler struct {
 func NewScheduler(cfg *config.Config, eng *Engine, store *cache.Store, sources SourceFactory, log *slog.Logger) (*Scheduler, error) {
 	s := &Scheduler{eng: eng, store: store, sources: sources, log: log, now: time.Now,
 		blocked: map[string]*Result{}, running: map[string]bool{}, lastGood: map[string]time.Time{}, counts: map[string][2]int{},
-		wake: make(chan struct{}, 1)}
+		runsDone: map[string]int{}, wake: make(chan struct{}, 1)}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
 	}
@@ -107,6 +108,8 @@ func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Resul
 	res, err := s.eng.Run(ctx, c, src, o)
 	s.mu.Lock()
 	delete(s.running, name)
+	s.runsDone[name]++
+	delete(s.counts, name)
 	var blocked *BlockedError
 	switch {
 	case errors.As(err, &blocked):
@@ -114,7 +117,6 @@ func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Resul
 	case err == nil && !o.DryRun:
 		delete(s.blocked, name)
 		s.lastGood[name] = res.End
-		delete(s.counts, name) // recounted on the next Status
 	}
 	s.mu.Unlock()
 	return res, err
@@ -265,6 +267,7 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		// not on every status request (the console and /readyz poll).
 		s.mu.Lock()
 		n, ok := s.counts[c.Name]
+		done := s.runsDone[c.Name]
 		s.mu.Unlock()
 		if !ok {
 			if err := s.store.View(ctx, func(v *cache.View) error {
@@ -274,8 +277,12 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 			}); err != nil {
 				return nil, err
 			}
+			// A run that finished while counting may have changed them:
+			// keep the figures only if none did.
 			s.mu.Lock()
-			s.counts[c.Name] = n
+			if s.runsDone[c.Name] == done {
+				s.counts[c.Name] = n
+			}
 			s.mu.Unlock()
 		}
 		st.Users, st.Groups = n[0], n[1]
