@@ -264,29 +264,9 @@ cmd_start() {
   t=$(now); make_certs; log "certs in $(since "$t")"
   write_rootdse
   write_conf
-  t=$(now)
   USER_PW=$USER_PW SYNC_PW=$SYNC_PW LOCK_DENIED=$DOM_LOCK_DENIED \
     "$HERE/domino-seed.sh" "$DOM_USERS" >"$DOM_DIR/seed.ldif"
-  slapadd -q -f "$DOM_DIR/slapd.conf" -b "$BASE_DN" -l "$DOM_DIR/seed.ldif" ||
-    die "slapadd of $DOM_DIR/seed.ldif failed"
-  log "seeded $(grep -c '^dn:' "$DOM_DIR/seed.ldif") entries in $(since "$t")"
-  # slapd.conf -> cn=config; only possible once the mdb files exist (slapadd created them)
-  slaptest -Q -f "$DOM_DIR/slapd.conf" -F "$DOM_DIR/slapd.d" || die "slaptest (config conversion) failed"
-
-  t=$(now)
-  # -d: stay in the foreground, messages of that level (and errors, always) go to slapd.log;
-  # setsid: own session, not killed with the caller's process group, outlives this script
-  setsid slapd -d "$DOM_LOGLEVEL" -F "$DOM_DIR/slapd.d" \
-    -h "ldap://$DOM_HOST:$DOM_PORT/ ldaps://$DOM_HOST:$DOM_LDAPS_PORT/ ldapi://$LDAPI" \
-    </dev/null >"$DOM_DIR/slapd.log" 2>&1 &
-  pid=$!
-  for ((i = 0; i < 200; i++)); do
-    alive "$pid" || fail_start "slapd exited during start-up"
-    answers && break
-    sleep 0.05
-  done
-  answers || fail_start "slapd (pid $pid) does not answer on ldap://$DOM_HOST:$DOM_PORT after 10s"
-  [[ $(our_pid) == "$pid" ]] || fail_start "pid file $PIDFILE does not name slapd pid $pid"
+  slapd_load_and_start "$BASE_DN" "$DOM_LOGLEVEL" "$DOM_PORT" "$DOM_LDAPS_PORT"
   # The root DSE file is added at run time: as olcRootDSE in slapd.d it would be read before the schema
   # (cn=config is loaded before cn=schema), making the Domino attributes "UNKNOWN attributeDescription"s.
   out=$(printf 'dn: cn=config\nchangetype: modify\nadd: olcRootDSE\nolcRootDSE: %s\n' "$DOM_DIR/rootdse.ldif" |

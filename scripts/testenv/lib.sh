@@ -49,3 +49,29 @@ stop_slapd() {
   if alive "$pid"; then log "$INST_PROC $pid ignored TERM for 5s, sending KILL"; kill -KILL "$pid" || true; fi
   log "stopped $INST_PROC pid $pid"
 }
+
+# slapd_load_and_start BASE_DN LOGLEVEL PORT LDAPS_PORT: slapadd $INST_DIR/seed.ldif with slapd.conf, convert
+# the configuration to cn=config (only possible once slapadd created the mdb files), start slapd in its own
+# session on ldap://, ldaps:// and ldapi://$LDAPI, and wait until it answers. The caller defines answers and
+# fail_start.
+slapd_load_and_start() {
+  local base=$1 level=$2 port=$3 ldaps_port=$4 t i
+  t=$(now)
+  slapadd -q -f "$INST_DIR/slapd.conf" -b "$base" -l "$INST_DIR/seed.ldif" || die "slapadd of $INST_DIR/seed.ldif failed"
+  log "seeded $(grep -c '^dn:' "$INST_DIR/seed.ldif") entries in $(since "$t")"
+  slaptest -Q -f "$INST_DIR/slapd.conf" -F "$INST_DIR/slapd.d" || die "slaptest (config conversion) failed"
+
+  # -d: stay in the foreground, messages of that level (and errors, always) go to slapd.log;
+  # setsid: own session, not killed with the caller's process group, outlives the script
+  setsid slapd -d "$level" -F "$INST_DIR/slapd.d" \
+    -h "ldap://$INST_HOST:$port/ ldaps://$INST_HOST:$ldaps_port/ ldapi://$LDAPI" \
+    </dev/null >"$INST_DIR/slapd.log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 200; i++)); do
+    alive "$pid" || fail_start "slapd exited during start-up"
+    answers && break
+    sleep 0.05
+  done
+  answers || fail_start "slapd (pid $pid) does not answer on ldap://$INST_HOST:$port after 10s"
+  [[ $(our_pid) == "$pid" ]] || fail_start "pid file $PIDFILE does not name slapd pid $pid"
+}

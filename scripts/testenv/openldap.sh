@@ -239,29 +239,9 @@ cmd_start() {
 
   t=$(now); make_certs; log "certs in $(since "$t")"
   write_conf
-  t=$(now)
   BASE_DN=$BASE_DN USER_PW=$USER_PW SYNC_PW=$SYNC_PW READER_PW=$READER_PW \
     "$HERE/openldap-seed.sh" "$OL_USERS" "$OL_GROUPS" >"$OL_DIR/seed.ldif"
-  slapadd -q -f "$OL_DIR/slapd.conf" -b "$BASE_DN" -l "$OL_DIR/seed.ldif" ||
-    die "slapadd of $OL_DIR/seed.ldif failed"
-  log "seeded $(grep -c '^dn:' "$OL_DIR/seed.ldif") entries in $(since "$t")"
-  # slapd.conf -> cn=config; only possible once the mdb files exist (slapadd created them)
-  slaptest -Q -f "$OL_DIR/slapd.conf" -F "$OL_DIR/slapd.d" || die "slaptest (config conversion) failed"
-
-  t=$(now)
-  # -d: stay in the foreground, messages of that level (and errors, always) go to slapd.log;
-  # setsid: own session, not killed with the caller's process group, outlives this script
-  setsid slapd -d "$OL_LOGLEVEL" -F "$OL_DIR/slapd.d" \
-    -h "ldap://$OL_HOST:$OL_PORT/ ldaps://$OL_HOST:$OL_LDAPS_PORT/ ldapi://$LDAPI" \
-    </dev/null >"$OL_DIR/slapd.log" 2>&1 &
-  pid=$!
-  for ((i = 0; i < 200; i++)); do
-    alive "$pid" || fail_start "slapd exited during start-up"
-    answers && break
-    sleep 0.05
-  done
-  answers || fail_start "slapd (pid $pid) does not answer on ldap://$OL_HOST:$OL_PORT after 10s"
-  [[ $(our_pid) == "$pid" ]] || fail_start "pid file $PIDFILE does not name slapd pid $pid"
+  slapd_load_and_start "$BASE_DN" "$OL_LOGLEVEL" "$OL_PORT" "$OL_LDAPS_PORT"
   # fail loudly unless authenticated reads, LDAPS with our CA and the sync account work
   out=$(ldapsearch -x -LLL -H "ldap://$OL_HOST:$OL_PORT" -D "$SYNC_DN" -w "$SYNC_PW" -b "$BASE_DN" -s base 1.1 2>&1 || true)
   [[ $out == "dn: $BASE_DN"* ]] || fail_start "bind as $SYNC_DN + base search of $BASE_DN failed: $out"
