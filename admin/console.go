@@ -333,15 +333,24 @@ type confirmData struct {
 	Pending *dirsync.Result
 }
 
+// pendingPlan returns the connector's blocked plan; without one it answers
+// with an error page ending in detail.
+func (s *server) pendingPlan(w http.ResponseWriter, r *http.Request, sess *session, name, detail string) (*dirsync.Result, bool) {
+	pending, ok := s.b.Blocked(name)
+	if !ok || pending == nil {
+		s.errorPage(w, r, sess, http.StatusNotFound, "No blocked plan", "No blocked plan is waiting for review for "+name+detail)
+		return nil, false
+	}
+	return pending, true
+}
+
 func (s *server) confirmPage(w http.ResponseWriter, r *http.Request, sess *session) {
 	st, ok := s.connectorPage(w, r, sess)
 	if !ok {
 		return
 	}
-	pending, ok := s.b.Blocked(st.Name)
-	if !ok || pending == nil {
-		s.errorPage(w, r, sess, http.StatusNotFound, "No blocked plan",
-			"No blocked plan is waiting for review for "+st.Name+". It may have been applied already, or a later run replaced it.")
+	pending, ok := s.pendingPlan(w, r, sess, st.Name, ". It may have been applied already, or a later run replaced it.")
+	if !ok {
 		return
 	}
 	s.render(w, http.StatusOK, "confirm", page{Title: "Apply the blocked plan of " + st.Name, Nav: "connectors", CSRF: sess.csrf,
@@ -353,10 +362,8 @@ func (s *server) applyAction(w http.ResponseWriter, r *http.Request, sess *sessi
 	if !ok {
 		return
 	}
-	pending, ok := s.b.Blocked(st.Name)
-	if !ok || pending == nil {
-		s.errorPage(w, r, sess, http.StatusNotFound, "No blocked plan",
-			"No blocked plan is waiting for review for "+st.Name+"; nothing was applied.")
+	pending, ok := s.pendingPlan(w, r, sess, st.Name, "; nothing was applied.")
+	if !ok {
 		return
 	}
 	_, out, res := s.runSync(r, st.Name, applyOptions(pending, "console"))
