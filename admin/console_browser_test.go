@@ -5,76 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/dirgate/dirgate/internal/browsertest"
+
 	"github.com/chromedp/chromedp"
 )
 
-const chromiumPath = "/usr/bin/chromium"
+// browser starts headless Chromium for the console test.
+func browser(t *testing.T) context.Context { return browsertest.New(t, 90*time.Second) }
 
-// browser starts headless Chromium (Debian's package). Without it the test
-// is skipped, unless DIRGATE_REQUIRE_UPSTREAMS=1 (make test) asks for every
-// dependency to be present.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
-			t.Fatal("chromium is not installed (scripts/testenv/install.sh chromium)")
-		}
-		t.Skip("chromium is not installed")
-	}
-	// Not t.TempDir: Chromium's helpers may still be writing to the
-	// profile for a moment after the browser has been stopped.
-	profile, err := os.MkdirTemp("", "dirgate-admin-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	})
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(profile))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	return ctx
-}
-
-func screenshotDir() string {
-	if d := os.Getenv("DIRGATE_SCREENSHOTS"); d != "" {
-		return d
-	}
-	return os.TempDir()
-}
-
-// saveScreenshot writes a full-page PNG (quality 100 gives PNG) and logs
-// where.
+// saveScreenshot saves what the browser shows as dirgate-admin-NAME.png.
 func saveScreenshot(t *testing.T, ctx context.Context, name string) {
-	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	p := filepath.Join(screenshotDir(), "dirgate-admin-"+name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Logf("screenshot %s: %v", name, err)
-		return
-	}
-	t.Logf("screenshot: %s", p)
+	browsertest.Screenshot(t, ctx, "admin-"+name)
 }
 
 // waitText waits until the element sel exists and its text contains want.

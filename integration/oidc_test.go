@@ -6,11 +6,11 @@ import (
 	"html"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/browsertest"
 
 	"github.com/chromedp/chromedp"
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
@@ -125,47 +125,14 @@ func startProvider(t *testing.T, gw *gateway, redirect string) (string, string) 
 	return srv.URL, secret
 }
 
-// browserCtx starts headless Chromium (Debian's package, installed by
-// scripts/testenv/install.sh chromium).
-func browserCtx(t *testing.T) context.Context {
-	t.Helper()
-	path := "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
-			t.Fatal("chromium is not installed (scripts/testenv/install.sh chromium)")
-		}
-		t.Skip("chromium is not installed")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancel3)
-	return ctx
-}
+// browserCtx starts headless Chromium for a sign-in test.
+func browserCtx(t *testing.T) context.Context { return browsertest.New(t, 60*time.Second) }
 
 // screenshotOnFailure saves what the browser shows when the test failed.
 func screenshotOnFailure(t *testing.T, ctx context.Context, name string) {
 	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		var png []byte
-		if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 90)); err == nil {
-			dir := os.Getenv("DIRGATE_SCREENSHOTS")
-			if dir == "" {
-				dir = os.TempDir()
-			}
-			p := filepath.Join(dir, "dirgate-"+name+".png")
-			if os.WriteFile(p, png, 0o644) == nil {
-				t.Logf("screenshot: %s", p)
-			}
+		if t.Failed() {
+			browsertest.Screenshot(t, ctx, name)
 		}
 	})
 }
