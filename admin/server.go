@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -105,6 +106,13 @@ func (s *server) routes() {
 		writeError(w, http.StatusNotFound, "no such API endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	m.Handle("/api/", s.requireToken(api))
+	// Profiles show what a slow server is busy with, without a restart;
+	// they expose internals, so they take the admin token like the API.
+	prof := http.NewServeMux()
+	prof.HandleFunc("/debug/pprof/", pprof.Index)
+	prof.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	prof.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	m.Handle("/debug/pprof/", s.requireToken(prof))
 
 	s.consoleRoutes(m)
 	s.mux = m

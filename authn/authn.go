@@ -111,6 +111,9 @@ type Identity struct {
 	// Offline is true when every upstream host was unreachable and the
 	// password was checked against the offline verifier instead.
 	Offline bool
+	// Cached is true when the password was the one the upstream accepted
+	// less than auth.cached_auth_timeout ago, and was not sent again.
+	Cached bool
 }
 
 // Attempt is one sign-in attempt as a front-end received it.
@@ -135,6 +138,8 @@ type Authenticator struct {
 	profiles    *profiles
 	throttle    *throttle
 	offline     *offline
+	recent      *recent
+	memo        lookupMemo
 	bindTimeout time.Duration
 
 	// Replaceable in tests.
@@ -183,6 +188,7 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 		types[c.Name] = c.Type
 	}
 	a.offline = newOffline(cfg.Auth.OfflineVerifier, store, types, now, log)
+	a.recent = newRecent(cfg.Auth.CachedAuthTimeout.Std(), types, now)
 	return a, nil
 }
 
@@ -210,6 +216,12 @@ func (a *Authenticator) Resolve(ctx context.Context, login string) (*cache.Entry
 
 // lookup returns the user entries a login names, in any connector.
 func (a *Authenticator) lookup(ctx context.Context, login string) ([]*cache.Entry, error) {
+	// Read before the view: a result stored under this version then
+	// reflects this state or a newer one (see cache.Store.Version).
+	version := a.store.Version()
+	if users, ok := a.memo.get(version, login); ok {
+		return users, nil
+	}
 	var found []*cache.Entry
 	err := a.store.View(ctx, func(v *cache.View) error {
 		switch {
@@ -260,6 +272,7 @@ func (a *Authenticator) lookup(ctx context.Context, login string) ([]*cache.Entr
 			users = append(users, e)
 		}
 	}
+	a.memo.put(version, login, users)
 	return users, nil
 }
 
@@ -333,10 +346,13 @@ var errEmptyPassword = errors.New("empty password")
 //     contacting the upstream.
 //  4. An empty password (ReasonInvalidCredentials) and a disabled account
 //     (ReasonDisabled) are refused.
-//  5. The password is checked by a bind against the connector's upstream,
+//  5. With auth.cached_auth_timeout set, the password the upstream
+//     accepted for the account less than that long ago is accepted again
+//     without a bind (Identity.Cached).
+//  6. The password is checked by a bind against the connector's upstream,
 //     on a pooled connection, within auth.bind_timeout. Only connection
 //     failures fail over to the alternate host, never an answer.
-//  6. When every upstream host is unreachable and the offline verifier is
+//  7. When every upstream host is unreachable and the offline verifier is
 //     enabled, the password is checked against it (Identity.Offline).
 //
 // Failures that could be guesses (wrong password, unknown login, ambiguous
@@ -372,6 +388,7 @@ func (a *Authenticator) Login(ctx context.Context, at Attempt) (*Identity, error
 type attemptRecord struct {
 	connector, dn, host string
 	offline             bool
+	cached              bool
 	acctKey, addrKey    string
 	admitted            bool // throttle.begin succeeded; end is due
 }
@@ -410,11 +427,16 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	}
 	if e.Disabled {
 		a.offline.forget(e)
+		a.recent.forget(e)
 		return fail(&Error{Reason: ReasonDisabled, Err: errors.New("disabled in the cache")}, outcomeFailure)
 	}
 	p, ok := a.pools[e.Connector]
 	if !ok {
 		return fail(&Error{Reason: ReasonUnavailable, Err: errors.New("connector is no longer configured")}, outcomeNeutral)
+	}
+	if a.recent.match(e, at.Password) {
+		rec.cached = true
+		return &Identity{Entry: e, Cached: true}, nil, outcomeSuccess
 	}
 	bctx, cancel := context.WithTimeout(ctx, a.bindTimeout)
 	host, err := p.check(bctx, e.DN, at.Password)
@@ -422,9 +444,11 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	rec.host = host
 	if err == nil {
 		a.offline.remember(e, at.Password)
+		a.recent.remember(e, at.Password)
 		return &Identity{Entry: e, Host: host}, nil, outcomeSuccess
 	}
 	if ReasonOf(err) != ReasonUnavailable {
+		a.recent.forget(e)
 		if r := ReasonOf(err); r != ReasonRestricted {
 			// The upstream refused the password or the account: a stored
 			// verifier must not outlive that.
@@ -488,6 +512,7 @@ func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecor
 		slog.String("dn", rec.dn),
 		slog.String("upstream", rec.host),
 		slog.Bool("offline", rec.offline),
+		slog.Bool("cached", rec.cached),
 		slog.Duration("duration", d),
 	}
 	if delay > 0 {

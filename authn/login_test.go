@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
@@ -427,5 +428,86 @@ func TestAuditLog(t *testing.T) {
 	}
 	if l := lines[4]; l["connector"] != "" || l["dn"] != "" {
 		t.Errorf("unknown user line: %v", l)
+	}
+}
+
+// Turning the verifier off removes what was stored while it was on.
+func TestOfflineTurnedOffRemovesVerifiers(t *testing.T) {
+	env := startDemo(t, demoOpt{auth: "{offline_verifier: {enabled: true}}"})
+	if _, err := env.login("alice@demo.dirgate", "alice-pw", ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(offlineBlob(t, env, aliceID)) == 0 {
+		t.Fatal("no verifier stored while enabled")
+	}
+	cfg := *env.cfg
+	cfg.Auth.OfflineVerifier.Enabled = false
+	a, err := New(&cfg, env.store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if b := offlineBlob(t, env, aliceID); len(b) != 0 {
+		t.Fatalf("verifier kept after the option was turned off: %q", b)
+	}
+}
+
+func TestCachedAuth(t *testing.T) {
+	env := startDemo(t, demoOpt{forwarder: true, auth: "{cached_auth_timeout: 1m, throttle: {base_delay: 0s}}"})
+	binds := func() int64 { return env.fwd.binds.Load() }
+	step := func(name, login, pw string, wantErr Reason, wantCached bool, wantBinds int64) {
+		t.Helper()
+		id, err := env.login(login, pw, "")
+		switch {
+		case wantErr != 0 && ReasonOf(err) != wantErr:
+			t.Fatalf("%s: err %v, want %v", name, err, wantErr)
+		case wantErr == 0 && err != nil:
+			t.Fatalf("%s: %v", name, err)
+		case wantErr == 0 && (id.Cached != wantCached || (id.Host == "") != wantCached):
+			t.Fatalf("%s: identity %+v, want cached=%v", name, id, wantCached)
+		}
+		if got := binds(); got != wantBinds {
+			t.Fatalf("%s: %d upstream binds so far, want %d", name, got, wantBinds)
+		}
+	}
+	step("first sign-in", "alice@demo.dirgate", "alice-pw", 0, false, 1)
+	step("again, by alias", "a.liddell@demo.dirgate", "alice-pw", 0, true, 1)
+	if !strings.Contains(env.logs.String(), `"cached":true`) {
+		t.Fatalf("the audit line does not say the password was not sent upstream:\n%s", env.logs)
+	}
+	step("another account is not cached", "bob@demo.dirgate", "bob-pw", 0, false, 2)
+	// Another password always goes upstream; its refusal drops the entry.
+	step("wrong password", "alice@demo.dirgate", "wrong", ReasonInvalidCredentials, false, 3)
+	step("after a refusal", "alice@demo.dirgate", "alice-pw", 0, false, 4)
+	env.clock.Add(59 * time.Second)
+	step("within the timeout", "alice@demo.dirgate", "alice-pw", 0, true, 4)
+	env.clock.Add(time.Second)
+	step("timeout over", "alice@demo.dirgate", "alice-pw", 0, false, 5)
+	step("cached again", "alice@demo.dirgate", "alice-pw", 0, true, 5)
+
+	// A sync that sees the password stamp change, or the account disabled,
+	// ends the cached sign-in at once.
+	env.rewrite(t, func(e *cache.Entry) {
+		if e.ID == aliceID {
+			e.Attrs = append(e.Attrs, cache.Attr{Name: "pwdChangedTime", Values: []string{"20250301100000Z"}})
+			e.Normalize()
+		}
+	})
+	step("password stamp changed", "alice@demo.dirgate", "alice-pw", 0, false, 6)
+	step("cached with the new stamp", "alice@demo.dirgate", "alice-pw", 0, true, 6)
+	env.rewrite(t, func(e *cache.Entry) { e.Disabled = e.Disabled || e.ID == aliceID })
+	step("disabled by a sync", "alice@demo.dirgate", "alice-pw", ReasonDisabled, false, 6)
+}
+
+func TestCachedAuthOffByDefault(t *testing.T) {
+	env := startDemo(t, demoOpt{forwarder: true})
+	for i := range 3 {
+		id, err := env.login("alice@demo.dirgate", "alice-pw", "")
+		if err != nil || id.Cached {
+			t.Fatalf("sign-in %d: %+v %v", i, id, err)
+		}
+	}
+	if got := env.fwd.binds.Load(); got != 3 {
+		t.Fatalf("3 sign-ins made %d upstream binds, want 3", got)
 	}
 }

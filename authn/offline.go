@@ -62,6 +62,16 @@ func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string
 	if _, err := rand.Read(o.key[:]); err != nil {
 		panic("authn: no randomness: " + err.Error())
 	}
+	if !o.enabled {
+		// Verifiers from a time the option was on must not outlive it.
+		// Removed here once, so a sign-in with the option off costs no
+		// cache lookup.
+		if n, err := store.DeleteMetaKind(offlineKind); err != nil {
+			log.Warn("offline verifiers of an earlier configuration not removed", "err", err)
+		} else if n > 0 {
+			log.Info("offline verifier is off: removed the stored verifiers", "count", n)
+		}
+	}
 	return o
 }
 
@@ -101,14 +111,11 @@ func (o *offline) mac(key, stamp, password string) []byte {
 }
 
 // remember stores a verifier for e after the upstream accepted password.
-// When the verifier is disabled it removes any left from an earlier
-// configuration instead.
 func (o *offline) remember(e *cache.Entry, password string) {
-	key := offlineKey(e)
 	if !o.enabled {
-		o.forget(e)
 		return
 	}
+	key := offlineKey(e)
 	stamp := passwordStamp(e, o.types[e.Connector])
 	sum := o.mac(key, stamp, password)
 	now := o.now()
@@ -141,6 +148,9 @@ func (o *offline) remember(e *cache.Entry, password string) {
 
 // forget removes e's verifier, if there is one.
 func (o *offline) forget(e *cache.Entry) {
+	if !o.enabled {
+		return // none is stored: newOffline removed them
+	}
 	key := offlineKey(e)
 	o.mu.Lock()
 	delete(o.memo, key)

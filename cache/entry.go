@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Kind tells users from groups.
@@ -59,6 +60,7 @@ type Entry struct {
 	// otherwise encode it twice. Normalize drops them if it reorders.
 	body     []byte
 	bodyHash uint64
+	hashed   bool // bodyHash is set: computed, or read with the entry
 }
 
 // Values returns the values of attribute name (case-insensitive).
@@ -82,11 +84,32 @@ func (e *Entry) First(name string) string {
 // Normalize sorts attributes by name so that the encoding, and so the
 // content hash, does not depend on the order the upstream sent them in.
 func (e *Entry) Normalize() {
-	less := func(i, j int) bool { return strings.ToLower(e.Attrs[i].Name) < strings.ToLower(e.Attrs[j].Name) }
+	less := func(i, j int) bool { return lessFold(e.Attrs[i].Name, e.Attrs[j].Name) }
 	if !sort.SliceIsSorted(e.Attrs, less) {
 		sort.SliceStable(e.Attrs, less)
-		e.body = nil
+		e.body, e.hashed = nil, false
 	}
+}
+
+// lessFold orders attribute names as strings.ToLower(a) < strings.ToLower(b)
+// does, without allocating for the ASCII names LDAP uses.
+func lessFold(a, b string) bool {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := a[i], b[i]
+		if ca >= utf8.RuneSelf || cb >= utf8.RuneSelf {
+			return strings.ToLower(a) < strings.ToLower(b)
+		}
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return ca < cb
+		}
+	}
+	return len(a) < len(b)
 }
 
 // Hash returns a content hash over everything the cache stores for the
@@ -94,12 +117,16 @@ func (e *Entry) Normalize() {
 //
 // The encoding is kept for a following write, so an entry must not be
 // changed between Hash and being written, except through Normalize.
+//
+// An entry read from the cache carries the hash it was stored with, so
+// calling Hash on it writes nothing: entries that readers share stay
+// read-only.
 func (e *Entry) Hash() uint64 {
-	if e.body == nil {
+	if !e.hashed {
 		e.body = e.encodeBody(make([]byte, 0, 256))
 		h := fnv.New64a()
 		h.Write(e.body)
-		e.bodyHash = h.Sum64()
+		e.bodyHash, e.hashed = h.Sum64(), true
 	}
 	return e.bodyHash
 }
@@ -117,6 +144,9 @@ var errCorrupt = errors.New("cache: corrupt entry encoding")
 // encode writes the entry value: version, hash, then the body. Connector and
 // ID live in the key and are not repeated.
 func (e *Entry) encode() []byte {
+	if e.body == nil {
+		e.hashed = false // read from the cache, perhaps changed since
+	}
 	sum := e.Hash()
 	body := e.body
 	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+4)
@@ -213,7 +243,8 @@ func decodeEntry(connector, id string, v []byte) (*Entry, error) {
 	if len(v) < 11 || (v[0] != encVersion && v[0] != encVersionV1) {
 		return nil, errCorrupt
 	}
-	e := &Entry{Connector: connector, ID: id, Kind: Kind(v[9]), Disabled: v[10]&1 != 0}
+	e := &Entry{Connector: connector, ID: id, Kind: Kind(v[9]), Disabled: v[10]&1 != 0,
+		bodyHash: binary.BigEndian.Uint64(v[1:9]), hashed: true}
 	d := decoder{b: v[11:]}
 	e.DN = d.string()
 	e.Addresses = d.strings()

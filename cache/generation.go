@@ -164,7 +164,9 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 		g.dropSelf()
 		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, err)
 	}
-	if err := g.s.loadServed(); err != nil {
+	err = g.s.loadServed()
+	g.s.version.Add(1)
+	if err != nil {
 		return err
 	}
 	if old != 0 {

@@ -131,6 +131,38 @@ func (s *Store) SetMeta(kind, conn string, v []byte) error {
 	return nil
 }
 
+// DeleteMetaKind removes every value stored under kind (see Meta) and
+// returns how many there were.
+func (s *Store) DeleteMetaKind(kind string) (int, error) {
+	prefix := metaKey("x", kind, "")
+	var keys [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			keys = append(keys, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	if err == nil && len(keys) > 0 {
+		wb := s.db.NewWriteBatch()
+		for _, k := range keys {
+			if err = wb.Delete(k); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = wb.Flush()
+		} else {
+			wb.Cancel()
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("cache: delete %s values: %w", kind, err)
+	}
+	return len(keys), nil
+}
+
 // Cursor returns the stored incremental-sync cursor of conn (nil if none).
 func (s *Store) Cursor(conn string) ([]byte, error) {
 	var out []byte

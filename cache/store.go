@@ -55,7 +55,17 @@ type Store struct {
 	// does not read the pointers from the database; it is replaced after
 	// every flip (see View for why that is consistent).
 	served atomic.Pointer[servedGens]
+
+	// version counts the commits that changed what readers see; see
+	// Version.
+	version atomic.Uint64
 }
+
+// Version changes after every commit that changes what a View sees (a
+// generation flip, an applied delta). A value derived from a View opened
+// after reading Version may be reused while Version still returns the same
+// number: it then reflects that state or a newer committed one.
+func (s *Store) Version() uint64 { return s.version.Load() }
 
 type servedGens struct {
 	gens  map[string]uint64

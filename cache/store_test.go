@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -223,5 +224,51 @@ func TestHashCachedUntilReordered(t *testing.T) {
 	got, err := decodeEntry("c", "x", e.encode())
 	if err != nil || got.Hash() != sorted {
 		t.Fatalf("the stored hash does not match the entry: %v", err)
+	}
+	if got.body != nil {
+		t.Fatal("Hash of a decoded entry wrote to it: shared entries would race")
+	}
+	// A decoded entry changed and written again is stored with the hash of
+	// what it now holds.
+	got.Disabled = true
+	again, err := decodeEntry("c", "x", got.encode())
+	changed := &Entry{ID: "x", DN: "cn=x", Kind: KindUser, Disabled: true, Attrs: fresh.Attrs}
+	if err != nil || again.Hash() != changed.Hash() || again.Hash() == sorted {
+		t.Fatalf("a changed entry kept its old hash: %v", err)
+	}
+}
+
+// lessFold must order names exactly as the ToLower comparison it replaced:
+// the stored hashes of cached entries depend on that order.
+func TestLessFoldMatchesToLower(t *testing.T) {
+	names := []string{"cn", "CN", "objectClass", "objectclass", "mail", "Mail", "member", "memberOf", "a", "", "z",
+		"userPrincipalName", "sAMAccountName", "_x", "Zeta", "ärger", "Äpfel", "x-ÄB", "x-äb", "msDS-X", "msds-x1"}
+	for _, a := range names {
+		for _, b := range names {
+			if got, want := lessFold(a, b), strings.ToLower(a) < strings.ToLower(b); got != want {
+				t.Errorf("lessFold(%q, %q) = %v, want %v", a, b, got, want)
+			}
+		}
+	}
+}
+
+func TestDeleteMetaKind(t *testing.T) {
+	s := openTest(t)
+	for _, kv := range [][3]string{{"verifier", "a", "1"}, {"verifier", "b\x00x", "2"}, {"verifierx", "a", "3"}, {"other", "a", "4"}} {
+		if err := s.SetMeta(kv[0], kv[1], []byte(kv[2])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.DeleteMetaKind("verifier")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteMetaKind = %d, %v; want 2, nil", n, err)
+	}
+	for _, kv := range [][3]string{{"verifier", "a", ""}, {"verifier", "b\x00x", ""}, {"verifierx", "a", "3"}, {"other", "a", "4"}} {
+		if v, err := s.Meta(kv[0], kv[1]); err != nil || string(v) != kv[2] {
+			t.Errorf("Meta(%q, %q) = %q, %v; want %q", kv[0], kv[1], v, err, kv[2])
+		}
+	}
+	if n, err := s.DeleteMetaKind("verifier"); err != nil || n != 0 {
+		t.Errorf("second DeleteMetaKind = %d, %v; want 0, nil", n, err)
 	}
 }

@@ -30,6 +30,14 @@ type Auth struct {
 	// OfflineVerifier lets users sign in while every upstream host of
 	// their connector is unreachable. Off by default.
 	OfflineVerifier OfflineVerifier `yaml:"offline_verifier"`
+	// CachedAuthTimeout, when above zero, accepts the password the
+	// upstream last accepted for an account, for this long afterwards,
+	// without asking the upstream again (SSSD's cached_auth_timeout). A
+	// different password is always checked upstream. The price: a
+	// password changed or an account locked in the directory still works
+	// through dirgate until the next sync notices it or the timeout ends.
+	// Default 0 (off); at most 1h.
+	CachedAuthTimeout Duration `yaml:"cached_auth_timeout"`
 	// PoolSize is how many idle upstream connections are kept per
 	// connector for password checks, so that a bind does not pay a TCP and
 	// TLS handshake. Default 16; 0 to 64 (0 dials a new connection for
@@ -157,6 +165,9 @@ func (v *validator) auth(c *Config) {
 	}
 
 	v.positiveDuration("auth.offline_verifier.max_age", &a.OfflineVerifier.MaxAge, 168*time.Hour)
+	if a.CachedAuthTimeout < 0 || a.CachedAuthTimeout.Std() > time.Hour {
+		v.errorf("auth.cached_auth_timeout", "must be from 0s (off) to 1h, got %s", a.CachedAuthTimeout)
+	}
 	v.between("auth.pool_size", &a.PoolSize, 16, 0, 64)
 	v.positiveDuration("auth.bind_timeout", &a.BindTimeout, 15*time.Second)
 }

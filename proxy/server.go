@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,11 +129,21 @@ func (l *listener) session(id int) *session {
 	return v.(*session)
 }
 
+// slogWriter passes gldap's log lines (hclog) to dirgate's log.
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Error("ldap server", "detail", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
 // Serve answers LDAP on ln until Shutdown; ldaps wraps ln in TLS.
 func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 	l := &listener{s: s, ldaps: ldaps}
 	opts := []gldap.Option{
-		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Off})),
+		// gldap logs at Error only what needs a look (a handler panic, a
+		// failing accept); the rest of its chatter stays off.
+		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Error, Output: slogWriter{s.log}})),
 		gldap.WithIdleTimeout(s.settings().cfg.IdleTimeout.Std()),
 		gldap.WithWriteTimeout(30 * time.Second),
 		gldap.WithMaxConnections(s.settings().cfg.MaxConnections),

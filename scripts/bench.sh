@@ -2,6 +2,7 @@
 # make bench: start a dedicated slapd with BENCH_USERS users (default 100000) and BENCH_USERS/100 groups,
 # build dirgate, measure dirgate and slapd side by side (cmd/dirgate-bench), write BENCHMARKS.md, stop slapd.
 # Loopback only; every load loop is bounded by BENCH_DURATION per round.
+# BENCH_ONLY=search,bind runs some measures only; BENCH_PPROF=dir saves CPU profiles of dirgate.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
@@ -16,5 +17,6 @@ cd "$TOP"
 make --no-print-directory build
 go build -o bin/dirgate-bench ./cmd/dirgate-bench
 bin/dirgate-bench -env "$OL_DIR/env" -dirgate bin/dirgate -out BENCHMARKS.md \
-  -duration "${BENCH_DURATION:-3s}" -rounds "${BENCH_ROUNDS:-3}"
-echo "wrote BENCHMARKS.md"
+  -duration "${BENCH_DURATION:-3s}" -rounds "${BENCH_ROUNDS:-3}" \
+  ${BENCH_ONLY:+-only "$BENCH_ONLY"} ${BENCH_PPROF:+-pprof "$BENCH_PPROF"}
+[ -n "${BENCH_ONLY:-}" ] || echo "wrote BENCHMARKS.md"

@@ -41,6 +41,8 @@ func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
 	dur := flag.Duration("duration", 3*time.Second, "length of each measurement round")
 	rounds := flag.Int("rounds", 3, "alternating rounds per measurement")
+	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc); default all. Without sync, one untimed sync fills the cache")
+	flag.StringVar(&profileDir, "pprof", "", "write a CPU profile of dirgate's first round of each load measure into this directory")
 	flag.Parse()
 	if err := run(*envFile, *binary, *out, *dur, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "dirgate-bench:", err)
@@ -121,18 +123,24 @@ oidc:
   listen: %s
   clients: [{id: bench, secret_hash: %q, redirect_uris: [%q]}]
 log: {level: warn}
+admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 `, filepath.Join(work, "cache"), listen, svcDN, strings.TrimSpace(string(h)), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"],
-		oidcAddr, oidcAddr, clientHash, oidcRedirect)
+		oidcAddr, oidcAddr, clientHash, oidcRedirect, adminAddr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
 	os.Setenv("DIRGATE_BENCH_SYNC_PW", e["SYNC_PW"])
+	os.Setenv("DIRGATE_BENCH_ADMIN_TOKEN", adminToken)
 	rep := &report{}
 	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
 
 	// 1. Full sync vs a raw paged read of the same entries.
 	var syncTimes, rawTimes []time.Duration
-	for i := range rounds {
+	syncRounds := rounds
+	if !wanted("sync") {
+		syncRounds = 1
+	}
+	for i := range syncRounds {
 		if i > 0 {
 			os.RemoveAll(filepath.Join(work, "cache"))
 		}
@@ -145,6 +153,9 @@ log: {level: warn}
 			return fmt.Errorf("dirgate sync: %v\n%s%s", err, outb, stderr.String())
 		}
 		syncTimes = append(syncTimes, time.Since(t0))
+		if !wanted("sync") {
+			break
+		}
 		t0 = time.Now()
 		n, err := rawRead(e)
 		if err != nil {
@@ -155,24 +166,29 @@ log: {level: warn}
 			rep.notes = append(rep.notes, fmt.Sprintf("full sync read %d entries (`dirgate sync` output: %s)", n, strings.TrimSpace(string(outb))))
 		}
 	}
-	ms, mr := median(syncTimes), median(rawTimes)
-	rep.add(fmt.Sprintf("full sync of %d users (wall, median of %d)", users, rounds), ms.Round(time.Millisecond).String(),
-		mr.Round(time.Millisecond).String()+" raw paged read", ratio(ms, mr), "≤ 1.5×")
+	ms := median(syncTimes)
+	if wanted("sync") {
+		mr := median(rawTimes)
+		rep.add(fmt.Sprintf("full sync of %d users (wall, median of %d)", users, rounds), ms.Round(time.Millisecond).String(),
+			mr.Round(time.Millisecond).String()+" raw paged read", ratio(ms, mr), "≤ 1.5×")
+	}
 
-	// 1b. Incremental sync of 100 changes (syncrepl with the cursor the
-	// last full run stored).
-	if err := changeUsers(e, 100); err != nil {
-		return err
+	if wanted("sync") {
+		// 1b. Incremental sync of 100 changes (syncrepl with the cursor the
+		// last full run stored).
+		if err := changeUsers(e, 100); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		incOut, err := exec.Command(binary, "sync", "-c", cfgPath).Output()
+		if err != nil {
+			return fmt.Errorf("incremental sync: %v\n%s", err, incOut)
+		}
+		inc := time.Since(t0)
+		rep.add("incremental sync of 100 changes (wall, whole CLI run)", inc.Round(time.Millisecond).String(),
+			ms.Round(time.Millisecond).String()+" full sync", ratio(inc, ms), "< 1 s, reads ∝ changes")
+		rep.notes = append(rep.notes, "incremental run: `"+strings.TrimSpace(string(incOut))+"`")
 	}
-	t0 := time.Now()
-	incOut, err := exec.Command(binary, "sync", "-c", cfgPath).Output()
-	if err != nil {
-		return fmt.Errorf("incremental sync: %v\n%s", err, incOut)
-	}
-	inc := time.Since(t0)
-	rep.add("incremental sync of 100 changes (wall, whole CLI run)", inc.Round(time.Millisecond).String(),
-		ms.Round(time.Millisecond).String()+" full sync", ratio(inc, ms), "< 1 s, reads ∝ changes")
-	rep.notes = append(rep.notes, "incremental run: `"+strings.TrimSpace(string(incOut))+"`")
 
 	// Start the server for the online measurements.
 	srv := exec.Command(binary, "serve", "-c", cfgPath)
@@ -188,57 +204,72 @@ log: {level: warn}
 	// 2. Equality search by mail, persistent connections.
 	dg := target{url: "ldap://" + listen, dn: svcDN, pw: svcPW, base: e["BASE"]}
 	sl := target{url: e["URL"], dn: e["SYNC_DN"], pw: e["SYNC_PW"], base: e["BASE"]}
-	for _, conc := range []int{1, 8, 32} {
-		var dres, sres []loadResult
-		for range rounds {
-			d, err := load(dg, conc, dur, users, searchOp)
-			if err != nil {
-				return fmt.Errorf("dirgate search: %w", err)
+	if wanted("search") {
+		for _, conc := range []int{1, 8, 32} {
+			var dres, sres []loadResult
+			for i := range rounds {
+				stop := profileRound(i, fmt.Sprintf("search-c%d", conc), dur)
+				d, err := load(dg, conc, dur, users, searchOp)
+				stop()
+				if err != nil {
+					return fmt.Errorf("dirgate search: %w", err)
+				}
+				s, err := load(sl, conc, dur, users, searchOp)
+				if err != nil {
+					return fmt.Errorf("slapd search: %w", err)
+				}
+				dres, sres = append(dres, d), append(sres, s)
 			}
-			s, err := load(sl, conc, dur, users, searchOp)
-			if err != nil {
-				return fmt.Errorf("slapd search: %w", err)
-			}
-			dres, sres = append(dres, d), append(sres, s)
+			d, s := best(dres), best(sres)
+			rep.add(fmt.Sprintf("search by mail, concurrency %d: ops/s (p50 / p99)", conc),
+				fmt.Sprintf("%.0f (%s / %s)", d.opsPerSec, d.p50, d.p99),
+				fmt.Sprintf("%.0f (%s / %s)", s.opsPerSec, s.p50, s.p99),
+				fmt.Sprintf("%.2f×", d.opsPerSec/s.opsPerSec), "≥ 1.0×")
 		}
-		d, s := best(dres), best(sres)
-		rep.add(fmt.Sprintf("search by mail, concurrency %d: ops/s (p50 / p99)", conc),
-			fmt.Sprintf("%.0f (%s / %s)", d.opsPerSec, d.p50, d.p99),
-			fmt.Sprintf("%.0f (%s / %s)", s.opsPerSec, s.p50, s.p99),
-			fmt.Sprintf("%.2f×", d.opsPerSec/s.opsPerSec), "≥ 1.0×")
 	}
 
-	// 3. Bind by email through dirgate vs the same bind directly by DN.
-	var dres, sres []loadResult
-	for range rounds {
-		d, err := load(dg, 8, dur, users, bindEmailOp(e["USER_PW"]))
+	// 3. Bind by email through dirgate vs the same bind directly by DN:
+	// first pure pass-through (the default), then with cached
+	// authentication on (reloaded with SIGHUP, as an admin would).
+	if wanted("bind") {
+		row, err := bindRow(dg, sl, e, users, dur, rounds, "bind")
 		if err != nil {
-			return fmt.Errorf("dirgate bind: %w", err)
+			return err
 		}
-		s, err := load(sl, 8, dur, users, bindDNOp(e["USER_PW"], e["BASE"]))
+		rep.add(append([]string{"bind, concurrency 8, pass-through (default): p50 (ops/s)"}, row...)...)
+		if err := os.WriteFile(cfgPath, []byte(cfg+"auth: {cached_auth_timeout: 5m}\n"), 0o600); err != nil {
+			return err
+		}
+		if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+		// The cache pays off when the same people sign in again, as with
+		// an application that binds on every request: 1,000 active users.
+		active := min(users, 1000)
+		row, err = bindRow(dg, sl, e, active, dur, rounds, "bind-cached")
 		if err != nil {
-			return fmt.Errorf("slapd bind: %w", err)
+			return err
 		}
-		dres, sres = append(dres, d), append(sres, s)
+		rep.add(append([]string{fmt.Sprintf("bind, concurrency 8, `auth.cached_auth_timeout: 5m`, %d active users: p50 (ops/s)", active)}, row...)...)
 	}
-	d, s := best(dres), best(sres)
-	rep.add("bind, concurrency 8: p50 (ops/s)", fmt.Sprintf("%s (%.0f)", d.p50, d.opsPerSec),
-		fmt.Sprintf("%s (%.0f) direct", s.p50, s.opsPerSec), ratio(d.p50, s.p50), "p50 ≤ 1.2×")
 
 	// 3b. OIDC: whole sign-ins (authorize, login form, code exchange) and
 	// refresh grants at the token endpoint, concurrency 4.
-	logins, err := oidcLoad(e, users, dur, false)
-	if err != nil {
-		return fmt.Errorf("oidc logins: %w", err)
+	if wanted("oidc") {
+		logins, err := oidcLoad(e, users, dur, false)
+		if err != nil {
+			return fmt.Errorf("oidc logins: %w", err)
+		}
+		refreshes, err := oidcLoad(e, users, dur, true)
+		if err != nil {
+			return fmt.Errorf("oidc refresh: %w", err)
+		}
+		rep.add("OIDC sign-in round trips (authorize + login + token), concurrency 4: per s (p50)",
+			fmt.Sprintf("%.0f (%s)", logins.opsPerSec, logins.p50), "", "", "")
+		rep.add("OIDC token endpoint (refresh grants), concurrency 4: per s (p50)",
+			fmt.Sprintf("%.0f (%s)", refreshes.opsPerSec, refreshes.p50), "", "", "")
 	}
-	refreshes, err := oidcLoad(e, users, dur, true)
-	if err != nil {
-		return fmt.Errorf("oidc refresh: %w", err)
-	}
-	rep.add("OIDC sign-in round trips (authorize + login + token), concurrency 4: per s (p50)",
-		fmt.Sprintf("%.0f (%s)", logins.opsPerSec, logins.p50), "", "", "")
-	rep.add("OIDC token endpoint (refresh grants), concurrency 4: per s (p50)",
-		fmt.Sprintf("%.0f (%s)", refreshes.opsPerSec, refreshes.p50), "", "", "")
 
 	// 4. Memory and disk.
 	rss := rssOf(srv.Process.Pid)
@@ -247,7 +278,74 @@ log: {level: warn}
 	rep.add(fmt.Sprintf("RSS serving %d users", users), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "", "", "≤ 250 MiB")
 	rep.add("cache size on disk", fmt.Sprintf("%.1f MiB", float64(size)/(1<<20)),
 		fmt.Sprintf("%.1f MiB LDIF", float64(ldif)/(1<<20)), fmt.Sprintf("%.2f×", float64(size)/float64(max(ldif, 1))), "≤ 2×")
+	if only != "" {
+		fmt.Println("partial run (-only): " + outFile + " not written")
+		return nil
+	}
 	return writeReport(outFile, rep, users, dur, rounds)
+}
+
+const (
+	adminAddr  = "127.0.0.1:3896"
+	adminToken = "bench-admin-token"
+)
+
+// only lists the measures to run; empty runs them all.
+var only string
+
+func wanted(measure string) bool {
+	return only == "" || strings.Contains(","+only+",", ","+measure+",")
+}
+
+// profileDir is where -pprof writes profiles; empty means no profiling.
+var profileDir string
+
+// profileRound starts a CPU profile of the dirgate server for the first
+// round of a measure when -pprof is set; the returned func waits for it.
+func profileRound(round int, name string, dur time.Duration) (wait func()) {
+	if profileDir == "" || round != 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(int(dur.Seconds())-1, 1)
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, secs), nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "pprof:", err)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if err := os.WriteFile(filepath.Join(profileDir, name+".pprof"), body, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "pprof:", err)
+		}
+	}()
+	return func() { <-done }
+}
+
+// bindRow measures binds by email through dirgate against binds by DN made
+// directly to slapd, in alternating rounds, and returns the table cells.
+func bindRow(dg, sl target, e env, users int, dur time.Duration, rounds int, profile string) ([]string, error) {
+	var dres, sres []loadResult
+	for i := range rounds {
+		stop := profileRound(i, profile, dur)
+		d, err := load(dg, 8, dur, users, bindEmailOp(e["USER_PW"]))
+		stop()
+		if err != nil {
+			return nil, fmt.Errorf("dirgate bind: %w", err)
+		}
+		s, err := load(sl, 8, dur, users, bindDNOp(e["USER_PW"], e["BASE"]))
+		if err != nil {
+			return nil, fmt.Errorf("slapd bind: %w", err)
+		}
+		dres, sres = append(dres, d), append(sres, s)
+	}
+	d, s := best(dres), best(sres)
+	return []string{fmt.Sprintf("%s (%.0f)", d.p50, d.opsPerSec), fmt.Sprintf("%s (%.0f) direct", s.p50, s.opsPerSec),
+		ratio(d.p50, s.p50), "p50 ≤ 1.2×"}, nil
 }
 
 func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/float64(b)) }

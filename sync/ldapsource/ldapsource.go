@@ -203,7 +203,42 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 // (some Domino servers) is read with one unpaged search; if that one hits
 // the server's size limit the read fails rather than return a partial
 // listing.
+//
+// Reading runs ahead of fn by up to two pages in its own goroutine: the
+// next page is requested while fn still works on the last one, so the
+// upstream and the cache writes proceed side by side instead of taking
+// turns.
 func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ahead := make(chan *ldap.Entry, 2*max(s.conn.PageSize, 1))
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(ahead)
+		readErr <- s.readPages(ctx, conn, base, query, attrs, func(e *ldap.Entry) error {
+			select {
+			case ahead <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for e := range ahead {
+		if err := fn(e); err != nil {
+			cancel()
+			for range ahead { // let the reader see the cancellation and end
+			}
+			<-readErr
+			return err
+		}
+	}
+	return <-readErr
+}
+
+// readPages is paged's reading half: it passes every entry of every page
+// to fn, in order.
+func (s *Source) readPages(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
 	paging := ldap.NewControlPaging(uint32(s.conn.PageSize))
 	for first := true; ; first = false {
 		req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,

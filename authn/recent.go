@@ -1,0 +1,104 @@
+package authn
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/dirgate/dirgate/cache"
+)
+
+// recent is the optional cached authentication (auth.cached_auth_timeout,
+// SSSD's option of the same name): for a short time after the upstream
+// accepted a password, the same password for the same account is accepted
+// without asking the upstream again. It holds only keyed MACs in memory,
+// under a key drawn at start-up, so nothing password-derived outlives the
+// process or reaches the disk.
+//
+// What it trades: a password changed, or an account locked, in the
+// directory is noticed through dirgate only at the next sync (the password
+// stamp or the disabled flag of the cached entry) or when the timeout runs
+// out. A different password always goes to the upstream, so a new password
+// works at once and wrong guesses keep counting upstream.
+type recent struct {
+	ttl   time.Duration
+	types map[string]string // connector name -> type, for passwordStamp
+	now   func() time.Time
+	key   [32]byte
+
+	mu sync.Mutex
+	m  map[string]recentEntry
+}
+
+type recentEntry struct {
+	mac [sha256.Size]byte
+	at  time.Time
+}
+
+// maxRecent bounds the memory the cache takes; it is emptied when full.
+const maxRecent = 200_000
+
+func newRecent(ttl time.Duration, types map[string]string, now func() time.Time) *recent {
+	r := &recent{ttl: ttl, types: types, now: now, m: map[string]recentEntry{}}
+	if _, err := rand.Read(r.key[:]); err != nil {
+		panic("authn: no randomness: " + err.Error())
+	}
+	return r
+}
+
+// sum binds the MAC to the account and its password stamp, so an entry
+// whose password a sync saw change no longer matches.
+func (r *recent) sum(e *cache.Entry, password string) (out [sha256.Size]byte) {
+	m := hmac.New(sha256.New, r.key[:])
+	m.Write([]byte(offlineKey(e)))
+	m.Write([]byte{0})
+	m.Write([]byte(passwordStamp(e, r.types[e.Connector])))
+	m.Write([]byte{0})
+	m.Write([]byte(password))
+	m.Sum(out[:0])
+	return out
+}
+
+// match reports whether the upstream accepted password for e less than ttl
+// ago. The caller has checked that e is not disabled.
+func (r *recent) match(e *cache.Entry, password string) bool {
+	if r.ttl <= 0 {
+		return false
+	}
+	r.mu.Lock()
+	c, ok := r.m[offlineKey(e)]
+	r.mu.Unlock()
+	if !ok || r.now().Sub(c.at) >= r.ttl {
+		return false
+	}
+	want := r.sum(e, password)
+	return hmac.Equal(c.mac[:], want[:])
+}
+
+// remember records that the upstream just accepted password for e. A
+// sign-in answered from the cache does not call it: the timeout counts
+// from the upstream's last word.
+func (r *recent) remember(e *cache.Entry, password string) {
+	if r.ttl <= 0 {
+		return
+	}
+	c := recentEntry{mac: r.sum(e, password), at: r.now()}
+	r.mu.Lock()
+	if len(r.m) >= maxRecent {
+		clear(r.m)
+	}
+	r.m[offlineKey(e)] = c
+	r.mu.Unlock()
+}
+
+// forget drops e's entry: the upstream refused the account or the password.
+func (r *recent) forget(e *cache.Entry) {
+	if r.ttl <= 0 {
+		return
+	}
+	r.mu.Lock()
+	delete(r.m, offlineKey(e))
+	r.mu.Unlock()
+}
