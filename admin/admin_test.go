@@ -278,6 +278,9 @@ func TestAPIRequiresToken(t *testing.T) {
 		{"GET", "/api/v1/lookup?email=alice@corp.test"},
 		{"GET", "/api/v1/entries"},
 		{"GET", "/api/v1/nothing-here"},
+		{"GET", "/debug/pprof/"},
+		{"GET", "/debug/pprof/heap"},
+		{"GET", "/debug/pprof/profile?seconds=1"},
 	}
 	for _, ep := range endpoints {
 		for _, tok := range []string{"", "wrong-token", testToken + "x", strings.ToUpper(testToken)} {
@@ -302,6 +305,10 @@ func TestAPIRequiresToken(t *testing.T) {
 	req.Header.Set("Authorization", "Basic "+testToken)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("basic scheme: %v %v", resp, err)
+	}
+	// With the token, the profiles are served.
+	if code, _, body := do(t, nil, "GET", ts.URL+"/debug/pprof/heap?debug=1", testToken, ""); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Fatalf("heap profile with the token: %d %.200s", code, body)
 	}
 }
 
