@@ -25,6 +25,7 @@ test-unit: ## run the Go tests (integration tests skip without DIRGATE_TESTENV)
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 	cd third_party/gldap && $(GO) test -race -count=1 ./...
+	cd third_party/asn1-ber && $(GO) test -race -count=1 ./...
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -33,6 +34,7 @@ lint: ## gofmt and go vet
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./filter/
 	$(GO) test -run '^$$' -fuzz FuzzParseLDIF -fuzztime $${FUZZTIME:-30s} ./demodir/
+	$(GO) test -run '^$$' -fuzz FuzzPlainKey -fuzztime $${FUZZTIME:-30s} ./dn/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh

@@ -19,7 +19,7 @@ type Generation struct {
 	gen   uint64
 	wb    *badger.WriteBatch
 	ids   map[string]string   // dn key -> id, to resolve group members
-	group map[string][]string // group id -> member DN keys
+	group map[string][]string // group id -> member DN keys not read yet at its Put
 	count int
 	done  bool
 }
@@ -90,13 +90,35 @@ func (g *Generation) Put(e *Entry) error {
 		}
 	}
 	if e.Kind == KindGroup && len(e.Members) > 0 {
-		keys := make([]string, 0, len(e.Members))
+		// Members already read are linked now, while the upstream is still
+		// sending; the rest wait for Commit, when every entry is known.
+		var later []string
 		for _, m := range e.Members {
-			keys = append(keys, dnKeyOf(m))
+			mk := dnKeyOf(m)
+			if mid, ok := g.ids[mk]; ok {
+				if err := g.link(e.ID, mid); err != nil {
+					return err
+				}
+			} else {
+				later = append(later, mk)
+			}
 		}
-		g.group[e.ID] = keys
+		if len(later) > 0 {
+			g.group[e.ID] = later
+		}
 	}
 	g.count++
+	return nil
+}
+
+// link records that member mid belongs to group gid, both ways.
+func (g *Generation) link(gid, mid string) error {
+	if err := g.wb.Set(dataKey(g.conn, g.gen, tMember, gid, mid), nil); err != nil {
+		return fmt.Errorf("cache: write members of %s: %w", gid, err)
+	}
+	if err := g.wb.Set(dataKey(g.conn, g.gen, tMemberOf, mid, gid), nil); err != nil {
+		return fmt.Errorf("cache: write memberOf of %s: %w", mid, err)
+	}
 	return nil
 }
 
@@ -120,13 +142,9 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 			if !ok {
 				continue // a member outside the synced scope
 			}
-			if err := g.wb.Set(dataKey(g.conn, g.gen, tMember, gid, mid), nil); err != nil {
+			if err := g.link(gid, mid); err != nil {
 				g.Abort()
-				return fmt.Errorf("cache: write members of %s: %w", gid, err)
-			}
-			if err := g.wb.Set(dataKey(g.conn, g.gen, tMemberOf, mid, gid), nil); err != nil {
-				g.Abort()
-				return fmt.Errorf("cache: write memberOf of %s: %w", mid, err)
+				return err
 			}
 		}
 	}

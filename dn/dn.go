@@ -61,11 +61,83 @@ func fixSlash(s string) string {
 // subtree is a key prefix), joined by Sep; attribute types and values are
 // lower-cased and values re-escaped uniformly. The empty DN has key "".
 func Key(s string) (string, error) {
+	if k, ok := plainKey(s); ok {
+		return k, nil
+	}
 	d, err := Parse(s)
 	if err != nil {
 		return "", err
 	}
 	return KeyOf(d), nil
+}
+
+// plainKey is Key for the common DN that needs no parser: RDNs of one
+// type=value each, values of letters, digits, ".", "_", "@", "-" and single
+// inner spaces, nothing to unescape or to escape. A sync computes a key
+// for every entry and every group member, and parsing was a tenth of its
+// work. ok is false for anything else, which Key then parses.
+func plainKey(s string) (key string, ok bool) {
+	if s == "" {
+		return "", false
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 1)
+	for end := len(s); end > 0; {
+		start := strings.LastIndexByte(s[:end], ',') + 1
+		rdn := s[start:end]
+		eq := strings.IndexByte(rdn, '=')
+		if eq <= 0 || !plainType(rdn[:eq]) || !plainValue(rdn[eq+1:]) {
+			return "", false
+		}
+		if b.Len() > 0 {
+			b.WriteString(Sep)
+		}
+		for i := 0; i < len(rdn); i++ {
+			c := rdn[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
+		}
+		end = start - 1
+		if start == 0 {
+			break
+		}
+		if end == 0 {
+			return "", false // a leading comma
+		}
+	}
+	return b.String(), true
+}
+
+func plainType(t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(isAlnum(c) || c == '-' || (c == '.' && i > 0)) {
+			return false
+		}
+	}
+	return len(t) > 0 && t[0] != '-'
+}
+
+func plainValue(v string) bool {
+	if v == "" || v[0] == ' ' || v[len(v)-1] == ' ' {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case isAlnum(c), c == '.', c == '_', c == '@', c == '-':
+		case c == ' ' && v[i-1] != ' ':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
 // KeyOf is Key for an already parsed DN.

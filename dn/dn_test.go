@@ -78,3 +78,47 @@ func TestTree(t *testing.T) {
 		t.Error("everything is under the root DSE")
 	}
 }
+
+// slowKey is Key without the plainKey shortcut.
+func slowKey(s string) (string, error) {
+	d, err := Parse(s)
+	if err != nil {
+		return "", err
+	}
+	return KeyOf(d), nil
+}
+
+func TestPlainKeyMatchesParser(t *testing.T) {
+	plain := []string{"uid=user00001,ou=people,dc=example,dc=test", "CN=John Smith,OU=Sales Dept,DC=Corp,DC=Example",
+		"cn=a.b_c@d-e,o=x", "2.5.4.3=x,dc=y", "cn=x", "CN=Test User 00009,DC=example"}
+	for _, s := range plain {
+		k, ok := plainKey(s)
+		want, err := slowKey(s)
+		if !ok || err != nil || k != want {
+			t.Errorf("plainKey(%q) = %q, %v; parser gives %q, %v", s, k, ok, want, err)
+		}
+	}
+	// Everything needing the parser is left to it.
+	for _, s := range []string{"", "cn=a+sn=b,dc=x", `cn=Doe\, John,dc=x`, "cn= x,dc=y", "cn=x ,dc=y", "cn=a  b,dc=y",
+		"cn=x, dc=y", ",cn=x", "cn=x,", "cn=,dc=x", "=x", "cn=#41", "cn=Jürgen", `cn=a\/b`, "cn=a=b", "-cn=x", "cn=x,,dc=y"} {
+		if k, ok := plainKey(s); ok {
+			t.Errorf("plainKey(%q) = %q, want it left to the parser", s, k)
+		}
+	}
+}
+
+func FuzzPlainKey(f *testing.F) {
+	for _, s := range []string{"uid=u1,ou=people,dc=example,dc=test", "CN=A b,DC=x", "cn=x", "a.b=c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, ok := plainKey(s)
+		if !ok {
+			return
+		}
+		want, err := slowKey(s)
+		if err != nil || k != want {
+			t.Fatalf("plainKey(%q) = %q; parser gives %q, %v", s, k, want, err)
+		}
+	})
+}
