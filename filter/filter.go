@@ -205,6 +205,9 @@ func parse(s string, lim Limits) (Node, *ParseError) {
 	if sc.pos != len(s) {
 		return nil, errAt(sc.pos, "unexpected %q after the end of the filter", clip(s[sc.pos:]))
 	}
+	if n, _, ok := quick(s); ok {
+		return n, nil
+	}
 	p, err := ldap.CompileFilter(s)
 	if err != nil {
 		msg := err.Error()
@@ -215,6 +218,59 @@ func parse(s string, lim Limits) (Node, *ParseError) {
 		return nil, &ParseError{Offset: -1, Msg: strings.TrimPrefix(msg, "ldap: "), Err: err}
 	}
 	return convert(p)
+}
+
+// quick builds the tree of a filter the scanner accepted when it is made
+// only of and, or, not, presence and equality with values that need no
+// unescaping: what applications send almost always. Building it directly
+// skips go-ldap's compilation to BER and the conversion back, a tenth of
+// the work of a search. ok is false for anything else, which parse then
+// compiles; FuzzQuick checks that both give the same tree.
+func quick(s string) (n Node, end int, ok bool) {
+	// s starts with '(' and its structure is valid (scanner).
+	switch s[1] {
+	case '&', '|':
+		var children []Node
+		pos := 2
+		for s[pos] == '(' {
+			c, e, ok := quick(s[pos:])
+			if !ok {
+				return nil, 0, false
+			}
+			children = append(children, c)
+			pos += e
+		}
+		if len(children) == 0 {
+			return nil, 0, false // "(&)": absolute true/false, left to the compiler
+		}
+		if s[1] == '&' {
+			return And{Children: children}, pos + 1, true
+		}
+		return Or{Children: children}, pos + 1, true
+	case '!':
+		c, e, ok := quick(s[2:])
+		if !ok {
+			return nil, 0, false
+		}
+		return Not{Child: c}, 2 + e + 1, true
+	}
+	close := strings.IndexByte(s, ')')
+	item := s[1:close]
+	eq := strings.IndexAny(item, "=:<>~")
+	if eq <= 0 || item[eq] != '=' {
+		return nil, 0, false
+	}
+	attr, value := item[:eq], item[eq+1:]
+	if checkAttr(attr) != nil || value == "" || strings.IndexByte(value, '\\') >= 0 {
+		return nil, 0, false
+	}
+	if strings.IndexByte(value, '*') >= 0 {
+		if value != "*" {
+			return nil, 0, false
+		}
+		return Present{Attr: attr}, close + 1, true
+	}
+	return Equality{Attr: attr, Value: value}, close + 1, true
 }
 
 // clip shortens s for use in an error message.

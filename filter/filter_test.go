@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // testEntry implements Entry and every optional interface.
@@ -912,4 +915,54 @@ func BenchmarkParse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// slowTree is parse without the quick path.
+func slowTree(s string) (Node, error) {
+	p, err := ldap.CompileFilter(s)
+	if err != nil {
+		return nil, err
+	}
+	n, perr := convert(p)
+	if perr != nil {
+		return nil, perr
+	}
+	return n, nil
+}
+
+func TestQuickMatchesCompiler(t *testing.T) {
+	for _, s := range []string{"(mail=user00001@example.test)", "(objectClass=*)", "(&(objectClass=person)(uid=jdoe))",
+		"(|(cn=a)(cn=b)(!(sn=c)))", "(!(&(a=b)(c=*)))", "(cn=Jürgen Müller)", "(2.5.4.3=x)", "(cn;lang-en=x y)",
+		"(&(|(a=1)(b=2))(!(c=3))(d=*))"} {
+		n, end, ok := quick(s)
+		want, err := slowTree(s)
+		if !ok || end != len(s) || err != nil || !reflect.DeepEqual(n, want) {
+			t.Errorf("quick(%q) = %#v, %d, %v; compiler gives %#v, %v", s, n, end, ok, want, err)
+		}
+	}
+	for _, s := range []string{"(cn=a*)", `(cn=\2a)`, "(cn>=a)", "(cn~=a)", "(cn:dn:=a)", "(&)", "(|)", "(cn=)", "(&(a=b)(c=d*))", "(1bad=x)"} {
+		if n, _, ok := quick(s); ok {
+			t.Errorf("quick(%q) = %#v, want it left to the compiler", s, n)
+		}
+	}
+}
+
+func FuzzQuick(f *testing.F) {
+	for _, s := range allValidFilters() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc := scanner{s: s, lim: Limits{}.resolved()}
+		if !utf8.ValidString(s) || sc.filter(1) != nil || sc.pos != len(s) {
+			return
+		}
+		n, end, ok := quick(s)
+		if !ok {
+			return
+		}
+		want, err := slowTree(s)
+		if err != nil || end != len(s) || !reflect.DeepEqual(n, want) {
+			t.Fatalf("quick(%q) = %#v (end %d); compiler gives %#v, %v", s, n, end, want, err)
+		}
+	})
 }
