@@ -19,7 +19,7 @@ type lookupMemo struct {
 
 // maxLookupMemo bounds the memo (about 1 KiB an entry); it is emptied when
 // full.
-const maxLookupMemo = 10_000
+const maxLookupMemo = 4096
 
 func (m *lookupMemo) get(version uint64, login string) ([]*cache.Entry, bool) {
 	m.mu.Lock()

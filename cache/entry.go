@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Kind tells users from groups.
@@ -61,6 +62,9 @@ type Entry struct {
 	body     []byte
 	bodyHash uint64
 	hashed   bool // bodyHash is set: computed, or read with the entry
+	// partial marks an entry read through View.Project: it lacks the
+	// attributes the reader did not want and must never be written back.
+	partial bool
 }
 
 // Values returns the values of attribute name (case-insensitive).
@@ -224,6 +228,27 @@ func (d *decoder) string() string {
 	return s
 }
 
+// bytes returns the next string's bytes without copying them.
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return nil
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b
+}
+
+func (d *decoder) skipStrings() {
+	for n := d.uvarint(); n > 0 && d.err == nil; n-- {
+		d.bytes()
+	}
+}
+
+// unsafeString views b as a string for a comparison that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 func (d *decoder) strings() []string {
 	n := d.uvarint()
 	if d.err != nil {
@@ -240,6 +265,12 @@ func (d *decoder) strings() []string {
 }
 
 func decodeEntry(connector, id string, v []byte) (*Entry, error) {
+	return decodeEntryKeep(connector, id, v, nil)
+}
+
+// decodeEntryKeep decodes only the attributes keep accepts (all when keep
+// is nil); the values of the others are skipped without being copied.
+func decodeEntryKeep(connector, id string, v []byte, keep func(name string) bool) (*Entry, error) {
 	if len(v) < 11 || (v[0] != encVersion && v[0] != encVersionV1) {
 		return nil, errCorrupt
 	}
@@ -250,11 +281,23 @@ func decodeEntry(connector, id string, v []byte) (*Entry, error) {
 	e.Addresses = d.strings()
 	e.Members = d.strings()
 	n := d.uvarint()
-	if d.err == nil && n > 0 {
+	switch {
+	case d.err != nil || n == 0:
+	case keep == nil:
 		e.Attrs = make([]Attr, n)
 		for i := range e.Attrs {
 			e.Attrs[i].Name = d.string()
 			e.Attrs[i].Values = d.strings()
+		}
+	default:
+		e.partial = true
+		for range n {
+			name := d.bytes()
+			if keep(unsafeString(name)) {
+				e.Attrs = append(e.Attrs, Attr{Name: string(name), Values: d.strings()})
+			} else {
+				d.skipStrings()
+			}
 		}
 	}
 	if v[0] == encVersion && d.err == nil {

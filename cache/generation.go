@@ -58,6 +58,9 @@ func (g *Generation) Put(e *Entry) error {
 	if e.ID == "" {
 		return fmt.Errorf("cache: entry %q has no stable ID", e.DN)
 	}
+	if e.partial {
+		return fmt.Errorf("cache: entry %q was read without some attributes and cannot be written", e.DN)
+	}
 	e.Connector = g.conn
 	e.Normalize()
 	key := dnKeyOf(e.DN)

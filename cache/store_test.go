@@ -272,3 +272,59 @@ func TestDeleteMetaKind(t *testing.T) {
 		t.Errorf("second DeleteMetaKind = %d, %v; want 0, nil", n, err)
 	}
 }
+
+func TestProject(t *testing.T) {
+	s := openTest(t)
+	u := user("u1", "uid=u1,dc=x", "u1@x.test")
+	u.Attrs = append(u.Attrs, Attr{Name: "cn", Values: []string{"U One"}}, Attr{Name: "description", Values: []string{"long text"}})
+	commitAll(t, s, "c", u)
+	var projected []*Entry
+	err := s.View(context.Background(), func(v *View) error {
+		v.Project(func(name string) bool { return strings.EqualFold(name, "mail") || strings.EqualFold(name, "CN") })
+		for _, get := range []func() (*Entry, error){
+			func() (*Entry, error) { return v.Get("c", "u1") },
+			func() (*Entry, error) {
+				es, err := v.ByAddress("u1@x.test")
+				if len(es) != 1 {
+					return nil, fmt.Errorf("ByAddress: %d entries, %v", len(es), err)
+				}
+				return es[0], err
+			},
+		} {
+			e, err := get()
+			if err != nil {
+				return err
+			}
+			var names []string
+			for _, a := range e.Attrs {
+				names = append(names, a.Name)
+			}
+			if strings.Join(names, ",") != "cn,mail" || e.First("mail") != "u1@x.test" || e.DN != "uid=u1,dc=x" || len(e.Addresses) != 1 {
+				return fmt.Errorf("projected entry has %v (%+v)", names, e)
+			}
+			if e.Hash() != u.Hash() {
+				return errors.New("a projected entry lost its stored hash")
+			}
+			projected = append(projected, e)
+		}
+		v.Project(nil)
+		e, err := v.Get("c", "u1")
+		if err != nil || len(e.Attrs) != 5 {
+			return fmt.Errorf("after Project(nil): %v, %v", e, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.NewGeneration("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Abort()
+	for _, e := range projected {
+		if err := g.Put(e); err == nil {
+			t.Fatal("a projected entry was written back")
+		}
+	}
+}

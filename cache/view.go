@@ -20,7 +20,13 @@ type View struct {
 	ctx   context.Context
 	gens  map[string]uint64
 	conns []string // sorted: Badger iterates keys in order
+	keep  func(name string) bool
 }
+
+// Project makes the entries the view returns from now on carry only the
+// attributes keep accepts (nil: all of them), so a reader that needs a few
+// attributes does not decode the rest. Such entries cannot be written back.
+func (v *View) Project(keep func(name string) bool) { v.keep = keep }
 
 // Connectors returns the connectors that have a served generation.
 func (v *View) Connectors() []string { return v.conns }
@@ -41,7 +47,7 @@ func (v *View) Get(conn, id string) (*Entry, error) {
 	var e *Entry
 	err = item.Value(func(val []byte) error {
 		var derr error
-		e, derr = decodeEntry(conn, id, val)
+		e, derr = decodeEntryKeep(conn, id, val, v.keep)
 		return derr
 	})
 	return e, err
@@ -261,7 +267,7 @@ func (v *View) scanAll(conn string, gen uint64, fn func(e *Entry) (bool, error))
 		var e *Entry
 		err := item.Value(func(val []byte) error {
 			var derr error
-			e, derr = decodeEntry(conn, id, val)
+			e, derr = decodeEntryKeep(conn, id, val, v.keep)
 			return derr
 		})
 		if err != nil {

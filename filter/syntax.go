@@ -107,6 +107,25 @@ func canonAttr(desc string) (full, base string) {
 	return base + ";" + opts, base
 }
 
+// BaseType returns the canonical type of an attribute description: lower
+// case, aliases resolved, options dropped ("commonName;lang-en" -> "cn").
+func BaseType(desc string) string {
+	_, base := canonAttr(desc)
+	return base
+}
+
+// Spellings returns the names that denote the canonical type base: base
+// itself and its aliases ("cn": "cn", "commonname").
+func Spellings(base string) []string {
+	out := []string{base}
+	for alias, name := range aliases {
+		if name == base {
+			out = append(out, alias)
+		}
+	}
+	return out
+}
+
 // sameType reports whether an attribute type as written in a DN names the
 // canonical type base, without allocating.
 func sameType(t, base string) bool {

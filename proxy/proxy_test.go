@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -264,4 +265,49 @@ func nestedFilterSearch(depth int) []byte {
 	s.AppendChild(ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attrs"))
 	p.AppendChild(s)
 	return p.Bytes()
+}
+
+// A search decodes only the attributes its filter reads and its request
+// returns; what it matches and returns must not change.
+func TestSearchProjection(t *testing.T) {
+	c := bound(t, startDemo(t))
+	for _, tt := range []struct {
+		filter string
+		attrs  []string
+		want   map[string]string // attribute -> first value; nil: all user attributes
+	}{
+		{"(title=site reliability engineer)", []string{"mail"}, map[string]string{"mail": "bob@demo.dirgate"}},
+		{"(commonName=Bob Builder)", []string{"GIVENNAME", "sn"}, map[string]string{"givenName": "Bob", "sn": "Builder"}},
+		{"(&(givenName=bob)(sn=builder)(rfc822Mailbox=bob@demo.dirgate))", []string{"1.1"}, map[string]string{}},
+		{"(uid=bob)", []string{"displayName", "entryDN"}, map[string]string{"displayName": "Bob Builder", "entryDN": "uid=bob,ou=people,dc=demo,dc=dirgate"}},
+		{"(uid=bob)", []string{"*"}, nil},
+	} {
+		for _, paged := range []bool{false, true} {
+			req := ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false, tt.filter, tt.attrs, nil)
+			var res *ldap.SearchResult
+			var err error
+			if paged {
+				res, err = c.SearchWithPaging(req, 10)
+			} else {
+				res, err = c.Search(req)
+			}
+			if err != nil || len(res.Entries) != 1 || res.Entries[0].DN != "uid=bob,ou=people,dc=demo,dc=dirgate" {
+				t.Fatalf("%s %v (paged %v): %v %+v", tt.filter, tt.attrs, paged, err, res)
+			}
+			e := res.Entries[0]
+			if tt.want == nil {
+				if e.GetAttributeValue("title") == "" || e.GetAttributeValue("mail") == "" {
+					t.Errorf("%s with *: %v", tt.filter, e.Attributes)
+				}
+				continue
+			}
+			got := map[string]string{}
+			for _, a := range e.Attributes {
+				got[a.Name] = a.Values[0]
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("%s %v (paged %v) returned %v, want %v", tt.filter, tt.attrs, paged, got, tt.want)
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,7 @@ type query struct {
 	filter    *filter.Filter
 	attrs     attrRequest
 	typesOnly bool
+	keep      func(name string) bool // see projection
 }
 
 func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap.SearchMessage, done *gldap.SearchResponseDone) (int, *searchError) {
@@ -98,6 +100,7 @@ func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap
 		return 0, &searchError{gldap.ResultInvalidDNSyntax, "invalid base DN"}
 	}
 	q := &query{baseKey: baseKey, scope: m.Scope, filter: f, attrs: parseAttrRequest(m.Attributes), typesOnly: m.TypesOnly}
+	q.keep = q.projection()
 
 	limit := m.TimeLimit
 	timeout := maxSearchTime
@@ -170,6 +173,7 @@ func (l *listener) checkBase(v *cache.View, q *query) *searchError {
 // matches calls fn for every entry in scope that matches the filter, using
 // an attribute index for candidates when the filter allows it.
 func (l *listener) matches(ctx context.Context, v *cache.View, q *query, fn func(*entryView) (bool, error)) error {
+	v.Project(q.keep)
 	visit := func(e *cache.Entry) (bool, error) {
 		key := e.DNKey
 		if key == "" {
@@ -257,6 +261,39 @@ func (x *entryView) Values(name string) []string {
 
 // DN implements the filter's optional DN interface (for :dn: matching).
 func (x *entryView) DN() string { return x.e.DN }
+
+// projection returns which stored attributes the search needs decoded: the
+// ones its filter reads and the ones it returns; nil (all) when it asks for
+// every user or operational attribute, or when the filter may read any.
+func (q *query) projection() func(name string) bool {
+	if q.attrs.all || q.attrs.ops {
+		return nil
+	}
+	var names []string // every spelling of every type needed
+	add := func(desc string) {
+		if b := filter.BaseType(desc); !slices.Contains(names, b) {
+			names = append(names, filter.Spellings(b)...)
+		}
+	}
+	for _, a := range q.filter.Attributes() {
+		if a == "*" {
+			return nil
+		}
+		add(a)
+	}
+	for _, name := range q.attrs.order {
+		add(name)
+	}
+	return func(desc string) bool {
+		t, _, _ := strings.Cut(desc, ";")
+		for _, n := range names {
+			if strings.EqualFold(t, n) {
+				return true
+			}
+		}
+		return false
+	}
+}
 
 // attrRequest is the parsed attribute list of a search.
 type attrRequest struct {
