@@ -16,6 +16,10 @@ echo "export DIRGATE_OL_LDIF_BYTES='$(stat -c %s "$OL_DIR/seed.ldif")'" >>"$OL_D
 cd "$TOP"
 make --no-print-directory build
 go build -o bin/dirgate-bench ./cmd/dirgate-bench
+# The reference reader is its own module, built twice: with stock go-ldap, and with dirgate's
+# patched BER decoder (go.patched.mod adds the replace).
+(cd cmd/dirgate-bench/rawread && go build -o "$TOP/bin/rawread-stock" . &&
+  go build -modfile=go.patched.mod -o "$TOP/bin/rawread-patched" .)
 bin/dirgate-bench -env "$OL_DIR/env" -dirgate bin/dirgate -out BENCHMARKS.md \
   -duration "${BENCH_DURATION:-3s}" -rounds "${BENCH_ROUNDS:-3}" \
   ${BENCH_ONLY:+-only "$BENCH_ONLY"} ${BENCH_PPROF:+-pprof "$BENCH_PPROF"}
