@@ -97,7 +97,7 @@ func Open(dir string, o Options) (*Store, error) {
 		WithMetricsEnabled(false).
 		WithMemTableSize(32 << 20).
 		WithNumMemtables(3).
-		WithBlockCacheSize(32 << 20).
+		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).
 		WithNumCompactors(2).
 		WithValueLogFileSize(64 << 20).

@@ -286,6 +286,9 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 
 	// 4. Memory and disk.
 	rss := rssOf(srv.Process.Pid)
+	if profileDir != "" {
+		saveProfile("heap", "/debug/pprof/heap")
+	}
 	size := dirSize(filepath.Join(work, "cache"))
 	ldif, _ := strconv.ParseInt(e["LDIF_BYTES"], 10, 64)
 	rep.add(fmt.Sprintf("RSS serving %d users", users), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "", "", "≤ 250 MiB")
@@ -326,20 +329,25 @@ func profileRound(round int, name string, dur time.Duration) (wait func()) {
 	go func() {
 		defer close(done)
 		secs := max(int(dur.Seconds())-1, 1)
-		req, _ := http.NewRequest("GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, secs), nil)
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "pprof:", err)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if err := os.WriteFile(filepath.Join(profileDir, name+".pprof"), body, 0o644); err != nil {
-			fmt.Fprintln(os.Stderr, "pprof:", err)
-		}
+		saveProfile(name, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs))
 	}()
 	return func() { <-done }
+}
+
+// saveProfile fetches a profile from dirgate's admin port into profileDir.
+func saveProfile(name, path string) {
+	req, _ := http.NewRequest("GET", "http://"+adminAddr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "pprof:", err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if err := os.WriteFile(filepath.Join(profileDir, name+".pprof"), body, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "pprof:", err)
+	}
 }
 
 // bindRow measures binds by email through dirgate against binds by DN made
