@@ -45,7 +45,7 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 	if gen == 0 {
 		return counts, ErrNoGeneration
 	}
-	w := &deltaWriter{txn: txn, conn: conn, gen: gen}
+	w := &deltaWriter{txn: txn, conn: conn, gen: gen, s: s, hot: s.hotFor(conn, gen)}
 	for _, id := range d.Deletes {
 		if err := ctx.Err(); err != nil {
 			return counts, err
@@ -126,6 +126,8 @@ type deltaWriter struct {
 	txn  *badger.Txn
 	conn string
 	gen  uint64
+	s    *Store
+	hot  *hotIndex // the generation's in-memory index, if any: keys are added before the commit
 }
 
 func (w *deltaWriter) wrap(err error) error {
@@ -241,6 +243,20 @@ func (w *deltaWriter) index(e *Entry) error {
 	for _, k := range w.ownKeys(e)[1:] {
 		if err := w.txn.Set(k, nil); err != nil {
 			return err
+		}
+	}
+	if w.hot != nil {
+		for _, a := range e.Addresses {
+			w.hot.add(w.s.indexHash(tAddr, NormalizeAddress(a)), e.ID)
+		}
+		for _, a := range e.Attrs {
+			if name := strings.ToLower(a.Name); IndexedAttrs[name] {
+				for _, val := range a.Values {
+					if key, ok := IndexKey(name, val); ok {
+						w.hot.add(w.s.indexHash(tAttr, name, key), e.ID)
+					}
+				}
+			}
 		}
 	}
 	if e.Kind != KindGroup {

@@ -22,6 +22,7 @@ type Generation struct {
 	group map[string][]string // group id -> member DN keys not read yet at its Put
 	count int
 	done  bool
+	hot   *hotIndex // nil unless the store keeps hot indexes
 }
 
 // NewGeneration registers and returns an empty generation for conn.
@@ -42,12 +43,16 @@ func (s *Store) NewGeneration(conn string) (*Generation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: new generation for %s: %w", conn, err)
 	}
-	return &Generation{
+	g := &Generation{
 		s: s, conn: conn, gen: gen,
 		wb:    s.db.NewWriteBatch(),
 		ids:   map[string]string{},
 		group: map[string][]string{},
-	}, nil
+	}
+	if s.hotEnabled {
+		g.hot = newHotIndex(1024)
+	}
+	return g, nil
 }
 
 // Put writes e (its Connector is set to the generation's) with its indexes.
@@ -74,7 +79,11 @@ func (g *Generation) Put(e *Entry) error {
 		{dataKey(g.conn, g.gen, tDN, key), []byte(e.ID)},
 	}
 	for _, a := range e.Addresses {
-		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAddr, NormalizeAddress(a), e.ID), nil})
+		addr := NormalizeAddress(a)
+		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAddr, addr, e.ID), nil})
+		if g.hot != nil {
+			g.hot.add(g.s.indexHash(tAddr, addr), e.ID)
+		}
 	}
 	for _, a := range e.Attrs {
 		name := strings.ToLower(a.Name)
@@ -84,6 +93,9 @@ func (g *Generation) Put(e *Entry) error {
 		for _, val := range a.Values {
 			if key, ok := IndexKey(name, val); ok {
 				sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAttr, name, key, e.ID), nil})
+				if g.hot != nil {
+					g.hot.add(g.s.indexHash(tAttr, name, key), e.ID)
+				}
 			}
 		}
 	}
@@ -184,6 +196,10 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	if err != nil {
 		g.dropSelf()
 		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, err)
+	}
+	if g.hot != nil {
+		g.hot.ready.Store(true)
+		g.s.setHot(g.conn, g.gen, g.hot)
 	}
 	err = g.s.loadServed()
 	g.s.version.Add(1)

@@ -21,6 +21,7 @@ type View struct {
 	gens  map[string]uint64
 	conns []string // sorted: Badger iterates keys in order
 	keep  func(name string) bool
+	store *Store
 }
 
 // Project makes the entries the view returns from now on carry only the
@@ -126,6 +127,14 @@ func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
 func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 	var out []*Entry
 	for _, c := range v.conns {
+		if x := v.store.hotFor(c, v.gens[c]); x != nil && x.ready.Load() {
+			found, err := v.hotCandidates(x, c, t, parts)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, found...)
+			continue
+		}
 		ids, err := v.scanIDs(dataKey(c, v.gens[c], t, append(parts, "")...))
 		if err != nil {
 			return nil, err
@@ -135,6 +144,34 @@ func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 			if err != nil {
 				return nil, err
 			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// hotCandidates reads the entries the in-memory index proposes for the
+// key and keeps those that hold it in this view's snapshot (see hotIndex).
+func (v *View) hotCandidates(x *hotIndex, conn string, t byte, parts []string) ([]*Entry, error) {
+	ids := x.lookup(v.store.indexHash(t, parts...))
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	if keep := v.keep; keep != nil && t == tAttr {
+		// The check needs the indexed attribute even if the reader does not.
+		v.keep = func(name string) bool { return keep(name) || strings.EqualFold(name, parts[0]) }
+		defer func() { v.keep = keep }()
+	}
+	var out []*Entry
+	for _, id := range ids {
+		e, err := v.Get(conn, id)
+		if errors.Is(err, ErrNotFound) {
+			continue // added by a delta this view does not see
+		}
+		if err != nil {
+			return nil, err
+		}
+		if holds(e, t, parts) {
 			out = append(out, e)
 		}
 	}

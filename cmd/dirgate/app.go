@@ -31,9 +31,10 @@ func newLogger(w io.Writer, l config.Log) *slog.Logger {
 }
 
 // openCache opens the cache directory, explaining the common failure of a
-// second process holding it.
-func openCache(cfg *config.Config, log *slog.Logger) (*cache.Store, error) {
-	s, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log})
+// second process holding it. serving keeps the in-memory lookup indexes
+// that only a server answering binds and searches needs.
+func openCache(cfg *config.Config, log *slog.Logger, serving bool) (*cache.Store, error) {
+	s, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, HotIndex: serving})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another dirgate process using %s?)", err, cfg.Cache.Dir)
 	}

@@ -71,7 +71,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 	}
 	// Everything that can fail on configuration is checked before anything
 	// listens: a config error never leaves a half-configured server.
-	store, err := openCache(cfg, log)
+	store, err := openCache(cfg, log, true)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func statusCmd() *cobra.Command {
 				}
 				log.Debug("admin API not answering, reading the cache", "err", err)
 			}
-			store, err := openCache(cfg, log)
+			store, err := openCache(cfg, log, false)
 			if err != nil {
 				return err
 			}

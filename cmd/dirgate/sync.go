@@ -50,7 +50,7 @@ safety rules blocked the run.`,
 			// The cache is open in one process at a time: when a server holds
 			// it, the run happens there, through the admin API.
 			var run func(c *config.Connector) (*dirsync.Result, error)
-			store, err := openCache(cfg, log)
+			store, err := openCache(cfg, log, false)
 			switch {
 			case err == nil:
 				defer store.Close()

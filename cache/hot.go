@@ -1,0 +1,205 @@
+package cache
+
+import (
+	"bytes"
+	"hash/maphash"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// hotIndex holds one generation's address and attribute index in memory as
+// hashes: the hash of an index key (type, attribute, value) to the IDs of
+// the entries holding it. A lookup then costs one map probe instead of a
+// Badger iterator, which was the largest part of a search by mail and of
+// resolving a bind name.
+//
+// It only proposes candidates. byIndex reads each candidate in the view's
+// snapshot and keeps it only if the entry there holds the key, so a
+// candidate that is stale or a hash collision is dropped, never returned.
+// That is what lets the index only grow during a generation's life: an
+// incremental delta adds its keys before it commits (a view that does not
+// see the delta then finds an ID it cannot read, and drops it), and the
+// keys a delta removes stay until the next full sync builds a new index.
+type hotIndex struct {
+	ready atomic.Bool // filled; until then readers use Badger
+
+	mu   sync.RWMutex
+	ids  []string
+	ord  map[string]uint32
+	one  map[uint64]uint32   // hash -> first holder
+	more map[uint64][]uint32 // hash -> further holders, rare
+}
+
+func newHotIndex(size int) *hotIndex {
+	return &hotIndex{ord: make(map[string]uint32, size), one: make(map[uint64]uint32, size*5)}
+}
+
+// add records that entry id holds the key with hash h.
+func (x *hotIndex) add(h uint64, id string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	o, ok := x.ord[id]
+	if !ok {
+		o = uint32(len(x.ids))
+		x.ids = append(x.ids, id)
+		x.ord[id] = o
+	}
+	first, ok := x.one[h]
+	switch {
+	case !ok:
+		x.one[h] = o
+	case first == o || slices.Contains(x.more[h], o):
+	default:
+		if x.more == nil {
+			x.more = map[uint64][]uint32{}
+		}
+		x.more[h] = append(x.more[h], o)
+	}
+}
+
+// lookup returns the candidate IDs for the key with hash h, sorted as a
+// Badger scan of the key would return them.
+func (x *hotIndex) lookup(h uint64) []string {
+	x.mu.RLock()
+	first, ok := x.one[h]
+	if !ok {
+		x.mu.RUnlock()
+		return nil
+	}
+	out := []string{x.ids[first]}
+	for _, o := range x.more[h] {
+		out = append(out, x.ids[o])
+	}
+	x.mu.RUnlock()
+	if len(out) > 1 {
+		slices.Sort(out)
+	}
+	return out
+}
+
+// hotKey names one connector's generation.
+type hotKey struct {
+	conn string
+	gen  uint64
+}
+
+// hotIndexes is the set of built indexes; it is replaced, never changed.
+type hotIndexes map[hotKey]*hotIndex
+
+// indexHash hashes an index key as dataKey lays it out after the
+// generation prefix: the type byte, then the parts joined by NUL.
+func (s *Store) indexHash(t byte, parts ...string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.hotSeed)
+	h.WriteByte(t)
+	for i, p := range parts {
+		if i > 0 {
+			h.WriteByte(0)
+		}
+		h.WriteString(p)
+	}
+	return h.Sum64()
+}
+
+func (s *Store) hotFor(conn string, gen uint64) *hotIndex {
+	if m := s.hot.Load(); m != nil {
+		return (*m)[hotKey{conn, gen}]
+	}
+	return nil
+}
+
+// setHot installs (x non-nil) or removes the index of a generation.
+func (s *Store) setHot(conn string, gen uint64, x *hotIndex) {
+	if !s.hotEnabled {
+		return
+	}
+	s.hotMu.Lock()
+	defer s.hotMu.Unlock()
+	next := hotIndexes{}
+	if m := s.hot.Load(); m != nil {
+		for k, v := range *m {
+			next[k] = v
+		}
+	}
+	if x == nil {
+		delete(next, hotKey{conn, gen})
+	} else {
+		next[hotKey{conn, gen}] = x
+	}
+	s.hot.Store(&next)
+}
+
+// buildHot fills the index of every served generation from the database,
+// in the background: until an index is ready, lookups scan Badger. Each
+// index is registered before its snapshot is read, so a delta committing
+// meanwhile adds its keys to it.
+func (s *Store) buildHot() {
+	sv := s.served.Load()
+	for _, conn := range sv.conns {
+		gen := sv.gens[conn]
+		x := newHotIndex(1024)
+		s.setHot(conn, gen, x)
+		s.hotBuilds.Add(1)
+		go func() {
+			defer s.hotBuilds.Done()
+			if err := s.fillHot(conn, gen, x); err != nil {
+				s.log.Warn("in-memory index not built; lookups read the database", "connector", conn, "err", err)
+				s.setHot(conn, gen, nil)
+				return
+			}
+			x.ready.Store(true)
+		}()
+	}
+}
+
+func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
+	return s.db.View(func(txn *badger.Txn) error {
+		for _, t := range []byte{tAddr, tAttr} {
+			prefix := dataKey(conn, gen, t)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+			for it.Rewind(); it.Valid(); it.Next() {
+				k := it.Item().Key()[len(prefix):]
+				i := bytes.LastIndexByte(k, 0)
+				if i < 0 {
+					continue
+				}
+				var h maphash.Hash
+				h.SetSeed(s.hotSeed)
+				h.WriteByte(t)
+				h.Write(k[:i])
+				x.add(h.Sum64(), string(k[i+1:]))
+			}
+			it.Close()
+		}
+		return nil
+	})
+}
+
+// holds reports whether e (as read in a view) holds the index key
+// (t, parts): the check that turns hot index candidates into results.
+func holds(e *Entry, t byte, parts []string) bool {
+	switch t {
+	case tAddr:
+		for _, a := range e.Addresses {
+			if NormalizeAddress(a) == parts[0] {
+				return true
+			}
+		}
+	case tAttr:
+		for _, a := range e.Attrs {
+			if !strings.EqualFold(a.Name, parts[0]) {
+				continue
+			}
+			for _, v := range a.Values {
+				if k, ok := IndexKey(parts[0], v); ok && k == parts[1] {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
