@@ -92,7 +92,9 @@ func testLogger(t testing.TB) *slog.Logger {
 func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	t.Helper()
 	log := testLogger(t)
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log})
+	// HotIndex as dirgate serve has it, so the comparisons with the real
+	// servers go through the in-memory index.
+	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, HotIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}

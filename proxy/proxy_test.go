@@ -57,7 +57,7 @@ connectors:
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log})
+	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, HotIndex: true})
 	if err != nil {
 		t.Fatal(err)
 	}
