@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -146,12 +147,18 @@ func (s *Store) buildHot() {
 		s.hotBuilds.Add(1)
 		go func() {
 			defer s.hotBuilds.Done()
+			start := time.Now()
 			if err := s.fillHot(conn, gen, x); err != nil {
 				s.log.Warn("in-memory index not built; lookups read the database", "connector", conn, "err", err)
 				s.setHot(conn, gen, nil)
 				return
 			}
 			x.ready.Store(true)
+			x.mu.RLock()
+			keys, entries := len(x.one), len(x.ids)
+			x.mu.RUnlock()
+			s.log.Info("in-memory index ready", "connector", conn, "keys", keys, "entries", entries,
+				"duration", time.Since(start).Round(time.Millisecond).String())
 		}()
 	}
 }
