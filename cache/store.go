@@ -107,7 +107,7 @@ func Open(dir string, o Options) (*Store, error) {
 		WithInMemory(o.InMemory).
 		WithLogger(badgerLogger{log}).
 		WithMetricsEnabled(false).
-		WithMemTableSize(32 << 20).
+		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
 		WithBlockCacheSize(16 << 20).
 		WithIndexCacheSize(0).
