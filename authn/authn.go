@@ -192,9 +192,18 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 	return a, nil
 }
 
-// Close closes the pooled upstream connections. Logins after Close still
-// work, on connections that are closed after each check.
+// Activate is called when the authenticator starts answering sign-ins: at
+// start-up, and after a reload has swapped it in (not before, since a
+// reload that fails keeps the previous one). With the offline verifier off,
+// it removes the verifiers stored while it was on.
+func (a *Authenticator) Activate() { a.offline.purgeIfOff() }
+
+// Close closes the pooled upstream connections and stops the offline
+// verifier from storing anything more (a replaced authenticator must not
+// write after its successor's Activate). Logins after Close still work, on
+// connections that are closed after each check.
 func (a *Authenticator) Close() error {
+	a.offline.retired.Store(true)
 	for _, p := range a.pools {
 		p.drain(true)
 	}
@@ -438,13 +447,14 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 		rec.cached = true
 		return &Identity{Entry: e, Cached: true}, nil, outcomeSuccess
 	}
+	tok := a.recent.begin(e)
 	bctx, cancel := context.WithTimeout(ctx, a.bindTimeout)
 	host, err := p.check(bctx, e.DN, at.Password)
 	cancel()
 	rec.host = host
 	if err == nil {
 		a.offline.remember(e, at.Password)
-		a.recent.remember(e, at.Password)
+		a.recent.remember(e, at.Password, tok)
 		return &Identity{Entry: e, Host: host}, nil, outcomeSuccess
 	}
 	if ReasonOf(err) != ReasonUnavailable {

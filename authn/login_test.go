@@ -447,8 +447,20 @@ func TestOfflineTurnedOffRemovesVerifiers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
+	if len(offlineBlob(t, env, aliceID)) == 0 {
+		t.Fatal("verifiers removed before the new authenticator took over")
+	}
+	// The replaced authenticator stores nothing more once closed.
+	env.a.Close()
+	a.Activate()
 	if b := offlineBlob(t, env, aliceID); len(b) != 0 {
 		t.Fatalf("verifier kept after the option was turned off: %q", b)
+	}
+	if _, err := env.login("alice@demo.dirgate", "alice-pw", ""); err != nil {
+		t.Fatal(err)
+	}
+	if b := offlineBlob(t, env, aliceID); len(b) != 0 {
+		t.Fatalf("the replaced authenticator stored a verifier after Close: %q", b)
 	}
 }
 

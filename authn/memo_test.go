@@ -2,6 +2,7 @@ package authn
 
 import (
 	"testing"
+	"time"
 
 	"github.com/dirgate/dirgate/cache"
 )
@@ -43,5 +44,33 @@ func TestLookupMemo(t *testing.T) {
 	}
 	if len(m.m) > maxLookupMemo {
 		t.Fatalf("memo grew to %d entries", len(m.m))
+	}
+}
+
+// A success whose check began before a refusal of the same account must
+// not cache the password the refusal dropped.
+func TestRecentRefusalWins(t *testing.T) {
+	now := newClock()
+	r := newRecent(time.Minute, map[string]string{}, now.Now)
+	alice := &cache.Entry{Connector: "c", ID: "a"}
+	bob := &cache.Entry{Connector: "c", ID: "b"}
+	tok := r.begin(alice)
+	r.remember(alice, "pw", tok)
+	if !r.match(alice, "pw") || r.match(alice, "other") || r.match(bob, "pw") {
+		t.Fatal("cached password not matched as it should be")
+	}
+	late := r.begin(alice) // a second bind starts...
+	r.forget(alice)        // ...a third is refused (account locked)...
+	r.remember(alice, "pw", late)
+	if r.match(alice, "pw") {
+		t.Fatal("an older success brought back a password the upstream refused since")
+	}
+	r.remember(alice, "pw", r.begin(alice))
+	if !r.match(alice, "pw") {
+		t.Fatal("a check begun after the refusal is not cached")
+	}
+	now.Add(time.Minute)
+	if r.match(alice, "pw") {
+		t.Fatal("matched after the timeout")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
@@ -33,6 +34,7 @@ type offlineRecord struct {
 // upstream host of the account's connector is unreachable.
 type offline struct {
 	enabled bool
+	retired atomic.Bool // the authenticator was replaced: store nothing more
 	maxAge  time.Duration
 	store   *cache.Store
 	types   map[string]string // connector name -> type
@@ -62,17 +64,22 @@ func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string
 	if _, err := rand.Read(o.key[:]); err != nil {
 		panic("authn: no randomness: " + err.Error())
 	}
-	if !o.enabled {
-		// Verifiers from a time the option was on must not outlive it.
-		// Removed here once, so a sign-in with the option off costs no
-		// cache lookup.
-		if n, err := store.DeleteMetaKind(offlineKind); err != nil {
-			log.Warn("offline verifiers of an earlier configuration not removed", "err", err)
-		} else if n > 0 {
-			log.Info("offline verifier is off: removed the stored verifiers", "count", n)
-		}
-	}
 	return o
+}
+
+// purgeIfOff removes, when the verifier is off, the verifiers stored while
+// it was on: they must not outlive the option. Done once when the
+// authenticator takes over (Authenticator.Activate), so that a sign-in with
+// the option off costs no cache lookup.
+func (o *offline) purgeIfOff() {
+	if o.enabled {
+		return
+	}
+	if n, err := o.store.DeleteMetaKind(offlineKind); err != nil {
+		o.log.Warn("offline verifiers of an earlier configuration not removed", "err", err)
+	} else if n > 0 {
+		o.log.Info("offline verifier is off: removed the stored verifiers", "count", n)
+	}
 }
 
 func offlineKey(e *cache.Entry) string { return e.Connector + "\x00" + e.ID }
@@ -112,7 +119,7 @@ func (o *offline) mac(key, stamp, password string) []byte {
 
 // remember stores a verifier for e after the upstream accepted password.
 func (o *offline) remember(e *cache.Entry, password string) {
-	if !o.enabled {
+	if !o.enabled || o.retired.Load() {
 		return
 	}
 	key := offlineKey(e)

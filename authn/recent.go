@@ -28,14 +28,23 @@ type recent struct {
 	now   func() time.Time
 	key   [32]byte
 
-	mu sync.Mutex
-	m  map[string]recentEntry
+	mu     sync.Mutex
+	m      map[string]recentEntry
+	clears uint64 // times m was emptied for size
 }
 
+// recentEntry is an account's cached password, or (valid false) the
+// marker a refusal leaves so that a bind which started before it cannot
+// cache its password afterwards.
 type recentEntry struct {
-	mac [sha256.Size]byte
-	at  time.Time
+	mac   [sha256.Size]byte
+	at    time.Time
+	seq   uint64 // bumped by every forget
+	valid bool
 }
+
+// recentToken is what an upstream check started from (see begin).
+type recentToken struct{ clears, seq uint64 }
 
 // maxRecent bounds the memory the cache takes; it is emptied when full.
 const maxRecent = 200_000
@@ -70,27 +79,44 @@ func (r *recent) match(e *cache.Entry, password string) bool {
 	r.mu.Lock()
 	c, ok := r.m[offlineKey(e)]
 	r.mu.Unlock()
-	if !ok || r.now().Sub(c.at) >= r.ttl {
+	if !ok || !c.valid || r.now().Sub(c.at) >= r.ttl {
 		return false
 	}
 	want := r.sum(e, password)
 	return hmac.Equal(c.mac[:], want[:])
 }
 
-// remember records that the upstream just accepted password for e. A
-// sign-in answered from the cache does not call it: the timeout counts
-// from the upstream's last word.
-func (r *recent) remember(e *cache.Entry, password string) {
+// begin is called before an upstream check of e's password; remember then
+// stores the password only if no refusal for e came in between (two binds
+// racing: a refusal answered first must not be undone by an older success).
+func (r *recent) begin(e *cache.Entry) recentToken {
+	if r.ttl <= 0 {
+		return recentToken{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return recentToken{clears: r.clears, seq: r.m[offlineKey(e)].seq}
+}
+
+// remember records that the upstream just accepted password for e, in the
+// check that began with tok. A sign-in answered from the cache does not
+// call it: the timeout counts from the upstream's last word.
+func (r *recent) remember(e *cache.Entry, password string, tok recentToken) {
 	if r.ttl <= 0 {
 		return
 	}
-	c := recentEntry{mac: r.sum(e, password), at: r.now()}
+	mac := r.sum(e, password)
+	key := offlineKey(e)
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clears != tok.clears || r.m[key].seq != tok.seq {
+		return
+	}
 	if len(r.m) >= maxRecent {
 		clear(r.m)
+		r.clears++
 	}
-	r.m[offlineKey(e)] = c
-	r.mu.Unlock()
+	r.m[key] = recentEntry{mac: mac, at: r.now(), seq: tok.seq, valid: true}
 }
 
 // forget drops e's entry: the upstream refused the account or the password.
@@ -98,7 +124,12 @@ func (r *recent) forget(e *cache.Entry) {
 	if r.ttl <= 0 {
 		return
 	}
+	key := offlineKey(e)
 	r.mu.Lock()
-	delete(r.m, offlineKey(e))
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	if len(r.m) >= maxRecent {
+		clear(r.m)
+		r.clears++
+	}
+	r.m[key] = recentEntry{seq: r.m[key].seq + 1}
 }

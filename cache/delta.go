@@ -221,6 +221,9 @@ func (w *deltaWriter) unlinkMembers(gid string) error {
 }
 
 func (w *deltaWriter) index(e *Entry) error {
+	if e.partial {
+		return fmt.Errorf("entry %q was read without some attributes and cannot be written", e.DN)
+	}
 	e.DNKey = dnKeyOf(e.DN)
 	dk := dataKey(w.conn, w.gen, tDN, e.DNKey)
 	if item, err := w.txn.Get(dk); err == nil {

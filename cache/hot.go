@@ -27,6 +27,11 @@ import (
 // keys a delta removes stay until the next full sync builds a new index.
 type hotIndex struct {
 	ready atomic.Bool // filled; until then readers use Badger
+	// epoch is the first reader epoch (Store.View) that may use an index
+	// built from the database: only views opened after its snapshot was
+	// taken, since a delta that committed before the snapshot removed keys
+	// an older view still sees. 0 for an index built by a full sync.
+	epoch uint64
 
 	mu   sync.RWMutex
 	ids  []string
@@ -165,6 +170,12 @@ func (s *Store) buildHot() {
 
 func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 	return s.db.View(func(txn *badger.Txn) error {
+		// x is registered (deltas add to it); views opened from now on
+		// read a snapshot no older than this one.
+		s.readMu.Lock()
+		s.epoch++
+		x.epoch = s.epoch
+		s.readMu.Unlock()
 		for _, t := range []byte{tAddr, tAttr} {
 			prefix := dataKey(conn, gen, t)
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})

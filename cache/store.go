@@ -335,7 +335,7 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 	}()
 	sv := s.served.Load()
 	return s.db.View(func(txn *badger.Txn) error {
-		return fn(&View{txn: txn, ctx: ctx, gens: sv.gens, conns: sv.conns, store: s})
+		return fn(&View{txn: txn, ctx: ctx, gens: sv.gens, conns: sv.conns, store: s, epoch: epoch})
 	})
 }
 

@@ -22,11 +22,14 @@ type View struct {
 	conns []string // sorted: Badger iterates keys in order
 	keep  func(name string) bool
 	store *Store
+	epoch uint64 // the reader epoch the view was opened in (see hotIndex.epoch)
 }
 
 // Project makes the entries the view returns from now on carry only the
 // attributes keep accepts (nil: all of them), so a reader that needs a few
 // attributes does not decode the rest. Such entries cannot be written back.
+// The name keep receives points into the database's memory: keep must not
+// retain it.
 func (v *View) Project(keep func(name string) bool) { v.keep = keep }
 
 // Connectors returns the connectors that have a served generation.
@@ -127,7 +130,7 @@ func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
 func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 	var out []*Entry
 	for _, c := range v.conns {
-		if x := v.store.hotFor(c, v.gens[c]); x != nil && x.ready.Load() {
+		if x := v.store.hotFor(c, v.gens[c]); x != nil && x.ready.Load() && v.epoch >= x.epoch {
 			found, err := v.hotCandidates(x, c, t, parts)
 			if err != nil {
 				return nil, err

@@ -92,6 +92,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 	}
 	auth := &liveAuth{}
 	auth.p.Store(first)
+	first.Activate()
 	defer func() { _ = auth.p.Load().Close() }()
 	srv, err := proxy.New(cfg, store, auth, tlsCfg, log)
 	if err != nil {
@@ -326,6 +327,7 @@ func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, 
 	}
 	old := auth.p.Swap(next)
 	_ = old.Close()
+	next.Activate()
 	log.Info("configuration reloaded", "path", path)
 	return cfg
 }

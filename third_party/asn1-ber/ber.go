@@ -414,13 +414,19 @@ const maxBufferedLength = 64 << 10
 
 // decodeContent builds the packet with the given identifier whose content
 // bytes are content, decoding constructed content in place (dirgate
-// patch). Data and the primitive ByteValue share content, capped so that a
-// write to one packet's Data cannot reach its siblings' bytes.
+// patch). A constructed packet's Data shares content with its children,
+// capped so that appending to it reallocates. A primitive packet's Data is
+// its own copy, as upstream made it: callers such as the control parsers
+// of go-ldap and gldap Truncate a value's Data and write new bytes into
+// it, which must not land in the bytes its parent and ByteValue share.
 func decodeContent(identifier Identifier, content []byte, depth int) (*Packet, error) {
-	p := &Packet{Identifier: identifier, Data: bytes.NewBuffer(content[:len(content):len(content)])}
+	content = content[:len(content):len(content)]
+	p := &Packet{Identifier: identifier}
 	if p.TagType != TypeConstructed {
-		return p, decodePrimitive(p, content[:len(content):len(content)])
+		p.Data = bytes.NewBuffer(append(make([]byte, 0, len(content)), content...))
+		return p, decodePrimitive(p, content)
 	}
+	p.Data = bytes.NewBuffer(content)
 	p.Children = make([]*Packet, 0, 2)
 	for off := 0; off < len(content); {
 		child, n, err := decodeAt(content[off:], depth+1)

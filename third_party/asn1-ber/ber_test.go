@@ -542,3 +542,23 @@ func TestNestedIndefiniteWithinLimit(t *testing.T) {
 		}
 	}
 }
+
+// dirgate patch: rewriting a decoded primitive's Data in place, as the
+// LDAP control parsers do, must not change its parent or its ByteValue.
+func TestDecodedPrimitiveDataIsOwn(t *testing.T) {
+	// SEQUENCE { OCTET STRING "ab", OCTET STRING "cd" }
+	in := []byte{0x30, 0x08, 0x04, 0x02, 'a', 'b', 0x04, 0x02, 'c', 'd'}
+	p, err := ReadPacket(bytes.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := p.Children[0]
+	v.Data.Truncate(0)
+	v.Data.Write([]byte("XY"))
+	if got := p.Data.Bytes(); !bytes.Equal(got, in[2:]) {
+		t.Errorf("parent Data changed to %x", got)
+	}
+	if string(v.ByteValue) != "ab" || string(p.Children[1].ByteValue) != "cd" {
+		t.Errorf("ByteValues changed to %q, %q", v.ByteValue, p.Children[1].ByteValue)
+	}
+}
