@@ -145,6 +145,9 @@ func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 		// failing accept); the rest of its chatter stays off.
 		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Error, Output: slogWriter{s.log}})),
 		gldap.WithIdleTimeout(s.settings().cfg.IdleTimeout.Std()),
+		// Handlers answer from the cache or one upstream bind; running them
+		// on the reading goroutine saves a thread wake-up per request.
+		gldap.WithSerialRequests(),
 		gldap.WithWriteTimeout(30 * time.Second),
 		gldap.WithMaxConnections(s.settings().cfg.MaxConnections),
 		// Requests are small; an 8 MiB cap stops a hostile length header

@@ -73,6 +73,7 @@ type conn struct {
 	inFlight atomic.Int64
 
 	idleTimeout          time.Duration
+	serialRequests       bool
 	writeTimeout         time.Duration
 	maxPacketSize        int
 	disablePanicRecovery bool
@@ -96,6 +97,7 @@ func newConn(s *Server, connID int, netConn net.Conn) *conn {
 		router:               s.router,
 		shutdownCtx:          s.shutdownCtx,
 		idleTimeout:          s.idleTimeout,
+		serialRequests:       s.serialRequests,
 		writeTimeout:         s.writeTimeout,
 		maxPacketSize:        s.maxPacketSize,
 		disablePanicRecovery: s.disablePanicRecovery,
@@ -158,14 +160,19 @@ func (c *conn) serveRequests() {
 		default:
 			c.requestsWg.Add(1)
 			c.inFlight.Add(1)
-			go func() {
+			run := func() {
 				defer func() {
 					c.logger.Debug("requestsWg done", "op", op, "conn", c.connID, "requestID", w.requestID)
 					c.inFlight.Add(-1)
 					c.requestsWg.Done()
 				}()
 				c.handle(w, r, c.router.serve)
-			}()
+			}
+			if c.serialRequests {
+				run()
+			} else {
+				go run()
+			}
 		}
 	}
 }

@@ -31,6 +31,7 @@ type Server struct {
 	listenerReady   bool
 	router          *Mux
 	idleTimeout     time.Duration
+	serialRequests  bool
 	writeTimeout    time.Duration
 	shutdownTimeout time.Duration
 	maxConnections  int
@@ -73,6 +74,7 @@ func NewServer(opt ...Option) (*Server, error) {
 		shutdownCtx:          cancelCtx,
 		writeTimeout:         opts.withWriteTimeout,
 		idleTimeout:          opts.withIdleTimeout,
+		serialRequests:       opts.withSerialRequests,
 		shutdownTimeout:      opts.withShutdownTimeout,
 		maxConnections:       opts.withMaxConnections,
 		maxPacketSize:        opts.withMaxPacketSize,

@@ -14,6 +14,7 @@ type configOptions struct {
 	withTLSConfig            *tls.Config
 	withLogger               hclog.Logger
 	withIdleTimeout          time.Duration
+	withSerialRequests       bool
 	withWriteTimeout         time.Duration
 	withShutdownTimeout      time.Duration
 	withMaxConnections       int
@@ -68,6 +69,19 @@ func WithIdleTimeout(d time.Duration) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
 			o.withIdleTimeout = d
+		}
+	}
+}
+
+// WithSerialRequests handles a connection's requests one after the other
+// on the goroutine that reads them, instead of starting a goroutine per
+// request: a request is then answered without waking another thread, and
+// the next one is read when it is done. For servers whose handlers are
+// quick; a client that pipelines requests gets its answers in order.
+func WithSerialRequests() Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withSerialRequests = true
 		}
 	}
 }
