@@ -59,7 +59,7 @@ func serveCmd() *cobra.Command {
 }
 
 // serveGCPercent is the server's GOGC unless the environment sets one.
-const serveGCPercent = 50
+const serveGCPercent = 75
 
 // serve runs the LDAP and OIDC front-ends; extra handlers (the demo
 // application) are mounted on the OIDC listener.

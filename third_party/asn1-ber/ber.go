@@ -322,7 +322,8 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 		if _, err := io.ReadFull(reader, content); err != nil {
 			return nil, read, unexpectedEOF(err)
 		}
-		p, err := decodeContent(identifier, content, depth)
+		// One reader, reset for each child's header, serves the whole tree.
+		p, err := decodeContent(identifier, content, depth, new(bytes.Reader))
 		if err != nil {
 			return nil, read + length, err
 		}
@@ -419,7 +420,7 @@ const maxBufferedLength = 64 << 10
 // its own copy, as upstream made it: callers such as the control parsers
 // of go-ldap and gldap Truncate a value's Data and write new bytes into
 // it, which must not land in the bytes its parent and ByteValue share.
-func decodeContent(identifier Identifier, content []byte, depth int) (*Packet, error) {
+func decodeContent(identifier Identifier, content []byte, depth int, r *bytes.Reader) (*Packet, error) {
 	content = content[:len(content):len(content)]
 	p := &Packet{Identifier: identifier}
 	if p.TagType != TypeConstructed {
@@ -429,7 +430,7 @@ func decodeContent(identifier Identifier, content []byte, depth int) (*Packet, e
 	p.Data = bytes.NewBuffer(content)
 	p.Children = make([]*Packet, 0, 2)
 	for off := 0; off < len(content); {
-		child, n, err := decodeAt(content[off:], depth+1)
+		child, n, err := decodeAt(content[off:], depth+1, r)
 		if err != nil {
 			return nil, err
 		}
@@ -443,12 +444,12 @@ func decodeContent(identifier Identifier, content []byte, depth int) (*Packet, e
 }
 
 // decodeAt decodes the packet at the start of b and returns it with the
-// number of bytes it took.
-func decodeAt(b []byte, depth int) (*Packet, int, error) {
+// number of bytes it took; r is a scratch reader for its header.
+func decodeAt(b []byte, depth int, r *bytes.Reader) (*Packet, int, error) {
 	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
 		return nil, 0, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
 	}
-	r := bytes.NewReader(b)
+	r.Reset(b)
 	identifier, length, hdr, err := readHeader(r)
 	if err != nil {
 		return nil, hdr, unexpectedEOF(err)
@@ -464,7 +465,7 @@ func decodeAt(b []byte, depth int) (*Packet, int, error) {
 	if length > len(b)-hdr {
 		return nil, len(b), fmt.Errorf("expected to read %d bytes, read %d: %w", length, len(b)-hdr, io.ErrUnexpectedEOF)
 	}
-	p, err := decodeContent(identifier, b[hdr:hdr+length:hdr+length], depth)
+	p, err := decodeContent(identifier, b[hdr:hdr+length:hdr+length], depth, r)
 	return p, hdr + length, err
 }
 
