@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -157,20 +156,9 @@ func (w *deltaWriter) get(id string) (*Entry, error) {
 // ownKeys are the index keys an entry owns (not its membership links).
 func (w *deltaWriter) ownKeys(e *Entry) [][]byte {
 	keys := [][]byte{dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))}
-	for _, a := range e.Addresses {
-		keys = append(keys, dataKey(w.conn, w.gen, tAddr, NormalizeAddress(a), e.ID))
-	}
-	for _, a := range e.Attrs {
-		name := strings.ToLower(a.Name)
-		if !IndexedAttrs[name] {
-			continue
-		}
-		for _, val := range a.Values {
-			if key, ok := IndexKey(name, val); ok {
-				keys = append(keys, dataKey(w.conn, w.gen, tAttr, name, key, e.ID))
-			}
-		}
-	}
+	e.eachIndexKey(func(t byte, parts ...string) {
+		keys = append(keys, dataKey(w.conn, w.gen, t, append(parts, e.ID)...))
+	})
 	return keys
 }
 
@@ -249,18 +237,7 @@ func (w *deltaWriter) index(e *Entry) error {
 		}
 	}
 	if w.hot != nil {
-		for _, a := range e.Addresses {
-			w.hot.add(w.s.indexHash(tAddr, NormalizeAddress(a)), e.ID)
-		}
-		for _, a := range e.Attrs {
-			if name := strings.ToLower(a.Name); IndexedAttrs[name] {
-				for _, val := range a.Values {
-					if key, ok := IndexKey(name, val); ok {
-						w.hot.add(w.s.indexHash(tAttr, name, key), e.ID)
-					}
-				}
-			}
-		}
+		e.eachIndexKey(func(t byte, parts ...string) { w.hot.add(w.s.indexHash(t, parts...), e.ID) })
 	}
 	if e.Kind != KindGroup {
 		return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -78,27 +77,12 @@ func (g *Generation) Put(e *Entry) error {
 		{dataKey(g.conn, g.gen, tEntry, e.ID), e.encode()},
 		{dataKey(g.conn, g.gen, tDN, key), []byte(e.ID)},
 	}
-	for _, a := range e.Addresses {
-		addr := NormalizeAddress(a)
-		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAddr, addr, e.ID), nil})
+	e.eachIndexKey(func(t byte, parts ...string) {
+		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, t, append(parts, e.ID)...), nil})
 		if g.hot != nil {
-			g.hot.add(g.s.indexHash(tAddr, addr), e.ID)
+			g.hot.add(g.s.indexHash(t, parts...), e.ID)
 		}
-	}
-	for _, a := range e.Attrs {
-		name := strings.ToLower(a.Name)
-		if !IndexedAttrs[name] {
-			continue
-		}
-		for _, val := range a.Values {
-			if key, ok := IndexKey(name, val); ok {
-				sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, tAttr, name, key, e.ID), nil})
-				if g.hot != nil {
-					g.hot.add(g.s.indexHash(tAttr, name, key), e.ID)
-				}
-			}
-		}
-	}
+	})
 	for _, kv := range sets {
 		if err := g.wb.Set(kv[0], kv[1]); err != nil {
 			return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)

@@ -197,6 +197,27 @@ func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 	})
 }
 
+// eachIndexKey calls fn with every address and attribute index key of e,
+// as the parts that follow the type byte (the entry ID is not among them).
+// The generation writer, the delta writer and the in-memory index all take
+// their keys from here, so they cannot disagree; holds is its check.
+func (e *Entry) eachIndexKey(fn func(t byte, parts ...string)) {
+	for _, a := range e.Addresses {
+		fn(tAddr, NormalizeAddress(a))
+	}
+	for _, a := range e.Attrs {
+		name := strings.ToLower(a.Name)
+		if !IndexedAttrs[name] {
+			continue
+		}
+		for _, val := range a.Values {
+			if key, ok := IndexKey(name, val); ok {
+				fn(tAttr, name, key)
+			}
+		}
+	}
+}
+
 // holds reports whether e (as read in a view) holds the index key
 // (t, parts): the check that turns hot index candidates into results.
 func holds(e *Entry, t byte, parts []string) bool {
