@@ -27,7 +27,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -443,41 +442,51 @@ type loadResult struct {
 
 // load runs op on conc persistent connections for dur.
 func load(t target, conc int, dur time.Duration, users int, fn op) (loadResult, error) {
+	return measure(conc, dur, func(w int) (func() error, func(), error) {
+		c, err := ldap.DialURL(t.url)
+		if err == nil {
+			if err = c.Bind(t.dn, t.pw); err != nil {
+				c.Close()
+			}
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		rnd := rand.New(rand.NewPCG(uint64(w), 42))
+		return func() error { return fn(c, t, rnd, users) }, func() { c.Close() }, nil
+	})
+}
+
+// measure runs conc workers for dur, each repeating the operation its
+// setup returns, and summarises the latencies. The first error of any
+// worker fails the measure.
+func measure(conc int, dur time.Duration, setup func(w int) (op func() error, done func(), err error)) (loadResult, error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		lats  []time.Duration
 		first error
-		count atomic.Int64
 	)
+	fail := func(err error) { mu.Lock(); first = err; mu.Unlock() }
 	deadline := time.Now().Add(dur)
-	for i := range conc {
+	for w := range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := ldap.DialURL(t.url)
-			if err == nil {
-				err = c.Bind(t.dn, t.pw)
-			}
+			op, done, err := setup(w)
 			if err != nil {
-				mu.Lock()
-				first = err
-				mu.Unlock()
+				fail(err)
 				return
 			}
-			defer c.Close()
-			rnd := rand.New(rand.NewPCG(uint64(i), 42))
+			defer done()
 			var local []time.Duration
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
-				if err := fn(c, t, rnd, users); err != nil {
-					mu.Lock()
-					first = err
-					mu.Unlock()
+				if err := op(); err != nil {
+					fail(err)
 					return
 				}
 				local = append(local, time.Since(t0))
-				count.Add(1)
 			}
 			mu.Lock()
 			lats = append(lats, local...)
@@ -488,12 +497,12 @@ func load(t target, conc int, dur time.Duration, users int, fn op) (loadResult, 
 	if first != nil {
 		return loadResult{}, first
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	if len(lats) == 0 {
 		return loadResult{}, fmt.Errorf("no operation completed")
 	}
+	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
 	return loadResult{
-		opsPerSec: float64(count.Load()) / dur.Seconds(),
+		opsPerSec: float64(len(lats)) / dur.Seconds(),
 		p50:       lats[len(lats)/2].Round(time.Microsecond),
 		p99:       lats[len(lats)*99/100].Round(time.Microsecond),
 	}, nil
@@ -653,59 +662,25 @@ func tokenRequest(client *http.Client, form url.Values) (map[string]any, error) 
 // oidcLoad measures sign-ins, or refresh grants when refresh is set.
 func oidcLoad(e env, users int, dur time.Duration, refresh bool) (loadResult, error) {
 	const conc = 4
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		lats  []time.Duration
-		first error
-	)
-	deadline := time.Now().Add(dur)
-	for w := range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			jar, _ := cookiejar.New(nil)
-			client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-			rnd := rand.New(rand.NewPCG(uint64(w), 7))
-			fail := func(err error) { mu.Lock(); first = err; mu.Unlock() }
-			var rt string
-			if refresh {
-				tok, err := oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"])
-				if err != nil {
-					fail(err)
-					return
-				}
-				rt, _ = tok["refresh_token"].(string)
-			}
-			var local []time.Duration
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				if refresh {
-					tok, err := tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
-					if err != nil {
-						fail(err)
-						return
-					}
-					rt, _ = tok["refresh_token"].(string)
-				} else if _, err := oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"]); err != nil {
-					fail(err)
-					return
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lats = append(lats, local...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return loadResult{}, first
-	}
-	if len(lats) == 0 {
-		return loadResult{}, fmt.Errorf("no operation completed")
-	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	return loadResult{opsPerSec: float64(len(lats)) / dur.Seconds(), p50: lats[len(lats)/2].Round(time.Microsecond),
-		p99: lats[len(lats)*99/100].Round(time.Microsecond)}, nil
+	return measure(conc, dur, func(w int) (func() error, func(), error) {
+		jar, _ := cookiejar.New(nil)
+		client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		rnd := rand.New(rand.NewPCG(uint64(w), 7))
+		signIn := func() (map[string]any, error) {
+			return oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"])
+		}
+		if !refresh {
+			return func() error { _, err := signIn(); return err }, func() {}, nil
+		}
+		tok, err := signIn()
+		if err != nil {
+			return nil, nil, err
+		}
+		rt, _ := tok["refresh_token"].(string)
+		return func() error {
+			tok, err := tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+			rt, _ = tok["refresh_token"].(string)
+			return err
+		}, func() {}, nil
+	})
 }
