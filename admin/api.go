@@ -19,7 +19,7 @@ func (s *server) apiConnectors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := make([]statusJSON, len(sts))
+	out := make([]StatusJSON, len(sts))
 	for i, st := range sts {
 		out[i] = s.statusJSON(st)
 	}

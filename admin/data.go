@@ -15,7 +15,9 @@ import (
 // The JSON shapes of the API. They are separate from the Go types so that
 // field names are stable snake_case and kinds are words.
 
-type statusJSON struct {
+// StatusJSON is a connector as GET /api/v1/connectors[/{name}] answers it;
+// the CLI's remote commands decode the same type.
+type StatusJSON struct {
 	Name          string     `json:"name"`
 	Type          string     `json:"type"`
 	Description   string     `json:"description,omitempty"`
@@ -43,8 +45,8 @@ func timePtr(t time.Time) *time.Time {
 	return &t
 }
 
-func (s *server) statusJSON(st ConnectorStatus) statusJSON {
-	out := statusJSON{
+func (s *server) statusJSON(st ConnectorStatus) StatusJSON {
+	out := StatusJSON{
 		Name: st.Name, Type: st.Type, Description: st.Description, Host: st.Host, AlternateHost: st.AlternateHost,
 		Schedule: st.Schedule, NextRun: timePtr(st.NextRun), Running: st.Running, State: st.State,
 		LastRun: st.LastRun, LastSuccess: timePtr(st.LastSuccess), Users: st.Users, Groups: st.Groups,

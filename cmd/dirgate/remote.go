@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/dirgate/dirgate/admin"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -64,22 +65,9 @@ func adminCall(ctx context.Context, cfg *config.Config, method, path string, bod
 	return resp.StatusCode, nil
 }
 
-type remoteConnector struct {
-	Name, Type, Description, Host string
-	AlternateHost                 string     `json:"alternate_host"`
-	Schedule                      string     `json:"schedule"`
-	NextRun                       *time.Time `json:"next_run"`
-	Running                       bool       `json:"running"`
-	State                         string     `json:"state"`
-	LastRun                       *cache.Run `json:"last_run"`
-	LastSuccess                   *time.Time `json:"last_success"`
-	Users                         int        `json:"users"`
-	Groups                        int        `json:"groups"`
-}
-
 func remoteStatus(ctx context.Context, cfg *config.Config) ([]dirsync.ConnectorStatus, error) {
 	var ans struct {
-		Connectors []remoteConnector `json:"connectors"`
+		Connectors []admin.StatusJSON `json:"connectors"`
 	}
 	code, err := adminCall(ctx, cfg, http.MethodGet, "/api/v1/connectors", nil, &ans)
 	rc := ans.Connectors
