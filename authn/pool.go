@@ -22,10 +22,10 @@ const (
 
 // dialFunc connects to a connector's upstream, failing over from the
 // primary to the alternate host.
-type dialFunc func(ctx context.Context, t *upstream.Target) (*ldap.Conn, string, error)
+type dialFunc func(ctx context.Context, t *upstream.Target) (*upstream.BindConn, string, error)
 
-func dialTarget(ctx context.Context, t *upstream.Target) (*ldap.Conn, string, error) {
-	return t.Dial(ctx)
+func dialTarget(ctx context.Context, t *upstream.Target) (*upstream.BindConn, string, error) {
+	return t.DialBind(ctx)
 }
 
 // pool keeps up to size idle connections to one connector's upstream for
@@ -46,7 +46,7 @@ type pool struct {
 }
 
 type pooledConn struct {
-	conn      *ldap.Conn
+	conn      *upstream.BindConn
 	host      string
 	created   time.Time
 	idleSince time.Time
@@ -67,7 +67,7 @@ func (p *pool) get(ctx context.Context) (*pooledConn, error) {
 	for len(p.idle) > 0 {
 		pc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if pc.conn.IsClosing() || now.Sub(pc.idleSince) > maxIdleTime || now.Sub(pc.created) > maxConnAge {
+		if pc.conn.Broken() || now.Sub(pc.idleSince) > maxIdleTime || now.Sub(pc.created) > maxConnAge {
 			stale = append(stale, pc)
 			continue
 		}
@@ -87,7 +87,7 @@ func (p *pool) get(ctx context.Context) (*pooledConn, error) {
 // when the pool is full or closed.
 func (p *pool) put(pc *pooledConn) {
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= p.size || pc.conn.IsClosing() {
+	if p.closed || len(p.idle) >= p.size || pc.conn.Broken() {
 		p.mu.Unlock()
 		pc.conn.Close()
 		return
@@ -130,12 +130,11 @@ func (p *pool) check(ctx context.Context, userDN, password string) (string, erro
 		if err != nil {
 			return "", &Error{Reason: ReasonUnavailable, Connector: p.target.Name, Err: err}
 		}
-		err = bindOn(ctx, pc, p.target.Timeout, userDN, password)
+		err = pc.conn.Bind(ctx, p.target.Timeout, userDN, password)
 		// A pooled connection that the server had closed fails at once,
-		// before the bind was read: worth another try. A timeout leaves the
-		// connection open; the server may have counted that bind, so it is
-		// not retried.
-		stale := pc.reused && isConnFailure(err) && pc.conn.IsClosing() && ctx.Err() == nil
+		// before the bind was read: worth another try. A timeout may
+		// follow a bind the server counted, so it is not retried.
+		stale := pc.reused && errors.Is(err, upstream.ErrClosedByServer) && ctx.Err() == nil
 		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			p.put(pc)
 		} else {
@@ -151,33 +150,4 @@ func (p *pool) check(ctx context.Context, userDN, password string) (string, erro
 		}
 		return pc.host, classify(p.target.Name, err)
 	}
-}
-
-// bindOn binds on a pooled connection within ctx and the per-operation
-// timeout.
-func bindOn(ctx context.Context, pc *pooledConn, opTimeout time.Duration, userDN, password string) error {
-	timeout := opTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	if timeout <= 0 {
-		return ldap.NewError(ldap.ErrorNetwork, context.DeadlineExceeded)
-	}
-	pc.conn.SetTimeout(timeout)
-	stop := context.AfterFunc(ctx, func() { pc.conn.Close() })
-	defer stop()
-	return pc.conn.Bind(userDN, password)
-}
-
-// isConnFailure reports whether err is a failure of the connection rather
-// than an answer from the server.
-func isConnFailure(err error) bool {
-	if err == nil {
-		return false
-	}
-	var le *ldap.Error
-	if !errors.As(err, &le) {
-		return true
-	}
-	return le.ResultCode == ldap.ErrorNetwork
 }

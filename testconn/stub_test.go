@@ -9,6 +9,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/internal/ldapstub"
 )
 
 // stub is a minimal LDAP server (plain text) for the answers the real test
@@ -24,74 +26,34 @@ type stub struct {
 
 func (s *stub) start(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(c)
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ldapstub.Serve(t, s.handle)
 }
 
-func (s *stub) serve(c net.Conn) {
-	defer c.Close()
-	for {
-		p, err := ber.ReadPacket(c)
-		if err != nil || len(p.Children) < 2 {
-			return
+func (s *stub) handle(c net.Conn, id int64, op *ber.Packet) bool {
+	switch op.Tag {
+	case ldap.ApplicationBindRequest:
+		ldapstub.Write(c, id, ldapstub.Result(ldap.ApplicationBindResponse, s.bindCode, s.bindDiag), nil)
+	case ldap.ApplicationSearchRequest:
+		scope := op.Children[1].Value.(int64)
+		n := 1
+		if scope == int64(ldap.ScopeWholeSubtree) {
+			n = s.users
 		}
-		id := p.Children[0].Value.(int64)
-		op := p.Children[1]
-		switch op.Tag {
-		case ldap.ApplicationBindRequest:
-			s.write(c, id, result(ldap.ApplicationBindResponse, s.bindCode, s.bindDiag), nil)
-		case ldap.ApplicationSearchRequest:
-			scope := op.Children[1].Value.(int64)
-			n := 1
-			if scope == int64(ldap.ScopeWholeSubtree) {
-				n = s.users
-			}
-			for i := range n {
-				s.write(c, id, entry(fmt.Sprintf("uid=u%d,dc=stub", i)), nil)
-			}
-			var controls *ber.Packet
-			if s.pagingAck && scope == int64(ldap.ScopeWholeSubtree) {
-				controls = ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "Controls")
-				controls.AppendChild(ldap.NewControlPaging(0).Encode())
-			}
-			s.write(c, id, result(ldap.ApplicationSearchResultDone, 0, ""), controls)
-		case ldap.ApplicationExtendedRequest: // StartTLS: not offered
-			s.write(c, id, result(ldap.ApplicationExtendedResponse, ldap.LDAPResultProtocolError, "unsupported extended operation"), nil)
-		case ldap.ApplicationUnbindRequest:
-			return
+		for i := range n {
+			ldapstub.Write(c, id, entry(fmt.Sprintf("uid=u%d,dc=stub", i)), nil)
 		}
+		var controls *ber.Packet
+		if s.pagingAck && scope == int64(ldap.ScopeWholeSubtree) {
+			controls = ber.Encode(ber.ClassContext, ber.TypeConstructed, 0, nil, "Controls")
+			controls.AppendChild(ldap.NewControlPaging(0).Encode())
+		}
+		ldapstub.Write(c, id, ldapstub.Result(ldap.ApplicationSearchResultDone, 0, ""), controls)
+	case ldap.ApplicationExtendedRequest: // StartTLS: not offered
+		ldapstub.Write(c, id, ldapstub.Result(ldap.ApplicationExtendedResponse, ldap.LDAPResultProtocolError, "unsupported extended operation"), nil)
+	case ldap.ApplicationUnbindRequest:
+		return false
 	}
-}
-
-func (s *stub) write(c net.Conn, id int64, op, controls *ber.Packet) {
-	p := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
-	p.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
-	p.AppendChild(op)
-	if controls != nil {
-		p.AppendChild(controls)
-	}
-	_, _ = c.Write(p.Bytes())
-}
-
-func result(tag ber.Tag, code uint16, diag string) *ber.Packet {
-	r := ber.Encode(ber.ClassApplication, ber.TypeConstructed, tag, nil, "Result")
-	r.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, int64(code), "resultCode"))
-	r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", "matchedDN"))
-	r.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, diag, "diagnosticMessage"))
-	return r
+	return true
 }
 
 func entry(dn string) *ber.Packet {

@@ -119,9 +119,35 @@ func (u *unreachable) Unwrap() []error { return append([]error{ErrUnreachable}, 
 // Dial connects to the first host that answers, in order (failover). It
 // returns the connection and the host it reached.
 func (t *Target) Dial(ctx context.Context) (*ldap.Conn, string, error) {
+	raw, host, err := t.dialAny(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	return t.ldapConn(raw), host, nil
+}
+
+// DialHost connects to one host, with the TLS handshake the mode asks for.
+func (t *Target) DialHost(ctx context.Context, host string) (*ldap.Conn, error) {
+	raw, err := t.dialRaw(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	return t.ldapConn(raw), nil
+}
+
+func (t *Target) ldapConn(raw net.Conn) *ldap.Conn {
+	_, isTLS := raw.(*tls.Conn)
+	c := ldap.NewConn(raw, isTLS)
+	c.Start()
+	c.SetTimeout(t.Timeout)
+	return c
+}
+
+// dialAny is the failover loop of Dial and DialBind.
+func (t *Target) dialAny(ctx context.Context) (net.Conn, string, error) {
 	var errs []error
 	for _, h := range t.Hosts {
-		c, err := t.DialHost(ctx, h)
+		c, err := t.dialRaw(ctx, h)
 		if err == nil {
 			metrics.UpstreamUp.WithLabelValues(t.Name, h).Set(1)
 			return c, h, nil
@@ -137,8 +163,9 @@ func (t *Target) Dial(ctx context.Context) (*ldap.Conn, string, error) {
 	return nil, "", &unreachable{errs}
 }
 
-// DialHost connects to one host, with the TLS handshake the mode asks for.
-func (t *Target) DialHost(ctx context.Context, host string) (*ldap.Conn, error) {
+// dialRaw connects to one host and completes LDAPS or StartTLS as the
+// mode asks, within the target's timeout.
+func (t *Target) dialRaw(ctx context.Context, host string) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
 	addr := net.JoinHostPort(host, strconv.Itoa(t.Port))
@@ -152,27 +179,23 @@ func (t *Target) DialHost(ctx context.Context, host string) (*ldap.Conn, error) 
 	if err != nil {
 		return nil, &DialError{host, StepTCP, err}
 	}
-	if t.Encryption != EncryptionNone && t.TLSMode == TLSModeLDAPS {
-		tc := tls.Client(raw, t.TLSConfig(host))
-		if err := tc.HandshakeContext(ctx); err != nil {
-			raw.Close()
-			return nil, &DialError{host, StepTLS, Explain(err)}
-		}
-		raw = tc
-	}
-	c := ldap.NewConn(raw, t.Encryption != EncryptionNone && t.TLSMode == TLSModeLDAPS)
-	c.Start()
-	c.SetTimeout(t.Timeout)
-	if t.Encryption != EncryptionNone && t.TLSMode == TLSModeStartTLS {
-		stop := context.AfterFunc(ctx, func() { c.Close() })
-		err := c.StartTLS(t.TLSConfig(host))
-		stop()
+	switch {
+	case t.Encryption == EncryptionNone || (t.TLSMode != TLSModeLDAPS && t.TLSMode != TLSModeStartTLS):
+		return raw, nil
+	case t.TLSMode == TLSModeStartTLS:
+		tc, err := startTLS(ctx, raw, t.TLSConfig(host))
 		if err != nil {
-			c.Close()
+			raw.Close()
 			return nil, &DialError{host, StepStartTLS, Explain(err)}
 		}
+		return tc, nil
 	}
-	return c, nil
+	tc := tls.Client(raw, t.TLSConfig(host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, &DialError{host, StepTLS, Explain(err)}
+	}
+	return tc, nil
 }
 
 // TLSConfig returns the client TLS configuration for host under the

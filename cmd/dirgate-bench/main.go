@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -42,7 +43,16 @@ func main() {
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
 	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc); default all. Without sync, one untimed sync fills the cache")
 	flag.StringVar(&profileDir, "pprof", "", "write a CPU profile of dirgate's first round of each load measure into this directory")
+	relayAddrs := flag.String("relay", "", "internal: listen=target, relay TCP connections byte for byte (the bind measure runs itself with it)")
 	flag.Parse()
+	if *relayAddrs != "" {
+		listen, to, _ := strings.Cut(*relayAddrs, "=")
+		if err := relay(listen, to); err != nil {
+			fmt.Fprintln(os.Stderr, "dirgate-bench relay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*envFile, *binary, *out, *dur, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "dirgate-bench:", err)
 		os.Exit(1)
@@ -251,7 +261,19 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	// first pure pass-through (the default), then with cached
 	// authentication on (reloaded with SIGHUP, as an admin would).
 	if wanted("bind") {
-		row, err := bindRow(dg, sl, e, users, dur, rounds, "bind")
+		// The floor for any proxy on this machine: the same binds by DN
+		// through a process that only copies bytes to slapd and back.
+		rl, stopRelay, err := startRelay(sl)
+		if err != nil {
+			return err
+		}
+		row, err := bindRow(rl, bindDNOp(e["USER_PW"], e["BASE"]), sl, e, users, dur, rounds, "")
+		stopRelay()
+		if err != nil {
+			return err
+		}
+		rep.add(append([]string{"bind, concurrency 8, by DN through a TCP relay that only copies bytes (no LDAP work): p50 (ops/s)"}, row...)...)
+		row, err = bindRow(dg, bindEmailOp(e["USER_PW"]), sl, e, users, dur, rounds, "bind")
 		if err != nil {
 			return err
 		}
@@ -266,7 +288,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 		// The cache pays off when the same people sign in again, as with
 		// an application that binds on every request: 1,000 active users.
 		active := min(users, 1000)
-		row, err = bindRow(dg, sl, e, active, dur, rounds, "bind-cached")
+		row, err = bindRow(dg, bindEmailOp(e["USER_PW"]), sl, e, active, dur, rounds, "bind-cached")
 		if err != nil {
 			return err
 		}
@@ -356,16 +378,21 @@ func saveProfile(name, path string) {
 	}
 }
 
-// bindRow measures binds by email through dirgate against binds by DN made
-// directly to slapd, in alternating rounds, and returns the table cells.
-func bindRow(dg, sl target, e env, users int, dur time.Duration, rounds int, profile string) ([]string, error) {
+// bindRow measures binds made with viaOp through via (dirgate or the
+// relay) against binds by DN made directly to slapd, in alternating rounds,
+// and returns the table cells. A non-empty profile names the CPU profile
+// of dirgate's first round.
+func bindRow(via target, viaOp op, sl target, e env, users int, dur time.Duration, rounds int, profile string) ([]string, error) {
 	var dres, sres []loadResult
 	for i := range rounds {
-		stop := profileRound(i, profile, dur)
-		d, err := load(dg, 8, dur, users, bindEmailOp(e["USER_PW"]))
+		stop := func() {}
+		if profile != "" {
+			stop = profileRound(i, profile, dur)
+		}
+		d, err := load(via, 8, dur, users, viaOp)
 		stop()
 		if err != nil {
-			return nil, fmt.Errorf("dirgate bind: %w", err)
+			return nil, fmt.Errorf("bind through %s: %w", via.url, err)
 		}
 		s, err := load(sl, 8, dur, users, bindDNOp(e["USER_PW"], e["BASE"]))
 		if err != nil {
@@ -376,6 +403,62 @@ func bindRow(dg, sl target, e env, users int, dur time.Duration, rounds int, pro
 	d, s := best(dres), best(sres)
 	return []string{fmt.Sprintf("%s (%.0f)", d.p50, d.opsPerSec), fmt.Sprintf("%s (%.0f) direct", s.p50, s.opsPerSec),
 		ratio(d.p50, s.p50), "p50 ≤ 1.2×"}, nil
+}
+
+// relayAddr is where the byte relay listens.
+const relayAddr = "127.0.0.1:3901"
+
+// startRelay runs this program as a separate relay process in front of t's
+// server, as dirgate is a separate process, and returns a target that
+// reaches t through it.
+func startRelay(t target) (target, func(), error) {
+	u, err := url.Parse(t.url)
+	if err != nil {
+		return target{}, nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return target{}, nil, err
+	}
+	cmd := exec.Command(self, "-relay", relayAddr+"="+u.Host)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return target{}, nil, err
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	if err := waitLDAP(relayAddr); err != nil {
+		stop()
+		return target{}, nil, err
+	}
+	rt := t
+	rt.url = "ldap://" + relayAddr
+	return rt, stop, nil
+}
+
+// relay copies bytes between each connection accepted on listen and a new
+// connection to target. io.Copy between TCP connections uses splice(2), so
+// this is about the least work a proxy can do per message.
+func relay(listen, to string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			u, err := net.Dial("tcp", to)
+			if err != nil {
+				return
+			}
+			defer u.Close()
+			go func() { _, _ = io.Copy(u, c); u.Close() }()
+			_, _ = io.Copy(c, u)
+		}()
+	}
 }
 
 func ratio(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/float64(b)) }
