@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -306,7 +307,7 @@ func pick(users []*cache.Entry) (*cache.Entry, error) {
 // which of two connectors holding the address is meant).
 func (a *Authenticator) resolveForLogin(ctx context.Context, login string) (*cache.Entry, error) {
 	domain, isAddr := addressLogin(login)
-	var allowed map[string]bool
+	var allowed []string
 	if isAddr {
 		var ok bool
 		if allowed, ok = a.profiles.connectorsFor(domain); !ok {
@@ -322,7 +323,7 @@ func (a *Authenticator) resolveForLogin(ctx context.Context, login string) (*cac
 	}
 	var in, out []*cache.Entry
 	for _, u := range users {
-		if allowed[u.Connector] {
+		if slices.Contains(allowed, u.Connector) {
 			in = append(in, u)
 		} else {
 			out = append(out, u)

@@ -11,9 +11,12 @@ import (
 // address in a given domain (see config.Auth.Profiles).
 type profiles struct {
 	explicit bool
-	byDomain map[string]string // explicit profiles: domain -> connector
-	any      string            // explicit profiles: the "*" connector, if any
-	implicit []implicitProfile // no profiles configured: one per connector
+	byDomain map[string][]string // explicit profiles: domain -> its one connector
+	any      []string            // explicit profiles: the "*" connector, if any
+	implicit []implicitProfile   // no profiles configured: one per connector
+	// everyDomain lists the connectors when no implicit profile limits its
+	// domains: the answer for every domain, built once.
+	everyDomain []string
 }
 
 type implicitProfile struct {
@@ -22,10 +25,17 @@ type implicitProfile struct {
 }
 
 func newProfiles(cfg *config.Config) *profiles {
-	p := &profiles{byDomain: map[string]string{}}
+	p := &profiles{byDomain: map[string][]string{}}
 	if len(cfg.Auth.Profiles) == 0 {
+		limited := false
 		for _, c := range cfg.Connectors {
-			p.implicit = append(p.implicit, implicitProfile{connector: c.Name, domains: lowerAll(c.EmailDomains)})
+			ip := implicitProfile{connector: c.Name, domains: lowerAll(c.EmailDomains)}
+			p.implicit = append(p.implicit, ip)
+			p.everyDomain = append(p.everyDomain, c.Name)
+			limited = limited || ip.domains != nil
+		}
+		if limited {
+			p.everyDomain = nil
 		}
 		return p
 	}
@@ -33,11 +43,11 @@ func newProfiles(cfg *config.Config) *profiles {
 	for _, prof := range cfg.Auth.Profiles {
 		for _, d := range lowerAll(prof.Domains) {
 			if d == config.AnyDomain {
-				if p.any == "" {
-					p.any = prof.Connector
+				if p.any == nil {
+					p.any = []string{prof.Connector}
 				}
 			} else if _, dup := p.byDomain[d]; !dup {
-				p.byDomain[d] = prof.Connector
+				p.byDomain[d] = []string{prof.Connector}
 			}
 		}
 	}
@@ -53,22 +63,23 @@ func lowerAll(in []string) []string {
 }
 
 // connectorsFor returns the connectors whose accounts may sign in with an
-// address in domain; ok is false when no profile takes the domain.
-func (p *profiles) connectorsFor(domain string) (map[string]bool, bool) {
+// address in domain (the caller must not modify the slice); ok is false
+// when no profile takes the domain.
+func (p *profiles) connectorsFor(domain string) ([]string, bool) {
 	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
 	if p.explicit {
 		if c, ok := p.byDomain[domain]; ok {
-			return map[string]bool{c: true}, true
+			return c, true
 		}
-		if p.any != "" {
-			return map[string]bool{p.any: true}, true
-		}
-		return nil, false
+		return p.any, p.any != nil
 	}
-	out := map[string]bool{}
+	if p.everyDomain != nil {
+		return p.everyDomain, true
+	}
+	var out []string
 	for _, ip := range p.implicit {
 		if ip.domains == nil || slices.Contains(ip.domains, domain) {
-			out[ip.connector] = true
+			out = append(out, ip.connector)
 		}
 	}
 	return out, len(out) > 0

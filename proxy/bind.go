@@ -32,7 +32,6 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		return
 	}
 	name, password := m.UserName, string(m.Password)
-	log := l.s.log.With("remote", remote(r), "login", name, "tls", r.IsTLS())
 	switch {
 	case name == "" && password == "":
 		if !l.s.settings().cfg.AllowAnonymous {
@@ -56,6 +55,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	if key, err := dn.Key(name); err == nil {
 		if acct, ok := l.s.settings().accounts[key]; ok {
+			log := l.s.log.With("remote", remote(r), "login", name, "tls", r.IsTLS())
 			if !l.s.verify.Check(key, password, acct.Verify) {
 				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
 				resp.SetDiagnosticMessage("invalid credentials")

@@ -8,7 +8,8 @@ package gldap
 // child's bytes to its parent's buffer) cost more than the search itself.
 // This encodes a SearchResultEntry straight to BER, two passes (sizes, then
 // bytes), one allocation. The output is byte-for-byte what packet() gives
-// (entry_encode_test.go checks that).
+// (entry_encode_test.go checks that). The same goes for the results that
+// end most requests: SearchResultDone and BindResponse without controls.
 
 // berLenSize is the size of a BER length field for n.
 func berLenSize(n int) int {
@@ -99,4 +100,30 @@ func encodeSearchEntry(messageID int64, e *Entry) []byte {
 		}
 	}
 	return b
+}
+
+// encodeResult encodes an LDAPMessage whose protocol op is the LDAPResult
+// r with application tag tag (RFC 4511 4.1.9), without referral or
+// controls.
+func encodeResult(r *baseResponse, tag int) []byte {
+	id, code := berIntBytes(r.messageID), berIntBytes(int64(r.code))
+	resLen := tlvSize(len(code)) + tlvSize(len(r.matchedDN)) + tlvSize(len(r.diagMessage))
+	msgLen := tlvSize(len(id)) + tlvSize(resLen)
+	b := make([]byte, 0, tlvSize(msgLen))
+	b = append(b, 0x30) // LDAPMessage SEQUENCE
+	b = appendBERLen(b, msgLen)
+	b = append(b, 0x02) // messageID INTEGER
+	b = appendBERLen(b, len(id))
+	b = append(b, id...)
+	b = append(b, 0x60|byte(tag)) // [APPLICATION tag], constructed
+	b = appendBERLen(b, resLen)
+	b = append(b, 0x0a) // resultCode ENUMERATED
+	b = appendBERLen(b, len(code))
+	b = append(b, code...)
+	b = append(b, 0x04) // matchedDN
+	b = appendBERLen(b, len(r.matchedDN))
+	b = append(b, r.matchedDN...)
+	b = append(b, 0x04) // diagnosticMessage
+	b = appendBERLen(b, len(r.diagMessage))
+	return append(b, r.diagMessage...)
 }

@@ -32,3 +32,26 @@ func TestEncodeSearchEntryMatchesPacket(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeResultMatchesPacket(t *testing.T) {
+	long := strings.Repeat("d", 300) // a long-form length
+	cases := []baseResponse{
+		{messageID: 1},
+		{messageID: 0, code: ResultInvalidCredentials, diagMessage: "invalid credentials"},
+		{messageID: 128, code: ResultNoSuchObject, matchedDN: "dc=example,dc=test", diagMessage: long},
+		{messageID: 1<<31 - 1, code: ResultUnavailable, diagMessage: "Jürgen"},
+		{messageID: 70000, code: ResultSizeLimitExceeded},
+	}
+	for _, c := range cases {
+		done := &SearchResponseDone{baseResponse: &c}
+		bind := &BindResponse{baseResponse: &c}
+		for _, x := range []struct {
+			want []byte
+			tag  int
+		}{{done.packet().Bytes(), ApplicationSearchResultDone}, {bind.packet().Bytes(), ApplicationBindResponse}} {
+			if got := encodeResult(&c, x.tag); !bytes.Equal(got, x.want) {
+				t.Errorf("message %d, code %d, tag %d: encodings differ\n got %x\nwant %x", c.messageID, c.code, x.tag, got[:min(len(got), 64)], x.want[:min(len(x.want), 64)])
+			}
+		}
+	}
+}

@@ -42,12 +42,24 @@ func (rw *ResponseWriter) Write(r Response) error {
 	if r == nil {
 		return fmt.Errorf("%s: missing response: %w", op, ErrInvalidParameter)
 	}
-	entry, isEntry := r.(*SearchResponseEntry)
+	_, isEntry := r.(*SearchResponseEntry)
 	var data []byte
-	if isEntry && !rw.logger.IsDebug() {
-		// The common case, encoded without a packet tree (entry_encode.go).
-		data = encodeSearchEntry(entry.messageID, &entry.entry)
-	} else {
+	if !rw.logger.IsDebug() {
+		// The common cases, encoded without a packet tree (entry_encode.go).
+		switch x := r.(type) {
+		case *SearchResponseEntry:
+			data = encodeSearchEntry(x.messageID, &x.entry)
+		case *SearchResponseDone:
+			if len(x.controls) == 0 {
+				data = encodeResult(x.baseResponse, ApplicationSearchResultDone)
+			}
+		case *BindResponse:
+			if len(x.controls) == 0 {
+				data = encodeResult(x.baseResponse, ApplicationBindResponse)
+			}
+		}
+	}
+	if data == nil {
 		p := r.packet()
 		if rw.logger.IsDebug() {
 			rw.logger.Debug("response write", "op", op, "conn", rw.connID, "requestID", rw.requestID)
