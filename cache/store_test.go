@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 func openTest(t *testing.T) *Store {
@@ -326,5 +328,51 @@ func TestProject(t *testing.T) {
 		if err := g.Put(e); err == nil {
 			t.Fatal("a projected entry was written back")
 		}
+	}
+}
+
+// Views share one read transaction until a commit changes what they see;
+// a replaced transaction is discarded when its last view ends, not before.
+func TestViewsShareTransaction(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	ctx := context.Background()
+	txnOf := func() (txn *badger.Txn) {
+		if err := s.View(ctx, func(v *View) error { txn = v.txn; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return txn
+	}
+	first := txnOf()
+	if txnOf() != first {
+		t.Fatal("two views in a row with no commit between them opened two transactions")
+	}
+	err := s.View(ctx, func(held *View) error {
+		if held.txn != first {
+			t.Fatal("a view opened a new transaction with nothing changed")
+		}
+		if _, err := s.ApplyDelta(ctx, "c", &Delta{Upserts: []*Entry{user("b", "uid=b,dc=x", "b@x.test")}}, nil, nil, false); err != nil {
+			return err
+		}
+		second := txnOf()
+		if second == first {
+			t.Fatal("a view after a delta reused the transaction from before it")
+		}
+		if _, err := held.Get("c", "b"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("the held view sees the delta: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Get(dataKey("c", s.served.Load().gens["c"], tEntry, "a")); !errors.Is(err, badger.ErrDiscardedTxn) {
+		t.Fatalf("the replaced transaction is still open after its last view: %v", err)
+	}
+	// After a generation flip too.
+	before := txnOf()
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	if txnOf() == before {
+		t.Fatal("a view after a generation flip reused the transaction from before it")
 	}
 }
