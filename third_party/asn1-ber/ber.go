@@ -323,7 +323,7 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 			return nil, read, unexpectedEOF(err)
 		}
 		// One reader, reset for each child's header, serves the whole tree.
-		p, err := decodeContent(identifier, content, depth, new(bytes.Reader))
+		p, err := decodeContent(identifier, content, depth, newArena(content))
 		if err != nil {
 			return nil, read + length, err
 		}
@@ -420,17 +420,18 @@ const maxBufferedLength = 64 << 10
 // its own copy, as upstream made it: callers such as the control parsers
 // of go-ldap and gldap Truncate a value's Data and write new bytes into
 // it, which must not land in the bytes its parent and ByteValue share.
-func decodeContent(identifier Identifier, content []byte, depth int, r *bytes.Reader) (*Packet, error) {
+func decodeContent(identifier Identifier, content []byte, depth int, a *arena) (*Packet, error) {
 	content = content[:len(content):len(content)]
-	p := &Packet{Identifier: identifier}
+	p, buf := a.packet()
+	p.Identifier = identifier
 	if p.TagType != TypeConstructed {
-		p.Data = bytes.NewBuffer(append(make([]byte, 0, len(content)), content...))
+		*buf = *bytes.NewBuffer(a.copy(content))
 		return p, decodePrimitive(p, content)
 	}
-	p.Data = bytes.NewBuffer(content)
+	*buf = *bytes.NewBuffer(content)
 	p.Children = make([]*Packet, 0, 2)
 	for off := 0; off < len(content); {
-		child, n, err := decodeAt(content[off:], depth+1, r)
+		child, n, err := decodeAt(content[off:], depth+1, a)
 		if err != nil {
 			return nil, err
 		}
@@ -445,12 +446,12 @@ func decodeContent(identifier Identifier, content []byte, depth int, r *bytes.Re
 
 // decodeAt decodes the packet at the start of b and returns it with the
 // number of bytes it took; r is a scratch reader for its header.
-func decodeAt(b []byte, depth int, r *bytes.Reader) (*Packet, int, error) {
+func decodeAt(b []byte, depth int, a *arena) (*Packet, int, error) {
 	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
 		return nil, 0, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
 	}
-	r.Reset(b)
-	identifier, length, hdr, err := readHeader(r)
+	a.r.Reset(b)
+	identifier, length, hdr, err := readHeader(&a.r)
 	if err != nil {
 		return nil, hdr, unexpectedEOF(err)
 	}
@@ -465,8 +466,60 @@ func decodeAt(b []byte, depth int, r *bytes.Reader) (*Packet, int, error) {
 	if length > len(b)-hdr {
 		return nil, len(b), fmt.Errorf("expected to read %d bytes, read %d: %w", length, len(b)-hdr, io.ErrUnexpectedEOF)
 	}
-	p, err := decodeContent(identifier, b[hdr:hdr+length:hdr+length], depth, r)
+	p, err := decodeContent(identifier, b[hdr:hdr+length:hdr+length], depth, a)
 	return p, hdr + length, err
+}
+
+// arena allocates the packets of one decoded tree in chunks, and the own
+// copies of its primitives' bytes in one block (dirgate patch): one
+// allocation per packet, one per Data buffer and one per primitive copy
+// made decoding a small LDAP request cost more than the request's work.
+// Each Data keeps its capacity capped, so writing past it reallocates
+// rather than running into a neighbour's bytes.
+type arena struct {
+	r     bytes.Reader // scratch reader for headers
+	nodes []arenaNode
+	chunk int
+	prim  []byte
+}
+
+type arenaNode struct {
+	p   Packet
+	buf bytes.Buffer
+}
+
+// newArena sizes an arena for a packet whose content is content: a guess
+// of one packet per 6 bytes, between 4 and 64 per chunk, and room for all
+// of its bytes as primitive copies (their sum cannot exceed it).
+func newArena(content []byte) *arena {
+	chunk := len(content) / 6
+	if chunk < 4 {
+		chunk = 4
+	} else if chunk > 64 {
+		chunk = 64
+	}
+	return &arena{chunk: chunk, prim: make([]byte, 0, len(content))}
+}
+
+// packet returns a zero packet whose Data points to the returned buffer.
+func (a *arena) packet() (*Packet, *bytes.Buffer) {
+	if len(a.nodes) == 0 {
+		a.nodes = make([]arenaNode, a.chunk)
+	}
+	n := &a.nodes[0]
+	a.nodes = a.nodes[1:]
+	n.p.Data = &n.buf
+	return &n.p, &n.buf
+}
+
+// copy returns a copy of b, capacity capped, from the arena's block.
+func (a *arena) copy(b []byte) []byte {
+	if len(b) > cap(a.prim)-len(a.prim) {
+		return append(make([]byte, 0, len(b)), b...)
+	}
+	start := len(a.prim)
+	a.prim = append(a.prim, b...)
+	return a.prim[start:len(a.prim):len(a.prim)]
 }
 
 // decodePrimitive sets the Value and ByteValue of primitive packet p from

@@ -561,4 +561,14 @@ func TestDecodedPrimitiveDataIsOwn(t *testing.T) {
 	if string(v.ByteValue) != "ab" || string(p.Children[1].ByteValue) != "cd" {
 		t.Errorf("ByteValues changed to %q, %q", v.ByteValue, p.Children[1].ByteValue)
 	}
+	// Primitives' own copies sit side by side in one block: a longer
+	// rewrite of one must not run into the next.
+	v.Data.Truncate(0)
+	v.Data.Write([]byte("xyz"))
+	if got := p.Children[1].Data.String(); got != "cd" {
+		t.Errorf("the next primitive's Data changed to %q", got)
+	}
+	if got := v.Data.String(); got != "xyz" {
+		t.Errorf("rewritten Data is %q", got)
+	}
 }
