@@ -376,3 +376,48 @@ func TestViewsShareTransaction(t *testing.T) {
 		t.Fatal("a view after a generation flip reused the transaction from before it")
 	}
 }
+
+// Concurrent views on the shared transaction, with point reads and
+// iterators, while deltas commit (run with -race).
+func TestViewsConcurrentWithDeltas(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	ctx := context.Background()
+	stop := make(chan struct{})
+	errs := make(chan error, 8)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				err := s.View(ctx, func(v *View) error {
+					if es, err := v.ByAddress("a@x.test"); err != nil || len(es) != 1 {
+						return fmt.Errorf("a@x.test: %d entries, %v", len(es), err)
+					}
+					n := 0
+					return v.Scan("dc=x", func(*Entry) (bool, error) { n++; return true, nil })
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		id := fmt.Sprintf("u%d", i)
+		if _, err := s.ApplyDelta(ctx, "c", &Delta{Upserts: []*Entry{user(id, "uid="+id+",dc=x", id+"@x.test")}}, nil, nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
