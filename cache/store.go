@@ -116,7 +116,10 @@ func Open(dir string, o Options) (*Store, error) {
 		WithIndexCacheSize(0).
 		WithNumCompactors(2).
 		WithValueLogFileSize(64 << 20).
-		WithCompression(options.Snappy)
+		WithCompression(options.Snappy).
+		// Writes are serialised by writeMu and meta keys are set blindly, so
+		// Badger's conflict detection only cost a map insert per key written.
+		WithDetectConflicts(false)
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("")
 	}

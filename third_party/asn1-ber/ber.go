@@ -489,12 +489,14 @@ type arenaNode struct {
 }
 
 // newArena sizes an arena for a packet whose content is content: a guess
-// of one packet per 6 bytes, between 4 and 64 per chunk, and room for all
-// of its bytes as primitive copies (their sum cannot exceed it).
+// of one packet per 12 bytes (a small request has one per 6 or 7, an entry
+// with real values one per 20 or more), between 8 and 64 per chunk, and
+// room for all of its bytes as primitive copies (their sum cannot exceed
+// it).
 func newArena(content []byte) *arena {
-	chunk := len(content) / 6
-	if chunk < 4 {
-		chunk = 4
+	chunk := len(content) / 12
+	if chunk < 8 {
+		chunk = 8
 	} else if chunk > 64 {
 		chunk = 64
 	}
