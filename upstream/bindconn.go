@@ -77,15 +77,30 @@ func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password
 	if _, err := b.conn.Write(bindRequest(b.msgID, dn, password)); err != nil {
 		return b.fail(err)
 	}
+	if _, err := b.r.Peek(1); err != nil {
+		return b.fail(err) // no byte of the answer came
+	}
 	p, err := ber.ReadPacket(b.r)
 	if err != nil {
-		return b.fail(err)
+		// The answer was cut short: the server did process the bind.
+		b.broken = true
+		return ldap.NewError(ldap.ErrorNetwork, err)
 	}
+	return b.answer(p)
+}
+
+// answer is the outcome of the bind that p answers: nil, the server's
+// refusal, or a failure that leaves the connection broken.
+func (b *BindConn) answer(p *ber.Packet) error {
 	if err := b.check(p, ldap.ApplicationBindResponse); err != nil {
 		b.broken = true
 		return err
 	}
-	return ldap.GetLDAPError(p)
+	err := ldap.GetLDAPError(p)
+	if ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+		b.broken = true // a malformed result
+	}
+	return err
 }
 
 // check verifies that p answers the last request with an op of type tag.
@@ -110,10 +125,13 @@ func (b *BindConn) check(p *ber.Packet, tag ber.Tag) error {
 	return nil
 }
 
-// fail marks the connection broken and wraps err as a network failure.
+// fail marks the connection broken and wraps err, from sending the
+// request or waiting for the first byte of the answer, as a network
+// failure; an end of stream or a reset there means the server had closed
+// the connection.
 func (b *BindConn) fail(err error) error {
 	b.broken = true
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		err = fmt.Errorf("%w: %w", ErrClosedByServer, err)
 	}
 	return ldap.NewError(ldap.ErrorNetwork, err)

@@ -226,3 +226,48 @@ func TestStartTLS(t *testing.T) {
 		t.Fatalf("refused StartTLS: %v", err)
 	}
 }
+
+// An answer cut short after its first bytes was processed by the server:
+// it must not read as a connection the server had closed (which the pool
+// retries).
+func TestBindConnCutShort(t *testing.T) {
+	port := ldapstub.Serve(t, func(c net.Conn, id int64, _ *ber.Packet) bool {
+		full := envelope(id, ldapstub.Result(ldap.ApplicationBindResponse, ldap.LDAPResultInvalidCredentials, "")).Bytes()
+		_, _ = c.Write(full[:len(full)/2])
+		return false
+	})
+	tg := &Target{Name: "t", Hosts: []string{"127.0.0.1"}, Port: port, Encryption: EncryptionNone, Timeout: time.Second}
+	bc, _, err := tg.DialBind(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bc.Close()
+	err = bc.Bind(context.Background(), time.Second, "cn=alice", "wrong")
+	if errors.Is(err, ErrClosedByServer) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || !bc.Broken() {
+		t.Fatalf("got %v, broken %v", err, bc.Broken())
+	}
+}
+
+// FuzzBindAnswer feeds arbitrary answers to a bind: never a panic, and
+// only a well-formed answer to the bind leaves the connection usable.
+func FuzzBindAnswer(f *testing.F) {
+	ok := envelope(1, ldapstub.Result(ldap.ApplicationBindResponse, 0, "")).Bytes()
+	f.Add(ok)
+	f.Add(envelope(1, ldapstub.Result(ldap.ApplicationBindResponse, ldap.LDAPResultInvalidCredentials, "data 52e")).Bytes())
+	f.Add(envelope(0, ldapstub.Result(ldap.ApplicationExtendedResponse, ldap.LDAPResultUnavailable, "bye")).Bytes())
+	f.Add(ok[:len(ok)-1])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ber.DecodePacketErr(data)
+		if err != nil {
+			return
+		}
+		b := &BindConn{msgID: 1}
+		err = b.answer(p)
+		if !b.Broken() && err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			var le *ldap.Error
+			if !errors.As(err, &le) || le.ResultCode == ldap.ErrorNetwork {
+				t.Fatalf("usable after %v", err)
+			}
+		}
+	})
+}
