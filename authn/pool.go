@@ -2,7 +2,6 @@ package authn
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -50,37 +49,34 @@ type pooledConn struct {
 	host      string
 	created   time.Time
 	idleSince time.Time
-	reused    bool // taken from the pool, not dialed for this check
 }
 
 // get returns an idle connection, or dials a new one. Its error, when
 // dialing failed on every host, matches upstream.ErrUnreachable.
 func (p *pool) get(ctx context.Context) (*pooledConn, error) {
-	var stale []*pooledConn
-	defer func() {
-		for _, pc := range stale {
-			pc.conn.Close()
+	for {
+		p.mu.Lock()
+		if len(p.idle) == 0 {
+			p.mu.Unlock()
+			break
 		}
-	}()
-	p.mu.Lock()
-	now := p.now()
-	for len(p.idle) > 0 {
 		pc := p.idle[len(p.idle)-1]
 		p.idle = p.idle[:len(p.idle)-1]
-		if pc.conn.Broken() || now.Sub(pc.idleSince) > maxIdleTime || now.Sub(pc.created) > maxConnAge {
-			stale = append(stale, pc)
+		now := p.now()
+		p.mu.Unlock()
+		// Kept too long, or closed by the server while idle (Alive peeks
+		// at the socket, outside the lock).
+		if now.Sub(pc.idleSince) > maxIdleTime || now.Sub(pc.created) > maxConnAge || !pc.conn.Alive() {
+			pc.conn.Close()
 			continue
 		}
-		p.mu.Unlock()
-		pc.reused = true
 		return pc, nil
 	}
-	p.mu.Unlock()
 	conn, host, err := p.dial(ctx, p.target)
 	if err != nil {
 		return nil, err
 	}
-	return &pooledConn{conn: conn, host: host, created: now}, nil
+	return &pooledConn{conn: conn, host: host, created: p.now()}, nil
 }
 
 // put returns a connection after a bind that left it usable, or closes it
@@ -92,7 +88,7 @@ func (p *pool) put(pc *pooledConn) {
 		pc.conn.Close()
 		return
 	}
-	pc.idleSince, pc.reused = p.now(), false
+	pc.idleSince = p.now()
 	p.idle = append(p.idle, pc)
 	p.mu.Unlock()
 }
@@ -119,35 +115,24 @@ func (p *pool) idleCount() int {
 }
 
 // check verifies password with a bind as userDN and returns the host that
-// answered. Only connection failures lead to another attempt, never an
-// answer: a wrong password costs exactly one failed bind upstream. The
-// retry happens when a connection taken from the pool turns out to have
-// been closed by the server while idle, and then on a fresh dial, which
-// fails over from the primary to the alternate host.
+// answered. It never binds twice: a wrong password costs exactly one failed
+// bind upstream, and a failure after the request was sent may follow a
+// bind the server counted. Connections the server closed while idle are
+// dropped before use (get); a fresh dial fails over from the primary to the
+// alternate host.
 func (p *pool) check(ctx context.Context, userDN, password string) (string, error) {
-	for attempt := 1; ; attempt++ {
-		pc, err := p.get(ctx)
-		if err != nil {
-			return "", &Error{Reason: ReasonUnavailable, Connector: p.target.Name, Err: err}
-		}
-		err = pc.conn.Bind(ctx, p.target.Timeout, userDN, password)
-		// A pooled connection that the server had closed fails at once,
-		// before the bind was read: worth another try. A timeout may
-		// follow a bind the server counted, so it is not retried.
-		stale := pc.reused && errors.Is(err, upstream.ErrClosedByServer) && ctx.Err() == nil
-		if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
-			p.put(pc)
-		} else {
-			pc.conn.Close()
-		}
-		if err == nil {
-			return pc.host, nil
-		}
-		if stale && attempt < 3 {
-			// The other idle connections were likely closed the same way.
-			p.drain(false)
-			continue
-		}
-		return pc.host, classify(p.target.Name, err)
+	pc, err := p.get(ctx)
+	if err != nil {
+		return "", &Error{Reason: ReasonUnavailable, Connector: p.target.Name, Err: err}
 	}
+	err = pc.conn.Bind(ctx, p.target.Timeout, userDN, password)
+	if err == nil || ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		p.put(pc)
+	} else {
+		pc.conn.Close()
+	}
+	if err == nil {
+		return pc.host, nil
+	}
+	return pc.host, classify(p.target.Name, err)
 }

@@ -117,7 +117,7 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 	if err := txn.Commit(); err != nil {
 		return counts, w.wrap(err)
 	}
-	s.version.Add(1)
+	s.committed()
 	return counts, nil
 }
 

@@ -186,7 +186,7 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 		g.s.setHot(g.conn, g.gen, g.hot)
 	}
 	err = g.s.loadServed()
-	g.s.version.Add(1)
+	g.s.committed()
 	if err != nil {
 		return err
 	}

@@ -52,8 +52,10 @@ type Store struct {
 	epoch   uint64
 	active  map[uint64]int
 	drops   sync.WaitGroup
-	// shared is the read transaction views currently share (readMu).
-	shared *sharedTxn
+	// shared is the read transaction views currently share; renewing is
+	// set while a view opens its successor (readMu).
+	shared   *sharedTxn
+	renewing bool
 
 	// served caches the current generation of each connector so a View
 	// does not read the pointers from the database; it is replaced after
@@ -150,10 +152,7 @@ func (s *Store) Close() error {
 	s.drops.Wait()
 	s.hotBuilds.Wait()
 	s.readMu.Lock()
-	if st := s.shared; st != nil && st.refs == 0 {
-		st.txn.Discard()
-	}
-	s.shared = nil
+	s.retireShared()
 	s.readMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("cache: close: %w", err)
@@ -342,12 +341,40 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 	s.readMu.Lock()
 	epoch := s.epoch
 	s.active[epoch]++
-	st := s.shareTxn()
+	// The version is read before the served generations, as Commit changes
+	// them in the other order, and both before the transaction opens.
+	version, served := s.version.Load(), s.served.Load()
+	st, renew := s.shared, false
+	switch {
+	case st == nil || st.version != version || st.served != served:
+		st = nil
+	case time.Since(st.opened) > sharedTxnMaxAge && !s.renewing:
+		st, renew = nil, true
+		s.renewing = true
+	}
+	if st != nil {
+		st.refs++
+	}
 	s.readMu.Unlock()
+	if st == nil {
+		// Opened outside readMu: opening waits for commits in flight.
+		st = &sharedTxn{version: version, served: served, opened: time.Now(), txn: s.db.NewTransaction(false), refs: 1}
+		s.readMu.Lock()
+		if renew {
+			s.renewing = false
+		}
+		s.retireShared()
+		s.shared = st
+		s.readMu.Unlock()
+	}
 	defer func() {
 		s.readMu.Lock()
-		if st.refs--; st.refs == 0 && s.shared != st {
-			st.txn.Discard()
+		if st.refs--; st.refs == 0 {
+			if s.shared != st {
+				st.txn.Discard()
+			} else if time.Since(st.opened) > sharedTxnMaxAge {
+				s.retireShared()
+			}
 		}
 		if s.active[epoch]--; s.active[epoch] == 0 {
 			delete(s.active, epoch)
@@ -355,8 +382,7 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 		s.readers.Broadcast()
 		s.readMu.Unlock()
 	}()
-	sv := st.served
-	return fn(&View{txn: st.txn, ctx: ctx, gens: sv.gens, conns: sv.conns, store: s, epoch: epoch})
+	return fn(&View{txn: st.txn, ctx: ctx, gens: served.gens, conns: served.conns, store: s, epoch: epoch})
 }
 
 // sharedTxn is a read-only transaction that concurrent and successive
@@ -366,8 +392,9 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 // reads only generation data, which changes only in the commits that bump
 // Store.version or replace the served generations, so a transaction opened
 // after reading both still shows what a new one would while both are the
-// same. It is also renewed after sharedTxnMaxAge, because an open
-// transaction holds back Badger's clean-up of overwritten keys.
+// same. An open transaction holds back Badger's clean-up of overwritten
+// and deleted keys, so it is renewed after sharedTxnMaxAge, discarded by
+// the last view of one that old, and retired by every commit.
 type sharedTxn struct {
 	txn     *badger.Txn
 	version uint64
@@ -376,24 +403,28 @@ type sharedTxn struct {
 	refs    int // open views (readMu)
 }
 
-const sharedTxnMaxAge = time.Second
+// sharedTxnMaxAge bounds how long one transaction is shared (a variable
+// so tests can shorten it).
+var sharedTxnMaxAge = time.Second
 
-// shareTxn returns the shared transaction with a reference taken, opening
-// a new one when the current one is out of date (readMu held). The version
-// is read before the served generations, as Commit changes them in the
-// other order, and both before the transaction opens.
-func (s *Store) shareTxn() *sharedTxn {
-	version, served := s.version.Load(), s.served.Load()
-	st := s.shared
-	if st == nil || st.version != version || st.served != served || time.Since(st.opened) > sharedTxnMaxAge {
-		if st != nil && st.refs == 0 {
-			st.txn.Discard()
-		}
-		st = &sharedTxn{version: version, served: served, opened: time.Now(), txn: s.db.NewTransaction(false)}
-		s.shared = st
+// committed is called after every commit that changes what views see: it
+// bumps the version and retires the shared transaction, which no later view
+// would use and which would hold back the clean-up of what the commit
+// replaced.
+func (s *Store) committed() {
+	s.version.Add(1)
+	s.readMu.Lock()
+	s.retireShared()
+	s.readMu.Unlock()
+}
+
+// retireShared stops sharing the current transaction, discarding it now
+// if no view has it open (readMu held); otherwise its last view does.
+func (s *Store) retireShared() {
+	if st := s.shared; st != nil && st.refs == 0 {
+		st.txn.Discard()
 	}
-	st.refs++
-	return st
+	s.shared = nil
 }
 
 // loadServed reads every connector's current generation into memory.

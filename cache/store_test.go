@@ -421,3 +421,38 @@ func TestViewsConcurrentWithDeltas(t *testing.T) {
 		}
 	}
 }
+
+// A shared transaction is renewed once it is older than sharedTxnMaxAge,
+// and one that old is discarded by its last view, not kept open while the
+// store is idle; a commit retires it at once.
+func TestSharedTransactionAge(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	defer func(d time.Duration) { sharedTxnMaxAge = d }(sharedTxnMaxAge)
+	sharedTxnMaxAge = 20 * time.Millisecond
+	ctx := context.Background()
+	var first *badger.Txn
+	err := s.View(ctx, func(v *View) error {
+		first = v.txn
+		time.Sleep(2 * sharedTxnMaxAge)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Get([]byte("x")); !errors.Is(err, badger.ErrDiscardedTxn) {
+		t.Fatalf("an old shared transaction outlived its last view: %v", err)
+	}
+	sharedTxnMaxAge = time.Hour
+	var second *badger.Txn
+	_ = s.View(ctx, func(v *View) error { second = v.txn; return nil })
+	if second == first {
+		t.Fatal("an old shared transaction was reused")
+	}
+	if _, err := s.ApplyDelta(ctx, "c", &Delta{Upserts: []*Entry{user("b", "uid=b,dc=x", "b@x.test")}}, nil, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Get([]byte("x")); !errors.Is(err, badger.ErrDiscardedTxn) {
+		t.Fatalf("a commit left the idle shared transaction open: %v", err)
+	}
+}

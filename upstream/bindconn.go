@@ -6,19 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"syscall"
 	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 )
-
-// ErrClosedByServer is matched (errors.Is) by a Bind that failed because the
-// server had closed the connection before answering: the bind was not
-// processed, so it is safe to try again on another connection.
-var ErrClosedByServer = errors.New("connection closed by the server")
 
 // BindConn is an upstream connection that only checks passwords, with one
 // simple bind at a time, reading each answer on the calling goroutine.
@@ -26,7 +19,8 @@ var ErrClosedByServer = errors.New("connection closed by the server")
 // (the caller, its message loop and its reader); for a pass-through bind,
 // which is a single short exchange, those hand-offs cost more CPU than
 // encoding and decoding the messages. A BindConn that saw any failure other
-// than an answer is Broken and must be closed.
+// than an answer is Broken and must be closed. Having no reader of its own,
+// it learns that the server closed it while idle from Alive.
 type BindConn struct {
 	conn   net.Conn
 	r      *bufio.Reader
@@ -47,6 +41,23 @@ func (t *Target) DialBind(ctx context.Context) (*BindConn, string, error) {
 // Broken reports whether the connection failed and must not be reused.
 func (b *BindConn) Broken() bool { return b.broken }
 
+// Alive reports, without blocking, whether an idle connection is still
+// usable: not Broken, and nothing waiting to be read from it (the end of
+// the stream or a reset when the server closed it, or a notice of
+// disconnection or TLS alert before it does). A connection that is not
+// alive must be closed before a bind is sent on it, because after that a
+// failure could no longer tell whether the server processed the bind.
+func (b *BindConn) Alive() bool {
+	if b.broken || b.r.Buffered() > 0 {
+		return false
+	}
+	if !socketIdle(b.conn) {
+		b.broken = true
+		return false
+	}
+	return true
+}
+
 // Close closes the connection.
 func (b *BindConn) Close() error {
 	b.broken = true
@@ -56,9 +67,14 @@ func (b *BindConn) Close() error {
 // Bind checks password with a simple bind as dn, within timeout and ctx.
 // It returns nil when the server accepted it, the server's answer as an
 // *ldap.Error otherwise, and an *ldap.Error with ldap.ErrorNetwork when no
-// answer came; that one matches ErrClosedByServer when the server had
-// closed the connection, and os.ErrDeadlineExceeded on a timeout.
-func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password string) error {
+// answer came (matching os.ErrDeadlineExceeded on a timeout or a
+// cancellation); the connection is then Broken. An empty password is
+// refused without a request: servers take it for an unauthenticated bind
+// (RFC 4513 5.1.2) and answer success.
+func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password string) (err error) {
+	if password == "" {
+		return ldap.NewError(ldap.ErrorEmptyPassword, errors.New("empty password"))
+	}
 	if b.broken {
 		return ldap.NewError(ldap.ErrorNetwork, net.ErrClosed)
 	}
@@ -70,21 +86,22 @@ func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password
 		return b.fail(err)
 	}
 	// A cancelled ctx moves the deadline to the past, which wakes the read.
+	// When that fires too late to stop (the answer came just before), the
+	// past deadline stays on the connection: it must not be reused.
 	stop := context.AfterFunc(ctx, func() { _ = b.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer func() {
+		if !stop() && ctx.Err() != nil {
+			b.broken = true
+		}
+	}()
 
 	b.msgID++
 	if _, err := b.conn.Write(bindRequest(b.msgID, dn, password)); err != nil {
 		return b.fail(err)
 	}
-	if _, err := b.r.Peek(1); err != nil {
-		return b.fail(err) // no byte of the answer came
-	}
 	p, err := ber.ReadPacket(b.r)
 	if err != nil {
-		// The answer was cut short: the server did process the bind.
-		b.broken = true
-		return ldap.NewError(ldap.ErrorNetwork, err)
+		return b.fail(err)
 	}
 	return b.answer(p)
 }
@@ -103,21 +120,26 @@ func (b *BindConn) answer(p *ber.Packet) error {
 	return err
 }
 
+// oidNoticeOfDisconnection names the unsolicited notification a server
+// sends before it closes a connection (RFC 4511 4.4.1).
+const oidNoticeOfDisconnection = "1.3.6.1.4.1.1466.20036"
+
 // check verifies that p answers the last request with an op of type tag.
 func (b *BindConn) check(p *ber.Packet, tag ber.Tag) error {
 	if len(p.Children) < 2 {
 		return ldap.NewError(ldap.ErrorNetwork, errors.New("malformed LDAP message"))
 	}
-	id, _ := p.Children[0].Value.(int64)
-	op := p.Children[1]
-	if id == 0 {
-		// An unsolicited notification: the server is closing the
-		// connection (RFC 4511 4.4.1), and did not process the bind.
+	idp, op := p.Children[0], p.Children[1]
+	id, ok := idp.Value.(int64)
+	if !ok || idp.ClassType != ber.ClassUniversal || idp.Tag != ber.TagInteger {
+		return ldap.NewError(ldap.ErrorNetwork, errors.New("malformed LDAP message ID"))
+	}
+	if id == 0 && op.ClassType == ber.ClassApplication && op.Tag == ldap.ApplicationExtendedResponse && responseName(op) == oidNoticeOfDisconnection {
 		msg := "notice of disconnection"
 		if e := ldap.GetLDAPError(p); e != nil {
 			msg += ": " + e.Error()
 		}
-		return ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("%w: %s", ErrClosedByServer, msg))
+		return ldap.NewError(ldap.ErrorNetwork, errors.New(msg))
 	}
 	if id != b.msgID || op.ClassType != ber.ClassApplication || op.Tag != tag {
 		return ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("unexpected answer (message %d, tag %d) to message %d", id, op.Tag, b.msgID))
@@ -125,15 +147,19 @@ func (b *BindConn) check(p *ber.Packet, tag ber.Tag) error {
 	return nil
 }
 
-// fail marks the connection broken and wraps err, from sending the
-// request or waiting for the first byte of the answer, as a network
-// failure; an end of stream or a reset there means the server had closed
-// the connection.
+// responseName is the responseName ([10]) of an ExtendedResponse, or "".
+func responseName(op *ber.Packet) string {
+	for _, c := range op.Children {
+		if c.ClassType == ber.ClassContext && c.Tag == 10 && c.Data != nil {
+			return c.Data.String()
+		}
+	}
+	return ""
+}
+
+// fail marks the connection broken and wraps err as a network failure.
 func (b *BindConn) fail(err error) error {
 	b.broken = true
-	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		err = fmt.Errorf("%w: %w", ErrClosedByServer, err)
-	}
 	return ldap.NewError(ldap.ErrorNetwork, err)
 }
 
@@ -165,8 +191,15 @@ func startTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (net.Conn, err
 		if err := raw.SetDeadline(dl); err != nil {
 			return nil, err
 		}
-		defer raw.SetDeadline(time.Time{})
 	}
+	// The caller closes raw on an error, so a cancellation needs no care
+	// about a deadline left behind.
+	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			_ = raw.SetDeadline(time.Time{})
+		}
+	}()
 	req := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "")
 	req.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, oidStartTLS, ""))
 	if _, err := raw.Write(envelope(1, req).Bytes()); err != nil {

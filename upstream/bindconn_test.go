@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -66,7 +67,7 @@ func TestBindConn(t *testing.T) {
 		}},
 		{name: "hang-up before the answer", broken: true, server: func(net.Conn, int64, *ber.Packet) bool { return false },
 			check: func(t *testing.T, err error) {
-				if !errors.Is(err, ErrClosedByServer) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+				if !errors.Is(err, io.EOF) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
 					t.Fatalf("got %v", err)
 				}
 			}},
@@ -75,10 +76,19 @@ func TestBindConn(t *testing.T) {
 			n.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, ldap.LDAPResultUnavailable, ""))
 			n.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "", ""))
 			n.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "shutting down", ""))
+			n.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, oidNoticeOfDisconnection, ""))
 			ldapstub.Write(c, 0, n, nil)
 			return false
 		}, check: func(t *testing.T, err error) {
-			if !errors.Is(err, ErrClosedByServer) || !strings.Contains(err.Error(), "shutting down") {
+			if !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || !strings.Contains(err.Error(), "notice of disconnection") || !strings.Contains(err.Error(), "shutting down") {
+				t.Fatalf("got %v", err)
+			}
+		}},
+		{name: "message 0 that is no notice", broken: true, server: func(c net.Conn, id int64, op *ber.Packet) bool {
+			answer(c, 0, ldap.ApplicationBindResponse, 0, "")
+			return true
+		}, check: func(t *testing.T, err error) {
+			if !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || !strings.Contains(err.Error(), "unexpected answer") {
 				t.Fatalf("got %v", err)
 			}
 		}},
@@ -86,7 +96,7 @@ func TestBindConn(t *testing.T) {
 			answer(c, id+1, ldap.ApplicationBindResponse, 0, "")
 			return true
 		}, check: func(t *testing.T, err error) {
-			if err == nil || errors.Is(err, ErrClosedByServer) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+			if err == nil || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
 				t.Fatalf("got %v", err)
 			}
 		}},
@@ -94,7 +104,7 @@ func TestBindConn(t *testing.T) {
 			time.Sleep(time.Second)
 			return false
 		}, check: func(t *testing.T, err error) {
-			if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrClosedByServer) {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
 				t.Fatalf("got %v", err)
 			}
 		}},
@@ -106,7 +116,7 @@ func TestBindConn(t *testing.T) {
 			time.AfterFunc(50*time.Millisecond, cancel)
 			return ctx, cancel
 		}, check: func(t *testing.T, err error) {
-			if !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || errors.Is(err, ErrClosedByServer) {
+			if !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
 				t.Fatalf("got %v", err)
 			}
 		}},
@@ -159,7 +169,7 @@ func TestBindConnReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bc.Close()
-	for i, pw := range []string{"right", "wrong", "right", "", "right"} {
+	for i, pw := range []string{"right", "wrong", "right", "Right", "right"} {
 		err := bc.Bind(context.Background(), time.Second, "cn=alice", pw)
 		if (pw == "right") != (err == nil) || (err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials)) {
 			t.Fatalf("bind %d (%q): %v", i, pw, err)
@@ -227,9 +237,7 @@ func TestStartTLS(t *testing.T) {
 	}
 }
 
-// An answer cut short after its first bytes was processed by the server:
-// it must not read as a connection the server had closed (which the pool
-// retries).
+// An answer cut short after its first bytes breaks the connection.
 func TestBindConnCutShort(t *testing.T) {
 	port := ldapstub.Serve(t, func(c net.Conn, id int64, _ *ber.Packet) bool {
 		full := envelope(id, ldapstub.Result(ldap.ApplicationBindResponse, ldap.LDAPResultInvalidCredentials, "")).Bytes()
@@ -243,7 +251,7 @@ func TestBindConnCutShort(t *testing.T) {
 	}
 	defer bc.Close()
 	err = bc.Bind(context.Background(), time.Second, "cn=alice", "wrong")
-	if errors.Is(err, ErrClosedByServer) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || !bc.Broken() {
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || !bc.Broken() {
 		t.Fatalf("got %v, broken %v", err, bc.Broken())
 	}
 }
@@ -270,4 +278,60 @@ func FuzzBindAnswer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Alive tells an idle connection the server closed, or wrote to, from a
+// healthy one, without blocking; an empty password is refused without a
+// request.
+func TestBindConnAlive(t *testing.T) {
+	var binds sync.WaitGroup
+	hangUp, notice := make(chan struct{}), make(chan struct{})
+	port := ldapstub.Serve(t, func(c net.Conn, id int64, op *ber.Packet) bool {
+		passwords(c, id, op)
+		binds.Done()
+		switch string(op.Children[2].Data.Bytes()) {
+		case "then hang up":
+			<-hangUp
+			return false
+		case "then notice":
+			<-notice
+			n := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedResponse, nil, "")
+			n.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagEnumerated, ldap.LDAPResultUnavailable, ""))
+			ldapstub.Write(c, 0, n, nil)
+		}
+		return true
+	})
+	tg := &Target{Name: "t", Hosts: []string{"127.0.0.1"}, Port: port, Encryption: EncryptionNone, Timeout: time.Second}
+	dial := func(pw string) *BindConn {
+		bc, _, err := tg.DialBind(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		binds.Add(1)
+		if err := bc.Bind(context.Background(), time.Second, "cn=alice", pw); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			t.Fatalf("bind: %v", err)
+		}
+		binds.Wait()
+		return bc
+	}
+	healthy := dial("wrong")
+	defer healthy.Close()
+	if !healthy.Alive() {
+		t.Fatal("a healthy idle connection is not alive")
+	}
+	if err := healthy.Bind(context.Background(), time.Second, "cn=alice", ""); !ldap.IsErrorWithCode(err, ldap.ErrorEmptyPassword) || healthy.Broken() {
+		t.Fatalf("empty password: %v", err)
+	}
+	closed, noticed := dial("then hang up"), dial("then notice")
+	defer closed.Close()
+	defer noticed.Close()
+	close(hangUp)
+	close(notice)
+	deadline := time.Now().Add(2 * time.Second)
+	for (closed.Alive() || noticed.Alive()) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if closed.Alive() || noticed.Alive() || !closed.Broken() || !noticed.Broken() {
+		t.Fatalf("alive after the server closed it: %v, after a notice: %v", closed.Alive(), noticed.Alive())
+	}
 }

@@ -43,11 +43,10 @@ func main() {
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
 	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc); default all. Without sync, one untimed sync fills the cache")
 	flag.StringVar(&profileDir, "pprof", "", "write a CPU profile of dirgate's first round of each load measure into this directory")
-	relayAddrs := flag.String("relay", "", "internal: listen=target, relay TCP connections byte for byte (the bind measure runs itself with it)")
+	relayTo := flag.String("relay", "", "internal: relay TCP connections byte for byte to this address, from a loopback port printed on stdout (the bind measure runs itself with it)")
 	flag.Parse()
-	if *relayAddrs != "" {
-		listen, to, _ := strings.Cut(*relayAddrs, "=")
-		if err := relay(listen, to); err != nil {
+	if *relayTo != "" {
+		if err := relay(*relayTo); err != nil {
 			fmt.Fprintln(os.Stderr, "dirgate-bench relay:", err)
 			os.Exit(1)
 		}
@@ -405,9 +404,6 @@ func bindRow(via target, viaOp op, sl target, e env, users int, dur time.Duratio
 		ratio(d.p50, s.p50), "p50 ≤ 1.2×"}, nil
 }
 
-// relayAddr is where the byte relay listens.
-const relayAddr = "127.0.0.1:3901"
-
 // startRelay runs this program as a separate relay process in front of t's
 // server, as dirgate is a separate process, and returns a target that
 // reaches t through it.
@@ -420,29 +416,39 @@ func startRelay(t target) (target, func(), error) {
 	if err != nil {
 		return target{}, nil, err
 	}
-	cmd := exec.Command(self, "-relay", relayAddr+"="+u.Host)
+	cmd := exec.Command(self, "-relay", u.Host)
 	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return target{}, nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		return target{}, nil, err
 	}
 	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
-	if err := waitLDAP(relayAddr); err != nil {
+	// The relay listens on a port of its own choosing and prints it, so
+	// nothing else already on a fixed port can stand in for it.
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr := strings.TrimSpace(line)
+	if err != nil || addr == "" {
 		stop()
-		return target{}, nil, err
+		return target{}, nil, fmt.Errorf("relay did not start: %v", err)
 	}
 	rt := t
-	rt.url = "ldap://" + relayAddr
+	rt.url = "ldap://" + addr
 	return rt, stop, nil
 }
 
-// relay copies bytes between each connection accepted on listen and a new
-// connection to target. io.Copy between TCP connections uses splice(2), so
-// this is about the least work a proxy can do per message.
-func relay(listen, to string) error {
-	ln, err := net.Listen("tcp", listen)
+// relay copies bytes between each connection accepted on a loopback port,
+// which it prints, and a new connection to to. io.Copy between TCP
+// connections uses splice(2), so this is about the least work a proxy can
+// do per message.
+func relay(to string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
+	fmt.Println(ln.Addr())
 	for {
 		c, err := ln.Accept()
 		if err != nil {
