@@ -206,7 +206,7 @@ func (a *Authenticator) Activate() { a.offline.purgeIfOff() }
 func (a *Authenticator) Close() error {
 	a.offline.retired.Store(true)
 	for _, p := range a.pools {
-		p.drain(true)
+		p.close()
 	}
 	return nil
 }

@@ -93,15 +93,11 @@ func (p *pool) put(pc *pooledConn) {
 	p.mu.Unlock()
 }
 
-// drain closes every idle connection; with closing set, later puts close
-// theirs too.
-func (p *pool) drain(closing bool) {
+// close closes every idle connection, and makes later puts close theirs.
+func (p *pool) close() {
 	p.mu.Lock()
 	idle := p.idle
-	p.idle = nil
-	if closing {
-		p.closed = true
-	}
+	p.idle, p.closed = nil, true
 	p.mu.Unlock()
 	for _, pc := range idle {
 		pc.conn.Close()

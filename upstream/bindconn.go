@@ -71,7 +71,7 @@ func (b *BindConn) Close() error {
 // cancellation); the connection is then Broken. An empty password is
 // refused without a request: servers take it for an unauthenticated bind
 // (RFC 4513 5.1.2) and answer success.
-func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password string) (err error) {
+func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password string) error {
 	if password == "" {
 		return ldap.NewError(ldap.ErrorEmptyPassword, errors.New("empty password"))
 	}
