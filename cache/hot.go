@@ -185,11 +185,9 @@ func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 				if i < 0 {
 					continue
 				}
-				var h maphash.Hash
-				h.SetSeed(s.hotSeed)
-				h.WriteByte(t)
-				h.Write(k[:i])
-				x.add(h.Sum64(), string(k[i+1:]))
+				// k[:i] is the key's parts joined by NUL, as indexHash
+				// joins them.
+				x.add(s.indexHash(t, unsafeString(k[:i])), string(k[i+1:]))
 			}
 			it.Close()
 		}
