@@ -231,13 +231,17 @@ func (w *deltaWriter) index(e *Entry) error {
 	if err := w.txn.Set(dk, []byte(e.ID)); err != nil {
 		return err
 	}
-	for _, k := range w.ownKeys(e)[1:] {
-		if err := w.txn.Set(k, nil); err != nil {
-			return err
+	var err error
+	e.eachIndexKey(func(t byte, parts ...string) {
+		if err == nil {
+			err = w.txn.Set(dataKey(w.conn, w.gen, t, append(parts, e.ID)...), nil)
 		}
-	}
-	if w.hot != nil {
-		e.eachIndexKey(func(t byte, parts ...string) { w.hot.add(w.s.indexHash(t, parts...), e.ID) })
+		if w.hot != nil {
+			w.hot.add(w.s.indexHash(t, parts...), e.ID)
+		}
+	})
+	if err != nil {
+		return err
 	}
 	if e.Kind != KindGroup {
 		return nil
