@@ -2,12 +2,12 @@ package authn
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"sync"
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/hashcache"
 )
 
 // recent is the optional cached authentication (auth.cached_auth_timeout,
@@ -26,7 +26,7 @@ type recent struct {
 	ttl   time.Duration
 	types map[string]string // connector name -> type, for passwordStamp
 	now   func() time.Time
-	key   [32]byte
+	mac   *hashcache.MAC
 
 	mu     sync.Mutex
 	m      map[string]recentEntry
@@ -50,24 +50,13 @@ type recentToken struct{ clears, seq uint64 }
 const maxRecent = 200_000
 
 func newRecent(ttl time.Duration, types map[string]string, now func() time.Time) *recent {
-	r := &recent{ttl: ttl, types: types, now: now, m: map[string]recentEntry{}}
-	if _, err := rand.Read(r.key[:]); err != nil {
-		panic("authn: no randomness: " + err.Error())
-	}
-	return r
+	return &recent{ttl: ttl, types: types, now: now, mac: hashcache.NewMAC(), m: map[string]recentEntry{}}
 }
 
 // sum binds the MAC to the account and its password stamp, so an entry
 // whose password a sync saw change no longer matches.
-func (r *recent) sum(e *cache.Entry, password string) (out [sha256.Size]byte) {
-	m := hmac.New(sha256.New, r.key[:])
-	m.Write([]byte(offlineKey(e)))
-	m.Write([]byte{0})
-	m.Write([]byte(passwordStamp(e, r.types[e.Connector])))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	m.Sum(out[:0])
-	return out
+func (r *recent) sum(e *cache.Entry, password string) [sha256.Size]byte {
+	return r.mac.Sum(offlineKey(e), passwordStamp(e, r.types[e.Connector]), password)
 }
 
 // match reports whether the upstream accepted password for e less than ttl

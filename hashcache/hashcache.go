@@ -14,39 +14,54 @@ import (
 	"sync"
 )
 
+// MAC keys secrets under a key drawn when it is made: what Sum returns can
+// be kept in memory and compared, and tells nothing about the secret
+// outside this process. It is safe for concurrent use.
+type MAC struct{ key [32]byte }
+
+// NewMAC returns a MAC with a fresh random key.
+func NewMAC() *MAC {
+	m := &MAC{}
+	if _, err := rand.Read(m.key[:]); err != nil {
+		panic("hashcache: no randomness for the key: " + err.Error())
+	}
+	return m
+}
+
+// Sum is the keyed MAC of parts joined by NUL bytes.
+func (m *MAC) Sum(parts ...string) (out [sha256.Size]byte) {
+	h := hmac.New(sha256.New, m.key[:])
+	for i, p := range parts {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(p))
+	}
+	h.Sum(out[:0])
+	return out
+}
+
 // Cache is safe for concurrent use.
 type Cache struct {
-	key [32]byte
+	mac *MAC
 
 	mu   sync.Mutex
-	good map[string][]byte // account -> MAC of the last secret that verified
+	good map[string][sha256.Size]byte // account -> MAC of the last secret that verified
 }
 
 // New returns an empty cache with a fresh random key.
 func New() *Cache {
-	c := &Cache{good: map[string][]byte{}}
-	if _, err := rand.Read(c.key[:]); err != nil {
-		panic("hashcache: no randomness for the key: " + err.Error())
-	}
-	return c
-}
-
-func (c *Cache) mac(account, secret string) []byte {
-	m := hmac.New(sha256.New, c.key[:])
-	m.Write([]byte(account))
-	m.Write([]byte{0})
-	m.Write([]byte(secret))
-	return m.Sum(nil)
+	return &Cache{mac: NewMAC(), good: map[string][sha256.Size]byte{}}
 }
 
 // Check reports whether secret is the account's: from the cache when the
 // same secret verified before, else by calling verify (the slow hash).
 func (c *Cache) Check(account, secret string, verify func(string) bool) bool {
-	sum := c.mac(account, secret)
+	sum := c.mac.Sum(account, secret)
 	c.mu.Lock()
-	known := c.good[account]
+	known, ok := c.good[account]
 	c.mu.Unlock()
-	if known != nil && hmac.Equal(known, sum) {
+	if ok && hmac.Equal(known[:], sum[:]) {
 		return true
 	}
 	if !verify(secret) {
