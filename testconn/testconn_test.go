@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dirgate/dirgate/internal/testnet"
 	"github.com/dirgate/dirgate/internal/testpki"
 
 	"github.com/dirgate/dirgate/config"
@@ -239,20 +240,13 @@ func TestLDAPSOnPlainPort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			// An LDAP notice of disconnection is not a TLS record.
-			_, _ = c.Write([]byte("0\x0c\x02\x01\x00x\x07\n\x01\x02\x04\x00\x04\x00"))
-			time.Sleep(100 * time.Millisecond)
-			c.Close()
-		}
-	}()
-	c := parseConnector(t, "type: openldap", "host: 127.0.0.1", fmt.Sprintf("port: %d", ln.Addr().(*net.TCPAddr).Port),
+	port := testnet.Serve(t, ln, func(c net.Conn) {
+		// An LDAP notice of disconnection is not a TLS record.
+		_, _ = c.Write([]byte("0\x0c\x02\x01\x00x\x07\n\x01\x02\x04\x00\x04\x00"))
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	})
+	c := parseConnector(t, "type: openldap", "host: 127.0.0.1", fmt.Sprintf("port: %d", port),
 		"encryption: relaxed", "root_dn: dc=example,dc=test", "timeout: 2s")
 	r := Run(context.Background(), c)
 	s := stepOf(t, r, "127.0.0.1", StepTLS)

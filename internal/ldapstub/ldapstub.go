@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
+
+	"github.com/dirgate/dirgate/internal/testnet"
 )
 
 // Handler answers one request, the protocol op op of message id, on c. It
@@ -24,17 +26,7 @@ func Serve(t testing.TB, h Handler) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c, h)
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testnet.Serve(t, ln, func(c net.Conn) { serve(c, h) })
 }
 
 // ServeConn runs h on every request read from c, until h or the reader

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/testnet"
 )
 
 // CA is a test certificate authority.
@@ -84,19 +86,9 @@ func ServeTLS(t testing.TB, cert tls.Certificate) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				_ = c.(*tls.Conn).Handshake()
-				time.Sleep(100 * time.Millisecond)
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testnet.Serve(t, ln, func(c net.Conn) {
+		_ = c.(*tls.Conn).Handshake()
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	})
 }
