@@ -71,6 +71,10 @@ type conn struct {
 	// inFlight counts dispatched requests whose handler hasn't returned: a
 	// connection waiting on its own requests is not idle.
 	inFlight atomic.Int64
+	// lastDone is when the last dispatched handler returned, in nanoseconds
+	// since born (monotonic clock); see idleLeft.
+	lastDone atomic.Int64
+	born     time.Time
 
 	idleTimeout          time.Duration
 	serialRequests       bool
@@ -97,6 +101,7 @@ func newConn(s *Server, connID int, netConn net.Conn) *conn {
 		router:               s.router,
 		shutdownCtx:          s.shutdownCtx,
 		idleTimeout:          s.idleTimeout,
+		born:                 time.Now(),
 		serialRequests:       s.serialRequests,
 		writeTimeout:         s.writeTimeout,
 		maxPacketSize:        s.maxPacketSize,
@@ -163,6 +168,9 @@ func (c *conn) serveRequests() {
 			run := func() {
 				defer func() {
 					c.logger.Debug("requestsWg done", "op", op, "conn", c.connID, "requestID", w.requestID)
+					// Stored before the decrement, so a reader that sees no
+					// request in flight also sees when the last one ended.
+					c.lastDone.Store(int64(time.Since(c.born)))
 					c.inFlight.Add(-1)
 					c.requestsWg.Done()
 				}()
@@ -274,14 +282,15 @@ func (c *conn) readPacket(requestID int) (*packet, error) {
 }
 
 // awaitRequest blocks until the first byte of the next request is available.
-// A timeout while requests of this connection are still being handled is not
-// idleness, so the wait is re-armed; any other timeout means the connection
-// idled out, or Stop woke it up.
+// A timeout while requests of this connection are still being handled, or
+// less than the idle timeout after the last of them answered, is not
+// idleness, so the wait goes on; any other timeout means the connection idled
+// out, or Stop woke it up.
 func (c *conn) awaitRequest(reader *bufio.Reader) error {
+	if err := c.armIdleDeadline(); err != nil {
+		return err
+	}
 	for {
-		if err := c.armIdleDeadline(); err != nil {
-			return err
-		}
 		// Checked after arming the deadline: Stop cancels shutdownCtx before
 		// it sets an immediate deadline, so either this check or the read
 		// below sees the shutdown.
@@ -295,12 +304,36 @@ func (c *conn) awaitRequest(reader *bufio.Reader) error {
 		if c.shutdownCtx.Err() != nil {
 			return errShutdown
 		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && c.idleTimeout > 0 && c.inFlight.Load() > 0 {
-			continue
+		rest, busy := c.idleLeft(err)
+		if !busy {
+			return err
 		}
-		return err
+		c.idleDeadline = time.Now().Add(rest)
+		if err := c.rawConn.SetReadDeadline(c.idleDeadline); err != nil {
+			return err
+		}
 	}
+}
+
+// idleLeft tells whether the read error err is a timeout that came too early
+// to count as idleness, and if so how long the connection may still wait.
+// The idle period starts when the last dispatched handler answered, not when
+// the deadline was armed: a deadline that fires just after a slow handler
+// answered must not close a client that is about to send its next request.
+func (c *conn) idleLeft(err error) (time.Duration, bool) {
+	var ne net.Error
+	if c.idleTimeout <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+		return 0, false
+	}
+	if c.inFlight.Load() > 0 {
+		return c.idleTimeout, true
+	}
+	done := c.lastDone.Load()
+	if done == 0 {
+		return 0, false
+	}
+	rest := c.idleTimeout - (time.Since(c.born) - time.Duration(done))
+	return rest, rest > 0
 }
 
 func (c *conn) armIdleDeadline() error {

@@ -64,6 +64,30 @@ func TestIdleTimeout_OutstandingRequestIsNotIdle(t *testing.T) {
 	must(t, l.Bind("cn=admin", "secret"))
 }
 
+// A deadline that fires just after a slow handler answered is not the end of
+// an idle period: that period starts at the answer. Upstream's check only
+// asked whether a request was still in flight, so a client that paused
+// briefly after a slow answer was cut off.
+func TestIdleTimeout_CountsFromTheAnswer(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	var slow atomic.Bool
+	slow.Store(true)
+	mux := newTestMux(t)
+	must(t, mux.Bind(func(w *ResponseWriter, r *Request) {
+		if slow.Swap(false) {
+			// answers before the deadline armed when this request was read
+			time.Sleep(idle * 4 / 5)
+		}
+		bindSuccess(w, r)
+	}))
+	_, addr := startServer(t, mux, WithIdleTimeout(idle))
+	l := dialLDAP(t, addr)
+	must(t, l.Bind("cn=admin", "secret"))
+	// past that deadline, well within the idle timeout after the answer
+	time.Sleep(idle / 2)
+	must(t, l.Bind("cn=admin", "secret"))
+}
+
 func TestWriteTimeout_PerWrite(t *testing.T) {
 	mux := newTestMux(t)
 	must(t, mux.Bind(bindSuccess))
