@@ -308,8 +308,7 @@ func (c *conn) awaitRequest(reader *bufio.Reader) error {
 		if !busy {
 			return err
 		}
-		c.idleDeadline = time.Now().Add(rest)
-		if err := c.rawConn.SetReadDeadline(c.idleDeadline); err != nil {
+		if err := c.setIdleDeadline(time.Now().Add(rest)); err != nil {
 			return err
 		}
 	}
@@ -350,8 +349,13 @@ func (c *conn) armIdleDeadline() error {
 	if c.idleDeadline.Sub(now) > c.idleTimeout/2 {
 		return nil
 	}
-	c.idleDeadline = now.Add(c.idleTimeout)
-	return c.rawConn.SetReadDeadline(c.idleDeadline)
+	return c.setIdleDeadline(now.Add(c.idleTimeout))
+}
+
+// setIdleDeadline sets the read deadline and remembers it for armIdleDeadline.
+func (c *conn) setIdleDeadline(t time.Time) error {
+	c.idleDeadline = t
+	return c.rawConn.SetReadDeadline(t)
 }
 
 // messageSize peeks at the header of the next LDAPMessage and returns its

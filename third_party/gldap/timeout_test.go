@@ -65,9 +65,9 @@ func TestIdleTimeout_OutstandingRequestIsNotIdle(t *testing.T) {
 }
 
 // A deadline that fires just after a slow handler answered is not the end of
-// an idle period: that period starts at the answer. Upstream's check only
-// asked whether a request was still in flight, so a client that paused
-// briefly after a slow answer was cut off.
+// an idle period: that period starts at the answer. The first version of this
+// patch only asked whether a request was still in flight, so a client that
+// paused briefly after a slow answer was cut off.
 func TestIdleTimeout_CountsFromTheAnswer(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	var slow atomic.Bool
