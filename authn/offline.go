@@ -2,7 +2,6 @@ package authn
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/hashcache"
 )
 
 // offlineKind is the cache meta kind holding offline verifiers, one per
@@ -44,25 +44,22 @@ type offline struct {
 	// memo remembers, as a keyed MAC, the password and stamp last stored
 	// per account, so that a user binding again and again does not cost an
 	// argon2 hash and a cache write each time.
-	key  [32]byte
+	mac  *hashcache.MAC
 	mu   sync.Mutex
 	memo map[string]memoEntry
 }
 
 type memoEntry struct {
-	mac []byte
+	mac [sha256.Size]byte
 	at  time.Time
 }
 
 const maxMemo = 100_000
 
 func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
-	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}}
+	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: hashcache.NewMAC()}
 	if o.maxAge <= 0 {
 		o.maxAge = 168 * time.Hour
-	}
-	if _, err := rand.Read(o.key[:]); err != nil {
-		panic("authn: no randomness: " + err.Error())
 	}
 	return o
 }
@@ -107,16 +104,6 @@ func passwordStamp(e *cache.Entry, connType string) string {
 	return "entry:" + strconv.FormatUint(e.Hash(), 16)
 }
 
-func (o *offline) mac(key, stamp, password string) []byte {
-	m := hmac.New(sha256.New, o.key[:])
-	m.Write([]byte(key))
-	m.Write([]byte{0})
-	m.Write([]byte(stamp))
-	m.Write([]byte{0})
-	m.Write([]byte(password))
-	return m.Sum(nil)
-}
-
 // remember stores a verifier for e after the upstream accepted password.
 func (o *offline) remember(e *cache.Entry, password string) {
 	if !o.enabled || o.retired.Load() {
@@ -124,7 +111,7 @@ func (o *offline) remember(e *cache.Entry, password string) {
 	}
 	key := offlineKey(e)
 	stamp := passwordStamp(e, o.types[e.Connector])
-	sum := o.mac(key, stamp, password)
+	sum := o.mac.Sum(key, stamp, password)
 	now := o.now()
 	// Rewrite at least this often so that max_age counts from a recent
 	// online sign-in.
@@ -132,7 +119,7 @@ func (o *offline) remember(e *cache.Entry, password string) {
 	o.mu.Lock()
 	m, ok := o.memo[key]
 	o.mu.Unlock()
-	if ok && hmac.Equal(m.mac, sum) && now.Sub(m.at) < refresh {
+	if ok && hmac.Equal(m.mac[:], sum[:]) && now.Sub(m.at) < refresh {
 		return
 	}
 	hash, err := config.HashPassword(password)
@@ -156,7 +143,7 @@ func (o *offline) remember(e *cache.Entry, password string) {
 // forget removes e's verifier, if there is one.
 func (o *offline) forget(e *cache.Entry) {
 	if !o.enabled {
-		return // none is stored: newOffline removed them
+		return // none is stored: Activate removed them
 	}
 	key := offlineKey(e)
 	o.mu.Lock()
