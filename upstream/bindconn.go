@@ -109,7 +109,7 @@ func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password
 // answer is the outcome of the bind that p answers: nil, the server's
 // refusal, or a failure that leaves the connection broken.
 func (b *BindConn) answer(p *ber.Packet) error {
-	if err := b.check(p, ldap.ApplicationBindResponse); err != nil {
+	if err := checkAnswer(p, b.msgID, ldap.ApplicationBindResponse); err != nil {
 		b.broken = true
 		return err
 	}
@@ -124,8 +124,9 @@ func (b *BindConn) answer(p *ber.Packet) error {
 // sends before it closes a connection (RFC 4511 4.4.1).
 const oidNoticeOfDisconnection = "1.3.6.1.4.1.1466.20036"
 
-// check verifies that p answers the last request with an op of type tag.
-func (b *BindConn) check(p *ber.Packet, tag ber.Tag) error {
+// checkAnswer verifies that p answers the request with message ID msgID
+// with an op of type tag.
+func checkAnswer(p *ber.Packet, msgID int64, tag ber.Tag) error {
 	if len(p.Children) < 2 {
 		return ldap.NewError(ldap.ErrorNetwork, errors.New("malformed LDAP message"))
 	}
@@ -141,8 +142,8 @@ func (b *BindConn) check(p *ber.Packet, tag ber.Tag) error {
 		}
 		return ldap.NewError(ldap.ErrorNetwork, errors.New(msg))
 	}
-	if id != b.msgID || op.ClassType != ber.ClassApplication || op.Tag != tag {
-		return ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("unexpected answer (message %d, tag %d) to message %d", id, op.Tag, b.msgID))
+	if id != msgID || op.ClassType != ber.ClassApplication || op.Tag != tag {
+		return ldap.NewError(ldap.ErrorNetwork, fmt.Errorf("unexpected answer (message %d, tag %d) to message %d", id, op.Tag, msgID))
 	}
 	return nil
 }
@@ -209,8 +210,7 @@ func startTLS(ctx context.Context, raw net.Conn, cfg *tls.Config) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	b := &BindConn{msgID: 1}
-	if err := b.check(p, ldap.ApplicationExtendedResponse); err != nil {
+	if err := checkAnswer(p, 1, ldap.ApplicationExtendedResponse); err != nil {
 		return nil, err
 	}
 	if err := ldap.GetLDAPError(p); err != nil {
