@@ -322,7 +322,7 @@ func readPacket(reader io.Reader, depth int) (*Packet, int, error) {
 		if _, err := io.ReadFull(reader, content); err != nil {
 			return nil, read, unexpectedEOF(err)
 		}
-		// One reader, reset for each child's header, serves the whole tree.
+		// One arena (and its header reader) serves the whole tree.
 		p, err := decodeContent(identifier, content, depth, newArena(content))
 		if err != nil {
 			return nil, read + length, err
@@ -445,7 +445,8 @@ func decodeContent(identifier Identifier, content []byte, depth int, a *arena) (
 }
 
 // decodeAt decodes the packet at the start of b and returns it with the
-// number of bytes it took; r is a scratch reader for its header.
+// number of bytes it took, allocating from the tree's arena a (whose
+// reader is reset to read the header).
 func decodeAt(b []byte, depth int, a *arena) (*Packet, int, error) {
 	if MaxNestingDepth > 0 && depth >= MaxNestingDepth {
 		return nil, 0, fmt.Errorf("nesting depth %d exceeds maximum %d", depth, MaxNestingDepth)
