@@ -5,7 +5,7 @@ BIN      := bin/dirgate
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: help run build test test-unit testenv-up testenv-down lint fuzz bench
+.PHONY: help run build test test-unit test-interop testenv-up testenv-down lint fuzz bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -16,9 +16,9 @@ run: ## build and serve the bundled demo directory on 127.0.0.1:3890
 build: ## build bin/dirgate
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dirgate
 
-test: ## install what tests need, start real upstreams, run every test with -race
+test: ## install what tests need, start real upstreams, run every test with -race, then the real clients
 	scripts/testenv/up.sh
-	DIRGATE_TESTENV=$(TESTENV) DIRGATE_REQUIRE_UPSTREAMS=1 $(MAKE) --no-print-directory test-unit; \
+	DIRGATE_TESTENV=$(TESTENV) DIRGATE_REQUIRE_UPSTREAMS=1 $(MAKE) -k --no-print-directory test-unit test-interop; \
 	  rc=$$?; scripts/testenv/down.sh; exit $$rc
 
 test-unit: ## run the Go tests (integration tests skip without DIRGATE_TESTENV)
@@ -26,6 +26,11 @@ test-unit: ## run the Go tests (integration tests skip without DIRGATE_TESTENV)
 	$(GO) test -race -count=1 ./...
 	cd third_party/gldap && $(GO) test -race -count=1 ./...
 	cd third_party/asn1-ber && $(GO) test -race -count=1 ./...
+
+test-interop: ## drive dirgate with real clients (OpenLDAP tools, ldap3, HAProxy, openid-client); needs scripts/testenv/up.sh
+	scripts/testenv/install.sh interop
+	$(GO) vet -tags interop ./integration/interop/
+	DIRGATE_TESTENV=$${DIRGATE_TESTENV:-$(TESTENV)} $(GO) test -tags interop -race -count=1 ./integration/interop/
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

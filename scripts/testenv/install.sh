@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian packages the integration-test environment needs (idempotent).
 #
-#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | all
+#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | interop | all
 #
 # Default groups: openldap samba (the upstreams the test environment starts).
 #   openldap : slapd ldap-utils openssl        private slapd instances (scripts/testenv/openldap.sh)
 #   samba    : samba-ad-dc samba-ad-provision  private Samba AD DC (scripts/testenv/samba.sh); pulls samba,
 #                                              python3-samba (/usr/bin/python3 only), winbind; ~80 MB
-#   chromium : chromium chromium-driver fonts-liberation   browser tests of the web UI (not used yet)
+#   chromium : chromium chromium-driver fonts-liberation   browser tests of the web UI
+#   interop  : haproxy python3-ldap3 ldap-utils   the real clients of the interop suite (integration/interop);
+#              also `npm ci` of its OpenID Connect relying party (integration/interop/testdata/rp, needs
+#              node and npm on PATH), only when node_modules does not match the committed package-lock.json
 #
 # Only packages that are not installed are installed; if anything is missing, `apt-get update` runs once
 # first. apt/dpkg lock contention (another apt process) is waited for and retried. Package maintainer
@@ -25,7 +28,21 @@ die() { log "ERROR: $*"; exit 1; }
 group_openldap() { echo slapd ldap-utils openssl; }
 group_samba()    { echo samba-ad-dc samba-ad-provision; }
 group_chromium() { echo chromium chromium-driver fonts-liberation; }
-ALL_GROUPS=(openldap samba chromium)
+group_interop()  { echo haproxy python3-ldap3 ldap-utils; }
+ALL_GROUPS=(openldap samba chromium interop)
+
+RP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/integration/interop/testdata/rp
+
+# npm_rp: install the relying party's pinned packages with `npm ci`; a copy of the lock file in
+# node_modules marks an install that matches it, so a second run costs nothing.
+npm_rp() {
+  local stamp=$RP_DIR/node_modules/.dirgate-package-lock.json
+  if cmp -s "$RP_DIR/package-lock.json" "$stamp"; then return 0; fi
+  command -v npm >/dev/null || die "npm is not installed (the interop suite needs Node.js 20 or later)"
+  log "npm ci in $RP_DIR"
+  (cd "$RP_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in $RP_DIR"
+  cp "$RP_DIR/package-lock.json" "$stamp"
+}
 
 is_installed() {
   [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
@@ -55,16 +72,23 @@ apt_retry() {
 }
 
 main() {
-  local groups=("$@") g pkgs=() missing=() p
+  local groups=("$@") g pkgs=() p
   ((${#groups[@]})) || groups=("${DEFAULT_GROUPS[@]}")
   [[ " ${groups[*]} " != *" all "* ]] || groups=("${ALL_GROUPS[@]}")
   for g in "${groups[@]}"; do
     case $g in
-      openldap|samba|chromium) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
-      -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+      openldap|samba|chromium|interop) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
+      -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
       *) die "unknown group '$g' (known: ${ALL_GROUPS[*]} all)" ;;
     esac
   done
+  install_debs "${pkgs[@]}"
+  [[ " ${groups[*]} " != *" interop "* ]] || npm_rp
+}
+
+# install_debs PKG...: install the packages that are missing
+install_debs() {
+  local pkgs=("$@") missing=() p
   for p in "${pkgs[@]}"; do
     is_installed "$p" || [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")
   done
