@@ -61,20 +61,7 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 			return counts, w.wrap(err)
 		}
 	}
-	// Users before groups: a group's members resolve against the DN index,
-	// which must already hold entries added by this same delta.
-	ordered := make([]*Entry, 0, len(d.Upserts))
 	for _, e := range d.Upserts {
-		if e.Kind != KindGroup {
-			ordered = append(ordered, e)
-		}
-	}
-	for _, e := range d.Upserts {
-		if e.Kind == KindGroup {
-			ordered = append(ordered, e)
-		}
-	}
-	for _, e := range ordered {
 		if err := ctx.Err(); err != nil {
 			return counts, err
 		}
@@ -91,7 +78,6 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 			continue
 		default:
 			counts.Updated++
-			// Membership links of a user stay: they belong to the groups.
 			if err := w.unindex(old, false); err != nil {
 				return counts, w.wrap(err)
 			}
@@ -174,19 +160,8 @@ func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
 		}
 	}
 	if deleting {
-		// The entry leaves every group it was in.
-		groups, err := w.suffixes(dataKey(w.conn, w.gen, tMemberOf, e.ID, ""))
-		if err != nil {
-			return err
-		}
-		for _, gid := range groups {
-			if err := w.txn.Delete(dataKey(w.conn, w.gen, tMemberOf, e.ID, gid)); err != nil {
-				return err
-			}
-			if err := w.txn.Delete(dataKey(w.conn, w.gen, tMember, gid, e.ID)); err != nil {
-				return err
-			}
-		}
+		// The groups that list its DN keep their keys: the member values
+		// name whatever entry holds the DN next.
 		return w.txn.Delete(dataKey(w.conn, w.gen, tEntry, e.ID))
 	}
 	return nil
@@ -197,11 +172,12 @@ func (w *deltaWriter) unlinkMembers(gid string) error {
 	if err != nil {
 		return err
 	}
-	for _, mid := range members {
-		if err := w.txn.Delete(dataKey(w.conn, w.gen, tMember, gid, mid)); err != nil {
+	for _, mk := range members {
+		fwd, rev := memberKeys(w.conn, w.gen, gid, mk)
+		if err := w.txn.Delete(fwd); err != nil {
 			return err
 		}
-		if err := w.txn.Delete(dataKey(w.conn, w.gen, tMemberOf, mid, gid)); err != nil {
+		if err := w.txn.Delete(rev); err != nil {
 			return err
 		}
 	}
@@ -243,29 +219,7 @@ func (w *deltaWriter) index(e *Entry) error {
 	if err != nil {
 		return err
 	}
-	if e.Kind != KindGroup {
-		return nil
-	}
-	for _, m := range e.Members {
-		item, err := w.txn.Get(dataKey(w.conn, w.gen, tDN, dnKeyOf(m)))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			continue // outside the synced scope
-		}
-		if err != nil {
-			return err
-		}
-		mid, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		if err := w.txn.Set(dataKey(w.conn, w.gen, tMember, e.ID, string(mid)), nil); err != nil {
-			return err
-		}
-		if err := w.txn.Set(dataKey(w.conn, w.gen, tMemberOf, string(mid), e.ID), nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return putMembers(w.conn, w.gen, e, w.txn.Set)
 }
 
 func (w *deltaWriter) suffixes(prefix []byte) ([]string, error) {

@@ -17,8 +17,7 @@ type Generation struct {
 	conn  string
 	gen   uint64
 	wb    *badger.WriteBatch
-	ids   map[string]string   // dn key -> id, to resolve group members
-	group map[string][]string // group id -> member DN keys not read yet at its Put
+	ids   map[string]string // dn key -> id, to refuse two entries with one DN
 	count int
 	done  bool
 	hot   *hotIndex // nil unless the store keeps hot indexes
@@ -44,9 +43,8 @@ func (s *Store) NewGeneration(conn string) (*Generation, error) {
 	}
 	g := &Generation{
 		s: s, conn: conn, gen: gen,
-		wb:    s.db.NewWriteBatch(),
-		ids:   map[string]string{},
-		group: map[string][]string{},
+		wb:  s.db.NewWriteBatch(),
+		ids: map[string]string{},
 	}
 	if s.hotEnabled {
 		g.hot = newHotIndex(1024)
@@ -88,64 +86,26 @@ func (g *Generation) Put(e *Entry) error {
 			return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 		}
 	}
-	if e.Kind == KindGroup && len(e.Members) > 0 {
-		// Members already read are linked now, while the upstream is still
-		// sending; the rest wait for Commit, when every entry is known.
-		var later []string
-		for _, m := range e.Members {
-			mk := dnKeyOf(m)
-			if mid, ok := g.ids[mk]; ok {
-				if err := g.link(e.ID, mid); err != nil {
-					return err
-				}
-			} else {
-				later = append(later, mk)
-			}
-		}
-		if len(later) > 0 {
-			g.group[e.ID] = later
-		}
+	if err := putMembers(g.conn, g.gen, e, g.wb.Set); err != nil {
+		return fmt.Errorf("cache: write members of %s/%s: %w", g.conn, e.ID, err)
 	}
 	g.count++
-	return nil
-}
-
-// link records that member mid belongs to group gid, both ways.
-func (g *Generation) link(gid, mid string) error {
-	if err := g.wb.Set(dataKey(g.conn, g.gen, tMember, gid, mid), nil); err != nil {
-		return fmt.Errorf("cache: write members of %s: %w", gid, err)
-	}
-	if err := g.wb.Set(dataKey(g.conn, g.gen, tMemberOf, mid, gid), nil); err != nil {
-		return fmt.Errorf("cache: write memberOf of %s: %w", mid, err)
-	}
 	return nil
 }
 
 // Len returns the number of entries put so far.
 func (g *Generation) Len() int { return g.count }
 
-// Commit resolves group members, then makes the generation the served one in
-// a single transaction that also stores cursor (when non-nil) and the run
-// record, and finally drops the previous generation.
+// Commit makes the generation the served one in a single transaction that
+// also stores cursor (when non-nil) and the run record, and finally drops
+// the previous generation.
 func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error {
 	if g.done {
 		return errors.New("cache: commit of a finished generation")
 	}
-	for gid, members := range g.group {
-		if err := ctx.Err(); err != nil {
-			g.Abort()
-			return err
-		}
-		for _, mk := range members {
-			mid, ok := g.ids[mk]
-			if !ok {
-				continue // a member outside the synced scope
-			}
-			if err := g.link(gid, mid); err != nil {
-				g.Abort()
-				return err
-			}
-		}
+	if err := g.wb.Set(dataKey(g.conn, g.gen, tLayout), []byte{layoutVersion}); err != nil {
+		g.Abort()
+		return fmt.Errorf("cache: write generation %s/%d: %w", g.conn, g.gen, err)
 	}
 	if err := g.wb.Flush(); err != nil {
 		g.Abort()

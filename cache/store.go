@@ -139,6 +139,10 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.migrateMembership(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if o.HotIndex {
 		s.hotEnabled, s.hotSeed = true, maphash.MakeSeed()
 		s.buildHot()
@@ -170,8 +174,13 @@ const (
 	tDN       = 'd' // dn key -> id
 	tAddr     = 'a' // address NUL id -> ""
 	tAttr     = 'x' // attr NUL folded value NUL id -> ""
-	tMember   = 'm' // group id NUL member id -> ""
-	tMemberOf = 'o' // member id NUL group id -> ""
+	tMember   = 'M' // group id NUL member DN key -> "" (member.go)
+	tMemberOf = 'O' // length-prefixed member DN key, group id -> "" (member.go)
+	tLayout   = 'L' // -> layoutVersion, once the generation is complete
+
+	// Layout 1 membership links by ID, only read to be replaced.
+	tMemberV1   = 'm' // group id NUL member id -> ""
+	tMemberOfV1 = 'o' // member id NUL group id -> ""
 )
 
 func metaKey(parts ...string) []byte {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -190,63 +189,6 @@ func (v *View) scanIDs(prefix []byte) ([]string, error) {
 		ids = append(ids, string(it.Item().Key()[len(prefix):]))
 	}
 	return ids, v.ctx.Err()
-}
-
-// MemberOf returns the DNs of the groups e is a direct member of, sorted.
-func (v *View) MemberOf(e *Entry) ([]string, error) {
-	return v.related(e, tMemberOf)
-}
-
-// Groups returns the groups e is a direct member of.
-func (v *View) Groups(e *Entry) ([]*Entry, error) { return v.relatedEntries(e, tMemberOf) }
-
-// Members returns the direct members of group g that are in the cache.
-func (v *View) Members(g *Entry) ([]*Entry, error) { return v.relatedEntries(g, tMember) }
-
-func (v *View) relatedEntries(e *Entry, t byte) ([]*Entry, error) {
-	gen, ok := v.gens[e.Connector]
-	if !ok {
-		return nil, nil
-	}
-	ids, err := v.scanIDs(dataKey(e.Connector, gen, t, e.ID, ""))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*Entry, 0, len(ids))
-	for _, id := range ids {
-		r, err := v.Get(e.Connector, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
-}
-
-// MemberIDs returns the stable IDs of the direct members of group g that are
-// in the cache.
-func (v *View) MemberIDs(g *Entry) ([]string, error) {
-	gen, ok := v.gens[g.Connector]
-	if !ok {
-		return nil, nil
-	}
-	return v.scanIDs(dataKey(g.Connector, gen, tMember, g.ID, ""))
-}
-
-func (v *View) related(e *Entry, t byte) ([]string, error) {
-	rel, err := v.relatedEntries(e, t)
-	if err != nil {
-		return nil, err
-	}
-	dns := make([]string, len(rel))
-	for i, r := range rel {
-		dns[i] = r.DN
-	}
-	sort.Strings(dns)
-	return dns, nil
 }
 
 // Exists reports whether key names an entry or an ancestor of one (a
