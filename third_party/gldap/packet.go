@@ -8,7 +8,6 @@ import (
 	"io"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
-	"github.com/go-ldap/ldap/v3"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -455,9 +454,9 @@ func (p *packet) searchParmeters() (*searchParameters, error) {
 		return nil, fmt.Errorf("%s: missing filter: %w", op, ErrInvalidParameter)
 	}
 
-	filter, err := ldap.DecompileFilter(requestPacket.Children[childFilter])
+	filter, err := decodeFilter(requestPacket.Children[childFilter])
 	if err != nil {
-		return nil, fmt.Errorf("%s: unable to decompile filter: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	searchFor.filter = filter
 
