@@ -209,6 +209,9 @@ func (m presentM) eval(e Entry) Result { return boolResult(len(e.Values(string(m
 
 func compileEquality(attr, value string, schema Schema) matcher {
 	full, base := canonAttr(attr)
+	if m, ok := compileSchemaEquality(full, base, value, schema); ok {
+		return m
+	}
 	syn := syntaxOf(schema, base)
 	a := newAssertion(schema, syn, value)
 	switch {
@@ -217,7 +220,7 @@ func compileEquality(attr, value string, schema Schema) matcher {
 	case syn == CaseIgnore || syn == CaseExact:
 		return &stringEqM{attr: full, norm: a.norm, fold: syn == CaseIgnore}
 	}
-	return &equalityM{attr: full, a: a}
+	return &testM{attr: full, t: &a}
 }
 
 // stringEqM is equality on CaseIgnore and CaseExact attributes, split out
@@ -237,12 +240,13 @@ func (m *stringEqM) eval(e Entry) Result {
 	return False
 }
 
-type equalityM struct {
+// testM is TRUE when some value of attr passes t.
+type testM struct {
 	attr string
-	a    assertion
+	t    valueTest
 }
 
-func (m *equalityM) eval(e Entry) Result { return testValues(e.Values(m.attr), &m.a) }
+func (m *testM) eval(e Entry) Result { return testValues(e.Values(m.attr), m.t) }
 
 func compileOrdering(attr, value string, ge bool, schema Schema) matcher {
 	full, base := canonAttr(attr)
@@ -465,6 +469,11 @@ func compileExtensible(n Extensible, schema Schema) matcher {
 	if n.Attr != "" {
 		m.attr, m.base = canonAttr(n.Attr)
 		syn = syntaxOf(schema, m.base)
+	}
+	if m.attr != "" && m.rule == ruleNone && !m.dnAttrs {
+		if sm, ok := compileSchemaEquality(m.attr, m.base, n.Value, schema); ok {
+			return sm
+		}
 	}
 	switch {
 	case m.rule == ruleUnknown:

@@ -77,6 +77,9 @@ type IndexHint struct {
 // an equality whose value is invalid for its syntax). ok=false means no index
 // is usable: scan.
 //
+// An objectClass assertion yields one alternative per class it matches
+// (the class and its subclasses), except top, which matches every entry.
+//
 // The alternatives come from the filter itself when it is an equality (or
 // approximate, or rule-less extensible without :dn:) assertion; from the
 // child of an AND with the fewest alternatives; and from an OR only when
@@ -127,6 +130,9 @@ func hints(n Node, schema Schema, indexed func(string) bool) ([]IndexHint, bool)
 
 func equalityHint(attr, value string, schema Schema, indexed func(string) bool) ([]IndexHint, bool) {
 	full, base := canonAttr(attr)
+	if m, ok := compileSchemaEquality(full, base, value, schema); ok {
+		return schemaHints(m, full, indexed)
+	}
 	key, valid := equalityKey(schema, syntaxOf(schema, base), value)
 	switch {
 	case !valid:

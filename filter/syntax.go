@@ -51,6 +51,7 @@ var defaultSyntaxes = map[string]Syntax{
 	"distinguishedname":  DN,
 	"entrydn":            DN,
 	"dominoaccessgroups": DN,
+	"objectcategory":     DN,
 
 	"uidnumber":                          Integer,
 	"gidnumber":                          Integer,
@@ -537,7 +538,9 @@ func avaEqual(ava *ldap.AttributeTypeAndValue, want *avaAssertion) bool {
 // EqualityKey(s, attr, v) == EqualityKey(s, attr, w) if and only if (attr=w)
 // is TRUE for an entry whose attr has the value v. ok is false for values
 // that are invalid in the attribute's syntax; such values never match. A nil
-// schema means DefaultSchema.
+// schema means DefaultSchema. Two assertions match more than equal keys:
+// (objectClass=X) also matches the subclasses of X, and objectCategory
+// written as a class name matches its category DN; Hints accounts for both.
 func EqualityKey(schema Schema, attr, value string) (key string, ok bool) {
 	if schema == nil {
 		schema = DefaultSchema
