@@ -106,7 +106,8 @@ func toResultJSON(r *dirsync.Result) *resultJSON {
 	}}
 }
 
-type stepJSON struct {
+// StepJSON is one step of a Test Connection report.
+type StepJSON struct {
 	Host       string  `json:"host"`
 	Name       string  `json:"name"`
 	OK         bool    `json:"ok"`
@@ -116,16 +117,18 @@ type stepJSON struct {
 	Fix        string  `json:"fix,omitempty"`
 }
 
-type reportJSON struct {
+// ReportJSON is the answer of POST /api/v1/connectors/{name}/test; the
+// CLI's remote test-connection decodes the same type.
+type ReportJSON struct {
 	Connector string     `json:"connector"`
 	OK        bool       `json:"ok"`
-	Steps     []stepJSON `json:"steps"`
+	Steps     []StepJSON `json:"steps"`
 }
 
-func toReportJSON(name string, r Report) reportJSON {
-	out := reportJSON{Connector: name, OK: r.OK, Steps: make([]stepJSON, len(r.Steps))}
+func toReportJSON(name string, r Report) ReportJSON {
+	out := ReportJSON{Connector: name, OK: r.OK, Steps: make([]StepJSON, len(r.Steps))}
 	for i, st := range r.Steps {
-		out.Steps[i] = stepJSON{Host: st.Host, Name: st.Name, OK: st.OK, Skipped: st.Skipped,
+		out.Steps[i] = StepJSON{Host: st.Host, Name: st.Name, OK: st.OK, Skipped: st.Skipped,
 			DurationMS: float64(st.Duration.Microseconds()) / 1000, Detail: st.Detail, Fix: st.Fix}
 	}
 	return out

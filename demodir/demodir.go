@@ -34,6 +34,13 @@ const (
 	SyncPassword = "sync-pw"
 )
 
+// SampleLogin and SamplePassword sign in a demo user (alice), over LDAP or
+// OIDC; the demo's start-up banner shows them.
+const (
+	SampleLogin    = "alice@demo.dirgate"
+	SamplePassword = "alice-pw"
+)
+
 // Server is a running demo directory.
 type Server struct {
 	srv     *gldap.Server

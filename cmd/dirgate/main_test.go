@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -130,83 +132,219 @@ func waitFor(t *testing.T, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
-// TestDemoREADMELines runs `dirgate serve --demo` and the README's client
-// lines against it.
-func TestDemoREADMELines(t *testing.T) {
+// syncBuffer collects a server's log while it writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// captureLog sends the log of servers started from now on to the
+// returned buffer, until the test ends.
+func captureLog(t *testing.T) *syncBuffer {
+	t.Helper()
+	buf, saved := &syncBuffer{}, stderr
+	stderr = buf
+	t.Cleanup(func() { stderr = saved })
+	return buf
+}
+
+// moveDemo puts the demo (and the CLI's --demo) on free ports, so that a
+// `make run` on the same machine does not get in the way.
+func moveDemo(t *testing.T) {
+	t.Helper()
+	saved := demoAddrs
+	demoAddrs.LDAP, demoAddrs.OIDC, demoAddrs.Admin = freePort(t), freePort(t), freePort(t)
+	t.Cleanup(func() { demoAddrs = saved })
+}
+
+// startDemo runs `dirgate serve --demo` in a temporary working directory,
+// waits until its start-up sync is done and returns its log.
+func startDemo(t *testing.T) *syncBuffer {
+	t.Helper()
 	t.Chdir(t.TempDir())
-	for _, a := range []string{"127.0.0.1:3890", "127.0.0.1:8080", "127.0.0.1:8081"} {
-		if c, err := net.Dial("tcp", a); err == nil {
-			c.Close()
-			t.Skipf("%s is in use (a `make run` is serving?)", a)
-		}
-	}
+	moveDemo(t)
+	log := captureLog(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := execute(ctx, "serve", "--demo"); done <- err }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, "127.0.0.1:3890")
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve --demo: %v", err)
+		}
+	})
+	waitReady(t, demoAddrs.Admin)
+	return log
+}
 
-	c, err := ldap.DialURL("ldap://127.0.0.1:3890")
+// waitReady waits until the admin listener at addr reports every
+// connector synced.
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	waitFor(t, addr)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// bannerField reads one value of the demo's start-up banner.
+func bannerField(t *testing.T, banner, pattern string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)` + pattern).FindStringSubmatch(banner)
+	if m == nil {
+		t.Fatalf("the banner has no %s:\n%s", pattern, banner)
+	}
+	return m[1:]
+}
+
+// TestDemoBanner runs `dirgate serve --demo` and follows its start-up
+// banner (which the README repeats): printed once, and every URL, account
+// and token in it works.
+func TestDemoBanner(t *testing.T) {
+	log := startDemo(t).String()
+	if n := strings.Count(log, "dirgate demo ("); n != 1 {
+		t.Fatalf("the banner is printed %d times:\n%s", n, log)
+	}
+	banner := log[strings.Index(log, "dirgate demo ("):]
+	ldapURL := bannerField(t, banner, `^  LDAP +(ldap://\S+)`)[0]
+	sample := bannerField(t, banner, `^  try +(ldapsearch .*)$`)[0]
+	svc := bannerField(t, banner, `^  service +(\S+)  password (\S+)$`)
+	user := bannerField(t, banner, `^  user +(\S+)  password (\S+)$`)
+	oidc := bannerField(t, banner, `^  OIDC +issuer (\S+)  discovery (\S+)$`)
+	app := bannerField(t, banner, `^  demo app +(\S+)`)[0]
+	console := bannerField(t, banner, `^  console +(\S+)  admin token (\S+)$`)
+
+	c, err := ldap.DialURL(ldapURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// The startup sync runs in the background; wait for it.
-	var res *ldap.SearchResult
-	for range 100 {
-		if err = c.Bind("cn=app,ou=services,dc=demo,dc=dirgate", "app-pw"); err != nil {
-			t.Fatal(err)
-		}
-		res, err = c.Search(ldap.NewSearchRequest("dc=demo,dc=dirgate", ldap.ScopeWholeSubtree, 0, 0, 0, false,
-			"(mail=alice@demo.dirgate)", []string{"cn", "mail", "memberOf"}, nil))
-		if err == nil && len(res.Entries) == 1 {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err = c.Bind(svc[0], svc[1]); err != nil {
+		t.Fatalf("the banner's service account: %v", err)
 	}
+	res, err := c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(mail="+user[0]+")", []string{"cn", "mail", "memberOf"}, nil))
 	if err != nil || len(res.Entries) != 1 || len(res.Entries[0].GetAttributeValues("memberOf")) != 2 {
 		t.Fatalf("demo search: %v %+v", err, res)
 	}
-	// The README's sign-in: the demo application at /demo/ through the
+	if err := c.Bind(user[0], user[1]); err != nil {
+		t.Fatalf("the banner's user over LDAP: %v", err)
+	}
+
+	var disc struct{ Issuer string }
+	resp, err := http.Get(oidc[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&disc)
+	resp.Body.Close()
+	if err != nil || disc.Issuer != oidc[0] {
+		t.Fatalf("discovery at %s: %v, issuer %q, want %q", oidc[1], err, disc.Issuer, oidc[0])
+	}
+	// The banner's user signs in to the demo application through the
 	// provider's login page, as a browser would (cookies, redirects).
 	jar, _ := cookiejar.New(nil)
 	web := &http.Client{Jar: jar}
-	resp, err := web.Get("http://127.0.0.1:8080/demo/start")
-	if err != nil {
+	if resp, err = web.Get(app + "start"); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	form := url.Values{"email": {"alice@demo.dirgate"}, "password": {"alice-pw"}}
+	form := url.Values{"email": {user[0]}, "password": {user[1]}}
 	for _, m := range regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`).FindAllStringSubmatch(string(page), -1) {
 		form.Set(m[1], m[2])
 	}
-	resp, err = web.PostForm("http://127.0.0.1:8080/login", form)
-	if err != nil {
+	if resp, err = web.PostForm(oidc[0]+"/login", form); err != nil {
 		t.Fatal(err)
 	}
 	page, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(page), "alice@demo.dirgate") || !strings.Contains(string(page), "leads") {
+	if resp.StatusCode != 200 || !strings.Contains(string(page), user[0]) || !strings.Contains(string(page), "leads") {
 		t.Fatalf("demo sign-in ended with %d:\n%s", resp.StatusCode, page)
 	}
-	// The demo's admin API, with the README's token.
-	req, _ := http.NewRequest("GET", "http://127.0.0.1:8081/api/v1/connectors", nil)
-	req.Header.Set("Authorization", "Bearer "+demoAdminToken)
+	// The console, with the banner's token.
+	req, _ := http.NewRequest("GET", console[0]+"api/v1/connectors", nil)
+	req.Header.Set("Authorization", "Bearer "+console[1])
 	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != 200 {
-		t.Fatalf("demo admin API: %v", err)
+		t.Fatalf("demo admin API: %v %v", err, r)
 	}
-	if _, err := exec.LookPath("ldapwhoami"); err != nil {
+
+	if _, err := exec.LookPath("ldapsearch"); err != nil {
 		t.Skip("ldap-utils not installed")
 	}
-	out, err := exec.Command("ldapwhoami", "-x", "-H", "ldap://127.0.0.1:3890", "-D", "alice@demo.dirgate", "-w", "alice-pw").CombinedOutput()
+	out, err := exec.Command("sh", "-c", sample).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "memberOf: cn=leads,ou=groups,dc=demo,dc=dirgate") {
+		t.Fatalf("%s: %v %s", sample, err, out)
+	}
+	out, err = exec.Command("ldapwhoami", "-x", "-H", ldapURL, "-D", user[0], "-w", user[1]).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "dn:uid=alice,ou=people,dc=demo,dc=dirgate" {
 		t.Fatalf("ldapwhoami: %v %s", err, out)
 	}
-	out, err = exec.Command("ldapsearch", "-x", "-H", "ldap://127.0.0.1:3890", "-D", "cn=app,ou=services,dc=demo,dc=dirgate",
-		"-w", "app-pw", "-b", "dc=demo,dc=dirgate", "(mail=alice@demo.dirgate)", "cn", "mail", "memberOf").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "memberOf: cn=leads,ou=groups,dc=demo,dc=dirgate") {
-		t.Fatalf("ldapsearch: %v %s", err, out)
+}
+
+// TestDemoCLI: status, test-connection and sync work with --demo against
+// a running demo, and say how to start one when none runs.
+func TestDemoCLI(t *testing.T) {
+	ctx := context.Background()
+	t.Run("no demo running", func(t *testing.T) {
+		moveDemo(t)
+		for _, args := range [][]string{{"status"}, {"sync", "--dry-run"}, {"test-connection"}} {
+			out, err := execute(ctx, append(args, "--demo")...)
+			if err == nil || !strings.Contains(err.Error(), "serve --demo") {
+				t.Errorf("%v --demo without a demo: %v\n%s", args, err, out)
+			}
+		}
+	})
+	startDemo(t)
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		// The demo directory: 5 users, 2 groups.
+		{[]string{"status"}, []string{`(?m)^demo +openldap +ok .* 5 +2$`}},
+		{[]string{"test-connection"}, []string{`connector demo`, `(?m)^PASS .* bind `, `(?m)^OK: `}},
+		{[]string{"sync", "--dry-run"}, []string{`demo: \w+ sync read 7 .* 0 added, 0 updated, 0 deleted, 7 unchanged \(dry run, nothing applied\)`}},
+		{[]string{"sync", "demo", "--full"}, []string{`demo: full sync read 7 .* 7 unchanged \(no changes\)`}},
+	}
+	for _, c := range cases {
+		out, err := execute(ctx, append(c.args, "--demo")...)
+		if err != nil {
+			t.Errorf("%v --demo: %v\n%s", c.args, err, out)
+			continue
+		}
+		for _, w := range c.want {
+			if !regexp.MustCompile(w).MatchString(out) {
+				t.Errorf("%v --demo: no %s in\n%s", c.args, w, out)
+			}
+		}
+	}
+	if out, err := execute(ctx, "status", "--demo", "-c", "dirgate.yaml"); err == nil {
+		t.Errorf("--demo with --config: accepted\n%s", out)
 	}
 }
 
@@ -284,7 +422,8 @@ func tryBind(addr, dnStr, pw string) error {
 
 // TestOperations: a server with an admin listener answers health, readiness
 // and metrics, and the CLI's status and sync go through its API while it
-// holds the cache.
+// holds the cache. Its admin token never appears in its log, even at debug
+// level: only the demo prints credentials.
 func TestOperations(t *testing.T) {
 	up, err := demodir.Start("127.0.0.1:0")
 	if err != nil {
@@ -293,10 +432,12 @@ func TestOperations(t *testing.T) {
 	defer up.Stop()
 	ldapAddr, adminAddr, dir := freePort(t), freePort(t), t.TempDir()
 	t.Setenv("DEMO_PW", demodir.SyncPassword)
-	t.Setenv("DIRGATE_TEST_ADMIN_TOKEN", "test-admin-token-0123456789")
+	const token = "test-admin-token-0123456789"
+	t.Setenv("DIRGATE_TEST_ADMIN_TOKEN", token)
+	log := captureLog(t)
 	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nschedule: {time_zone: Europe/Berlin}\n"+
 		"admin: {listen: %q, token_env: DIRGATE_TEST_ADMIN_TOKEN}\n"+
-		"connectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+		"connectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: debug}\n",
 		filepath.Join(dir, "cache"), ldapAddr, adminAddr, up.Port(), demodir.SyncDN, demodir.Base)
 	p := filepath.Join(dir, "dirgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
@@ -305,8 +446,17 @@ func TestOperations(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := execute(ctx, "serve", "-c", p); done <- err }()
-	defer func() { cancel(); <-done }()
-	waitFor(t, adminAddr)
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	defer stop()
+	// Ready once the start-up (missed) run has synced the connector.
+	waitReady(t, adminAddr)
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + adminAddr + path)
 		if err != nil {
@@ -318,18 +468,6 @@ func TestOperations(t *testing.T) {
 	}
 	if code, _ := get("/healthz"); code != 200 {
 		t.Fatalf("healthz %d", code)
-	}
-	// Ready once the start-up (missed) run has synced the connector.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get("/readyz")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never ready: %d %s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	// The registry is process-wide: other tests in this binary sync too.
 	if _, body := get("/metrics"); !regexp.MustCompile(`dirgate_sync_runs_total\{connector="demo",mode="full",result="ok"\} [1-9]`).MatchString(body) ||
@@ -346,5 +484,16 @@ func TestOperations(t *testing.T) {
 	out, err = execute(context.Background(), "sync", "-c", p, "--dry-run")
 	if err != nil || !strings.Contains(out, "dry run") {
 		t.Fatalf("sync through the API: %v\n%s", err, out)
+	}
+	for _, tok := range []string{token, "wrong-token-0123456789"} {
+		req, _ := http.NewRequest("GET", "http://"+adminAddr+"/api/v1/connectors", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	stop()
+	if l := log.String(); !strings.Contains(l, "admin listening") || strings.Contains(l, token) || strings.Contains(l, "dirgate demo (") {
+		t.Fatalf("the log shows the admin token or the demo banner, or is not the server's:\n%s", l)
 	}
 }

@@ -15,10 +15,15 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
 )
 
 // The CLI talks to a running server through its admin API: the server
 // holds the cache, which one process at a time may open.
+
+// errNoServer is a failure to reach the admin API at all, as opposed to an
+// answer refusing the request.
+var errNoServer = errors.New("no server answers")
 
 func adminURL(cfg *config.Config, path string) string {
 	scheme := "http"
@@ -51,11 +56,11 @@ func adminCall(ctx context.Context, cfg *config.Config, method, path string, bod
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("admin API: %w: %w", errNoServer, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
-		return resp.StatusCode, errors.New("the admin API refused the token from the configuration")
+		return resp.StatusCode, fmt.Errorf("the admin API at %s refused the token", cfg.Admin.Listen)
 	}
 	if out != nil {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
@@ -145,4 +150,25 @@ func kindFromName(s string) cache.Kind {
 		return cache.KindGroup
 	}
 	return 0
+}
+
+// remoteTest asks the running server to test the connector name.
+func remoteTest(ctx context.Context, cfg *config.Config, name string) (*testconn.Report, error) {
+	var ans struct {
+		admin.ReportJSON
+		Error string `json:"error"`
+	}
+	code, err := adminCall(ctx, cfg, http.MethodPost, "/api/v1/connectors/"+url.PathEscape(name)+"/test", nil, &ans)
+	if err != nil {
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("test connection %s: %s (admin API %d)", name, ans.Error, code)
+	}
+	r := &testconn.Report{Connector: ans.Connector, OK: ans.OK, Steps: make([]testconn.Step, len(ans.Steps))}
+	for i, s := range ans.Steps {
+		r.Steps[i] = testconn.Step{Host: s.Host, Name: s.Name, OK: s.OK, Skipped: s.Skipped,
+			Duration: time.Duration(s.DurationMS * float64(time.Millisecond)), Detail: s.Detail, Fix: s.Fix}
+	}
+	return r, nil
 }

@@ -12,14 +12,22 @@ import (
 )
 
 func statusCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each connector's state, last run, next run, cache age and entry counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, demo, err := clientConfig(cmd)
 			if err != nil {
 				return err
+			}
+			if demo {
+				st, err := remoteStatus(cmd.Context(), cfg)
+				if err != nil {
+					return demoHint(demo, err)
+				}
+				printStatus(cmd.OutOrStdout(), st, time.Now())
+				return nil
 			}
 			log := newLogger(stderr, cfg.Log)
 			var st []dirsync.ConnectorStatus
@@ -47,6 +55,8 @@ func statusCmd() *cobra.Command {
 			return nil
 		},
 	}
+	addDemoFlag(cmd)
+	return cmd
 }
 
 func printStatus(w io.Writer, st []dirsync.ConnectorStatus, now time.Time) {

@@ -28,7 +28,7 @@ checks the safety rules and applies the plan atomically. With --dry-run it print
 plan (adds, updates, deletes with DNs) and changes nothing. Exit status 3 means the
 safety rules blocked the run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, demo, err := clientConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -48,21 +48,24 @@ safety rules blocked the run.`,
 			}
 			opts := dirsync.Options{DryRun: dryRun, Force: force, Trigger: "cli", Mode: mode}
 			// The cache is open in one process at a time: when a server holds
-			// it, the run happens there, through the admin API.
-			var run func(c *config.Connector) (*dirsync.Result, error)
-			store, err := openCache(cfg, log, false)
-			switch {
-			case err == nil:
-				defer store.Close()
-				eng := dirsync.New(store, log)
-				run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
-			case cfg.Admin != nil:
-				fmt.Fprintln(cmd.ErrOrStderr(), "the cache is in use: asking the running server over the admin API")
-				run = func(c *config.Connector) (*dirsync.Result, error) {
-					return remoteSync(cmd.Context(), cfg, c.Name, opts)
+			// it (the demo's always), the run happens there, through the
+			// admin API.
+			run := func(c *config.Connector) (*dirsync.Result, error) {
+				res, err := remoteSync(cmd.Context(), cfg, c.Name, opts)
+				return res, demoHint(demo, err)
+			}
+			if !demo {
+				store, err := openCache(cfg, log, false)
+				switch {
+				case err == nil:
+					defer store.Close()
+					eng := dirsync.New(store, log)
+					run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
+				case cfg.Admin != nil:
+					fmt.Fprintln(cmd.ErrOrStderr(), "the cache is in use: asking the running server over the admin API")
+				default:
+					return fmt.Errorf("%w; configure admin: to let the CLI reach a running server, or stop it first", err)
 				}
-			default:
-				return fmt.Errorf("%w; configure admin: to let the CLI reach a running server, or stop it first", err)
 			}
 			var failed error
 			for _, c := range conns {
@@ -87,6 +90,7 @@ safety rules blocked the run.`,
 	cmd.Flags().BoolVar(&all, "all", false, "sync every configured connector")
 	cmd.Flags().BoolVar(&full, "full", false, "force a full sync (the default picks incremental when possible)")
 	cmd.Flags().BoolVar(&incremental, "incremental", false, "only an incremental sync; fail if one is not possible")
+	addDemoFlag(cmd)
 	return cmd
 }
 

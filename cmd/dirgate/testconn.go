@@ -17,7 +17,7 @@ type testConnFailed struct{ error }
 func (testConnFailed) ExitCode() int { return 1 }
 
 func testConnectionCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "test-connection NAME",
 		Short: "Test a connector's upstream hosts step by step and explain what to fix",
 		Long: `Tests the primary and the alternate host of a connector, step by step: DNS, TCP
@@ -28,7 +28,7 @@ what to do about it. Nothing is written to the directory or the cache.
 Exit status 0 when at least one host passed every step, 1 otherwise.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
+			cfg, demo, err := clientConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -36,7 +36,15 @@ Exit status 0 when at least one host passed every step, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			r := testconn.Run(cmd.Context(), c)
+			var r *testconn.Report
+			if demo {
+				// The demo directory listens on a port only the demo knows.
+				if r, err = remoteTest(cmd.Context(), cfg, c.Name); err != nil {
+					return demoHint(demo, err)
+				}
+			} else {
+				r = testconn.Run(cmd.Context(), c)
+			}
 			fmt.Fprint(cmd.OutOrStdout(), r.Text())
 			if !r.OK {
 				return testConnFailed{fmt.Errorf("connector %s: no host passed every step", c.Name)}
@@ -44,6 +52,8 @@ Exit status 0 when at least one host passed every step, 1 otherwise.`,
 			return nil
 		},
 	}
+	addDemoFlag(cmd)
+	return cmd
 }
 
 // connectorToTest picks the named connector, or the only one.
