@@ -115,6 +115,9 @@ type Identity struct {
 	// Cached is true when the password was the one the upstream accepted
 	// less than auth.cached_auth_timeout ago, and was not sent again.
 	Cached bool
+	// Local is true when the attempt named a LocalAccount and its Verify
+	// accepted the password; Entry is then nil.
+	Local bool
 }
 
 // Attempt is one sign-in attempt as a front-end received it.
@@ -128,6 +131,24 @@ type Attempt struct {
 	Remote string
 	// Protocol is "ldap" or "oidc", for the audit log.
 	Protocol string
+	// Local, when set, is the account the attempt is for: the login is not
+	// looked up in the cache and no upstream is asked.
+	Local *LocalAccount
+}
+
+// LocalAccount is an account dirgate holds itself, such as an LDAP service
+// account. Its password is checked by Verify in the same pipeline as a
+// directory user's: throttling, failure delay, audit line and metrics.
+// Its failures lock it only for the client address they came from: a
+// service account is shared by applications, and a lock that any address
+// could set would let one client lock every application out.
+type LocalAccount struct {
+	// Key identifies the account for throttling, e.g. its normalised DN.
+	Key string
+	// DN is the account's name in the audit log.
+	DN string
+	// Verify reports whether password is the account's.
+	Verify func(password string) bool
 }
 
 // Authenticator verifies logins against the cache and the upstreams. It is
@@ -144,8 +165,8 @@ type Authenticator struct {
 	bindTimeout time.Duration
 
 	// Replaceable in tests.
-	now   func() time.Time
-	sleep func(ctx context.Context, d time.Duration) error
+	now  func() time.Time
+	wait func(ctx context.Context, start time.Time, d time.Duration) error
 }
 
 // New builds an authenticator for the configured connectors. It dials
@@ -164,7 +185,7 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 		profiles:    newProfiles(cfg),
 		bindTimeout: cfg.Auth.BindTimeout.Std(),
 		now:         time.Now,
-		sleep:       sleepCtx,
+		wait:        waitFrom,
 	}
 	if a.bindTimeout <= 0 {
 		a.bindTimeout = 15 * time.Second
@@ -365,12 +386,25 @@ var errEmptyPassword = errors.New("empty password")
 //  7. When every upstream host is unreachable and the offline verifier is
 //     enabled, the password is checked against it (Identity.Offline).
 //
+// An attempt for a LocalAccount (Attempt.Local) takes steps 1 and 4 only,
+// with the password checked by its Verify; its account is throttled per
+// client address.
+//
 // Failures that could be guesses (wrong password, unknown login, ambiguous
 // address, disabled or upstream-locked account, including wrong passwords
 // against the offline verifier) count against the account and the client
-// address, and are answered only after the throttle delay; a success
-// resets the account's count. Every attempt is logged once, at Info, as
-// "auth attempt" (never with the password).
+// address; a success resets the account's count. Every attempt is logged
+// once, at Info, as "auth attempt" (never with the password).
+//
+// Every failure, whatever its cause, is answered no earlier than the
+// throttle delay after the attempt began, so that how long an answer takes
+// tells nothing the answer does not: not whether the upstream was asked,
+// nor whether the account exists or is locked. The delay is
+// BaseDelay·2^(n-1) (auth.throttle.base_delay), where n is the account's
+// count of failures with this one, for a refused locked account or address
+// one more than the failures that locked it (the delay the next failure
+// would have had), and 1 for any other failure. An upstream slower than
+// the delay still shows through. The wait ends early when ctx ends.
 //
 // Errors are *Error values; ReasonOf gives the reason. Front-ends must show
 // all reasons alike ("invalid credentials") except ReasonUnavailable and,
@@ -384,14 +418,28 @@ func (a *Authenticator) Login(ctx context.Context, at Attempt) (*Identity, error
 		n = a.throttle.end(rec.acctKey, rec.addrKey, o)
 	}
 	var delay time.Duration
-	if o == outcomeFailure {
-		delay = a.throttle.delay(n)
+	if err != nil {
+		delay = a.throttle.delay(delayRank(err, o, n))
 	}
 	a.audit(ctx, at, &rec, err, time.Since(start), delay)
 	if delay > 0 {
-		_ = a.sleep(ctx, delay)
+		_ = a.wait(ctx, start, delay)
 	}
 	return id, err
+}
+
+// delayRank is the n of the throttle delay a failed attempt waits for (see
+// Login), given its outcome and, for a counted failure, the account's
+// count of failures.
+func delayRank(err error, o outcome, counted int) int {
+	var le *lockedError
+	switch {
+	case o == outcomeFailure:
+		return counted
+	case errors.As(err, &le):
+		return le.failures + 1
+	}
+	return 1
 }
 
 // attemptRecord collects what the audit line reports about an attempt.
@@ -401,12 +449,16 @@ type attemptRecord struct {
 	cached              bool
 	acctKey, addrKey    string
 	admitted            bool // throttle.begin succeeded; end is due
+	local               bool // Attempt.Local
 }
 
 func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, error, outcome) {
 	rec.addrKey = addressKey(at.Remote)
 	if err := a.throttle.addressLocked(rec.addrKey); err != nil {
 		return nil, err, outcomeNeutral
+	}
+	if at.Local != nil {
+		return a.loginLocal(ctx, at, rec)
 	}
 	login := strings.TrimSpace(at.Login)
 	e, rerr := a.resolveForLogin(ctx, login)
@@ -485,6 +537,24 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	}
 }
 
+// loginLocal checks an attempt for a LocalAccount, after login has checked
+// the client address.
+func (a *Authenticator) loginLocal(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, error, outcome) {
+	rec.local, rec.dn = true, at.Local.DN
+	rec.acctKey = localKey(at.Local.Key, rec.addrKey)
+	if err := a.throttle.begin(ctx, rec.acctKey); err != nil {
+		return nil, err, outcomeNeutral
+	}
+	rec.admitted = true
+	if at.Password == "" {
+		return nil, &Error{Reason: ReasonInvalidCredentials, Err: errEmptyPassword}, outcomeNeutral
+	}
+	if !at.Local.Verify(at.Password) {
+		return nil, &Error{Reason: ReasonInvalidCredentials, Err: errors.New("wrong password for a local account")}, outcomeFailure
+	}
+	return &Identity{Local: true}, nil, outcomeSuccess
+}
+
 // outcomeOf tells whether err counts as a failed attempt for throttling:
 // refusals that could answer a guess do; an unreachable upstream, an empty
 // password and refusals made after the upstream accepted the password do
@@ -524,6 +594,7 @@ func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecor
 		slog.String("upstream", rec.host),
 		slog.Bool("offline", rec.offline),
 		slog.Bool("cached", rec.cached),
+		slog.Bool("local", rec.local),
 		slog.Duration("duration", d),
 	}
 	if delay > 0 {
@@ -537,7 +608,9 @@ func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecor
 	}
 	a.log.LogAttrs(context.WithoutCancel(ctx), slog.LevelInfo, "auth attempt", attrs...)
 	metrics.AuthAttempts.WithLabelValues(at.Protocol, result).Inc()
-	metrics.BindLatency.WithLabelValues(at.Protocol).Observe((d + delay).Seconds())
+	// A failure is answered delay after its start, or later when the
+	// check itself took longer.
+	metrics.BindLatency.WithLabelValues(at.Protocol).Observe(max(d, delay).Seconds())
 }
 
 // adCodes maps AD's "data XXX" bind diagnostic (the Win32 error in the

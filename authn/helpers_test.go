@@ -48,7 +48,7 @@ type sleeps struct {
 	d  []time.Duration
 }
 
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
+func (s *sleeps) wait(_ context.Context, _ time.Time, d time.Duration) error {
 	s.mu.Lock()
 	s.d = append(s.d, d)
 	s.mu.Unlock()
@@ -82,13 +82,15 @@ func (b *syncBuffer) String() string {
 }
 
 // forwarder is a TCP relay in front of an upstream that counts the
-// connections made through it and the LDAP bind requests sent, and can
-// kill or freeze the connections it carries: a counting test upstream.
+// connections made through it and the LDAP bind requests sent, can hold
+// each bind back for a latency, and can kill or freeze the connections it
+// carries: a counting test upstream.
 type forwarder struct {
-	ln     net.Listener
-	target string
-	dials  atomic.Int64
-	binds  atomic.Int64
+	ln      net.Listener
+	target  string
+	dials   atomic.Int64
+	binds   atomic.Int64
+	latency atomic.Int64 // time.Duration added before each bind is relayed
 
 	mu     sync.Mutex
 	conns  []*relay
@@ -143,6 +145,7 @@ func (f *forwarder) serve() {
 				}
 				if len(p.Children) > 1 && p.Children[1].ClassType == ber.ClassApplication && p.Children[1].Tag == 0 {
 					f.binds.Add(1)
+					time.Sleep(time.Duration(f.latency.Load()))
 				}
 				if _, err := s.Write(p.Bytes()); err != nil {
 					return
@@ -253,7 +256,7 @@ auth: %s
 	}
 	t.Cleanup(func() { env.a.Close() })
 	env.a.now = env.clock.Now
-	env.a.sleep = env.slept.sleep
+	env.a.wait = env.slept.wait
 	return env
 }
 

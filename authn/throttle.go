@@ -111,9 +111,22 @@ func (t *table) drop(c *counter) {
 	delete(t.m, c.key)
 }
 
+// lockedError is the cause of a ReasonThrottled error: what is locked,
+// until when, and after how many failures (which sets the delay of the
+// refusal).
+type lockedError struct {
+	what     string
+	until    time.Time
+	failures int
+}
+
+func (e *lockedError) Error() string {
+	return fmt.Sprintf("%s locked by dirgate until %s after too many failed attempts", e.what, e.until.UTC().Format(time.RFC3339))
+}
+
 // throttledError is returned for a locked account or address.
-func throttledError(what string, until time.Time) error {
-	return &Error{Reason: ReasonThrottled, Err: fmt.Errorf("%s locked by dirgate until %s after too many failed attempts", what, until.UTC().Format(time.RFC3339))}
+func throttledError(what string, c *counter) error {
+	return &Error{Reason: ReasonThrottled, Err: &lockedError{what: what, until: c.until, failures: c.failures}}
 }
 
 // addressLocked returns an error when the client address key is locked.
@@ -130,7 +143,7 @@ func (th *throttle) addressLocked(key string) error {
 	now := th.now()
 	th.refresh(c, now)
 	if !c.until.IsZero() {
-		return throttledError("client address "+key, c.until)
+		return throttledError("client address "+key, c)
 	}
 	if c.idle() {
 		th.addresses.drop(c)
@@ -153,7 +166,7 @@ func (th *throttle) begin(ctx context.Context, key string) error {
 				th.accounts.drop(c)
 			}
 			th.mu.Unlock()
-			return throttledError("account", c.until)
+			return throttledError("account", c)
 		}
 		limit := th.cfg.AccountFailures
 		if limit <= 0 || c.inflight < limit-c.failures {
@@ -271,8 +284,15 @@ func accountKey(connector, id, login string) string {
 	return "login\x00" + strings.ToLower(strings.TrimSpace(login))
 }
 
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// localKey is the throttle key of a LocalAccount tried from a client
+// address key: failures lock the account for that address only.
+func localKey(account, addrKey string) string {
+	return "local\x00" + account + "\x00" + addrKey
+}
+
+// waitFrom waits until d after start, or until ctx ends.
+func waitFrom(ctx context.Context, start time.Time, d time.Duration) error {
+	d = time.Until(start.Add(d))
 	if d <= 0 {
 		return nil
 	}
