@@ -10,10 +10,11 @@ LDFLAGS  := -X main.version=$(VERSION)
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: ## build and serve the bundled demo directory on 127.0.0.1:3890
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/dirgate serve --demo
+run: build ## build bin/dirgate and serve the bundled demo directory on 127.0.0.1:3890
+	$(BIN) serve --demo
 
 build: ## build bin/dirgate
+	@echo "building $(BIN): the first build downloads modules and compiles for a few minutes; later ones take seconds"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dirgate
 
 test: ## install what tests need, start real upstreams, run every test with -race, then the real clients
