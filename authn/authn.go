@@ -1,4 +1,5 @@
-// Package authn checks the passwords of directory users for every
+// Package authn checks the passwords of directory users, and of the
+// accounts dirgate holds itself (LDAP service accounts), for every
 // front-end (LDAP binds, OIDC sign-ins) through one entry point, Login:
 // throttling of failed attempts per account and client address,
 // authentication profiles (which connector answers for which login
@@ -365,7 +366,7 @@ func (a *Authenticator) resolveForLogin(ctx context.Context, login string) (*cac
 var errEmptyPassword = errors.New("empty password")
 
 // Login checks one sign-in attempt; it is the only way front-ends verify a
-// directory user's password. In order:
+// directory user's or a local account's password. In order:
 //
 //  1. A locked client address is refused (ReasonThrottled).
 //  2. A login written as an address must have a domain an authentication
@@ -386,13 +387,13 @@ var errEmptyPassword = errors.New("empty password")
 //  7. When every upstream host is unreachable and the offline verifier is
 //     enabled, the password is checked against it (Identity.Offline).
 //
-// An attempt for a LocalAccount (Attempt.Local) takes steps 1 and 4 only,
-// with the password checked by its Verify; its account is throttled per
-// client address.
+// An attempt for a LocalAccount (Attempt.Local) is refused for a locked
+// client address, a locked account (per client address, see LocalAccount)
+// or an empty password, and otherwise checked by the account's Verify.
 //
 // Failures that could be guesses (wrong password, unknown login, ambiguous
 // address, disabled or upstream-locked account, including wrong passwords
-// against the offline verifier) count against the account and the client
+// against the offline verifier or a local account's Verify) count against the account and the client
 // address; a success resets the account's count. Every attempt is logged
 // once, at Info, as "auth attempt" (never with the password).
 //

@@ -83,3 +83,21 @@ func TestFailureTiming(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureWaitCancelled: the wait before a failure's answer ends with
+// the attempt's context.
+func TestFailureWaitCancelled(t *testing.T) {
+	env := startDemo(t, demoOpt{auth: "{throttle: {base_delay: 5s}}"})
+	env.a.wait = waitFrom
+	ctx, cancel := context.WithTimeout(context.Background(), 100*ms)
+	defer cancel()
+	start := time.Now()
+	_, err := env.a.Login(ctx, Attempt{Login: "nobody@demo.dirgate", Password: "guess", Protocol: "ldap"})
+	if ReasonOf(err) != ReasonUnknownUser {
+		t.Fatalf("%v, want unknown user", err)
+	}
+	// Generous: the point is that it did not wait the 5s.
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("answered after %v although the context ended after 100ms", d)
+	}
+}

@@ -8,18 +8,20 @@ import (
 	"github.com/jimlambrt/gldap"
 
 	"github.com/dirgate/dirgate/authn"
+	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dn"
 )
 
-// bindTimeout bounds a pass-through bind; authn bounds the upstream part
-// (auth.bind_timeout) and adds the throttle delay after a failure.
+// bindTimeout bounds a bind; authn bounds the upstream part
+// (auth.bind_timeout) and answers a failure after the throttle delay.
 const bindTimeout = 30 * time.Second
 
 func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewBindResponse(gldap.WithResponseCode(gldap.ResultInvalidCredentials))
 	code := gldap.ResultInvalidCredentials
+	op := "bind"
 	setCode := func(c int) { code = c; resp.SetResultCode(c) }
-	defer func() { l.write(w, resp); count("bind", code) }()
+	defer func() { l.write(w, resp); count(op, code) }()
 	sess := l.session(r.ConnectionID())
 	// RFC 4511 4.2.1: a bind, even a failed one, first drops the previous
 	// authentication.
@@ -34,12 +36,15 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	name, password := m.UserName, string(m.Password)
 	switch {
 	case name == "" && password == "":
-		if !l.s.settings().cfg.AllowAnonymous {
-			setCode(gldap.ResultInappropriateAuthentication)
-			resp.SetDiagnosticMessage("anonymous bind is disabled")
-			return
-		}
+		// RFC 4513 5.1.1: an anonymous bind establishes no identity, so it
+		// succeeds whatever allow_anonymous says; search and compare refuse
+		// an anonymous session everything but the root DSE while it is off.
+		// `ldapsearch -x` binds so before reading the root DSE, and load
+		// balancers' LDAP health checks (HAProxy's ldap-check) send nothing
+		// else, often: logged at Debug only.
+		op = "bind_anonymous"
 		setCode(gldap.ResultSuccess)
+		l.s.log.Debug("ldap bind", "remote", remote(r), "result", "success", "account", "anonymous")
 		return
 	case password == "":
 		// An unauthenticated bind (RFC 4513 5.1.2) would look like success
@@ -53,25 +58,22 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		return
 	}
 
+	at := authn.Attempt{Login: name, Password: password, Remote: remote(r), Protocol: "ldap"}
+	// A service account's password is checked locally, but through authn
+	// like a user's: throttled, delayed on failure, audited and counted.
+	var svc config.ServiceAccount
 	if key, err := dn.Key(name); err == nil {
 		if acct, ok := l.s.settings().accounts[key]; ok {
-			log := l.s.log.With("remote", remote(r), "login", name, "tls", r.IsTLS())
-			if !l.s.verify.Check(key, password, acct.Verify) {
-				log.Info("ldap bind", "result", "invalid_credentials", "account", "service")
-				resp.SetDiagnosticMessage("invalid credentials")
-				return
-			}
-			sess.set(bindService, acct.DN, name)
-			log.Info("ldap bind", "result", "success", "account", "service")
-			setCode(gldap.ResultSuccess)
-			return
+			svc = acct
+			at.Local = &authn.LocalAccount{Key: key, DN: acct.DN, Verify: func(pw string) bool {
+				return l.s.verify.Check(key, pw, acct.Verify)
+			}}
 		}
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), bindTimeout)
 	defer cancel()
 	// authn logs the attempt ("auth attempt"), whatever its outcome.
-	id, err := l.s.auth.Login(ctx, authn.Attempt{Login: name, Password: password, Remote: remote(r), Protocol: "ldap"})
+	id, err := l.s.auth.Login(ctx, at)
 	if err != nil {
 		if authn.ReasonOf(err) == authn.ReasonUnavailable {
 			setCode(gldap.ResultUnavailable)
@@ -85,7 +87,11 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		resp.SetDiagnosticMessage(clientMessage(err))
 		return
 	}
-	sess.set(bindUser, id.Entry.DN, name)
+	if id.Local {
+		sess.set(bindService, svc.DN, name)
+	} else {
+		sess.set(bindUser, id.Entry.DN, name)
+	}
 	setCode(gldap.ResultSuccess)
 }
 
