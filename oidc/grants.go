@@ -41,12 +41,16 @@ type codeGrant struct {
 	AuthTime    time.Time
 	Expires     time.Time
 	Used        bool
-	Refresh     string // hash of the refresh token issued for it, to revoke on replay
+	Family      string // refresh token family issued for it, to revoke on replay
 	AccessJTI   string
 	AccessExp   time.Time
 }
 
 // refreshGrant is a stored refresh token (only its hash is the key).
+// Every refresh rotates the token; the tokens rotated from one code
+// exchange form a family, and a rotated token presented again revokes its
+// family (OAuth 2.0 Security BCP, RFC 9700 4.14.2): either the client or an
+// attacker holds a stolen copy, and the provider cannot tell which.
 type refreshGrant struct {
 	ClientID  string    `json:"client_id"`
 	Connector string    `json:"connector"`
@@ -54,7 +58,22 @@ type refreshGrant struct {
 	Scope     []string  `json:"scope"`
 	AuthTime  time.Time `json:"auth_time"`
 	Expires   time.Time `json:"expires"`
+	// Family is empty in tokens stored before families existed; such a
+	// token is a family of its own.
+	Family string `json:"family,omitempty"`
+	// Rotated marks a token already exchanged for its successor.
+	Rotated bool `json:"rotated,omitempty"`
 }
+
+// refreshUse is the outcome of presenting a refresh token.
+type refreshUse int
+
+const (
+	refreshInvalid     refreshUse = iota // unknown, expired or revoked
+	refreshOtherClient                   // issued to another client; left alone
+	refreshLive                          // spent now: the caller issues its successor
+	refreshReused                        // spent before: its family is now revoked
+)
 
 // grants keeps pending requests and codes in memory (they live for
 // minutes) and refresh tokens in the cache database (they live for weeks
@@ -64,13 +83,18 @@ type grants struct {
 	store *cache.Store
 	now   func() time.Time
 
-	mu       sync.Mutex
-	requests map[string]*authRequest
-	codes    map[string]*codeGrant // by hash of the code
-	revoked  map[string]time.Time  // access token jti -> expiry
+	mu        sync.Mutex
+	refreshMu sync.Mutex // serialises spending refresh tokens
+	requests  map[string]*authRequest
+	codes     map[string]*codeGrant // by hash of the code
+	revoked   map[string]time.Time  // access token jti -> expiry
 }
 
-const refreshKind = "oidc-refresh"
+const (
+	refreshKind = "oidc-refresh"
+	// familyKind holds a record for each revoked refresh token family.
+	familyKind = "oidc-refresh-family"
+)
 
 func newGrants(store *cache.Store, now func() time.Time) *grants {
 	return &grants{store: store, now: now, requests: map[string]*authRequest{}, codes: map[string]*codeGrant{}, revoked: map[string]time.Time{}}
@@ -187,17 +211,34 @@ func (g *grants) accessRevoked(jti string) bool {
 	return ok
 }
 
+// putRefresh stores a new refresh token of r.Family.
 func (g *grants) putRefresh(r refreshGrant) (string, error) {
 	t := token(32)
-	b, err := json.Marshal(r)
-	if err != nil {
-		return "", err
-	}
-	return t, g.store.SetMeta(refreshKind, hashToken(t), b)
+	return t, g.storeRefresh(hashToken(t), &r)
 }
 
+func (g *grants) storeRefresh(h string, r *refreshGrant) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return g.store.SetMeta(refreshKind, h, b)
+}
+
+// refresh returns the live refresh grant of t, nil when t is unknown,
+// expired, rotated or revoked.
 func (g *grants) refresh(t string) (*refreshGrant, error) {
-	b, err := g.store.Meta(refreshKind, hashToken(t))
+	r, err := g.load(hashToken(t))
+	if err != nil || r == nil || r.Rotated {
+		return nil, err
+	}
+	return r, nil
+}
+
+// load reads the grant stored under hash h, nil when there is none, it
+// expired, or its family was revoked.
+func (g *grants) load(h string) (*refreshGrant, error) {
+	b, err := g.store.Meta(refreshKind, h)
 	if err != nil || len(b) == 0 {
 		return nil, err
 	}
@@ -205,10 +246,53 @@ func (g *grants) refresh(t string) (*refreshGrant, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
+	if r.Family == "" {
+		r.Family = h
+	}
 	if g.now().After(r.Expires) {
 		return nil, nil
+	}
+	revoked, err := g.store.Meta(familyKind, r.Family)
+	if err != nil || len(revoked) > 0 {
+		return nil, err
 	}
 	return &r, nil
 }
 
-func (g *grants) revokeRefreshHash(h string) error { return g.store.SetMeta(refreshKind, h, nil) }
+// use spends the refresh token t presented by client: a live token is
+// marked rotated and returned for the caller to issue its successor in the
+// same family; a rotated one revokes its family, the successor included.
+func (g *grants) use(t, client string) (*refreshGrant, refreshUse, error) {
+	g.refreshMu.Lock()
+	defer g.refreshMu.Unlock()
+	h := hashToken(t)
+	r, err := g.load(h)
+	switch {
+	case err != nil || r == nil:
+		return nil, refreshInvalid, err
+	case r.ClientID != client:
+		return nil, refreshOtherClient, nil
+	case r.Rotated:
+		return r, refreshReused, g.revokeFamily(r.Family)
+	}
+	r.Rotated = true
+	if err := g.storeRefresh(h, r); err != nil {
+		return nil, refreshInvalid, err
+	}
+	return r, refreshLive, nil
+}
+
+// revokeFamily revokes every refresh token of family, including the ones
+// not yet issued.
+func (g *grants) revokeFamily(family string) error {
+	if family == "" {
+		return nil
+	}
+	b, err := json.Marshal(struct {
+		Revoked time.Time `json:"revoked"`
+	}{g.now()})
+	if err != nil {
+		return err
+	}
+	return g.store.SetMeta(familyKind, family, b)
+}

@@ -43,6 +43,7 @@ button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#2b6
 {{else}}
 <h1>{{.Title}}</h1>
 <p role="status">{{.Message}}</p>
+{{with .Discovery}}<p><a href="{{.}}">OpenID Provider configuration</a> (discovery document for applications)</p>{{end}}
 {{end}}
 </main>
 </body>
@@ -54,6 +55,7 @@ type pageData struct {
 	Title, Message, Error string
 	App, Action           string
 	Request, CSRF, Email  string
+	Discovery             string // a link to the discovery document
 }
 
 func pageHeaders(w http.ResponseWriter) {
@@ -78,4 +80,14 @@ func (p *Provider) errorPage(w http.ResponseWriter, status int, title, msg strin
 	pageHeaders(w)
 	w.WriteHeader(status)
 	_ = pages.Execute(w, pageData{Title: title, Message: msg})
+}
+
+// home is the issuer's root: a person who opens the issuer URL learns what
+// it is and where applications find its configuration.
+func (p *Provider) home(w http.ResponseWriter, _ *http.Request) {
+	pageHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	_ = pages.Execute(w, pageData{Title: "dirgate sign-in service",
+		Message:   "This is an OpenID Connect provider. Applications send you here to sign in with your email address and directory password.",
+		Discovery: p.endpoint(".well-known/openid-configuration")})
 }

@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/dirgate/dirgate/authn"
@@ -39,8 +40,20 @@ type Client struct {
 	Public                 bool
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID and
+	// access tokens (OpenID Connect Dynamic Client Registration 2):
+	// RS256 (the default when empty) or ES256.
+	IDTokenSignedResponseAlg string
 	// VerifySecret checks a confidential client's secret.
 	VerifySecret func(secret string) bool
+}
+
+// alg is the algorithm the client's tokens are signed with.
+func (c *Client) alg() jose.SignatureAlgorithm {
+	if c.IDTokenSignedResponseAlg == "" {
+		return jose.RS256
+	}
+	return jose.SignatureAlgorithm(c.IDTokenSignedResponseAlg)
 }
 
 // Config configures the provider.
@@ -71,6 +84,9 @@ type Provider struct {
 	mux     *http.ServeMux
 	secure  bool // issuer is https: cookies are Secure
 	path    string
+
+	corsPolicy map[string]corsPolicy // by path
+	origins    map[string]bool       // of the registered redirect URIs
 }
 
 const keysKind = "oidc-keys"
@@ -87,7 +103,11 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 		secure: u.Scheme == "https", path: strings.TrimSuffix(u.Path, "/"),
 	}
 	for i := range cfg.Clients {
-		p.clients[cfg.Clients[i].ID] = &cfg.Clients[i]
+		c := &cfg.Clients[i]
+		if !slices.Contains(signingAlgs, c.alg()) {
+			return nil, fmt.Errorf("oidc: client %q: id_token_signed_response_alg %q is not one of %v", c.ID, c.IDTokenSignedResponseAlg, signingAlgs)
+		}
+		p.clients[c.ID] = c
 	}
 	saved, err := store.Meta(keysKind, "signing")
 	if err != nil {
@@ -100,16 +120,24 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 		return nil, err
 	}
 	p.grants = newGrants(store, func() time.Time { return p.now() })
+	p.corsPolicy, p.origins = p.corsPolicies(), redirectOrigins(cfg.Clients)
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+p.path+"/{$}", p.home)
 	mux.HandleFunc("GET "+p.path+"/.well-known/openid-configuration", p.discovery)
 	mux.HandleFunc("GET "+p.path+"/keys", p.jwks)
+	// Authorization and end-session requests may come as GET or as a
+	// form POST (OpenID Connect Core 3.1.2.1, RP-Initiated Logout 2). The
+	// login form posts to its own path, so an application's POST can never
+	// pass for a sign-in.
 	mux.HandleFunc("GET "+p.path+"/authorize", p.authorize)
+	mux.HandleFunc("POST "+p.path+"/authorize", p.authorize)
 	mux.HandleFunc("POST "+p.path+"/login", p.login)
 	mux.HandleFunc("POST "+p.path+"/token", p.token)
 	mux.HandleFunc("GET "+p.path+"/userinfo", p.userinfo)
 	mux.HandleFunc("POST "+p.path+"/userinfo", p.userinfo)
 	mux.HandleFunc("POST "+p.path+"/revoke", p.revoke)
 	mux.HandleFunc("GET "+p.path+"/end_session", p.endSession)
+	mux.HandleFunc("POST "+p.path+"/end_session", p.endSession)
 	p.mux = mux
 	return p, nil
 }
@@ -123,7 +151,24 @@ func (p *Provider) Run(ctx context.Context) {
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if p.cors(w, r) {
+		return
+	}
 	p.mux.ServeHTTP(w, r)
+}
+
+// requestParams are the parameters of an authorization or end-session
+// request: the query of a GET, the form-encoded body of a POST. ok is false
+// when a body could not be read.
+func requestParams(w http.ResponseWriter, r *http.Request) (q url.Values, ok bool) {
+	if r.Method != http.MethodPost {
+		return r.URL.Query(), true
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return nil, false
+	}
+	return r.PostForm, true
 }
 
 func (p *Provider) endpoint(name string) string {
@@ -143,7 +188,7 @@ func (p *Provider) discovery(w http.ResponseWriter, _ *http.Request) {
 		"response_modes_supported":                   []string{"query"},
 		"grant_types_supported":                      []string{"authorization_code", "refresh_token"},
 		"subject_types_supported":                    []string{"public"},
-		"id_token_signing_alg_values_supported":      []string{"ES256"},
+		"id_token_signing_alg_values_supported":      signingAlgs,
 		"scopes_supported":                           []string{"openid", "email", "profile", "groups", "offline_access"},
 		"token_endpoint_auth_methods_supported":      []string{"client_secret_basic", "client_secret_post", "none"},
 		"code_challenge_methods_supported":           []string{"S256"},
@@ -175,7 +220,11 @@ func oauthError(w http.ResponseWriter, status int, code, desc string) {
 // ---- authorization endpoint ----
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := requestParams(w, r)
+	if !ok {
+		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-in request could not be read.")
+		return
+	}
 	client, ok := p.clients[q.Get("client_id")]
 	if !ok {
 		p.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this sign-in service.")
@@ -387,8 +436,8 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 	case replay:
 		// A code used twice may have been stolen: revoke what it issued.
 		p.grants.revokeAccess(c.AccessJTI, c.AccessExp)
-		if c.Refresh != "" {
-			_ = p.grants.revokeRefreshHash(c.Refresh)
+		if err := p.grants.revokeFamily(c.Family); err != nil {
+			p.log.Error("oidc revoke the refresh tokens of a replayed code", "err", err)
 		}
 		p.log.Warn("oidc authorization code replayed; tokens revoked", "client", client.ID)
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "code already used")
@@ -416,35 +465,39 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
 		return
 	}
-	resp, jti, exp, refresh, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime)
+	family := token(16)
+	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime, family)
 	if err != nil {
 		p.log.Error("oidc issue tokens", "err", err)
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
 		return
 	}
 	p.grants.mu.Lock()
-	c.AccessJTI, c.AccessExp, c.Refresh = jti, exp, refresh
+	c.AccessJTI, c.AccessExp, c.Family = jti, exp, family
 	p.grants.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
 }
 
 func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, client *Client) {
-	rt := r.PostForm.Get("refresh_token")
-	g, err := p.grants.refresh(rt)
+	// Rotation: the presented token is spent whatever follows.
+	g, use, err := p.grants.use(r.PostForm.Get("refresh_token"), client.ID)
 	switch {
 	case err != nil:
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not read the refresh token")
+		p.log.Error("oidc refresh", "client", client.ID, "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not rotate the refresh token")
 		return
-	case g == nil:
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or revoked refresh token")
-		return
-	case g.ClientID != client.ID:
+	case use == refreshOtherClient:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token was issued to another client")
 		return
-	}
-	// Rotation: the presented token is spent either way.
-	if err := p.grants.revokeRefreshHash(hashToken(rt)); err != nil {
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not rotate the refresh token")
+	case use == refreshReused:
+		// The token is not logged: it could still open other doors while
+		// the log is read.
+		p.log.Warn("oidc refresh token reused; its whole family is revoked (RFC 9700 4.14.2)",
+			"client", client.ID, "account", g.Connector+"/"+g.ID, "family", g.Family, "remote", r.RemoteAddr)
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token already used")
+		return
+	case use != refreshLive:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or revoked refresh token")
 		return
 	}
 	e, err := p.account(r.Context(), g.Connector, g.ID)
@@ -463,7 +516,7 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 		}
 		scope = s
 	}
-	resp, _, _, _, err := p.issue(r.Context(), client, e, scope, "", g.AuthTime)
+	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", g.AuthTime, g.Family)
 	if err != nil {
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
 		return
@@ -503,12 +556,13 @@ type accessClaims struct {
 	Groups    []string `json:"-"`
 }
 
-// issue signs an ID token and an access token, and stores a refresh token.
-func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, authTime time.Time) (map[string]any, string, time.Time, string, error) {
+// issue signs an ID token and an access token, and stores a refresh token
+// of family; it returns the response, and the access token's ID and expiry.
+func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, authTime time.Time, family string) (map[string]any, string, time.Time, error) {
 	now := p.now()
 	claims, err := p.claims(ctx, e, scope)
 	if err != nil {
-		return nil, "", time.Time{}, "", err
+		return nil, "", time.Time{}, err
 	}
 	claims["iss"] = p.cfg.Issuer
 	claims["sub"] = e.ID
@@ -520,35 +574,33 @@ func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, sc
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
-	idToken, err := p.keys.sign(claims)
+	idToken, err := p.keys.sign(client.alg(), claims)
 	if err != nil {
-		return nil, "", time.Time{}, "", err
+		return nil, "", time.Time{}, err
 	}
 	exp := now.Add(p.cfg.AccessTokenTTL)
 	jti := token(16)
-	access, err := p.keys.sign(accessClaims{
+	access, err := p.keys.sign(client.alg(), accessClaims{
 		Claims: jwt.Claims{Issuer: p.cfg.Issuer, Subject: e.ID, Audience: jwt.Audience{p.cfg.Issuer}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp)},
 		ClientID: client.ID, Scope: strings.Join(scope, " "), Connector: e.Connector, Account: e.ID, AuthTime: authTime.Unix(),
 	})
 	if err != nil {
-		return nil, "", time.Time{}, "", err
+		return nil, "", time.Time{}, err
 	}
 	resp := map[string]any{
 		"access_token": access, "token_type": "Bearer", "expires_in": int(p.cfg.AccessTokenTTL.Seconds()),
 		"id_token": idToken, "scope": strings.Join(scope, " "),
 	}
-	var refreshHash string
 	if slices.Contains(scope, "offline_access") || !client.Public {
 		rt, err := p.grants.putRefresh(refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: scope,
-			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL)})
+			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL), Family: family})
 		if err != nil {
-			return nil, "", time.Time{}, "", err
+			return nil, "", time.Time{}, err
 		}
 		resp["refresh_token"] = rt
-		refreshHash = hashToken(rt)
 	}
-	return resp, jti, exp, refreshHash, nil
+	return resp, jti, exp, nil
 }
 
 // claims are the identity claims for scope, read from the cache.
@@ -664,8 +716,14 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := r.PostForm.Get("token")
+	// A refresh token is revoked with its family: RFC 7009 2.1 revokes the
+	// grant behind it.
 	if g, err := p.grants.refresh(t); err == nil && g != nil && g.ClientID == client.ID {
-		_ = p.grants.revokeRefreshHash(hashToken(t))
+		if err := p.grants.revokeFamily(g.Family); err != nil {
+			p.log.Error("oidc revoke", "client", client.ID, "err", err)
+			oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
+			return
+		}
 	}
 	var ac accessClaims
 	if p.keys.verify(t, &ac) == nil && ac.ClientID == client.ID && ac.Expiry != nil {
@@ -677,7 +735,11 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 // endSession ends the sign-in at dirgate (which keeps no browser session)
 // and returns to a registered post-logout address.
 func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, ok := requestParams(w, r)
+	if !ok {
+		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-out request could not be read.")
+		return
+	}
 	target := q.Get("post_logout_redirect_uri")
 	if target == "" {
 		p.errorPage(w, http.StatusOK, "Signed out", "You have been signed out. You can close this window.")
@@ -688,7 +750,9 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 		var c struct {
 			Aud jwt.Audience `json:"aud"`
 		}
-		if p.keys.verify(hint, &c) != nil || len(c.Aud) == 0 {
+		// RP-Initiated Logout 2: a client_id sent with the hint must be
+		// the hint's audience.
+		if p.keys.verify(hint, &c) != nil || len(c.Aud) == 0 || (clientID != "" && !c.Aud.Contains(clientID)) {
 			p.errorPage(w, http.StatusBadRequest, "Sign-out refused", "The sign-out request carried an invalid token.")
 			return
 		}

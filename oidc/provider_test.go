@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,18 +34,43 @@ const (
 type fixture struct {
 	srv   *httptest.Server
 	p     *Provider
+	live  atomic.Pointer[Provider] // what srv serves; restart swaps it
+	dir   string
 	store *cache.Store
 	conf  *oauth2.Config
 	pub   *oauth2.Config
+	logs  *syncBuffer
 }
 
-func newFixture(t *testing.T) *fixture {
+// syncBuffer collects the provider's log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newFixture serves a provider with the clients "wiki" (confidential),
+// "wiki-es" (confidential, ES256 tokens), "spa" (public) and extra.
+func newFixture(t *testing.T, extra ...Client) *fixture {
 	t.Helper()
-	store, err := cache.Open(t.TempDir(), cache.Options{})
+	f := &fixture{dir: t.TempDir(), logs: &syncBuffer{}}
+	store, err := cache.Open(f.dir, cache.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { store.Close() })
+	f.store = store
+	t.Cleanup(func() { f.store.Close() })
 	g, _ := store.NewGeneration("corp")
 	_ = g.Put(&cache.Entry{ID: "u-alice", DN: "uid=alice,dc=x", Kind: cache.KindUser, Addresses: []string{"alice@x.test"},
 		Attrs: []cache.Attr{{Name: "displayName", Values: []string{"Alice L"}}, {Name: "uid", Values: []string{"alice"}}, {Name: "mail", Values: []string{"alice@x.test"}}}})
@@ -58,12 +86,10 @@ func newFixture(t *testing.T) *fixture {
 			return nil, &authn.Error{Reason: authn.ReasonInvalidCredentials}
 		}
 		var e *cache.Entry
-		err := store.View(ctx, func(v *cache.View) error { var err error; e, err = v.Get("corp", "u-alice"); return err })
+		err := f.live.Load().store.View(ctx, func(v *cache.View) error { var err error; e, err = v.Get("corp", "u-alice"); return err })
 		return e, err
 	}
-	f := &fixture{store: store}
-	mux := http.NewServeMux()
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f.live.Load().ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)
 	cfg := Config{
 		Issuer: f.srv.URL, KeyRotation: time.Hour, IDTokenTTL: time.Hour, AccessTokenTTL: time.Hour,
@@ -71,19 +97,42 @@ func newFixture(t *testing.T) *fixture {
 		Clients: []Client{
 			{ID: "wiki", Name: "The Wiki", RedirectURIs: []string{rpRedirect}, PostLogoutRedirectURIs: []string{"http://127.0.0.1:9999/bye"},
 				VerifySecret: func(s string) bool { return s == secret }},
+			{ID: "wiki-es", RedirectURIs: []string{rpRedirect}, IDTokenSignedResponseAlg: "ES256",
+				VerifySecret: func(s string) bool { return s == secret }},
 			{ID: "spa", Public: true, RedirectURIs: []string{rpRedirect}},
 		},
 	}
-	f.p, err = New(cfg, store, signIn, slog.New(slog.DiscardHandler))
+	cfg.Clients = append(cfg.Clients, extra...)
+	f.p, err = New(cfg, store, signIn, slog.New(slog.NewTextHandler(f.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux.Handle("/", f.p)
+	f.live.Store(f.p)
 	ep := oauth2.Endpoint{AuthURL: f.srv.URL + "/authorize", TokenURL: f.srv.URL + "/token", AuthStyle: oauth2.AuthStyleInHeader}
 	f.conf = &oauth2.Config{ClientID: "wiki", ClientSecret: secret, Endpoint: ep, RedirectURL: rpRedirect, Scopes: []string{"openid", "email", "profile", "groups"}}
 	f.pub = &oauth2.Config{ClientID: "spa", Endpoint: oauth2.Endpoint{AuthURL: ep.AuthURL, TokenURL: ep.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
 		RedirectURL: rpRedirect, Scopes: []string{"openid", "email", "offline_access"}}
 	return f
+}
+
+// restart closes the cache database and starts a new provider on it, as
+// a restart of dirgate does.
+func (f *fixture) restart(t *testing.T) {
+	t.Helper()
+	if err := f.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.Open(f.dir, cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store = store
+	p, err := New(f.p.cfg, store, f.p.signIn, f.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = p
+	f.live.Store(p)
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so
@@ -365,8 +414,8 @@ func TestKeyRotation(t *testing.T) {
 	}
 	r, _ := http.Get(f.srv.URL + "/keys")
 	_ = json.NewDecoder(r.Body).Decode(&set)
-	if len(set.Keys) != 2 {
-		t.Fatalf("JWKS after rotation has %d keys, want 2", len(set.Keys))
+	if want := 2 * len(signingAlgs); len(set.Keys) != want {
+		t.Fatalf("JWKS after rotation has %d keys, want %d (the new and the old key of each algorithm)", len(set.Keys), want)
 	}
 	f.p.now = time.Now
 	provider, _ := gooidc.NewProvider(ctx, f.srv.URL)
