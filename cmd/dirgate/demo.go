@@ -101,16 +101,16 @@ dirgate demo (demo-only accounts and token; never use them elsewhere)
   OIDC      issuer %[7]s  discovery %[7]s/.well-known/openid-configuration
   demo app  %[7]s/demo/  (sign in as the user, see the ID token's claims)
   console   http://%[8]s/  admin token %[9]s
-  CLI       dirgate status --demo | dirgate sync --demo --dry-run | dirgate test-connection --demo
+  CLI       %[10]s status --demo | %[10]s sync --demo --dry-run | %[10]s test-connection --demo
 
 `, ldapURL, demodir.Base, demoAppDN, demoAppPassword, demodir.SampleLogin, demodir.SamplePassword,
-		demoIssuer(), demoAddrs.Admin, demoAdminToken)
+		demoIssuer(), demoAddrs.Admin, demoAdminToken, os.Args[0])
 }
 
 // addDemoFlag gives a client command --demo: act on a running
 // `dirgate serve --demo` instead of the server a configuration file names.
 func addDemoFlag(cmd *cobra.Command) {
-	cmd.Flags().Bool("demo", false, "act on a running `dirgate serve --demo` (no configuration needed)")
+	cmd.Flags().Bool("demo", false, "act on a running dirgate serve --demo (no configuration needed)")
 }
 
 // clientConfig is the configuration of a client command: with --demo the

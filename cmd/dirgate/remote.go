@@ -23,7 +23,7 @@ import (
 
 // errNoServer is a failure to reach the admin API at all, as opposed to an
 // answer refusing the request.
-var errNoServer = errors.New("no server answers")
+var errNoServer = errors.New("no admin API answers")
 
 func adminURL(cfg *config.Config, path string) string {
 	scheme := "http"
@@ -56,7 +56,7 @@ func adminCall(ctx context.Context, cfg *config.Config, method, path string, bod
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("admin API: %w: %w", errNoServer, err)
+		return 0, fmt.Errorf("%w at %s: %w", errNoServer, cfg.Admin.Listen, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusUnauthorized {
