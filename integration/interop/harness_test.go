@@ -50,18 +50,24 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// tool returns the path of an external client program. A missing one skips
-// the test, or fails it when the upstreams are required (`make test`).
+// tool returns the path of an external client program; see missing.
 func tool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
-			t.Fatalf("%s is not installed: run scripts/testenv/install.sh interop", name)
-		}
-		t.Skipf("%s is not installed (scripts/testenv/install.sh interop)", name)
+		missing(t, name)
 	}
 	return p
+}
+
+// missing skips the test for lack of a client, or fails it when the
+// upstreams are required (`make test`).
+func missing(t testing.TB, what string) {
+	t.Helper()
+	if os.Getenv("DIRGATE_REQUIRE_UPSTREAMS") == "1" {
+		t.Fatalf("%s is not installed: run scripts/testenv/install.sh interop", what)
+	}
+	t.Skipf("%s is not installed (scripts/testenv/install.sh interop)", what)
 }
 
 var build struct {

@@ -40,7 +40,7 @@ func ldap3(t *testing.T, url, user, password string, ops []ldap3Op) []ldap3Resul
 	t.Helper()
 	bin := tool(t, python)
 	if out, code := run(t, nil, bin, "-c", "import ldap3"); code != 0 {
-		tool(t, "python3-ldap3 (import ldap3: "+strings.TrimSpace(out)+")")
+		missing(t, "python3-ldap3 (import ldap3: "+strings.TrimSpace(out)+")")
 	}
 	req, err := json.Marshal(map[string]any{"url": url, "user": user, "password": password, "ops": ops})
 	if err != nil {

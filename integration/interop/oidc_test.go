@@ -4,7 +4,6 @@ package interop
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +37,7 @@ func TestOpenIDClient(t *testing.T) {
 	node := tool(t, "node")
 	dir := filepath.Join("testdata", "rp")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client", "package.json")); err != nil {
-		tool(t, "openid-client (npm ci in "+dir+")")
+		missing(t, "openid-client (npm ci in "+dir+")")
 	}
 	const login = "user00001@example.test"
 	req, err := json.Marshal(map[string]string{
@@ -96,5 +95,5 @@ func TestOpenIDClient(t *testing.T) {
 
 func describe(s rpStep) string {
 	b, _ := json.Marshal(s)
-	return fmt.Sprintf("%s", b)
+	return string(b)
 }
