@@ -61,6 +61,12 @@ type OIDCClient struct {
 	// PostLogoutRedirectURIs are where end_session may send the browser
 	// back to; the same rules as RedirectURIs.
 	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	// IDTokenSignedResponseAlg is the algorithm the client's ID and access
+	// tokens are signed with (the client metadata of OpenID Connect Dynamic
+	// Client Registration 1.0, section 2): RS256 (the default when empty,
+	// which every relying party supports) or ES256. The JWKS publishes a
+	// key of each.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // VerifySecret reports whether secret is the client's secret, in constant
@@ -131,6 +137,11 @@ func (v *validator) oidc(o *OIDC) {
 			if err := checkRedirectURI(u, c.Public); err != nil {
 				v.errorf(fmt.Sprintf("%s.redirect_uris[%d]", cp, j), "%v", err)
 			}
+		}
+		// Empty is RS256: the provider's default, kept out of the
+		// configuration so that a later default can reach it.
+		if c.IDTokenSignedResponseAlg != "" {
+			v.oneOf(cp+".id_token_signed_response_alg", c.IDTokenSignedResponseAlg, "RS256", "ES256")
 		}
 		for j, u := range c.PostLogoutRedirectURIs {
 			if err := checkRedirectURI(u, c.Public); err != nil {
