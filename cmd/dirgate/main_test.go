@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -132,32 +131,24 @@ func waitFor(t *testing.T, addr string) {
 	t.Fatalf("nothing listens on %s", addr)
 }
 
-// syncBuffer collects a server's log while it writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureLog sends the log of servers started from now on to the
-// returned buffer, until the test ends.
-func captureLog(t *testing.T) *syncBuffer {
+// captureLog sends the log of servers started from now on to a file,
+// until the test ends; the function returned reads it.
+func captureLog(t *testing.T) func() string {
 	t.Helper()
-	buf, saved := &syncBuffer{}, stderr
-	stderr = buf
-	t.Cleanup(func() { stderr = saved })
-	return buf
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := stderr
+	stderr = f
+	t.Cleanup(func() { stderr = saved; f.Close() })
+	return func() string {
+		b, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
 }
 
 // moveDemo puts the demo (and the CLI's --demo) on free ports, so that a
@@ -170,8 +161,8 @@ func moveDemo(t *testing.T) {
 }
 
 // startDemo runs `dirgate serve --demo` in a temporary working directory,
-// waits until its start-up sync is done and returns its log.
-func startDemo(t *testing.T) *syncBuffer {
+// waits until its start-up sync is done and returns what reads its log.
+func startDemo(t *testing.T) func() string {
 	t.Helper()
 	t.Chdir(t.TempDir())
 	moveDemo(t)
@@ -226,7 +217,7 @@ func bannerField(t *testing.T, banner, pattern string) []string {
 // banner (which the README repeats): printed once, and every URL, account
 // and token in it works.
 func TestDemoBanner(t *testing.T) {
-	log := startDemo(t).String()
+	log := startDemo(t)()
 	if n := strings.Count(log, "dirgate demo ("); n != 1 {
 		t.Fatalf("the banner is printed %d times:\n%s", n, log)
 	}
@@ -493,7 +484,7 @@ func TestOperations(t *testing.T) {
 		}
 	}
 	stop()
-	if l := log.String(); !strings.Contains(l, "admin listening") || strings.Contains(l, token) || strings.Contains(l, "dirgate demo (") {
+	if l := log(); !strings.Contains(l, "admin listening") || strings.Contains(l, token) || strings.Contains(l, "dirgate demo (") {
 		t.Fatalf("the log shows the admin token or the demo banner, or is not the server's:\n%s", l)
 	}
 }
