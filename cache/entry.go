@@ -49,7 +49,8 @@ type Entry struct {
 	// primary address first, then aliases. They feed the email index.
 	Addresses []string
 	// Members are the DNs of a group's direct members, as the upstream sent
-	// them; the cache resolves them to IDs when a generation is committed.
+	// them; each names whatever entry holds that DN when it is read
+	// (member.go), not the one that held it when the group was synced.
 	Members []string
 	Attrs   []Attr // sorted by lower-cased name, for deterministic output
 	// DNKey is the normalised DN (dn.Key), stored so that readers need not
