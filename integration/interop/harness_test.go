@@ -42,8 +42,14 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	for _, g := range []*shared{&olGate, &adGate} {
-		if g.d != nil {
-			g.d.stop()
+		if g.d == nil {
+			continue
+		}
+		g.d.stop()
+		// The race detector reports into the log and lets the server run on.
+		if b, _ := os.ReadFile(g.d.logPath); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+			fmt.Fprintf(os.Stderr, "FAIL: the race detector reported in dirgate:\n%s\n", b)
+			code = 1
 		}
 	}
 	os.RemoveAll(tmpRoot)
