@@ -76,7 +76,8 @@ type conn struct {
 	lastDone atomic.Int64
 	born     time.Time
 
-	idleTimeout          time.Duration
+	srv                  *Server // for its limits, which SetLimits may change
+	started              bool    // a request has begun to arrive; only the reading goroutine uses it
 	serialRequests       bool
 	writeTimeout         time.Duration
 	maxPacketSize        int
@@ -100,7 +101,7 @@ func newConn(s *Server, connID int, netConn net.Conn) *conn {
 		logger:               s.logger,
 		router:               s.router,
 		shutdownCtx:          s.shutdownCtx,
-		idleTimeout:          s.idleTimeout,
+		srv:                  s,
 		born:                 time.Now(),
 		serialRequests:       s.serialRequests,
 		writeTimeout:         s.writeTimeout,
@@ -130,7 +131,9 @@ func (c *conn) serveRequests() {
 			c.logger.Debug("received shutdown cancellation", "op", op, "conn", c.connID, "requestID", requestID)
 			return
 		case errors.Is(err, errProtocol):
-			c.logger.Debug("protocol error, closing connection", "op", op, "conn", c.connID, "remote", c.remoteAddr, "err", err)
+			// Info, not debug: a client whose requests a server cannot
+			// read needs an operator to see why it is disconnected.
+			c.logger.Info("protocol error, closing connection", "op", op, "conn", c.connID, "remote", c.remoteAddr, "err", err)
 			_ = c.writeNotice(ResultProtocolError, "protocol error")
 			return
 		default:
@@ -242,9 +245,8 @@ func (c *conn) readPacket(requestID int) (*packet, error) {
 	if err := c.awaitRequest(reader); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	// Re-arm the deadline for reading the rest of the message, so the whole
-	// idle period isn't eaten by the wait before its first byte.
-	if err := c.armIdleDeadline(); err != nil {
+	c.started = true
+	if err := c.armMessageDeadline(reader); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	size, err := messageSize(reader)
@@ -321,35 +323,74 @@ func (c *conn) awaitRequest(reader *bufio.Reader) error {
 // answered must not close a client that is about to send its next request.
 func (c *conn) idleLeft(err error) (time.Duration, bool) {
 	var ne net.Error
-	if c.idleTimeout <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
+	idle := c.srv.limits.Load().IdleTimeout
+	if idle <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
 		return 0, false
 	}
 	if c.inFlight.Load() > 0 {
-		return c.idleTimeout, true
+		return idle, true
 	}
 	done := c.lastDone.Load()
 	if done == 0 {
 		return 0, false
 	}
-	rest := c.idleTimeout - (time.Since(c.born) - time.Duration(done))
+	rest := idle - (time.Since(c.born) - time.Duration(done))
 	return rest, rest > 0
 }
 
+// waitTimeout is how long the connection may wait for its next request:
+// the idle timeout, or the shorter first-request timeout until a request
+// has begun to arrive.
+func (c *conn) waitTimeout() time.Duration {
+	lim := c.srv.limits.Load()
+	if c.started || lim.FirstRequestTimeout <= 0 {
+		return lim.IdleTimeout
+	}
+	if lim.IdleTimeout > 0 {
+		return min(lim.FirstRequestTimeout, lim.IdleTimeout)
+	}
+	return lim.FirstRequestTimeout
+}
+
 func (c *conn) armIdleDeadline() error {
-	if c.idleTimeout <= 0 {
-		return nil
+	d := c.waitTimeout()
+	if d <= 0 {
+		// No wait limit; clear a message deadline left from the last read.
+		if c.idleDeadline.IsZero() {
+			return nil
+		}
+		return c.setIdleDeadline(time.Time{})
 	}
 	// Setting a deadline updates a timer in the runtime poller, twice per
-	// request: a tenth of a small search's CPU. A deadline still more than
-	// half the idle timeout away is left as it is, so a connection is
+	// request: a tenth of a small search's CPU. A deadline between half
+	// and all of the timeout away is left as it is, so a connection is
 	// closed after between half and all of the idle timeout without a
-	// request. Only the reading goroutine calls this (see awaitRequest for
-	// how a shutdown's immediate deadline is still seen).
+	// request. A farther one (the timeout was shortened by SetLimits) or a
+	// nearer one is re-armed. Only the reading goroutine calls this (see
+	// awaitRequest for how a shutdown's immediate deadline is still seen).
 	now := time.Now()
-	if c.idleDeadline.Sub(now) > c.idleTimeout/2 {
+	if left := c.idleDeadline.Sub(now); left > d/2 && left <= d {
 		return nil
 	}
-	return c.setIdleDeadline(now.Add(c.idleTimeout))
+	return c.setIdleDeadline(now.Add(d))
+}
+
+// armMessageDeadline bounds the reading of the rest of a message whose
+// first byte has arrived by the message timeout, so a client sending a
+// byte at a time cannot hold the connection.  A message already whole in
+// the buffer, as small requests are, needs no deadline, which saves the
+// timer updates.  Without a message timeout the wait deadline is re-armed
+// instead, so the whole wait period isn't eaten by the wait before the
+// first byte.
+func (c *conn) armMessageDeadline(reader *bufio.Reader) error {
+	d := c.srv.limits.Load().MessageTimeout
+	switch {
+	case d <= 0:
+		return c.armIdleDeadline()
+	case messageBuffered(reader):
+		return nil
+	}
+	return c.setIdleDeadline(time.Now().Add(d))
 }
 
 // setIdleDeadline sets the read deadline and remembers it for armIdleDeadline.
@@ -362,37 +403,60 @@ func (c *conn) setIdleDeadline(t time.Time) error {
 // total encoded size.  RFC 4511 section 5.1 requires a SEQUENCE with a
 // definite length, which lets the size be checked before the body is read.
 func messageSize(reader *bufio.Reader) (int64, error) {
+	const op = "gldap.messageSize"
+	for need := 2; ; {
+		hdr, err := reader.Peek(need)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+		size, more, err := declaredSize(hdr)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", op, err)
+		}
+		if more == 0 {
+			return size, nil
+		}
+		need += more
+	}
+}
+
+// messageBuffered reports whether the whole next message is in the buffer.
+func messageBuffered(reader *bufio.Reader) bool {
+	hdr, _ := reader.Peek(reader.Buffered())
+	size, more, err := declaredSize(hdr)
+	return err == nil && more == 0 && int64(len(hdr)) >= size
+}
+
+// declaredSize parses the header at the start of hdr: the message's total
+// encoded size, or how many more header bytes it needs to tell.
+func declaredSize(hdr []byte) (size int64, more int, err error) {
 	const (
-		op           = "gldap.messageSize"
 		tagSequence  = 0x30
 		tlsHandshake = 0x16
 		maxLenBytes  = 4
 	)
-	hdr, err := reader.Peek(2)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
-	}
 	switch {
+	case len(hdr) < 2:
+		return 0, 2 - len(hdr), nil
 	case hdr[0] == tlsHandshake:
-		return 0, fmt.Errorf("%s: message starts with a TLS handshake (possible attempt to use TLS with a non-TLS server): %w", op, errProtocol)
+		return 0, 0, fmt.Errorf("message starts with a TLS handshake (possible attempt to use TLS with a non-TLS server): %w", errProtocol)
 	case hdr[0] != tagSequence:
-		return 0, fmt.Errorf("%s: message tag 0x%02x is not a SEQUENCE: %w", op, hdr[0], errProtocol)
+		return 0, 0, fmt.Errorf("message tag 0x%02x is not a SEQUENCE: %w", hdr[0], errProtocol)
 	case hdr[1]&0x80 == 0:
-		return 2 + int64(hdr[1]), nil
+		return 2 + int64(hdr[1]), 0, nil
 	}
 	n := int(hdr[1] & 0x7f)
 	if n == 0 || n > maxLenBytes {
-		return 0, fmt.Errorf("%s: unsupported length encoding 0x%02x: %w", op, hdr[1], errProtocol)
+		return 0, 0, fmt.Errorf("unsupported length encoding 0x%02x: %w", hdr[1], errProtocol)
 	}
-	hdr, err = reader.Peek(2 + n)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", op, err)
+	if len(hdr) < 2+n {
+		return 0, 2 + n - len(hdr), nil
 	}
 	var length int64
-	for _, b := range hdr[2:] {
+	for _, b := range hdr[2 : 2+n] {
 		length = length<<8 | int64(b)
 	}
-	return int64(2+n) + length, nil
+	return int64(2+n) + length, 0, nil
 }
 
 // isNetError reports whether err comes from the network (disconnect, timeout,

@@ -4,10 +4,13 @@ package gldap
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+	"github.com/hashicorp/go-hclog"
 )
 
 // filterStrings round-trip: go-ldap encodes each, decodeFilter must give
@@ -192,4 +195,32 @@ func ctxBytes(tag ber.Tag, b ...byte) *ber.Packet {
 	p := ber.Encode(ber.ClassContext, ber.TypePrimitive, tag, nil, "")
 	p.Data.Write(b)
 	return p
+}
+
+// TestSearch_MalformedFilterLogged: a filter that is not valid BER for a
+// Filter is a protocol error (RFC 4511 section 4.1.1), and is logged at info
+// level with the reason, where before it was logged only at debug.
+func TestSearch_MalformedFilterLogged(t *testing.T) {
+	logger, logs := bufferLogger(hclog.Info)
+	mux := newTestMux(t)
+	must(t, mux.Search(func(w *ResponseWriter, r *Request) {
+		_ = w.Write(r.NewSearchDoneResponse(WithResponseCode(ResultSuccess)))
+	}))
+	_, addr := startServer(t, mux, WithLogger(logger))
+	op := searchOp(t, "dc=x")
+	bad := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ApplicationSearchRequest, nil, "Search Request")
+	for i, c := range op.Children {
+		if i == 6 { // the filter
+			c = extensible(ctxString(ruleType, "ou"), ctxString(ruleMatchValue, "x"), ctxBytes(ruleDNAttributes, 1, 1))
+		}
+		bad.AppendChild(c)
+	}
+	c := dialRaw(t, addr)
+	c.send(1, bad)
+	expectNotice(t, c.mustRead(), ResultProtocolError)
+	c.expectClosed()
+	waitFor(t, 5*time.Second, func() bool { return strings.Contains(logs.String(), "dnAttributes is not a BOOLEAN") })
+	if !strings.Contains(logs.String(), "[INFO]") {
+		t.Fatalf("protocol error not logged at info: %s", logs.String())
+	}
 }

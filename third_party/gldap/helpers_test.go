@@ -142,6 +142,11 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 
 func (c *rawConn) send(messageID int64, protocolOp *ber.Packet, controls ...*ber.Packet) {
 	c.t.Helper()
+	c.sendBytes(message(messageID, protocolOp, controls...))
+}
+
+// message encodes an LDAPMessage.
+func message(messageID int64, protocolOp *ber.Packet, controls ...*ber.Packet) []byte {
 	msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
 	msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, messageID, "MessageID"))
 	msg.AppendChild(protocolOp)
@@ -152,7 +157,7 @@ func (c *rawConn) send(messageID int64, protocolOp *ber.Packet, controls ...*ber
 		}
 		msg.AppendChild(ctrls)
 	}
-	c.sendBytes(msg.Bytes())
+	return msg.Bytes()
 }
 
 func (c *rawConn) sendBytes(b []byte) {

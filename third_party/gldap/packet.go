@@ -748,6 +748,40 @@ func (p *packet) modifyDNParameters() (*modifyDNParameters, error) {
 	return &parameters, nil
 }
 
+// criticalControls returns the controlType of every control marked
+// critical.  It reads the Control SEQUENCEs itself: decodeControl keeps the
+// criticality only of control types it does not know, and the controls of
+// extended operations are not decoded at all.
+//
+//	Control ::= SEQUENCE {
+//	     controlType             LDAPOID,
+//	     criticality             BOOLEAN DEFAULT FALSE,
+//	     controlValue            OCTET STRING OPTIONAL }
+func (p *packet) criticalControls() ([]string, error) {
+	const op = "gldap.(packet).criticalControls"
+	controlPacket, err := p.controlPacket()
+	if err != nil || controlPacket == nil {
+		return nil, err
+	}
+	var critical []string
+	for _, c := range controlPacket.Children {
+		ctrl := &packet{Packet: c}
+		if err := ctrl.assert(ber.ClassUniversal, ber.TypePrimitive, withTag(ber.TagOctetString), withAssertChild(0)); err != nil {
+			return nil, fmt.Errorf("%s: invalid control type: %w", op, ErrInvalidParameter)
+		}
+		if len(c.Children) < 2 || ctrl.assert(ber.ClassUniversal, ber.TypePrimitive, withTag(ber.TagBoolean), withAssertChild(1)) != nil {
+			continue // no criticality: FALSE
+		}
+		if c.Children[1].Data.Len() != 1 {
+			return nil, fmt.Errorf("%s: criticality is not a BOOLEAN: %w", op, ErrInvalidParameter)
+		}
+		if c.Children[1].Data.Bytes()[0] != 0 {
+			critical = append(critical, c.Children[0].Data.String())
+		}
+	}
+	return critical, nil
+}
+
 // requestControls decodes the optional controls of a request; nil if none.
 func (p *packet) requestControls() ([]Control, error) {
 	const op = "gldap.(packet).requestControls"

@@ -37,6 +37,7 @@ type Request struct {
 	message      Message
 	routeOp      routeOperation
 	extendedName ExtendedOperationName
+	critical     []string
 }
 
 func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
@@ -90,12 +91,17 @@ func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
 		return nil, fmt.Errorf("%s: %v is an unsupported route operation: %w", op, v, ErrInternal)
 	}
 
+	critical, err := p.criticalControls()
+	if err != nil {
+		return nil, fmt.Errorf("%s: request %d: %w", op, id, err)
+	}
 	r := &Request{
 		ID:           id,
 		conn:         c,
 		message:      m,
 		routeOp:      routeOp,
 		extendedName: extendedName,
+		critical:     critical,
 	}
 	return r, nil
 }
@@ -106,6 +112,26 @@ func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
 // successfully authenticated (a.k.a. performed a successful bind operation).
 func (r *Request) ConnectionID() int {
 	return r.conn.connID
+}
+
+// Operation names the request's operation: "bind", "search", "modify",
+// "add", "delete", "modifyDN", "compare", "extendedOperation" or "unbind".
+func (r *Request) Operation() string {
+	return string(r.routeOp)
+}
+
+// ExtendedName is the requestName of an extended operation, empty for other
+// operations.
+func (r *Request) ExtendedName() ExtendedOperationName {
+	return r.extendedName
+}
+
+// CriticalControls returns the controlType of every control of the request
+// marked critical, whatever the operation (extended operations included) and
+// whether or not gldap knows the control.  A server must refuse a request
+// with a critical control it does not implement (RFC 4511 section 4.1.11).
+func (r *Request) CriticalControls() []string {
+	return r.critical
 }
 
 // RemoteAddr returns the network address of the client that sent the request.

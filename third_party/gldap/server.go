@@ -30,11 +30,12 @@ type Server struct {
 	nextConnID      atomic.Int64
 	listenerReady   bool
 	router          *Mux
-	idleTimeout     time.Duration
+	limits          atomic.Pointer[Limits]
+	perAddress      map[netip.Addr]int // open connections by client address; guarded by mu
+	onRefuse        OnRefuseHandler
 	serialRequests  bool
 	writeTimeout    time.Duration
 	shutdownTimeout time.Duration
-	maxConnections  int
 	maxPacketSize   int
 	onCloseHandler  OnCloseHandler
 
@@ -51,6 +52,8 @@ type Server struct {
 // - WithWriteTimeout bounds every write (flush) to a connection
 // - WithShutdownTimeout bounds how long Stop waits for in-flight requests
 // - WithMaxConnections caps the number of concurrent connections
+// - WithLimits sets the idle, first-request and message timeouts and the connection caps at once
+// - WithOnRefuse reports connections refused for a limit
 // - WithMaxPacketSize caps the size of a single request
 // - WithDisablePanicRecovery lets handler panics crash the process (debugging)
 // - WithOnClose will define a callback the server will call every time a connection is closed
@@ -65,22 +68,24 @@ func NewServer(opt ...Option) (*Server, error) {
 		})
 	}
 
-	return &Server{
+	s := &Server{
 		router:               &Mux{}, // TODO: a better default router
 		logger:               opts.withLogger,
 		listeners:            map[net.Listener]struct{}{},
 		conns:                map[*conn]struct{}{},
+		perAddress:           map[netip.Addr]int{},
+		onRefuse:             opts.withOnRefuse,
 		shutdownCancel:       cancel,
 		shutdownCtx:          cancelCtx,
 		writeTimeout:         opts.withWriteTimeout,
-		idleTimeout:          opts.withIdleTimeout,
 		serialRequests:       opts.withSerialRequests,
 		shutdownTimeout:      opts.withShutdownTimeout,
-		maxConnections:       opts.withMaxConnections,
 		maxPacketSize:        opts.withMaxPacketSize,
 		disablePanicRecovery: opts.withDisablePanicRecovery,
 		onCloseHandler:       opts.withOnClose,
-	}, nil
+	}
+	s.SetLimits(opts.withLimits)
+	return s, nil
 }
 
 // Index of rightmost occurrence of b in s.
@@ -245,9 +250,11 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // serveConn starts serving the newly accepted c, unless the server is
-// stopping or at its connection limit, in which case c is closed.
+// stopping or at one of its connection limits, in which case c is closed.
 func (s *Server) serveConn(c net.Conn) {
 	const op = "gldap.(Server).serveConn"
+	lim := s.limits.Load()
+	addr := addrKey(c.RemoteAddr())
 	s.mu.Lock()
 	// Checking under mu orders connWg.Add before Stop's connWg.Wait.
 	if s.shutdownCtx.Err() != nil {
@@ -255,11 +262,25 @@ func (s *Server) serveConn(c net.Conn) {
 		_ = c.Close()
 		return
 	}
-	if s.maxConnections > 0 && len(s.conns) >= s.maxConnections {
+	var refused RefuseReason
+	switch {
+	case lim.MaxConnections > 0 && len(s.conns) >= lim.MaxConnections:
+		refused = RefusedMaxConnections
+	case lim.MaxConnectionsPerAddress > 0 && addr.IsValid() && s.perAddress[addr] >= lim.MaxConnectionsPerAddress:
+		refused = RefusedPerAddress
+	}
+	if refused != "" {
 		s.mu.Unlock()
-		s.logger.Warn("connection limit reached, closing new connection", "op", op, "remote", c.RemoteAddr(), "max", s.maxConnections)
 		_ = c.Close()
+		if s.onRefuse != nil {
+			s.onRefuse(c.RemoteAddr(), refused)
+		} else {
+			s.logger.Warn("connection limit reached, closing new connection", "op", op, "remote", c.RemoteAddr(), "reason", refused)
+		}
 		return
+	}
+	if addr.IsValid() {
+		s.perAddress[addr]++
 	}
 	connID := int(s.nextConnID.Add(1))
 	conn := newConn(s, connID, c)
@@ -273,6 +294,11 @@ func (s *Server) serveConn(c net.Conn) {
 			s.logger.Debug("connWg done", "op", op, "conn", connID)
 			s.mu.Lock()
 			delete(s.conns, conn)
+			if addr.IsValid() {
+				if s.perAddress[addr]--; s.perAddress[addr] == 0 {
+					delete(s.perAddress, addr)
+				}
+			}
 			s.mu.Unlock()
 			s.connWg.Done()
 			if s.onCloseHandler != nil {

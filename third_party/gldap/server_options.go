@@ -13,11 +13,11 @@ import (
 type configOptions struct {
 	withTLSConfig            *tls.Config
 	withLogger               hclog.Logger
-	withIdleTimeout          time.Duration
 	withSerialRequests       bool
 	withWriteTimeout         time.Duration
 	withShutdownTimeout      time.Duration
-	withMaxConnections       int
+	withLimits               Limits
+	withOnRefuse             OnRefuseHandler
 	withMaxPacketSize        int
 	withDisablePanicRecovery bool
 	withOnClose              OnCloseHandler
@@ -68,7 +68,7 @@ func WithTLSConfig(tc *tls.Config) Option {
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
-			o.withIdleTimeout = d
+			o.withLimits.IdleTimeout = d
 		}
 	}
 }
@@ -143,13 +143,13 @@ func WithShutdownTimeout(d time.Duration) Option {
 }
 
 // WithMaxConnections caps the number of concurrently open client connections.
-// A connection accepted while n are open is closed at once (and logged at warn
-// level) rather than left waiting in the accept queue, so clients fail fast
-// instead of hanging.  Zero (the default) means no limit.
+// A connection accepted while n are open is closed at once (see WithOnRefuse)
+// rather than left waiting in the accept queue, so clients fail fast instead
+// of hanging.  Zero (the default) means no limit.
 func WithMaxConnections(n int) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
-			o.withMaxConnections = n
+			o.withLimits.MaxConnections = n
 		}
 	}
 }

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+
+package gldap
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Limits bound what clients may hold of a server: connections, and how long
+// a connection may wait or take to send.  Zero values mean no limit.  A
+// running server takes new limits with SetLimits.
+type Limits struct {
+	// IdleTimeout closes a connection that has waited this long for its
+	// next request (see WithIdleTimeout).
+	IdleTimeout time.Duration
+	// FirstRequestTimeout closes a connection whose first request has not
+	// started to arrive this long after it was accepted; an LDAPS
+	// handshake counts as part of that wait.  It keeps connections that
+	// never send anything from holding slots for a whole IdleTimeout, and
+	// is capped by IdleTimeout.
+	FirstRequestTimeout time.Duration
+	// MessageTimeout closes a connection that takes longer than this to
+	// send one request once its first byte has arrived, so a client
+	// dribbling a byte at a time cannot hold its slot (slowloris).
+	MessageTimeout time.Duration
+	// MaxConnections caps the open connections (see WithMaxConnections).
+	MaxConnections int
+	// MaxConnectionsPerAddress caps the open connections from one IP
+	// address, so one client cannot take every slot.  Connections that
+	// have no IP address (e.g. Unix sockets) are not counted.
+	MaxConnectionsPerAddress int
+}
+
+// RefuseReason says why a server closed a connection at once.
+type RefuseReason string
+
+// Reasons for refusing a connection.
+const (
+	// RefusedMaxConnections: Limits.MaxConnections connections were open.
+	RefusedMaxConnections RefuseReason = "max_connections"
+	// RefusedPerAddress: Limits.MaxConnectionsPerAddress connections from
+	// the client's address were open.
+	RefusedPerAddress RefuseReason = "per_address"
+)
+
+// OnRefuseHandler is told about every connection refused for a limit.
+type OnRefuseHandler func(remote net.Addr, reason RefuseReason)
+
+// WithLimits sets all of the server's limits at once; see Limits.
+func WithLimits(l Limits) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withLimits = l
+		}
+	}
+}
+
+// WithOnRefuse calls h for every connection refused for a limit, e.g. to
+// count them and log them at a rate the caller chooses, instead of the
+// server logging each at warn level: clients decide how many there are.
+func WithOnRefuse(h OnRefuseHandler) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withOnRefuse = h
+		}
+	}
+}
+
+// SetLimits replaces the limits of a running server; it is safe to call
+// while the server serves.  Open connections get the new timeouts from
+// their next wait on; connection caps apply to connections accepted from
+// now on and close none that are open.
+func (s *Server) SetLimits(l Limits) {
+	s.limits.Store(&l)
+}
+
+// Limits returns the limits in force.
+func (s *Server) Limits() Limits {
+	return *s.limits.Load()
+}
+
+// addrKey is the IP address connections are counted by; invalid when c has
+// none.
+func addrKey(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
