@@ -41,7 +41,9 @@ func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 		}
 		ev := &entryView{e: e, v: v}
 		switch {
-		case len(ev.Values(m.Attribute)) == 0:
+		// The filter's name for the attribute: canonical, so that an OID
+		// or an alias finds the stored attribute.
+		case len(ev.Values(f.Attributes()[0])) == 0:
 			resp.SetResultCode(gldap.ResultNoSuchAttribute)
 		case f.Match(ev):
 			resp.SetResultCode(gldap.ResultCompareTrue)

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"strings"
-
 	"github.com/jimlambrt/gldap"
 
 	"github.com/dirgate/dirgate/cache"
@@ -36,13 +34,19 @@ func (l *listener) rootDSE(w *gldap.ResponseWriter, r *gldap.Request, m *gldap.S
 		l.write(w, done)
 		return
 	}
+	req, serr := parseAttrRequest(m.Attributes, maxAttrDescs)
+	if serr != nil {
+		done.SetResultCode(serr.code)
+		done.SetDiagnosticMessage(serr.msg)
+		l.write(w, done)
+		return
+	}
 	e := &cache.Entry{Attrs: attrs}
 	if f.Match(e) {
-		req := parseAttrRequest(m.Attributes)
 		out := r.NewSearchResponseEntry("")
 		for _, a := range attrs {
 			// Everything but objectClass is operational on the root DSE.
-			if req.names[strings.ToLower(a.Name)] || req.ops || (req.all && a.Name == "objectClass") {
+			if req.named(a.Name) || req.ops || (req.all && a.Name == "objectClass") {
 				if len(a.Values) > 0 {
 					out.AddAttribute(a.Name, a.Values)
 				}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,15 +17,6 @@ import (
 
 // maxSearchTime bounds any search, whatever time limit the client asks for.
 const maxSearchTime = 2 * time.Minute
-
-// operational attributes are returned only when asked for by name or with
-// "+", as directory servers do.
-var operational = map[string]bool{
-	"entryuuid": true, "entrycsn": true, "entrydn": true, "createtimestamp": true, "modifytimestamp": true,
-	"creatorsname": true, "modifiersname": true, "pwdaccountlockedtime": true, "pwdchangedtime": true,
-	"pwdfailuretime": true, "structuralobjectclass": true, "subschemasubentry": true, "hassubordinates": true,
-	"memberof": true, "contextcsn": true,
-}
 
 // searchError is a search refused before any entry was sent.
 type searchError struct {
@@ -99,7 +89,11 @@ func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap
 	if err != nil {
 		return 0, &searchError{gldap.ResultInvalidDNSyntax, "invalid base DN"}
 	}
-	q := &query{baseKey: baseKey, scope: m.Scope, filter: f, attrs: parseAttrRequest(m.Attributes), typesOnly: m.TypesOnly}
+	attrs, aerr := parseAttrRequest(m.Attributes, maxAttrDescs)
+	if aerr != nil {
+		return 0, aerr
+	}
+	q := &query{baseKey: baseKey, scope: m.Scope, filter: f, attrs: attrs, typesOnly: m.TypesOnly}
 	q.keep = q.projection()
 
 	limit := m.TimeLimit
@@ -262,95 +256,27 @@ func (x *entryView) Values(name string) []string {
 // DN implements the filter's optional DN interface (for :dn: matching).
 func (x *entryView) DN() string { return x.e.DN }
 
-// projection returns which stored attributes the search needs decoded: the
-// ones its filter reads and the ones it returns; nil (all) when it asks for
-// every user or operational attribute, or when the filter may read any.
-func (q *query) projection() func(name string) bool {
-	if q.attrs.all || q.attrs.ops {
-		return nil
-	}
-	var names []string // every spelling of every type needed
-	add := func(desc string) {
-		if b := filter.BaseType(desc); !slices.Contains(names, b) {
-			names = append(names, filter.Spellings(b)...)
-		}
-	}
-	for _, a := range q.filter.Attributes() {
-		if a == "*" {
-			return nil
-		}
-		add(a)
-	}
-	for _, name := range q.attrs.order {
-		add(name)
-	}
-	return func(desc string) bool {
-		t, _, _ := strings.Cut(desc, ";")
-		for _, n := range names {
-			if strings.EqualFold(t, n) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
-// attrRequest is the parsed attribute list of a search.
-type attrRequest struct {
-	all, ops bool
-	names    map[string]bool // lower-cased
-	order    []string        // as requested, for computed attributes
-}
-
-func parseAttrRequest(attrs []string) attrRequest {
-	a := attrRequest{names: map[string]bool{}}
-	if len(attrs) == 0 {
-		a.all = true
-	}
-	for _, name := range attrs {
-		switch name {
-		case "*":
-			a.all = true
-		case "+":
-			a.ops = true
-		case "1.1":
-			// RFC 4511: no attributes; ignored when listed with others.
-		default:
-			ln := strings.ToLower(name)
-			if !a.names[ln] {
-				a.names[ln] = true
-				a.order = append(a.order, name)
-			}
-		}
-	}
-	return a
-}
-
-func (a attrRequest) wants(name string) bool {
-	ln := strings.ToLower(name)
-	if a.names[ln] {
-		return true
-	}
-	if operational[ln] {
-		return a.ops
-	}
-	return a.all
-}
-
 func (l *listener) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, ev *entryView, q *query) error {
 	out := r.NewSearchResponseEntry(ev.e.DN)
 	add := func(name string, values []string) {
+		rng, ok := q.attrs.pick(name)
+		if !ok {
+			return
+		}
+		if rng != nil {
+			if name, values, ok = rng.cut(name, values); !ok {
+				return
+			}
+		}
 		if q.typesOnly {
 			values = nil
 		}
 		out.AddAttribute(name, values)
 	}
 	for _, a := range ev.e.Attrs {
-		if q.attrs.wants(a.Name) {
-			add(a.Name, a.Values)
-		}
+		add(a.Name, a.Values)
 	}
-	if q.attrs.wants("memberOf") && ev.e.Values("memberOf") == nil {
+	if _, ok := q.attrs.pick("memberOf"); ok && ev.e.Values("memberOf") == nil {
 		if mo := ev.Values("memberOf"); len(mo) > 0 {
 			add("memberOf", mo)
 		}
@@ -358,9 +284,7 @@ func (l *listener) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, ev *entr
 			return ev.err
 		}
 	}
-	if q.attrs.wants("entryDN") {
-		add("entryDN", []string{ev.e.DN})
-	}
+	add("entryDN", []string{ev.e.DN})
 	return w.Write(out)
 }
 
