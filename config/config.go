@@ -130,6 +130,22 @@ type LDAPListener struct {
 	// MaxConnections caps concurrent client connections. Default 1024; at
 	// least 1.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress caps the concurrent connections from one IP
+	// address, so that one client cannot take every slot. Default a
+	// quarter of MaxConnections; from 1 to MaxConnections. Behind a load
+	// balancer or proxy every client shares its address: set it to
+	// MaxConnections there.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// FirstRequestTimeout closes a connection that has not started to send
+	// its first request this long after it was accepted (an LDAPS
+	// handshake included), so that connections that never send anything
+	// do not hold slots for a whole IdleTimeout. Default 10s; positive, at
+	// most IdleTimeout.
+	FirstRequestTimeout Duration `yaml:"first_request_timeout"`
+	// ReadTimeout closes a connection that takes longer than this to send
+	// one whole request once its first byte has arrived, so that a client
+	// sending a byte at a time cannot hold its slot. Default 30s; positive.
+	ReadTimeout Duration `yaml:"read_timeout"`
 }
 
 // TLSFiles names a PEM certificate chain and its private key. Relative

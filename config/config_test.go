@@ -218,6 +218,10 @@ func TestDefaults(t *testing.T) {
 		MaxPageSize:    1000,
 		IdleTimeout:    Duration(15 * time.Minute),
 		MaxConnections: 1024,
+		// issue 13's connection limits
+		MaxConnectionsPerAddress: 256,
+		FirstRequestTimeout:      Duration(10 * time.Second),
+		ReadTimeout:              Duration(30 * time.Second),
 	}
 	if !reflect.DeepEqual(cfg.LDAP, wantLDAP) {
 		t.Errorf("LDAP = %+v\nwant %+v", cfg.LDAP, wantLDAP)

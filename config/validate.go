@@ -133,7 +133,13 @@ func (v *validator) listener(l *LDAPListener, p string) {
 	v.atLeast(p+".size_limit", &l.SizeLimit, 1000, 1)
 	v.atLeast(p+".max_page_size", &l.MaxPageSize, 1000, 1)
 	v.positiveDuration(p+".idle_timeout", &l.IdleTimeout, 15*time.Minute)
+	v.positiveDuration(p+".first_request_timeout", &l.FirstRequestTimeout, min(10*time.Second, l.IdleTimeout.Std()))
+	if l.IdleTimeout > 0 && l.FirstRequestTimeout > l.IdleTimeout {
+		v.errorf(p+".first_request_timeout", "%s is longer than idle_timeout (%s); a connection would wait longer for its first request than for any other", l.FirstRequestTimeout, l.IdleTimeout)
+	}
+	v.positiveDuration(p+".read_timeout", &l.ReadTimeout, 30*time.Second)
 	v.atLeast(p+".max_connections", &l.MaxConnections, 1024, 1)
+	v.between(p+".max_connections_per_address", &l.MaxConnectionsPerAddress, max(1, l.MaxConnections/4), 1, max(1, l.MaxConnections))
 }
 
 // listenAddr checks a host:port to listen on; examplePort is used in the
