@@ -65,6 +65,7 @@ oidc:
       name: dirgate demo app
       secret_hash: "%s"
       redirect_uris: [%s]
+      post_logout_redirect_uris: [%s]
 admin:
   listen: %s
   token_env: DIRGATE_DEMO_ADMIN_TOKEN
@@ -84,7 +85,7 @@ func demoConfig(dir *demodir.Server, rp *demodir.RP) (*config.Config, error) {
 		return nil, err
 	}
 	yml := fmt.Sprintf(demoConfigTemplate, demoAddrs.LDAP, demoAppDN, demoAppHash, demoConnector, dir.Port(), demodir.SyncDN,
-		demodir.Base, demoIssuer(), demoAddrs.OIDC, demodir.RPClientID, rpHash, rp.RedirectURI(), demoAddrs.Admin)
+		demodir.Base, demoIssuer(), demoAddrs.OIDC, demodir.RPClientID, rpHash, rp.RedirectURI(), rp.PostLogoutRedirectURI(), demoAddrs.Admin)
 	return config.Parse("dirgate-demo.yaml", []byte(yml))
 }
 

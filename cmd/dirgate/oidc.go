@@ -32,6 +32,7 @@ func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticato
 	for _, c := range o.Clients {
 		pc.Clients = append(pc.Clients, oidc.Client{
 			ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+			IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
 			// Token requests of a busy client would each pay argon2.
 			VerifySecret: func(s string) bool { return secrets.Check(c.ID, s, c.VerifySecret) },
 		})
