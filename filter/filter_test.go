@@ -533,6 +533,7 @@ func TestDefaultSchema(t *testing.T) {
 		"member": DN, "uniqueMember": DN, "memberOf": DN, "dominoAccessGroups": DN, "distinguishedName": DN,
 		"uidNumber": Integer, "msDS-User-Account-Control-Computed": Integer, "primaryGroupID": Integer,
 		"objectGUID": Octet, "objectSid": Octet, "jpegPhoto": Octet, "userCertificate;binary": Octet,
+		"2.5.4.31": DN, "1.2.840.113556.1.2.102": DN, "1.3.6.1.1.1.1.0": Integer, "objectCategory": DN,
 	}
 	for attr, want := range tests {
 		if got := DefaultSchema(attr); got != want {

@@ -83,16 +83,50 @@ func DefaultSchema(attr string) Syntax {
 }
 
 // aliases maps the OIDs and alternative names that clients use for common
-// attribute types to the names entries are stored under.
+// attribute types (RFC 4519, RFC 2798, RFC 2307, AD) to the names entries
+// are stored under.
 var aliases = map[string]string{
-	"2.5.4.3":                   "cn",
-	"commonname":                "cn",
-	"2.5.4.0":                   "objectclass",
-	"0.9.2342.19200300.100.1.3": "mail",
-	"rfc822mailbox":             "mail",
-	"0.9.2342.19200300.100.1.1": "uid",
-	"userid":                    "uid",
+	"2.5.4.3":                    "cn",
+	"commonname":                 "cn",
+	"2.5.4.0":                    "objectclass",
+	"0.9.2342.19200300.100.1.3":  "mail",
+	"rfc822mailbox":              "mail",
+	"0.9.2342.19200300.100.1.1":  "uid",
+	"userid":                     "uid",
+	"2.5.4.4":                    "sn",
+	"surname":                    "sn",
+	"2.5.4.42":                   "givenname",
+	"gn":                         "givenname",
+	"2.5.4.11":                   "ou",
+	"organizationalunitname":     "ou",
+	"2.5.4.10":                   "o",
+	"organizationname":           "o",
+	"0.9.2342.19200300.100.1.25": "dc",
+	"domaincomponent":            "dc",
+	"2.5.4.7":                    "l",
+	"localityname":               "l",
+	"2.5.4.31":                   "member",
+	"2.5.4.50":                   "uniquemember",
+	"2.5.4.12":                   "title",
+	"2.5.4.13":                   "description",
+	"2.5.4.20":                   "telephonenumber",
+	"2.16.840.1.113730.3.1.241":  "displayname",
+	"2.16.840.1.113730.3.1.3":    "employeenumber",
+	"1.3.6.1.1.1.1.0":            "uidnumber",
+	"1.3.6.1.1.1.1.1":            "gidnumber",
+	"1.2.840.113556.1.2.102":     "memberof",
+	"1.3.6.1.1.16.4":             "entryuuid",
+	"0.9.2342.19200300.100.1.10": "manager",
 }
+
+// spellings maps a canonical type to its aliases.
+var spellings = func() map[string][]string {
+	m := map[string][]string{}
+	for alias, name := range aliases {
+		m[name] = append(m[name], alias)
+	}
+	return m
+}()
 
 // canonAttr returns the lower-case, alias-resolved form of an attribute
 // description with its options (full) and without them (base).
@@ -118,13 +152,7 @@ func BaseType(desc string) string {
 // Spellings returns the names that denote the canonical type base: base
 // itself and its aliases ("cn": "cn", "commonname").
 func Spellings(base string) []string {
-	out := []string{base}
-	for alias, name := range aliases {
-		if name == base {
-			out = append(out, alias)
-		}
-	}
-	return out
+	return append([]string{base}, spellings[base]...)
 }
 
 // sameType reports whether an attribute type as written in a DN names the
@@ -133,8 +161,8 @@ func sameType(t, base string) bool {
 	if strings.EqualFold(t, base) {
 		return true
 	}
-	for alias, name := range aliases {
-		if name == base && strings.EqualFold(t, alias) {
+	for _, alias := range spellings[base] {
+		if strings.EqualFold(t, alias) {
 			return true
 		}
 	}

@@ -59,6 +59,7 @@ func TestSearchAttributesByOID(t *testing.T) {
 		{[]string{"CN"}, []string{"cn"}},
 		{[]string{"0.9.2342.19200300.100.1.3", "2.5.4.3"}, []string{"cn", "mail"}},
 		{[]string{"0.9.2342.19200300.100.1.1"}, []string{"uid"}},
+		{[]string{"2.5.4.4", "gn", "2.16.840.1.113730.3.1.241"}, []string{"sn", "givenName", "displayName"}},
 		{[]string{"2.5.4.0"}, []string{"objectClass"}},
 		{[]string{"cn;lang-en"}, nil}, // no such subtype is stored
 		{[]string{"2.5.4.3;lang-en", "sn"}, []string{"sn"}},
