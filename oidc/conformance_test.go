@@ -384,3 +384,31 @@ func TestIssuerRootPage(t *testing.T) {
 		t.Fatalf("unknown path: %d, want 404", r.StatusCode)
 	}
 }
+
+// TestCodeReplayDuringFirstExchange: a replay that arrives while the first
+// exchange of the code is still issuing its tokens revokes the refresh
+// token that exchange then issues.
+func TestCodeReplayDuringFirstExchange(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s"), "alice@x.test", "pw")
+	code := codeFrom(t, resp, "s")
+	first, replay := f.p.grants.redeem(code) // the first exchange has taken the code
+	if first == nil || replay {
+		t.Fatal("the code was not redeemable")
+	}
+	if _, err := f.conf.Exchange(ctx, code); err == nil {
+		t.Fatal("a replayed code was accepted")
+	}
+	e, err := f.p.account(ctx, first.Connector, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued, _, _, err := f.p.issue(ctx, f.p.clients["wiki"], e, first.Scope, "", first.AuthTime, first.Family)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: issued["refresh_token"].(string)}).Token(); err == nil {
+		t.Fatal("the refresh token issued for a replayed code works")
+	}
+}

@@ -41,7 +41,7 @@ type codeGrant struct {
 	AuthTime    time.Time
 	Expires     time.Time
 	Used        bool
-	Family      string // refresh token family issued for it, to revoke on replay
+	Family      string // of the refresh tokens issued for it, to revoke on replay
 	AccessJTI   string
 	AccessExp   time.Time
 }

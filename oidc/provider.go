@@ -330,6 +330,9 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	code, ok := p.grants.putCode(&codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
 		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
+		// Named now, so that a replay racing the first exchange revokes
+		// the refresh tokens that exchange is about to issue.
+		Family: token(16),
 	})
 	if !ok {
 		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
@@ -435,7 +438,10 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		return
 	case replay:
 		// A code used twice may have been stolen: revoke what it issued.
-		p.grants.revokeAccess(c.AccessJTI, c.AccessExp)
+		p.grants.mu.Lock()
+		jti, exp := c.AccessJTI, c.AccessExp
+		p.grants.mu.Unlock()
+		p.grants.revokeAccess(jti, exp)
 		if err := p.grants.revokeFamily(c.Family); err != nil {
 			p.log.Error("oidc revoke the refresh tokens of a replayed code", "err", err)
 		}
@@ -465,15 +471,14 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
 		return
 	}
-	family := token(16)
-	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime, family)
+	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime, c.Family)
 	if err != nil {
 		p.log.Error("oidc issue tokens", "err", err)
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
 		return
 	}
 	p.grants.mu.Lock()
-	c.AccessJTI, c.AccessExp, c.Family = jti, exp, family
+	c.AccessJTI, c.AccessExp = jti, exp
 	p.grants.mu.Unlock()
 	writeJSON(w, http.StatusOK, resp)
 }
