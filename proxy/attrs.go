@@ -146,19 +146,17 @@ func isDigits(s string) bool {
 
 // cut returns the values in the range and the description they are
 // returned under: desc with the range whose upper bound is the last value
-// returned, or "*" when that is the entry's last. ok is false when the
-// range starts past the last value: Samba then omits the attribute (AD
-// answers operationsError unless the request carries the
-// LDAP_SERVER_RANGE_RETRIEVAL_NOERR control).
-func (r valueRange) cut(desc string, values []string) (string, []string, bool) {
-	if r.lo >= len(values) {
-		return "", nil, false
-	}
+// returned, or "*" when that is the entry's last. A range that starts past
+// the last value returns "lo-*" with no values, as Samba does (AD answers
+// operationsError unless the request carries the
+// LDAP_SERVER_RANGE_RETRIEVAL_NOERR control); clients stop at "*" either
+// way.
+func (r valueRange) cut(desc string, values []string) (string, []string) {
 	end, hi := len(values), "*"
 	if r.hi >= 0 && r.hi < len(values)-1 {
 		end, hi = r.hi+1, strconv.Itoa(r.hi)
 	}
-	return desc + ";range=" + strconv.Itoa(r.lo) + "-" + hi, values[r.lo:end], true
+	return desc + ";range=" + strconv.Itoa(r.lo) + "-" + hi, values[min(r.lo, end):end]
 }
 
 // lookup returns what is asked of the type of desc, nil if it is not named.

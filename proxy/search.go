@@ -264,9 +264,7 @@ func (l *listener) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, ev *entr
 			return
 		}
 		if rng != nil {
-			if name, values, ok = rng.cut(name, values); !ok {
-				return
-			}
+			name, values = rng.cut(name, values)
 		}
 		if q.typesOnly {
 			values = nil

@@ -157,7 +157,9 @@ func TestSearchRangeRetrieval(t *testing.T) {
 		{engineeringDN, []string{"member;range=2-2"}, map[string][]string{"member;range=2-*": members[2:]}},
 		{engineeringDN, []string{"member;range=1-1"}, map[string][]string{"member;range=1-1": members[1:2]}},
 		{engineeringDN, []string{"MEMBER;Range=0-0"}, map[string][]string{"member;range=0-0": members[:1]}},
-		{engineeringDN, []string{"member;range=3-*"}, map[string][]string{}},
+		// Past the end: the range and no values, as Samba answers.
+		{engineeringDN, []string{"member;range=3-*"}, map[string][]string{"member;range=3-*": nil}},
+		{engineeringDN, []string{"member;range=5-9"}, map[string][]string{"member;range=5-*": nil}},
 		{engineeringDN, []string{"member;range=2-1"}, map[string][]string{}},
 		{engineeringDN, []string{"member;range=x-1"}, map[string][]string{}},
 		{engineeringDN, []string{"cn", "member;range=0-0"}, map[string][]string{"cn": {"engineering"}, "member;range=0-0": members[:1]}},
