@@ -41,6 +41,12 @@ var (
 	LDAPOps = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dirgate_ldap_operations_total", Help: "LDAP operations answered, by operation and result.",
 	}, []string{"op", "result"})
+	// LDAPConnectionsRefused counts LDAP connections closed on accept
+	// because a connection cap was reached.
+	LDAPConnectionsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dirgate_ldap_connections_refused_total",
+		Help: "LDAP connections refused on accept, by the cap that was reached (max_connections, per_address).",
+	}, []string{"reason"})
 	// AuthAttempts counts password checks by protocol and result.
 	AuthAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dirgate_auth_attempts_total", Help: "Password checks (LDAP binds and OIDC logins) by protocol and result.",
@@ -57,7 +63,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(SyncRuns, SyncDuration, SyncChanges, Entries, LastSuccess, LDAPOps, AuthAttempts, BindLatency, UpstreamUp,
+	Registry.MustRegister(SyncRuns, SyncDuration, SyncChanges, Entries, LastSuccess, LDAPOps, LDAPConnectionsRefused, AuthAttempts, BindLatency, UpstreamUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +43,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
+	refusals  refusalLog
 }
 
 // Authenticator checks directory users' passwords (authn.Authenticator).
@@ -74,8 +77,10 @@ func New(cfg *config.Config, store *cache.Store, auth Authenticator, tlsCfg *tls
 }
 
 // Reload applies a new configuration's service accounts, naming contexts
-// and limits to new requests, without touching open connections.
-// Listener addresses and certificates need a restart.
+// and limits to new requests, and its connection limits to the running
+// listeners: new timeouts apply to an open connection from its next wait
+// for a request, lowered caps close no open connection. Listener addresses
+// and certificates need a restart, which is logged when they changed.
 func (s *Server) Reload(cfg *config.Config) error {
 	n := &settings{cfg: cfg.LDAP, accounts: map[string]config.ServiceAccount{}, rootKeys: map[string]bool{}}
 	for _, a := range cfg.ServiceAccounts {
@@ -93,8 +98,32 @@ func (s *Server) Reload(cfg *config.Config) error {
 			}
 		}
 	}
-	s.set.Store(n)
+	if old := s.set.Swap(n); old != nil && needsRestart(old.cfg, n.cfg) {
+		s.log.Warn("ldap: listen addresses or TLS files changed; restart dirgate to apply them")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.listeners {
+		l.srv.SetLimits(limits(cfg.LDAP))
+	}
 	return nil
+}
+
+// needsRestart reports whether the listener settings only a restart applies
+// changed.
+func needsRestart(old, cur config.LDAPListener) bool {
+	return old.Listen != cur.Listen || old.LDAPSListen != cur.LDAPSListen || !reflect.DeepEqual(old.TLS, cur.TLS)
+}
+
+// limits are the gldap connection limits of the configuration.
+func limits(c config.LDAPListener) gldap.Limits {
+	return gldap.Limits{
+		IdleTimeout:              c.IdleTimeout.Std(),
+		FirstRequestTimeout:      c.FirstRequestTimeout.Std(),
+		MessageTimeout:           c.ReadTimeout.Std(),
+		MaxConnections:           c.MaxConnections,
+		MaxConnectionsPerAddress: c.MaxConnectionsPerAddress,
+	}
 }
 
 func (s *Server) settings() *settings { return s.set.Load() }
@@ -129,27 +158,81 @@ func (l *listener) session(id int) *session {
 	return v.(*session)
 }
 
-// slogWriter passes gldap's log lines (hclog) to dirgate's log.
+// hclogLevels are the level tags hclog starts its lines with.
+var hclogLevels = []struct {
+	prefix string
+	level  slog.Level
+}{{"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[DEBUG]", slog.LevelDebug}, {"[TRACE]", slog.LevelDebug}}
+
+// slogWriter passes gldap's log lines (hclog, without timestamps) to
+// dirgate's log at the level hclog wrote them with.
 type slogWriter struct{ log *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Error("ldap server", "detail", strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	level := slog.LevelError
+	for _, l := range hclogLevels {
+		if rest, ok := strings.CutPrefix(line, l.prefix); ok {
+			level, line = l.level, strings.TrimSpace(rest)
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, "ldap server", "detail", line)
 	return len(p), nil
+}
+
+// refusalLogEvery spaces the log lines about refused connections: a flood
+// of connections must not flood the log as well. The metric counts each.
+const refusalLogEvery = time.Minute
+
+// refusalLog logs refused connections at most once per refusalLogEvery,
+// with how many of each reason were refused since the last line.
+type refusalLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	counts map[gldap.RefuseReason]int
+}
+
+// refused counts a connection gldap refused for a cap, and logs it unless
+// a line was logged less than refusalLogEvery ago.
+func (s *Server) refused(remote net.Addr, reason gldap.RefuseReason) {
+	metrics.LDAPConnectionsRefused.WithLabelValues(string(reason)).Inc()
+	r := &s.refusals
+	r.mu.Lock()
+	if r.counts == nil {
+		r.counts = map[gldap.RefuseReason]int{}
+	}
+	r.counts[reason]++
+	now := time.Now()
+	if now.Sub(r.last) < refusalLogEvery {
+		r.mu.Unlock()
+		return
+	}
+	counts := r.counts
+	r.last, r.counts = now, nil
+	r.mu.Unlock()
+	cfg := s.settings().cfg
+	s.log.Warn("ldap connections refused: a connection cap is reached",
+		"max_connections", counts[gldap.RefusedMaxConnections], "per_address", counts[gldap.RefusedPerAddress],
+		"last_remote", remote.String(), "limit", cfg.MaxConnections, "limit_per_address", cfg.MaxConnectionsPerAddress,
+		"since", refusalLogEvery.String())
 }
 
 // Serve answers LDAP on ln until Shutdown; ldaps wraps ln in TLS.
 func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 	l := &listener{s: s, ldaps: ldaps}
 	opts := []gldap.Option{
-		// gldap logs at Error only what needs a look (a handler panic, a
-		// failing accept); the rest of its chatter stays off.
-		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Error, Output: slogWriter{s.log}})),
-		gldap.WithIdleTimeout(s.settings().cfg.IdleTimeout.Std()),
+		// gldap logs at Info what an operator may need (protocol errors
+		// that close a connection, listening) and at Error what needs a
+		// look (a handler panic, a failing accept); its debug chatter
+		// stays off.
+		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Info, DisableTime: true, Output: slogWriter{s.log}})),
+		gldap.WithLimits(limits(s.settings().cfg)),
+		gldap.WithOnRefuse(s.refused),
 		// Handlers answer from the cache or one upstream bind; running them
 		// on the reading goroutine saves a thread wake-up per request.
 		gldap.WithSerialRequests(),
 		gldap.WithWriteTimeout(30 * time.Second),
-		gldap.WithMaxConnections(s.settings().cfg.MaxConnections),
 		// Requests are small; an 8 MiB cap stops a hostile length header
 		// from making the server allocate before reading the body.
 		gldap.WithMaxPacketSize(8 << 20),
@@ -178,6 +261,8 @@ func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 	l.srv = srv
 	s.mu.Lock()
 	s.listeners = append(s.listeners, l)
+	// A Reload between NewServer and here did not see this listener.
+	srv.SetLimits(limits(s.settings().cfg))
 	s.mu.Unlock()
 	return srv.Serve(ln)
 }
@@ -207,14 +292,16 @@ func (l *listener) routes() (*gldap.Mux, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every route but unbind (which has no response) goes through
+	// critical; search is the one operation with a control of its own.
 	for _, err := range []error{
-		mux.Bind(l.bind),
-		mux.Search(l.search),
-		mux.ExtendedOperation(l.startTLS, gldap.ExtendedOperationStartTLS),
-		mux.ExtendedOperation(l.whoAmI, gldap.ExtendedOperationWhoAmI),
+		mux.Bind(l.critical(l.bind)),
+		mux.Search(l.critical(l.search, gldap.ControlTypePaging)),
+		mux.ExtendedOperation(l.critical(l.startTLS), gldap.ExtendedOperationStartTLS),
+		mux.ExtendedOperation(l.critical(l.whoAmI), gldap.ExtendedOperationWhoAmI),
 		mux.Unbind(func(*gldap.ResponseWriter, *gldap.Request) {}),
-		mux.Compare(l.compare),
-		mux.DefaultRoute(l.unsupported),
+		mux.Compare(l.critical(l.compare)),
+		mux.DefaultRoute(l.critical(l.unsupported)),
 	} {
 		if err != nil {
 			return nil, err
@@ -223,9 +310,55 @@ func (l *listener) routes() (*gldap.Mux, error) {
 	return mux, nil
 }
 
-// count records an answered operation in the metrics.
+// critical refuses a request that carries a critical control other than
+// the implemented ones, with unavailableCriticalExtension and without
+// running h (RFC 4511 4.1.11). Controls not marked critical are ignored,
+// as the RFC allows. A refused bind still drops the connection's previous
+// authentication, as any failed bind does (4.2.1), and as slapd does.
+func (l *listener) critical(h gldap.HandlerFunc, implemented ...string) gldap.HandlerFunc {
+	return func(w *gldap.ResponseWriter, r *gldap.Request) {
+		for _, oid := range r.CriticalControls() {
+			if slices.Contains(implemented, oid) {
+				continue
+			}
+			if r.Operation() == "bind" {
+				l.session(r.ConnectionID()).set(bindAnonymous, "", "")
+			}
+			count(opLabel(r), gldap.ResultUnavailableCriticalExtension)
+			l.write(w, r.NewResponse(gldap.WithResponseCode(gldap.ResultUnavailableCriticalExtension),
+				gldap.WithDiagnosticMessage("critical control "+oid+" is not supported")))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// opLabel is the metric label of a request's operation.
+func opLabel(r *gldap.Request) string {
+	switch op := r.Operation(); op {
+	case "extendedOperation":
+		return "extended"
+	case "modifyDN":
+		return "modify_dn"
+	default:
+		return op
+	}
+}
+
+// resultLabels are the result codes' metric labels: gldap's names in
+// snake_case, as every other dirgate metric label is written.
+var resultLabels = func() map[int]string {
+	m := make(map[int]string, len(gldap.ResultCodeMap))
+	for code, name := range gldap.ResultCodeMap {
+		m[int(code)] = strings.ReplaceAll(strings.ToLower(strings.TrimSpace(name)), " ", "_")
+	}
+	return m
+}()
+
+// count records an answered operation in the metrics. Call it before the
+// answer is written, so that a client that has the answer sees it counted.
 func count(op string, code int) {
-	name, ok := gldap.ResultCodeMap[uint16(code)]
+	name, ok := resultLabels[code]
 	if !ok {
 		name = fmt.Sprintf("code_%d", code)
 	}
@@ -240,23 +373,40 @@ func (l *listener) write(w *gldap.ResponseWriter, r gldap.Response) {
 	}
 }
 
+// unsupported answers what dirgate does not serve: write operations (it
+// serves a read-only copy) and extended operations it does not know, which
+// RFC 4511 4.12 answers with protocolError, naming the OID as slapd does.
 func (l *listener) unsupported(w *gldap.ResponseWriter, r *gldap.Request) {
-	resp := r.NewResponse(gldap.WithResponseCode(gldap.ResultUnwillingToPerform),
-		gldap.WithDiagnosticMessage("dirgate serves a read-only copy of the directory; this operation is not supported"))
-	l.write(w, resp)
+	code, msg := gldap.ResultUnwillingToPerform, "dirgate serves a read-only copy of the directory; this operation is not supported"
+	if name := r.ExtendedName(); name != "" {
+		code, msg = gldap.ResultProtocolError, "unsupported extended operation "+string(name)
+	}
+	count(opLabel(r), code)
+	l.write(w, r.NewResponse(gldap.WithResponseCode(code), gldap.WithDiagnosticMessage(msg)))
 }
 
+// startTLS upgrades the connection. A listener that does not offer
+// StartTLS answers protocolError (RFC 4511 4.14.1: not supported by design
+// or configuration); a connection already under TLS answers operationsError
+// (RFC 4513 3.1.1), as slapd does.
 func (l *listener) startTLS(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewExtendedResponse()
 	resp.SetResponseName(gldap.ExtendedOperationStartTLS)
-	if l.s.tls == nil || !l.s.settings().cfg.StartTLS || l.ldaps || r.IsTLS() {
-		resp.SetResultCode(gldap.ResultUnavailable)
-		resp.SetDiagnosticMessage("StartTLS is not available on this listener")
-		l.write(w, resp)
+	code := gldap.ResultSuccess
+	switch {
+	case r.IsTLS():
+		code = gldap.ResultOperationsError
+		resp.SetDiagnosticMessage("TLS already started")
+	case l.s.tls == nil || !l.s.settings().cfg.StartTLS:
+		code = gldap.ResultProtocolError
+		resp.SetDiagnosticMessage("StartTLS is not offered on this listener")
+	}
+	resp.SetResultCode(code)
+	count("extended", code)
+	l.write(w, resp)
+	if code != gldap.ResultSuccess {
 		return
 	}
-	resp.SetResultCode(gldap.ResultSuccess)
-	l.write(w, resp)
 	if err := r.StartTLS(l.s.tls); err != nil {
 		l.s.log.Info("StartTLS handshake failed", "remote", remote(r), "err", err)
 	}
@@ -272,6 +422,7 @@ func (l *listener) whoAmI(w *gldap.ResponseWriter, r *gldap.Request) {
 	sess.mu.Unlock()
 	resp := r.NewExtendedResponse(gldap.WithResponseCode(gldap.ResultSuccess))
 	resp.SetResponseValue(authz)
+	count("extended", gldap.ResultSuccess)
 	l.write(w, resp)
 }
 
