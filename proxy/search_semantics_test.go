@@ -201,6 +201,17 @@ func TestSearchAttributeListCap(t *testing.T) {
 	if !ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded) {
 		t.Errorf("%d attributes on the root DSE: %v, want adminLimitExceeded", len(names), err)
 	}
+	// The hostile case: 100,000 names, about 1 MB.
+	huge := make([]string, 100000)
+	for i := range huge {
+		huge[i] = fmt.Sprintf("attribute%d", i)
+	}
+	start := time.Now()
+	_, err = c.Search(ldap.NewSearchRequest(aliceDN, ldap.ScopeBaseObject, 0, 0, 0, false, "(objectClass=*)", huge, nil))
+	if !ldap.IsErrorWithCode(err, ldap.LDAPResultAdminLimitExceeded) {
+		t.Errorf("%d attributes: %v, want adminLimitExceeded", len(huge), err)
+	}
+	t.Logf("100,000 attribute names refused in %v", time.Since(start))
 	if got := attrMap(baseEntry(t, c, aliceDN, names[:maxAttrDescs], false)); len(got) != 1 || len(got["cn"]) != 1 {
 		t.Errorf("%d attributes: %v, want cn", maxAttrDescs, got)
 	}
