@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -411,4 +412,38 @@ func TestCodeReplayDuringFirstExchange(t *testing.T) {
 	if _, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: issued["refresh_token"].(string)}).Token(); err == nil {
 		t.Fatal("the refresh token issued for a replayed code works")
 	}
+}
+
+// FuzzFormRequests posts arbitrary bodies to authorize and end_session:
+// the answer is a page or a redirect, and a redirect only ever goes to an
+// address the client registered.
+func FuzzFormRequests(f *testing.F) {
+	fx := newFixture(f)
+	registered := []string{rpRedirect, "http://127.0.0.1:9999/bye"}
+	f.Add(true, "client_id=wiki&response_type=code&scope=openid&redirect_uri="+url.QueryEscape(rpRedirect)+"&state=x")
+	f.Add(true, "client_id=wiki&response_type=token&scope=openid&redirect_uri="+url.QueryEscape(rpRedirect))
+	f.Add(true, "client_id=spa&response_type=code&scope=openid&redirect_uri=http%3A%2F%2Fevil.example%2F")
+	f.Add(false, "client_id=wiki&post_logout_redirect_uri="+url.QueryEscape("http://127.0.0.1:9999/bye")+"&state=%00")
+	f.Add(false, "id_token_hint=a.b.c&post_logout_redirect_uri=x")
+	f.Add(true, "%zz&&==")
+	f.Fuzz(func(t *testing.T, authorize bool, body string) {
+		path := "/end_session"
+		if authorize {
+			path = "/authorize"
+		}
+		req := httptest.NewRequest(http.MethodPost, fx.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		fx.p.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK, http.StatusBadRequest:
+		case http.StatusFound:
+			loc := rec.Header().Get("Location")
+			if !slices.ContainsFunc(registered, func(r string) bool { return loc == r || strings.HasPrefix(loc, r+"?") }) {
+				t.Fatalf("redirect to %q", loc)
+			}
+		default:
+			t.Fatalf("status %d for %q", rec.Code, body)
+		}
+	})
 }

@@ -62,7 +62,7 @@ func (s *syncBuffer) String() string {
 
 // newFixture serves a provider with the clients "wiki" (confidential),
 // "wiki-es" (confidential, ES256 tokens), "spa" (public) and extra.
-func newFixture(t *testing.T, extra ...Client) *fixture {
+func newFixture(t testing.TB, extra ...Client) *fixture {
 	t.Helper()
 	f := &fixture{dir: t.TempDir(), logs: &syncBuffer{}}
 	store, err := cache.Open(f.dir, cache.Options{})
