@@ -80,7 +80,9 @@ func startRelyingParty(t *testing.T) *relyingParty {
 			return
 		}
 		raw, _ := tok.Extra("id_token").(string)
-		idt, err := provider.Verifier(&gooidc.Config{ClientID: rp.clientID}).Verify(r.Context(), raw)
+		// RS256 only, as relying parties that know no other algorithm
+		// verify: dirgate's default (OpenID Connect Core 15.1).
+		idt, err := provider.Verifier(&gooidc.Config{ClientID: rp.clientID, SupportedSigningAlgs: []string{gooidc.RS256}}).Verify(r.Context(), raw)
 		if err != nil || idt.Nonce != st.Value {
 			http.Error(w, fmt.Sprintf("id token: %v", err), 400)
 			return
