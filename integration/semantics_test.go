@@ -12,24 +12,38 @@ import (
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
 
-// sameAnswer runs filter on dirgate and, restricted to what the connector
-// syncs (scope), on the upstream, and reports any difference in entries
-// and attributes.
-func sameAnswer(t *testing.T, up, gw *ldap.Conn, base, scope, filter string, attrs []string) {
+// syncCorp syncs the gateway's connector "corp" and returns a filter for
+// what it keeps: its user filter or its group filter.
+func syncCorp(t *testing.T, gw *gateway, opts ...ldapsource.Option) string {
 	t.Helper()
-	want, err := search(t, up, base, ldap.ScopeWholeSubtree, "(&"+filter+scope+")", attrs)
-	if err != nil {
-		t.Fatalf("upstream %s: %v", filter, err)
+	if _, err := gw.sync(t, "corp", dirsync.Options{}, opts...); err != nil {
+		t.Fatal(err)
 	}
-	got, err := search(t, gw, base, ldap.ScopeWholeSubtree, filter, attrs)
-	if err != nil {
-		t.Fatalf("dirgate %s: %v", filter, err)
-	}
-	if len(want) == 0 {
-		t.Errorf("%s matched nothing upstream: it proves little", filter)
-	}
-	if d := reduce(t, want).diff(reduce(t, got)); d != "" {
-		t.Errorf("%s: upstream returned %d entries, dirgate %d:\n%s", filter, len(want), len(got), d)
+	c, _ := gw.cfg.Connector("corp")
+	return "(|" + c.UserFilter + c.GroupFilter + ")"
+}
+
+// sameAnswers runs each filter on dirgate and, restricted to what the
+// connector syncs (scope), on the upstream, and reports any difference in
+// entries and attributes.
+func sameAnswers(t *testing.T, up, gw *ldap.Conn, base, scope string, attrs []string, filters ...string) {
+	for _, f := range filters {
+		t.Run(f+" "+strings.Join(attrs, " "), func(t *testing.T) {
+			want, err := search(t, up, base, ldap.ScopeWholeSubtree, "(&"+f+scope+")", attrs)
+			if err != nil {
+				t.Fatalf("upstream: %v", err)
+			}
+			got, err := search(t, gw, base, ldap.ScopeWholeSubtree, f, attrs)
+			if err != nil {
+				t.Fatalf("dirgate: %v", err)
+			}
+			if len(want) == 0 {
+				t.Errorf("matched nothing upstream: it proves little")
+			}
+			if d := reduce(t, want).diff(reduce(t, got)); d != "" {
+				t.Errorf("upstream returned %d entries, dirgate %d:\n%s", len(want), len(got), d)
+			}
+		})
 	}
 }
 
@@ -40,13 +54,9 @@ func TestOpenLDAPObjectClassSemantics(t *testing.T) {
 	e := loadEnv(t)
 	base := e.Get(t, "DIRGATE_OL_BASE")
 	gw := startGateway(t, parseConfig(t, connectorYAML(t, e, "corp", e.Get(t, "DIRGATE_OL_HOST"), "", "acknowledge_disabled_accounts: true")))
-	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := gw.cfg.Connector("corp")
-	scope := "(|" + c.UserFilter + c.GroupFilter + ")"
+	scope := syncCorp(t, gw)
 	up, gc := dialUpstream(t, e), gw.dialService(t)
-	for _, f := range []string{
+	sameAnswers(t, up, gc, base, scope, []string{"objectClass"},
 		"(objectClass=person)",
 		"(objectClass=organizationalPerson)",
 		"(&(objectClass=inetOrgPerson)(objectClass=organizationalPerson))",
@@ -54,13 +64,9 @@ func TestOpenLDAPObjectClassSemantics(t *testing.T) {
 		"(objectClass=top)",
 		"(!(objectClass=person))",
 		"(objectClass:=person)",
-	} {
-		t.Run(f, func(t *testing.T) { sameAnswer(t, up, gc, base, scope, f, []string{"objectClass"}) })
-	}
+	)
 	for _, attrs := range [][]string{{"2.5.4.3"}, {"commonName", "0.9.2342.19200300.100.1.3"}, {"2.5.4.4", "2.5.4.0"}} {
-		t.Run("attributes "+strings.Join(attrs, " "), func(t *testing.T) {
-			sameAnswer(t, up, gc, base, scope, "(uid=user0004*)", attrs)
-		})
+		sameAnswers(t, up, gc, base, scope, attrs, "(uid=user0004*)")
 	}
 	dnStr := "uid=user00042,ou=people," + base
 	for _, class := range []string{"person", "organizationalPerson", "inetOrgPerson", "groupOfNames"} {
@@ -80,24 +86,18 @@ func TestADCategoryAndRange(t *testing.T) {
 	e := loadAD(t)
 	base := e.Get(t, "DIRGATE_AD_BASE")
 	gw := startGateway(t, parseConfig(t, adConnector(t, e, "corp", "SYNC")))
-	if _, err := gw.sync(t, "corp", dirsync.Options{}, ldapsource.WithMemberRangeStep(500)); err != nil {
-		t.Fatal(err)
-	}
-	c, _ := gw.cfg.Connector("corp")
-	scope := "(|" + c.UserFilter + c.GroupFilter + ")"
+	scope := syncCorp(t, gw, ldapsource.WithMemberRangeStep(500))
 	up, gc := adAdmin(t, e), gw.dialService(t)
-	for _, f := range []string{
+	sameAnswers(t, up, gc, base, scope, []string{"1.1"},
 		"(&(objectCategory=person)(objectClass=user))",
 		"(objectCategory=group)",
 		"(objectCategory=Person)",
 		"(objectCategory=user)",
-		"(objectCategory=CN=Person,CN=Schema,CN=Configuration," + base + ")",
+		"(objectCategory=CN=Person,CN=Schema,CN=Configuration,"+base+")",
 		"(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))",
 		"(&(objectCategory=group)(cn=G-*))",
 		"(!(objectCategory=group))",
-	} {
-		t.Run(f, func(t *testing.T) { sameAnswer(t, up, gc, base, scope, f, []string{"1.1"}) })
-	}
+	)
 
 	big := e.Get(t, "DIRGATE_AD_G_BIG_DN")
 	read := func(c *ldap.Conn, attr string) map[string][]string {
