@@ -24,6 +24,7 @@ import (
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/demodir"
 	"github.com/dirgate/dirgate/internal/testpki"
 	"github.com/dirgate/dirgate/metrics"
 )
@@ -426,5 +427,22 @@ func TestReloadLimits(t *testing.T) {
 			t.Fatal("the open connection was not closed under the reloaded idle timeout")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDNAttributesFilter: an extensible match with :dn: is evaluated
+// against the entries' DNs (RFC 4511 4.5.1.7.7); before, its decoding cost
+// the client its connection.
+func TestDNAttributesFilter(t *testing.T) {
+	c := bound(t, startDemo(t))
+	res, err := c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(&(ou:dn:=people)(uid=alice))", []string{"1.1"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("(ou:dn:=people): %v, %+v", err, res)
+	}
+	res, err = c.Search(ldap.NewSearchRequest(demodir.Base, ldap.ScopeWholeSubtree, 0, 0, 0, false,
+		"(&(ou=people)(uid=alice))", []string{"1.1"}, nil))
+	if err != nil || len(res.Entries) != 0 {
+		t.Fatalf("without :dn: the RDN's ou must not match: %v, %+v", err, res)
 	}
 }
