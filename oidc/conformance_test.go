@@ -18,18 +18,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// signInAs runs the code flow for conf with PKCE and returns the tokens.
-func (f *fixture) signInAs(t *testing.T, conf *oauth2.Config) *oauth2.Token {
-	t.Helper()
-	pkce := oauth2.GenerateVerifier()
-	resp, _ := f.signInVia(t, browser(), conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("n")), "alice@x.test", "pw")
-	tok, err := conf.Exchange(context.Background(), codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 // headerAlg is the alg of a JWS.
 func headerAlg(t *testing.T, raw string) string {
 	t.Helper()

@@ -181,6 +181,18 @@ func codeFrom(t *testing.T, resp *http.Response, state string) string {
 	return u.Query().Get("code")
 }
 
+// signInAs runs the code flow for conf with PKCE and returns the tokens.
+func (f *fixture) signInAs(t *testing.T, conf *oauth2.Config) *oauth2.Token {
+	t.Helper()
+	pkce := oauth2.GenerateVerifier()
+	resp, _ := f.signInVia(t, browser(), conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("n")), "alice@x.test", "pw")
+	tok, err := conf.Exchange(context.Background(), codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 func TestFullFlowWithGoOIDC(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -256,12 +268,7 @@ func TestFullFlowWithGoOIDC(t *testing.T) {
 func TestRefreshRotationAndDisabledAccount(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	pkce := oauth2.GenerateVerifier()
-	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)), "alice@x.test", "pw")
-	tok, err := f.conf.Exchange(ctx, codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := f.signInAs(t, f.conf)
 	refreshed, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	if err != nil || refreshed.RefreshToken == tok.RefreshToken {
 		t.Fatalf("refresh: %v (a new refresh token must be issued)", err)
@@ -356,11 +363,7 @@ func TestRedirectAndCSRF(t *testing.T) {
 func TestRevocationAndEndSession(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s"), "alice@x.test", "pw")
-	tok, err := f.conf.Exchange(ctx, codeFrom(t, resp, "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := f.signInAs(t, f.conf)
 	revoke := func(tk string) {
 		req, _ := http.NewRequest("POST", f.srv.URL+"/revoke", strings.NewReader(url.Values{"token": {tk}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -396,11 +399,7 @@ func TestRevocationAndEndSession(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s"), "alice@x.test", "pw")
-	tok, err := f.conf.Exchange(ctx, codeFrom(t, resp, "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := f.signInAs(t, f.conf)
 	old, _ := tok.Extra("id_token").(string)
 	// Rotate: a new key signs, the old one stays published while its
 	// tokens can live.
