@@ -45,7 +45,7 @@ type selector struct {
 	rng  *valueRange
 }
 
-// valueRange is AD's range option "range=lo-hi" (MS-ADTS 3.1.1.3.1.3.3):
+// valueRange is AD's range option "range=lo-hi" (MS-ADTS, range retrieval):
 // zero-based, inclusive; hi < 0 stands for "*", the last value.
 type valueRange struct{ lo, hi int }
 
@@ -125,23 +125,28 @@ func parseOptions(opts string) (selector, bool) {
 // parseRange parses "lo-hi" or "lo-*"; a range that ends before it starts
 // selects nothing, as in Samba.
 func parseRange(s string) (valueRange, bool) {
-	l, h, ok := strings.Cut(s, "-")
-	lo, err := strconv.Atoi(l)
-	if !ok || err != nil || lo < 0 || !isDigits(l) {
+	l, h, _ := strings.Cut(s, "-")
+	lo, ok := parseIndex(l)
+	if !ok {
 		return valueRange{}, false
 	}
 	if h == "*" {
 		return valueRange{lo: lo, hi: -1}, true
 	}
-	hi, err := strconv.Atoi(h)
-	if err != nil || hi < lo || !isDigits(h) {
+	hi, ok := parseIndex(h)
+	if !ok || hi < lo {
 		return valueRange{}, false
 	}
 	return valueRange{lo: lo, hi: hi}, true
 }
 
-func isDigits(s string) bool {
-	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
+// parseIndex parses a range bound: decimal digits only.
+func parseIndex(s string) (int, bool) {
+	if s == "" || strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
 }
 
 // cut returns the values in the range and the description they are
@@ -159,7 +164,8 @@ func (r valueRange) cut(desc string, values []string) (string, []string) {
 	return desc + ";range=" + strconv.Itoa(r.lo) + "-" + hi, values[min(r.lo, end):end]
 }
 
-// lookup returns what is asked of the type of desc, nil if it is not named.
+// lookup returns what is asked of the attribute type typ, nil if it is not
+// named.
 // It does not allocate for types of up to 64 bytes.
 func (a *attrRequest) lookup(typ string) *typeRequest {
 	var buf [64]byte
