@@ -86,8 +86,7 @@ th,td{text-align:left;vertical-align:top;padding:.45rem .6rem;border-bottom:1px 
 th{width:9rem;font-weight:600}
 td code{word-break:break-all}
 .time{display:block;color:#4a5568;font-size:.85rem}
-a.button,button{display:inline-block;padding:.6rem 1.2rem;font-size:1rem;background:#2b6cb0;color:#fff;border:0;border-radius:4px;cursor:pointer;text-decoration:none}
-button.secondary{background:#fff;color:#2b6cb0;border:1px solid #2b6cb0}
+a.button,button{display:inline-block;padding:.6rem 1.2rem;font:inherit;line-height:1.2;background:#2b6cb0;color:#fff;border:0;border-radius:4px;cursor:pointer;text-decoration:none}
 a:focus,button:focus{outline:3px solid #2b6cb0;outline-offset:1px}
 .actions{display:flex;gap:.8rem;flex-wrap:wrap;margin-top:1.2rem}
 .error{background:#fde8e8;border:1px solid #c53030;color:#822727;padding:.7rem;border-radius:4px}
