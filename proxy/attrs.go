@@ -165,8 +165,7 @@ func (r valueRange) cut(desc string, values []string) (string, []string) {
 }
 
 // lookup returns what is asked of the attribute type typ, nil if it is not
-// named.
-// It does not allocate for types of up to 64 bytes.
+// named. It does not allocate for types of up to 64 bytes.
 func (a *attrRequest) lookup(typ string) *typeRequest {
 	var buf [64]byte
 	return a.types[string(appendLower(buf[:0], typ))]
