@@ -3,7 +3,7 @@
 // multi-valued RDNs in any order, AD's non-standard `\/` — maps to one key.
 //
 // The cache indexes entries by these keys, the LDAP front-end resolves search
-// bases and bind names with them, and the sync engine resolves group members.
+// bases and bind names with them, and the cache resolves group members when it is read.
 package dn
 
 import (

@@ -277,10 +277,19 @@ func TestOpenLDAPEndToEnd(t *testing.T) {
 			}
 		})
 	}
-	t.Run("bind/anonymous refused", func(t *testing.T) {
-		err := gw.dial(t).UnauthenticatedBind("")
-		if !ldap.IsErrorWithCode(err, ldap.LDAPResultInappropriateAuthentication) {
+	t.Run("bind/anonymous is no identity", func(t *testing.T) {
+		// RFC 4513 5.1.1: the anonymous bind succeeds; with allow_anonymous
+		// off the session may read the root DSE and nothing else.
+		c := gw.dial(t)
+		if err := c.UnauthenticatedBind(""); err != nil {
 			t.Fatalf("anonymous bind: %v", err)
+		}
+		if _, err := search(t, c, "", ldap.ScopeBaseObject, "(objectClass=*)", []string{"namingContexts"}); err != nil {
+			t.Fatalf("root DSE after anonymous bind: %v", err)
+		}
+		_, err := search(t, c, base, ldap.ScopeWholeSubtree, "(uid=user00001)", nil)
+		if !ldap.IsErrorWithCode(err, ldap.LDAPResultInsufficientAccessRights) {
+			t.Fatalf("search after anonymous bind: %v", err)
 		}
 	})
 	t.Run("bind/unauthenticated refused", func(t *testing.T) {

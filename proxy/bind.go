@@ -21,7 +21,9 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	code := gldap.ResultInvalidCredentials
 	op := "bind"
 	setCode := func(c int) { code = c; resp.SetResultCode(c) }
-	defer func() { l.write(w, resp); count(op, code) }()
+	// Counted before the answer is written, so a client that reads the
+	// metric after its answer sees this operation.
+	defer func() { count(op, code); l.write(w, resp) }()
 	sess := l.session(r.ConnectionID())
 	// RFC 4511 4.2.1: a bind, even a failed one, first drops the previous
 	// authentication.
