@@ -44,6 +44,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzPlainKey -fuzztime $${FUZZTIME:-30s} ./dn/
 	$(GO) test -run '^$$' -fuzz FuzzBindAnswer -fuzztime $${FUZZTIME:-30s} ./upstream/
 	cd third_party/gldap && $(GO) test -run '^$$' -fuzz FuzzDecodeFilter -fuzztime $${FUZZTIME:-30s} .
+	$(GO) test -run '^$$' -fuzz FuzzFormRequests -fuzztime $${FUZZTIME:-30s} ./oidc/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh
