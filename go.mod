@@ -54,4 +54,5 @@ require (
 )
 
 replace github.com/jimlambrt/gldap => ./third_party/gldap
+
 replace github.com/go-asn1-ber/asn1-ber => ./third_party/asn1-ber

@@ -14,21 +14,23 @@ import (
 // matching rules as search filters.
 func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewResponse(gldap.WithApplicationCode(gldap.ApplicationCompareResponse), gldap.WithResponseCode(gldap.ResultCompareFalse))
-	defer func() { l.write(w, resp) }()
+	code := gldap.ResultCompareFalse
+	setCode := func(c int) { code = c; resp.SetResultCode(c) }
+	defer func() { count("compare", code); l.write(w, resp) }()
 	m, err := r.GetCompareMessage()
 	if err != nil {
-		resp.SetResultCode(gldap.ResultProtocolError)
+		setCode(gldap.ResultProtocolError)
 		resp.SetDiagnosticMessage("malformed compare request")
 		return
 	}
 	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.settings().cfg.AllowAnonymous {
-		resp.SetResultCode(gldap.ResultInsufficientAccessRights)
+		setCode(gldap.ResultInsufficientAccessRights)
 		resp.SetDiagnosticMessage("bind before comparing")
 		return
 	}
 	f, err := filter.Parse("("+m.Attribute+"="+escapeAssertion(m.AssertionValue)+")", filter.Limits{})
 	if err != nil {
-		resp.SetResultCode(gldap.ResultProtocolError)
+		setCode(gldap.ResultProtocolError)
 		resp.SetDiagnosticMessage("invalid attribute description")
 		return
 	}
@@ -44,16 +46,16 @@ func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 		// The filter's name for the attribute: canonical, so that an OID
 		// or an alias finds the stored attribute.
 		case len(ev.Values(f.Attributes()[0])) == 0:
-			resp.SetResultCode(gldap.ResultNoSuchAttribute)
+			setCode(gldap.ResultNoSuchAttribute)
 		case f.Match(ev):
-			resp.SetResultCode(gldap.ResultCompareTrue)
+			setCode(gldap.ResultCompareTrue)
 		}
 		return ev.err
 	})
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
-		resp.SetResultCode(gldap.ResultNoSuchObject)
+		setCode(gldap.ResultNoSuchObject)
 	case err != nil:
-		resp.SetResultCode(gldap.ResultOperationsError)
+		setCode(gldap.ResultOperationsError)
 	}
 }

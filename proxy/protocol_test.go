@@ -19,7 +19,6 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
@@ -233,42 +232,38 @@ func testTLS(t *testing.T) (server, client *tls.Config) {
 // ops reads dirgate_ldap_operations_total{op,result}.
 func ops(t *testing.T, op, result string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := metrics.LDAPOps.WithLabelValues(op, result).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
+	return counterValue(t, "dirgate_ldap_operations_total", map[string]string{"op": op, "result": result})
 }
 
-// TestOperationMetrics: refused write operations are counted, and result
-// labels are snake_case like every other label.
+// TestOperationMetrics: every operation is counted before it is answered,
+// refused writes and compares included, and result labels are snake_case
+// like every other label.
 func TestOperationMetrics(t *testing.T) {
 	_, addr := startProxy(t, proxyConfig(t, ""), nil, false)
 	c := bound(t, addr)
-	before := ops(t, "modify", "unwilling_to_perform")
-	m := ldap.NewModifyRequest("uid=bob,ou=people,dc=dirgate", nil)
-	m.Replace("title", []string{"x"})
-	if err := c.Modify(m); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform) {
-		t.Fatalf("modify: %v", err)
-	}
-	if got := ops(t, "modify", "unwilling_to_perform") - before; got != 1 {
-		t.Errorf("refused modifies counted: %v, want 1", got)
-	}
-	before = ops(t, "delete", "unwilling_to_perform")
-	if err := c.Del(ldap.NewDelRequest("uid=bob,ou=people,dc=dirgate", nil)); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform) {
-		t.Fatalf("delete: %v", err)
-	}
-	if got := ops(t, "delete", "unwilling_to_perform") - before; got != 1 {
-		t.Errorf("refused deletes counted: %v, want 1", got)
-	}
-	if err := dial(t, addr).Bind(appDN, "wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
-		t.Fatalf("wrong password: %v", err)
-	}
-
-	// bind.go counts after it answers: wait for the count.
-	for deadline := time.Now().Add(5 * time.Second); ops(t, "bind", "invalid_credentials") == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal(`no bind counted as "invalid_credentials"`)
+	modify := ldap.NewModifyRequest("uid=bob,ou=people,dc=dirgate", nil)
+	modify.Replace("title", []string{"x"})
+	for _, tc := range []struct {
+		op, result string
+		code       uint16
+		do         func() error
+	}{
+		{"modify", "unwilling_to_perform", ldap.LDAPResultUnwillingToPerform, func() error { return c.Modify(modify) }},
+		{"delete", "unwilling_to_perform", ldap.LDAPResultUnwillingToPerform, func() error {
+			return c.Del(ldap.NewDelRequest("uid=bob,ou=people,dc=dirgate", nil))
+		}},
+		{"compare", "no_such_object", ldap.LDAPResultNoSuchObject, func() error {
+			_, err := c.Compare("uid=nobody,ou=people,dc=dirgate", "uid", "nobody")
+			return err
+		}},
+		{"bind", "invalid_credentials", ldap.LDAPResultInvalidCredentials, func() error { return dial(t, addr).Bind(appDN, "wrong") }},
+	} {
+		before := ops(t, tc.op, tc.result)
+		if err := tc.do(); !ldap.IsErrorWithCode(err, tc.code) {
+			t.Fatalf("%s: %v, want code %d", tc.op, err, tc.code)
+		}
+		if got := ops(t, tc.op, tc.result) - before; got != 1 {
+			t.Errorf("%s counted as %q: %v, want 1", tc.op, tc.result, got)
 		}
 	}
 	snake := regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
@@ -293,11 +288,7 @@ func TestOperationMetrics(t *testing.T) {
 // refusedCount reads dirgate_ldap_connections_refused_total{reason}.
 func refusedCount(t *testing.T, reason string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := metrics.LDAPConnectionsRefused.WithLabelValues(reason).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
+	return counterValue(t, "dirgate_ldap_connections_refused_total", map[string]string{"reason": reason})
 }
 
 // dialFrom opens a TCP connection to addr from the loopback address local.

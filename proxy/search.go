@@ -67,15 +67,12 @@ func (l *listener) runSearch(w *gldap.ResponseWriter, r *gldap.Request, m *gldap
 	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.settings().cfg.AllowAnonymous {
 		return 0, &searchError{gldap.ResultInsufficientAccessRights, "bind as a service account or user before searching"}
 	}
+	// Critical controls other than paging were refused before the handler
+	// ran (critical in server.go).
 	var paging *gldap.ControlPaging
 	for _, c := range m.Controls {
-		switch c := c.(type) {
-		case *gldap.ControlPaging:
-			paging = c
-		default:
-			if isCritical(c) {
-				return 0, &searchError{gldap.ResultUnavailableCriticalExtension, "unsupported critical control " + c.GetControlType()}
-			}
+		if p, ok := c.(*gldap.ControlPaging); ok {
+			paging = p
 		}
 	}
 	f, err := filter.Parse(m.Filter, filter.Limits{})
@@ -284,13 +281,6 @@ func (l *listener) sendEntry(w *gldap.ResponseWriter, r *gldap.Request, ev *entr
 	}
 	add("entryDN", []string{ev.e.DN})
 	return w.Write(out)
-}
-
-func isCritical(c gldap.Control) bool {
-	if s, ok := c.(*gldap.ControlString); ok {
-		return s.Criticality
-	}
-	return false
 }
 
 // escapeAssertion escapes a compare value for a filter string.

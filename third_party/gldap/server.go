@@ -271,12 +271,14 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	if refused != "" {
 		s.mu.Unlock()
-		_ = c.Close()
+		// Reported before the close, so whoever sees the connection closed
+		// (a test, a health check) also sees it counted.
 		if s.onRefuse != nil {
 			s.onRefuse(c.RemoteAddr(), refused)
 		} else {
 			s.logger.Warn("connection limit reached, closing new connection", "op", op, "remote", c.RemoteAddr(), "reason", refused)
 		}
+		_ = c.Close()
 		return
 	}
 	if addr.IsValid() {
