@@ -13,7 +13,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
-	"github.com/dirgate/dirgate/hashcache"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // offlineKind is the cache meta kind holding offline verifiers, one per
@@ -27,7 +27,7 @@ type offlineRecord struct {
 	V       int    `json:"v"`
 	Created int64  `json:"created"` // Unix seconds
 	Stamp   string `json:"stamp"`
-	Hash    string `json:"hash"` // argon2id PHC string (config.HashPassword)
+	Hash    string `json:"hash"` // argon2id PHC string (passwd.Hash)
 }
 
 // offline is the optional offline verifier. It is consulted only when every
@@ -44,7 +44,7 @@ type offline struct {
 	// memo remembers, as a keyed MAC, the password and stamp last stored
 	// per account, so that a user binding again and again does not cost an
 	// argon2 hash and a cache write each time.
-	mac  *hashcache.MAC
+	mac  *passwd.MAC
 	mu   sync.Mutex
 	memo map[string]memoEntry
 }
@@ -57,7 +57,7 @@ type memoEntry struct {
 const maxMemo = 100_000
 
 func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
-	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: hashcache.NewMAC()}
+	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: passwd.NewMAC()}
 	if o.maxAge <= 0 {
 		o.maxAge = 168 * time.Hour
 	}
@@ -122,7 +122,7 @@ func (o *offline) remember(e *cache.Entry, password string) {
 	if ok && hmac.Equal(m.mac[:], sum[:]) && now.Sub(m.at) < refresh {
 		return
 	}
-	hash, err := config.HashPassword(password)
+	hash, err := passwd.Hash(password)
 	if err != nil {
 		o.log.Warn("offline verifier not stored", "connector", e.Connector, "dn", e.DN, "err", err)
 		return
@@ -192,7 +192,7 @@ func (o *offline) verify(e *cache.Entry, password string) (offlineResult, string
 	case rec.Stamp != passwordStamp(e, o.types[e.Connector]):
 		return offlineUnusable, "the password changed since the offline verifier was stored"
 	}
-	if !config.VerifyPasswordHash(rec.Hash, password) {
+	if !passwd.Verify(rec.Hash, password) {
 		return offlineMismatch, ""
 	}
 	return offlineMatch, ""

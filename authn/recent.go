@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
-	"github.com/dirgate/dirgate/hashcache"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // recent is the optional cached authentication (auth.cached_auth_timeout,
@@ -26,7 +26,7 @@ type recent struct {
 	ttl   time.Duration
 	types map[string]string // connector name -> type, for passwordStamp
 	now   func() time.Time
-	mac   *hashcache.MAC
+	mac   *passwd.MAC
 
 	mu     sync.Mutex
 	m      map[string]recentEntry
@@ -50,7 +50,7 @@ type recentToken struct{ clears, seq uint64 }
 const maxRecent = 200_000
 
 func newRecent(ttl time.Duration, types map[string]string, now func() time.Time) *recent {
-	return &recent{ttl: ttl, types: types, now: now, mac: hashcache.NewMAC(), m: map[string]recentEntry{}}
+	return &recent{ttl: ttl, types: types, now: now, mac: passwd.NewMAC(), m: map[string]recentEntry{}}
 }
 
 // sum binds the MAC to the account and its password stamp, so an entry

@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"strconv"
+
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // Connector types.
@@ -168,6 +170,13 @@ type ServiceAccount struct {
 	// or a bcrypt hash ($2a$, $2b$ or $2y$). Required. Plaintext passwords
 	// are refused; `dirgate hash-password` prints a suitable hash.
 	PasswordHash string `yaml:"password_hash"`
+}
+
+// Verify reports whether password matches the account's hash, in constant
+// time with respect to where a wrong guess differs. A malformed hash never
+// matches.
+func (s ServiceAccount) Verify(password string) bool {
+	return passwd.Verify(s.PasswordHash, password)
 }
 
 // Connector is one upstream directory.

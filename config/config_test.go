@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/passwd"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/invalid/*.golden from the current output")
@@ -472,60 +474,6 @@ func TestDurations(t *testing.T) {
 	}
 }
 
-// Fixtures made by tools other than this package, so that Verify is
-// checked against real-world encodings rather than only against itself:
-//
-//	echo -n "correct horse" | argon2 dirgate-testsalt -id -t 2 -m 15 -p 1 -l 32 -e
-//	htpasswd -nbBC 5 "" "battery staple"
-const (
-	argon2Fixture = "$argon2id$v=19$m=32768,t=2,p=1$ZGlyZ2F0ZS10ZXN0c2FsdA$6kz3aDq1d8f2yuoUPh7njcYTFF2gWEsjOCvn0Wqlam8"
-	bcryptFixture = "$2y$05$6T7y3IJbRWFvbe/CeoaJUuUKwo5avGH0GptROCT7mdUOXhU0eSNPy"
-)
-
-func TestVerify(t *testing.T) {
-	tests := []struct {
-		hash, password string
-		want           bool
-	}{
-		{argon2Fixture, "correct horse", true},
-		{argon2Fixture, "correct horsE", false},
-		{argon2Fixture, "", false},
-		{bcryptFixture, "battery staple", true},
-		{bcryptFixture, "battery stapler", false},
-		{strings.Replace(bcryptFixture, "$2y$", "$2b$", 1), "battery staple", true},
-		{strings.Replace(bcryptFixture, "$2y$", "$2a$", 1), "battery staple", true},
-		{"correct horse", "correct horse", false},
-		{"$argon2id$v=19$m=32768,t=2,p=1$bad", "correct horse", false},
-		{"", "", false},
-	}
-	for _, tt := range tests {
-		if got := (ServiceAccount{PasswordHash: tt.hash}).Verify(tt.password); got != tt.want {
-			t.Errorf("Verify(%q) against %q = %v, want %v", tt.password, tt.hash, got, tt.want)
-		}
-	}
-}
-
-func TestHashPassword(t *testing.T) {
-	h1, err := HashPassword("s3cret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h2, _ := HashPassword("s3cret")
-	if h1 == h2 {
-		t.Error("two hashes of one password are equal; the salt is not random")
-	}
-	if !strings.HasPrefix(h1, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Errorf("unexpected hash form %q", h1)
-	}
-	if err := checkPasswordHash(h1); err != nil {
-		t.Errorf("own hash refused by validation: %v", err)
-	}
-	sa := ServiceAccount{DN: "cn=app", PasswordHash: h1}
-	if !sa.Verify("s3cret") || sa.Verify("s3cret ") || sa.Verify("") {
-		t.Error("round trip failed")
-	}
-}
-
 func TestSuggest(t *testing.T) {
 	keys := []string{"name", "host", "port", "encryption", "bind_password_env", "bind_password_file"}
 	for key, want := range map[string]string{
@@ -652,7 +600,7 @@ auth:
 }
 
 func TestOIDCDefaults(t *testing.T) {
-	hash, err := HashPassword("rp-secret")
+	hash, err := passwd.Hash("rp-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -759,17 +707,22 @@ func TestRedirectURIs(t *testing.T) {
 	}
 }
 
-func TestVerifyPasswordHashShared(t *testing.T) {
-	// Service accounts and OIDC clients check through one helper.
-	for _, h := range []string{argon2Fixture, bcryptFixture} {
-		pw := map[string]string{argon2Fixture: "correct horse", bcryptFixture: "battery staple"}[h]
-		sa := ServiceAccount{PasswordHash: h}
-		cl := OIDCClient{SecretHash: h}
-		if !VerifyPasswordHash(h, pw) || !sa.Verify(pw) || !cl.VerifySecret(pw) {
-			t.Errorf("%s does not verify everywhere", h)
+func TestVerifyDelegates(t *testing.T) {
+	// Service accounts and OIDC clients check through passwd, so they cannot
+	// disagree about what a hash means.
+	h, err := passwd.Hash("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := ServiceAccount{PasswordHash: h}
+	cl := OIDCClient{SecretHash: h}
+	for _, pw := range []string{"correct horse", "correct horsE", ""} {
+		want := pw == "correct horse"
+		if sa.Verify(pw) != want || cl.VerifySecret(pw) != want {
+			t.Errorf("%q: service account %v, client %v, want %v", pw, sa.Verify(pw), cl.VerifySecret(pw), want)
 		}
-		if VerifyPasswordHash(h, pw+"x") || sa.Verify(pw+"x") || cl.VerifySecret(pw+"x") {
-			t.Errorf("%s verifies a wrong password", h)
-		}
+	}
+	if (OIDCClient{SecretHash: h, Public: true}).VerifySecret("correct horse") {
+		t.Error("a public client verified a secret")
 	}
 }

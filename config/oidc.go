@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // OIDC configures dirgate's OpenID Connect provider: users sign in with
@@ -76,7 +78,7 @@ func (c OIDCClient) VerifySecret(secret string) bool {
 	if c.Public || c.SecretHash == "" {
 		return false
 	}
-	return VerifyPasswordHash(c.SecretHash, secret)
+	return passwd.Verify(c.SecretHash, secret)
 }
 
 func (v *validator) oidc(o *OIDC) {
@@ -126,7 +128,7 @@ func (v *validator) oidc(o *OIDC) {
 		case !c.Public && c.SecretHash == "":
 			v.errorf(cp+".secret_hash", "required for a confidential client; run `dirgate hash-password` on the client secret and paste its output here, or set public: true for a single-page or native app (which must then use PKCE)")
 		case c.SecretHash != "":
-			if err := checkPasswordHash(c.SecretHash); err != nil {
+			if err := passwd.CheckHash(c.SecretHash); err != nil {
 				v.errorf(cp+".secret_hash", "%v", err)
 			}
 		}

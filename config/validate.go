@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // validator fills in defaults and checks values after decoding. It shares
@@ -234,7 +236,7 @@ func (v *validator) serviceAccounts(accounts []ServiceAccount) {
 		}
 		if sa.PasswordHash == "" {
 			v.errorf(p+".password_hash", "required; run `dirgate hash-password` and paste its output here")
-		} else if err := checkPasswordHash(sa.PasswordHash); err != nil {
+		} else if err := passwd.CheckHash(sa.PasswordHash); err != nil {
 			v.errorf(p+".password_hash", "%v", err)
 		}
 	}

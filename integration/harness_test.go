@@ -16,6 +16,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/testenv"
+	"github.com/dirgate/dirgate/passwd"
 	"github.com/dirgate/dirgate/proxy"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
@@ -33,7 +34,7 @@ const (
 )
 
 var serviceHash = func() string {
-	h, err := config.HashPassword(servicePW)
+	h, err := passwd.Hash(servicePW)
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // BenchmarkSearchByMail measures the search path end to end (go-ldap client
@@ -35,7 +36,7 @@ func BenchmarkSearchByMail(b *testing.B) {
 	if err := g.Commit(context.Background(), nil, nil); err != nil {
 		b.Fatal(err)
 	}
-	h, _ := config.HashPassword("pw")
+	h, _ := passwd.Hash("pw")
 	cfg, err := config.Parse("b.yaml", []byte(fmt.Sprintf("cache: {dir: %s}\nservice_accounts: [{dn: \"cn=app\", password_hash: %q}]\n"+
 		"connectors: [{name: c, type: openldap, host: 127.0.0.1, encryption: none, root_dn: \"dc=example,dc=test\"}]\n", b.TempDir(), h)))
 	if err != nil {

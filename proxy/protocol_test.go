@@ -26,13 +26,14 @@ import (
 	"github.com/dirgate/dirgate/demodir"
 	"github.com/dirgate/dirgate/internal/testpki"
 	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // proxyConfig is a configuration with appDN as service account and the
 // ldap keys in ldapKeys (a YAML flow mapping's body) besides listen.
 func proxyConfig(t *testing.T, ldapKeys string) *config.Config {
 	t.Helper()
-	hash, err := config.HashPassword(appPW)
+	hash, err := passwd.Hash(appPW)
 	if err != nil {
 		t.Fatal(err)
 	}

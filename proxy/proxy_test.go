@@ -19,6 +19,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/passwd"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
@@ -37,7 +38,7 @@ func startDemo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = up.Stop() })
-	hash, err := config.HashPassword(appPW)
+	hash, err := passwd.Hash(appPW)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,8 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dn"
-	"github.com/dirgate/dirgate/hashcache"
 	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // Server serves LDAP from the cache on one or two listeners (plain with
@@ -39,7 +39,7 @@ type Server struct {
 	tls    *tls.Config
 	set    atomic.Pointer[settings] // swapped by Reload
 	pages  *pager
-	verify *hashcache.Cache
+	verify *passwd.Cache
 
 	mu        sync.Mutex
 	listeners []*listener
@@ -68,7 +68,7 @@ func New(cfg *config.Config, store *cache.Store, auth Authenticator, tlsCfg *tls
 		log:    log,
 		tls:    tlsCfg,
 		pages:  newPager(10*time.Minute, 64),
-		verify: hashcache.New(),
+		verify: passwd.NewCache(),
 	}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // demoAddrs are where `dirgate serve --demo` listens and where the CLI's
@@ -80,7 +81,7 @@ func demoConfig(dir *demodir.Server, rp *demodir.RP) (*config.Config, error) {
 	if err := os.Setenv("DIRGATE_DEMO_ADMIN_TOKEN", demoAdminToken); err != nil {
 		return nil, err
 	}
-	rpHash, err := config.HashPassword(demodir.RPSecret)
+	rpHash, err := passwd.Hash(demodir.RPSecret)
 	if err != nil {
 		return nil, err
 	}

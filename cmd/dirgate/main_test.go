@@ -21,8 +21,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 func execute(ctx context.Context, args ...string) (string, error) {
@@ -349,8 +349,8 @@ func TestSIGHUPReload(t *testing.T) {
 	defer up.Stop()
 	addr, dir := freePort(t), t.TempDir()
 	t.Setenv("DEMO_PW", demodir.SyncPassword)
-	hashA, _ := config.HashPassword("pw-a-0123")
-	hashB, _ := config.HashPassword("pw-b-0123")
+	hashA, _ := passwd.Hash("pw-a-0123")
+	hashB, _ := passwd.Hash("pw-b-0123")
 	write := func(accounts string) string {
 		y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nservice_accounts: [%s]\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
 			"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",

@@ -12,8 +12,8 @@ import (
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
-	"github.com/dirgate/dirgate/hashcache"
 	"github.com/dirgate/dirgate/oidc"
+	"github.com/dirgate/dirgate/passwd"
 	"github.com/dirgate/dirgate/proxy"
 )
 
@@ -24,7 +24,7 @@ func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticato
 	if o == nil {
 		return nil, nil
 	}
-	secrets := hashcache.New()
+	secrets := passwd.NewCache()
 	pc := oidc.Config{
 		Issuer: o.Issuer, KeyRotation: o.KeyRotation.Std(), IDTokenTTL: o.IDTokenTTL.Std(), AccessTokenTTL: o.AccessTokenTTL.Std(),
 		RefreshTokenTTL: o.RefreshTokenTTL.Std(), CodeTTL: o.CodeTTL.Std(),

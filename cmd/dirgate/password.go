@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 func hashPasswordCmd() *cobra.Command {
@@ -25,7 +25,7 @@ func hashPasswordCmd() *cobra.Command {
 				}
 				return errors.New("empty password")
 			}
-			h, err := config.HashPassword(pw)
+			h, err := passwd.Hash(pw)
 			if err != nil {
 				return err
 			}

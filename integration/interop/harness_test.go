@@ -19,8 +19,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/testenv"
+	"github.com/dirgate/dirgate/passwd"
 )
 
 // The service account and OIDC client every dirgate of the suite has.
@@ -118,7 +118,7 @@ func freeAddr(t testing.TB) string {
 
 func hash(t testing.TB, pw string) string {
 	t.Helper()
-	h, err := config.HashPassword(pw)
+	h, err := passwd.Hash(pw)
 	if err != nil {
 		t.Fatal(err)
 	}

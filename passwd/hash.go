@@ -1,4 +1,11 @@
-package config
+// Package passwd owns dirgate's handling of secrets it must check but never
+// keep: the hash policy (which argon2id and bcrypt hashes are accepted, and
+// the argon2id parameters new hashes get), hashing and verification, and a
+// cache of secrets that verified, kept as keyed MACs. Service accounts, OIDC
+// client secrets, authn's offline verifier and cached authentication all
+// check through it, so they cannot disagree about what a hash means. It
+// imports nothing of dirgate.
+package passwd
 
 import (
 	"crypto/rand"
@@ -31,10 +38,10 @@ const (
 	maxArgonTime      = 100
 )
 
-// HashPassword returns an argon2id hash in PHC string form
+// Hash returns an argon2id hash of password in PHC string form
 // ($argon2id$v=19$m=19456,t=2,p=1$SALT$HASH) with a random salt, suitable
-// for ServiceAccount.PasswordHash.
-func HashPassword(password string) (string, error) {
+// for a service account's password_hash or an OIDC client's secret_hash.
+func Hash(password string) (string, error) {
 	salt := make([]byte, hashSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("generating salt: %w", err)
@@ -44,19 +51,11 @@ func HashPassword(password string) (string, error) {
 	return p.String(), nil
 }
 
-// Verify reports whether password matches the account's hash. The
-// comparison takes the same time wherever the first differing byte is, so
-// response timing does not leak how close a guess was. A malformed hash
-// never matches.
-func (s ServiceAccount) Verify(password string) bool {
-	return VerifyPasswordHash(s.PasswordHash, password)
-}
-
-// VerifyPasswordHash reports whether password matches h, an argon2id PHC
-// string (as HashPassword makes) or a bcrypt hash, comparing in constant
-// time. A malformed hash never matches. Service accounts, OIDC client
-// secrets and authn's offline verifier all check through it.
-func VerifyPasswordHash(h, password string) bool {
+// Verify reports whether password matches h, an argon2id PHC string (as
+// Hash makes) or a bcrypt hash. The comparison takes the same time wherever
+// the first differing byte is, so response timing does not leak how close a
+// guess was. A malformed hash never matches.
+func Verify(h, password string) bool {
 	if isBcrypt(h) {
 		return bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) == nil
 	}
@@ -67,9 +66,10 @@ func VerifyPasswordHash(h, password string) bool {
 	return subtle.ConstantTimeCompare(p.derive(password, uint32(len(p.key))), p.key) == 1
 }
 
-// checkPasswordHash explains why h cannot be used as a password_hash. It
-// must never quote h: when it is not a hash it is probably a password.
-func checkPasswordHash(h string) error {
+// CheckHash explains why h cannot be used as a configured hash, or returns
+// nil when Verify can check passwords against it. The error never quotes h:
+// when it is not a hash it is probably a password.
+func CheckHash(h string) error {
 	const howTo = "run `dirgate hash-password` and paste its output here"
 	switch {
 	case isBcrypt(h):

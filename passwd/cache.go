@@ -1,11 +1,4 @@
-// Package hashcache remembers secrets that verified against a slow hash.
-// argon2id and bcrypt are deliberately slow (tens of milliseconds and, for
-// argon2id, 19 MiB per check), which is right for a wrong guess but would
-// make every bind of an application's connection pool, or every token
-// request of a busy client, pay it. A secret that verified once is kept as a
-// keyed MAC (never the secret itself); later checks with the same secret
-// compare MACs. A wrong secret always pays the full hash.
-package hashcache
+package passwd
 
 import (
 	"crypto/hmac"
@@ -23,7 +16,7 @@ type MAC struct{ key [32]byte }
 func NewMAC() *MAC {
 	m := &MAC{}
 	if _, err := rand.Read(m.key[:]); err != nil {
-		panic("hashcache: no randomness for the key: " + err.Error())
+		panic("passwd: no randomness for the MAC key: " + err.Error())
 	}
 	return m
 }
@@ -41,7 +34,14 @@ func (m *MAC) Sum(parts ...string) (out [sha256.Size]byte) {
 	return out
 }
 
-// Cache is safe for concurrent use.
+// Cache remembers secrets that verified against a slow hash. argon2id and
+// bcrypt are deliberately slow (tens of milliseconds and, for argon2id,
+// 19 MiB per check), which is right for a wrong guess but would make every
+// bind of an application's connection pool, or every token request of a
+// busy client, pay it. A secret that verified once is kept as a keyed MAC
+// (never the secret itself); later checks with the same secret compare
+// MACs. A wrong secret always pays the full hash. It is safe for concurrent
+// use.
 type Cache struct {
 	mac *MAC
 
@@ -49,8 +49,8 @@ type Cache struct {
 	good map[string][sha256.Size]byte // account -> MAC of the last secret that verified
 }
 
-// New returns an empty cache with a fresh random key.
-func New() *Cache {
+// NewCache returns an empty cache with a fresh random key.
+func NewCache() *Cache {
 	return &Cache{mac: NewMAC(), good: map[string][sha256.Size]byte{}}
 }
 

@@ -1,19 +1,15 @@
-package hashcache
+package passwd
 
-import (
-	"testing"
+import "testing"
 
-	"github.com/dirgate/dirgate/config"
-)
-
-func TestRemembersOnlyGoodSecrets(t *testing.T) {
-	h, err := config.HashPassword("right")
+func TestCacheRemembersOnlyGoodSecrets(t *testing.T) {
+	h, err := Hash("right")
 	if err != nil {
 		t.Fatal(err)
 	}
 	slow := 0
-	verify := func(s string) bool { slow++; return config.VerifyPasswordHash(h, s) }
-	c := New()
+	verify := func(s string) bool { slow++; return Verify(h, s) }
+	c := NewCache()
 	if c.Check("k", "wrong", verify) || len(c.good) != 0 {
 		t.Fatal("a wrong secret verified or was remembered")
 	}
@@ -26,8 +22,8 @@ func TestRemembersOnlyGoodSecrets(t *testing.T) {
 	if c.Check("k", "wrong", verify) || slow != 3 {
 		t.Fatal("a wrong secret after a right one must verify (and fail) the slow way")
 	}
-	otherHash, _ := config.HashPassword("other-secret")
-	if c.Check("other", "right", func(s string) bool { return config.VerifyPasswordHash(otherHash, s) }) {
+	otherHash, _ := Hash("other-secret")
+	if c.Check("other", "right", func(s string) bool { return Verify(otherHash, s) }) {
 		t.Fatal("a secret remembered for one account verified another")
 	}
 	if k := c.good["k"]; string(k[:]) == "right" {
