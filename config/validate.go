@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/passwd"
 )
 
@@ -251,11 +252,11 @@ func (v *validator) connector(c *Connector, p string) {
 	case !connectorName.MatchString(c.Name):
 		v.errorf(p+".name", "%q is not a valid name; use up to 63 lower-case letters, digits, \"-\" and \"_\", starting with a letter or digit", c.Name)
 	}
-	typeOK := false
+	var typ *dirtype.Type
 	if c.Type == "" {
-		v.errorf(p+".type", "required; set one of %s, %s, %s", TypeOpenLDAP, TypeAD, TypeDomino)
-	} else {
-		typeOK = v.oneOf(p+".type", c.Type, TypeOpenLDAP, TypeAD, TypeDomino)
+		v.errorf(p+".type", "required; set one of %s", strings.Join(dirtype.Names(), ", "))
+	} else if v.oneOf(p+".type", c.Type, dirtype.Names()...) {
+		typ, _ = dirtype.Lookup(c.Type)
 	}
 
 	if c.Host == "" {
@@ -275,19 +276,19 @@ func (v *validator) connector(c *Connector, p string) {
 	v.bind(c, p)
 
 	if c.RootDN == "" {
-		if c.Type == TypeOpenLDAP || c.Type == TypeAD {
+		if typ != nil && typ.RootDNRequired {
 			v.errorf(p+".root_dn", "required for type %s; set the base DN to sync from, e.g. dc=example,dc=com", c.Type)
 		}
 	} else if _, err := parseDN(c.RootDN); err != nil {
 		v.errorf(p+".root_dn", "%v", err)
 	}
 
-	if typeOK && c.UserFilter == "" {
-		c.UserFilter = defaultUserFilter[c.Type]
+	if typ != nil && c.UserFilter == "" {
+		c.UserFilter = typ.UserFilter
 	}
 	v.filter(p+".user_filter", c.UserFilter)
-	if typeOK && c.GroupFilter == "" {
-		c.GroupFilter = defaultGroupFilter[c.Type]
+	if typ != nil && c.GroupFilter == "" {
+		c.GroupFilter = typ.GroupFilter
 	}
 	v.filter(p+".group_filter", c.GroupFilter)
 
@@ -299,8 +300,8 @@ func (v *validator) connector(c *Connector, p string) {
 		c.MailAttribute = "mail"
 	}
 	v.attributeName(p+".mail_attribute", c.MailAttribute)
-	if !v.has(p+".alias_attributes") && c.Type == TypeAD {
-		c.AliasAttributes = []string{"proxyAddresses"}
+	if !v.has(p+".alias_attributes") && typ != nil && len(typ.Mapping.Aliases) > 0 {
+		c.AliasAttributes = slices.Clone(typ.Mapping.Aliases)
 	}
 	for i, a := range c.AliasAttributes {
 		v.attributeName(fmt.Sprintf("%s.alias_attributes[%d]", p, i), a)
@@ -319,9 +320,7 @@ func (v *validator) connector(c *Connector, p string) {
 		v.errorf(p+".safety.max_delete_percent", "must be from 0 to 100, got %g", pct)
 	}
 
-	if v.has(p+".domino") && c.Type != TypeDomino {
-		v.errorf(p+".domino", "only applies to type domino; remove it")
-	}
+	v.sections(typ, p)
 	for i, g := range c.Domino.DenyGroups {
 		if strings.TrimSpace(g) == "" {
 			v.errorf(fmt.Sprintf("%s.domino.deny_groups[%d]", p, i), "is empty; give a Domino group name")
@@ -329,16 +328,21 @@ func (v *validator) connector(c *Connector, p string) {
 	}
 }
 
-var defaultUserFilter = map[string]string{
-	TypeOpenLDAP: "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))",
-	TypeAD:       "(&(objectCategory=person)(objectClass=user))",
-	TypeDomino:   "(objectClass=dominoPerson)",
-}
-
-var defaultGroupFilter = map[string]string{
-	TypeOpenLDAP: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
-	TypeAD:       "(objectClass=group)",
-	TypeDomino:   "(objectClass=dominoGroup)",
+// sections refuses the type-specific sections (such as domino:) that the
+// connector's type (nil when missing or unknown) does not accept.
+func (v *validator) sections(typ *dirtype.Type, p string) {
+	for _, s := range dirtype.Sections() {
+		if !v.has(p+"."+s) || (typ != nil && typ.HasSection(s)) {
+			continue
+		}
+		var owners []string
+		for _, t := range dirtype.All() {
+			if t.HasSection(s) {
+				owners = append(owners, t.Name)
+			}
+		}
+		v.errorf(p+"."+s, "only applies to type %s; remove it", strings.Join(owners, " or "))
+	}
 }
 
 // transport checks how dirgate reaches the upstream: encryption, TLS mode,
