@@ -85,3 +85,21 @@ func TestCheckHash(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckHash feeds configured-hash strings to the policy: it must not
+// panic, and a hash it refuses must never verify a password (Verify is only
+// called on refused hashes, since an accepted one may legitimately ask for
+// gigabytes of argon2id memory).
+func FuzzCheckHash(f *testing.F) {
+	for _, s := range []string{argon2Fixture, bcryptFixture, "hunter2", "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5", "$argon2id$v=19$m=,t=1,p=1$$", "$2b$04$"} {
+		f.Add(s, "hunter2")
+	}
+	f.Fuzz(func(t *testing.T, h, password string) {
+		if CheckHash(h) == nil {
+			return
+		}
+		if Verify(h, password) {
+			t.Errorf("Verify(%q, %q) matched a hash the policy refuses", h, password)
+		}
+	})
+}
