@@ -15,8 +15,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -243,21 +243,6 @@ func certNames(c *x509.Certificate) string {
 	return s
 }
 
-// adBind words AD's "data XXX" sub-codes of invalidCredentials (49);
-// {password} in a fix stands for where the password comes from.
-var adBind = map[string]struct{ what, fix string }{
-	"52e": {"wrong password", "check the password in {password}; if it holds special characters ($ \\ \" ' ` and spaces are " +
-		"common victims), make sure the shell or service manager passed it unchanged and that no quotes or trailing newline were added"},
-	"525": {"no such user", "bind_dn names no account: check bind_dn (AD also accepts user@domain or DOMAIN\\user); " + escapeHint},
-	"530": {"not permitted to log on at this time", "remove the logon-hours restriction of the service account"},
-	"531": {"not permitted to log on from this workstation", "allow the service account to log on from this machine (Log On To...)"},
-	"532": {"password expired", "set a new password for the service account (and consider \"Password never expires\" for it); then update {password}"},
-	"533": {"account disabled", "enable the service account in Active Directory"},
-	"701": {"account expired", "extend or remove the expiry date of the service account"},
-	"773": {"user must change password", "set a new password for the service account and clear \"User must change password at next logon\"; then update {password}"},
-	"775": {"account locked", "unlock the service account; it was locked after too many wrong passwords: look for a system still using an old password"},
-}
-
 func explainBind(r *hostRun, err error) outcome {
 	src := r.passwordSource()
 	var le *ldap.Error
@@ -270,12 +255,11 @@ func explainBind(r *hostRun, err error) outcome {
 		if le.Err != nil {
 			diag = le.Err.Error()
 		}
-		if code := authn.ADDataCode(diag); code != "" {
-			if m, ok := adBind[code]; ok {
-				return fail(fmt.Sprintf("AD error %s: %s", code, m.what), strings.ReplaceAll(m.fix, "{password}", src))
+		if f, ok := dirtype.DecodeBindFailure(diag); ok {
+			if f.What != "" {
+				return fail(f.Label+": "+f.What, strings.NewReplacer("{password}", src, "{dn-escaping}", escapeHint).Replace(f.Fix))
 			}
-			return fail(fmt.Sprintf("AD error %s: %s", code, ldapErrText(err)),
-				"check bind_dn and the password in "+src)
+			return fail(f.Label+": "+ldapErrText(err), "check bind_dn and the password in "+src)
 		}
 		return fail(ldapErrText(err),
 			"the bind DN does not exist or the password is wrong: check bind_dn and the password in "+src+

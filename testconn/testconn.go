@@ -29,6 +29,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -155,7 +156,11 @@ func pass(format string, args ...any) outcome {
 func fail(detail, fix string) outcome { return outcome{detail: detail, fix: fix} }
 
 // do runs one step, or records it as skipped when an earlier one failed.
+// A step that does not apply to the connector's type is left out.
 func (r *hostRun) do(ctx context.Context, name string, fn func(ctx context.Context) outcome) {
+	if !r.applies(name) {
+		return
+	}
 	if r.failed != "" {
 		r.steps = append(r.steps, Step{Host: r.host, Name: name, Skipped: true,
 			Detail: "not run: the " + r.failed + " step failed"})
@@ -537,12 +542,17 @@ func quoteDN(dn string) string {
 	return dn
 }
 
+// defaultFilter is the default user_filter of the connector's type.
 func defaultFilter(typ string) string {
-	switch typ {
-	case config.TypeAD:
-		return "(&(objectCategory=person)(objectClass=user))"
-	case config.TypeDomino:
-		return "(objectClass=dominoPerson)"
+	if t, ok := dirtype.Lookup(typ); ok {
+		return t.UserFilter
 	}
-	return "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
+	return dirtype.OpenLDAPType.UserFilter
+}
+
+// applies reports whether the step applies to the connector's type; a
+// connector of no known type (not validated) runs every step.
+func (r *hostRun) applies(step string) bool {
+	t, ok := dirtype.Lookup(r.c.Type)
+	return !ok || t.HasStep(step)
 }
