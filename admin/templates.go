@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/dirtype"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
@@ -40,13 +41,8 @@ var funcs = template.FuncMap{
 	"age":  func(d time.Duration) string { return humanDuration(d) },
 	"took": tookDuration,
 	"typeName": func(t string) string {
-		switch strings.ToLower(t) {
-		case "ad":
-			return "Active Directory"
-		case "domino":
-			return "HCL Domino"
-		case "openldap":
-			return "OpenLDAP"
+		if dt, ok := dirtype.Lookup(strings.ToLower(t)); ok {
+			return dt.DisplayName
 		}
 		return t
 	},
