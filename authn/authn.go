@@ -24,6 +24,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/dn"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/upstream"
@@ -614,37 +615,17 @@ func (a *Authenticator) audit(ctx context.Context, at Attempt, rec *attemptRecor
 	metrics.BindLatency.WithLabelValues(at.Protocol).Observe(max(d, delay).Seconds())
 }
 
-// adCodes maps AD's "data XXX" bind diagnostic (the Win32 error in the
-// text of result 49) to a reason, and whether AD only reports it after
-// checking the password.
-var adCodes = map[string]struct {
-	reason   Reason
-	verified bool
-}{
-	"525": {ReasonUnknownUser, false},
-	"52e": {ReasonInvalidCredentials, false},
-	"530": {ReasonRestricted, true},
-	"531": {ReasonRestricted, true},
-	"532": {ReasonPasswordExpired, true},
-	"533": {ReasonDisabled, true},
-	"701": {ReasonAccountExpired, true},
-	"773": {ReasonMustChangePassword, true},
-	"775": {ReasonLocked, false},
-}
-
-// ADDataCode extracts the sub-code from an AD bind error text such as
-// "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error,
-// data 52e, v4563", or "".
-func ADDataCode(text string) string {
-	i := strings.Index(text, "data ")
-	if i < 0 {
-		return ""
-	}
-	code := text[i+5:]
-	if j := strings.IndexAny(code, ", "); j >= 0 {
-		code = code[:j]
-	}
-	return strings.ToLower(code)
+// conditions maps what a directory's wording of a refused bind says
+// about the account (dirtype decodes it) to a reason.
+var conditions = map[dirtype.Condition]Reason{
+	dirtype.InvalidCredentials: ReasonInvalidCredentials,
+	dirtype.UnknownUser:        ReasonUnknownUser,
+	dirtype.Restricted:         ReasonRestricted,
+	dirtype.PasswordExpired:    ReasonPasswordExpired,
+	dirtype.Disabled:           ReasonDisabled,
+	dirtype.AccountExpired:     ReasonAccountExpired,
+	dirtype.MustChangePassword: ReasonMustChangePassword,
+	dirtype.Locked:             ReasonLocked,
 }
 
 func classify(connector string, err error) error {
@@ -653,8 +634,9 @@ func classify(connector string, err error) error {
 		switch le.ResultCode {
 		case ldap.LDAPResultInvalidCredentials:
 			if le.Err != nil {
-				if c, ok := adCodes[ADDataCode(le.Err.Error())]; ok {
-					return &Error{Reason: c.reason, Connector: connector, Err: err, PasswordVerified: c.verified}
+				f, _ := dirtype.DecodeBindFailure(le.Err.Error())
+				if r, ok := conditions[f.Condition]; ok {
+					return &Error{Reason: r, Connector: connector, Err: err, PasswordVerified: f.PasswordVerified}
 				}
 			}
 			return &Error{Reason: ReasonInvalidCredentials, Connector: connector, Err: err}

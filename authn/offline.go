@@ -1,9 +1,10 @@
 package authn
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -13,22 +14,10 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/passwd"
+	"github.com/dirgate/dirgate/state"
 )
-
-// offlineKind is the cache meta kind holding offline verifiers, one per
-// account under "connector\x00id". An empty value means none.
-const offlineKind = "offline-verifier"
-
-// offlineRecord is what the cache holds for one account: an argon2id hash
-// of the password the upstream last accepted, when, and the account's
-// password stamp at that moment.
-type offlineRecord struct {
-	V       int    `json:"v"`
-	Created int64  `json:"created"` // Unix seconds
-	Stamp   string `json:"stamp"`
-	Hash    string `json:"hash"` // argon2id PHC string (passwd.Hash)
-}
 
 // offline is the optional offline verifier. It is consulted only when every
 // upstream host of the account's connector is unreachable.
@@ -36,7 +25,7 @@ type offline struct {
 	enabled bool
 	retired atomic.Bool // the authenticator was replaced: store nothing more
 	maxAge  time.Duration
-	store   *cache.Store
+	store   state.Verifiers
 	types   map[string]string // connector name -> type
 	now     func() time.Time
 	log     *slog.Logger
@@ -57,7 +46,7 @@ type memoEntry struct {
 const maxMemo = 100_000
 
 func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
-	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: passwd.NewMAC()}
+	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store.States().Verifiers, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: passwd.NewMAC()}
 	if o.maxAge <= 0 {
 		o.maxAge = 168 * time.Hour
 	}
@@ -72,7 +61,7 @@ func (o *offline) purgeIfOff() {
 	if o.enabled {
 		return
 	}
-	if n, err := o.store.DeleteMetaKind(offlineKind); err != nil {
+	if n, err := o.store.DeleteAllVerifiers(context.Background()); err != nil {
 		o.log.Warn("offline verifiers of an earlier configuration not removed", "err", err)
 	} else if n > 0 {
 		o.log.Info("offline verifier is off: removed the stored verifiers", "count", n)
@@ -82,21 +71,11 @@ func (o *offline) purgeIfOff() {
 func offlineKey(e *cache.Entry) string { return e.Connector + "\x00" + e.ID }
 
 // passwordStamp is what changes when the account's password changes, as the
-// cache knows it: AD pwdLastSet; OpenLDAP pwdChangedTime, else
-// modifyTimestamp; Domino HTTPPasswordChangeDate, else modifyTimestamp.
-// Without any of them it is the entry's content hash, so that any change a
-// sync sees to the account retires the verifier.
+// cache knows it: the first of the type's password-stamp attributes the
+// entry holds (dirtype). Without any of them it is the entry's content
+// hash, so that any change a sync sees to the account retires the verifier.
 func passwordStamp(e *cache.Entry, connType string) string {
-	var attrs []string
-	switch connType {
-	case config.TypeAD:
-		attrs = []string{"pwdLastSet"}
-	case config.TypeDomino:
-		attrs = []string{"HTTPPasswordChangeDate", "modifyTimestamp"}
-	default:
-		attrs = []string{"pwdChangedTime", "modifyTimestamp"}
-	}
-	for _, a := range attrs {
+	for _, a := range dirtype.PasswordStamp(connType) {
 		if v := e.First(a); v != "" {
 			return a + ":" + v
 		}
@@ -127,8 +106,7 @@ func (o *offline) remember(e *cache.Entry, password string) {
 		o.log.Warn("offline verifier not stored", "connector", e.Connector, "dn", e.DN, "err", err)
 		return
 	}
-	blob, _ := json.Marshal(offlineRecord{V: 1, Created: now.Unix(), Stamp: stamp, Hash: hash})
-	if err := o.store.SetMeta(offlineKind, key, blob); err != nil {
+	if err := o.store.PutVerifier(context.Background(), e.Connector, e.ID, state.Verifier{Created: now, Stamp: stamp, Hash: hash}); err != nil {
 		o.log.Warn("offline verifier not stored", "connector", e.Connector, "dn", e.DN, "err", err)
 		return
 	}
@@ -149,11 +127,11 @@ func (o *offline) forget(e *cache.Entry) {
 	o.mu.Lock()
 	delete(o.memo, key)
 	o.mu.Unlock()
-	old, err := o.store.Meta(offlineKind, key)
-	if err != nil || len(old) == 0 {
+	// Looked up first so that the usual case, no verifier, writes nothing.
+	if _, err := o.store.Verifier(context.Background(), e.Connector, e.ID); errors.Is(err, state.ErrNotFound) {
 		return
 	}
-	if err := o.store.SetMeta(offlineKind, key, nil); err != nil {
+	if err := o.store.DeleteVerifier(context.Background(), e.Connector, e.ID); err != nil {
 		o.log.Warn("offline verifier not removed", "connector", e.Connector, "dn", e.DN, "err", err)
 	}
 }
@@ -171,19 +149,17 @@ const (
 // the account's password stamp in the cache is no longer the one it was
 // stored with.
 func (o *offline) verify(e *cache.Entry, password string) (offlineResult, string) {
-	blob, err := o.store.Meta(offlineKind, offlineKey(e))
-	if err != nil {
+	rec, err := o.store.Verifier(context.Background(), e.Connector, e.ID)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return offlineUnusable, "no offline verifier for this account"
+	case errors.Is(err, state.ErrCorrupt):
+		return offlineUnusable, "unreadable offline verifier"
+	case err != nil:
 		return offlineUnusable, err.Error()
 	}
-	if len(blob) == 0 {
-		return offlineUnusable, "no offline verifier for this account"
-	}
-	var rec offlineRecord
-	if err := json.Unmarshal(blob, &rec); err != nil || rec.V != 1 || rec.Hash == "" {
-		return offlineUnusable, "unreadable offline verifier"
-	}
 	now := o.now()
-	created := time.Unix(rec.Created, 0)
+	created := rec.Created
 	switch {
 	case now.Sub(created) > o.maxAge:
 		return offlineUnusable, fmt.Sprintf("offline verifier from %s is older than max_age %s", created.UTC().Format(time.RFC3339), o.maxAge)
