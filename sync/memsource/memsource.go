@@ -1,0 +1,245 @@
+// Package memsource is an upstream directory held in memory: a real
+// dirsync.Source, full and incremental, for unit tests and as the smallest
+// example of a source. The directory assigns each entry an immutable ID,
+// refuses two entries with one DN, and keeps a change log that cursors
+// point into, as an LDAP server's change sequence (syncrepl CSNs, AD USNs)
+// does.
+package memsource
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/dn"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// ErrExists means an entry with the same DN is already in the directory.
+var ErrExists = errors.New("an entry with this DN exists")
+
+// ErrNotFound means no entry has the given ID.
+var ErrNotFound = errors.New("no such entry")
+
+// Dir is the directory. It is safe for concurrent use.
+type Dir struct {
+	mu      sync.Mutex
+	epoch   string // names this change log; cursors of another one are invalid
+	seq     uint64 // sequence number of the last change
+	floor   uint64 // changes up to floor were dropped from the log
+	entries map[string]*cache.Entry
+	changed map[string]uint64 // ID -> seq of its last change, deletions included
+}
+
+// New returns an empty directory.
+func New() *Dir {
+	return &Dir{epoch: randomID(), entries: map[string]*cache.Entry{}, changed: map[string]uint64{}}
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// clone copies e deeply enough that neither side sees the other's edits.
+func clone(e *cache.Entry) *cache.Entry {
+	c := &cache.Entry{ID: e.ID, DN: e.DN, Kind: e.Kind, Disabled: e.Disabled,
+		Addresses: slices.Clone(e.Addresses), Members: slices.Clone(e.Members)}
+	for _, a := range e.Attrs {
+		c.Attrs = append(c.Attrs, cache.Attr{Name: a.Name, Values: slices.Clone(a.Values)})
+	}
+	return c
+}
+
+// checkDN fails when the DN of e does not parse or another entry than id
+// holds it.
+func (d *Dir) checkDN(e *cache.Entry, id string) error {
+	k, err := dn.Key(e.DN)
+	if err != nil {
+		return fmt.Errorf("memsource: DN %q: %w", e.DN, err)
+	}
+	for oid, o := range d.entries {
+		if ok, _ := dn.Key(o.DN); oid != id && ok == k {
+			return fmt.Errorf("memsource: %q: %w", e.DN, ErrExists)
+		}
+	}
+	return nil
+}
+
+func (d *Dir) touch(id string) {
+	d.seq++
+	d.changed[id] = d.seq
+}
+
+// Add stores a copy of e under a new ID, which it returns; e.ID is ignored,
+// as a server ignores a client's entryUUID.
+func (d *Dir) Add(e *cache.Entry) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.checkDN(e, ""); err != nil {
+		return "", err
+	}
+	c := clone(e)
+	c.ID = randomID()
+	d.entries[c.ID] = c
+	d.touch(c.ID)
+	return c.ID, nil
+}
+
+// Modify changes the entry id with fn; a changed DN is a rename. The ID
+// stays whatever fn does to it.
+func (d *Dir) Modify(id string, fn func(e *cache.Entry)) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old, ok := d.entries[id]
+	if !ok {
+		return fmt.Errorf("memsource: %s: %w", id, ErrNotFound)
+	}
+	c := clone(old)
+	fn(c)
+	c.ID = id
+	if err := d.checkDN(c, id); err != nil {
+		return err
+	}
+	d.entries[id] = c
+	d.touch(id)
+	return nil
+}
+
+// Delete removes the entry id.
+func (d *Dir) Delete(id string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.entries[id]; !ok {
+		return fmt.Errorf("memsource: %s: %w", id, ErrNotFound)
+	}
+	delete(d.entries, id)
+	d.touch(id)
+	return nil
+}
+
+// Get returns a copy of the entry id.
+func (d *Dir) Get(id string) (*cache.Entry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.entries[id]
+	if !ok {
+		return nil, false
+	}
+	return clone(e), true
+}
+
+// Compact forgets the change log, as a server trims its session log or
+// tombstones: cursors taken before now become invalid.
+func (d *Dir) Compact() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.floor = d.seq
+	for id := range d.changed {
+		if _, ok := d.entries[id]; !ok {
+			delete(d.changed, id)
+		}
+	}
+}
+
+// Source returns a source reading d; host is reported as the upstream.
+func (d *Dir) Source(host string) *Source { return &Source{dir: d, host: host} }
+
+// Source reads a Dir.
+type Source struct {
+	dir  *Dir
+	host string
+}
+
+var _ dirsync.IncrementalSource = (*Source)(nil)
+
+// cursor is the position in a Dir's change log.
+type cursor struct {
+	Epoch string `json:"epoch"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Full emits every entry, in ID order, from a snapshot taken under the lock:
+// emit runs unlocked, so a caller that stops halfway (or panics) leaves the
+// directory usable.
+func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	d := s.dir
+	d.mu.Lock()
+	snap := make([]*cache.Entry, 0, len(d.entries))
+	for _, e := range d.entries {
+		snap = append(snap, clone(e))
+	}
+	cur := cursor{Epoch: d.epoch, Seq: d.seq}
+	d.mu.Unlock()
+	slices.SortFunc(snap, func(a, b *cache.Entry) int { return cmp.Compare(a.ID, b.ID) })
+	listing := dirsync.Listing{Host: s.host}
+	for _, e := range snap {
+		if err := ctx.Err(); err != nil {
+			return listing, err
+		}
+		if err := emit(e); err != nil {
+			return listing, err
+		}
+	}
+	var err error
+	listing.Cursor, err = json.Marshal(cur)
+	return listing, err
+}
+
+// Changes emits, in the order they last changed, the entries changed since
+// cur: the entry as it is now, or its deletion.
+func (s *Source) Changes(ctx context.Context, cur []byte, _ dirsync.Known, emit func(dirsync.Change) error) (dirsync.ChangeSet, error) {
+	cs := dirsync.ChangeSet{Host: s.host, Method: "memory"}
+	var c cursor
+	if err := json.Unmarshal(cur, &c); err != nil {
+		return cs, fmt.Errorf("%w: %v", dirsync.ErrCursorInvalid, err)
+	}
+	d := s.dir
+	d.mu.Lock()
+	switch {
+	case c.Epoch != d.epoch:
+		d.mu.Unlock()
+		return cs, fmt.Errorf("%w: cursor of another directory", dirsync.ErrCursorInvalid)
+	case c.Seq < d.floor || c.Seq > d.seq:
+		d.mu.Unlock()
+		return cs, fmt.Errorf("%w: change %d is not in the log (%d to %d)", dirsync.ErrCursorInvalid, c.Seq, d.floor, d.seq)
+	}
+	type change struct {
+		seq uint64
+		dirsync.Change
+	}
+	var out []change
+	for id, seq := range d.changed {
+		if seq <= c.Seq {
+			continue
+		}
+		ch := change{seq: seq, Change: dirsync.Change{DeleteID: id}}
+		if e, ok := d.entries[id]; ok {
+			ch.Change = dirsync.Change{Upsert: clone(e)}
+		}
+		out = append(out, ch)
+	}
+	next := cursor{Epoch: d.epoch, Seq: d.seq}
+	d.mu.Unlock()
+	slices.SortFunc(out, func(a, b change) int { return cmp.Compare(a.seq, b.seq) })
+	for _, ch := range out {
+		if err := ctx.Err(); err != nil {
+			return cs, err
+		}
+		cs.Read++
+		if err := emit(ch.Change); err != nil {
+			return cs, err
+		}
+	}
+	var err error
+	cs.Cursor, err = json.Marshal(next)
+	return cs, err
+}

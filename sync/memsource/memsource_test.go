@@ -1,0 +1,172 @@
+package memsource_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dn"
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/memsource"
+	"github.com/dirgate/dirgate/sync/sourcetest"
+)
+
+// harness runs the source contract against a Dir per subtest.
+type harness struct{}
+
+func (harness) Capabilities() sourcetest.Capabilities {
+	return sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true}
+}
+
+func (harness) Scope(*testing.T) sourcetest.Scope {
+	return &scope{dir: memsource.New(), ids: map[string]string{}}
+}
+
+type scope struct {
+	dir *memsource.Dir
+	ids map[string]string // DN key -> ID
+}
+
+const suffix = ",ou=People,o=Memory"
+
+func (s *scope) Connector(*testing.T) *config.Connector {
+	return &config.Connector{Name: "memory", Type: "memory"}
+}
+
+func (s *scope) Source(*testing.T, *config.Connector) dirsync.Source { return s.dir.Source("memory") }
+
+func (s *scope) add(t *testing.T, e *cache.Entry) string {
+	t.Helper()
+	id, err := s.dir.Add(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.ids[dnKey(t, e.DN)] = id
+	return e.DN
+}
+
+func dnKey(t *testing.T, s string) string {
+	t.Helper()
+	k, err := dn.Key(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func (s *scope) AddUser(t *testing.T, name, mail string) string {
+	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + suffix, Kind: cache.KindUser, Addresses: []string{mail},
+		Attrs: []cache.Attr{{Name: "cn", Values: []string{name}}, {Name: "mail", Values: []string{mail}}}})
+}
+
+func (s *scope) AddGroup(t *testing.T, name string, members ...string) string {
+	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + suffix, Kind: cache.KindGroup, Members: members,
+		Attrs: []cache.Attr{{Name: "cn", Values: []string{name}}, {Name: "member", Values: members}}})
+}
+
+func (s *scope) modify(t *testing.T, d string, fn func(e *cache.Entry)) {
+	t.Helper()
+	if err := s.dir.Modify(s.ids[dnKey(t, d)], fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *scope) SetMail(t *testing.T, d, mail string) {
+	s.modify(t, d, func(e *cache.Entry) {
+		e.Addresses = []string{mail}
+		e.Attrs[1].Values = []string{mail}
+	})
+}
+
+func (s *scope) Rename(t *testing.T, d, name string) string {
+	nd := "cn=" + ldap.EscapeDN(name) + suffix
+	s.modify(t, d, func(e *cache.Entry) {
+		e.DN = nd
+		e.Attrs[0].Values = []string{name}
+	})
+	s.ids[dnKey(t, nd)] = s.ids[dnKey(t, d)]
+	delete(s.ids, dnKey(t, d))
+	return nd
+}
+
+func (s *scope) Delete(t *testing.T, d string) {
+	if err := s.dir.Delete(s.ids[dnKey(t, d)]); err != nil {
+		t.Fatal(err)
+	}
+	delete(s.ids, dnKey(t, d))
+}
+
+func TestContract(t *testing.T) { sourcetest.Run(t, harness{}) }
+
+func TestDirRefusesDuplicateDNs(t *testing.T) {
+	d := memsource.New()
+	id, err := d.Add(&cache.Entry{DN: "cn=A,o=x", Kind: cache.KindUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Add(&cache.Entry{DN: "CN=a, O=X", Kind: cache.KindUser}); !errors.Is(err, memsource.ErrExists) {
+		t.Errorf("second add of the DN in another spelling: %v, want ErrExists", err)
+	}
+	other, _ := d.Add(&cache.Entry{DN: "cn=B,o=x", Kind: cache.KindUser})
+	if err := d.Modify(other, func(e *cache.Entry) { e.DN = "cn=a,o=x" }); !errors.Is(err, memsource.ErrExists) {
+		t.Errorf("rename onto a taken DN: %v, want ErrExists", err)
+	}
+	if err := d.Modify(id, func(e *cache.Entry) { e.ID = "stolen"; e.DN = "cn=A2,o=x" }); err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := d.Get(id); !ok || e.DN != "cn=A2,o=x" {
+		t.Errorf("after a rename that tried to change the ID: %+v %v", e, ok)
+	}
+	if err := d.Delete("nope"); !errors.Is(err, memsource.ErrNotFound) {
+		t.Errorf("delete of an unknown ID: %v", err)
+	}
+}
+
+func TestCursorValidity(t *testing.T) {
+	ctx := context.Background()
+	cursorOf := func(d *memsource.Dir) []byte {
+		l, err := d.Source("h").Full(ctx, func(*cache.Entry) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Cursor
+	}
+	changes := func(d *memsource.Dir, cur []byte) ([]dirsync.Change, error) {
+		var out []dirsync.Change
+		_, err := d.Source("h").Changes(ctx, cur, nil, func(c dirsync.Change) error { out = append(out, c); return nil })
+		return out, err
+	}
+	d := memsource.New()
+	id, _ := d.Add(&cache.Entry{DN: "cn=a,o=x", Kind: cache.KindUser})
+	cur := cursorOf(d)
+	_ = d.Modify(id, func(e *cache.Entry) { e.Disabled = true })
+	gone, _ := d.Add(&cache.Entry{DN: "cn=b,o=x", Kind: cache.KindUser})
+	_ = d.Delete(gone)
+	got, err := changes(d, cur)
+	if err != nil || len(got) != 2 || got[0].Upsert == nil || !got[0].Upsert.Disabled || got[1].DeleteID != gone {
+		t.Fatalf("changes since the cursor: %+v %v; want the modification, then the deletion", got, err)
+	}
+
+	d.Compact()
+	cases := []struct {
+		name string
+		dir  *memsource.Dir
+		cur  []byte
+	}{
+		{"cursor older than the log", d, cur},
+		{"cursor of another directory", memsource.New(), cursorOf(d)},
+		{"garbage", d, []byte("{")},
+	}
+	for _, c := range cases {
+		if _, err := changes(c.dir, c.cur); !errors.Is(err, dirsync.ErrCursorInvalid) {
+			t.Errorf("%s: %v, want ErrCursorInvalid", c.name, err)
+		}
+	}
+	if got, err := changes(d, cursorOf(d)); err != nil || len(got) != 0 {
+		t.Errorf("a fresh cursor after compaction: %+v %v", got, err)
+	}
+}
