@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/dirtype"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
@@ -20,20 +21,13 @@ import (
 // DirSync control (when the account holds "Replicating Directory Changes")
 // or uSNChanged polling pinned to one DC's invocationId.
 
-const (
-	uacAccountDisable = 0x2
-	// oidShowDeleted makes tombstones visible to a search.
-	oidShowDeleted = "1.2.840.113556.1.4.417"
-)
+// oidShowDeleted makes tombstones visible to a search.
+const oidShowDeleted = "1.2.840.113556.1.4.417"
 
 var activeDirectory = dialect{
-	idAttr:      "objectGUID",
+	Type:        dirtype.ActiveDirectoryType,
 	id:          func(e *ldap.Entry) string { return guidString(e.GetRawAttributeValue("objectGUID")) },
 	operational: []string{"objectGUID", "userAccountControl", "pwdLastSet", "accountExpires", "lockoutTime"},
-	disabled: func(e *ldap.Entry) bool {
-		uac, err := strconv.ParseInt(e.GetAttributeValue("userAccountControl"), 10, 64)
-		return err == nil && uac&uacAccountDisable != 0
-	},
 	kind: func(e *ldap.Entry) cache.Kind {
 		var user, group, computer bool
 		for _, oc := range e.GetEqualFoldAttributeValues("objectClass") {
@@ -59,8 +53,7 @@ var activeDirectory = dialect{
 		"badpwdcount": true, "badpasswordtime": true, "dscorepropagationdata": true,
 		"usnchanged": true, "whenchanged": true,
 	},
-	memberAttrs: []string{"member"},
-	cursor:      adCursor,
+	cursor: adCursor,
 }
 
 // guidString formats a binary objectGUID the way AD displays it: the first

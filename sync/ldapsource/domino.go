@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/dn"
 )
 
@@ -17,16 +18,13 @@ import (
 // groups standing in for disabled accounts, which Domino does not have.
 
 var domino = dialect{
-	idAttr:       "dominoUNID",
-	operational:  []string{"dominoUNID"},
-	disabled:     func(*ldap.Entry) bool { return false }, // decided by deny groups
-	memberAttrs:  []string{"member"},
-	addressAttrs: []string{"internetAddress"},
+	Type:        dirtype.DominoType, // disabled accounts: deny groups
+	operational: []string{"dominoUNID"},
 }
 
 // excluded reports whether the connector's Domino settings keep le out.
 func (s *Source) excluded(le *ldap.Entry) bool {
-	return s.conn.Type == "domino" && s.conn.Domino.HonorAvailableForDirSync &&
+	return s.conn.Type == dirtype.Domino && s.conn.Domino.HonorAvailableForDirSync &&
 		strings.TrimSpace(le.GetEqualFoldAttributeValue("availableForDirSync")) == "0"
 }
 
@@ -34,7 +32,7 @@ func (s *Source) excluded(le *ldap.Entry) bool {
 // followed) into the set of member DN keys that count as disabled.
 func (s *Source) denied(ctx context.Context, conn *ldap.Conn) (map[string]bool, error) {
 	out := map[string]bool{}
-	if s.conn.Type != "domino" || len(s.conn.Domino.DenyGroups) == 0 {
+	if s.conn.Type != dirtype.Domino || len(s.conn.Domino.DenyGroups) == 0 {
 		return out, nil
 	}
 	seenGroups := map[string]bool{}

@@ -15,23 +15,22 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/filter"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/upstream"
 )
 
-// dialect holds what differs between directory products.
+// dialect holds what differs between directory products over LDAP: the
+// type's registry entry (ID, member and address attributes, disabled
+// accounts, whether it syncs incrementally), and what only this package
+// needs to read it.
 type dialect struct {
-	idAttr string
+	dirtype.Type
 	// operational attributes to request by name ("*" does not return them)
 	operational []string
-	disabled    func(e *ldap.Entry) bool
-	memberAttrs []string
-	// addressAttrs are always read as alias addresses besides the
-	// connector's mail and alias attributes (Domino's internetAddress).
-	addressAttrs []string
 	// id, when set, reads the stable ID (AD's binary objectGUID);
-	// otherwise the text of idAttr is used.
+	// otherwise the text of the type's stable ID attribute is used.
 	id func(e *ldap.Entry) string
 	// kind, when set, classifies entries instead of the connector's user
 	// and group filters (AD filters use objectCategory short names that only
@@ -46,14 +45,17 @@ type dialect struct {
 }
 
 var openLDAP = dialect{
-	idAttr: "entryUUID",
+	Type: dirtype.OpenLDAPType,
 	operational: []string{"entryUUID", "entryCSN", "pwdAccountLockedTime", "pwdChangedTime", "createTimestamp",
 		"modifyTimestamp", "creatorsName", "modifiersName", "structuralObjectClass"},
-	// ppolicy's pwdAccountLockedTime locks the account: "000001010000Z"
-	// permanently (an admin lock), any other time until pwdLockoutDuration.
-	disabled:    func(e *ldap.Entry) bool { return e.GetAttributeValue("pwdAccountLockedTime") != "" },
-	memberAttrs: []string{"member", "uniqueMember"},
-	cursor:      syncreplCursor,
+	cursor: syncreplCursor,
+}
+
+// dialects maps the LDAP directory types to how this package reads them.
+var dialects = map[string]dialect{
+	dirtype.OpenLDAP:        openLDAP,
+	dirtype.ActiveDirectory: activeDirectory,
+	dirtype.Domino:          domino,
 }
 
 // secretAttrs are never copied into the cache, whatever the upstream lets
@@ -99,15 +101,8 @@ func WithMemberRangeStep(n int) Option { return func(s *Source) { s.rangeStep = 
 
 // New prepares a source for the connector; it does not connect.
 func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error) {
-	var d dialect
-	switch c.Type {
-	case "openldap":
-		d = openLDAP
-	case "ad":
-		d = activeDirectory
-	case "domino":
-		d = domino
-	default:
+	d, ok := dialects[c.Type]
+	if !ok {
 		return nil, fmt.Errorf("connector %s: type %q is not supported by this build", c.Name, c.Type)
 	}
 	t, err := upstream.FromConnector(c)
@@ -184,7 +179,7 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 		}
 	}
 	err = s.paged(ctx, conn, s.conn.RootDN, s.query(), s.attributes(), func(le *ldap.Entry) error {
-		for _, m := range s.dialect.memberAttrs {
+		for _, m := range s.dialect.Mapping.Members {
 			if err := s.completeRanges(ctx, conn, le, m); err != nil {
 				return err
 			}
@@ -319,11 +314,11 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 	if s.dialect.id != nil {
 		id = s.dialect.id(le)
 	} else {
-		id = strings.ToLower(le.GetEqualFoldAttributeValue(s.dialect.idAttr))
+		id = strings.ToLower(le.GetEqualFoldAttributeValue(s.dialect.Mapping.StableID))
 	}
 	if id == "" {
 		return nil, fmt.Errorf("connector %s: %q: %w (%s); can the bind account read operational attributes?",
-			s.conn.Name, le.DN, ErrNoStableID, s.dialect.idAttr)
+			s.conn.Name, le.DN, ErrNoStableID, s.dialect.Mapping.StableID)
 	}
 	e := &cache.Entry{ID: id, DN: le.DN}
 	switch {
@@ -345,7 +340,7 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 		e.Attrs = append(e.Attrs, cache.Attr{Name: a.Name, Values: a.Values})
 	}
 	if e.Kind == cache.KindGroup {
-		for _, m := range s.dialect.memberAttrs {
+		for _, m := range s.dialect.Mapping.Members {
 			e.Members = append(e.Members, le.GetEqualFoldAttributeValues(m)...)
 		}
 		return e, nil
@@ -355,7 +350,7 @@ func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
 		return nil, nil // no address in the connector's email domains
 	}
 	// The deny-group check parses the DN: only when there are deny groups.
-	e.Disabled = s.conn.AcknowledgeDisabledAccounts && (s.dialect.disabled(le) || (len(s.deny) > 0 && s.deny[dnKey(le.DN)]))
+	e.Disabled = s.conn.AcknowledgeDisabledAccounts && (s.dialect.Disabled(le.GetAttributeValue) || (len(s.deny) > 0 && s.deny[dnKey(le.DN)]))
 	return e, nil
 }
 
@@ -383,7 +378,7 @@ func (s *Source) addresses(le *ldap.Entry) []string {
 	for _, m := range le.GetEqualFoldAttributeValues(s.conn.MailAttribute) {
 		add(m, false)
 	}
-	for _, attr := range append(append([]string(nil), s.conn.AliasAttributes...), s.dialect.addressAttrs...) {
+	for _, attr := range append(append([]string(nil), s.conn.AliasAttributes...), s.dialect.Mapping.Addresses...) {
 		for _, v := range le.GetEqualFoldAttributeValues(attr) {
 			addr, primary, ok := parseProxyAddress(v)
 			if ok {
