@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 )
 
 const ms = time.Millisecond
@@ -227,10 +229,18 @@ func TestPoolSizeZero(t *testing.T) {
 	}
 }
 
-// offlineBlob returns the stored verifier of the demo account id.
+// offlineBlob returns the stored verifier of the demo account id, JSON
+// encoded, nil when none.
 func offlineBlob(t *testing.T, env *demoEnv, id string) []byte {
 	t.Helper()
-	b, err := env.store.Meta(offlineKind, "demo\x00"+id)
+	v, err := env.store.States().Verifiers.Verifier(t.Context(), "demo", id)
+	if errors.Is(err, state.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,9 +271,9 @@ func TestOffline(t *testing.T) {
 		t.Fatalf("online login: %+v %v", id, err)
 	}
 	blob := offlineBlob(t, env, aliceID)
-	var rec offlineRecord
+	var rec state.Verifier
 	if err := json.Unmarshal(blob, &rec); err != nil || !strings.HasPrefix(rec.Hash, "$argon2id$v=19$m=19456,t=2,p=1$") ||
-		rec.Created != env.clock.Now().Unix() || rec.Stamp == "" {
+		rec.Created.Unix() != env.clock.Now().Unix() || rec.Stamp == "" {
 		t.Fatalf("stored verifier %s: %v", blob, err)
 	}
 	if strings.Contains(string(blob), "alice-pw") {

@@ -254,24 +254,27 @@ func TestLessFoldMatchesToLower(t *testing.T) {
 	}
 }
 
-func TestDeleteMetaKind(t *testing.T) {
+// TestSweepMetaKind checks that a sweep of one kind leaves the kinds whose
+// name it prefixes alone.
+func TestSweepMetaKind(t *testing.T) {
 	s := openTest(t)
 	for _, kv := range [][3]string{{"verifier", "a", "1"}, {"verifier", "b\x00x", "2"}, {"verifierx", "a", "3"}, {"other", "a", "4"}} {
-		if err := s.SetMeta(kv[0], kv[1], []byte(kv[2])); err != nil {
+		if err := s.setMeta(kv[0], kv[1], []byte(kv[2])); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := s.DeleteMetaKind("verifier")
+	all := func([]byte) bool { return true }
+	n, err := s.sweepMeta(t.Context(), "verifier", all)
 	if err != nil || n != 2 {
-		t.Fatalf("DeleteMetaKind = %d, %v; want 2, nil", n, err)
+		t.Fatalf("sweepMeta = %d, %v; want 2, nil", n, err)
 	}
 	for _, kv := range [][3]string{{"verifier", "a", ""}, {"verifier", "b\x00x", ""}, {"verifierx", "a", "3"}, {"other", "a", "4"}} {
-		if v, err := s.Meta(kv[0], kv[1]); err != nil || string(v) != kv[2] {
-			t.Errorf("Meta(%q, %q) = %q, %v; want %q", kv[0], kv[1], v, err, kv[2])
+		if v, err := s.getMeta(kv[0], kv[1]); err != nil || string(v) != kv[2] {
+			t.Errorf("getMeta(%q, %q) = %q, %v; want %q", kv[0], kv[1], v, err, kv[2])
 		}
 	}
-	if n, err := s.DeleteMetaKind("verifier"); err != nil || n != 0 {
-		t.Errorf("second DeleteMetaKind = %d, %v; want 0, nil", n, err)
+	if n, err := s.sweepMeta(t.Context(), "verifier", all); err != nil || n != 0 {
+		t.Errorf("second sweepMeta = %d, %v; want 0, nil", n, err)
 	}
 }
 

@@ -382,8 +382,8 @@ func TestCodeReplayDuringFirstExchange(t *testing.T) {
 	ctx := context.Background()
 	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s"), "alice@x.test", "pw")
 	code := codeFrom(t, resp, "s")
-	first, replay := f.p.grants.redeem(code) // the first exchange has taken the code
-	if first == nil || replay {
+	first, replay, err := f.p.grants.redeem(ctx, code) // the first exchange has taken the code
+	if err != nil || first == nil || replay {
 		t.Fatal("the code was not redeemable")
 	}
 	if _, err := f.conf.Exchange(ctx, code); err == nil {

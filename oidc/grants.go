@@ -1,15 +1,17 @@
 package oidc
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 )
 
 // authRequest is an authorization request waiting for the user to sign in.
@@ -30,74 +32,35 @@ type authRequest struct {
 }
 
 // codeGrant is an issued authorization code.
-type codeGrant struct {
-	ClientID    string
-	RedirectURI string
-	Nonce       string
-	Scope       []string
-	Challenge   string
-	Connector   string
-	ID          string // stable ID of the account
-	AuthTime    time.Time
-	Expires     time.Time
-	Used        bool
-	Family      string // of the refresh tokens issued for it, to revoke on replay
-	AccessJTI   string
-	AccessExp   time.Time
-}
+type codeGrant = state.Code
 
-// refreshGrant is a stored refresh token (only its hash is the key).
-// Every refresh rotates the token; the tokens rotated from one code
-// exchange form a family, and a rotated token presented again revokes its
-// family (OAuth 2.0 Security BCP, RFC 9700 4.14.2): either the client or an
-// attacker holds a stolen copy, and the provider cannot tell which.
-type refreshGrant struct {
-	ClientID  string    `json:"client_id"`
-	Connector string    `json:"connector"`
-	ID        string    `json:"id"`
-	Scope     []string  `json:"scope"`
-	AuthTime  time.Time `json:"auth_time"`
-	Expires   time.Time `json:"expires"`
-	// Family is empty in tokens stored before families existed; such a
-	// token is a family of its own.
-	Family string `json:"family,omitempty"`
-	// Rotated marks a token already exchanged for its successor.
-	Rotated bool `json:"rotated,omitempty"`
-}
+// refreshGrant is a stored refresh token (see state.Refresh).
+type refreshGrant = state.Refresh
 
 // refreshUse is the outcome of presenting a refresh token.
-type refreshUse int
+type refreshUse = state.RefreshOutcome
 
 const (
-	refreshInvalid     refreshUse = iota // unknown, expired or revoked
-	refreshOtherClient                   // issued to another client; left alone
-	refreshLive                          // spent now: the caller issues its successor
-	refreshReused                        // spent before: its family is now revoked
+	refreshInvalid     = state.RefreshInvalid     // unknown, expired or revoked
+	refreshOtherClient = state.RefreshOtherClient // issued to another client; left alone
+	refreshLive        = state.RefreshLive        // spent now: the caller issues its successor
+	refreshReused      = state.RefreshReused      // spent before: its family is now revoked
 )
 
-// grants keeps pending requests and codes in memory (they live for
-// minutes) and refresh tokens in the cache database (they live for weeks
-// and must survive a restart). Access tokens are signed JWTs; revoked ones
-// are remembered until they expire.
+// grants keeps pending authorization requests in memory (they live for
+// minutes and belong to one browser's round trip) and everything it issues
+// in the grants store: codes, refresh tokens with their families, revoked
+// access tokens. Access tokens are signed JWTs.
 type grants struct {
-	store *cache.Store
+	store state.Grants
 	now   func() time.Time
 
-	mu        sync.Mutex
-	refreshMu sync.Mutex // serialises spending refresh tokens
-	requests  map[string]*authRequest
-	codes     map[string]*codeGrant // by hash of the code
-	revoked   map[string]time.Time  // access token jti -> expiry
+	mu       sync.Mutex
+	requests map[string]*authRequest
 }
 
-const (
-	refreshKind = "oidc-refresh"
-	// familyKind holds a record for each revoked refresh token family.
-	familyKind = "oidc-refresh-family"
-)
-
-func newGrants(store *cache.Store, now func() time.Time) *grants {
-	return &grants{store: store, now: now, requests: map[string]*authRequest{}, codes: map[string]*codeGrant{}, revoked: map[string]time.Time{}}
+func newGrants(store state.Grants, now func() time.Time) *grants {
+	return &grants{store: store, now: now, requests: map[string]*authRequest{}}
 }
 
 // token returns n random bytes, URL-safe encoded.
@@ -114,26 +77,15 @@ func hashToken(t string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// maxPending bounds the in-memory maps against floods of unfinished
-// requests.
-const maxPending = 100000
+// maxPending bounds the pending requests against floods of unfinished
+// sign-ins.
+const maxPending = state.MaxPending
 
 func (g *grants) gc() {
 	now := g.now()
 	for k, r := range g.requests {
 		if now.After(r.Expires) {
 			delete(g.requests, k)
-		}
-	}
-	for k, c := range g.codes {
-		// Used codes are kept until they expire to detect replays.
-		if now.After(c.Expires.Add(time.Minute)) {
-			delete(g.codes, k)
-		}
-	}
-	for k, exp := range g.revoked {
-		if now.After(exp) {
-			delete(g.revoked, k)
 		}
 	}
 }
@@ -166,94 +118,63 @@ func (g *grants) dropRequest(id string) {
 	g.mu.Unlock()
 }
 
-func (g *grants) putCode(c *codeGrant) (string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.gc()
-	if len(g.codes) >= maxPending {
-		return "", false
-	}
-	code := token(32)
-	g.codes[hashToken(code)] = c
-	return code, true
+// putCode stores c and returns its code; ok is false when too many are
+// pending or the store failed.
+func (g *grants) putCode(ctx context.Context, c *codeGrant) (code string, ok bool) {
+	code = token(32)
+	return code, g.store.PutCode(ctx, hashToken(code), *c, g.now()) == nil
 }
 
-// redeem marks a code used and returns it; a second redemption returns
-// the grant with replay=true so the caller can revoke what the first one
-// issued (RFC 6749 4.1.2).
-func (g *grants) redeem(code string) (c *codeGrant, replay bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	c, ok := g.codes[hashToken(code)]
-	if !ok || g.now().After(c.Expires) {
-		return nil, false
+// redeem spends a code and returns its grant, nil when it is unknown or
+// expired; a second redemption returns the grant with replay=true so the
+// caller can revoke what the first one issued (RFC 6749 4.1.2).
+func (g *grants) redeem(ctx context.Context, code string) (c *codeGrant, replay bool, err error) {
+	got, err := g.store.RedeemCode(ctx, hashToken(code), g.now())
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, false, nil
+	case errors.Is(err, state.ErrReplayed):
+		return &got, true, nil
+	case err != nil:
+		return nil, false, err
 	}
-	if c.Used {
-		return c, true
-	}
-	c.Used = true
-	return c, false
+	return &got, false, nil
 }
 
-func (g *grants) revokeAccess(jti string, exp time.Time) {
+// issued records the access token the exchange of code issued, for a
+// replay to revoke.
+func (g *grants) issued(ctx context.Context, code, jti string, exp time.Time) error {
+	return g.store.SetCodeAccess(ctx, hashToken(code), jti, exp)
+}
+
+func (g *grants) revokeAccess(ctx context.Context, jti string, exp time.Time) error {
 	if jti == "" {
-		return
+		return nil
 	}
-	g.mu.Lock()
-	g.revoked[jti] = exp
-	g.mu.Unlock()
+	return g.store.RevokeAccess(ctx, jti, exp)
 }
 
-func (g *grants) accessRevoked(jti string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.revoked[jti]
-	return ok
+// accessRevoked tells whether jti was revoked; a store failure counts as
+// revoked, since the token cannot be shown to be good.
+func (g *grants) accessRevoked(ctx context.Context, jti string) bool {
+	revoked, err := g.store.AccessRevoked(ctx, jti)
+	return revoked || err != nil
 }
 
 // putRefresh stores a new refresh token of r.Family.
-func (g *grants) putRefresh(r refreshGrant) (string, error) {
+func (g *grants) putRefresh(ctx context.Context, r refreshGrant) (string, error) {
 	t := token(32)
-	return t, g.storeRefresh(hashToken(t), &r)
-}
-
-func (g *grants) storeRefresh(h string, r *refreshGrant) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return g.store.SetMeta(refreshKind, h, b)
+	return t, g.store.PutRefresh(ctx, hashToken(t), r)
 }
 
 // refresh returns the live refresh grant of t, nil when t is unknown,
 // expired, rotated or revoked.
-func (g *grants) refresh(t string) (*refreshGrant, error) {
-	r, err := g.load(hashToken(t))
-	if err != nil || r == nil || r.Rotated {
-		return nil, err
-	}
-	return r, nil
-}
-
-// load reads the grant stored under hash h, nil when there is none, it
-// expired, or its family was revoked.
-func (g *grants) load(h string) (*refreshGrant, error) {
-	b, err := g.store.Meta(refreshKind, h)
-	if err != nil || len(b) == 0 {
-		return nil, err
-	}
-	var r refreshGrant
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, err
-	}
-	if r.Family == "" {
-		r.Family = h
-	}
-	if g.now().After(r.Expires) {
+func (g *grants) refresh(ctx context.Context, t string) (*refreshGrant, error) {
+	r, err := g.store.Refresh(ctx, hashToken(t), g.now())
+	switch {
+	case errors.Is(err, state.ErrNotFound):
 		return nil, nil
-	}
-	revoked, err := g.store.Meta(familyKind, r.Family)
-	if err != nil || len(revoked) > 0 {
+	case err != nil || r.Rotated:
 		return nil, err
 	}
 	return &r, nil
@@ -262,37 +183,39 @@ func (g *grants) load(h string) (*refreshGrant, error) {
 // use spends the refresh token t presented by client: a live token is
 // marked rotated and returned for the caller to issue its successor in the
 // same family; a rotated one revokes its family, the successor included.
-func (g *grants) use(t, client string) (*refreshGrant, refreshUse, error) {
-	g.refreshMu.Lock()
-	defer g.refreshMu.Unlock()
-	h := hashToken(t)
-	r, err := g.load(h)
-	switch {
-	case err != nil || r == nil:
-		return nil, refreshInvalid, err
-	case r.ClientID != client:
-		return nil, refreshOtherClient, nil
-	case r.Rotated:
-		return r, refreshReused, g.revokeFamily(r.Family)
+func (g *grants) use(ctx context.Context, t, client string) (*refreshGrant, refreshUse, error) {
+	r, use, err := g.store.RotateRefresh(ctx, hashToken(t), client, g.now())
+	if err != nil || (use != refreshLive && use != refreshReused) {
+		return nil, use, err
 	}
-	r.Rotated = true
-	if err := g.storeRefresh(h, r); err != nil {
-		return nil, refreshInvalid, err
-	}
-	return r, refreshLive, nil
+	return &r, use, nil
 }
 
 // revokeFamily revokes every refresh token of family, including the ones
 // not yet issued.
-func (g *grants) revokeFamily(family string) error {
-	if family == "" {
-		return nil
+func (g *grants) revokeFamily(ctx context.Context, family string) error {
+	return g.store.RevokeFamily(ctx, family, g.now())
+}
+
+// sweepEvery is how often expired grants are removed.
+const sweepEvery = time.Hour
+
+// sweep removes expired grants every interval until ctx ends. A family
+// revocation is kept for familyTTL, the longest a token of the family can
+// still be issued and live after it.
+func (g *grants) sweep(ctx context.Context, every, familyTTL time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := g.store.SweepExpired(ctx, g.now(), familyTTL); err != nil {
+				log.Error("oidc sweep expired grants", "err", err)
+			} else if n > 0 {
+				log.Debug("oidc swept expired grants", "count", n)
+			}
+		}
 	}
-	b, err := json.Marshal(struct {
-		Revoked time.Time `json:"revoked"`
-	}{g.now()})
-	if err != nil {
-		return err
-	}
-	return g.store.SetMeta(familyKind, family, b)
 }

@@ -89,10 +89,8 @@ type Provider struct {
 	origins    map[string]bool       // of the registered redirect URIs
 }
 
-const keysKind = "oidc-keys"
-
-// New builds a provider; its signing keys are loaded from (and rotated
-// into) the cache database.
+// New builds a provider; its signing keys and grants are kept in the
+// state stores of the cache database.
 func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Provider, error) {
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil || u.Host == "" {
@@ -109,17 +107,17 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 		}
 		p.clients[c.ID] = c
 	}
-	saved, err := store.Meta(keysKind, "signing")
+	states := store.States()
+	saved, err := states.Keys.SigningKeys(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
-	p.keys, err = newKeyRing(saved, cfg.KeyRotation, keep, func() time.Time { return p.now() },
-		func(b []byte) error { return store.SetMeta(keysKind, "signing", b) })
+	p.keys, err = newKeyRing(saved, cfg.KeyRotation, keep, func() time.Time { return p.now() }, publishKeys(states.Keys, saved))
 	if err != nil {
 		return nil, err
 	}
-	p.grants = newGrants(store, func() time.Time { return p.now() })
+	p.grants = newGrants(states.Grants, func() time.Time { return p.now() })
 	p.corsPolicy, p.origins = p.corsPolicies(), redirectOrigins(cfg.Clients)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+p.path+"/{$}", p.home)
@@ -142,8 +140,13 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 	return p, nil
 }
 
-// Run rotates signing keys on schedule until ctx ends.
+// Run rotates signing keys on schedule and sweeps expired grants until ctx
+// ends.
 func (p *Provider) Run(ctx context.Context) {
+	// A family revoked while its code was being exchanged may still get a
+	// token issued a code lifetime later, which then lives a refresh
+	// lifetime.
+	go p.grants.sweep(ctx, sweepEvery, p.cfg.RefreshTokenTTL+p.cfg.CodeTTL+time.Minute, p.log)
 	p.keys.run(ctx, time.Minute, func(err error) { p.log.Error("oidc key rotation", "err", err) })
 }
 
@@ -327,7 +330,7 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.grants.dropRequest(id)
-	code, ok := p.grants.putCode(&codeGrant{
+	code, ok := p.grants.putCode(r.Context(), &codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
 		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
 		// Named now, so that a replay racing the first exchange revokes
@@ -431,19 +434,20 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *Client) {
-	c, replay := p.grants.redeem(r.PostForm.Get("code"))
+	code := r.PostForm.Get("code")
+	c, replay, err := p.grants.redeem(r.Context(), code)
 	switch {
+	case err != nil:
+		p.log.Error("oidc redeem code", "client", client.ID, "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not redeem the code")
+		return
 	case c == nil:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or expired code")
 		return
 	case replay:
 		// A code used twice may have been stolen: revoke what it issued.
-		p.grants.mu.Lock()
-		jti, exp := c.AccessJTI, c.AccessExp
-		p.grants.mu.Unlock()
-		p.grants.revokeAccess(jti, exp)
-		if err := p.grants.revokeFamily(c.Family); err != nil {
-			p.log.Error("oidc revoke the refresh tokens of a replayed code", "err", err)
+		if err := errors.Join(p.grants.revokeAccess(r.Context(), c.AccessJTI, c.AccessExp), p.grants.revokeFamily(r.Context(), c.Family)); err != nil {
+			p.log.Error("oidc revoke the tokens of a replayed code", "err", err)
 		}
 		p.log.Warn("oidc authorization code replayed; tokens revoked", "client", client.ID)
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "code already used")
@@ -477,15 +481,15 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
 		return
 	}
-	p.grants.mu.Lock()
-	c.AccessJTI, c.AccessExp = jti, exp
-	p.grants.mu.Unlock()
+	if err := p.grants.issued(r.Context(), code, jti, exp); err != nil {
+		p.log.Error("oidc record the access token of a code", "err", err)
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
 func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, client *Client) {
 	// Rotation: the presented token is spent whatever follows.
-	g, use, err := p.grants.use(r.PostForm.Get("refresh_token"), client.ID)
+	g, use, err := p.grants.use(r.Context(), r.PostForm.Get("refresh_token"), client.ID)
 	switch {
 	case err != nil:
 		p.log.Error("oidc refresh", "client", client.ID, "err", err)
@@ -598,7 +602,7 @@ func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, sc
 		"id_token": idToken, "scope": strings.Join(scope, " "),
 	}
 	if slices.Contains(scope, "offline_access") || !client.Public {
-		rt, err := p.grants.putRefresh(refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: scope,
+		rt, err := p.grants.putRefresh(ctx, refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: scope,
 			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL), Family: family})
 		if err != nil {
 			return nil, "", time.Time{}, err
@@ -685,7 +689,7 @@ func (p *Provider) bearer(r *http.Request) (*accessClaims, bool) {
 	if err := ac.Claims.ValidateWithLeeway(jwt.Expected{Issuer: p.cfg.Issuer, AnyAudience: jwt.Audience{p.cfg.Issuer}, Time: p.now()}, 0); err != nil {
 		return nil, false
 	}
-	if p.grants.accessRevoked(ac.ID) {
+	if p.grants.accessRevoked(r.Context(), ac.ID) {
 		return nil, false
 	}
 	return &ac, true
@@ -723,8 +727,8 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	t := r.PostForm.Get("token")
 	// A refresh token is revoked with its family: RFC 7009 2.1 revokes the
 	// grant behind it.
-	if g, err := p.grants.refresh(t); err == nil && g != nil && g.ClientID == client.ID {
-		if err := p.grants.revokeFamily(g.Family); err != nil {
+	if g, err := p.grants.refresh(r.Context(), t); err == nil && g != nil && g.ClientID == client.ID {
+		if err := p.grants.revokeFamily(r.Context(), g.Family); err != nil {
 			p.log.Error("oidc revoke", "client", client.ID, "err", err)
 			oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
 			return
@@ -732,7 +736,11 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	var ac accessClaims
 	if p.keys.verify(t, &ac) == nil && ac.ClientID == client.ID && ac.Expiry != nil {
-		p.grants.revokeAccess(ac.ID, ac.Expiry.Time())
+		if err := p.grants.revokeAccess(r.Context(), ac.ID, ac.Expiry.Time()); err != nil {
+			p.log.Error("oidc revoke", "client", client.ID, "err", err)
+			oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not revoke the token")
+			return
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/state"
 )
 
 // Modes of a run.
@@ -86,6 +87,7 @@ var ErrRunning = errors.New("a sync of this connector is already running")
 // Engine runs syncs into one cache.
 type Engine struct {
 	store   *cache.Store
+	state   state.Sync // per-connector engine state
 	log     *slog.Logger
 	now     func() time.Time
 	running sync.Map // connector name -> struct{}: one run per connector
@@ -96,25 +98,11 @@ func New(store *cache.Store, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{store: store, log: log, now: time.Now}
+	return &Engine{store: store, state: store.States().Sync, log: log, now: time.Now}
 }
 
 // progressEvery is how often Options.Progress is called, in entries.
 const progressEvery = 5000
-
-// state is what the engine remembers about a connector between runs.
-type state struct {
-	LastFull time.Time `json:"last_full"`
-	// NeedFull forces the next run to be full: after an error, or when
-	// deletions were paused.
-	NeedFull bool `json:"need_full"`
-	// LastError is set when the last run failed; deletions are paused in
-	// the run after it.
-	LastError string `json:"last_error,omitempty"`
-	// Scope fingerprints the settings that decide what is synced; when it
-	// changes, only a full run can tell what entered or left the scope.
-	Scope string `json:"scope,omitempty"`
-}
 
 // scopeOf fingerprints the connector settings that change which entries
 // are synced and how they are converted.
@@ -125,21 +113,12 @@ func scopeOf(c *config.Connector) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func (e *Engine) loadState(conn string) (state, error) {
-	var st state
-	b, err := e.store.Meta("engine", conn)
-	if err != nil || b == nil {
-		return st, err
-	}
-	return st, json.Unmarshal(b, &st)
+func (e *Engine) loadState(conn string) (state.Engine, error) {
+	return e.state.EngineState(context.Background(), conn)
 }
 
-func (e *Engine) saveState(conn string, st state) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	return e.store.SetMeta("engine", conn, b)
+func (e *Engine) saveState(conn string, st state.Engine) error {
+	return e.state.SaveEngineState(context.Background(), conn, st)
 }
 
 // Run syncs connector c from src.
@@ -193,7 +172,7 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 
 // finish logs the run, records it unless the commit already did, and
 // updates the connector state.
-func (e *Engine) finish(c *config.Connector, o Options, st state, res *Result, committed bool, err error) {
+func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
 	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
 		"duration", res.Duration.Round(time.Millisecond).String(), "host", res.Host)
@@ -230,7 +209,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state, res *Result, c
 	}
 }
 
-func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Options, st state, res *Result) (bool, error) {
+func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Options, st state.Engine, res *Result) (bool, error) {
 	var old map[string]uint64
 	if err := e.store.View(ctx, func(v *cache.View) error {
 		var err error
