@@ -296,7 +296,9 @@ func (st *stateStore) SaveEngineState(_ context.Context, conn string, e state.En
 }
 
 // Cursor implements state.Sync.
-func (st *stateStore) Cursor(_ context.Context, conn string) ([]byte, error) { return st.s.Cursor(conn) }
+func (st *stateStore) Cursor(_ context.Context, conn string) ([]byte, error) {
+	return st.s.Cursor(conn)
+}
 
 // RecordRun implements state.Sync.
 func (st *stateStore) RecordRun(_ context.Context, r *state.Run) error { return st.s.RecordRun(r) }
