@@ -19,6 +19,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
 )
 
 const testToken = "s3cret-admin-token-0123456789"
@@ -32,22 +33,33 @@ type fakeBackend struct {
 	store *cache.Store
 
 	mu        sync.Mutex
-	statuses  []ConnectorStatus
+	statuses  []dirsync.ConnectorStatus
 	blocked   map[string]*dirsync.Result
 	calls     []string // "name:dry_run=..,mode=..,force=..,trigger=.."
 	statusErr error
 }
 
-func (f *fakeBackend) Status(context.Context) ([]ConnectorStatus, error) {
+// Status fills, as the scheduler does, the cache age (at t0) and the reason
+// of a pending blocked plan.
+func (f *fakeBackend) Status(context.Context) ([]dirsync.ConnectorStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.statusErr != nil {
 		return nil, f.statusErr
 	}
-	return slices.Clone(f.statuses), nil
+	out := slices.Clone(f.statuses)
+	for i, st := range out {
+		if !st.LastSuccess.IsZero() {
+			out[i].CacheAge = t0.Sub(st.LastSuccess)
+		}
+		if res := f.blocked[st.Name]; res != nil {
+			out[i].Blocked = res.Blocked
+		}
+	}
+	return out, nil
 }
 
-func (f *fakeBackend) setStatus(name string, fn func(*ConnectorStatus)) {
+func (f *fakeBackend) setStatus(name string, fn func(*dirsync.ConnectorStatus)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.statuses {
@@ -123,16 +135,16 @@ func (f *fakeBackend) Blocked(name string) (*dirsync.Result, bool) {
 	return r, ok
 }
 
-func (f *fakeBackend) TestConnection(_ context.Context, name string) (Report, error) {
+func (f *fakeBackend) TestConnection(_ context.Context, name string) (*testconn.Report, error) {
 	if name == "broken" {
-		return Report{OK: false, Steps: []ReportStep{
+		return &testconn.Report{Connector: name, OK: false, Steps: []testconn.Step{
 			{Host: "ldap1.corp.test:636", Name: "resolve", OK: true, Duration: 2 * time.Millisecond, Detail: "192.0.2.10"},
 			{Host: "ldap1.corp.test:636", Name: "connect", OK: false, Duration: 3 * time.Second, Detail: "connection refused",
 				Fix: "check that the directory listens on port 636 and that no firewall blocks it"},
 			{Host: "ldap1.corp.test:636", Name: "bind", Skipped: true},
 		}}, nil
 	}
-	return Report{OK: true, Steps: []ReportStep{
+	return &testconn.Report{Connector: name, OK: true, Steps: []testconn.Step{
 		{Host: "ldap1.corp.test:636", Name: "resolve", OK: true, Duration: 1 * time.Millisecond, Detail: "192.0.2.10"},
 		{Host: "ldap1.corp.test:636", Name: "TLS handshake", OK: true, Duration: 12 * time.Millisecond, Detail: "TLS 1.3, certificate valid until 2026-01-01"},
 		{Host: "ldap1.corp.test:636", Name: "bind", OK: true, Duration: 4 * time.Millisecond, Detail: "bound as cn=sync,dc=corp,dc=test"},
@@ -206,7 +218,7 @@ func newFake(t testing.TB) *fakeBackend {
 	}
 	corpLast := *corpRun
 	f := &fakeBackend{store: s, blocked: map[string]*dirsync.Result{}}
-	f.statuses = []ConnectorStatus{
+	f.statuses = []dirsync.ConnectorStatus{
 		{Name: "corp", Type: "openldap", Description: "Head office OpenLDAP", Host: "ldap1.corp.test", AlternateHost: "ldap2.corp.test",
 			Schedule: "daily at 08:00, 13:00, 23:00 Europe/Berlin", NextRun: t0.Add(time.Hour), State: "ok",
 			LastRun: &corpLast, LastSuccess: corpRun.End, Users: 4, Groups: 1},
@@ -619,7 +631,7 @@ func TestReadyz(t *testing.T) {
 			f := newFake(t)
 			f.statuses = nil
 			for _, c := range tc.conns {
-				st := ConnectorStatus{Name: c.name, State: "ok"}
+				st := dirsync.ConnectorStatus{Name: c.name, State: "ok"}
 				if c.lastSuccess > 0 {
 					st.LastSuccess = t0.Add(-c.lastSuccess)
 				}
@@ -665,7 +677,7 @@ func TestReadyz(t *testing.T) {
 		if code, _, body := do(t, nil, "GET", ts.URL+"/readyz", "", ""); code != 503 || !strings.Contains(body, `"broken"`) {
 			t.Fatalf("%d %s", code, body)
 		}
-		f.setStatus("broken", func(st *ConnectorStatus) { st.LastSuccess = t0 })
+		f.setStatus("broken", func(st *dirsync.ConnectorStatus) { st.LastSuccess = t0 })
 		if code, _, body := do(t, nil, "GET", ts.URL+"/readyz", "", ""); code != 200 {
 			t.Fatalf("%d %s", code, body)
 		}

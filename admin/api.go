@@ -19,15 +19,16 @@ func (s *server) apiConnectors(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := make([]StatusJSON, len(sts))
-	for i, st := range sts {
-		out[i] = s.statusJSON(st)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"connectors": out})
+	writeJSON(w, http.StatusOK, connectorsAnswer{Connectors: nonNil(sts)})
+}
+
+// connectorsAnswer is the body of GET /api/v1/connectors.
+type connectorsAnswer struct {
+	Connectors []dirsync.ConnectorStatus `json:"connectors"`
 }
 
 // connector resolves the {name} of the request; on failure it has answered.
-func (s *server) connector(w http.ResponseWriter, r *http.Request) (*ConnectorStatus, bool) {
+func (s *server) connector(w http.ResponseWriter, r *http.Request) (*dirsync.ConnectorStatus, bool) {
 	st, err := s.findConnector(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeError(w, statusOf(err), err.Error())
@@ -41,7 +42,7 @@ func (s *server) apiConnector(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.statusJSON(*st))
+	writeJSON(w, http.StatusOK, st)
 }
 
 // syncResponse is the body of the sync and apply endpoints.
@@ -127,7 +128,9 @@ func (s *server) apiTest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, statusOf(err), "test connection: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, toReportJSON(st.Name, rep))
+	out := *rep
+	out.Steps = nonNil(out.Steps) // [] rather than null, as always
+	writeJSON(w, http.StatusOK, out)
 }
 
 const (

@@ -18,43 +18,21 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
 )
 
-// Backend is what the admin server needs from the running dirgate.
+// Backend is what the admin server needs from the running dirgate. The
+// API serves the statuses and reports it returns as they are: those types
+// carry their own wire form, and the API's Client decodes the same types.
+// Status fills every field, Blocked and CacheAge included, as
+// dirsync.Scheduler.Status does.
 type Backend interface {
-	Status(ctx context.Context) ([]ConnectorStatus, error)
+	Status(ctx context.Context) ([]dirsync.ConnectorStatus, error)
 	SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) // dirsync.ErrRunning when busy; *dirsync.BlockedError when safety blocks
 	Blocked(name string) (*dirsync.Result, bool)                                          // the plan of the connector's last blocked run, if still pending
-	TestConnection(ctx context.Context, name string) (Report, error)
+	TestConnection(ctx context.Context, name string) (*testconn.Report, error)
 	Runs(ctx context.Context, name string, limit int) ([]cache.Run, error)
 	Store() *cache.Store
-}
-
-// ConnectorStatus is one configured connector as the scheduler sees it.
-type ConnectorStatus struct {
-	Name, Type, Description, Host, AlternateHost string
-	Schedule                                     string    // human description, e.g. "daily at 08:00, 13:00, 23:00 Europe/Berlin"
-	NextRun                                      time.Time // zero when none
-	Running                                      bool
-	State                                        string     // "ok", "error", "blocked", "never synced", "running"
-	LastRun                                      *cache.Run // nil when never synced
-	LastSuccess                                  time.Time
-	Users, Groups                                int
-}
-
-// Report is a Test Connection result (the lead adapts testconn's type to it).
-type Report struct {
-	OK    bool
-	Steps []ReportStep
-}
-
-// ReportStep is one check of a Test Connection run (resolve, connect, TLS,
-// bind, search...) against one host.
-type ReportStep struct {
-	Host, Name  string
-	OK, Skipped bool
-	Duration    time.Duration
-	Detail, Fix string
 }
 
 // Options configure the admin server.

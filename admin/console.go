@@ -12,6 +12,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
 )
 
 // The console is server-rendered: every action is a plain form POST that
@@ -27,7 +28,7 @@ type flash struct {
 	Status    string // sync: ok, dry_run, blocked, running, failed
 	Error     string
 	Result    *dirsync.Result
-	Report    *Report
+	Report    *testconn.Report
 }
 
 // page is what every console template receives.
@@ -208,17 +209,17 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
 
 // connRow is a connector in the console, with what the page computes.
 type connRow struct {
-	ConnectorStatus
-	CacheAge time.Duration // 0 when never synced
+	dirsync.ConnectorStatus
+	CacheAge time.Duration // 0 when never synced; at least a second otherwise
 	Blocked  *dirsync.Result
 }
 
-func (s *server) rows(sts []ConnectorStatus) []connRow {
+func (s *server) rows(sts []dirsync.ConnectorStatus) []connRow {
 	out := make([]connRow, len(sts))
 	for i, st := range sts {
 		out[i].ConnectorStatus = st
 		if !st.LastSuccess.IsZero() {
-			out[i].CacheAge = max(s.now().Sub(st.LastSuccess), time.Second)
+			out[i].CacheAge = max(st.CacheAge, time.Second)
 		}
 		if res, ok := s.b.Blocked(st.Name); ok {
 			out[i].Blocked = res
@@ -245,7 +246,7 @@ type detailData struct {
 
 // connectorPage resolves {name} for a console page; on failure it has
 // answered.
-func (s *server) connectorPage(w http.ResponseWriter, r *http.Request, sess *session) (*ConnectorStatus, bool) {
+func (s *server) connectorPage(w http.ResponseWriter, r *http.Request, sess *session) (*dirsync.ConnectorStatus, bool) {
 	st, err := s.findConnector(r.Context(), r.PathValue("name"))
 	if errors.Is(err, ErrUnknownConnector) {
 		s.errorPage(w, r, sess, http.StatusNotFound, "No such connector", "No connector named \""+r.PathValue("name")+"\" is configured.")
@@ -273,7 +274,7 @@ func (s *server) detailPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		f = nil
 	}
 	s.render(w, http.StatusOK, "detail", page{Title: "Connector " + st.Name, Nav: "connectors", CSRF: sess.csrf, Flash: f,
-		Data: detailData{Conn: s.rows([]ConnectorStatus{*st})[0], Runs: runs}})
+		Data: detailData{Conn: s.rows([]dirsync.ConnectorStatus{*st})[0], Runs: runs}})
 }
 
 // back redirects to where a connector action was started.
@@ -318,18 +319,16 @@ func (s *server) testAction(w http.ResponseWriter, r *http.Request, sess *sessio
 	}
 	s.log.Info("admin: connection test requested", "connector", st.Name, "remote", r.RemoteAddr)
 	rep, err := s.b.TestConnection(r.Context(), st.Name)
-	f := &flash{Connector: st.Name, From: "detail", Action: "test"}
+	f := &flash{Connector: st.Name, From: "detail", Action: "test", Report: rep}
 	if err != nil {
-		f.Error = err.Error()
-	} else {
-		f.Report = &rep
+		f.Error, f.Report = err.Error(), nil
 	}
 	s.sessions.setFlash(sess, f)
 	back(w, r, st.Name, "detail")
 }
 
 type confirmData struct {
-	Conn    ConnectorStatus
+	Conn    dirsync.ConnectorStatus
 	Pending *dirsync.Result
 }
 

@@ -6,63 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
-// The JSON shapes of the API. They are separate from the Go types so that
-// field names are stable snake_case and kinds are words.
-
-// StatusJSON is a connector as GET /api/v1/connectors[/{name}] answers it;
-// the CLI's remote commands decode the same type.
-type StatusJSON struct {
-	Name          string     `json:"name"`
-	Type          string     `json:"type"`
-	Description   string     `json:"description,omitempty"`
-	Host          string     `json:"host"`
-	AlternateHost string     `json:"alternate_host,omitempty"`
-	Schedule      string     `json:"schedule"`
-	NextRun       *time.Time `json:"next_run"`
-	Running       bool       `json:"running"`
-	State         string     `json:"state"`
-	LastRun       *cache.Run `json:"last_run"`
-	LastSuccess   *time.Time `json:"last_success"`
-	// CacheAgeSeconds is the time since the last successful sync.
-	CacheAgeSeconds *int64 `json:"cache_age_seconds"`
-	Users           int    `json:"users"`
-	Groups          int    `json:"groups"`
-	// Blocked is the reason of a blocked plan waiting for review, if any.
-	Blocked string `json:"blocked,omitempty"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
-func (s *server) statusJSON(st ConnectorStatus) StatusJSON {
-	out := StatusJSON{
-		Name: st.Name, Type: st.Type, Description: st.Description, Host: st.Host, AlternateHost: st.AlternateHost,
-		Schedule: st.Schedule, NextRun: timePtr(st.NextRun), Running: st.Running, State: st.State,
-		LastRun: st.LastRun, LastSuccess: timePtr(st.LastSuccess), Users: st.Users, Groups: st.Groups,
-	}
-	if !st.LastSuccess.IsZero() {
-		age := int64(s.now().Sub(st.LastSuccess) / time.Second)
-		out.CacheAgeSeconds = &age
-	}
-	if res, ok := s.b.Blocked(st.Name); ok && res != nil {
-		out.Blocked = res.Blocked
-		if out.Blocked == "" {
-			out.Blocked = "blocked by the safety rules"
-		}
-	}
-	return out
-}
+// The JSON shapes of what the API composes itself. Statuses and Test
+// Connection reports are served in their own types' wire form.
 
 type planItemJSON struct {
 	ID   string `json:"id"`
@@ -89,10 +39,33 @@ func kindName(k cache.Kind) string {
 	return ""
 }
 
+// kindOfName inverts kindName; 0 for anything else.
+func kindOfName(s string) cache.Kind {
+	for _, k := range [...]cache.Kind{cache.KindUser, cache.KindGroup} {
+		if s == kindName(k) {
+			return k
+		}
+	}
+	return 0
+}
+
 func planItems(in []dirsync.PlanItem) []planItemJSON {
 	out := make([]planItemJSON, len(in))
 	for i, it := range in {
 		out[i] = planItemJSON{ID: it.ID, DN: it.DN, Kind: kindName(it.Kind)}
+	}
+	return out
+}
+
+// fromPlanItems inverts planItems; an empty list is nil, as in a plan the
+// engine made.
+func fromPlanItems(in []planItemJSON) []dirsync.PlanItem {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]dirsync.PlanItem, len(in))
+	for i, it := range in {
+		out[i] = dirsync.PlanItem{ID: it.ID, DN: it.DN, Kind: kindOfName(it.Kind)}
 	}
 	return out
 }
@@ -106,32 +79,14 @@ func toResultJSON(r *dirsync.Result) *resultJSON {
 	}}
 }
 
-// StepJSON is one step of a Test Connection report.
-type StepJSON struct {
-	Host       string  `json:"host"`
-	Name       string  `json:"name"`
-	OK         bool    `json:"ok"`
-	Skipped    bool    `json:"skipped,omitempty"`
-	DurationMS float64 `json:"duration_ms"`
-	Detail     string  `json:"detail,omitempty"`
-	Fix        string  `json:"fix,omitempty"`
-}
-
-// ReportJSON is the answer of POST /api/v1/connectors/{name}/test; the
-// CLI's remote test-connection decodes the same type.
-type ReportJSON struct {
-	Connector string     `json:"connector"`
-	OK        bool       `json:"ok"`
-	Steps     []StepJSON `json:"steps"`
-}
-
-func toReportJSON(name string, r Report) ReportJSON {
-	out := ReportJSON{Connector: name, OK: r.OK, Steps: make([]StepJSON, len(r.Steps))}
-	for i, st := range r.Steps {
-		out.Steps[i] = StepJSON{Host: st.Host, Name: st.Name, OK: st.OK, Skipped: st.Skipped,
-			DurationMS: float64(st.Duration.Microseconds()) / 1000, Detail: st.Detail, Fix: st.Fix}
+// result inverts toResultJSON for the API's client.
+func (r *resultJSON) result() *dirsync.Result {
+	if r == nil {
+		return nil
 	}
-	return out
+	return &dirsync.Result{Run: r.Run, Plan: dirsync.Plan{
+		Adds: fromPlanItems(r.Plan.Adds), Updates: fromPlanItems(r.Plan.Updates), Deletes: fromPlanItems(r.Plan.Deletes),
+	}}
 }
 
 // account is one cached entry as the lookup and the browser show it.

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	dirsync "github.com/dirgate/dirgate/sync"
 )
 
 // server is the admin handler.
@@ -250,7 +252,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // findConnector returns the status of connector name.
-func (s *server) findConnector(ctx context.Context, name string) (*ConnectorStatus, error) {
+func (s *server) findConnector(ctx context.Context, name string) (*dirsync.ConnectorStatus, error) {
 	sts, err := s.b.Status(ctx)
 	if err != nil {
 		return nil, err

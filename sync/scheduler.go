@@ -227,18 +227,6 @@ func (s *Scheduler) start(ctx context.Context, name, trigger string) {
 	}()
 }
 
-// ConnectorStatus is what admins see of a connector.
-type ConnectorStatus struct {
-	Name, Type, Description, Host, AlternateHost string
-	Schedule                                     string
-	NextRun                                      time.Time
-	Running                                      bool
-	State                                        string // ok, error, blocked, never synced, running
-	LastRun                                      *cache.Run
-	LastSuccess                                  time.Time
-	Users, Groups                                int
-}
-
 // Status describes every configured connector.
 func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 	s.mu.Lock()
@@ -260,6 +248,7 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		for _, r := range runs {
 			if r.Error == "" && r.Blocked == "" && !r.DryRun {
 				st.LastSuccess = r.End
+				st.CacheAge = s.now().Sub(r.End)
 				break
 			}
 		}
@@ -288,8 +277,14 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		st.Users, st.Groups = n[0], n[1]
 		s.mu.Lock()
 		st.Running = s.running[c.Name]
-		_, blocked := s.blocked[c.Name]
+		pending, blocked := s.blocked[c.Name]
 		s.mu.Unlock()
+		if blocked && pending != nil {
+			st.Blocked = pending.Blocked
+			if st.Blocked == "" {
+				st.Blocked = "blocked by the safety rules"
+			}
+		}
 		switch {
 		case st.Running:
 			st.State = "running"

@@ -48,30 +48,33 @@ const (
 // maxSample caps the page of users the search step reads.
 const maxSample = 50
 
-// Step is the outcome of one step of the test against one host.
+// Step is the outcome of one step of the test against one host. The JSON
+// tags are the admin API's wire form (see MarshalJSON for Duration).
 type Step struct {
-	Host     string
-	Name     string // one of the Step* constants
-	OK       bool
-	Skipped  bool // not run because an earlier step on the same host failed
-	Duration time.Duration
+	Host     string        `json:"host"`
+	Name     string        `json:"name"` // one of the Step* constants
+	OK       bool          `json:"ok"`
+	Skipped  bool          `json:"skipped,omitempty"` // not run because an earlier step on the same host failed
+	Duration time.Duration `json:"-"`                 // duration_ms on the wire
 	// Detail says what happened, e.g. "connected to 127.0.0.1:636 in 2ms",
 	// "certificate signed by an unknown CA", "AD error 52e: wrong password".
-	Detail string
+	Detail string `json:"detail,omitempty"`
 	// Fix is the plain-language next step when the step failed; "" when it
 	// passed or was skipped.
-	Fix string
+	Fix string `json:"fix,omitempty"`
 }
 
-// Report is the result of a test of one connector.
+// Report is the result of a test of one connector. It is also the answer
+// of the admin API's POST /api/v1/connectors/{name}/test and what the CLI's
+// API client decodes.
 type Report struct {
-	Connector string
-	// Steps holds every step of the primary host, then every step of the
-	// alternate host, if any.
-	Steps []Step
+	Connector string `json:"connector"`
 	// OK is true when at least one host passed every step: the connector
 	// can sync (through failover when only the alternate passed).
-	OK bool
+	OK bool `json:"ok"`
+	// Steps holds every step of the primary host, then every step of the
+	// alternate host, if any.
+	Steps []Step `json:"steps"`
 }
 
 // Run tests every host of the connector (primary, then alternate; both are

@@ -21,18 +21,8 @@ type adminBackend struct {
 	cfg   func() *config.Config
 }
 
-func (b *adminBackend) Status(ctx context.Context) ([]admin.ConnectorStatus, error) {
-	st, err := b.sched.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]admin.ConnectorStatus, len(st))
-	for i, s := range st {
-		out[i] = admin.ConnectorStatus{Name: s.Name, Type: s.Type, Description: s.Description, Host: s.Host, AlternateHost: s.AlternateHost,
-			Schedule: s.Schedule, NextRun: s.NextRun, Running: s.Running, State: s.State, LastRun: s.LastRun, LastSuccess: s.LastSuccess,
-			Users: s.Users, Groups: s.Groups}
-	}
-	return out, nil
+func (b *adminBackend) Status(ctx context.Context) ([]dirsync.ConnectorStatus, error) {
+	return b.sched.Status(ctx)
 }
 
 func (b *adminBackend) SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) {
@@ -41,17 +31,12 @@ func (b *adminBackend) SyncNow(ctx context.Context, name string, o dirsync.Optio
 
 func (b *adminBackend) Blocked(name string) (*dirsync.Result, bool) { return b.sched.Blocked(name) }
 
-func (b *adminBackend) TestConnection(ctx context.Context, name string) (admin.Report, error) {
+func (b *adminBackend) TestConnection(ctx context.Context, name string) (*testconn.Report, error) {
 	c, ok := b.cfg().Connector(name)
 	if !ok {
-		return admin.Report{}, fmt.Errorf("%w: %q", dirsync.ErrUnknownConnector, name)
+		return nil, fmt.Errorf("%w: %q", dirsync.ErrUnknownConnector, name)
 	}
-	r := testconn.Run(ctx, c)
-	rep := admin.Report{OK: r.OK}
-	for _, s := range r.Steps {
-		rep.Steps = append(rep.Steps, admin.ReportStep{Host: s.Host, Name: s.Name, OK: s.OK, Skipped: s.Skipped, Duration: s.Duration, Detail: s.Detail, Fix: s.Fix})
-	}
-	return rep, nil
+	return testconn.Run(ctx, c), nil
 }
 
 func (b *adminBackend) Runs(ctx context.Context, name string, limit int) ([]cache.Run, error) {

@@ -22,7 +22,7 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			if demo {
-				st, err := remoteStatus(cmd.Context(), cfg)
+				st, err := adminClient(cfg).Status(cmd.Context())
 				if err != nil {
 					return demoHint(demo, err)
 				}
@@ -33,7 +33,7 @@ func statusCmd() *cobra.Command {
 			var st []dirsync.ConnectorStatus
 			if cfg.Admin != nil {
 				// A running server holds the cache: ask it.
-				if st, err = remoteStatus(cmd.Context(), cfg); err == nil {
+				if st, err = adminClient(cfg).Status(cmd.Context()); err == nil {
 					printStatus(cmd.OutOrStdout(), st, time.Now())
 					return nil
 				}

@@ -51,7 +51,7 @@ safety rules blocked the run.`,
 			// it (the demo's always), the run happens there, through the
 			// admin API.
 			run := func(c *config.Connector) (*dirsync.Result, error) {
-				res, err := remoteSync(cmd.Context(), cfg, c.Name, opts)
+				res, err := adminClient(cfg).Sync(cmd.Context(), c.Name, opts)
 				return res, demoHint(demo, err)
 			}
 			if !demo {

@@ -39,7 +39,7 @@ Exit status 0 when at least one host passed every step, 1 otherwise.`,
 			var r *testconn.Report
 			if demo {
 				// The demo directory listens on a port only the demo knows.
-				if r, err = remoteTest(cmd.Context(), cfg, c.Name); err != nil {
+				if r, err = adminClient(cfg).TestConnection(cmd.Context(), c.Name); err != nil {
 					return demoHint(demo, err)
 				}
 			} else {
