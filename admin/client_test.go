@@ -74,7 +74,7 @@ func TestClientDecodesWhatTheServerEncodes(t *testing.T) {
 	step := testconn.Step{Host: "dc2.corp.test:636", Name: testconn.StepBind, OK: true, Skipped: true,
 		Duration: 12345 * time.Microsecond, Detail: "AD error 52e: wrong password", Fix: "check the bind password"}
 	requireAllSet(t, step)
-	rep := &testconn.Report{Connector: st.Name, OK: true, Steps: []testconn.Step{step, {Host: "dc1.corp.test:636", Name: testconn.StepDNS}}}
+	rep := &testconn.Report{Connector: st.Name, OK: true, Steps: []testconn.Step{step, {Host: "dc1.corp.test:636", Name: testconn.StepDNS, Duration: 1001 * time.Microsecond}}}
 	requireAllSet(t, *rep)
 
 	c := newClient(t, &wireBackend{fakeBackend: newFake(t), statuses: []dirsync.ConnectorStatus{st}, report: rep})
