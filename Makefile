@@ -40,6 +40,7 @@ lint: ## gofmt and go vet
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./filter/
 	$(GO) test -run '^$$' -fuzz FuzzQuick -fuzztime $${FUZZTIME:-30s} ./filter/
+	$(GO) test -run '^$$' -fuzz FuzzClassAssertions -fuzztime $${FUZZTIME:-30s} ./filter/
 	$(GO) test -run '^$$' -fuzz FuzzParseLDIF -fuzztime $${FUZZTIME:-30s} ./demodir/
 	$(GO) test -run '^$$' -fuzz FuzzPlainKey -fuzztime $${FUZZTIME:-30s} ./dn/
 	$(GO) test -run '^$$' -fuzz FuzzBindAnswer -fuzztime $${FUZZTIME:-30s} ./upstream/

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -117,10 +118,22 @@ func parseOptions(opts string) (selector, bool) {
 		if opt == "" {
 			return sel, false
 		}
+		if slices.ContainsFunc(sel.opts, func(o string) bool { return strings.EqualFold(o, opt) }) {
+			continue
+		}
+		// No stored attribute carries this many options, so such a
+		// description selects nothing; the cap keeps hasOptions, run for
+		// every entry, from costing the length of the request.
+		if len(sel.opts) == maxOptions {
+			return sel, false
+		}
 		sel.opts = append(sel.opts, opt)
 	}
 	return sel, true
 }
+
+// maxOptions bounds the distinct options of one attribute description.
+const maxOptions = 16
 
 // parseRange parses "lo-hi" or "lo-*"; a range that ends before it starts
 // selects nothing, as in Samba.
