@@ -83,7 +83,9 @@ type Grants interface {
 	// live token is marked rotated (RefreshLive: the caller issues its
 	// successor in the same family); a rotated one revokes its family
 	// (RefreshReused). Concurrent presentations of one live token yield one
-	// RefreshLive at most.
+	// RefreshLive at most. The successor is stored with PutRefresh once the
+	// caller has checked the account is still active: reuse detection
+	// needs only the family, which the successor shares.
 	RotateRefresh(ctx context.Context, hash, client string, now time.Time) (Refresh, RefreshOutcome, error)
 	// RevokeFamily revokes every refresh token of family, including the
 	// ones not issued yet.
