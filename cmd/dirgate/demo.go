@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dirgate/dirgate/admin"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
 	"github.com/dirgate/dirgate/passwd"
@@ -135,7 +136,7 @@ func clientConfig(cmd *cobra.Command) (cfg *config.Config, demo bool, err error)
 
 // demoHint adds how to start the demo to a failure to reach its admin API.
 func demoHint(demo bool, err error) error {
-	if demo && errors.Is(err, errNoServer) {
+	if demo && errors.Is(err, admin.ErrNoServer) {
 		return fmt.Errorf("%w (start the demo with `dirgate serve --demo` or `make run`)", err)
 	}
 	return err

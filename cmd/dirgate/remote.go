@@ -13,10 +13,6 @@ import (
 // The CLI talks to a running server through its admin API: the server
 // holds the cache, which one process at a time may open.
 
-// errNoServer is a failure to reach the admin API at all; demoHint
-// explains how to start the demo then.
-var errNoServer = admin.ErrNoServer
-
 // adminClient returns a client of the admin API cfg configures.
 func adminClient(cfg *config.Config) *admin.Client {
 	base := &url.URL{Scheme: "http", Host: cfg.Admin.Listen}
