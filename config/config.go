@@ -15,14 +15,15 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/passwd"
 )
 
-// Connector types.
+// Connector types, as the directory-type registry names them.
 const (
-	TypeOpenLDAP = "openldap"
-	TypeAD       = "ad"
-	TypeDomino   = "domino"
+	TypeOpenLDAP = dirtype.OpenLDAP
+	TypeAD       = dirtype.ActiveDirectory
+	TypeDomino   = dirtype.Domino
 )
 
 // Encryption modes for upstream connections.

@@ -22,6 +22,7 @@ import (
 	"github.com/dirgate/dirgate/demodir"
 	"github.com/dirgate/dirgate/proxy"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/sources"
 )
 
 func serveCmd() *cobra.Command {
@@ -117,7 +118,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	eng := dirsync.New(store, log)
-	sched, err := dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return newSource(c, log) }, log)
+	sched, err := dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.New(c, log) }, log)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	dirsync "github.com/dirgate/dirgate/sync"
-	"github.com/dirgate/dirgate/sync/ldapsource"
+	"github.com/dirgate/dirgate/sync/sources"
 )
 
 type blockedExit struct{ error }
@@ -120,7 +120,7 @@ func pickConnectors(cfg *config.Config, names []string, all bool) ([]*config.Con
 }
 
 func runSync(cmd *cobra.Command, eng *dirsync.Engine, c *config.Connector, log *slog.Logger, o dirsync.Options) (*dirsync.Result, error) {
-	src, err := newSource(c, log)
+	src, err := sources.New(c, log)
 	if err != nil {
 		return nil, err
 	}
@@ -174,9 +174,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// newSource returns the reader for a connector's upstream.
-func newSource(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {
-	return ldapsource.New(c, log)
 }
