@@ -9,7 +9,10 @@ import (
 )
 
 // Delta is an incremental change set for one connector: entries to add or
-// replace whole, and stable IDs to delete.
+// replace whole, and stable IDs to delete. It describes the state the
+// changes end in: the order of the entries does not matter, except that of
+// an ID upserted twice the later state counts, and an ID both deleted and
+// upserted ends upserted.
 type Delta struct {
 	Upserts []*Entry
 	Deletes []string
@@ -30,7 +33,8 @@ var ErrDeltaTooBig = errors.New("cache: incremental change set too large for one
 
 // ApplyDelta changes the served generation of conn in a single transaction
 // (readers see all of the delta or none of it), together with the new
-// cursor and the run record. With dryRun it only counts.
+// cursor and the run record. It refuses a delta after which two entries
+// would have one DN. With dryRun it only counts.
 func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -45,6 +49,13 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 		return counts, ErrNoGeneration
 	}
 	w := &deltaWriter{txn: txn, conn: conn, gen: gen, s: s, hot: s.hotFor(conn, gen)}
+	// Two passes, so the result depends only on the state the delta
+	// describes, not on the order the source listed it in: first every
+	// deleted or changed entry gives up its old DN and index keys, then the
+	// new states take theirs. Done in one pass, an entry added at the DN
+	// that another one leaves in the same delta (a rename and a re-add, a
+	// swap) would be refused whenever it came first, and so would every
+	// later run from the same cursor.
 	for _, id := range d.Deletes {
 		if err := ctx.Err(); err != nil {
 			return counts, err
@@ -54,34 +65,23 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 			continue
 		}
 		if err != nil {
-			return counts, err
+			return counts, w.wrap(err)
 		}
 		counts.Deleted++
 		if err := w.unindex(old, true); err != nil {
 			return counts, w.wrap(err)
 		}
 	}
-	for _, e := range d.Upserts {
+	changed, err := w.release(ctx, lastStates(d.Upserts), &counts)
+	if err != nil {
+		return counts, err
+	}
+	for _, e := range changed {
 		if err := ctx.Err(); err != nil {
 			return counts, err
 		}
-		e.Connector = conn
-		e.Normalize()
-		old, err := w.get(e.ID)
-		switch {
-		case errors.Is(err, ErrNotFound):
-			counts.Added++
-		case err != nil:
-			return counts, err
-		case old.Hash() == e.Hash():
-			counts.Unchanged++
-			continue
-		default:
-			counts.Updated++
-			if err := w.unindex(old, false); err != nil {
-				return counts, w.wrap(err)
-			}
-		}
+		// Every old DN is released: a DN still taken is held at the end by
+		// another entry too, a real conflict.
 		if err := w.index(e); err != nil {
 			return counts, w.wrap(err)
 		}
@@ -105,6 +105,22 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 	}
 	s.committed()
 	return counts, nil
+}
+
+// lastStates returns the upserts with only the last one of each ID, the
+// state the entry reached, in the order they were listed.
+func lastStates(upserts []*Entry) []*Entry {
+	last := make(map[string]int, len(upserts))
+	for i, e := range upserts {
+		last[e.ID] = i
+	}
+	out := make([]*Entry, 0, len(last))
+	for i, e := range upserts {
+		if last[e.ID] == i {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 type deltaWriter struct {
@@ -165,6 +181,37 @@ func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
 		return w.txn.Delete(dataKey(w.conn, w.gen, tEntry, e.ID))
 	}
 	return nil
+}
+
+// release compares each upsert with the stored entry, counting it, and
+// removes the old index keys of those that changed. It returns the entries
+// to index: the added and the changed ones.
+func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *DeltaCounts) ([]*Entry, error) {
+	var changed []*Entry
+	for _, e := range upserts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		e.Connector = w.conn
+		e.Normalize()
+		old, err := w.get(e.ID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			counts.Added++
+		case err != nil:
+			return nil, w.wrap(err)
+		case old.Hash() == e.Hash():
+			counts.Unchanged++
+			continue
+		default:
+			counts.Updated++
+			if err := w.unindex(old, false); err != nil {
+				return nil, w.wrap(err)
+			}
+		}
+		changed = append(changed, e)
+	}
+	return changed, nil
 }
 
 func (w *deltaWriter) unlinkMembers(gid string) error {
