@@ -200,7 +200,7 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 	if th.Lockout <= 0 {
 		th.Lockout = config.Duration(15 * time.Minute)
 	}
-	a.throttle = newThrottle(th, now)
+	a.throttle = newThrottle(th, now, store.States().Throttle, log)
 	types := map[string]string{}
 	for i := range cfg.Connectors {
 		c := &cfg.Connectors[i]

@@ -1,9 +1,9 @@
 package authn
 
 import (
-	"container/list"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -11,16 +11,19 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/state"
 )
 
-// maxThrottleKeys bounds each throttle table (accounts, addresses). When a
-// table is full the entry touched least recently is forgotten first.
-const maxThrottleKeys = 100_000
+// The throttle's tables.
+const (
+	accountsTable  = "accounts"
+	addressesTable = "addresses"
+)
 
-// throttle counts failed attempts per account and per client address, in
-// memory. An account or address that reaches its limit within the window is
-// locked for the lockout duration, and Login refuses it before the
-// upstream is asked.
+// throttle counts failed attempts per account and per client address in
+// a throttle store. An account or address that reaches its limit within
+// the window is locked for the lockout duration, and Login refuses it
+// before the upstream is asked.
 //
 // It also keeps the number of attempts that are on their way to the
 // upstream per account, and admits at most as many as the account has
@@ -28,87 +31,31 @@ const maxThrottleKeys = 100_000
 // limit, so the upstream never sees more than AccountFailures failures
 // through dirgate per window.
 type throttle struct {
-	cfg config.Throttle
-	now func() time.Time
+	cfg   config.Throttle
+	now   func() time.Time
+	store state.Throttle
+	log   *slog.Logger
 
-	mu        sync.Mutex
-	accounts  *table
-	addresses *table
+	mu       sync.Mutex // held across store calls: admission reads and counts as one step
+	inflight map[string]*admission
 }
 
-type counter struct {
-	key      string
-	failures int
-	last     time.Time // of the latest failure
-	until    time.Time // locked until; zero when not locked
-	inflight int       // admitted attempts not finished yet (accounts)
-	wake     chan struct{}
-	elem     *list.Element
+// admission is an account's attempts admitted and not finished yet.
+type admission struct {
+	n    int
+	wake chan struct{} // closed when one finishes
 }
 
-// table is a bounded map of counters with least-recently-touched eviction.
-type table struct {
-	max int
-	m   map[string]*counter
-	lru *list.List // of *counter, front = most recently touched
+func newThrottle(cfg config.Throttle, now func() time.Time, store state.Throttle, log *slog.Logger) *throttle {
+	return &throttle{cfg: cfg, now: now, store: store, log: log, inflight: map[string]*admission{}}
 }
 
-func newTable(max int) *table {
-	return &table{max: max, m: map[string]*counter{}, lru: list.New()}
+func (th *throttle) accountLimit() state.Limit {
+	return state.Limit{Failures: th.cfg.AccountFailures, Window: th.cfg.Window.Std(), Lockout: th.cfg.Lockout.Std()}
 }
 
-func newThrottle(cfg config.Throttle, now func() time.Time) *throttle {
-	return &throttle{cfg: cfg, now: now, accounts: newTable(maxThrottleKeys), addresses: newTable(maxThrottleKeys)}
-}
-
-// refresh expires what time has made stale: a lock whose time is up (the
-// count starts again from zero), or failures whose latest is older than the
-// window.
-func (th *throttle) refresh(c *counter, now time.Time) {
-	if !c.until.IsZero() && !now.Before(c.until) {
-		c.until, c.failures = time.Time{}, 0
-	}
-	if c.until.IsZero() && c.failures > 0 && now.Sub(c.last) > th.cfg.Window.Std() {
-		c.failures = 0
-	}
-}
-
-func (c *counter) idle() bool { return c.failures == 0 && c.until.IsZero() && c.inflight == 0 }
-
-func (t *table) get(key string) *counter { return t.m[key] }
-
-// getOrCreate returns key's counter, making room for it if needed.
-func (t *table) getOrCreate(th *throttle, key string, now time.Time) *counter {
-	if c := t.m[key]; c != nil {
-		t.lru.MoveToFront(c.elem)
-		return c
-	}
-	// Forget a few stale entries on every insertion, and the least recently
-	// touched ones (not those with attempts in flight) when full.
-	for range 2 {
-		if back := t.lru.Back(); back != nil {
-			c := back.Value.(*counter)
-			if th.refresh(c, now); c.idle() {
-				t.drop(c)
-			}
-		}
-	}
-	for e := t.lru.Back(); len(t.m) >= t.max && e != nil; {
-		c := e.Value.(*counter)
-		e = e.Prev()
-		if c.inflight == 0 {
-			t.drop(c)
-		}
-	}
-	c := &counter{key: key}
-	c.elem = t.lru.PushFront(c)
-	t.m[key] = c
-	return c
-}
-
-func (t *table) drop(c *counter) {
-	t.lru.Remove(c.elem)
-	delete(t.m, c.key)
+func (th *throttle) addressLimit() state.Limit {
+	return state.Limit{Failures: th.cfg.AddressFailures, Window: th.cfg.Window.Std(), Lockout: th.cfg.Lockout.Std()}
 }
 
 // lockedError is the cause of a ReasonThrottled error: what is locked,
@@ -125,8 +72,14 @@ func (e *lockedError) Error() string {
 }
 
 // throttledError is returned for a locked account or address.
-func throttledError(what string, c *counter) error {
-	return &Error{Reason: ReasonThrottled, Err: &lockedError{what: what, until: c.until, failures: c.failures}}
+func throttledError(what string, c state.Counter) error {
+	return &Error{Reason: ReasonThrottled, Err: &lockedError{what: what, until: c.Until, failures: c.Failures}}
+}
+
+// storeError is returned when the throttle store cannot answer: the
+// attempt is refused, since it cannot be counted.
+func storeError(err error) error {
+	return &Error{Reason: ReasonUnavailable, Err: fmt.Errorf("throttle: %w", err)}
 }
 
 // addressLocked returns an error when the client address key is locked.
@@ -136,17 +89,12 @@ func (th *throttle) addressLocked(key string) error {
 	}
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	c := th.addresses.get(key)
-	if c == nil {
-		return nil
-	}
-	now := th.now()
-	th.refresh(c, now)
-	if !c.until.IsZero() {
+	c, err := th.store.Counter(context.Background(), addressesTable, key, th.now(), th.addressLimit())
+	switch {
+	case err != nil:
+		return storeError(err)
+	case c.Locked():
 		return throttledError("client address "+key, c)
-	}
-	if c.idle() {
-		th.addresses.drop(c)
 	}
 	return nil
 }
@@ -158,26 +106,30 @@ func (th *throttle) addressLocked(key string) error {
 func (th *throttle) begin(ctx context.Context, key string) error {
 	th.mu.Lock()
 	for {
-		now := th.now()
-		c := th.accounts.getOrCreate(th, key, now)
-		th.refresh(c, now)
-		if !c.until.IsZero() {
-			if c.idle() {
-				th.accounts.drop(c)
-			}
+		c, err := th.store.Counter(ctx, accountsTable, key, th.now(), th.accountLimit())
+		if err != nil {
+			th.mu.Unlock()
+			return storeError(err)
+		}
+		if c.Locked() {
 			th.mu.Unlock()
 			return throttledError("account", c)
 		}
+		a := th.inflight[key]
+		if a == nil {
+			a = &admission{}
+			th.inflight[key] = a
+		}
 		limit := th.cfg.AccountFailures
-		if limit <= 0 || c.inflight < limit-c.failures {
-			c.inflight++
+		if limit <= 0 || a.n < limit-c.Failures {
+			a.n++
 			th.mu.Unlock()
 			return nil
 		}
-		if c.wake == nil {
-			c.wake = make(chan struct{})
+		if a.wake == nil {
+			a.wake = make(chan struct{})
 		}
-		wake := c.wake
+		wake := a.wake
 		th.mu.Unlock()
 		select {
 		case <-wake:
@@ -203,39 +155,35 @@ const (
 func (th *throttle) end(key, addrKey string, o outcome) int {
 	th.mu.Lock()
 	defer th.mu.Unlock()
-	now := th.now()
-	c := th.accounts.getOrCreate(th, key, now)
-	c.inflight = max(0, c.inflight-1)
-	if c.wake != nil {
-		close(c.wake)
-		c.wake = nil
+	if a := th.inflight[key]; a != nil {
+		a.n--
+		if a.wake != nil {
+			close(a.wake)
+			a.wake = nil
+		}
+		if a.n <= 0 {
+			delete(th.inflight, key)
+		}
 	}
-	th.refresh(c, now)
+	ctx, now := context.Background(), th.now()
+	var err error
 	n := 0
 	switch o {
 	case outcomeSuccess:
-		c.failures = 0
+		err = th.store.Reset(ctx, accountsTable, key)
 	case outcomeFailure:
-		n = th.fail(c, th.cfg.AccountFailures, now)
-		if addrKey != "" {
-			th.fail(th.addresses.getOrCreate(th, addrKey, now), th.cfg.AddressFailures, now)
+		var c state.Counter
+		c, err = th.store.Fail(ctx, accountsTable, key, now, th.accountLimit())
+		n = c.Failures
+		if addrKey != "" && err == nil {
+			_, err = th.store.Fail(ctx, addressesTable, addrKey, now, th.addressLimit())
 		}
 	}
-	if c.idle() {
-		th.accounts.drop(c)
+	if err != nil {
+		// The answer stands; only the count is lost, which the log says.
+		th.log.Error("throttle: count not recorded", "err", err)
 	}
 	return n
-}
-
-// fail counts one failure on c, locking it when it reaches limit.
-func (th *throttle) fail(c *counter, limit int, now time.Time) int {
-	th.refresh(c, now)
-	c.failures++
-	c.last = now
-	if limit > 0 && c.failures >= limit && c.until.IsZero() {
-		c.until = now.Add(th.cfg.Lockout.Std())
-	}
-	return c.failures
 }
 
 // delay is how long to wait before answering the account's n-th failure:

@@ -3,11 +3,31 @@ package authn
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/state"
 )
+
+const maxTestKeys = 1000
+
+// testThrottleOn returns a throttle under testThrottle whose tables hold
+// at most max keys each.
+func testThrottleOn(now func() time.Time, max int) *throttle {
+	return newThrottle(testThrottle, now, state.NewMemoryThrottle(max), slog.New(slog.DiscardHandler))
+}
+
+// counter returns th's counter of key in table.
+func counter(t *testing.T, th *throttle, table, key string) state.Counter {
+	t.Helper()
+	c, err := th.store.Counter(t.Context(), table, key, th.now(), th.accountLimit())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 var testThrottle = config.Throttle{
 	AccountFailures: 3,
@@ -116,14 +136,14 @@ func TestThrottle(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			clock := newClock()
-			runThrottle(t, newThrottle(testThrottle, clock.Now), clock, c.steps)
+			runThrottle(t, testThrottleOn(clock.Now, maxTestKeys), clock, c.steps)
 		})
 	}
 }
 
 func TestThrottleDelay(t *testing.T) {
 	ms := time.Millisecond
-	th := newThrottle(testThrottle, time.Now)
+	th := testThrottleOn(time.Now, maxTestKeys)
 	for n, want := range map[int]time.Duration{
 		0: 0, 1: 200 * ms, 2: 400 * ms, 3: 800 * ms, 4: 1600 * ms, 5: 3200 * ms, 6: 5 * time.Second, 7: 5 * time.Second, 1000: 5 * time.Second,
 	} {
@@ -145,7 +165,7 @@ func TestThrottleDelay(t *testing.T) {
 // as its failures left allow, so concurrent guesses cannot overshoot.
 func TestThrottleInFlight(t *testing.T) {
 	clock := newClock()
-	th := newThrottle(testThrottle, clock.Now)
+	th := testThrottleOn(clock.Now, maxTestKeys)
 	ctx := context.Background()
 	th.begin(ctx, "alice")
 	th.end("alice", "", outcomeFailure) // 2 failures left
@@ -190,17 +210,17 @@ func TestThrottleInFlight(t *testing.T) {
 		t.Fatalf("waiter after the lock: %v, want throttled", err)
 	}
 	th.mu.Lock()
-	c := th.accounts.get("alice")
+	a := th.inflight["alice"]
 	th.mu.Unlock()
-	if c == nil || c.inflight != 0 || c.until.IsZero() {
-		t.Fatalf("counter after the lock: %+v", c)
+	if c := counter(t, th, accountsTable, "alice"); a != nil || !c.Locked() {
+		t.Fatalf("after the lock: %+v in flight, counter %+v", a, c)
 	}
 }
 
 func TestThrottleBounded(t *testing.T) {
 	clock := newClock()
-	th := newThrottle(testThrottle, clock.Now)
-	th.accounts.max, th.addresses.max = 10, 10
+	th := testThrottleOn(clock.Now, 10)
+	mem := th.store.(*state.MemoryThrottle)
 	ctx := context.Background()
 	if err := th.begin(ctx, "in-flight"); err != nil {
 		t.Fatal(err)
@@ -210,29 +230,28 @@ func TestThrottleBounded(t *testing.T) {
 		th.begin(ctx, k)
 		th.end(k, fmt.Sprint("ip", i), outcomeFailure)
 	}
-	if n, m := len(th.accounts.m), len(th.addresses.m); n > 10 || m > 10 || th.accounts.lru.Len() != n {
+	if n, m := mem.Len(accountsTable), mem.Len(addressesTable); n > 10 || m > 10 {
 		t.Fatalf("tables hold %d accounts and %d addresses, cap 10", n, m)
 	}
-	if th.accounts.get("in-flight") == nil {
-		t.Fatal("an entry with an attempt in flight was evicted")
+	if len(th.inflight) != 1 || th.inflight["in-flight"] == nil {
+		t.Fatalf("attempts in flight: %v, want the one on in-flight only", th.inflight)
 	}
-	if th.accounts.get("user49") == nil || th.accounts.get("user0") != nil {
+	if counter(t, th, accountsTable, "user49").Failures != 1 || counter(t, th, accountsTable, "user0").Failures != 0 {
 		t.Fatal("eviction did not drop the least recently touched entries")
 	}
 	th.end("in-flight", "", outcomeSuccess)
-	if th.accounts.get("in-flight") != nil {
-		t.Fatal("an account with nothing to remember is kept")
+	if len(th.inflight) != 0 {
+		t.Fatal("an account with nothing in flight is kept")
 	}
 	// Successes leave nothing behind.
+	before := mem.Len(accountsTable)
 	for i := range 20 {
 		k := fmt.Sprint("good", i)
 		th.begin(ctx, k)
 		th.end(k, "ip", outcomeSuccess)
 	}
-	for k := range th.accounts.m {
-		if len(k) > 4 && k[:4] == "good" {
-			t.Fatalf("a successful account is remembered: %s", k)
-		}
+	if after := mem.Len(accountsTable); after > before {
+		t.Fatalf("successful accounts are remembered: %d accounts, %d before", after, before)
 	}
 }
 

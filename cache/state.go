@@ -33,13 +33,17 @@ const (
 // costs nothing.
 var stateMu sync.Mutex
 
-// States returns the state stores kept in this cache. Codes and revoked
-// access tokens live in memory (state.Ephemeral), as in earlier releases:
-// they last minutes, and writing each sign-in's code to disk would buy
-// nothing a restart needs. Each call returns fresh in-memory tables.
+// MaxThrottleKeys bounds each table of the throttle counters.
+const MaxThrottleKeys = 100_000
+
+// States returns the state stores kept in this cache. Codes, revoked
+// access tokens and throttle counters live in memory (state.Ephemeral,
+// state.MemoryThrottle), as in earlier releases: they last minutes, and
+// writing each sign-in's code or failure to disk would buy nothing a
+// restart needs. Each call returns fresh in-memory tables.
 func (s *Store) States() state.Stores {
 	st := &stateStore{s: s, Ephemeral: state.NewEphemeral()}
-	return state.Stores{Grants: st, Keys: st, Verifiers: st, Sync: st}
+	return state.Stores{Grants: st, Keys: st, Verifiers: st, Sync: st, Throttle: state.NewMemoryThrottle(MaxThrottleKeys)}
 }
 
 type stateStore struct {

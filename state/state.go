@@ -1,6 +1,8 @@
 // Package state declares the stores that hold dirgate's state outside the
-// directory cache: OIDC grants, signing keys, offline verifiers and sync
-// state. It is a leaf package of interfaces, value types and typed errors.
+// directory cache: OIDC grants, signing keys, offline verifiers, throttle
+// counters and sync state. It is a leaf package of interfaces, value types
+// and typed errors, with the in-memory tables for what one process may
+// keep to itself (Ephemeral, MemoryThrottle).
 //
 // Why a boundary here: cluster mode shares this state between replicas in
 // PostgreSQL, while each replica keeps its own Badger copy of the
@@ -25,6 +27,7 @@ type Stores struct {
 	Grants    Grants
 	Keys      Keys
 	Verifiers Verifiers
+	Throttle  Throttle
 	Sync      Sync
 }
 

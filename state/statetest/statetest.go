@@ -3,8 +3,9 @@
 // the plain contracts it checks the concurrency properties replicas sharing
 // one store rely on: a code is redeemed once however many redeem it at the
 // same time, a refresh token rotates once and its reuse revokes its family,
-// and a signing key set is published with compare-and-set so two rotations
-// cannot overwrite each other.
+// a signing key set is published with compare-and-set so two rotations
+// cannot overwrite each other, and failures counted at once are all
+// counted.
 package statetest
 
 import (
@@ -28,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Stores) {
 	t.Run("KeysPublishedOnce", func(t *testing.T) { keysPublished(t, open(t).Keys) })
 	t.Run("Verifiers", func(t *testing.T) { verifiers(t, open(t).Verifiers) })
 	t.Run("Sync", func(t *testing.T) { syncState(t, open(t).Sync) })
+	t.Run("ThrottleCounts", func(t *testing.T) { throttleCounts(t, open(t).Throttle) })
 }
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -321,5 +323,59 @@ func syncState(t *testing.T, s state.Sync) {
 	runs, err := s.Runs(ctx, "corp", 2)
 	if err != nil || len(runs) != 2 || !runs[0].Start.Equal(t0.Add(2*time.Hour)) || !runs[1].Start.Equal(t0.Add(time.Hour)) {
 		t.Errorf("Runs = %+v, %v; want the two newest, newest first", runs, err)
+	}
+}
+
+func throttleCounts(t *testing.T, th state.Throttle) {
+	ctx := t.Context()
+	l := state.Limit{Failures: 5, Window: 10 * time.Minute, Lockout: 15 * time.Minute}
+	// Failures counted at once on several replicas are all counted.
+	counters := concurrently(20, func() state.Counter {
+		c, err := th.Fail(ctx, "accounts", "alice", t0, l)
+		if err != nil {
+			t.Error(err)
+		}
+		return c
+	})
+	seen := map[int]bool{}
+	for _, c := range counters {
+		seen[c.Failures] = true
+		if c.Locked() != (c.Failures >= l.Failures) {
+			t.Errorf("counter %+v: locked at %d failures, want from %d", c, c.Failures, l.Failures)
+		}
+	}
+	if len(seen) != 20 {
+		t.Errorf("20 concurrent failures returned %d distinct counts, want 20", len(seen))
+	}
+	c, err := th.Counter(ctx, "accounts", "alice", t0, l)
+	if err != nil || c.Failures != 20 || !c.Until.Equal(t0.Add(l.Lockout)) {
+		t.Errorf("Counter = %+v, %v; want 20 failures locked until %s", c, err, t0.Add(l.Lockout))
+	}
+	for name, tc := range map[string]struct {
+		table, key string
+		at         time.Time
+		want       int
+	}{
+		"other table":  {"addresses", "alice", t0, 0},
+		"lock is over": {"accounts", "alice", t0.Add(l.Lockout), 0},
+	} {
+		if c, err := th.Counter(ctx, tc.table, tc.key, tc.at, l); err != nil || c.Failures != tc.want || c.Locked() {
+			t.Errorf("%s: %+v, %v; want %d failures, unlocked", name, c, err, tc.want)
+		}
+	}
+	if _, err := th.Fail(ctx, "accounts", "bob", t0, l); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := th.Counter(ctx, "accounts", "bob", t0.Add(l.Window+time.Second), l); c.Failures != 0 {
+		t.Errorf("failure older than the window still counted: %+v", c)
+	}
+	if _, err := th.Fail(ctx, "accounts", "carol", t0, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.Reset(ctx, "accounts", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := th.Counter(ctx, "accounts", "carol", t0, l); c.Failures != 0 {
+		t.Errorf("counter after Reset: %+v", c)
 	}
 }
