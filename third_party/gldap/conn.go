@@ -3,6 +3,9 @@
 
 package gldap
 
+// dirgate: this file is rewritten; upstream's conn.go shares only the shape of
+// the read loop with it.  Each function is marked with the patches it carries.
+
 import (
 	"bufio"
 	"context"
@@ -24,6 +27,7 @@ const (
 	// flushThreshold is how many bytes of search result entries are buffered
 	// before they are written out, so a search costs one write per ~32 KiB
 	// rather than one per entry.
+	// dirgate patch 9: flushThreshold, maxPooledBuffer and writeBufPool.
 	flushThreshold = 32 << 10
 
 	// maxPooledBuffer keeps buffers grown by a huge entry out of the pool.
@@ -41,12 +45,17 @@ var writeBufPool = sync.Pool{
 
 // errProtocol marks a client message that isn't valid LDAP; the connection
 // is answered with a Notice of Disconnection (protocolError) and closed.
+// dirgate patches 4 and 8
 var errProtocol = errors.New("protocol error")
 
 // errShutdown is returned by the read loop when the server is stopping.
+// dirgate patch 6
 var errShutdown = errors.New("server stopping")
 
 // conn is a connection to an ldap client
+// dirgate patches 2, 5, 6, 8, 9, 12 and 16: every field but mu, connID,
+// netConn, reader, logger, router, shutdownCtx, requestsWg and writerMu
+// (upstream had a bufio.Writer where out and wbuf are).
 type conn struct {
 	mu sync.Mutex // guards netConn and reader, which StartTLS replaces
 
@@ -90,6 +99,7 @@ type conn struct {
 
 // newConn will create a new conn from an accepted net.Conn which will be used
 // to serve requests to an ldap client.  The caller must hold s.mu.
+// dirgate patches 5 to 9: takes its settings from the server and cannot fail (upstream validated its arguments).
 func newConn(s *Server, connID int, netConn net.Conn) *conn {
 	c := &conn{
 		connID:               connID,
@@ -117,6 +127,7 @@ func newConn(s *Server, connID int, netConn net.Conn) *conn {
 // shutdownCtx is cancelled as the server stops.  Read errors are the client's
 // doing (protocol errors, idle timeout, disconnects), so they end the
 // connection with a debug line only.
+// dirgate patches 4, 5, 6, 8, 12 and 16: abandon, deadlines, shutdown, protocol errors, serial requests.
 func (c *conn) serveRequests() {
 	const op = "gldap.serveRequests"
 
@@ -193,6 +204,7 @@ func (c *conn) serveRequests() {
 // neither kills the process nor leaves the client waiting; the connection
 // keeps serving.  Entries the handler buffered without a final response are
 // flushed when it returns.
+// dirgate patches 3 and 9
 func (c *conn) handle(w *ResponseWriter, r *Request, h HandlerFunc) {
 	const op = "gldap.(conn).handle"
 	defer func() {
@@ -220,6 +232,7 @@ func (c *conn) handle(w *ResponseWriter, r *Request, h HandlerFunc) {
 }
 
 // readRequest waits for and reads the next request.
+// dirgate patch 8: readRequest, readPacket, messageSize, messageBuffered, declaredSize and isNetError.
 func (c *conn) readRequest(requestID int) (*Request, error) {
 	const op = "gldap.(Conn).readRequest"
 
@@ -288,6 +301,7 @@ func (c *conn) readPacket(requestID int) (*packet, error) {
 // less than the idle timeout after the last of them answered, is not
 // idleness, so the wait goes on; any other timeout means the connection idled
 // out, or Stop woke it up.
+// dirgate patches 5 and 16: awaitRequest down to setIdleDeadline.
 func (c *conn) awaitRequest(reader *bufio.Reader) error {
 	if err := c.armIdleDeadline(); err != nil {
 		return err
@@ -468,6 +482,7 @@ func isNetError(err error) bool {
 
 // write queues b and, when flush is set or the buffer passed flushThreshold,
 // writes everything queued to the client.  The caller must hold writerMu.
+// dirgate patches 5 and 9: write, flush and flushLocked.
 func (c *conn) write(b []byte, flush bool) error {
 	if c.wbuf == nil {
 		c.wbuf = writeBufPool.Get().(*[]byte)
@@ -515,6 +530,7 @@ func (c *conn) flushLocked() error {
 
 // writeNotice sends an unsolicited Notice of Disconnection (RFC 4511 section
 // 4.4.1) before the server closes the connection.
+// dirgate patches 4, 6 and 8
 func (c *conn) writeNotice(code int, diagMessage string) error {
 	resp := &ExtendedResponse{
 		baseResponse: &baseResponse{code: int16(code), diagMessage: diagMessage},
@@ -526,6 +542,7 @@ func (c *conn) writeNotice(code int, diagMessage string) error {
 }
 
 // startTLS upgrades the connection with a server-side TLS handshake.
+// dirgate patch 2 (upstream: initConn on the TLS conn).
 func (c *conn) startTLS(tlsConfig *tls.Config) error {
 	const op = "gldap.(conn).startTLS"
 	// Responses still buffered belong to the plaintext stream.
@@ -549,6 +566,7 @@ func (c *conn) startTLS(tlsConfig *tls.Config) error {
 
 // wakeReader makes a read blocked waiting for the next request return at
 // once, so the connection notices that the server is stopping.
+// dirgate patch 6: wakeReader, forceClose and close.
 func (c *conn) wakeReader() {
 	_ = c.rawConn.SetReadDeadline(time.Now())
 }

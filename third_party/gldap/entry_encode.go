@@ -1,7 +1,8 @@
-// Copyright (c) Jim Lambert
 // SPDX-License-Identifier: MIT
 
 package gldap
+
+// dirgate patches 11 and 13: this file is dirgate's; upstream gldap has no such file.
 
 // Search result entries are most of what a server writes, and building a
 // ber.Packet tree for each (with description strings, and appending every

@@ -2,6 +2,8 @@
 
 package gldap
 
+// dirgate patch 14: this file is dirgate's; upstream gldap has no such file.
+
 import (
 	"errors"
 	"fmt"

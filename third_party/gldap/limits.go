@@ -2,6 +2,8 @@
 
 package gldap
 
+// dirgate patch 16: this file is dirgate's; upstream gldap has no such file.
+
 import (
 	"net"
 	"net/netip"

@@ -48,6 +48,7 @@ const (
 	addRequestType      requestType = "add"
 	deleteRequestType   requestType = "delete"
 	unbindRequestType   requestType = "unbind"
+	// dirgate patch 4: compare, modify DN and abandon requests.
 	compareRequestType  requestType = "compare"
 	modifyDNRequestType requestType = "modifyDN"
 	abandonRequestType  requestType = "abandon"
@@ -127,6 +128,7 @@ type UnbindMessage struct {
 	baseMessage
 }
 
+// dirgate patch 4: CompareMessage, ModifyDNMessage and abandonMessage.
 // CompareMessage is a compare request message (RFC 4511 section 4.10)
 type CompareMessage struct {
 	baseMessage
@@ -263,6 +265,7 @@ func newMessage(p *packet) (Message, error) {
 			DN:       dn,
 			Controls: controls,
 		}, nil
+	// dirgate patch 4: down to the abandonRequestType case.
 	case compareRequestType:
 		parameters, err := p.compareParameters()
 		if err != nil {

@@ -185,6 +185,7 @@ func (m *Mux) Delete(modifyFn HandlerFunc, opt ...Option) error {
 // Compare will register a handler for compare operation requests.  Without a
 // Compare route, compare requests go to the DefaultRoute, if any.
 // Options supported: WithLabel
+// dirgate patch 4: Compare and ModifyDN routes.
 func (m *Mux) Compare(compareFn HandlerFunc, opt ...Option) error {
 	const op = "gldap.(Mux).Compare"
 	if compareFn == nil {
@@ -281,6 +282,7 @@ func (m *Mux) serve(w *ResponseWriter, req *Request) {
 	}
 	// Debug, not error: e.g. answering modify DN with unwillingToPerform is
 	// the intended default, and clients control how often it happens.
+	// dirgate patch 4: logged at debug level, not error.
 	w.logger.Debug("no matching handler found for request, returning unwillingToPerform", "op", op, "connID", w.connID, "requestID", w.requestID, "routeOp", req.routeOp)
 	resp := req.NewResponse(WithResponseCode(ResultUnwillingToPerform), WithDiagnosticMessage("No matching handler found"))
 	_ = w.Write(resp)

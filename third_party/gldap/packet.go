@@ -102,6 +102,7 @@ func (p *packet) requestPacket() (*packet, error) {
 			return nil, fmt.Errorf("%s: %v is not the expected int64 type: %w", op, requestPacket.Packet.Children[childVersionNumber].Value, ErrInvalidParameter)
 		}
 		if ldapVersion != 3 {
+			// dirgate patch 8: upstream asserted the value again here and panicked.
 			return nil, fmt.Errorf("%s: incorrect ldap version, expected 3 but got %v", op, ldapVersion)
 		}
 	default:
@@ -133,6 +134,7 @@ func (p *packet) requestType() (requestType, error) {
 		return deleteRequestType, nil
 	case ApplicationUnbindRequest:
 		return unbindRequestType, nil
+	// dirgate patch 4: compare, modify DN and abandon.
 	case ApplicationCompareRequest:
 		return compareRequestType, nil
 	case ApplicationModifyDNRequest:
@@ -454,6 +456,7 @@ func (p *packet) searchParmeters() (*searchParameters, error) {
 		return nil, fmt.Errorf("%s: missing filter: %w", op, ErrInvalidParameter)
 	}
 
+	// dirgate patch 14: not go-ldap's DecompileFilter, which panicked.
 	filter, err := decodeFilter(requestPacket.Children[childFilter])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -547,6 +550,7 @@ func (p *packet) assertApplicationRequest() error {
 	}
 	switch chkPacket.TagType {
 	case ber.TypePrimitive:
+		// dirgate patch 4: abandon is primitive too.
 		if chkPacket.Tag != ApplicationDelRequest && chkPacket.Tag != ApplicationUnbindRequest && chkPacket.Tag != ApplicationAbandonRequest {
 			return fmt.Errorf("%s: incorrect type, primitive %v must be a delete request %d, an unbind request %d or an abandon request %d, but got %d", op, ber.TypePrimitive, ApplicationDelRequest, ApplicationUnbindRequest, ApplicationAbandonRequest, chkPacket.Tag)
 		}
@@ -632,6 +636,7 @@ func (p *packet) deleteParameters() (string, []Control, error) {
 	return dn, controls, nil
 }
 
+// dirgate patch 4: compareParameters, modifyDNParameters and requestControls.
 type compareParameters struct {
 	dn             string
 	attribute      string
@@ -757,6 +762,8 @@ func (p *packet) modifyDNParameters() (*modifyDNParameters, error) {
 //	     controlType             LDAPOID,
 //	     criticality             BOOLEAN DEFAULT FALSE,
 //	     controlValue            OCTET STRING OPTIONAL }
+//
+// dirgate patch 15
 func (p *packet) criticalControls() ([]string, error) {
 	const op = "gldap.(packet).criticalControls"
 	controlPacket, err := p.controlPacket()

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	// dirgate patch 2
 	"net"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -17,6 +18,7 @@ type ExtendedOperationName string
 
 // Extended operation response/request names
 const (
+	// dirgate patch 4: the full OID.
 	ExtendedOperationDisconnection   ExtendedOperationName = "1.3.6.1.4.1.1466.20036" // RFC 4511 4.4.1 (upstream had a truncated OID)
 	ExtendedOperationCancel          ExtendedOperationName = "1.3.6.1.1.8"
 	ExtendedOperationStartTLS        ExtendedOperationName = "1.3.6.1.4.1.1466.20037"
@@ -37,9 +39,10 @@ type Request struct {
 	message      Message
 	routeOp      routeOperation
 	extendedName ExtendedOperationName
-	critical     []string
+	critical     []string // dirgate patch 15
 }
 
+// dirgate patch 8: decoding panics are protocol errors.
 func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
 	const op = "gldap.newRequest"
 	// Decoding walks a client-supplied BER tree and some decoders (notably
@@ -79,6 +82,7 @@ func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
 		routeOp = deleteRouteOperation
 	case *UnbindMessage:
 		routeOp = unbindRouteOperation
+	// dirgate patch 4: compare, modify DN and abandon.
 	case *CompareMessage:
 		routeOp = compareRouteOperation
 	case *ModifyDNMessage:
@@ -91,6 +95,7 @@ func newRequest(id int, c *conn, p *packet) (_ *Request, retErr error) {
 		return nil, fmt.Errorf("%s: %v is an unsupported route operation: %w", op, v, ErrInternal)
 	}
 
+	// dirgate patch 15
 	critical, err := p.criticalControls()
 	if err != nil {
 		return nil, fmt.Errorf("%s: request %d: %w", op, id, err)
@@ -116,6 +121,7 @@ func (r *Request) ConnectionID() int {
 
 // Operation names the request's operation: "bind", "search", "modify",
 // "add", "delete", "modifyDN", "compare", "extendedOperation" or "unbind".
+// dirgate patch 15: Operation, ExtendedName and CriticalControls.
 func (r *Request) Operation() string {
 	return string(r.routeOp)
 }
@@ -135,6 +141,7 @@ func (r *Request) CriticalControls() []string {
 }
 
 // RemoteAddr returns the network address of the client that sent the request.
+// dirgate patch 2: RemoteAddr and IsTLS.
 func (r *Request) RemoteAddr() net.Addr {
 	return r.conn.remoteAddr
 }
@@ -166,6 +173,7 @@ func (r *Request) StartTLS(tlsconfig *tls.Config) error {
 	if tlsconfig == nil {
 		return fmt.Errorf("%s: missing tls configuration: %w", op, ErrInvalidParameter)
 	}
+	// dirgate patch 2: the conn records that it is TLS now.
 	if err := r.conn.startTLS(tlsconfig); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -186,6 +194,7 @@ func (r *Request) NewResponse(opt ...Option) *GeneralResponse {
 		opts.withResponseCode = intPtr(ResultUnwillingToPerform)
 	}
 	if opts.withApplicationCode == nil {
+		// dirgate patch 4: the response type that answers the request.
 		opts.withApplicationCode = intPtr(r.responseApplicationCode())
 	}
 	return &GeneralResponse{
@@ -293,6 +302,7 @@ func (r *Request) NewSearchResponseEntry(entryDN string, opt ...Option) *SearchR
 
 // responseApplicationCode returns the protocolOp tag of the response that
 // answers the request's operation.
+// dirgate patch 4: responseApplicationCode, GetCompareMessage and GetModifyDNMessage.
 func (r *Request) responseApplicationCode() int {
 	switch r.routeOp {
 	case bindRouteOperation:

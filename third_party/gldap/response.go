@@ -13,6 +13,7 @@ import (
 // ResponseWriter is an ldap request response writer which is used by a
 // HanderFunc to write responses to client requests.
 type ResponseWriter struct {
+	// dirgate patch 9: the connection buffers and writes responses.
 	conn      *conn
 	logger    hclog.Logger
 	connID    int
@@ -23,6 +24,7 @@ type ResponseWriter struct {
 	final bool
 }
 
+// dirgate patch 9
 func newResponseWriter(c *conn, requestID int) *ResponseWriter {
 	return &ResponseWriter{
 		conn:      c,
@@ -37,6 +39,7 @@ func newResponseWriter(c *conn, requestID int) *ResponseWriter {
 // more than ~32 KiB are buffered, or when the handler returns; every other
 // response is sent at once.  Responses to concurrent requests on the same
 // connection are serialized.
+// dirgate patches 9, 11 and 13: buffered entries, entries and results encoded directly.
 func (rw *ResponseWriter) Write(r Response) error {
 	const op = "gldap.(ResponseWriter).Write"
 	if r == nil {
@@ -80,6 +83,7 @@ func (rw *ResponseWriter) Write(r Response) error {
 }
 
 // wroteResult reports whether a final response was written.
+// dirgate patch 3: whether a panicking handler still owes a result.
 func (rw *ResponseWriter) wroteResult() bool {
 	rw.conn.writerMu.Lock()
 	defer rw.conn.writerMu.Unlock()
@@ -131,7 +135,7 @@ func (l *baseResponse) SetMatchedDN(dn string) {
 type ExtendedResponse struct {
 	*baseResponse
 	name  ExtendedOperationName
-	value *string // nil: no responseValue; "" is a valid (empty) value
+	value *string // dirgate patch 1; nil: no responseValue, "" is a valid (empty) value
 }
 
 // SetResponseName will set the response name for the extended operation
@@ -144,6 +148,7 @@ func (r *ExtendedResponse) SetResponseName(n ExtendedOperationName) {
 // SetResponseValue will set the responseValue [11] of the extended operation
 // response, e.g. the authzId ("dn:cn=x,dc=y", or "" for anonymous) of a RFC
 // 4532 Who Am I? response.
+// dirgate patch 1
 func (r *ExtendedResponse) SetResponseValue(v string) {
 	r.value = &v
 }
@@ -159,6 +164,7 @@ func (r *ExtendedResponse) packet() *packet {
 	// Add optional diagnostic message and matched DN
 	addOptionalResponseChildren(resultPacket, WithDiagnosticMessage(r.diagMessage), WithMatchedDN(r.matchedDN))
 
+	// dirgate patch 1: responseName and responseValue are encoded.
 	if r.name != "" {
 		resultPacket.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 10, string(r.name), "responseName"))
 	}

@@ -14,6 +14,7 @@ type responseOptions struct {
 // responseDefaults leaves matchedDN and diagnosticMessage empty: upstream
 // defaulted both to "Unused", which clients then showed to users (e.g.
 // ldapcompare's "Matched DN: Unused").
+// dirgate patch 10: no "Unused" defaults.
 func responseDefaults() responseOptions {
 	return responseOptions{}
 }

@@ -36,6 +36,7 @@ const (
 	unbindRouteOperation routeOperation = "unbind"
 
 	// compareRouteOperation is a route supporting the compare operation
+	// dirgate patch 4: compare, modify DN and abandon operations.
 	compareRouteOperation routeOperation = "compare"
 
 	// modifyDNRouteOperation is a route supporting the modify DN operation
@@ -110,6 +111,7 @@ type deleteRoute struct {
 	*baseRoute
 }
 
+// dirgate patch 4: routes for compare and modify DN, down to modifyDNRoute.match.
 type compareRoute struct {
 	*baseRoute
 }

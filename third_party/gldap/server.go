@@ -21,6 +21,10 @@ import (
 
 // Server is an ldap server that you can add a mux (multiplexer) router to and
 // then run it to accept and process requests.
+//
+// dirgate patches 6, 7, 12 and 16: listeners (was listener), conns,
+// nextConnID, limits (was readTimeout), perAddress, onRefuse, serialRequests,
+// shutdownTimeout and maxPacketSize.
 type Server struct {
 	mu              sync.RWMutex
 	logger          hclog.Logger
@@ -84,6 +88,7 @@ func NewServer(opt ...Option) (*Server, error) {
 		disablePanicRecovery: opts.withDisablePanicRecovery,
 		onCloseHandler:       opts.withOnClose,
 	}
+	// dirgate patch 16
 	s.SetLimits(opts.withLimits)
 	return s, nil
 }
@@ -183,6 +188,7 @@ func (s *Server) Run(addr string, opt ...Option) error {
 		s.logger.Debug("setting up TLS listener", "op", op)
 		ln = tls.NewListener(ln, opts.withTLSConfig)
 	}
+	// dirgate patch 7: Run is Serve on a new listener.
 	return s.Serve(ln)
 }
 
@@ -193,6 +199,7 @@ func (s *Server) Run(addr string, opt ...Option) error {
 // the connection limit and Stop.  Temporary accept errors (e.g. EMFILE) are
 // retried with a backoff from 5ms doubling to 1s, as net/http does; any other
 // accept error is returned.
+// dirgate patch 7: several listeners, accept backoff.
 func (s *Server) Serve(ln net.Listener) error {
 	const (
 		op         = "gldap.(Server).Serve"
@@ -251,6 +258,7 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // serveConn starts serving the newly accepted c, unless the server is
 // stopping or at one of its connection limits, in which case c is closed.
+// dirgate patches 7 and 16: the connection caps; upstream did this inline in Run.
 func (s *Server) serveConn(c net.Conn) {
 	const op = "gldap.(Server).serveConn"
 	lim := s.limits.Load()
@@ -335,6 +343,7 @@ func (s *Server) Ready() bool {
 // returns when every connection is closed.  Connections still open after the
 // shutdown timeout (WithShutdownTimeout, default 5s) are force-closed and Stop
 // returns without waiting for their handlers to return.
+// dirgate patch 6: Stop wakes idle readers and is bounded by the shutdown timeout.
 func (s *Server) Stop() error {
 	const op = "gldap.(Server).Stop"
 	s.logger.Debug("shutting down")

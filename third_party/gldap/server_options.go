@@ -13,23 +13,24 @@ import (
 type configOptions struct {
 	withTLSConfig            *tls.Config
 	withLogger               hclog.Logger
-	withSerialRequests       bool
+	withSerialRequests       bool // dirgate patch 12
 	withWriteTimeout         time.Duration
-	withShutdownTimeout      time.Duration
-	withLimits               Limits
-	withOnRefuse             OnRefuseHandler
-	withMaxPacketSize        int
+	withShutdownTimeout      time.Duration   // dirgate patch 6
+	withLimits               Limits          // dirgate patch 5, 7 and 16
+	withOnRefuse             OnRefuseHandler // dirgate patch 16
+	withMaxPacketSize        int             // dirgate patch 8
 	withDisablePanicRecovery bool
 	withOnClose              OnCloseHandler
 }
 
 // defaultShutdownTimeout bounds how long Stop waits for in-flight requests
 // before it force-closes the remaining connections.
+// dirgate patch 6
 const defaultShutdownTimeout = 5 * time.Second
 
 func configDefaults() configOptions {
 	return configOptions{
-		withShutdownTimeout: defaultShutdownTimeout,
+		withShutdownTimeout: defaultShutdownTimeout, // dirgate patch 6
 	}
 }
 
@@ -65,6 +66,7 @@ func WithTLSConfig(tc *tls.Config) Option {
 // client that keeps sending requests is never cut off, and a connection with a
 // request still being handled is not considered idle.  Zero (the default)
 // disables the timeout.
+// dirgate patch 5 (a field of Limits since patch 16).
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
@@ -78,6 +80,7 @@ func WithIdleTimeout(d time.Duration) Option {
 // request: a request is then answered without waking another thread, and
 // the next one is read when it is done. For servers whose handlers are
 // quick; a client that pipelines requests gets its answers in order.
+// dirgate patch 12
 func WithSerialRequests() Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
@@ -89,6 +92,7 @@ func WithSerialRequests() Option {
 // WithReadTimeout is an alias of WithIdleTimeout.  Upstream gldap set a single
 // absolute read deadline when the connection was accepted, which cut off every
 // long-lived connection, however busy, after d; it now has idle semantics.
+// dirgate patch 5
 func WithReadTimeout(d time.Duration) Option {
 	return WithIdleTimeout(d)
 }
@@ -97,6 +101,7 @@ func WithReadTimeout(d time.Duration) Option {
 // write deadline is set to now+d before every flush.  A write that times out
 // closes the connection, since a partially written response leaves the stream
 // unusable.
+// dirgate patch 5: per flush, not per connection.
 func WithWriteTimeout(d time.Duration) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
@@ -134,6 +139,7 @@ func WithOnClose(handler OnCloseHandler) Option {
 
 // WithShutdownTimeout bounds how long Stop waits for in-flight requests to
 // complete before it force-closes the remaining connections (default 5s).
+// dirgate patch 6
 func WithShutdownTimeout(d time.Duration) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
@@ -146,6 +152,7 @@ func WithShutdownTimeout(d time.Duration) Option {
 // A connection accepted while n are open is closed at once (see WithOnRefuse)
 // rather than left waiting in the accept queue, so clients fail fast instead
 // of hanging.  Zero (the default) means no limit.
+// dirgate patch 7 (a field of Limits since patch 16).
 func WithMaxConnections(n int) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
@@ -160,6 +167,7 @@ func WithMaxConnections(n int) Option {
 // ber.MaxPacketLengthBytes.  A message over the limit is answered with a Notice
 // of Disconnection (protocolError) and the connection is closed.  Zero (the
 // default) means only ber.MaxPacketLengthBytes applies.
+// dirgate patch 8
 func WithMaxPacketSize(bytes int) Option {
 	return func(o interface{}) {
 		if o, ok := o.(*configOptions); ok {
