@@ -30,7 +30,10 @@ const (
 // keep the old DN), then adds a new entry at the old DN. After every step
 // and every kind of sync, dirgate must answer memberOf, member= and
 // in-chain filters and the OIDC groups claim as slapd answers them: the
-// member value names whichever entry holds the DN now.
+// member value names whichever entry holds the DN now. Last the two entries
+// swap DNs between syncs: syncrepl lists changed entries in the order they
+// were created, so the incremental run sees the older entry take its DN
+// back before it sees the newer one leave it.
 //
 // Everything happens in a subtree of its own, synced by connectors rooted
 // there, so the tests sharing this slapd see none of it.
@@ -41,13 +44,14 @@ func TestMembershipFollowsRename(t *testing.T) {
 	var (
 		oldDN   = "uid=ren-alice,ou=people," + root
 		movedDN = "uid=ren-alice,ou=moved," + root
+		swapDN  = "uid=ren-swap,ou=moved," + root
 		team    = "cn=ren-team,ou=groups," + root
 		outer   = "cn=ren-outer,ou=groups," + root
 	)
 	admin := adminConn(t, e)
 	ous := []string{root, "ou=people," + root, "ou=moved," + root, "ou=groups," + root}
 	t.Cleanup(func() {
-		for _, d := range []string{outer, team, oldDN, movedDN, ous[3], ous[2], ous[1], ous[0]} {
+		for _, d := range []string{outer, team, oldDN, movedDN, swapDN, ous[3], ous[2], ous[1], ous[0]} {
 			del(admin, d)
 		}
 	})
@@ -122,8 +126,17 @@ func TestMembershipFollowsRename(t *testing.T) {
 
 	addUser(t, admin, oldDN, "ren-alice", "ren-new@example.test", renamePW)
 	syncAll("new entry at the old DN", false)
-	both := map[string]string{movedDN: "ren-alice@example.test", oldDN: "ren-new@example.test"}
-	check("new entry at the old DN", both)
+	check("new entry at the old DN", map[string]string{movedDN: "ren-alice@example.test", oldDN: "ren-new@example.test"})
+
+	for _, r := range [][2]string{{oldDN, swapDN}, {movedDN, oldDN}, {swapDN, movedDN}} {
+		rdn, parent, _ := strings.Cut(r[1], ",")
+		if err := admin.ModifyDN(ldap.NewModifyDNRequest(r[0], rdn, true, parent)); err != nil {
+			t.Fatalf("rename %s to %s: %v", r[0], r[1], err)
+		}
+	}
+	syncAll("swapped", false)
+	swapped := map[string]string{oldDN: "ren-alice@example.test", movedDN: "ren-new@example.test"}
+	check("swapped", swapped)
 	// A full sync after all that finds no entry changed: membership follows
 	// from the entries, so "unchanged" is true of what dirgate answers too.
 	for _, g := range gateways {
@@ -132,7 +145,7 @@ func TestMembershipFollowsRename(t *testing.T) {
 			t.Fatalf("full sync at the end, after %s syncs: %+v %v", g.mode, res.Run, err)
 		}
 	}
-	check("full sync at the end", both)
+	check("full sync at the end", swapped)
 }
 
 // membershipAnswers is what one server answers about the test subtree.
