@@ -30,6 +30,8 @@ type ldapHarness struct {
 	user      func(name, mail string) map[string][]string
 	group     func(name string, members []string) map[string][]string
 	opts      []ldapsource.Option
+	// escape, when set, replaces ldap.EscapeDN for this upstream's parser.
+	escape func(string) string
 }
 
 // contractSeq makes account names unique across subtests and runs.
@@ -106,7 +108,14 @@ func (s *ldapScope) Source(t *testing.T, c *config.Connector) dirsync.Source {
 	return src
 }
 
-func (s *ldapScope) dn(name string) string { return "CN=" + ldap.EscapeDN(name) + "," + s.root }
+func (s *ldapScope) rdn(name string) string {
+	if s.h.escape != nil {
+		return "CN=" + s.h.escape(name)
+	}
+	return "CN=" + ldap.EscapeDN(name)
+}
+
+func (s *ldapScope) dn(name string) string { return s.rdn(name) + "," + s.root }
 
 func (s *ldapScope) add(t *testing.T, name string, attrs map[string][]string) string {
 	t.Helper()
@@ -140,7 +149,7 @@ func (s *ldapScope) SetMail(t *testing.T, d, mail string) {
 
 func (s *ldapScope) Rename(t *testing.T, d, name string) string {
 	t.Helper()
-	if err := s.admin.ModifyDN(ldap.NewModifyDNRequest(d, "CN="+ldap.EscapeDN(name), true, "")); err != nil {
+	if err := s.admin.ModifyDN(ldap.NewModifyDNRequest(d, s.rdn(name), true, "")); err != nil {
 		t.Fatalf("rename %s: %v", d, err)
 	}
 	return s.dn(name)
@@ -192,7 +201,10 @@ func TestSourceContractAD(t *testing.T) {
 	}{{"dirsync", "SYNC", nil}, {"usn", "NODIRSYNC", []ldapsource.Option{ldapsource.WithoutDirSync()}}} {
 		t.Run(m.method, func(t *testing.T) {
 			sourcetest.Run(t, &ldapHarness{
-				caps:   sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true},
+				caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true,
+					KnownDefects: map[string]string{"IncrementalDeleteOfGroupMember": "the DC drops a deleted member from its groups " +
+						"without raising their uSNChanged, so neither DirSync nor uSNChanged polling reports the group; " +
+						"it keeps the stale member value until the next full sync"}},
 				admin:  func(t *testing.T) *ldap.Conn { return adAdmin(t, e) },
 				parent: e.Get(t, "DIRGATE_AD_BASE"),
 				connector: func(t *testing.T, root string) string {
@@ -208,6 +220,11 @@ func TestSourceContractAD(t *testing.T) {
 					return map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {uniqueName()}, "member": members}
 				},
 				opts: m.opts,
+				// Samba's DN parser refuses "\;" and a bare "=" in a value
+				// (Windows AD takes both); hex escapes are equivalent.
+				escape: func(v string) string {
+					return strings.NewReplacer(`\;`, `\3B`, "=", `\3D`).Replace(ldap.EscapeDN(v))
+				},
 			})
 		})
 	}

@@ -184,7 +184,7 @@ func (f *fixture) unchanged(step string, o dirsync.Options, wantMode string) {
 	f.t.Helper()
 	res := f.sync(step, o, wantMode)
 	if n := res.Added + res.Updated + res.Deleted; n != 0 {
-		f.t.Errorf("%s: %d added, %d updated, %d deleted; want no change", step, res.Added, res.Updated, res.Deleted)
+		f.t.Errorf("%s: %d added, %d updated, %d deleted; want no change (plan %+v)", step, res.Added, res.Updated, res.Deleted, res.Plan)
 	}
 	f.check(step, f.objs)
 }

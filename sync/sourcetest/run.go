@@ -25,6 +25,7 @@ func Run(t *testing.T, h Harness) {
 		{"FullRunChanges", nil, fullChanges},
 		{"Rename", func(c Capabilities) string { return unless(c.Rename, "renames") }, renames},
 		{"IncrementalChanges", func(c Capabilities) string { return unless(c.Incremental, "incremental sync") }, incrementalChanges},
+		{"IncrementalDeleteOfGroupMember", func(c Capabilities) string { return unless(c.IncrementalDeletes, "incremental deletions") }, deleteMember},
 		{"ChangeDuringFullRead", func(c Capabilities) string { return unless(c.Incremental, "incremental sync") }, changeDuringRead},
 		{"CrashBeforeCommit", nil, crashes},
 		{"EmptyUpstreamBlocked", nil, emptyUpstream},
@@ -32,6 +33,9 @@ func Run(t *testing.T, h Harness) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if why, ok := caps.KnownDefects[tc.name]; ok {
+				t.Skip("known defect: " + why)
+			}
 			if tc.need != nil {
 				if why := tc.need(caps); why != "" {
 					t.Skip(why)
@@ -132,7 +136,7 @@ func renames(t *testing.T, h Harness, caps Capabilities) {
 func incrementalChanges(t *testing.T, h Harness, caps Capabilities) {
 	f := newFixture(t, h)
 	a, b := f.addUser("Alpha"), f.addUser("Beta")
-	f.addUser(SpecialNames[0])
+	c := f.addUser(SpecialNames[0])
 	f.addGroup("Team", a, b)
 	f.sync("first run", auto, dirsync.ModeFull)
 	f.check("first run", f.objs)
@@ -141,7 +145,7 @@ func incrementalChanges(t *testing.T, h Harness, caps Capabilities) {
 	f.setMail(b)
 	wantDeleted := 0
 	if caps.IncrementalDeletes {
-		f.remove(a)
+		f.remove(c)
 		wantDeleted = 1
 	}
 	res := f.sync("incremental run", auto, dirsync.ModeIncremental)
@@ -151,6 +155,20 @@ func incrementalChanges(t *testing.T, h Harness, caps Capabilities) {
 	f.check("incremental run", f.objs)
 	f.unchanged("second incremental run", auto, dirsync.ModeIncremental)
 	f.unchanged("full run after incremental runs", full, dirsync.ModeFull)
+}
+
+// deleteMember: deleting a group's member changes the group upstream when
+// the server keeps links consistent (AD, slapd's refint); the incremental
+// run must then find the group as a full run would.
+func deleteMember(t *testing.T, h Harness, _ Capabilities) {
+	f := newFixture(t, h)
+	a, b := f.addUser("Alpha"), f.addUser(SpecialNames[0])
+	f.addGroup("Team", a, b)
+	f.sync("first run", auto, dirsync.ModeFull)
+	f.remove(a)
+	f.sync("incremental run", auto, dirsync.ModeIncremental)
+	f.check("incremental run", f.objs)
+	f.unchanged("full run after the incremental one", full, dirsync.ModeFull)
 }
 
 // changeDuringRead: the cursor of a full listing is taken before the read,
