@@ -1,0 +1,172 @@
+package oidc
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dirgate/dirgate/authn"
+)
+
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q, ok := requestParams(w, r)
+	if !ok {
+		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-in request could not be read.")
+		return
+	}
+	client, ok := p.clients[q.Get("client_id")]
+	if !ok {
+		p.errorPage(w, http.StatusBadRequest, "Unknown application", "The application that sent you here is not registered with this sign-in service.")
+		return
+	}
+	redirect := q.Get("redirect_uri")
+	if !slices.Contains(client.RedirectURIs, redirect) {
+		// Never redirect to an unregistered address: that would make the
+		// provider an open redirector for codes.
+		p.errorPage(w, http.StatusBadRequest, "Invalid redirect address", "The application asked to return you to an address it has not registered.")
+		return
+	}
+	fail := func(code, desc string) {
+		u, _ := url.Parse(redirect)
+		v := u.Query()
+		v.Set("error", code)
+		v.Set("error_description", desc)
+		if s := q.Get("state"); s != "" {
+			v.Set("state", s)
+		}
+		u.RawQuery = v.Encode()
+		http.Redirect(w, r, u.String(), http.StatusFound)
+	}
+	scope := strings.Fields(q.Get("scope"))
+	switch {
+	case q.Get("response_type") != "code":
+		fail("unsupported_response_type", "only the authorization code flow (response_type=code) is supported")
+		return
+	case !slices.Contains(scope, "openid"):
+		fail("invalid_scope", "the openid scope is required")
+		return
+	case q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256":
+		fail("invalid_request", "code_challenge_method must be S256")
+		return
+	case client.Public && q.Get("code_challenge") == "":
+		fail("invalid_request", "public clients must use PKCE (code_challenge with S256)")
+		return
+	case q.Get("prompt") == "none":
+		fail("login_required", "the user must sign in")
+		return
+	case q.Get("response_mode") != "" && q.Get("response_mode") != "query":
+		fail("invalid_request", "only response_mode=query is supported")
+		return
+	}
+	req := &authRequest{
+		ClientID: client.ID, ClientName: client.Name, RedirectURI: redirect, State: q.Get("state"), Nonce: q.Get("nonce"),
+		Scope: scope, Challenge: q.Get("code_challenge"), CSRF: token(24), Expires: p.now().Add(15 * time.Minute),
+		LoginHint: q.Get("login_hint"), RequestedAuth: p.now(),
+	}
+	id, ok := p.grants.putRequest(req)
+	if !ok {
+		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+		return
+	}
+	p.setCSRFCookie(w, req.CSRF)
+	p.loginPage(w, http.StatusOK, id, req, req.LoginHint, "")
+}
+
+func (p *Provider) setCSRFCookie(w http.ResponseWriter, v string) {
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: v, Path: p.path + "/", HttpOnly: true, Secure: p.secure,
+		SameSite: http.SameSiteStrictMode, MaxAge: 900})
+}
+
+const csrfCookie = "dirgate_csrf"
+
+// login handles the login form.
+func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-in form could not be read.")
+		return
+	}
+	id := r.PostForm.Get("request")
+	req, ok := p.grants.request(id)
+	if !ok {
+		p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or was already used. Go back to the application and start again.")
+		return
+	}
+	cookie, err := r.Cookie(csrfCookie)
+	form := r.PostForm.Get("csrf")
+	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(form)) != 1 ||
+		subtle.ConstantTimeCompare([]byte(req.CSRF), []byte(form)) != 1 {
+		p.errorPage(w, http.StatusForbidden, "Request refused", "The sign-in form did not come from this page. Go back to the application and start again.")
+		return
+	}
+	login := strings.TrimSpace(r.PostForm.Get("email"))
+	password := r.PostForm.Get("password")
+	if login == "" || password == "" {
+		p.loginPage(w, http.StatusBadRequest, id, req, login, "Enter your email address and your password.")
+		return
+	}
+	e, err := p.signIn(r.Context(), login, password, r.RemoteAddr)
+	if err != nil {
+		req.FailedLogins++
+		status := http.StatusUnauthorized
+		if authn.ReasonOf(err) == authn.ReasonUnavailable {
+			status = http.StatusServiceUnavailable
+		}
+		p.loginPage(w, status, id, req, login, failureMessage(err))
+		return
+	}
+	p.grants.dropRequest(id)
+	code, ok := p.grants.putCode(r.Context(), &codeGrant{
+		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
+		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
+		// Named now, so that a replay racing the first exchange revokes
+		// the refresh tokens that exchange is about to issue.
+		Family: token(16),
+	})
+	if !ok {
+		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+		return
+	}
+	u, _ := url.Parse(req.RedirectURI)
+	v := u.Query()
+	v.Set("code", code)
+	if req.State != "" {
+		v.Set("state", req.State)
+	}
+	v.Set("iss", p.cfg.Issuer) // RFC 9207
+	u.RawQuery = v.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// failureMessage is what the login page says: never whether the account
+// exists, except for refusals the directory made after accepting the
+// password.
+func failureMessage(err error) string {
+	var ae *authn.Error
+	errors.As(err, &ae)
+	switch authn.ReasonOf(err) {
+	case authn.ReasonUnavailable:
+		return "The directory cannot be reached right now. Try again in a few minutes."
+	case authn.ReasonThrottled:
+		return "Too many failed attempts. Wait a few minutes before trying again."
+	}
+	if ae != nil && ae.PasswordVerified {
+		switch ae.Reason {
+		case authn.ReasonPasswordExpired:
+			return "Your password has expired. Change it, then sign in again."
+		case authn.ReasonMustChangePassword:
+			return "You must change your password before you can sign in."
+		case authn.ReasonAccountExpired:
+			return "Your account has expired. Contact your administrator."
+		case authn.ReasonDisabled:
+			return "Your account is disabled. Contact your administrator."
+		case authn.ReasonRestricted:
+			return "You cannot sign in at this time or from this place."
+		}
+	}
+	return "The email address or password is not correct."
+}

@@ -1,0 +1,190 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dirgate/dirgate/cache"
+)
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	client, ok := p.clientRequest(w, r)
+	if !ok {
+		return
+	}
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		p.codeExchange(w, r, client)
+	case "refresh_token":
+		p.refreshExchange(w, r, client)
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "use authorization_code or refresh_token")
+	}
+}
+
+func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *Client) {
+	code := r.PostForm.Get("code")
+	c, replay, err := p.grants.redeem(r.Context(), code)
+	switch {
+	case err != nil:
+		p.log.Error("oidc redeem code", "client", client.ID, "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not redeem the code")
+		return
+	case c == nil:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or expired code")
+		return
+	case replay:
+		// A code used twice may have been stolen: revoke what it issued.
+		if err := errors.Join(p.grants.revokeAccess(r.Context(), c.AccessJTI, c.AccessExp), p.grants.revokeFamily(r.Context(), c.Family)); err != nil {
+			p.log.Error("oidc revoke the tokens of a replayed code", "err", err)
+		}
+		p.log.Warn("oidc authorization code replayed; tokens revoked", "client", client.ID)
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "code already used")
+		return
+	case c.ClientID != client.ID:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "code was issued to another client")
+		return
+	case c.RedirectURI != r.PostForm.Get("redirect_uri"):
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
+		return
+	}
+	if c.Challenge != "" || client.Public {
+		v := r.PostForm.Get("code_verifier")
+		sum := sha256.Sum256([]byte(v))
+		if v == "" || subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.Challenge)) != 1 {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "PKCE verification failed")
+			return
+		}
+	} else if r.PostForm.Get("code_verifier") != "" {
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier sent for a request without code_challenge")
+		return
+	}
+	e, err := p.account(r.Context(), c.Connector, c.ID)
+	if err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
+		return
+	}
+	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime, c.Family)
+	if err != nil {
+		p.log.Error("oidc issue tokens", "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
+		return
+	}
+	if err := p.grants.issued(r.Context(), code, jti, exp); err != nil {
+		p.log.Error("oidc record the access token of a code", "err", err)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, client *Client) {
+	// Rotation: the presented token is spent whatever follows.
+	g, use, err := p.grants.use(r.Context(), r.PostForm.Get("refresh_token"), client.ID)
+	switch {
+	case err != nil:
+		p.log.Error("oidc refresh", "client", client.ID, "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not rotate the refresh token")
+		return
+	case use == refreshOtherClient:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token was issued to another client")
+		return
+	case use == refreshReused:
+		// The token is not logged: it could still open other doors while
+		// the log is read.
+		p.log.Warn("oidc refresh token reused; its whole family is revoked (RFC 9700 4.14.2)",
+			"client", client.ID, "account", g.Connector+"/"+g.ID, "family", g.Family, "remote", r.RemoteAddr)
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token already used")
+		return
+	case use != refreshLive:
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or revoked refresh token")
+		return
+	}
+	e, err := p.account(r.Context(), g.Connector, g.ID)
+	if err != nil {
+		p.log.Info("oidc refresh refused", "client", client.ID, "account", g.Connector+"/"+g.ID, "reason", err)
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
+		return
+	}
+	scope := g.Scope
+	if s := strings.Fields(r.PostForm.Get("scope")); len(s) > 0 {
+		for _, x := range s {
+			if !slices.Contains(g.Scope, x) {
+				oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may not widen the scope")
+				return
+			}
+		}
+		scope = s
+	}
+	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", g.AuthTime, g.Family)
+	if err != nil {
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// accessClaims are the claims of dirgate's JWT access tokens.
+type accessClaims struct {
+	jwt.Claims
+	ClientID  string   `json:"client_id"`
+	Scope     string   `json:"scope"`
+	Connector string   `json:"dg_conn"`
+	Account   string   `json:"dg_id"`
+	AuthTime  int64    `json:"auth_time"`
+	Groups    []string `json:"-"`
+}
+
+// issue signs an ID token and an access token, and stores a refresh token
+// of family; it returns the response, and the access token's ID and expiry.
+func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, authTime time.Time, family string) (map[string]any, string, time.Time, error) {
+	now := p.now()
+	claims, err := p.claims(ctx, e, scope)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	claims["iss"] = p.cfg.Issuer
+	claims["sub"] = e.ID
+	claims["aud"] = client.ID
+	claims["azp"] = client.ID
+	claims["iat"] = now.Unix()
+	claims["exp"] = now.Add(p.cfg.IDTokenTTL).Unix()
+	claims["auth_time"] = authTime.Unix()
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	idToken, err := p.keys.sign(client.alg(), claims)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	exp := now.Add(p.cfg.AccessTokenTTL)
+	jti := token(16)
+	access, err := p.keys.sign(client.alg(), accessClaims{
+		Claims: jwt.Claims{Issuer: p.cfg.Issuer, Subject: e.ID, Audience: jwt.Audience{p.cfg.Issuer}, ID: jti,
+			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp)},
+		ClientID: client.ID, Scope: strings.Join(scope, " "), Connector: e.Connector, Account: e.ID, AuthTime: authTime.Unix(),
+	})
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	resp := map[string]any{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(p.cfg.AccessTokenTTL.Seconds()),
+		"id_token": idToken, "scope": strings.Join(scope, " "),
+	}
+	if slices.Contains(scope, "offline_access") || !client.Public {
+		rt, err := p.grants.putRefresh(ctx, refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: scope,
+			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL), Family: family})
+		if err != nil {
+			return nil, "", time.Time{}, err
+		}
+		resp["refresh_token"] = rt
+	}
+	return resp, jti, exp, nil
+}
