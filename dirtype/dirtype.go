@@ -64,6 +64,14 @@ type Type struct {
 	// Incremental is true when the type's source can read only what
 	// changed since a cursor.
 	Incremental bool
+	// MemberIntegrity is true when the directory itself keeps member
+	// references intact: renaming an entry rewrites the member values
+	// naming it in every group, deleting it removes them. An incremental
+	// sync of such a type rewrites the cached groups alike, since the
+	// directory may not report the groups as changed (Active Directory
+	// does not raise their uSNChanged). Without it a member value keeps
+	// the DN it was given and names whatever entry holds that DN later.
+	MemberIntegrity bool
 	// TestSteps lists the Test Connection steps (testconn's step names)
 	// that apply to the type, in the order they run.
 	TestSteps []string

@@ -32,7 +32,10 @@ var OpenLDAPType = Type{
 	Disabled:    func(attr func(string) string) bool { return attr("pwdAccountLockedTime") != "" },
 	DisabledBy:  "pwdAccountLockedTime is set (password policy lock)",
 	Incremental: true, // syncrepl (RFC 4533)
-	TestSteps:   ldapTestSteps,
+	// No MemberIntegrity: the refint overlay that keeps member values
+	// intact is optional, and where it runs it modifies the groups, whose
+	// new entryCSN makes syncrepl send them anyway.
+	TestSteps: ldapTestSteps,
 }
 
 // uacAccountDisable is the ACCOUNTDISABLE bit of userAccountControl.
@@ -55,7 +58,10 @@ var ActiveDirectoryType = Type{
 	DisabledBy:        "userAccountControl has the ACCOUNTDISABLE bit (0x2)",
 	DecodeBindFailure: decodeADBind,
 	Incremental:       true, // DirSync, or uSNChanged polling
-	TestSteps:         ldapTestSteps,
+	// member is a linked attribute: its values follow the object they
+	// name, and a deleted object leaves every group.
+	MemberIntegrity: true,
+	TestSteps:       ldapTestSteps,
 }
 
 // DominoType is HCL Domino's directory over LDAP.
@@ -69,8 +75,11 @@ var DominoType = Type{
 	PasswordStamp: []string{"HTTPPasswordChangeDate", "modifyTimestamp"},
 	Disabled:      func(func(string) string) bool { return false },
 	DisabledBy:    "Domino has no disabled flag: members of the connector's deny groups count as disabled",
-	TestSteps:     ldapTestSteps,
-	Sections:      []string{"domino"},
+	// No MemberIntegrity: the administration process renames and removes
+	// people in group documents later, as ordinary changes of the groups;
+	// the source syncs in full only anyway.
+	TestSteps: ldapTestSteps,
+	Sections:  []string{"domino"},
 }
 
 // adBind words AD's "data XXX" sub-codes of invalidCredentials (49): the

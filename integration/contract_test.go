@@ -13,6 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 	"github.com/dirgate/dirgate/sync/sourcetest"
@@ -178,7 +179,8 @@ func inetOrgPerson(name, mail string, classes ...string) map[string][]string {
 func TestSourceContractOpenLDAP(t *testing.T) {
 	e := loadEnv(t)
 	sourcetest.Run(t, &ldapHarness{
-		caps:   sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true},
+		caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true,
+			MemberIntegrity: dirtype.OpenLDAPType.MemberIntegrity},
 		admin:  func(t *testing.T) *ldap.Conn { return adminConn(t, e) },
 		parent: e.Get(t, "DIRGATE_OL_BASE"),
 		connector: func(t *testing.T, root string) string {
@@ -202,9 +204,7 @@ func TestSourceContractAD(t *testing.T) {
 		t.Run(m.method, func(t *testing.T) {
 			sourcetest.Run(t, &ldapHarness{
 				caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true,
-					KnownDefects: map[string]string{"IncrementalDeleteOfGroupMember": "the DC drops a deleted member from its groups " +
-						"without raising their uSNChanged, so neither DirSync nor uSNChanged polling reports the group; " +
-						"it keeps the stale member value until the next full sync"}},
+					MemberIntegrity: dirtype.ActiveDirectoryType.MemberIntegrity},
 				admin:  func(t *testing.T) *ldap.Conn { return adAdmin(t, e) },
 				parent: e.Get(t, "DIRGATE_AD_BASE"),
 				connector: func(t *testing.T, root string) string {
@@ -243,7 +243,7 @@ func TestSourceContractDomino(t *testing.T) {
 		return []string{strings.ToUpper(hex.EncodeToString(b[:]))}
 	}
 	sourcetest.Run(t, &ldapHarness{
-		caps: sourcetest.Capabilities{Rename: true},
+		caps: sourcetest.Capabilities{Rename: true, MemberIntegrity: dirtype.DominoType.MemberIntegrity},
 		admin: func(t *testing.T) *ldap.Conn {
 			c, err := ldap.DialURL(e.Get(t, "DIRGATE_DOM_URL"))
 			if err != nil {

@@ -361,6 +361,9 @@ func (e *Engine) incremental(ctx context.Context, c *config.Connector, src Incre
 	if err != nil {
 		return false, fmt.Errorf("sync %s: %w", c.Name, err)
 	}
+	if err := e.followMemberRefs(ctx, c, d, res); err != nil {
+		return false, err
+	}
 	if err := e.describe(ctx, c.Name, res.Plan.Deletes); err != nil {
 		return false, err
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/dirgate/dirgate/cache"
@@ -36,11 +37,66 @@ type Dir struct {
 	floor   uint64 // changes up to floor were dropped from the log
 	entries map[string]*cache.Entry
 	changed map[string]uint64 // ID -> seq of its last change, deletions included
+	// memberAttrs, when set, makes member references follow renames and
+	// deletions (WithMemberIntegrity).
+	memberAttrs []string
+}
+
+// Option configures a Dir.
+type Option func(*Dir)
+
+// WithMemberIntegrity makes the directory keep member references intact,
+// as Active Directory does: renaming an entry renames it in every group's
+// Members and in the group attributes named attrs, deleting it removes it
+// there. Also as Active Directory does, the groups' rewrite is not a change
+// of the groups: it is not in the change log, so an incremental reader
+// learns only of the renamed or deleted entry.
+func WithMemberIntegrity(attrs ...string) Option {
+	return func(d *Dir) { d.memberAttrs = append([]string{}, attrs...) }
 }
 
 // New returns an empty directory.
-func New() *Dir {
-	return &Dir{epoch: randomID(), entries: map[string]*cache.Entry{}, changed: map[string]uint64{}}
+func New(opts ...Option) *Dir {
+	d := &Dir{epoch: randomID(), entries: map[string]*cache.Entry{}, changed: map[string]uint64{}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// follow rewrites, in a directory with member integrity, the member values
+// naming the DN old: to nd, or away when nd is "". It records no change.
+func (d *Dir) follow(old, nd string) {
+	if d.memberAttrs == nil {
+		return
+	}
+	ok, err := dn.Key(old)
+	if err != nil {
+		return
+	}
+	rewrite := func(vals []string) []string {
+		out := vals[:0:0]
+		for _, v := range vals {
+			switch k, _ := dn.Key(v); {
+			case k != ok:
+				out = append(out, v)
+			case nd != "":
+				out = append(out, nd)
+			}
+		}
+		return out
+	}
+	for _, e := range d.entries {
+		if e.Kind != cache.KindGroup {
+			continue
+		}
+		e.Members = rewrite(e.Members)
+		for i, a := range e.Attrs {
+			if slices.ContainsFunc(d.memberAttrs, func(n string) bool { return strings.EqualFold(n, a.Name) }) {
+				e.Attrs[i].Values = rewrite(a.Values)
+			}
+		}
+	}
 }
 
 func randomID() string {
@@ -111,6 +167,9 @@ func (d *Dir) Modify(id string, fn func(e *cache.Entry)) error {
 	}
 	d.entries[id] = c
 	d.touch(id)
+	if old.DN != c.DN {
+		d.follow(old.DN, c.DN)
+	}
 	return nil
 }
 
@@ -118,11 +177,13 @@ func (d *Dir) Modify(id string, fn func(e *cache.Entry)) error {
 func (d *Dir) Delete(id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.entries[id]; !ok {
+	e, ok := d.entries[id]
+	if !ok {
 		return fmt.Errorf("memsource: %s: %w", id, ErrNotFound)
 	}
 	delete(d.entries, id)
 	d.touch(id)
+	d.follow(e.DN, "")
 	return nil
 }
 

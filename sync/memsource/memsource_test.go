@@ -9,32 +9,42 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/dn"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/memsource"
 	"github.com/dirgate/dirgate/sync/sourcetest"
 )
 
-// harness runs the source contract against a Dir per subtest.
-type harness struct{}
+// harness runs the source contract against a Dir per subtest. With
+// typ set, the Dir keeps member references intact and the connector has
+// that directory type.
+type harness struct{ typ *dirtype.Type }
 
-func (harness) Capabilities() sourcetest.Capabilities {
-	return sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true}
+func (h harness) Capabilities() sourcetest.Capabilities {
+	return sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true, MemberIntegrity: h.typ != nil}
 }
 
-func (harness) Scope(*testing.T) sourcetest.Scope {
-	return &scope{dir: memsource.New(), ids: map[string]string{}}
+func (h harness) Scope(*testing.T) sourcetest.Scope {
+	s := &scope{typ: "memory", ids: map[string]string{}}
+	if h.typ == nil {
+		s.dir = memsource.New()
+	} else {
+		s.typ, s.dir = h.typ.Name, memsource.New(memsource.WithMemberIntegrity(h.typ.Mapping.Members...))
+	}
+	return s
 }
 
 type scope struct {
 	dir *memsource.Dir
+	typ string
 	ids map[string]string // DN key -> ID
 }
 
 const suffix = ",ou=People,o=Memory"
 
 func (s *scope) Connector(*testing.T) *config.Connector {
-	return &config.Connector{Name: "memory", Type: "memory"}
+	return &config.Connector{Name: "memory", Type: s.typ}
 }
 
 func (s *scope) Source(*testing.T, *config.Connector) dirsync.Source { return s.dir.Source("memory") }
@@ -101,6 +111,20 @@ func (s *scope) Delete(t *testing.T, d string) {
 }
 
 func TestContract(t *testing.T) { sourcetest.Run(t, harness{}) }
+
+// TestContractMemberIntegrity runs the contract against a directory that
+// keeps member references intact without reporting the groups it rewrites,
+// as Active Directory does, under a type that declares it.
+func TestContractMemberIntegrity(t *testing.T) {
+	typ := dirtype.ActiveDirectoryType
+	typ.Name, typ.DisplayName = "memory-integrity", "In-memory directory with member integrity"
+	remove, err := dirtype.Register(&typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(remove)
+	sourcetest.Run(t, harness{typ: &typ})
+}
 
 func TestDirRefusesDuplicateDNs(t *testing.T) {
 	d := memsource.New()

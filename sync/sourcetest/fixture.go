@@ -28,6 +28,7 @@ type object struct {
 // of what the cache must hold.
 type fixture struct {
 	t      *testing.T
+	caps   Capabilities
 	scope  Scope
 	conn   *config.Connector
 	dir    string
@@ -47,7 +48,7 @@ func newFixture(t *testing.T, h Harness) *fixture {
 	c.Name = "contract"
 	c.FullSyncInterval = config.Duration(time.Hour)
 	c.Safety = permissive
-	f := &fixture{t: t, scope: scope, conn: &c, dir: t.TempDir(), objs: map[string]*object{}}
+	f := &fixture{t: t, caps: h.Capabilities(), scope: scope, conn: &c, dir: t.TempDir(), objs: map[string]*object{}}
 	f.open()
 	t.Cleanup(func() {
 		if f.store != nil {
@@ -129,6 +130,7 @@ func (f *fixture) rename(s, name string) string {
 	delete(f.objs, key(f.t, s))
 	o.dn = f.scope.Rename(f.t, s, name)
 	f.objs[key(f.t, o.dn)] = o
+	f.follow(s, o.dn)
 	return o.dn
 }
 
@@ -137,11 +139,30 @@ func (f *fixture) remove(dns ...string) {
 	for _, s := range dns {
 		f.obj(s)
 		f.scope.Delete(f.t, s)
-		k := key(f.t, s)
-		delete(f.objs, k)
-		for _, o := range f.objs {
-			o.members = slices.DeleteFunc(o.members, func(m string) bool { return key(f.t, m) == k })
+		delete(f.objs, key(f.t, s))
+		f.follow(s, "")
+	}
+}
+
+// follow models what an upstream with member integrity does to the member
+// values naming old once the entry is renamed to nd, or deleted ("").
+// Without integrity the values stay as they were.
+func (f *fixture) follow(old, nd string) {
+	if !f.caps.MemberIntegrity {
+		return
+	}
+	k := key(f.t, old)
+	for _, o := range f.objs {
+		var members []string // new: the test's own slices stay as they were
+		for _, m := range o.members {
+			switch {
+			case key(f.t, m) != k:
+				members = append(members, m)
+			case nd != "":
+				members = append(members, nd)
+			}
 		}
+		o.members = members
 	}
 }
 

@@ -26,6 +26,12 @@ func Run(t *testing.T, h Harness) {
 		{"Rename", func(c Capabilities) string { return unless(c.Rename, "renames") }, renames},
 		{"IncrementalChanges", func(c Capabilities) string { return unless(c.Incremental, "incremental sync") }, incrementalChanges},
 		{"IncrementalDeleteOfGroupMember", func(c Capabilities) string { return unless(c.IncrementalDeletes, "incremental deletions") }, deleteMember},
+		{"RenameOfGroupMember", func(c Capabilities) string {
+			return unless(c.Rename && c.Incremental, "renames and incremental sync")
+		}, renameMember},
+		{"DNTakenOverInOneWindow", func(c Capabilities) string {
+			return unless(c.Rename && (c.IncrementalDeletes || !c.Incremental), "renames and deletions in every kind of run")
+		}, takeOverDN},
 		{"ChangeDuringFullRead", func(c Capabilities) string { return unless(c.Incremental, "incremental sync") }, changeDuringRead},
 		{"CrashBeforeCommit", nil, crashes},
 		{"EmptyUpstreamBlocked", nil, emptyUpstream},
@@ -169,6 +175,44 @@ func deleteMember(t *testing.T, h Harness, _ Capabilities) {
 	f.sync("incremental run", auto, dirsync.ModeIncremental)
 	f.check("incremental run", f.objs)
 	f.unchanged("full run after the incremental one", full, dirsync.ModeFull)
+}
+
+// renameMember: renaming a user and a group that are members of groups
+// reaches those groups in the incremental run as the upstream then lists
+// them (Capabilities.MemberIntegrity), although only the renamed entries
+// changed upstream.
+func renameMember(t *testing.T, h Harness, _ Capabilities) {
+	f := newFixture(t, h)
+	a, b := f.addUser("Alpha"), f.addUser("Beta")
+	team := f.addGroup("Team", a, b)
+	f.addGroup("Outer", team, a)
+	f.sync("first run", auto, dirsync.ModeFull)
+	f.check("first run", f.objs)
+	f.rename(a, SpecialNames[0])
+	f.rename(team, "Team, Renamed")
+	f.sync("incremental run", auto, dirsync.ModeIncremental)
+	f.check("incremental run", f.objs)
+	f.unchanged("full run after the incremental one", full, dirsync.ModeFull)
+}
+
+// takeOverDN: a new entry takes the DN another one leaves, by deletion or
+// by rename, between two runs. The groups that listed the DN list the new
+// entry or not as the upstream decides (Capabilities.MemberIntegrity), in
+// the next run of whatever kind the source has.
+func takeOverDN(t *testing.T, h Harness, caps Capabilities) {
+	f := newFixture(t, h)
+	a, b := f.addUser("Alpha"), f.addUser(SpecialNames[1])
+	f.addGroup("Team", a, b, f.addUser("Gamma"))
+	f.sync("first run", auto, dirsync.ModeFull)
+	f.check("first run", f.objs)
+	f.remove(a)
+	f.addUser("Alpha")
+	f.rename(b, "Beta Old")
+	f.addUser(SpecialNames[1])
+	step := incrementalMode(caps) + " run"
+	f.sync(step, auto, incrementalMode(caps))
+	f.check(step, f.objs)
+	f.unchanged("full run after it", full, dirsync.ModeFull)
 }
 
 // changeDuringRead: the cursor of a full listing is taken before the read,

@@ -29,6 +29,12 @@ type Capabilities struct {
 	IncrementalDeletes bool
 	// Rename: the upstream can rename an entry in place, keeping its ID.
 	Rename bool
+	// MemberIntegrity: the upstream keeps member references intact, as
+	// Active Directory does: a group's member values follow a renamed
+	// member to its new DN and lose a deleted one. Without it the values
+	// keep the DN they were given (OpenLDAP without the refint overlay),
+	// and name whatever entry holds it later.
+	MemberIntegrity bool
 	// KnownDefects skips the named subtests (the names Run gives them),
 	// each with the reason: an open defect of the source, reported, so
 	// that the rest of the contract keeps guarding it meanwhile.
