@@ -65,7 +65,7 @@ func (f *fixture) open() {
 	if err != nil {
 		f.t.Fatalf("open the cache: %v", err)
 	}
-	f.store, f.engine = s, dirsync.New(s, nil)
+	f.store, f.engine = s, dirsync.New(s, s.States(), nil)
 }
 
 // restart closes the cache and opens it again, as a new process would.
