@@ -130,16 +130,11 @@ func TestSigningAlgorithms(t *testing.T) {
 // TestKeysStoredBeforeRS256 loads a key ring saved when dirgate signed
 // with ES256 only: the ES256 key keeps signing, an RS256 key is added.
 func TestKeysStoredBeforeRS256(t *testing.T) {
-	var saved []byte
-	persist := func(b []byte) error { saved = b; return nil }
-	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
-	k, err := newKeyRing(nil, time.Hour, time.Hour, now, persist)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, c := &memKeys{}, &clock{t: time.Unix(1_700_000_000, 0)}
+	newTestRing(t, store, c)
 	// What an older dirgate stored: its ES256 key, without alg.
 	var keys []map[string]any
-	if err := json.Unmarshal(saved, &keys); err != nil {
+	if err := json.Unmarshal(store.b, &keys); err != nil {
 		t.Fatal(err)
 	}
 	var legacy []map[string]any
@@ -149,15 +144,12 @@ func TestKeysStoredBeforeRS256(t *testing.T) {
 			legacy = append(legacy, key)
 		}
 	}
-	old, _ := json.Marshal(legacy)
-	k, err = newKeyRing(old, time.Hour, time.Hour, now, persist)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if id := k.keys[k.current(jose.ES256)].ID; id != legacy[0]["id"] {
+	store.b, _ = json.Marshal(legacy)
+	k := newTestRing(t, store, c)
+	if id := k.keys[current(k.keys, jose.ES256)].ID; id != legacy[0]["id"] {
 		t.Fatalf("the stored ES256 key %v was replaced by %s", legacy[0]["id"], id)
 	}
-	if k.current(jose.RS256) < 0 {
+	if current(k.keys, jose.RS256) < 0 {
 		t.Fatal("no RS256 key was added to a ring stored before RS256")
 	}
 }

@@ -18,6 +18,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dirgate/dirgate/state"
 )
 
 // The signing algorithms. RS256 is what a client gets unless it asks for
@@ -39,14 +41,26 @@ const rsaBits = 2048
 // newest of an algorithm signs, older ones stay published in the JWKS
 // until every token they signed has expired, so a rotation never
 // invalidates a token in flight.
+//
+// A key signs only once the store has published it: another replica, or
+// this process after a restart, verifies and serves only what the store
+// holds, so a key it does not hold must never sign.
 type keyRing struct {
-	rotate  time.Duration
-	keep    time.Duration // how long a retired key stays published
-	now     func() time.Time
-	persist func([]byte) error
+	rotate   time.Duration
+	keep     time.Duration // how long a retired key stays published
+	now      func() time.Time
+	store    state.Keys
+	generate func(jose.SignatureAlgorithm) (crypto.Signer, error)
 
-	mu   sync.RWMutex
-	keys []signingKey // newest last
+	// rotating admits one rotation at a time. It is held while keys are
+	// generated and published, which takes long (a 2048-bit RSA key,
+	// network I/O); mu, which signing waits for, is held only to read the
+	// ring and to swap it.
+	rotating sync.Mutex
+
+	mu    sync.RWMutex
+	keys  []signingKey // newest last
+	saved []byte       // the published encoding of keys, which the next publication replaces
 }
 
 type signingKey struct {
@@ -60,32 +74,58 @@ type signingKey struct {
 	priv    crypto.Signer
 }
 
-// newKeyRing loads keys from saved (may be nil) and makes sure a current
-// key exists for every algorithm.
-func newKeyRing(saved []byte, rotate, keep time.Duration, now func() time.Time, persist func([]byte) error) (*keyRing, error) {
-	k := &keyRing{rotate: rotate, keep: keep, now: now, persist: persist}
-	if len(saved) > 0 {
-		if err := json.Unmarshal(saved, &k.keys); err != nil {
-			return nil, fmt.Errorf("oidc: stored signing keys: %w", err)
-		}
-		for i := range k.keys {
-			key := &k.keys[i]
-			if key.Alg == "" {
-				key.Alg = jose.ES256
-			}
-			p, err := x509.ParsePKCS8PrivateKey(key.DER)
-			if err != nil {
-				return nil, fmt.Errorf("oidc: stored signing key %s: %w", key.ID, err)
-			}
-			if key.priv, err = signerFor(key.Alg, p); err != nil {
-				return nil, fmt.Errorf("oidc: stored signing key %s: %w", key.ID, err)
-			}
-		}
+// newKeyRing loads the published keys and makes sure a current key exists
+// for every algorithm.
+func newKeyRing(ctx context.Context, store state.Keys, rotate, keep time.Duration, now func() time.Time) (*keyRing, error) {
+	k := &keyRing{rotate: rotate, keep: keep, now: now, store: store, generate: generateKey}
+	if err := k.load(ctx); err != nil {
+		return nil, err
 	}
-	if err := k.maybeRotate(); err != nil {
+	if err := k.maybeRotate(ctx); err != nil {
 		return nil, err
 	}
 	return k, nil
+}
+
+// load replaces the ring by the key set the store publishes.
+func (k *keyRing) load(ctx context.Context) error {
+	saved, err := k.store.SigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("oidc: read signing keys: %w", err)
+	}
+	keys, err := decodeKeys(saved)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.keys, k.saved = keys, saved
+	k.mu.Unlock()
+	return nil
+}
+
+// decodeKeys reads a stored key set (nil when none).
+func decodeKeys(saved []byte) ([]signingKey, error) {
+	if len(saved) == 0 {
+		return nil, nil
+	}
+	var keys []signingKey
+	if err := json.Unmarshal(saved, &keys); err != nil {
+		return nil, fmt.Errorf("oidc: stored signing keys: %w", err)
+	}
+	for i := range keys {
+		key := &keys[i]
+		if key.Alg == "" {
+			key.Alg = jose.ES256
+		}
+		p, err := x509.ParsePKCS8PrivateKey(key.DER)
+		if err != nil {
+			return nil, fmt.Errorf("oidc: stored signing key %s: %w", key.ID, err)
+		}
+		if key.priv, err = signerFor(key.Alg, p); err != nil {
+			return nil, fmt.Errorf("oidc: stored signing key %s: %w", key.ID, err)
+		}
+	}
+	return keys, nil
 }
 
 // signerFor checks that the private key p fits alg.
@@ -110,64 +150,104 @@ func generateKey(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
-// current is the index of the newest key of alg, or -1; k.mu is held.
-func (k *keyRing) current(alg jose.SignatureAlgorithm) int {
-	for i := len(k.keys) - 1; i >= 0; i-- {
-		if k.keys[i].Alg == alg {
+// current is the index of the newest key of alg in keys, or -1.
+func current(keys []signingKey, alg jose.SignatureAlgorithm) int {
+	for i := len(keys) - 1; i >= 0; i-- {
+		if keys[i].Alg == alg {
 			return i
 		}
 	}
 	return -1
 }
 
+// publishAttempts bounds how many times one rotation starts over after
+// losing to another writer.
+const publishAttempts = 3
+
 // maybeRotate adds a new key for every algorithm whose current key is
 // older than the rotation period, and drops retired keys past their keep
-// time.
-func (k *keyRing) maybeRotate() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+// time. The new set is published with compare-and-set over the one the
+// ring holds, and the ring uses it only once published; when another
+// writer published first, the ring takes that set and rotates it if it is
+// still due.
+func (k *keyRing) maybeRotate(ctx context.Context) error {
+	k.rotating.Lock()
+	defer k.rotating.Unlock()
+	for range publishAttempts {
+		k.mu.RLock()
+		keys, saved := k.keys, k.saved
+		k.mu.RUnlock()
+		next, changed, err := k.next(keys)
+		if err != nil || !changed {
+			return err
+		}
+		b, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		err = k.store.PublishSigningKeys(ctx, saved, b)
+		switch {
+		case err == nil:
+			k.mu.Lock()
+			k.keys, k.saved = next, b
+			k.mu.Unlock()
+			return nil
+		case !errors.Is(err, state.ErrConflict):
+			return fmt.Errorf("oidc: publish signing keys: %w", err)
+		}
+		if err := k.load(ctx); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("oidc: publish signing keys: lost to other writers %d times: %w", publishAttempts, state.ErrConflict)
+}
+
+// next is the key set that follows keys now, without changing keys;
+// changed is false when it is the same set.
+func (k *keyRing) next(keys []signingKey) (next []signingKey, changed bool, err error) {
 	now := k.now()
-	changed := false
+	next = slices.Clone(keys)
 	for _, alg := range signingAlgs {
-		cur := k.current(alg)
-		if cur >= 0 && now.Sub(k.keys[cur].Created) < k.rotate {
+		cur := current(next, alg)
+		if cur >= 0 && now.Sub(next[cur].Created) < k.rotate {
 			continue
 		}
-		priv, err := generateKey(alg)
+		key, err := k.newKey(alg, now)
 		if err != nil {
-			return fmt.Errorf("oidc: generate %s signing key: %w", alg, err)
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return err
-		}
-		id := make([]byte, 8)
-		if _, err := rand.Read(id); err != nil {
-			return err
+			return nil, false, err
 		}
 		if cur >= 0 {
-			k.keys[cur].Retired = now
+			next[cur].Retired = now
 		}
-		k.keys = append(k.keys, signingKey{ID: hex.EncodeToString(id), Alg: alg, Created: now, DER: der, priv: priv})
+		next = append(next, key)
 		changed = true
 	}
-	kept := k.keys[:0]
-	for _, key := range k.keys {
+	kept := next[:0]
+	for _, key := range next {
 		if !key.Retired.IsZero() && now.Sub(key.Retired) > k.keep {
 			changed = true
 			continue
 		}
 		kept = append(kept, key)
 	}
-	k.keys = kept
-	if !changed || k.persist == nil {
-		return nil
-	}
-	b, err := json.Marshal(k.keys)
+	return kept, changed, nil
+}
+
+// newKey makes a key of alg created at now.
+func (k *keyRing) newKey(alg jose.SignatureAlgorithm, now time.Time) (signingKey, error) {
+	priv, err := k.generate(alg)
 	if err != nil {
-		return err
+		return signingKey{}, fmt.Errorf("oidc: generate %s signing key: %w", alg, err)
 	}
-	return k.persist(b)
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return signingKey{}, err
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return signingKey{}, err
+	}
+	return signingKey{ID: hex.EncodeToString(id), Alg: alg, Created: now, DER: der, priv: priv}, nil
 }
 
 // run rotates on schedule until ctx ends.
@@ -179,7 +259,7 @@ func (k *keyRing) run(ctx context.Context, every time.Duration, onErr func(error
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := k.maybeRotate(); err != nil {
+			if err := k.maybeRotate(ctx); err != nil {
 				onErr(err)
 			}
 		}
@@ -189,7 +269,7 @@ func (k *keyRing) run(ctx context.Context, every time.Duration, onErr func(error
 // sign signs claims with the current key of alg.
 func (k *keyRing) sign(alg jose.SignatureAlgorithm, claims any) (string, error) {
 	k.mu.RLock()
-	i := k.current(alg)
+	i := current(k.keys, alg)
 	var cur signingKey
 	if i >= 0 {
 		cur = k.keys[i]

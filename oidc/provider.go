@@ -103,12 +103,8 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 		p.clients[c.ID] = c
 	}
 	states := store.States()
-	saved, err := states.Keys.SigningKeys(context.Background())
-	if err != nil {
-		return nil, err
-	}
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
-	p.keys, err = newKeyRing(saved, cfg.KeyRotation, keep, func() time.Time { return p.now() }, publishKeys(states.Keys, saved))
+	p.keys, err = newKeyRing(context.Background(), states.Keys, cfg.KeyRotation, keep, func() time.Time { return p.now() })
 	if err != nil {
 		return nil, err
 	}

@@ -405,7 +405,7 @@ func TestKeyRotation(t *testing.T) {
 	// tokens can live.
 	now := time.Now()
 	f.p.now = func() time.Time { return now.Add(61 * time.Minute) }
-	if err := f.p.keys.maybeRotate(); err != nil {
+	if err := f.p.keys.maybeRotate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var set struct {
@@ -425,7 +425,7 @@ func TestKeyRotation(t *testing.T) {
 	// Past the keep time the retired key is dropped from the JWKS.
 	oldKID := f.p.keys.keys[0].ID
 	f.p.now = func() time.Time { return now.Add(61*time.Minute + 3*time.Hour) }
-	_ = f.p.keys.maybeRotate()
+	_ = f.p.keys.maybeRotate(ctx)
 	for _, k := range f.p.keys.jwks().Keys {
 		if k.KeyID == oldKID {
 			t.Fatal("a key retired hours ago is still published")
