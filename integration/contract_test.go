@@ -204,7 +204,10 @@ func TestSourceContractAD(t *testing.T) {
 		t.Run(m.method, func(t *testing.T) {
 			sourcetest.Run(t, &ldapHarness{
 				caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true,
-					MemberIntegrity: dirtype.ActiveDirectoryType.MemberIntegrity},
+					MemberIntegrity: dirtype.ActiveDirectoryType.MemberIntegrity,
+					KnownDefects: map[string]string{"RenameOfMemberGroup": "the DC rewrites the memberOf back-links of a renamed " +
+						"group's members without raising their uSNChanged, so the cached members keep memberOf values naming " +
+						"the old DN until the next full sync (so do additions to and removals from a group)"}},
 				admin:  func(t *testing.T) *ldap.Conn { return adAdmin(t, e) },
 				parent: e.Get(t, "DIRGATE_AD_BASE"),
 				connector: func(t *testing.T, root string) string {

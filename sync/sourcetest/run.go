@@ -29,6 +29,9 @@ func Run(t *testing.T, h Harness) {
 		{"RenameOfGroupMember", func(c Capabilities) string {
 			return unless(c.Rename && c.Incremental, "renames and incremental sync")
 		}, renameMember},
+		{"RenameOfMemberGroup", func(c Capabilities) string {
+			return unless(c.Rename && c.Incremental, "renames and incremental sync")
+		}, renameMemberGroup},
 		{"DNTakenOverInOneWindow", func(c Capabilities) string {
 			return unless(c.Rename && (c.IncrementalDeletes || !c.Incremental), "renames and deletions in every kind of run")
 		}, takeOverDN},
@@ -177,19 +180,31 @@ func deleteMember(t *testing.T, h Harness, _ Capabilities) {
 	f.unchanged("full run after the incremental one", full, dirsync.ModeFull)
 }
 
-// renameMember: renaming a user and a group that are members of groups
-// reaches those groups in the incremental run as the upstream then lists
-// them (Capabilities.MemberIntegrity), although only the renamed entries
-// changed upstream.
+// renameMember: renaming a user who is a member of groups reaches those
+// groups in the incremental run as the upstream then lists them
+// (Capabilities.MemberIntegrity), although only the user changed upstream.
 func renameMember(t *testing.T, h Harness, _ Capabilities) {
+	renameThenCheck(t, h, func(f *fixture, alpha, _ string) { f.rename(alpha, SpecialNames[0]) })
+}
+
+// renameMemberGroup: renaming a group that has members and is a member of
+// another group reaches the other group as renameMember does, and changes
+// nothing a full run would then find different.
+func renameMemberGroup(t *testing.T, h Harness, _ Capabilities) {
+	renameThenCheck(t, h, func(f *fixture, _, team string) { f.rename(team, "Team, Renamed") })
+}
+
+// renameThenCheck builds users Alpha and Beta, a group Team of both and a
+// group Outer of Team and Alpha, syncs, renames with rename, and checks an
+// incremental run and the full run after it.
+func renameThenCheck(t *testing.T, h Harness, rename func(f *fixture, alpha, team string)) {
 	f := newFixture(t, h)
-	a, b := f.addUser("Alpha"), f.addUser("Beta")
-	team := f.addGroup("Team", a, b)
+	a := f.addUser("Alpha")
+	team := f.addGroup("Team", a, f.addUser("Beta"))
 	f.addGroup("Outer", team, a)
 	f.sync("first run", auto, dirsync.ModeFull)
 	f.check("first run", f.objs)
-	f.rename(a, SpecialNames[0])
-	f.rename(team, "Team, Renamed")
+	rename(f, a, team)
 	f.sync("incremental run", auto, dirsync.ModeIncremental)
 	f.check("incremental run", f.objs)
 	f.unchanged("full run after the incremental one", full, dirsync.ModeFull)
