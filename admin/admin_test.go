@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/testconn"
 )
@@ -151,8 +152,8 @@ func (f *fakeBackend) TestConnection(_ context.Context, name string) (*testconn.
 	}}, nil
 }
 
-func (f *fakeBackend) Runs(ctx context.Context, name string, limit int) ([]cache.Run, error) {
-	return f.store.Runs(ctx, name, limit)
+func (f *fakeBackend) Runs(ctx context.Context, name string, limit int) ([]state.Run, error) {
+	return f.store.States().Sync.Runs(ctx, name, limit)
 }
 
 func (f *fakeBackend) Store() *cache.Store { return f.store }
@@ -212,7 +213,7 @@ func newFake(t testing.TB) *fakeBackend {
 		user("r-bob", "uid=bob2,ou=people,dc=risky,dc=test", false, "shared@corp.test"),
 		user("r-dave", "uid=dave,ou=people,dc=risky,dc=test", false, "dave@risky.test"),
 	)
-	if err := s.RecordRun(&cache.Run{Connector: "risky", Start: t0.Add(-time.Hour), End: t0.Add(-time.Hour + time.Second),
+	if err := s.States().Sync.RecordRun(t.Context(), &state.Run{Connector: "risky", Start: t0.Add(-time.Hour), End: t0.Add(-time.Hour + time.Second),
 		Trigger: "schedule", Mode: "full", Deleted: 3, Blocked: "3 deletions are 50.0% of 6 cached entries, above max_delete_percent 10"}); err != nil {
 		t.Fatal(err)
 	}

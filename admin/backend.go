@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/testconn"
 )
@@ -31,7 +32,7 @@ type Backend interface {
 	SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) // dirsync.ErrRunning when busy; *dirsync.BlockedError when safety blocks
 	Blocked(name string) (*dirsync.Result, bool)                                          // the plan of the connector's last blocked run, if still pending
 	TestConnection(ctx context.Context, name string) (*testconn.Report, error)
-	Runs(ctx context.Context, name string, limit int) ([]cache.Run, error)
+	Runs(ctx context.Context, name string, limit int) ([]state.Run, error)
 	Store() *cache.Store
 }
 

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/testconn"
 )
@@ -241,7 +241,7 @@ func (s *server) listPage(w http.ResponseWriter, r *http.Request, sess *session)
 
 type detailData struct {
 	Conn connRow
-	Runs []cache.Run
+	Runs []state.Run
 }
 
 // connectorPage resolves {name} for a console page; on failure it has

@@ -27,6 +27,7 @@ import (
 	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/dn"
 	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/state"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -176,7 +177,10 @@ type Authenticator struct {
 // Settings that a Config not made by config.Parse leaves at zero mean: no
 // pooling, no failure limits, a 15m window and lockout, no delay, a 15s
 // bind timeout, offline verifier off.
-func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticator, error) {
+//
+// Of states it keeps the throttle counters and the offline verifiers; the
+// caller opens them (in one process, or shared by a cluster's replicas).
+func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.Logger) (*Authenticator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -200,7 +204,7 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 	if th.Lockout <= 0 {
 		th.Lockout = config.Duration(15 * time.Minute)
 	}
-	a.throttle = newThrottle(th, now, store.States().Throttle, log)
+	a.throttle = newThrottle(th, now, states.Throttle, log)
 	types := map[string]string{}
 	for i := range cfg.Connectors {
 		c := &cfg.Connectors[i]
@@ -211,7 +215,7 @@ func New(cfg *config.Config, store *cache.Store, log *slog.Logger) (*Authenticat
 		a.pools[c.Name] = &pool{target: t, size: max(0, cfg.Auth.PoolSize), dial: dialTarget, now: now}
 		types[c.Name] = c.Type
 	}
-	a.offline = newOffline(cfg.Auth.OfflineVerifier, store, types, now, log)
+	a.offline = newOffline(cfg.Auth.OfflineVerifier, states.Verifiers, types, now, log)
 	a.recent = newRecent(cfg.Auth.CachedAuthTimeout.Std(), types, now)
 	return a, nil
 }

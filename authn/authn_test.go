@@ -53,7 +53,7 @@ func fixture(t *testing.T, edit func(cfg *config.Config)) *Authenticator {
 	if edit != nil {
 		edit(cfg)
 	}
-	a, err := New(cfg, s, nil)
+	a, err := New(cfg, s, s.States(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,7 +250,7 @@ auth: %s
 		env.fwd.dials.Store(0)
 		env.fwd.binds.Store(0)
 	}
-	env.a, err = New(cfg, env.store, slog.New(slog.NewJSONHandler(env.logs, nil)))
+	env.a, err = New(cfg, env.store, env.store.States(), slog.New(slog.NewJSONHandler(env.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func (env *demoEnv) resync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dirsync.New(env.store, log).Run(context.Background(), &env.cfg.Connectors[0], src, dirsync.Options{}); err != nil {
+	if _, err := dirsync.New(env.store, env.store.States(), log).Run(context.Background(), &env.cfg.Connectors[0], src, dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -454,7 +454,7 @@ func TestOfflineTurnedOffRemovesVerifiers(t *testing.T) {
 	}
 	cfg := *env.cfg
 	cfg.Auth.OfflineVerifier.Enabled = false
-	a, err := New(&cfg, env.store, slog.New(slog.DiscardHandler))
+	a, err := New(&cfg, env.store, env.store.States(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,8 @@ type memoEntry struct {
 
 const maxMemo = 100_000
 
-func newOffline(cfg config.OfflineVerifier, store *cache.Store, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
-	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store.States().Verifiers, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: passwd.NewMAC()}
+func newOffline(cfg config.OfflineVerifier, store state.Verifiers, types map[string]string, now func() time.Time, log *slog.Logger) *offline {
+	o := &offline{enabled: cfg.Enabled, maxAge: cfg.MaxAge.Std(), store: store, types: types, now: now, log: log, memo: map[string]memoEntry{}, mac: passwd.NewMAC()}
 	if o.maxAge <= 0 {
 		o.maxAge = 168 * time.Hour
 	}

@@ -19,7 +19,7 @@ func TestUpgradeKeepsOfflineVerifier(t *testing.T) {
 	}
 	defer s.Close()
 	cfg := config.OfflineVerifier{Enabled: true, MaxAge: config.Duration(100 * 365 * 24 * time.Hour)}
-	o := newOffline(cfg, s, map[string]string{statetest.Release0Connector: config.TypeOpenLDAP}, time.Now, nil)
+	o := newOffline(cfg, s.States().Verifiers, map[string]string{statetest.Release0Connector: config.TypeOpenLDAP}, time.Now, nil)
 	e := &cache.Entry{Connector: statetest.Release0Connector, ID: statetest.Release0Account, Kind: cache.KindUser,
 		Attrs: []cache.Attr{{Name: "pwdChangedTime", Values: []string{"20250601120000Z"}}}}
 	for pw, want := range map[string]offlineResult{statetest.Release0Password: offlineMatch, "wrong": offlineMismatch} {

@@ -334,7 +334,7 @@ func TestADLockout(t *testing.T) {
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := authn.New(cfg, gw.store, gw.log)
+	auth, err := authn.New(cfg, gw.store, gw.store.States(), gw.log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestFrontEndTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := authn.New(cfg, gw.store, gw.log)
+	auth, err := authn.New(cfg, gw.store, gw.store.States(), gw.log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,7 +99,7 @@ func startGateway(t testing.TB, cfg *config.Config) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := authn.New(cfg, store, log)
+	auth, err := authn.New(cfg, store, store.States(), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func startGateway(t testing.TB, cfg *config.Config) *gateway {
 		_ = srv.Shutdown(ctx)
 		store.Close()
 	})
-	return &gateway{cfg: cfg, store: store, engine: dirsync.New(store, log), addr: ln.Addr().String(), log: log}
+	return &gateway{cfg: cfg, store: store, engine: dirsync.New(store, store.States(), log), addr: ln.Addr().String(), log: log}
 }
 
 func (g *gateway) sync(t testing.TB, name string, o dirsync.Options, opts ...ldapsource.Option) (*dirsync.Result, error) {

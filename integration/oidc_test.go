@@ -102,7 +102,7 @@ func startRelyingParty(t *testing.T) *relyingParty {
 // startProvider serves dirgate's OIDC provider for gw's cache and connectors.
 func startProvider(t *testing.T, gw *gateway, redirect string) (string, string) {
 	t.Helper()
-	auth, err := authn.New(gw.cfg, gw.store, gw.log)
+	auth, err := authn.New(gw.cfg, gw.store, gw.store.States(), gw.log)
 	if err != nil {
 		t.Fatal(err)
 	}

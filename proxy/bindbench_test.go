@@ -41,10 +41,10 @@ connectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, encryption:
 	}
 	defer store.Close()
 	src, _ := ldapsource.New(&cfg.Connectors[0], log)
-	if _, err := dirsync.New(store, log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
+	if _, err := dirsync.New(store, store.States(), log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
 		b.Fatal(err)
 	}
-	auth, err := authn.New(cfg, store, log)
+	auth, err := authn.New(cfg, store, store.States(), log)
 	if err != nil {
 		b.Fatal(err)
 	}

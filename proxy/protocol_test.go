@@ -65,7 +65,7 @@ func startProxyLog(t *testing.T, cfg *config.Config, tlsCfg *tls.Config, ldaps b
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := authn.New(cfg, store, log)
+	auth, err := authn.New(cfg, store, store.States(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,10 +66,10 @@ connectors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dirsync.New(store, log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
+	if _, err := dirsync.New(store, store.States(), log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := authn.New(cfg, store, log)
+	auth, err := authn.New(cfg, store, store.States(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -100,7 +100,7 @@ func newEngine(t *testing.T) (*dirsync.Engine, *cache.Store, *config.Connector) 
 	t.Cleanup(func() { s.Close() })
 	c := &config.Connector{Name: "c", Type: "openldap", FullSyncInterval: config.Duration(time.Hour),
 		Safety: config.Safety{MaxDeletes: 5, MaxDeletePercent: 50}}
-	return dirsync.New(s, nil), s, c
+	return dirsync.New(s, s.States(), nil), s, c
 }
 
 // checkServed compares what the cache serves with the directory: who holds

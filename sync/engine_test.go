@@ -83,7 +83,7 @@ func setup(t *testing.T) (*Engine, *cache.Store, *config.Connector) {
 	t.Cleanup(func() { s.Close() })
 	c := &config.Connector{Name: "c", Type: "openldap", FullSyncInterval: config.Duration(time.Hour),
 		Safety: config.Safety{MaxDeletes: 5, MaxDeletePercent: 50}}
-	return New(s, nil), s, c
+	return New(s, s.States(), nil), s, c
 }
 
 func count(t *testing.T, s *cache.Store) int {

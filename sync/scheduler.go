@@ -200,7 +200,7 @@ func (s *Scheduler) catchUp(ctx context.Context) {
 	cfg := s.cfg
 	s.mu.Unlock()
 	for _, c := range cfg.Connectors {
-		runs, err := s.store.Runs(ctx, c.Name, 1)
+		runs, err := s.eng.state.Runs(ctx, c.Name, 1)
 		if err != nil {
 			s.log.Error("read sync history", "connector", c.Name, "err", err)
 			continue
@@ -237,7 +237,7 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		_, sc, _ := s.connector(c.Name)
 		st := ConnectorStatus{Name: c.Name, Type: c.Type, Description: c.Description, Host: c.Host, AlternateHost: c.AlternateHost,
 			Schedule: sc.String(), NextRun: sc.Next(s.now())}
-		runs, err := s.store.Runs(ctx, c.Name, 50)
+		runs, err := s.eng.state.Runs(ctx, c.Name, 50)
 		if err != nil {
 			return nil, err
 		}

@@ -87,18 +87,21 @@ var ErrRunning = errors.New("a sync of this connector is already running")
 // Engine runs syncs into one cache.
 type Engine struct {
 	store   *cache.Store
-	state   state.Sync // per-connector engine state
+	state   state.Sync // per-connector engine state and run history
 	log     *slog.Logger
 	now     func() time.Time
 	running sync.Map // connector name -> struct{}: one run per connector
 }
 
-// New returns an engine writing to store.
-func New(store *cache.Store, log *slog.Logger) *Engine {
+// New returns an engine writing to store. Of states it keeps the sync
+// state: each connector's engine state and its run history. The
+// incremental cursor is not there: it is the position of store, committed
+// with the entries it produced (see Engine.incremental).
+func New(store *cache.Store, states state.Stores, log *slog.Logger) *Engine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{store: store, state: store.States().Sync, log: log, now: time.Now}
+	return &Engine{store: store, state: states.Sync, log: log, now: time.Now}
 }
 
 // progressEvery is how often Options.Progress is called, in entries.
@@ -171,7 +174,9 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 }
 
 // finish logs the run, records it unless the commit already did, and
-// updates the connector state.
+// updates the connector state. A run that committed was recorded in the
+// cache transaction that committed it, with its cursor; one that committed
+// nothing goes to the sync state store.
 func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
 	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
@@ -183,7 +188,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Re
 	}
 	e.observe(c.Name, res, err)
 	if !committed {
-		if rerr := e.store.RecordRun(&res.Run); rerr != nil {
+		if rerr := e.state.RecordRun(context.Background(), &res.Run); rerr != nil {
 			e.log.Error("could not record sync run", "connector", c.Name, "err", rerr)
 		}
 	}
@@ -318,6 +323,10 @@ func (e *Engine) carryOver(ctx context.Context, conn string, items []PlanItem, g
 var errNoCursor = errors.New("no stored cursor")
 
 func (e *Engine) incremental(ctx context.Context, c *config.Connector, src IncrementalSource, o Options, res *Result) (bool, error) {
+	// The cursor is read from the cache, not from state.Sync: the cache
+	// commits it in the transaction that applies the changes it led to, so
+	// it is this cache's position in the source. A cluster replica's own
+	// cache needs exactly that, whatever store the shared state lives in.
 	cursor, err := e.store.Cursor(c.Name)
 	if err != nil {
 		return false, fmt.Errorf("sync %s: %w", c.Name, err)

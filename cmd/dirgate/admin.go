@@ -10,15 +10,17 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/testconn"
 )
 
 // adminBackend adapts the running server's parts to the admin package.
 type adminBackend struct {
-	sched *dirsync.Scheduler
-	store *cache.Store
-	cfg   func() *config.Config
+	sched   *dirsync.Scheduler
+	store   *cache.Store
+	history state.Sync // run history
+	cfg     func() *config.Config
 }
 
 func (b *adminBackend) Status(ctx context.Context) ([]dirsync.ConnectorStatus, error) {
@@ -39,8 +41,8 @@ func (b *adminBackend) TestConnection(ctx context.Context, name string) (*testco
 	return testconn.Run(ctx, c), nil
 }
 
-func (b *adminBackend) Runs(ctx context.Context, name string, limit int) ([]cache.Run, error) {
-	return b.store.Runs(ctx, name, limit)
+func (b *adminBackend) Runs(ctx context.Context, name string, limit int) ([]state.Run, error) {
+	return b.history.Runs(ctx, name, limit)
 }
 
 func (b *adminBackend) Store() *cache.Store { return b.store }

@@ -20,7 +20,9 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/oidc"
 	"github.com/dirgate/dirgate/proxy"
+	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/sources"
 )
@@ -75,125 +77,195 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		// before each collection would nearly double the resident size.
 		debug.SetGCPercent(serveGCPercent)
 	}
+	s, err := build(cfg, log, extra)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if err := s.start(ctx, ready); err != nil {
+		return err
+	}
+	err = s.wait(ctx)
+	s.stop()
+	return err
+}
+
+// server is a built server: its parts are made by build, run by start and
+// wait, stopped by stop and released by close.
+type server struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	store    *cache.Store
+	states   state.Stores
+	auth     *liveAuth
+	ldap     *proxy.Server
+	provider *oidc.Provider // nil without an oidc section
+	web      *http.Server   // the OIDC listener's, nil without one
+	admin    *http.Server   // nil without an admin section
+	sched    *dirsync.Scheduler
+	live     atomic.Pointer[config.Config] // the configuration in force
+
+	// Set by start.
+	errc      chan error // a listener that stopped
+	stopSched context.CancelFunc
+	schedDone chan struct{}
+}
+
+// build makes every part of the server from cfg. Everything that can fail
+// on configuration is checked here, before anything listens: a config
+// error never leaves a half-configured server. On error, what was opened
+// is closed again.
+func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) (_ *server, err error) {
+	s := &server{cfg: cfg, log: log}
+	s.live.Store(cfg)
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
 	var tlsCfg *tls.Config
 	if cfg.LDAP.TLS != nil {
 		cert, err := tls.LoadX509KeyPair(cfg.LDAP.TLS.CertFile, cfg.LDAP.TLS.KeyFile)
 		if err != nil {
-			return fmt.Errorf("ldap.tls: %w", err)
+			return nil, fmt.Errorf("ldap.tls: %w", err)
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	// Everything that can fail on configuration is checked before anything
-	// listens: a config error never leaves a half-configured server.
 	store, err := openCache(cfg, log, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer store.Close()
-	first, err := authn.New(cfg, store, log)
+	s.store, s.states = store, openStates(store)
+	first, err := authn.New(cfg, store, s.states, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	auth := &liveAuth{}
 	auth.p.Store(first)
 	first.Activate()
-	defer func() { _ = auth.p.Load().Close() }()
-	srv, err := proxy.New(cfg, store, auth, tlsCfg, log)
-	if err != nil {
-		return err
+	s.auth = auth
+	if s.ldap, err = proxy.New(cfg, store, auth, tlsCfg, log); err != nil {
+		return nil, err
 	}
 	provider, err := newProvider(cfg, store, auth, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var web *http.Server
+	s.provider = provider
 	if provider != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/", provider)
 		for path, h := range extra {
 			mux.Handle(path, h)
 		}
-		if web, err = httpServer(mux, cfg.OIDC.TLS); err != nil {
-			return err
+		if s.web, err = httpServer(mux, cfg.OIDC.TLS); err != nil {
+			return nil, err
 		}
 	}
-	eng := dirsync.New(store, log)
-	sched, err := dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.New(c, log) }, log)
-	if err != nil {
-		return err
+	eng := dirsync.New(store, s.states, log)
+	if s.sched, err = dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.New(c, log) }, log); err != nil {
+		return nil, err
 	}
-	var live atomic.Pointer[config.Config]
-	live.Store(cfg)
-	var adminSrv *http.Server
 	if cfg.Admin != nil {
-		if adminSrv, err = newAdmin(cfg, &adminBackend{sched: sched, store: store, cfg: live.Load}, log); err != nil {
-			return err
+		if s.admin, err = newAdmin(cfg, &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load}, log); err != nil {
+			return nil, err
 		}
 	}
-	lns, err := listen(cfg)
+	return s, nil
+}
+
+// openStates opens the state stores of this process: the ones kept in the
+// cache database. Each call gives in-memory tables of its own (codes,
+// throttle counters).
+func openStates(store *cache.Store) state.Stores { return store.States() }
+
+// start opens the listeners and serves on them, calls ready (when not nil)
+// and starts the scheduler.
+func (s *server) start(ctx context.Context, ready func()) error {
+	lns, err := listen(s.cfg)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, len(lns))
+	s.errc = make(chan error, len(lns))
 	for _, l := range lns {
 		if l.admin {
-			log.Info("admin listening", "addr", l.ln.Addr().String())
-			go func() { errc <- serveOn(adminSrv, l.ln) }()
+			s.log.Info("admin listening", "addr", l.ln.Addr().String())
+			go func() { s.errc <- serveOn(s.admin, l.ln) }()
 			continue
 		}
 		if l.web {
-			log.Info("oidc listening", "addr", l.ln.Addr().String(), "issuer", cfg.OIDC.Issuer)
-			go func() { errc <- serveOn(web, l.ln) }()
-			go provider.Run(ctx)
+			s.log.Info("oidc listening", "addr", l.ln.Addr().String(), "issuer", s.cfg.OIDC.Issuer)
+			go func() { s.errc <- serveOn(s.web, l.ln) }()
+			go s.provider.Run(ctx)
 			continue
 		}
-		log.Info("ldap listening", "addr", l.ln.Addr().String(), "ldaps", l.ldaps)
-		go func() { errc <- srv.Serve(l.ln, l.ldaps) }()
+		s.log.Info("ldap listening", "addr", l.ln.Addr().String(), "ldaps", l.ldaps)
+		go func() { s.errc <- s.ldap.Serve(l.ln, l.ldaps) }()
 	}
 	if ready != nil {
 		ready()
 	}
+	var schedCtx context.Context
+	schedCtx, s.stopSched = context.WithCancel(ctx)
+	s.schedDone = make(chan struct{})
+	go func() { s.sched.Run(schedCtx); close(s.schedDone) }()
+	return nil
+}
 
-	schedCtx, stopSched := context.WithCancel(ctx)
-	schedDone := make(chan struct{})
-	go func() { sched.Run(schedCtx); close(schedDone) }()
-
+// wait serves until ctx ends or a listener stops, reloading the
+// configuration on SIGHUP. It returns the error of a listener that
+// stopped.
+func (s *server) wait(ctx context.Context) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("shutting down")
-			break loop
-		case err = <-errc:
-			log.Error("listener stopped", "err", err)
-			break loop
+			s.log.Info("shutting down")
+			return nil
+		case err := <-s.errc:
+			s.log.Error("listener stopped", "err", err)
+			return err
 		case <-hup:
-			if next := reload(cfg.Path, store, auth, srv, sched, log); next != nil {
-				live.Store(next)
+			if next := s.reload(); next != nil {
+				s.live.Store(next)
 			}
 		}
 	}
+}
+
+// stop shuts down in order what start started: the scheduler first, then
+// the listeners.
+func (s *server) stop() {
 	// A run in progress is never left half-applied: the scheduler's runs
 	// end with their context, and an interrupted run aborts its generation
 	// (the served state stays the previous one).
-	stopSched()
-	<-schedDone
+	s.stopSched()
+	<-s.schedDone
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if serr := srv.Shutdown(sctx); serr != nil {
-		log.Warn("shutdown", "err", serr)
+	if serr := s.ldap.Shutdown(sctx); serr != nil {
+		s.log.Warn("shutdown", "err", serr)
 	}
-	for _, h := range []*http.Server{web, adminSrv} {
+	for _, h := range []*http.Server{s.web, s.admin} {
 		if h != nil {
 			if serr := h.Shutdown(sctx); serr != nil {
-				log.Warn("http shutdown", "err", serr)
+				s.log.Warn("http shutdown", "err", serr)
 			}
 		}
 	}
-	return err
+}
+
+// close releases what build opened: the authenticator's upstream
+// connections, then the cache.
+func (s *server) close() {
+	if s.auth != nil {
+		_ = s.auth.p.Load().Close()
+	}
+	if s.store != nil {
+		_ = s.store.Close()
+	}
 }
 
 type boundListener struct {
@@ -248,7 +320,8 @@ func (a *liveAuth) Login(ctx context.Context, at authn.Attempt) (*authn.Identity
 // changes nothing. Connectors, schedules, safety rules, service accounts,
 // LDAP limits and authentication settings apply at once; listener
 // addresses, certificates and the OIDC clients need a restart.
-func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, sched *dirsync.Scheduler, log *slog.Logger) *config.Config {
+func (s *server) reload() *config.Config {
+	path, log := s.cfg.Path, s.log
 	if path == "" {
 		log.Warn("SIGHUP: no configuration file to reload (demo mode)")
 		return nil
@@ -258,20 +331,22 @@ func reload(path string, store *cache.Store, auth *liveAuth, srv *proxy.Server, 
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil
 	}
-	next, err := authn.New(cfg, store, log)
+	// The new authenticator gets stores of its own, as it always has:
+	// with the stores kept in the cache, its throttle counters start again.
+	next, err := authn.New(cfg, s.store, openStates(s.store), log)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil
 	}
-	if err := sched.Reload(cfg); err != nil {
+	if err := s.sched.Reload(cfg); err != nil {
 		_ = next.Close()
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil
 	}
-	if err := srv.Reload(cfg); err != nil {
+	if err := s.ldap.Reload(cfg); err != nil {
 		log.Error("SIGHUP: LDAP settings not reloaded", "err", err)
 	}
-	old := auth.p.Swap(next)
+	old := s.auth.p.Swap(next)
 	_ = old.Close()
 	next.Activate()
 	log.Info("configuration reloaded", "path", path)

@@ -44,7 +44,7 @@ func statusCmd() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			sched, err := dirsync.NewScheduler(cfg, dirsync.New(store, log), store, nil, log)
+			sched, err := dirsync.NewScheduler(cfg, dirsync.New(store, openStates(store), log), store, nil, log)
 			if err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ safety rules blocked the run.`,
 				switch {
 				case err == nil:
 					defer store.Close()
-					eng := dirsync.New(store, log)
+					eng := dirsync.New(store, openStates(store), log)
 					run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
 				case cfg.Admin != nil:
 					fmt.Fprintln(cmd.ErrOrStderr(), "the cache is in use: asking the running server over the admin API")
