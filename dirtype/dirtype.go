@@ -2,7 +2,8 @@
 // knows about a kind of upstream directory that more than one package needs
 // (its display name, default filters and attribute mapping, which
 // attributes change with a password, how a disabled account shows, how a
-// failed bind is worded, whether it syncs incrementally, which Test
+// failed bind is worded, whether it syncs incrementally, whether it keeps
+// member references intact, which Test
 // Connection steps apply, which type-specific configuration sections it
 // accepts).
 //
