@@ -3,9 +3,8 @@
 // (its display name, default filters and attribute mapping, which
 // attributes change with a password, how a disabled account shows, how a
 // failed bind is worded, whether it syncs incrementally, whether it keeps
-// member references intact, which Test
-// Connection steps apply, which type-specific configuration sections it
-// accepts).
+// member references intact, which Test Connection steps apply, which
+// type-specific configuration sections it accepts).
 //
 // It holds plain facts and functions of strings only, and imports nothing
 // of dirgate, so that config (validation and defaults), authn, testconn,
