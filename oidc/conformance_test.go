@@ -385,7 +385,7 @@ func TestCodeReplayDuringFirstExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, _, _, err := f.p.issue(ctx, f.p.clients["wiki"], e, first.Scope, "", first.AuthTime, first.Family)
+	issued, _, _, err := f.p.issue(ctx, f.p.clients["wiki"], e, first.Scope, "", refreshGrant{Scope: first.Scope, AuthTime: first.AuthTime, Family: first.Family})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,7 +73,7 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
 		return
 	}
-	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AuthTime, c.Family)
+	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, refreshGrant{Scope: c.Scope, AuthTime: c.AuthTime, Family: c.Family})
 	if err != nil {
 		p.log.Error("oidc issue tokens", "err", err)
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
@@ -86,8 +86,25 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 }
 
 func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, client *Client) {
+	t := r.PostForm.Get("refresh_token")
+	requested := strings.Fields(r.PostForm.Get("scope"))
+	// What can be refused without spending the token is refused first:
+	// a client retrying a refused request with the same token would
+	// otherwise present a spent token, which revokes its family as stolen.
+	// A token that is not live is spent all the same, for reuse detection.
+	live, err := p.grants.refresh(r.Context(), t)
+	if err != nil {
+		p.log.Error("oidc refresh", "client", client.ID, "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "could not read the refresh token")
+		return
+	}
+	if live != nil && live.ClientID == client.ID {
+		if _, _, ok := p.refreshable(w, client, r, live, requested); !ok {
+			return
+		}
+	}
 	// Rotation: the presented token is spent whatever follows.
-	g, use, err := p.grants.use(r.Context(), r.PostForm.Get("refresh_token"), client.ID)
+	g, use, err := p.grants.use(r.Context(), t, client.ID)
 	switch {
 	case err != nil:
 		p.log.Error("oidc refresh", "client", client.ID, "err", err)
@@ -107,28 +124,41 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown, expired or revoked refresh token")
 		return
 	}
-	e, err := p.account(r.Context(), g.Connector, g.ID)
-	if err != nil {
-		p.log.Info("oidc refresh refused", "client", client.ID, "account", g.Connector+"/"+g.ID, "reason", err)
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
+	// Checked again: a sync may have disabled the account since.
+	e, scope, ok := p.refreshable(w, client, r, g, requested)
+	if !ok {
 		return
 	}
-	scope := g.Scope
-	if s := strings.Fields(r.PostForm.Get("scope")); len(s) > 0 {
-		for _, x := range s {
-			if !slices.Contains(g.Scope, x) {
-				oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may not widen the scope")
-				return
-			}
-		}
-		scope = s
-	}
-	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", g.AuthTime, g.Family)
+	// The successor keeps the grant's whole scope (RFC 6749 6); only the
+	// tokens issued now carry the narrowed one.
+	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", *g)
 	if err != nil {
 		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// refreshable checks that g may be refreshed for the requested scope (its
+// whole scope when empty) and returns the account and the scope to issue;
+// on failure it has answered.
+func (p *Provider) refreshable(w http.ResponseWriter, client *Client, r *http.Request, g *refreshGrant, requested []string) (*cache.Entry, []string, bool) {
+	for _, x := range requested {
+		if !slices.Contains(g.Scope, x) {
+			oauthError(w, http.StatusBadRequest, "invalid_scope", "a refresh may not widen the scope")
+			return nil, nil, false
+		}
+	}
+	e, err := p.account(r.Context(), g.Connector, g.ID)
+	if err != nil {
+		p.log.Info("oidc refresh refused", "client", client.ID, "account", g.Connector+"/"+g.ID, "reason", err)
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
+		return nil, nil, false
+	}
+	if len(requested) == 0 {
+		return e, g.Scope, true
+	}
+	return e, requested, true
 }
 
 // accessClaims are the claims of dirgate's JWT access tokens.
@@ -142,9 +172,11 @@ type accessClaims struct {
 	Groups    []string `json:"-"`
 }
 
-// issue signs an ID token and an access token, and stores a refresh token
-// of family; it returns the response, and the access token's ID and expiry.
-func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, authTime time.Time, family string) (map[string]any, string, time.Time, error) {
+// issue signs an ID token and an access token for scope, and stores a
+// refresh token of grant: its scope, authentication time and family; it
+// returns the response, and the access token's ID and expiry.
+func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, grant refreshGrant) (map[string]any, string, time.Time, error) {
+	authTime := grant.AuthTime
 	now := p.now()
 	claims, err := p.claims(ctx, e, scope)
 	if err != nil {
@@ -178,9 +210,9 @@ func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, sc
 		"access_token": access, "token_type": "Bearer", "expires_in": int(p.cfg.AccessTokenTTL.Seconds()),
 		"id_token": idToken, "scope": strings.Join(scope, " "),
 	}
-	if slices.Contains(scope, "offline_access") || !client.Public {
-		rt, err := p.grants.putRefresh(ctx, refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: scope,
-			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL), Family: family})
+	if slices.Contains(grant.Scope, "offline_access") || !client.Public {
+		rt, err := p.grants.putRefresh(ctx, refreshGrant{ClientID: client.ID, Connector: e.Connector, ID: e.ID, Scope: grant.Scope,
+			AuthTime: authTime, Expires: now.Add(p.cfg.RefreshTokenTTL), Family: grant.Family})
 		if err != nil {
 			return nil, "", time.Time{}, err
 		}
