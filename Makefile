@@ -33,9 +33,10 @@ test-interop: ## drive dirgate with real clients (OpenLDAP tools, ldap3, HAProxy
 	$(GO) vet -tags interop ./integration/interop/
 	DIRGATE_TESTENV=$${DIRGATE_TESTENV:-$(TESTENV)} $(GO) test -tags interop -race -count=1 ./integration/interop/
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./filter/

@@ -418,7 +418,7 @@ var errEmptyPassword = errors.New("empty password")
 func (a *Authenticator) Login(ctx context.Context, at Attempt) (*Identity, error) {
 	start := time.Now()
 	var rec attemptRecord
-	id, err, o := a.login(ctx, at, &rec)
+	id, o, err := a.login(ctx, at, &rec)
 	n := 0
 	if rec.admitted {
 		n = a.throttle.end(rec.acctKey, rec.addrKey, o)
@@ -458,10 +458,10 @@ type attemptRecord struct {
 	local               bool // Attempt.Local
 }
 
-func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, error, outcome) {
+func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, outcome, error) {
 	rec.addrKey = addressKey(at.Remote)
 	if err := a.throttle.addressLocked(rec.addrKey); err != nil {
-		return nil, err, outcomeNeutral
+		return nil, outcomeNeutral, err
 	}
 	if at.Local != nil {
 		return a.loginLocal(ctx, at, rec)
@@ -474,12 +474,12 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	} else {
 		rec.acctKey = accountKey("", "", login)
 	}
-	fail := func(err error, o outcome) (*Identity, error, outcome) {
+	fail := func(err error, o outcome) (*Identity, outcome, error) {
 		var ae *Error
 		if e != nil && errors.As(err, &ae) && ae.Connector == "" {
 			ae.Connector = e.Connector
 		}
-		return nil, err, o
+		return nil, o, err
 	}
 	if err := a.throttle.begin(ctx, rec.acctKey); err != nil {
 		return fail(err, outcomeNeutral)
@@ -504,7 +504,7 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	}
 	if a.recent.match(e, at.Password) {
 		rec.cached = true
-		return &Identity{Entry: e, Cached: true}, nil, outcomeSuccess
+		return &Identity{Entry: e, Cached: true}, outcomeSuccess, nil
 	}
 	tok := a.recent.begin(e)
 	bctx, cancel := context.WithTimeout(ctx, a.bindTimeout)
@@ -514,7 +514,7 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	if err == nil {
 		a.offline.remember(e, at.Password)
 		a.recent.remember(e, at.Password, tok)
-		return &Identity{Entry: e, Host: host}, nil, outcomeSuccess
+		return &Identity{Entry: e, Host: host}, outcomeSuccess, nil
 	}
 	if ReasonOf(err) != ReasonUnavailable {
 		a.recent.forget(e)
@@ -535,7 +535,7 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	switch res, why := a.offline.verify(e, at.Password); res {
 	case offlineMatch:
 		rec.offline = true
-		return &Identity{Entry: e, Offline: true}, nil, outcomeSuccess
+		return &Identity{Entry: e, Offline: true}, outcomeSuccess, nil
 	case offlineMismatch:
 		return fail(&Error{Reason: ReasonInvalidCredentials, Err: fmt.Errorf("wrong password against the offline verifier (upstream unreachable: %w)", cause)}, outcomeFailure)
 	default:
@@ -545,20 +545,20 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 
 // loginLocal checks an attempt for a LocalAccount, after login has checked
 // the client address.
-func (a *Authenticator) loginLocal(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, error, outcome) {
+func (a *Authenticator) loginLocal(ctx context.Context, at Attempt, rec *attemptRecord) (*Identity, outcome, error) {
 	rec.local, rec.dn = true, at.Local.DN
 	rec.acctKey = localKey(at.Local.Key, rec.addrKey)
 	if err := a.throttle.begin(ctx, rec.acctKey); err != nil {
-		return nil, err, outcomeNeutral
+		return nil, outcomeNeutral, err
 	}
 	rec.admitted = true
 	if at.Password == "" {
-		return nil, &Error{Reason: ReasonInvalidCredentials, Err: errEmptyPassword}, outcomeNeutral
+		return nil, outcomeNeutral, &Error{Reason: ReasonInvalidCredentials, Err: errEmptyPassword}
 	}
 	if !at.Local.Verify(at.Password) {
-		return nil, &Error{Reason: ReasonInvalidCredentials, Err: errors.New("wrong password for a local account")}, outcomeFailure
+		return nil, outcomeFailure, &Error{Reason: ReasonInvalidCredentials, Err: errors.New("wrong password for a local account")}
 	}
-	return &Identity{Local: true}, nil, outcomeSuccess
+	return &Identity{Local: true}, outcomeSuccess, nil
 }
 
 // outcomeOf tells whether err counts as a failed attempt for throttling:

@@ -92,9 +92,8 @@ type forwarder struct {
 	binds   atomic.Int64
 	latency atomic.Int64 // time.Duration added before each bind is relayed
 
-	mu     sync.Mutex
-	conns  []*relay
-	closed bool
+	mu    sync.Mutex
+	conns []*relay
 }
 
 type relay struct {

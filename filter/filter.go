@@ -503,7 +503,7 @@ func str(p *ber.Packet) string {
 	if p == nil || p.Data == nil {
 		return ""
 	}
-	return string(p.Data.Bytes())
+	return p.Data.String()
 }
 
 // checkAttr enforces RFC 4512 attributedescription = oid *( ";" option ),

@@ -13,7 +13,8 @@ func TestCacheRemembersOnlyGoodSecrets(t *testing.T) {
 	if c.Check("k", "wrong", verify) || len(c.good) != 0 {
 		t.Fatal("a wrong secret verified or was remembered")
 	}
-	if !c.Check("k", "right", verify) || !c.Check("k", "right", verify) {
+	// Twice: the second check is answered from the cache.
+	if first, second := c.Check("k", "right", verify), c.Check("k", "right", verify); !first || !second {
 		t.Fatal("the right secret did not verify")
 	}
 	if slow != 2 {

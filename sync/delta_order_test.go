@@ -75,12 +75,12 @@ func TestIncrementalAfterRenames(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.change(t, dir, ids)
-			res, err := e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeIncremental})
-			if err != nil {
+			if _, err := e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeIncremental}); err != nil {
 				t.Fatalf("incremental run: %v", err)
 			}
 			checkServed(t, s, dir, ids, []string{dnA, dnB, moved, tmp})
-			if res, err = e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeIncremental}); err != nil || res.Read != 0 {
+			res, err := e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeIncremental})
+			if err != nil || res.Read != 0 {
 				t.Fatalf("the next incremental run does not start after the changes: read %d, %v", res.Read, err)
 			}
 			res, err = e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeFull})

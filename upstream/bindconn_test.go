@@ -34,7 +34,7 @@ func passwords(c net.Conn, id int64, op *ber.Packet) bool {
 	if op.Tag != ldap.ApplicationBindRequest || len(op.Children) != 3 || op.Children[0].Value.(int64) != 3 {
 		return false
 	}
-	if op.Children[1].Value.(string) == "cn=alice" && string(op.Children[2].Data.Bytes()) == "right" {
+	if op.Children[1].Value.(string) == "cn=alice" && op.Children[2].Data.String() == "right" {
 		answer(c, id, ldap.ApplicationBindResponse, 0, "")
 	} else {
 		answer(c, id, ldap.ApplicationBindResponse, ldap.LDAPResultInvalidCredentials, "AcceptSecurityContext error, data 52e, v4563")
@@ -192,7 +192,7 @@ func TestStartTLS(t *testing.T) {
 	pool.AddCert(ca.Cert)
 
 	offered := ldapstub.Serve(t, func(c net.Conn, id int64, op *ber.Packet) bool {
-		if op.Tag != ldap.ApplicationExtendedRequest || string(op.Children[0].Data.Bytes()) != oidStartTLS {
+		if op.Tag != ldap.ApplicationExtendedRequest || op.Children[0].Data.String() != oidStartTLS {
 			return false
 		}
 		answer(c, id, ldap.ApplicationExtendedResponse, 0, "")
@@ -289,7 +289,7 @@ func TestBindConnAlive(t *testing.T) {
 	port := ldapstub.Serve(t, func(c net.Conn, id int64, op *ber.Packet) bool {
 		passwords(c, id, op)
 		binds.Done()
-		switch string(op.Children[2].Data.Bytes()) {
+		switch op.Children[2].Data.String() {
 		case "then hang up":
 			<-hangUp
 			return false

@@ -46,11 +46,9 @@ func main() {
 	relayTo := flag.String("relay", "", "internal: relay TCP connections byte for byte to this address, from a loopback port printed on stdout (the bind measure runs itself with it)")
 	flag.Parse()
 	if *relayTo != "" {
-		if err := relay(*relayTo); err != nil {
-			fmt.Fprintln(os.Stderr, "dirgate-bench relay:", err)
-			os.Exit(1)
-		}
-		return
+		// relay returns only when it fails.
+		fmt.Fprintln(os.Stderr, "dirgate-bench relay:", relay(*relayTo))
+		os.Exit(1)
 	}
 	if err := run(*envFile, *binary, *out, *dur, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "dirgate-bench:", err)
