@@ -51,7 +51,7 @@ func TestDemoAppClaimsAndSignOut(t *testing.T) {
 		RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
 		Clients: []oidc.Client{{ID: RPClientID, RedirectURIs: []string{rp.RedirectURI()}, PostLogoutRedirectURIs: []string{rp.PostLogoutRedirectURI()},
 			VerifySecret: func(s string) bool { return s == RPSecret }}},
-	}, store, signIn, slog.New(slog.DiscardHandler))
+	}, store, store.States(), signIn, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,7 @@ func startProvider(t *testing.T, gw *gateway, redirect string) (string, string) 
 	p, err := oidc.New(oidc.Config{
 		Issuer: srv.URL, KeyRotation: time.Hour, IDTokenTTL: time.Hour, AccessTokenTTL: time.Hour, RefreshTokenTTL: time.Hour, CodeTTL: time.Minute,
 		Clients: []oidc.Client{{ID: "rp", Name: "Test App", RedirectURIs: []string{redirect}, VerifySecret: func(s string) bool { return s == secret }}},
-	}, gw.store, func(ctx context.Context, login, password, remote string) (*cache.Entry, error) {
+	}, gw.store, gw.store.States(), func(ctx context.Context, login, password, remote string) (*cache.Entry, error) {
 		id, err := auth.Login(ctx, authn.Attempt{Login: login, Password: password, Remote: remote, Protocol: "oidc"})
 		if err != nil {
 			return nil, err

@@ -122,7 +122,7 @@ func TestSigningAlgorithms(t *testing.T) {
 	// is refused at start.
 	cfg := f.p.cfg
 	cfg.Clients = []Client{{ID: "x", RedirectURIs: []string{rpRedirect}, IDTokenSignedResponseAlg: "HS256"}}
-	if _, err := New(cfg, f.store, f.p.signIn, f.p.log); err == nil {
+	if _, err := New(cfg, f.store, f.store.States(), f.p.signIn, f.p.log); err == nil {
 		t.Fatal("a client asking for HS256 was accepted")
 	}
 }

@@ -26,6 +26,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 )
 
 // Client is a registered relying party.
@@ -71,7 +72,7 @@ type Provider struct {
 	cfg     Config
 	clients map[string]*Client
 	signIn  SignIn
-	store   *cache.Store
+	store   *cache.Store // the directory: accounts and their groups
 	keys    *keyRing
 	grants  *grants
 	log     *slog.Logger
@@ -84,9 +85,13 @@ type Provider struct {
 	origins    map[string]bool       // of the registered redirect URIs
 }
 
-// New builds a provider; its signing keys and grants are kept in the
-// state stores of the cache database.
-func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Provider, error) {
+// New builds a provider that reads accounts from the directory cache
+// store and keeps its grants and signing keys in states.Grants and
+// states.Keys (the other stores of the bundle are not used).
+func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log *slog.Logger) (*Provider, error) {
+	if states.Grants == nil || states.Keys == nil {
+		return nil, errors.New("oidc: the grants and keys stores are required")
+	}
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("oidc: issuer %q is not an absolute URL", cfg.Issuer)
@@ -102,7 +107,6 @@ func New(cfg Config, store *cache.Store, signIn SignIn, log *slog.Logger) (*Prov
 		}
 		p.clients[c.ID] = c
 	}
-	states := store.States()
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
 	p.keys, err = newKeyRing(context.Background(), states.Keys, cfg.KeyRotation, keep, func() time.Time { return p.now() })
 	if err != nil {

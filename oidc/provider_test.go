@@ -103,7 +103,7 @@ func newFixture(t testing.TB, extra ...Client) *fixture {
 		},
 	}
 	cfg.Clients = append(cfg.Clients, extra...)
-	f.p, err = New(cfg, store, signIn, slog.New(slog.NewTextHandler(f.logs, nil)))
+	f.p, err = New(cfg, store, store.States(), signIn, slog.New(slog.NewTextHandler(f.logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func (f *fixture) restart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.store = store
-	p, err := New(f.p.cfg, store, f.p.signIn, f.p.log)
+	p, err := New(f.p.cfg, store, store.States(), f.p.signIn, f.p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,7 +432,7 @@ func TestKeyRotation(t *testing.T) {
 		}
 	}
 	// Keys persist: a new provider on the same store loads them.
-	p2, err := New(f.p.cfg, f.store, f.p.signIn, slog.New(slog.DiscardHandler))
+	p2, err := New(f.p.cfg, f.store, f.store.States(), f.p.signIn, slog.New(slog.DiscardHandler))
 	if err != nil || len(p2.keys.jwks().Keys) == 0 {
 		t.Fatalf("reload keys: %v", err)
 	}

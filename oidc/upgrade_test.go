@@ -20,7 +20,7 @@ func TestUpgradeKeepsKeysAndRefreshTokens(t *testing.T) {
 	}
 	defer s.Close()
 	p, err := New(Config{Issuer: "https://id.example.com", KeyRotation: 100 * 365 * 24 * time.Hour, IDTokenTTL: time.Hour,
-		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, CodeTTL: time.Minute}, s, nil, nil)
+		AccessTokenTTL: time.Hour, RefreshTokenTTL: 24 * time.Hour, CodeTTL: time.Minute}, s, s.States(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticato
 		}
 		return id.Entry, nil
 	}
-	p, err := oidc.New(pc, store, signIn, log)
+	p, err := oidc.New(pc, store, openStates(store), signIn, log)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}
