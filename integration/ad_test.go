@@ -1,12 +1,10 @@
 package integration
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -181,16 +179,6 @@ func TestADFullSync(t *testing.T) {
 	if d := reduce(t, want).diff(reduce(t, got)); d != "" || len(want) < 4 {
 		t.Fatalf("transitive members of G-Top differ from AD (%d entries):\n%s", len(want), d)
 	}
-}
-
-// unicodePwd encodes a password as AD wants it set over LDAP.
-func unicodePwd(pw string) string {
-	u := utf16.Encode([]rune(`"` + pw + `"`))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return string(b)
 }
 
 // TestADIncremental changes the directory between two runs and checks that

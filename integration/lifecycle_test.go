@@ -166,7 +166,7 @@ func TestSafetyBlocksMassDeletion(t *testing.T) {
 	if users < 2000 {
 		t.Fatalf("a blocked run deleted entries: %d users left", users)
 	}
-	if res, err = gw.sync(t, "corp", dirsync.Options{Force: true}); err != nil {
+	if _, err = gw.sync(t, "corp", dirsync.Options{Force: true}); err != nil {
 		t.Fatalf("forced run: %v", err)
 	}
 	_ = gw.store.View(t.Context(), func(v *cache.View) error { users, _, _ = v.Counts("corp"); return nil })
