@@ -18,14 +18,14 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// headerAlg is the alg of a JWS.
-func headerAlg(t *testing.T, raw string) string {
+// jwsHeader is the protected header of a compact JWS.
+func jwsHeader(t *testing.T, raw string) jose.Header {
 	t.Helper()
-	tok, err := jose.ParseSigned(raw, signingAlgs)
+	tok, err := jose.ParseSignedCompact(raw, signingAlgs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok.Signatures[0].Header.Algorithm
+	return tok.Signatures[0].Header
 }
 
 // TestSigningAlgorithms: discovery offers RS256 and ES256 (Core 15.1,
@@ -80,14 +80,14 @@ func TestSigningAlgorithms(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tok := f.signInAs(t, c.conf)
 			raw, _ := tok.Extra("id_token").(string)
-			if got := headerAlg(t, raw); got != c.alg {
+			if got := jwsHeader(t, raw).Algorithm; got != c.alg {
 				t.Fatalf("ID token alg %s, want %s", got, c.alg)
 			}
 			v := provider.Verifier(&gooidc.Config{ClientID: c.conf.ClientID, SupportedSigningAlgs: []string{c.alg}})
 			if _, err := v.Verify(ctx, raw); err != nil {
 				t.Fatalf("go-oidc (%s only): %v", c.alg, err)
 			}
-			if got := headerAlg(t, tok.AccessToken); got != c.alg {
+			if got := jwsHeader(t, tok.AccessToken).Algorithm; got != c.alg {
 				t.Fatalf("access token alg %s, want %s", got, c.alg)
 			}
 			if ui, err := provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil || ui.Subject != "u-alice" {
@@ -98,7 +98,7 @@ func TestSigningAlgorithms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := headerAlg(t, next.Extra("id_token").(string)); got != c.alg {
+			if got := jwsHeader(t, next.Extra("id_token").(string)).Algorithm; got != c.alg {
 				t.Fatalf("refreshed ID token alg %s, want %s", got, c.alg)
 			}
 		})
