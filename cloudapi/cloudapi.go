@@ -1,0 +1,303 @@
+// Package cloudapi is the HTTP plumbing shared by the cloud directory
+// sources (Microsoft Graph now, Google's Directory API next): a JSON GET
+// that retries throttled and unavailable answers, honouring Retry-After
+// through a clock.Clock so tests need no sleeping, with a retry cap, a
+// per-request budget hook, and typed errors that carry the API's own error
+// code. Authentication is the caller's http.Client (an oauth2.Transport):
+// this package never sees, and so never logs, a token.
+package cloudapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dirgate/dirgate/clock"
+)
+
+// Defaults of Client's limits.
+const (
+	DefaultMaxRetries    = 6
+	DefaultBaseBackoff   = time.Second
+	DefaultMaxBackoff    = time.Minute
+	DefaultMaxRetryAfter = 10 * time.Minute
+	DefaultMaxBody       = 64 << 20
+)
+
+// Client issues GET requests to a cloud API and decodes JSON answers.
+// The zero value of every field but HTTP takes the default.
+type Client struct {
+	// HTTP sends the requests; it adds the credentials (oauth2.Transport).
+	HTTP *http.Client
+	// Clock is waited on between retries. Default clock.Real.
+	Clock clock.Clock
+	// MaxRetries is how often one request is re-sent after a retryable
+	// answer before the call fails.
+	MaxRetries int
+	// BaseBackoff and MaxBackoff bound the exponential backoff (with
+	// jitter) used when a retryable answer has no Retry-After.
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After honoured; a longer one
+	// fails the call rather than stalling the run.
+	MaxRetryAfter time.Duration
+	// MaxBody caps the size of an answer.
+	MaxBody int64
+	// Budget, when set, is called before every request (retries included)
+	// and may wait or refuse: APIs with a requests-per-minute quota
+	// (Google) meter themselves here.
+	Budget func(ctx context.Context) error
+	// Retryable, when set, marks further errors as retryable (Google's
+	// 403 rateLimitExceeded); 429, 502, 503 and 504 always are.
+	Retryable func(*HTTPError) bool
+	// Header is added to every request (e.g. a throttle priority).
+	Header http.Header
+	// Log receives one line per retry; nil logs nothing.
+	Log *slog.Logger
+}
+
+// HTTPError is a non-2xx answer.
+type HTTPError struct {
+	Status int
+	// Code and Message are the API's error code and text, when the body
+	// was the API's error object.
+	Code, Message string
+	// RetryAfter is the server's Retry-After, or 0.
+	RetryAfter time.Duration
+	// Location is the Location header (Graph's 410 Gone names the URL to
+	// start over from).
+	Location string
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("HTTP %d %s", e.Status, http.StatusText(e.Status))
+	if e.Code != "" {
+		s += ": " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// ErrRetriesExhausted wraps the last error of a request that stayed
+// throttled or unavailable through every retry.
+var ErrRetriesExhausted = errors.New("gave up after retries")
+
+// DecodeError is an answer whose body is not the JSON expected.
+type DecodeError struct {
+	Path string // the request's path, without the query (which holds state tokens)
+	Err  error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%s: the answer is not the JSON expected: %v", e.Path, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// GetJSON gets rawURL, exactly as given, and decodes the JSON answer into
+// out. A throttled or unavailable answer is retried on the same URL after
+// the server's Retry-After, or after a bounded exponential backoff.
+func (c *Client) GetJSON(ctx context.Context, rawURL string, out any) error {
+	body, err := c.Get(ctx, rawURL)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return &DecodeError{Path: pathOf(rawURL), Err: err}
+	}
+	return nil
+}
+
+// Get gets rawURL like GetJSON and returns the body undecoded.
+func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
+	maxRetries := or(c.MaxRetries, DefaultMaxRetries)
+	for attempt := 0; ; attempt++ {
+		body, err := c.once(ctx, rawURL)
+		if err == nil {
+			return body, nil
+		}
+		wait, retry := c.retryWait(err, attempt)
+		if !retry {
+			return nil, err
+		}
+		if attempt >= maxRetries {
+			return nil, fmt.Errorf("%s: %w (%d): %w", pathOf(rawURL), ErrRetriesExhausted, maxRetries, err)
+		}
+		if maxWait := or(c.MaxRetryAfter, DefaultMaxRetryAfter); wait > maxWait {
+			return nil, fmt.Errorf("%s: the server asks to retry after %s, longer than the %s dirgate waits: %w", pathOf(rawURL), wait, maxWait, err)
+		}
+		if c.Log != nil {
+			c.Log.Warn("cloud API request will be retried", "path", pathOf(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
+		}
+		if err := c.clock().Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, rawURL string) ([]byte, error) {
+	if c.Budget != nil {
+		if err := c.Budget(ctx); err != nil {
+			return nil, err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	for k, vs := range c.Header {
+		req.Header[k] = vs
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	limit := or(c.MaxBody, DefaultMaxBody)
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading the answer: %w", pathOf(rawURL), err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%s: the answer is larger than %d bytes", pathOf(rawURL), limit)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, newHTTPError(resp, body, c.clock().Now())
+	}
+	return body, nil
+}
+
+func (c *Client) clock() clock.Clock {
+	if c.Clock == nil {
+		return clock.Real
+	}
+	return c.Clock
+}
+
+// retryWait says whether err is worth another attempt and how long to
+// wait before it.
+func (c *Client) retryWait(err error, attempt int) (time.Duration, bool) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return 0, false
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		switch {
+		case he.Status == http.StatusTooManyRequests, he.Status == http.StatusBadGateway,
+			he.Status == http.StatusServiceUnavailable, he.Status == http.StatusGatewayTimeout:
+		case c.Retryable != nil && c.Retryable(he):
+		default:
+			return 0, false
+		}
+		if he.RetryAfter > 0 {
+			return he.RetryAfter, true
+		}
+		return c.backoff(attempt), true
+	}
+	// Token endpoint refusals are not transient; a decode error would
+	// repeat; anything else is a transport failure worth retrying.
+	var re *oauth2.RetrieveError
+	var de *DecodeError
+	if errors.As(err, &re) || errors.As(err, &de) {
+		return 0, false
+	}
+	return c.backoff(attempt), true
+}
+
+// backoff is base·2^attempt, capped, with "equal jitter": half fixed, half
+// random, so that clients throttled together do not retry together.
+func (c *Client) backoff(attempt int) time.Duration {
+	base, ceiling := or(c.BaseBackoff, DefaultBaseBackoff), or(c.MaxBackoff, DefaultMaxBackoff)
+	d := ceiling
+	if attempt < 30 && base<<attempt < ceiling {
+		d = base << attempt
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func newHTTPError(resp *http.Response, body []byte, now time.Time) *HTTPError {
+	e := &HTTPError{Status: resp.StatusCode, Location: resp.Header.Get("Location")}
+	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	e.Code, e.Message = decodeErrorBody(body)
+	return e
+}
+
+// parseRetryAfter reads delay-seconds or an HTTP date (RFC 9110 10.2.3).
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return time.Duration(min(n, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// decodeErrorBody reads the error object of Graph ({"error": {"code":
+// "...", "message": "..."}}) and of Google ({"error": {"code": 403,
+// "message": "...", "errors": [{"reason": "..."}], "status": "..."}}).
+func decodeErrorBody(body []byte) (code, message string) {
+	var b struct {
+		Error struct {
+			Code    json.RawMessage `json:"code"`
+			Message string          `json:"message"`
+			Status  string          `json:"status"`
+			Errors  []struct {
+				Reason string `json:"reason"`
+			} `json:"errors"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &b) != nil {
+		return "", ""
+	}
+	if err := json.Unmarshal(b.Error.Code, &code); err != nil {
+		code = ""
+	}
+	if code == "" && len(b.Error.Errors) > 0 {
+		code = b.Error.Errors[0].Reason
+	}
+	if code == "" {
+		code = b.Error.Status
+	}
+	return code, b.Error.Message
+}
+
+// pathOf is the URL without its query, for messages: queries of cloud
+// APIs hold paging and state tokens, which are long and of no use to a
+// reader.
+func pathOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
