@@ -87,7 +87,8 @@ func TestCacheInUseStartsNothing(t *testing.T) {
 	addr, dir := freePort(t), t.TempDir()
 	t.Setenv("DEMO_PW", demodir.SyncPassword)
 	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
-		"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+		"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n"+
+			"auth: {throttle: {account_failures: 2, base_delay: 1ms}}\n",
 		filepath.Join(dir, "cache"), addr, up.Port(), demodir.SyncDN, demodir.Base)
 	p := filepath.Join(dir, "dirgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
@@ -353,7 +354,8 @@ func TestSIGHUPReload(t *testing.T) {
 	hashB, _ := passwd.Hash("pw-b-0123")
 	write := func(accounts string) string {
 		y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nservice_accounts: [%s]\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
-			"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
+			"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n"+
+			"auth: {throttle: {account_failures: 2, base_delay: 1ms}}\n",
 			filepath.Join(dir, "cache"), addr, accounts, up.Port(), demodir.SyncDN, demodir.Base)
 		p := filepath.Join(dir, "dirgate.yaml")
 		if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
@@ -378,6 +380,15 @@ func TestSIGHUPReload(t *testing.T) {
 	if err := tryBind(addr, "cn=b,dc=svc", "pw-b-0123"); err == nil {
 		t.Fatal("account b works before the reload")
 	}
+	// Lock account a for this address; the lockout must outlive the reload.
+	for range 2 {
+		if err := tryBind(addr, "cn=a,dc=svc", "wrong"); err == nil {
+			t.Fatal("a wrong password was accepted")
+		}
+	}
+	if err := tryBind(addr, "cn=a,dc=svc", "pw-a-0123"); err == nil {
+		t.Fatal("account a is not locked after two failures")
+	}
 	write(fmt.Sprintf("{dn: \"cn=a,dc=svc\", password_hash: %q}, {dn: \"cn=b,dc=svc\", password_hash: %q}", hashA, hashB))
 	_ = syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	deadline := time.Now().Add(5 * time.Second)
@@ -386,6 +397,9 @@ func TestSIGHUPReload(t *testing.T) {
 			t.Fatal("account b does not work after SIGHUP")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if err := tryBind(addr, "cn=a,dc=svc", "pw-a-0123"); err == nil {
+		t.Fatal("the reload lifted account a's lockout")
 	}
 	// The connection opened before the reload still works.
 	if _, err := held.WhoAmI(nil); err != nil {

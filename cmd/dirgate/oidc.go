@@ -15,11 +15,12 @@ import (
 	"github.com/dirgate/dirgate/oidc"
 	"github.com/dirgate/dirgate/passwd"
 	"github.com/dirgate/dirgate/proxy"
+	"github.com/dirgate/dirgate/state"
 )
 
 // newProvider builds the OIDC provider from configuration; nil when the
 // configuration has no oidc section.
-func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticator, log *slog.Logger) (*oidc.Provider, error) {
+func newProvider(cfg *config.Config, store *cache.Store, states state.Stores, auth proxy.Authenticator, log *slog.Logger) (*oidc.Provider, error) {
 	o := cfg.OIDC
 	if o == nil {
 		return nil, nil
@@ -44,7 +45,7 @@ func newProvider(cfg *config.Config, store *cache.Store, auth proxy.Authenticato
 		}
 		return id.Entry, nil
 	}
-	p, err := oidc.New(pc, store, openStates(store), signIn, log)
+	p, err := oidc.New(pc, store, states, signIn, log)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
 	}

@@ -147,7 +147,7 @@ func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) 
 	if s.ldap, err = proxy.New(cfg, store, auth, tlsCfg, log); err != nil {
 		return nil, err
 	}
-	provider, err := newProvider(cfg, store, auth, log)
+	provider, err := newProvider(cfg, store, s.states, auth, log)
 	if err != nil {
 		return nil, err
 	}
@@ -331,9 +331,10 @@ func (s *server) reload() *config.Config {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil
 	}
-	// The new authenticator gets stores of its own, as it always has:
-	// with the stores kept in the cache, its throttle counters start again.
-	next, err := authn.New(cfg, s.store, openStates(s.store), log)
+	// The new authenticator keeps the process's stores: a reload must not
+	// lift the lockouts an attacker has earned, and a shared store would
+	// keep them anyway.
+	next, err := authn.New(cfg, s.store, s.states, log)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil
