@@ -24,6 +24,7 @@ const (
 	TypeOpenLDAP = dirtype.OpenLDAP
 	TypeAD       = dirtype.ActiveDirectory
 	TypeDomino   = dirtype.Domino
+	TypeEntra    = dirtype.Entra
 )
 
 // Encryption modes for upstream connections.
@@ -287,6 +288,10 @@ type Connector struct {
 	// Domino holds Domino-only settings; setting it for another type is an
 	// error.
 	Domino Domino `yaml:"domino"`
+	// Entra holds the settings of type entra (Microsoft Entra ID), which
+	// is read through Microsoft Graph: host, port, encryption, bind and
+	// filter keys do not apply to it. root_dn defaults to o=<tenant>.
+	Entra Entra `yaml:"entra"`
 }
 
 // Safety holds limits on deletions a single sync may apply. A sync that

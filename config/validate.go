@@ -259,38 +259,11 @@ func (v *validator) connector(c *Connector, p string) {
 		typ, _ = dirtype.Lookup(c.Type)
 	}
 
-	if c.Host == "" {
-		v.errorf(p+".host", "required; set the upstream server's host name or IP address")
-	} else if err := checkHost(c.Host); err != nil {
-		v.errorf(p+".host", "%v", err)
+	if typ != nil && typ.Protocol != dirtype.ProtocolLDAP {
+		v.cloudConnector(c, p)
+	} else {
+		v.ldapConnection(c, typ, p)
 	}
-	if c.AlternateHost != "" {
-		if err := checkHost(c.AlternateHost); err != nil {
-			v.errorf(p+".alternate_host", "%v", err)
-		} else if strings.EqualFold(c.AlternateHost, c.Host) {
-			v.errorf(p+".alternate_host", "is the same as host; name a different server, or remove alternate_host")
-		}
-	}
-
-	v.transport(c, p)
-	v.bind(c, p)
-
-	if c.RootDN == "" {
-		if typ != nil && typ.RootDNRequired {
-			v.errorf(p+".root_dn", "required for type %s; set the base DN to sync from, e.g. dc=example,dc=com", c.Type)
-		}
-	} else if _, err := parseDN(c.RootDN); err != nil {
-		v.errorf(p+".root_dn", "%v", err)
-	}
-
-	if typ != nil && c.UserFilter == "" {
-		c.UserFilter = typ.UserFilter
-	}
-	v.filter(p+".user_filter", c.UserFilter)
-	if typ != nil && c.GroupFilter == "" {
-		c.GroupFilter = typ.GroupFilter
-	}
-	v.filter(p+".group_filter", c.GroupFilter)
 
 	v.emailDomains(c, p)
 	if !v.has(p + ".acknowledge_disabled_accounts") {
@@ -326,6 +299,43 @@ func (v *validator) connector(c *Connector, p string) {
 			v.errorf(fmt.Sprintf("%s.domino.deny_groups[%d]", p, i), "is empty; give a Domino group name")
 		}
 	}
+}
+
+// ldapConnection checks how dirgate reaches and reads an LDAP directory:
+// hosts, transport, credentials, root DN and filters.
+func (v *validator) ldapConnection(c *Connector, typ *dirtype.Type, p string) {
+	if c.Host == "" {
+		v.errorf(p+".host", "required; set the upstream server's host name or IP address")
+	} else if err := checkHost(c.Host); err != nil {
+		v.errorf(p+".host", "%v", err)
+	}
+	if c.AlternateHost != "" {
+		if err := checkHost(c.AlternateHost); err != nil {
+			v.errorf(p+".alternate_host", "%v", err)
+		} else if strings.EqualFold(c.AlternateHost, c.Host) {
+			v.errorf(p+".alternate_host", "is the same as host; name a different server, or remove alternate_host")
+		}
+	}
+
+	v.transport(c, p)
+	v.bind(c, p)
+
+	if c.RootDN == "" {
+		if typ != nil && typ.RootDNRequired {
+			v.errorf(p+".root_dn", "required for type %s; set the base DN to sync from, e.g. dc=example,dc=com", c.Type)
+		}
+	} else if _, err := parseDN(c.RootDN); err != nil {
+		v.errorf(p+".root_dn", "%v", err)
+	}
+
+	if typ != nil && c.UserFilter == "" {
+		c.UserFilter = typ.UserFilter
+	}
+	v.filter(p+".user_filter", c.UserFilter)
+	if typ != nil && c.GroupFilter == "" {
+		c.GroupFilter = typ.GroupFilter
+	}
+	v.filter(p+".group_filter", c.GroupFilter)
 }
 
 // sections refuses the type-specific sections (such as domino:) that the
@@ -416,40 +426,51 @@ func (v *validator) bind(c *Connector, p string) {
 	if _, err := parseDN(c.BindDN); err != nil {
 		v.errorf(p+".bind_dn", "%v", err)
 	}
-	switch {
-	case hasEnv && hasFile:
-		v.errorf(p+".bind_password_file", "bind_password_env is set too; keep only one of them")
-	case !hasEnv && !hasFile:
+	if !hasEnv && !hasFile {
 		v.errorf(p+".bind_dn", "needs a password; set bind_password_env to the name of an environment variable holding it, or bind_password_file to a file containing it")
-	case hasEnv:
-		path := p + ".bind_password_env"
-		if !envName.MatchString(c.BindPasswordEnv) {
+		return
+	}
+	c.BindPassword = v.secret(p, "bind_password", &c.BindPasswordEnv, &c.BindPasswordFile, "password")
+}
+
+// secret reads a credential from the environment variable named by the
+// key <prefix>_env or from the file named by <prefix>_file (resolving
+// *file), of which exactly one is set. what names the credential in
+// messages, which may name the variable or file but never the value.
+func (v *validator) secret(p, prefix string, env, file *string, what string) Secret {
+	switch {
+	case *env != "" && *file != "":
+		v.errorf(p+"."+prefix+"_file", "%s_env is set too; keep only one of them", prefix)
+	case *env != "":
+		path := p + "." + prefix + "_env"
+		if !envName.MatchString(*env) {
 			// Not quoted: a value that is no variable name may be the
-			// password itself.
-			v.errorf(path, "is not an environment variable name (letters, digits and \"_\", not starting with a digit); give the variable's name, not the password")
-			return
+			// secret itself.
+			v.errorf(path, "is not an environment variable name (letters, digits and \"_\", not starting with a digit); give the variable's name, not the %s", what)
+			return ""
 		}
-		val := os.Getenv(c.BindPasswordEnv)
+		val := os.Getenv(*env)
 		if val == "" {
-			v.errorf(path, "environment variable %s is not set or is empty; export it before starting dirgate", c.BindPasswordEnv)
-			return
+			v.errorf(path, "environment variable %s is not set or is empty; export it before starting dirgate", *env)
+			return ""
 		}
-		c.BindPassword = Secret(val)
-	case hasFile:
-		path := p + ".bind_password_file"
-		c.BindPasswordFile = v.resolvePath(c.BindPasswordFile)
-		data, err := os.ReadFile(c.BindPasswordFile)
+		return Secret(val)
+	case *file != "":
+		path := p + "." + prefix + "_file"
+		*file = v.resolvePath(*file)
+		data, err := os.ReadFile(*file)
 		if err != nil {
 			v.errorf(path, "cannot read: %v", err)
-			return
+			return ""
 		}
 		val := strings.TrimRight(string(data), "\r\n")
 		if val == "" {
-			v.errorf(path, "%s is empty; write the password into it", c.BindPasswordFile)
-			return
+			v.errorf(path, "%s is empty; write the %s into it", *file, what)
+			return ""
 		}
-		c.BindPassword = Secret(val)
+		return Secret(val)
 	}
+	return ""
 }
 
 func (v *validator) filter(path, f string) {

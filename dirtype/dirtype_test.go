@@ -8,9 +8,9 @@ import (
 
 // TestRegistryComplete: every type has what config, authn, testconn, admin
 // and the sources read, and the built-in order (which error messages and
-// the configuration's golden files show) is openldap, ad, domino.
+// the configuration's golden files show) is openldap, ad, domino, entra.
 func TestRegistryComplete(t *testing.T) {
-	if got, want := Names(), []string{OpenLDAP, ActiveDirectory, Domino}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{OpenLDAP, ActiveDirectory, Domino, Entra}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	seen := map[string]bool{}
@@ -26,7 +26,7 @@ func TestRegistryComplete(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v, %v", typ.Name, got, ok)
 		}
 		for _, s := range typ.TestSteps {
-			if !slices.Contains(ldapTestSteps, s) {
+			if !slices.Contains(ldapTestSteps, s) && !slices.Contains(EntraTestSteps, s) {
 				t.Errorf("type %s: unknown Test Connection step %q", typ.Name, s)
 			}
 		}
@@ -55,7 +55,7 @@ func TestRegister(t *testing.T) {
 	if _, err := Register(&Type{Name: "incomplete"}); err == nil {
 		t.Error("an incomplete type was registered")
 	}
-	if got := Names(); !slices.Equal(got, []string{OpenLDAP, ActiveDirectory, Domino, "fake"}) {
+	if got := Names(); !slices.Equal(got, []string{OpenLDAP, ActiveDirectory, Domino, Entra, "fake"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	remove()
