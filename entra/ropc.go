@@ -1,0 +1,111 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// PasswordGrant checks a user's password with the resource-owner password
+// credentials grant (ROPC) at the tenant's token endpoint: an answer 200
+// means the password is right; the tokens are read and thrown away.
+//
+// Microsoft discourages the grant and it has limits an administrator must
+// know: it fails for accounts that must do MFA, for federated domains (AD
+// FS or another identity provider checks their passwords), for guests and
+// personal accounts, and for passwordless accounts. Every failed attempt
+// counts towards Entra's smart lockout, so callers throttle per user
+// before calling Check (authn does).
+//
+// Check sends one request and never retries: a retried password would
+// count twice against the account.
+type PasswordGrant struct {
+	// TokenURL is {authority}/{tenant}/oauth2/v2.0/token.
+	TokenURL string
+	// ClientID is the app registration's application (client) ID.
+	ClientID string
+	// ClientAuth returns the parameters that authenticate a confidential
+	// client (client_secret, or client_assertion_type and a fresh
+	// client_assertion); nil for a public client.
+	ClientAuth func() (url.Values, error)
+	// HTTP sends the request; nil means http.DefaultClient. The caller's
+	// context bounds the request.
+	HTTP *http.Client
+}
+
+// maxErrorBody bounds the error body read from the token endpoint, and
+// maxTokenBody the successful answer drained before the connection is
+// reused.
+const (
+	maxErrorBody = 64 << 10
+	maxTokenBody = 1 << 20
+)
+
+// ErrPasswordGrant marks a password check that got no answer from the
+// token endpoint (network, TLS, an unreadable answer): the password was
+// neither accepted nor refused. A refusal is an *STSError instead.
+var ErrPasswordGrant = errors.New("entra: password grant failed")
+
+// Check reports whether password is username's. It returns nil when the
+// token endpoint accepts it, an *STSError when the endpoint refuses (the
+// failure class says why), and an error wrapping ErrPasswordGrant when
+// there is no usable answer. username is the user's userPrincipalName.
+func (g *PasswordGrant) Check(ctx context.Context, username, password string) error {
+	form := url.Values{
+		"grant_type": {"password"},
+		"client_id":  {g.ClientID},
+		"username":   {username},
+		"password":   {password},
+		// openid alone asks for the least: no Graph permission is
+		// involved, so no consent beyond sign-in is needed.
+		"scope": {"openid"},
+	}
+	if g.ClientAuth != nil {
+		auth, err := g.ClientAuth()
+		if err != nil {
+			return fmt.Errorf("%w: client credential: %w", ErrPasswordGrant, err)
+		}
+		for k, v := range auth {
+			form[k] = v
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.TokenURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPasswordGrant, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	hc := g.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// *url.Error quotes the URL only, never the form: no password.
+		return fmt.Errorf("%w: %w", ErrPasswordGrant, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		// The tokens are not kept: drain them so the connection is reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxTokenBody))
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	if err != nil {
+		return fmt.Errorf("%w: reading the answer (HTTP %d): %w", ErrPasswordGrant, resp.StatusCode, err)
+	}
+	return DecodeSTSError(resp.StatusCode, body)
+}
+
+// Host is the token endpoint's host, for audit lines.
+func (g *PasswordGrant) Host() string {
+	u, err := url.Parse(g.TokenURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
