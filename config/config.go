@@ -135,16 +135,21 @@ type LDAPListener struct {
 	// least 1.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerAddress caps the concurrent connections from one IP
-	// address, so that one client cannot take every slot. Default a
-	// quarter of MaxConnections; from 1 to MaxConnections. Behind a load
-	// balancer or proxy every client shares its address: set it to
-	// MaxConnections there.
+	// address (IPv6 clients by /64), so that one client cannot take every
+	// slot. Default a quarter of MaxConnections; from 1 to MaxConnections.
+	// Behind a load balancer or proxy every client shares its address: set
+	// it to MaxConnections there.
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
-	// FirstRequestTimeout closes a connection that has not started to send
-	// its first request this long after it was accepted (an LDAPS
-	// handshake included), so that connections that never send anything
-	// do not hold slots for a whole IdleTimeout. Default 10s; positive, at
-	// most IdleTimeout.
+	// FirstRequestTimeout is the idle timeout of a connection until it is
+	// established: until a bind with a password succeeds on it or, with
+	// AllowAnonymous, until it was answered any request. A connection that
+	// has not started to send a request this long after it was accepted
+	// (an LDAPS handshake included) or after its last answer is closed, so
+	// that connections that send nothing, or one anonymous bind, do not
+	// hold slots for a whole IdleTimeout. A monitor that keeps an anonymous
+	// connection open to read the root DSE now and then is closed after
+	// this much silence while AllowAnonymous is off. Default 10s; positive,
+	// at most IdleTimeout.
 	FirstRequestTimeout Duration `yaml:"first_request_timeout"`
 	// ReadTimeout closes a connection that takes longer than this to send
 	// one whole request once its first byte has arrived, so that a client

@@ -47,6 +47,12 @@ var (
 		Name: "dirgate_ldap_connections_refused_total",
 		Help: "LDAP connections refused on accept, by the cap that was reached (max_connections, per_address).",
 	}, []string{"reason"})
+	// LDAPProtocolErrors counts LDAP connections closed because the client
+	// sent something that is not a valid LDAP request.
+	LDAPProtocolErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "dirgate_ldap_protocol_errors_total",
+		Help: "LDAP connections closed, after a Notice of Disconnection, because the client sent something that is not a valid LDAP request.",
+	})
 	// AuthAttempts counts password checks by protocol and result.
 	AuthAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dirgate_auth_attempts_total", Help: "Password checks (LDAP binds and OIDC logins) by protocol and result.",
@@ -63,7 +69,7 @@ var (
 )
 
 func init() {
-	Registry.MustRegister(SyncRuns, SyncDuration, SyncChanges, Entries, LastSuccess, LDAPOps, LDAPConnectionsRefused, AuthAttempts, BindLatency, UpstreamUp,
+	Registry.MustRegister(SyncRuns, SyncDuration, SyncChanges, Entries, LastSuccess, LDAPOps, LDAPConnectionsRefused, LDAPProtocolErrors, AuthAttempts, BindLatency, UpstreamUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 

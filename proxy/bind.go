@@ -94,6 +94,9 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	} else {
 		sess.set(bindUser, id.Entry.DN, name)
 	}
+	// An identity ends first_request_timeout: the connection may now idle
+	// for idle_timeout (see critical for anonymous sessions).
+	r.MarkEstablished()
 	setCode(gldap.ResultSuccess)
 }
 

@@ -43,7 +43,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	listeners []*listener
-	refusals  refusalLog
+	// refusals and protocolErrors are what clients can cause in bulk.
+	refusals, protocolErrors summaryLog
 }
 
 // Authenticator checks directory users' passwords (authn.Authenticator).
@@ -181,54 +182,81 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// refusalLogEvery spaces the log lines about refused connections: a flood
-// of connections must not flood the log as well. The metric counts each.
-const refusalLogEvery = time.Minute
+// summaryEvery spaces the log lines about events clients can cause in bulk
+// (refused connections, protocol errors): a flood of them must not flood
+// the log as well. The metrics count each.
+const summaryEvery = time.Minute
 
-// refusalLog logs refused connections at most once per refusalLogEvery,
-// with how many of each reason were refused since the last line.
-type refusalLog struct {
+// summaryLog counts events by kind, for a log line at most once per
+// summaryEvery.
+type summaryLog struct {
 	mu     sync.Mutex
 	last   time.Time
-	counts map[gldap.RefuseReason]int
+	counts map[string]int
+}
+
+// add counts an event of kind. When no line was logged in the last
+// summaryEvery, it returns the counts by kind since the last line, this
+// event's included, for the caller to log.
+func (l *summaryLog) add(kind string) (counts map[string]int, log bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.counts == nil {
+		l.counts = map[string]int{}
+	}
+	l.counts[kind]++
+	now := time.Now()
+	if now.Sub(l.last) < summaryEvery {
+		return nil, false
+	}
+	counts = l.counts
+	l.last, l.counts = now, nil
+	return counts, true
 }
 
 // refused counts a connection gldap refused for a cap, and logs it unless
-// a line was logged less than refusalLogEvery ago.
+// a line was logged less than summaryEvery ago.
 func (s *Server) refused(remote net.Addr, reason gldap.RefuseReason) {
 	metrics.LDAPConnectionsRefused.WithLabelValues(string(reason)).Inc()
-	r := &s.refusals
-	r.mu.Lock()
-	if r.counts == nil {
-		r.counts = map[gldap.RefuseReason]int{}
-	}
-	r.counts[reason]++
-	now := time.Now()
-	if now.Sub(r.last) < refusalLogEvery {
-		r.mu.Unlock()
+	counts, ok := s.refusals.add(string(reason))
+	if !ok {
 		return
 	}
-	counts := r.counts
-	r.last, r.counts = now, nil
-	r.mu.Unlock()
 	cfg := s.settings().cfg
 	s.log.Warn("ldap connections refused: a connection cap is reached",
-		"max_connections", counts[gldap.RefusedMaxConnections], "per_address", counts[gldap.RefusedPerAddress],
+		"max_connections", counts[string(gldap.RefusedMaxConnections)], "per_address", counts[string(gldap.RefusedPerAddress)],
 		"last_remote", remote.String(), "limit", cfg.MaxConnections, "limit_per_address", cfg.MaxConnectionsPerAddress,
-		"since", refusalLogEvery.String())
+		"since", summaryEvery.String())
+}
+
+// protocolError counts a connection gldap closed because its client sent
+// something that is not LDAP, and logs it unless a line was logged less
+// than summaryEvery ago. Info: an operator may need to see why a client is
+// disconnected, but a client sending junk in a loop must not be able to
+// fill the log.
+func (s *Server) protocolError(remote net.Addr, err error) {
+	const kind = "protocol_error"
+	metrics.LDAPProtocolErrors.Inc()
+	counts, ok := s.protocolErrors.add(kind)
+	if !ok {
+		return
+	}
+	s.log.Info("ldap connections closed for protocol errors (not valid LDAP)",
+		"count", counts[kind], "last_remote", remote.String(), "last_error", err.Error(), "since", summaryEvery.String())
 }
 
 // Serve answers LDAP on ln until Shutdown; ldaps wraps ln in TLS.
 func (s *Server) Serve(ln net.Listener, ldaps bool) error {
 	l := &listener{s: s, ldaps: ldaps}
 	opts := []gldap.Option{
-		// gldap logs at Info what an operator may need (protocol errors
-		// that close a connection, listening) and at Error what needs a
-		// look (a handler panic, a failing accept); its debug chatter
-		// stays off.
+		// gldap logs at Info what an operator may need (listening; the
+		// protocol errors that close a connection come to protocolError)
+		// and at Error what needs a look (a handler panic, a failing
+		// accept); its debug chatter stays off.
 		gldap.WithLogger(hclog.New(&hclog.LoggerOptions{Name: "gldap", Level: hclog.Info, DisableTime: true, Output: slogWriter{s.log}})),
 		gldap.WithLimits(limits(s.settings().cfg)),
 		gldap.WithOnRefuse(s.refused),
+		gldap.WithOnProtocolError(s.protocolError),
 		// Handlers answer from the cache or one upstream bind; running them
 		// on the reading goroutine saves a thread wake-up per request.
 		gldap.WithSerialRequests(),
@@ -315,8 +343,19 @@ func (l *listener) routes() (*gldap.Mux, error) {
 // running h (RFC 4511 4.1.11). Controls not marked critical are ignored,
 // as the RFC allows. A refused bind still drops the connection's previous
 // authentication, as any failed bind does (4.2.1), and as slapd does.
+//
+// Every answered request passes here, so this is also where an anonymous
+// session is established when allow_anonymous makes it legitimate: from
+// then on the connection idles under idle_timeout instead of
+// first_request_timeout. Without allow_anonymous only a successful bind
+// establishes a connection (bind.go), so a client that sends an anonymous
+// bind or reads the root DSE and then waits is closed after
+// first_request_timeout of silence.
 func (l *listener) critical(h gldap.HandlerFunc, implemented ...string) gldap.HandlerFunc {
 	return func(w *gldap.ResponseWriter, r *gldap.Request) {
+		if l.s.settings().cfg.AllowAnonymous {
+			defer r.MarkEstablished()
+		}
 		for _, oid := range r.CriticalControls() {
 			if slices.Contains(implemented, oid) {
 				continue

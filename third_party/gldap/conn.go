@@ -85,8 +85,8 @@ type conn struct {
 	lastDone atomic.Int64
 	born     time.Time
 
-	srv                  *Server // for its limits, which SetLimits may change
-	started              bool    // a request has begun to arrive; only the reading goroutine uses it
+	srv                  *Server     // for its limits, which SetLimits may change
+	established          atomic.Bool // see Request.MarkEstablished; dirgate patch 17
 	serialRequests       bool
 	writeTimeout         time.Duration
 	maxPacketSize        int
@@ -142,9 +142,15 @@ func (c *conn) serveRequests() {
 			c.logger.Debug("received shutdown cancellation", "op", op, "conn", c.connID, "requestID", requestID)
 			return
 		case errors.Is(err, errProtocol):
-			// Info, not debug: a client whose requests a server cannot
-			// read needs an operator to see why it is disconnected.
-			c.logger.Info("protocol error, closing connection", "op", op, "conn", c.connID, "remote", c.remoteAddr, "err", err)
+			// dirgate patch 18: reported to the caller when it asks, so
+			// that it can rate-limit the log.  Otherwise Info, not
+			// debug: a client whose requests a server cannot read needs
+			// an operator to see why it is disconnected.
+			if h := c.srv.onProtocolError; h != nil {
+				h(c.remoteAddr, err)
+			} else {
+				c.logger.Info("protocol error, closing connection", "op", op, "conn", c.connID, "remote", c.remoteAddr, "err", err)
+			}
 			_ = c.writeNotice(ResultProtocolError, "protocol error")
 			return
 		default:
@@ -258,7 +264,6 @@ func (c *conn) readPacket(requestID int) (*packet, error) {
 	if err := c.awaitRequest(reader); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	c.started = true
 	if err := c.armMessageDeadline(reader); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -335,9 +340,10 @@ func (c *conn) awaitRequest(reader *bufio.Reader) error {
 // The idle period starts when the last dispatched handler answered, not when
 // the deadline was armed: a deadline that fires just after a slow handler
 // answered must not close a client that is about to send its next request.
+// A handler that established the connection meanwhile lengthened the wait.
 func (c *conn) idleLeft(err error) (time.Duration, bool) {
 	var ne net.Error
-	idle := c.srv.limits.Load().IdleTimeout
+	idle := c.waitTimeout()
 	if idle <= 0 || !errors.As(err, &ne) || !ne.Timeout() {
 		return 0, false
 	}
@@ -353,11 +359,14 @@ func (c *conn) idleLeft(err error) (time.Duration, bool) {
 }
 
 // waitTimeout is how long the connection may wait for its next request:
-// the idle timeout, or the shorter first-request timeout until a request
-// has begun to arrive.
+// the idle timeout, or the shorter first-request timeout until a handler
+// marked the connection established.  Beginning to send a request is not
+// enough: a client whose one anonymous bind or abandon bought it the whole
+// idle timeout could hold its slot with next to no traffic.
+// dirgate patch 17: established, not a first byte, ends the shorter wait.
 func (c *conn) waitTimeout() time.Duration {
 	lim := c.srv.limits.Load()
-	if c.started || lim.FirstRequestTimeout <= 0 {
+	if c.established.Load() || lim.FirstRequestTimeout <= 0 {
 		return lim.IdleTimeout
 	}
 	if lim.IdleTimeout > 0 {

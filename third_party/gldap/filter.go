@@ -42,15 +42,17 @@ const (
 // Filter.
 var errFilter = errors.New("invalid filter")
 
-// decodeFilter turns a BER-encoded Filter (RFC 4511 section 4.5.1) into its
-// RFC 4515 string form.  It replaces go-ldap's DecompileFilter, which
+// DecodeFilter turns a BER-encoded Filter (RFC 4511 section 4.5.1) into its
+// RFC 4515 string form, as SearchMessage.Filter carries it; it is exported
+// so that a server can test its own filter parser on what reaches it.  A
+// malformed filter is an error.  It replaces go-ldap's DecompileFilter, which
 // panics on an extensibleMatch carrying dnAttributes (it asserts the
 // context-tagged BOOLEAN's Value, which the BER decoder leaves nil for
 // context-class tags), checks none of the structure, and writes attribute
 // descriptions and matching rules unchecked into the string, where a ")" or
 // "=" in one would turn it into a different filter.  Nesting is bounded by
 // the BER decoder's depth limit.
-func decodeFilter(p *ber.Packet) (string, error) {
+func DecodeFilter(p *ber.Packet) (string, error) {
 	var b strings.Builder
 	if err := writeFilter(&b, p); err != nil {
 		return "", err

@@ -13,7 +13,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// filterStrings round-trip: go-ldap encodes each, decodeFilter must give
+// filterStrings round-trip: go-ldap encodes each, DecodeFilter must give
 // the same string back.
 var filterStrings = []string{
 	"(ou:dn:=people)",
@@ -46,9 +46,9 @@ func TestDecodeFilter_RoundTrip(t *testing.T) {
 		t.Run(s, func(t *testing.T) {
 			p, err := ldap.CompileFilter(s)
 			must(t, err)
-			got, err := decodeFilter(p)
+			got, err := DecodeFilter(p)
 			if err != nil {
-				t.Fatalf("decodeFilter: %v", err)
+				t.Fatalf("DecodeFilter: %v", err)
 			}
 			// go-ldap keeps ":DN" as a matching rule named DN; that is
 			// what it sent, and the string says so.
@@ -68,7 +68,7 @@ func TestDecodeFilter_DNAttributes(t *testing.T) {
 		want  string
 	}{{0xff, "(ou:dn:=people)"}, {0x01, "(ou:dn:=people)"}, {0x00, "(ou:=people)"}} {
 		p := extensible(ctxString(ruleType, "ou"), ctxString(ruleMatchValue, "people"), ctxBytes(ruleDNAttributes, tc.octet))
-		got, err := decodeFilter(p)
+		got, err := DecodeFilter(p)
 		if err != nil || got != tc.want {
 			t.Errorf("octet %#x: got %q, %v; want %q", tc.octet, got, err, tc.want)
 		}
@@ -114,7 +114,7 @@ func TestDecodeFilter_Malformed(t *testing.T) {
 	}
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {
-			if s, err := decodeFilter(p); !errors.Is(err, errFilter) {
+			if s, err := DecodeFilter(p); !errors.Is(err, errFilter) {
 				t.Fatalf("got %q, %v; want errFilter", s, err)
 			}
 		})
@@ -145,9 +145,10 @@ func TestSearch_DNAttributesFilterKeepsConnection(t *testing.T) {
 	}
 }
 
-// FuzzDecodeFilter feeds BER-encoded filters to decodeFilter: it must not
+// FuzzDecodeFilter feeds BER-encoded filters to DecodeFilter: it must not
 // panic, and whatever it accepts must be a string go-ldap compiles back to
-// a filter that decodes to the same string.
+// a filter that decodes to the same string.  The parser that receives the
+// strings in dirgate is fuzzed on them by dirgate's FuzzWireFilter.
 func FuzzDecodeFilter(f *testing.F) {
 	for _, s := range filterStrings {
 		p, err := ldap.CompileFilter(s)
@@ -162,7 +163,7 @@ func FuzzDecodeFilter(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s, err := decodeFilter(p)
+		s, err := DecodeFilter(p)
 		if err != nil {
 			if !errors.Is(err, errFilter) {
 				t.Fatalf("error %v is not errFilter", err)
@@ -173,7 +174,7 @@ func FuzzDecodeFilter(f *testing.F) {
 		if err != nil {
 			t.Fatalf("decoded %q, which go-ldap does not compile: %v", s, err)
 		}
-		if s2, err := decodeFilter(again); err != nil || s2 != s {
+		if s2, err := DecodeFilter(again); err != nil || s2 != s {
 			t.Fatalf("decoded %q, recompiled and decoded %q, %v", s, s2, err)
 		}
 	})

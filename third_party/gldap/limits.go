@@ -17,11 +17,16 @@ type Limits struct {
 	// IdleTimeout closes a connection that has waited this long for its
 	// next request (see WithIdleTimeout).
 	IdleTimeout time.Duration
-	// FirstRequestTimeout closes a connection whose first request has not
-	// started to arrive this long after it was accepted; an LDAPS
-	// handshake counts as part of that wait.  It keeps connections that
-	// never send anything from holding slots for a whole IdleTimeout, and
-	// is capped by IdleTimeout.
+	// FirstRequestTimeout replaces IdleTimeout until a handler marks the
+	// connection established (Request.MarkEstablished, e.g. on a
+	// successful bind): a connection that has not started to send a
+	// request this long after it was accepted (an LDAPS handshake
+	// included), or after its last request was answered, is closed.  It
+	// keeps connections that send nothing, or only requests that
+	// establish nothing (an anonymous bind, an abandon), from holding
+	// slots for a whole IdleTimeout.  A server whose handlers never call
+	// MarkEstablished holds every connection to it.  It is capped by
+	// IdleTimeout.
 	FirstRequestTimeout time.Duration
 	// MessageTimeout closes a connection that takes longer than this to
 	// send one request once its first byte has arrived, so a client
@@ -30,8 +35,9 @@ type Limits struct {
 	// MaxConnections caps the open connections (see WithMaxConnections).
 	MaxConnections int
 	// MaxConnectionsPerAddress caps the open connections from one IP
-	// address, so one client cannot take every slot.  Connections that
-	// have no IP address (e.g. Unix sockets) are not counted.
+	// address, so one client cannot take every slot.  IPv6 clients are
+	// counted by /64, which one host commonly has to itself.  Connections
+	// that have no IP address (e.g. Unix sockets) are not counted.
 	MaxConnectionsPerAddress int
 }
 
@@ -70,6 +76,23 @@ func WithOnRefuse(h OnRefuseHandler) Option {
 	}
 }
 
+// OnProtocolErrorHandler is told about every connection closed because the
+// client sent something that is not a valid LDAP request; err says what.
+// dirgate patch 18: OnProtocolErrorHandler and WithOnProtocolError.
+type OnProtocolErrorHandler func(remote net.Addr, err error)
+
+// WithOnProtocolError calls h for every connection closed for a protocol
+// error (RFC 4511 section 4.1.1, after a Notice of Disconnection), e.g. to
+// count them and log them at a rate the caller chooses, instead of the
+// server logging each at info level: clients decide how many there are.
+func WithOnProtocolError(h OnProtocolErrorHandler) Option {
+	return func(o interface{}) {
+		if o, ok := o.(*configOptions); ok {
+			o.withOnProtocolError = h
+		}
+	}
+}
+
 // SetLimits replaces the limits of a running server; it is safe to call
 // while the server serves.  Open connections get the new timeouts from
 // their next wait on; connection caps apply to connections accepted from
@@ -83,11 +106,19 @@ func (s *Server) Limits() Limits {
 	return *s.limits.Load()
 }
 
-// addrKey is the IP address connections are counted by; invalid when c has
-// none.
+// addrKey is what connections from a is counted by: its IPv4 address
+// (IPv4-mapped IPv6 included), or the network of its IPv6 /64, since a host
+// commonly has a whole /64 to pick addresses from (dirgate's authn throttle
+// groups IPv6 clients the same way).  Invalid when a has no IP address.
 func addrKey(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.Addr{}
 	}
-	return netip.Addr{}
+	ip := ta.AddrPort().Addr().Unmap().WithZone("")
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
 }

@@ -457,7 +457,7 @@ func (p *packet) searchParmeters() (*searchParameters, error) {
 	}
 
 	// dirgate patch 14: not go-ldap's DecompileFilter, which panicked.
-	filter, err := decodeFilter(requestPacket.Children[childFilter])
+	filter, err := DecodeFilter(requestPacket.Children[childFilter])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}

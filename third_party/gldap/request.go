@@ -153,6 +153,15 @@ func (r *Request) IsTLS() bool {
 	return r.conn.isTLS.Load()
 }
 
+// MarkEstablished tells the server that the request's connection has
+// established itself, e.g. with a successful bind: from its next wait for a
+// request on, it waits under Limits.IdleTimeout instead of the shorter
+// Limits.FirstRequestTimeout.  It cannot be undone.
+// dirgate patch 17
+func (r *Request) MarkEstablished() {
+	r.conn.established.Store(true)
+}
+
 // NewModifyResponse creates a modify response
 // Supported options: WithResponseCode, WithDiagnosticMessage, WithMatchedDN
 func (r *Request) NewModifyResponse(opt ...Option) *ModifyResponse {

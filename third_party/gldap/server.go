@@ -37,6 +37,7 @@ type Server struct {
 	limits          atomic.Pointer[Limits]
 	perAddress      map[netip.Addr]int // open connections by client address; guarded by mu
 	onRefuse        OnRefuseHandler
+	onProtocolError OnProtocolErrorHandler // dirgate patch 18
 	serialRequests  bool
 	writeTimeout    time.Duration
 	shutdownTimeout time.Duration
@@ -79,6 +80,7 @@ func NewServer(opt ...Option) (*Server, error) {
 		conns:                map[*conn]struct{}{},
 		perAddress:           map[netip.Addr]int{},
 		onRefuse:             opts.withOnRefuse,
+		onProtocolError:      opts.withOnProtocolError,
 		shutdownCancel:       cancel,
 		shutdownCtx:          cancelCtx,
 		writeTimeout:         opts.withWriteTimeout,

@@ -15,10 +15,11 @@ type configOptions struct {
 	withLogger               hclog.Logger
 	withSerialRequests       bool // dirgate patch 12
 	withWriteTimeout         time.Duration
-	withShutdownTimeout      time.Duration   // dirgate patch 6
-	withLimits               Limits          // dirgate patch 5, 7 and 16
-	withOnRefuse             OnRefuseHandler // dirgate patch 16
-	withMaxPacketSize        int             // dirgate patch 8
+	withShutdownTimeout      time.Duration          // dirgate patch 6
+	withLimits               Limits                 // dirgate patch 5, 7 and 16
+	withOnRefuse             OnRefuseHandler        // dirgate patch 16
+	withOnProtocolError      OnProtocolErrorHandler // dirgate patch 18
+	withMaxPacketSize        int                    // dirgate patch 8
 	withDisablePanicRecovery bool
 	withOnClose              OnCloseHandler
 }
