@@ -138,7 +138,7 @@ func (v *validator) listener(l *LDAPListener, p string) {
 	v.positiveDuration(p+".idle_timeout", &l.IdleTimeout, 15*time.Minute)
 	v.positiveDuration(p+".first_request_timeout", &l.FirstRequestTimeout, min(10*time.Second, l.IdleTimeout.Std()))
 	if l.IdleTimeout > 0 && l.FirstRequestTimeout > l.IdleTimeout {
-		v.errorf(p+".first_request_timeout", "%s is longer than idle_timeout (%s); a connection would wait longer for its first request than for any other", l.FirstRequestTimeout, l.IdleTimeout)
+		v.errorf(p+".first_request_timeout", "%s is longer than idle_timeout (%s); a connection would idle longer before it is established (bound) than after", l.FirstRequestTimeout, l.IdleTimeout)
 	}
 	v.positiveDuration(p+".read_timeout", &l.ReadTimeout, 30*time.Second)
 	v.atLeast(p+".max_connections", &l.MaxConnections, 1024, 1)
