@@ -14,6 +14,7 @@ import (
 
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dirtype"
+	"github.com/dirgate/dirgate/entra"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
@@ -26,6 +27,7 @@ var openers = map[string]Opener{
 	dirtype.OpenLDAP:        openLDAP,
 	dirtype.ActiveDirectory: openLDAP,
 	dirtype.Domino:          openLDAP,
+	dirtype.Entra:           func(c *config.Connector, log *slog.Logger) (dirsync.Source, error) { return entra.New(c, log) },
 }
 
 func openLDAP(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {

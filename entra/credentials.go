@@ -1,0 +1,200 @@
+package entra
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/config"
+)
+
+// assertionLifetime is how long a client assertion is valid: Microsoft
+// asks for a short one (5 to 10 minutes).
+const assertionLifetime = 5 * time.Minute
+
+// expiryMargin renews an access token this long before it expires, so
+// that no request leaves with a token about to expire.
+const expiryMargin = time.Minute
+
+// TokenURL is the token endpoint of the connector's tenant.
+func TokenURL(e *config.Entra) string {
+	return e.AuthorityURL + "/" + url.PathEscape(e.Tenant) + "/oauth2/v2.0/token"
+}
+
+// GraphScope is the scope of an app-only Graph token: the resource with
+// /.default, which grants the application permissions consented to.
+func GraphScope(e *config.Entra) string { return e.GraphURL + "/.default" }
+
+// TokenSource gets app-only Graph tokens for a connector (client
+// credentials grant) and keeps the current one until it nears expiry by
+// its clock. Invalidate drops it when Graph refuses it early.
+type TokenSource struct {
+	cfg   clientcredentials.Config
+	hc    *http.Client
+	clk   clock.Clock
+	key   crypto.Signer // with a certificate, else nil
+	alg   jose.SignatureAlgorithm
+	x5t   string // base64url SHA-256 of the certificate (x5t#S256)
+	mu    sync.Mutex
+	token *oauth2.Token
+}
+
+// NewTokenSource prepares the credentials of e: its client secret, or its
+// certificate, with which every token request carries a freshly signed
+// client assertion. hc sends the token requests.
+func NewTokenSource(e *config.Entra, hc *http.Client, clk clock.Clock) (*TokenSource, error) {
+	ts := &TokenSource{hc: hc, clk: clk, cfg: clientcredentials.Config{
+		ClientID:     e.ClientID,
+		ClientSecret: e.ClientSecret.Reveal(),
+		TokenURL:     TokenURL(e),
+		Scopes:       []string{GraphScope(e)},
+		AuthStyle:    oauth2.AuthStyleInParams,
+	}}
+	if e.CertificateFile == "" {
+		return ts, nil // config requires the secret then
+	}
+	pair, err := tls.LoadX509KeyPair(e.CertificateFile, e.PrivateKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("entra: loading the app's certificate: %w", err)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("entra: the private key of %s cannot sign", e.CertificateFile)
+	}
+	sum := sha256.Sum256(pair.Certificate[0])
+	ts.key, ts.x5t = signer, base64.RawURLEncoding.EncodeToString(sum[:])
+	ts.alg = jose.RS256
+	if e.SigningAlgorithm == "PS256" {
+		ts.alg = jose.PS256
+	}
+	if _, err := x509.ParseCertificate(pair.Certificate[0]); err != nil {
+		return nil, fmt.Errorf("entra: parsing the app's certificate: %w", err)
+	}
+	return ts, nil
+}
+
+// Token returns the current token, or gets a new one.
+func (ts *TokenSource) Token() (*oauth2.Token, error) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if t := ts.token; t != nil && ts.clk.Now().Add(expiryMargin).Before(t.Expiry) {
+		return t, nil
+	}
+	t, err := ts.fetch()
+	if err != nil {
+		return nil, err
+	}
+	ts.token = t
+	return t, nil
+}
+
+// Invalidate drops the current token, if it is still tok, so that the
+// next request gets a new one.
+func (ts *TokenSource) Invalidate(tok string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.token != nil && ts.token.AccessToken == tok {
+		ts.token = nil
+	}
+}
+
+func (ts *TokenSource) fetch() (*oauth2.Token, error) {
+	cfg := ts.cfg
+	if ts.key != nil {
+		assertion, err := ts.assertion()
+		if err != nil {
+			return nil, err
+		}
+		cfg.EndpointParams = url.Values{
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion":      {assertion},
+		}
+	}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ts.hc)
+	now := ts.clk.Now()
+	t, err := cfg.Token(ctx)
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			return nil, DecodeSTSError(re.Response.StatusCode, re.Body)
+		}
+		return nil, fmt.Errorf("entra: getting a token from %s: %w", cfg.TokenURL, err)
+	}
+	// x/oauth2 sets Expiry by the wall clock; take expires_in by ours.
+	if in, ok := t.Extra("expires_in").(float64); ok && in > 0 {
+		t.Expiry = now.Add(time.Duration(in) * time.Second)
+	}
+	return t, nil
+}
+
+// assertion signs a client assertion for one token request (RFC 7523 as
+// Microsoft profiles it): aud the token URL, iss = sub the client ID, a
+// unique jti, a short expiry, and the certificate's SHA-256 thumbprint.
+func (ts *TokenSource) assertion() (string, error) {
+	opts := (&jose.SignerOptions{}).WithType("JWT").WithHeader("x5t#S256", ts.x5t)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: ts.alg, Key: ts.key}, opts)
+	if err != nil {
+		return "", fmt.Errorf("entra: client assertion: %w", err)
+	}
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", err
+	}
+	now := ts.clk.Now()
+	claims := jwt.Claims{
+		Audience:  jwt.Audience{ts.cfg.TokenURL},
+		Issuer:    ts.cfg.ClientID,
+		Subject:   ts.cfg.ClientID,
+		ID:        hex.EncodeToString(jti),
+		IssuedAt:  jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now),
+		Expiry:    jwt.NewNumericDate(now.Add(assertionLifetime)),
+	}
+	s, err := jwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("entra: client assertion: %w", err)
+	}
+	return s, nil
+}
+
+// transport adds the bearer token to Graph requests and, when Graph
+// refuses a token as invalid or expired (its clock may run ahead of
+// ours), gets a new one and sends the request once more.
+type transport struct {
+	ts   *TokenSource
+	base http.RoundTripper
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	for attempt := 0; ; attempt++ {
+		tok, err := t.ts.Token()
+		if err != nil {
+			return nil, err
+		}
+		r := req.Clone(req.Context())
+		tok.SetAuthHeader(r)
+		resp, err := t.base.RoundTrip(r)
+		if err != nil || resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
+			return resp, err
+		}
+		_ = resp.Body.Close()
+		t.ts.Invalidate(tok.AccessToken)
+	}
+}

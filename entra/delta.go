@@ -1,0 +1,101 @@
+package entra
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The properties dirgate asks Graph to track. $select goes on the first
+// request of a round only; a change to a property not listed here would
+// not be reported, so every mapped property is listed.
+const (
+	userSelect  = "id,userPrincipalName,mail,proxyAddresses,otherMails,accountEnabled,displayName,givenName,surname,userType,mailNickname,onPremisesSyncEnabled,onPremisesImmutableId"
+	groupSelect = "id,displayName,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses,mailNickname,onPremisesSyncEnabled,members"
+)
+
+// page is one page of a users or groups delta round.
+type page struct {
+	NextLink  string   `json:"@odata.nextLink"`
+	DeltaLink string   `json:"@odata.deltaLink"`
+	Value     []object `json:"value"`
+}
+
+// removal is Graph's @removed annotation: "changed" for an object moved
+// to the recycle bin (or out of scope), "deleted" for one deleted for good.
+type removal struct {
+	Reason string `json:"reason"`
+}
+
+// object is a user or a group as a delta page carries it. A property
+// that is absent or null is empty: each object replaces the selected
+// properties of the previous version whole.
+type object struct {
+	ID      string   `json:"id"`
+	Removed *removal `json:"@removed,omitempty"`
+
+	UserPrincipalName     string   `json:"userPrincipalName,omitempty"`
+	Mail                  string   `json:"mail,omitempty"`
+	ProxyAddresses        []string `json:"proxyAddresses,omitempty"`
+	OtherMails            []string `json:"otherMails,omitempty"`
+	AccountEnabled        *bool    `json:"accountEnabled,omitempty"`
+	DisplayName           string   `json:"displayName,omitempty"`
+	GivenName             string   `json:"givenName,omitempty"`
+	Surname               string   `json:"surname,omitempty"`
+	UserType              string   `json:"userType,omitempty"`
+	MailNickname          string   `json:"mailNickname,omitempty"`
+	OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled,omitempty"`
+	OnPremisesImmutableID string   `json:"onPremisesImmutableId,omitempty"`
+
+	MailEnabled     *bool    `json:"mailEnabled,omitempty"`
+	SecurityEnabled *bool    `json:"securityEnabled,omitempty"`
+	GroupTypes      []string `json:"groupTypes,omitempty"`
+
+	MembersDelta []memberRef `json:"members@delta,omitempty"`
+}
+
+// memberRef is one entry of a group's members@delta.
+type memberRef struct {
+	Type    string   `json:"@odata.type"`
+	ID      string   `json:"id"`
+	Removed *removal `json:"@removed,omitempty"`
+}
+
+// Kinds of member dirgate serves; devices, service principals and
+// contacts are not directory entries of dirgate's.
+const (
+	memberUser  = "#microsoft.graph.user"
+	memberGroup = "#microsoft.graph.group"
+)
+
+// errPage marks a page that is valid JSON but not a delta page.
+var errPage = errors.New("not a Graph delta page")
+
+// decodePage reads one delta page and checks its shape: exactly one of
+// nextLink and deltaLink, and an ID on every object and member. Graph
+// object IDs are GUIDs, compared case-insensitively: they are lower-cased.
+func decodePage(body []byte) (*page, error) {
+	var p page
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, err
+	}
+	if (p.NextLink == "") == (p.DeltaLink == "") {
+		return nil, fmt.Errorf("%w: it must carry exactly one of @odata.nextLink and @odata.deltaLink", errPage)
+	}
+	for i := range p.Value {
+		o := &p.Value[i]
+		if o.ID = normID(o.ID); o.ID == "" {
+			return nil, fmt.Errorf("%w: value[%d] has no id", errPage, i)
+		}
+		for j := range o.MembersDelta {
+			m := &o.MembersDelta[j]
+			if m.ID = normID(m.ID); m.ID == "" {
+				return nil, fmt.Errorf("%w: value[%d] (%s): members@delta[%d] has no id", errPage, i, o.ID, j)
+			}
+		}
+	}
+	return &p, nil
+}
+
+func normID(id string) string { return strings.ToLower(strings.TrimSpace(id)) }

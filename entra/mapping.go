@@ -1,0 +1,154 @@
+package entra
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/dirgate/dirgate/cache"
+)
+
+// inScope reports whether a user is synced: members always, guests only
+// with include_guests, and with email_domains only users with an address
+// in one of them.
+func (s *Source) inScope(o *object) bool {
+	if strings.EqualFold(o.UserType, "Guest") && !s.conn.Entra.IncludeGuests {
+		return false
+	}
+	return s.domains == nil || len(s.addresses(o)) > 0
+}
+
+// userEntry maps a Graph user; nil when the user is out of scope.
+func (s *Source) userEntry(o *object) *cache.Entry {
+	if !s.inScope(o) {
+		return nil
+	}
+	enabled := o.AccountEnabled == nil || *o.AccountEnabled
+	e := &cache.Entry{ID: o.ID, DN: s.dn("users", o.ID), Kind: cache.KindUser, Addresses: s.addresses(o)}
+	e.Disabled = !enabled && s.conn.AcknowledgeDisabledAccounts
+	attrs := attrSet{}
+	attrs.add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	// The display name first: readers take the first cn as the name; the
+	// ID is the RDN's value, which the entry must hold too.
+	attrs.add("cn", nonEmpty(o.DisplayName, o.UserPrincipalName), o.ID)
+	attrs.add("id", o.ID)
+	attrs.add("uid", o.UserPrincipalName)
+	attrs.add("userPrincipalName", o.UserPrincipalName)
+	attrs.add("mail", o.Mail)
+	attrs.add("displayName", o.DisplayName)
+	attrs.add("givenName", o.GivenName)
+	attrs.add("sn", o.Surname)
+	attrs.add("mailNickname", o.MailNickname)
+	attrs.add("userType", o.UserType)
+	attrs.add("proxyAddresses", o.ProxyAddresses...)
+	attrs.add("otherMails", o.OtherMails...)
+	attrs.add("accountEnabled", ldapBool(enabled))
+	attrs.add("onPremisesImmutableId", o.OnPremisesImmutableID)
+	if o.OnPremisesSyncEnabled != nil {
+		attrs.add("onPremisesSyncEnabled", ldapBool(*o.OnPremisesSyncEnabled))
+	}
+	e.Attrs = attrs
+	return e
+}
+
+// groupEntry maps a Graph group and its members: the users in scope
+// (inScope) and every group, named by their DNs.
+func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Entry {
+	o := &g.Object
+	e := &cache.Entry{ID: o.ID, DN: s.dn("groups", o.ID), Kind: cache.KindGroup}
+	for _, id := range g.Users {
+		if inScope(id) {
+			e.Members = append(e.Members, s.dn("users", id))
+		}
+	}
+	for _, id := range g.Groups {
+		if id != o.ID { // a group listing itself would loop
+			e.Members = append(e.Members, s.dn("groups", id))
+		}
+	}
+	attrs := attrSet{}
+	attrs.add("objectClass", "top", "groupOfNames")
+	attrs.add("cn", nonEmpty(o.DisplayName, o.ID), o.ID)
+	attrs.add("id", o.ID)
+	attrs.add("displayName", o.DisplayName)
+	attrs.add("mail", o.Mail)
+	attrs.add("mailNickname", o.MailNickname)
+	attrs.add("proxyAddresses", o.ProxyAddresses...)
+	attrs.add("groupTypes", o.GroupTypes...)
+	for _, b := range []struct {
+		name string
+		v    *bool
+	}{{"mailEnabled", o.MailEnabled}, {"securityEnabled", o.SecurityEnabled}, {"onPremisesSyncEnabled", o.OnPremisesSyncEnabled}} {
+		if b.v != nil {
+			attrs.add(b.name, ldapBool(*b.v))
+		}
+	}
+	attrs.add("member", e.Members...)
+	e.Attrs = attrs
+	return e
+}
+
+// addresses returns a user's login addresses, primary first: the SMTP:
+// proxy address (Exchange's primary), mail, the smtp: aliases, then the
+// UPN when it is an address (not a guest's #EXT# name); limited to the
+// connector's email domains.
+func (s *Source) addresses(o *object) []string {
+	var primary, aliases []string
+	for _, p := range o.ProxyAddresses {
+		prefix, addr, ok := strings.Cut(p, ":")
+		if !ok || !strings.EqualFold(prefix, "smtp") {
+			continue // X500:, SIP:, SPO: are not mail
+		}
+		if prefix == "SMTP" {
+			primary = append(primary, addr)
+		} else {
+			aliases = append(aliases, addr)
+		}
+	}
+	// otherMails are user-managed alternates, not addresses of the mailbox.
+	candidates := append(append(primary, o.Mail), aliases...)
+	if !strings.Contains(o.UserPrincipalName, "#EXT#") {
+		candidates = append(candidates, o.UserPrincipalName)
+	}
+	var out []string
+	for _, a := range candidates {
+		a = cache.NormalizeAddress(a)
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 || slices.Contains(out, a) {
+			continue
+		}
+		if s.domains != nil && !s.domains[a[at+1:]] {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// attrSet collects attributes, leaving out empty values.
+type attrSet []cache.Attr
+
+func (a *attrSet) add(name string, values ...string) {
+	var vs []string
+	for _, v := range values {
+		if v != "" && !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	if len(vs) > 0 {
+		*a = append(*a, cache.Attr{Name: name, Values: vs})
+	}
+}
+
+func ldapBool(b bool) string {
+	if b {
+		return "TRUE"
+	}
+	return "FALSE"
+}
+
+func nonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

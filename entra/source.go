@@ -1,0 +1,407 @@
+// Package entra is the Microsoft Entra ID directory type: app-only
+// credentials (client secret or certificate assertion), the Microsoft
+// Graph delta client, the mapping of Graph users and groups to cached
+// entries, and the dirsync source built from them. aadsts.go decodes the
+// token endpoint's refusals; ropc.go checks passwords.
+//
+// Entries are named by their Graph object ID, which never changes:
+// cn=<id>,ou=users,<root_dn> and cn=<id>,ou=groups,<root_dn>. A group's
+// members are then DNs computed from the IDs Graph lists, without a lookup,
+// and renaming a user (a new userPrincipalName or display name) never
+// renames its entry. Readable names are attributes: uid and
+// userPrincipalName hold the UPN, cn and displayName the display name.
+//
+// The cursor holds both delta links, stored as Graph gave them, and what
+// an incremental round needs but Graph does not repeat: every group's
+// properties and full member list, since members@delta reports only the
+// members added and removed.
+package entra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
+	"github.com/dirgate/dirgate/config"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// Source reads an Entra ID tenant through Graph delta queries.
+type Source struct {
+	conn    *config.Connector
+	api     *cloudapi.Client
+	log     *slog.Logger
+	domains map[string]bool
+}
+
+// Option adjusts a Source (tests).
+type Option func(*options)
+
+type options struct {
+	hc  *http.Client
+	clk clock.Clock
+}
+
+// WithHTTPClient sends the token and Graph requests through hc (a fake's
+// client trusting its test CA).
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithClock sets the clock waited on for Retry-After and read for token
+// expiry.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clk = c } }
+
+// New prepares the source of an entra connector; it does not connect.
+func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error) {
+	o := options{hc: &http.Client{Timeout: c.Timeout.Std()}, clk: clock.Real}
+	for _, f := range opts {
+		f(&o)
+	}
+	ts, err := NewTokenSource(&c.Entra, o.hc, o.clk)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+	}
+	base := o.hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc := &http.Client{Timeout: o.hc.Timeout, Transport: &transport{ts: ts, base: base}}
+	s := &Source{conn: c, log: log, api: &cloudapi.Client{
+		HTTP: hc, Clock: o.clk, Log: log,
+		// Background sync yields to interactive Graph traffic.
+		Header: http.Header{"X-Ms-Throttle-Priority": {"low"}},
+	}}
+	if len(c.EmailDomains) > 0 {
+		s.domains = map[string]bool{}
+		for _, d := range c.EmailDomains {
+			s.domains[d] = true
+		}
+	}
+	return s, nil
+}
+
+// cursor is the stored position of an entra connector.
+type cursor struct {
+	Version int    `json:"v"`
+	Users   string `json:"users"`  // deltaLink of /users/delta
+	Groups  string `json:"groups"` // deltaLink of /groups/delta
+	// GroupState holds every group the tenant has, in scope or not.
+	GroupState map[string]*groupState `json:"groupState"`
+}
+
+type groupState struct {
+	Object  object   `json:"o"`
+	Users   []string `json:"u,omitempty"`
+	Groups  []string `json:"g,omitempty"`
+	members map[string]string
+}
+
+// members returns the group's members as id → @odata.type.
+func (g *groupState) memberSet() map[string]string {
+	if g.members == nil {
+		g.members = map[string]string{}
+		for _, id := range g.Users {
+			g.members[id] = memberUser
+		}
+		for _, id := range g.Groups {
+			g.members[id] = memberGroup
+		}
+	}
+	return g.members
+}
+
+func (g *groupState) freeze() {
+	g.Users, g.Groups = nil, nil
+	for id, typ := range g.memberSet() {
+		if typ == memberUser {
+			g.Users = append(g.Users, id)
+		} else {
+			g.Groups = append(g.Groups, id)
+		}
+	}
+	slices.Sort(g.Users)
+	slices.Sort(g.Groups)
+}
+
+const cursorVersion = 1
+
+// Full reads the whole tenant: a delta round of users, then of groups,
+// each from the start, whose deltaLinks become the cursor.
+func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	cur := &cursor{Version: cursorVersion, GroupState: map[string]*groupState{}}
+	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, touched: map[string]bool{}}
+	if err := r.read(ctx, s.start("users", userSelect), s.start("groups", groupSelect)); err != nil {
+		return dirsync.Listing{}, err
+	}
+	inScope := r.userScope(nil)
+	for _, id := range sortedKeys(r.users) {
+		if e := s.userEntry(r.users[id]); e != nil {
+			if err := emit(e); err != nil {
+				return dirsync.Listing{}, err
+			}
+		}
+	}
+	for _, id := range sortedKeys(cur.GroupState) {
+		if err := emit(s.groupEntry(cur.GroupState[id], inScope)); err != nil {
+			return dirsync.Listing{}, err
+		}
+	}
+	b, err := cur.encode()
+	return dirsync.Listing{Host: s.host(), Cursor: b}, err
+}
+
+// Changes reads what changed since the cursor's delta links.
+func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, emit func(dirsync.Change) error) (dirsync.ChangeSet, error) {
+	cur, err := decodeCursor(raw)
+	if err != nil {
+		return dirsync.ChangeSet{}, err
+	}
+	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, touched: map[string]bool{}, goneGroups: map[string]bool{}}
+	if err := r.read(ctx, cur.Users, cur.Groups); err != nil {
+		return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
+	}
+	inScope := r.userScope(known)
+	// A user entering or leaving scope enters or leaves its groups.
+	for id, o := range r.users {
+		if s.inScope(o) != known.Has(id) {
+			r.touchGroupsOf(id)
+		}
+	}
+	for _, id := range sortedKeys(r.users) {
+		ch := dirsync.Change{Upsert: s.userEntry(r.users[id])}
+		if ch.Upsert == nil {
+			ch = dirsync.Change{DeleteID: id} // now out of scope
+		}
+		if err := emit(ch); err != nil {
+			return dirsync.ChangeSet{}, err
+		}
+	}
+	for _, id := range sortedKeys(r.goneUsers) {
+		if err := emit(dirsync.Change{DeleteID: id}); err != nil {
+			return dirsync.ChangeSet{}, err
+		}
+	}
+	for _, id := range sortedKeys(r.touched) {
+		if g := cur.GroupState[id]; g != nil {
+			if err := emit(dirsync.Change{Upsert: s.groupEntry(g, inScope)}); err != nil {
+				return dirsync.ChangeSet{}, err
+			}
+		}
+	}
+	for _, id := range sortedKeys(r.goneGroups) {
+		if err := emit(dirsync.Change{DeleteID: id}); err != nil {
+			return dirsync.ChangeSet{}, err
+		}
+	}
+	b, err := cur.encode()
+	return dirsync.ChangeSet{Host: s.host(), Cursor: b, Read: r.count, Method: "graph delta"}, err
+}
+
+// round is one delta round over users and groups, merging what it reads
+// into the cursor's group state.
+type round struct {
+	s          *Source
+	cur        *cursor
+	users      map[string]*object // users read, last version wins
+	goneUsers  map[string]bool
+	touched    map[string]bool // groups to re-emit
+	goneGroups map[string]bool
+	count      int
+}
+
+func (r *round) read(ctx context.Context, usersLink, groupsLink string) error {
+	var err error
+	if r.cur.Users, err = r.s.follow(ctx, usersLink, r.user); err != nil {
+		return err
+	}
+	if r.cur.Groups, err = r.s.follow(ctx, groupsLink, r.group); err != nil {
+		return err
+	}
+	for id := range r.goneUsers {
+		r.dropMember(id)
+	}
+	for id := range r.goneGroups {
+		r.dropMember(id)
+	}
+	for _, g := range r.cur.GroupState {
+		g.freeze()
+	}
+	return nil
+}
+
+func (r *round) user(o *object) {
+	r.count++
+	if o.Removed != nil {
+		delete(r.users, o.ID)
+		r.goneUsers[o.ID] = true
+		return
+	}
+	delete(r.goneUsers, o.ID) // restored within the round
+	r.users[o.ID] = o
+}
+
+func (r *round) group(o *object) {
+	r.count++
+	if o.Removed != nil {
+		delete(r.cur.GroupState, o.ID)
+		delete(r.touched, o.ID)
+		if r.goneGroups != nil {
+			r.goneGroups[o.ID] = true
+		}
+		return
+	}
+	if r.goneGroups != nil {
+		delete(r.goneGroups, o.ID)
+	}
+	g := r.cur.GroupState[o.ID]
+	if g == nil {
+		g = &groupState{}
+		r.cur.GroupState[o.ID] = g
+	}
+	members := g.memberSet()
+	// A large group comes in slices on several pages: merge them. The
+	// properties are the same on each slice; keep the last.
+	g.Object = *o
+	g.Object.MembersDelta = nil
+	for _, m := range o.MembersDelta {
+		switch {
+		case m.Type != memberUser && m.Type != memberGroup:
+		case m.Removed != nil:
+			delete(members, m.ID)
+		default:
+			members[m.ID] = m.Type
+		}
+	}
+	r.touched[o.ID] = true
+}
+
+// touchGroupsOf marks the groups listing id for re-emitting.
+func (r *round) touchGroupsOf(id string) {
+	for gid, g := range r.cur.GroupState {
+		if _, ok := g.memberSet()[id]; ok {
+			r.touched[gid] = true
+		}
+	}
+}
+
+// dropMember removes a deleted object from every group at once: Graph
+// does not always report the implicit removals in groups/delta.
+func (r *round) dropMember(id string) {
+	r.touchGroupsOf(id)
+	for _, g := range r.cur.GroupState {
+		delete(g.memberSet(), id)
+	}
+}
+
+// userScope returns whether a user ID names an entry served: one read in
+// scope in this round, or cached (known) and neither deleted nor out of
+// scope now. A full round (known nil) knows every user.
+func (r *round) userScope(known dirsync.Known) func(string) bool {
+	return func(id string) bool {
+		if o, ok := r.users[id]; ok {
+			return r.s.inScope(o)
+		}
+		return known != nil && known.Has(id) && !r.goneUsers[id]
+	}
+}
+
+// follow reads a delta round from link: every page, following nextLink
+// verbatim (empty pages included) until the deltaLink, which it returns.
+// A throttled page is re-requested by cloudapi with the same link; an
+// expired or reset delta token is ErrCursorInvalid.
+func (s *Source) follow(ctx context.Context, link string, fn func(*object)) (string, error) {
+	for pages := 0; ; pages++ {
+		if pages > maxPages {
+			return "", fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
+		}
+		body, err := s.api.Get(ctx, link)
+		if err != nil {
+			return "", s.graphError(err)
+		}
+		p, err := decodePage(body)
+		if err != nil {
+			return "", fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, pathOf(link), err)
+		}
+		for i := range p.Value {
+			fn(&p.Value[i])
+		}
+		if p.DeltaLink != "" {
+			return p.DeltaLink, nil
+		}
+		link = p.NextLink
+	}
+}
+
+// maxPages bounds one round against a server that never ends it.
+const maxPages = 1 << 20
+
+func (s *Source) graphError(err error) error {
+	var he *cloudapi.HTTPError
+	if errors.As(err, &he) {
+		switch {
+		case he.Status == http.StatusGone:
+			return fmt.Errorf("connector %s: Graph reset its sync state (410 Gone): %w", s.conn.Name, dirsync.ErrCursorInvalid)
+		case strings.EqualFold(he.Code, "syncStateNotFound"), strings.EqualFold(he.Code, "resyncRequired"):
+			return fmt.Errorf("connector %s: the delta token expired (%s): %w", s.conn.Name, he.Code, dirsync.ErrCursorInvalid)
+		case he.Status == http.StatusForbidden:
+			return fmt.Errorf("connector %s: Graph refused access (%w); grant the app the application permissions User.Read.All and GroupMember.Read.All (or Directory.Read.All) with admin consent", s.conn.Name, err)
+		}
+	}
+	return fmt.Errorf("connector %s: %w", s.conn.Name, err)
+}
+
+func (s *Source) start(resource, sel string) string {
+	return s.conn.Entra.GraphURL + "/v1.0/" + resource + "/delta?$select=" + sel
+}
+
+func (s *Source) host() string {
+	if u, err := url.Parse(s.conn.Entra.GraphURL); err == nil {
+		return u.Host
+	}
+	return s.conn.Entra.GraphURL
+}
+
+func decodeCursor(raw []byte) (*cursor, error) {
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil || c.Version != cursorVersion || c.Users == "" || c.Groups == "" {
+		return nil, fmt.Errorf("not an entra cursor: %w", dirsync.ErrCursorInvalid)
+	}
+	if c.GroupState == nil {
+		c.GroupState = map[string]*groupState{}
+	}
+	return &c, nil
+}
+
+func (c *cursor) encode() ([]byte, error) { return json.Marshal(c) }
+
+// pathOf is a link without its query, which holds state tokens.
+func pathOf(link string) string {
+	if i := strings.IndexByte(link, '?'); i >= 0 {
+		return link[:i]
+	}
+	return link
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// dn names an object of kind ("users" or "groups") by its ID.
+func (s *Source) dn(kind, id string) string {
+	return "cn=" + ldap.EscapeDN(id) + ",ou=" + kind + "," + s.conn.RootDN
+}
