@@ -46,6 +46,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzPlainKey -fuzztime $${FUZZTIME:-30s} ./dn/
 	$(GO) test -run '^$$' -fuzz FuzzBindAnswer -fuzztime $${FUZZTIME:-30s} ./upstream/
 	cd third_party/gldap && $(GO) test -run '^$$' -fuzz FuzzDecodeFilter -fuzztime $${FUZZTIME:-30s} .
+	$(GO) test -run '^$$' -fuzz FuzzWireFilter -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzFormRequests -fuzztime $${FUZZTIME:-30s} ./oidc/
 	$(GO) test -run '^$$' -fuzz FuzzCheckHash -fuzztime $${FUZZTIME:-30s} ./passwd/
 
