@@ -159,7 +159,8 @@ type LocalAccount struct {
 type Authenticator struct {
 	store       *cache.Store
 	log         *slog.Logger
-	pools       map[string]*pool // by connector name
+	checkers    map[string]passwordChecker // by connector name
+	pools       map[string]*pool           // the checkers that bind over LDAP
 	profiles    *profiles
 	throttle    *throttle
 	offline     *offline
@@ -187,6 +188,7 @@ func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.
 	a := &Authenticator{
 		store:       store,
 		log:         log,
+		checkers:    map[string]passwordChecker{},
 		pools:       map[string]*pool{},
 		profiles:    newProfiles(cfg),
 		bindTimeout: cfg.Auth.BindTimeout.Std(),
@@ -208,11 +210,11 @@ func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.
 	types := map[string]string{}
 	for i := range cfg.Connectors {
 		c := &cfg.Connectors[i]
-		t, err := upstream.FromConnector(c)
+		chk, err := a.newChecker(c, cfg.Auth.PoolSize, now)
 		if err != nil {
 			return nil, err
 		}
-		a.pools[c.Name] = &pool{target: t, size: max(0, cfg.Auth.PoolSize), dial: dialTarget, now: now}
+		a.checkers[c.Name] = chk
 		types[c.Name] = c.Type
 	}
 	a.offline = newOffline(cfg.Auth.OfflineVerifier, states.Verifiers, types, now, log)
@@ -232,8 +234,8 @@ func (a *Authenticator) Activate() { a.offline.purgeIfOff() }
 // connections that are closed after each check.
 func (a *Authenticator) Close() error {
 	a.offline.retired.Store(true)
-	for _, p := range a.pools {
-		p.close()
+	for _, c := range a.checkers {
+		c.close()
 	}
 	return nil
 }
@@ -388,7 +390,10 @@ var errEmptyPassword = errors.New("empty password")
 //     without a bind (Identity.Cached).
 //  6. The password is checked by a bind against the connector's upstream,
 //     on a pooled connection, within auth.bind_timeout. Only connection
-//     failures fail over to the alternate host, never an answer.
+//     failures fail over to the alternate host, never an answer. An Entra
+//     connector checks it with Entra's password grant instead, as the
+//     account's userPrincipalName, when entra.password_check is on, and
+//     refuses it (ReasonRestricted, the audit line says why) when off.
 //  7. When every upstream host is unreachable and the offline verifier is
 //     enabled, the password is checked against it (Identity.Offline).
 //
@@ -498,7 +503,7 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 		a.recent.forget(e)
 		return fail(&Error{Reason: ReasonDisabled, Err: errors.New("disabled in the cache")}, outcomeFailure)
 	}
-	p, ok := a.pools[e.Connector]
+	chk, ok := a.checkers[e.Connector]
 	if !ok {
 		return fail(&Error{Reason: ReasonUnavailable, Err: errors.New("connector is no longer configured")}, outcomeNeutral)
 	}
@@ -508,7 +513,7 @@ func (a *Authenticator) login(ctx context.Context, at Attempt, rec *attemptRecor
 	}
 	tok := a.recent.begin(e)
 	bctx, cancel := context.WithTimeout(ctx, a.bindTimeout)
-	host, err := p.check(bctx, e.DN, at.Password)
+	host, err := chk.verify(bctx, e, at.Password)
 	cancel()
 	rec.host = host
 	if err == nil {

@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/config"
 )
 
 // PasswordGrant checks a user's password with the resource-owner password
@@ -35,6 +38,34 @@ type PasswordGrant struct {
 	// HTTP sends the request; nil means http.DefaultClient. The caller's
 	// context bounds the request.
 	HTTP *http.Client
+}
+
+// NewPasswordGrant prepares password checks for the connector e, as a
+// confidential client authenticated by the connector's secret or
+// certificate (a fresh client assertion per check). hc sends the requests;
+// nil means http.DefaultClient.
+func NewPasswordGrant(e *config.Entra, hc *http.Client) (*PasswordGrant, error) {
+	ts, err := NewTokenSource(e, hc, clock.Real)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordGrant{TokenURL: TokenURL(e), ClientID: e.ClientID, ClientAuth: ts.clientAuth, HTTP: hc}, nil
+}
+
+// clientAuth returns the parameters that authenticate the app in a token
+// request: its secret, or a client assertion signed now.
+func (ts *TokenSource) clientAuth() (url.Values, error) {
+	if ts.key == nil {
+		return url.Values{"client_secret": {ts.cfg.ClientSecret}}, nil
+	}
+	assertion, err := ts.assertion()
+	if err != nil {
+		return nil, err
+	}
+	return url.Values{
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+		"client_assertion":      {assertion},
+	}, nil
 }
 
 // maxErrorBody bounds the error body read from the token endpoint, and

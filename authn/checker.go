@@ -1,0 +1,119 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/dirtype"
+	"github.com/dirgate/dirgate/entra"
+	"github.com/dirgate/dirgate/upstream"
+)
+
+// passwordChecker verifies an account's password against the directory
+// that owns it: an LDAP bind (pool), Entra's password grant (ropcChecker),
+// or a refusal for a directory whose passwords dirgate cannot check
+// (noChecker). Login calls it after throttling, so every check is counted,
+// delayed on failure and audited alike.
+type passwordChecker interface {
+	// verify returns the host that answered, and nil or a typed *Error.
+	verify(ctx context.Context, e *cache.Entry, password string) (string, error)
+	close()
+}
+
+// newChecker returns the password checker of connector c, chosen by its
+// directory type: LDAP types (and a type no registry entry names, which
+// validation refuses) bind; Entra uses the password grant when
+// entra.password_check is on.
+func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func() time.Time) (passwordChecker, error) {
+	t, known := dirtype.Lookup(c.Type)
+	switch {
+	case !known || t.Protocol == dirtype.ProtocolLDAP:
+		target, err := upstream.FromConnector(c)
+		if err != nil {
+			return nil, err
+		}
+		p := &pool{target: target, size: max(0, poolSize), dial: dialTarget, now: now}
+		a.pools[c.Name] = p
+		return p, nil
+	case c.Type == dirtype.Entra && c.Entra.PasswordCheck:
+		g, err := entra.NewPasswordGrant(&c.Entra, nil)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: password check: %w", c.Name, err)
+		}
+		return &ropcChecker{connector: c.Name, grant: g}, nil
+	case c.Type == dirtype.Entra:
+		why := "entra.password_check is off: binds as its users are refused (turn it on to check passwords with " +
+			"Entra's password grant, or sign in through the OIDC login)"
+		a.log.Warn("connector refuses password checks", slog.String("connector", c.Name), slog.String("why", why))
+		return noChecker{connector: c.Name, why: why}, nil
+	}
+	why := t.DisplayName + " passwords cannot be checked by dirgate: binds as its users are refused"
+	a.log.Warn("connector refuses password checks", slog.String("connector", c.Name), slog.String("why", why))
+	return noChecker{connector: c.Name, why: why}, nil
+}
+
+// verify binds as the entry (pool.check).
+func (p *pool) verify(ctx context.Context, e *cache.Entry, password string) (string, error) {
+	return p.check(ctx, e.DN, password)
+}
+
+// noChecker refuses every password of a connector whose passwords dirgate
+// does not check. The refusal is ReasonRestricted (the account cannot sign
+// in this way) rather than a wrong password, so the audit line says why;
+// the client still reads "invalid credentials", which tells nothing about
+// the account.
+type noChecker struct{ connector, why string }
+
+func (n noChecker) verify(context.Context, *cache.Entry, string) (string, error) {
+	return "", &Error{Reason: ReasonRestricted, Connector: n.connector, Err: errors.New(n.why)}
+}
+
+func (noChecker) close() {}
+
+// ropcChecker checks passwords with Entra's resource-owner password grant
+// as the user's userPrincipalName (the login may be an alias: Login
+// resolved it to the cached entry).
+type ropcChecker struct {
+	connector string
+	grant     *entra.PasswordGrant
+}
+
+// entraReasons maps Entra's refusals of a user to authn's reasons; every
+// other class (the app, the tenant or the service is at fault) is
+// ReasonUnavailable, with the fix in the audit line.
+var entraReasons = map[entra.FailureClass]Reason{
+	entra.FailureInvalidCredentials:  ReasonInvalidCredentials,
+	entra.FailureUnknownUser:         ReasonUnknownUser,
+	entra.FailureDisabled:            ReasonDisabled,
+	entra.FailureLocked:              ReasonLocked,
+	entra.FailurePasswordExpired:     ReasonPasswordExpired,
+	entra.FailureInteractionRequired: ReasonRestricted,
+	entra.FailureBlocked:             ReasonRestricted,
+}
+
+func (r *ropcChecker) verify(ctx context.Context, e *cache.Entry, password string) (string, error) {
+	upn := e.First("userPrincipalName")
+	if upn == "" {
+		return "", &Error{Reason: ReasonUnavailable, Connector: r.connector, Err: errors.New("the cached entry has no userPrincipalName")}
+	}
+	host := r.grant.Host()
+	err := r.grant.Check(ctx, upn, password)
+	if err == nil {
+		return host, nil
+	}
+	var se *entra.STSError
+	if !errors.As(err, &se) {
+		return host, &Error{Reason: ReasonUnavailable, Connector: r.connector, Err: err}
+	}
+	if reason, ok := entraReasons[se.Class]; ok {
+		return host, &Error{Reason: reason, Connector: r.connector, Err: se, PasswordVerified: se.PasswordVerified}
+	}
+	return host, &Error{Reason: ReasonUnavailable, Connector: r.connector, Err: fmt.Errorf("%w; fix: %s", se, se.Fix)}
+}
+
+func (*ropcChecker) close() {}
