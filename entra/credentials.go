@@ -38,9 +38,11 @@ func TokenURL(e *config.Entra) string {
 	return e.AuthorityURL + "/" + url.PathEscape(e.Tenant) + "/oauth2/v2.0/token"
 }
 
-// GraphScope is the scope of an app-only Graph token: the resource with
-// /.default, which grants the application permissions consented to.
-func GraphScope(e *config.Entra) string { return e.GraphURL + "/.default" }
+// GraphScope is the scope of an app-only Graph token: the cloud's Graph
+// resource with /.default, which grants the application permissions
+// consented to. It names the resource, not the host reached: a graph_url
+// override (a proxy) keeps it.
+func GraphScope(e *config.Entra) string { return config.EntraHosts[e.Cloud].Graph + "/.default" }
 
 // TokenSource gets app-only Graph tokens for a connector (client
 // credentials grant) and keeps the current one until it nears expiry by

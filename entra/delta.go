@@ -12,7 +12,7 @@ import (
 // not be reported, so every mapped property is listed.
 const (
 	userSelect  = "id,userPrincipalName,mail,proxyAddresses,otherMails,accountEnabled,displayName,givenName,surname,userType,mailNickname,onPremisesSyncEnabled,onPremisesImmutableId"
-	groupSelect = "id,displayName,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses,mailNickname,onPremisesSyncEnabled,members"
+	groupSelect = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses,onPremisesSyncEnabled,members"
 )
 
 // page is one page of a users or groups delta round.
@@ -48,6 +48,7 @@ type object struct {
 	OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled,omitempty"`
 	OnPremisesImmutableID string   `json:"onPremisesImmutableId,omitempty"`
 
+	Description     string   `json:"description,omitempty"`
 	MailEnabled     *bool    `json:"mailEnabled,omitempty"`
 	SecurityEnabled *bool    `json:"securityEnabled,omitempty"`
 	GroupTypes      []string `json:"groupTypes,omitempty"`

@@ -70,8 +70,8 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 	attrs.add("cn", nonEmpty(o.DisplayName, o.ID), o.ID)
 	attrs.add("id", o.ID)
 	attrs.add("displayName", o.DisplayName)
+	attrs.add("description", o.Description)
 	attrs.add("mail", o.Mail)
-	attrs.add("mailNickname", o.MailNickname)
 	attrs.add("proxyAddresses", o.ProxyAddresses...)
 	attrs.add("groupTypes", o.GroupTypes...)
 	for _, b := range []struct {

@@ -106,7 +106,7 @@ type groupState struct {
 	members map[string]string
 }
 
-// members returns the group's members as id → @odata.type.
+// memberSet returns the group's members as id → @odata.type.
 func (g *groupState) memberSet() map[string]string {
 	if g.members == nil {
 		g.members = map[string]string{}
@@ -120,9 +120,11 @@ func (g *groupState) memberSet() map[string]string {
 	return g.members
 }
 
+// freeze writes the member set back to the lists the cursor stores.
 func (g *groupState) freeze() {
+	members := g.memberSet()
 	g.Users, g.Groups = nil, nil
-	for id, typ := range g.memberSet() {
+	for id, typ := range members {
 		if typ == memberUser {
 			g.Users = append(g.Users, id)
 		} else {
