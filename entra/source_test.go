@@ -204,3 +204,28 @@ func TestTokenExpiresMidRun(t *testing.T) {
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// TestEmptyPagesAndReplays: a round with an empty page and a replayed
+// group slice gives the same entries as a clean one.
+func TestEmptyPagesAndReplays(t *testing.T) {
+	tn := newTenant(t, "", fakeentra.WithPageSize(2), fakeentra.WithMemberChunk(2))
+	var ids []string
+	for range 5 {
+		ids = append(ids, tn.user(fakeentra.User{}))
+	}
+	g := tn.group("Big", ids...)
+	s := tn.source(t, tn.conn)
+	clean, cur := full(t, s)
+	tn.InjectEmptyPage()
+	tn.InjectReplay()
+	again, _ := full(t, s)
+	if len(again) != len(clean) || again[g].Hash() != clean[g].Hash() || len(again[g].Members) != 5 {
+		t.Fatalf("with an empty page and a replay: %d entries, group members %v", len(again), again[g].Members)
+	}
+	tn.RemoveMember(g, ids[0])
+	tn.InjectReplay()
+	ups, _, _ := changes(t, s, cur, knownOf(clean))
+	if len(ups[g].Members) != 4 {
+		t.Fatalf("after a removal replayed: members %v", ups[g].Members)
+	}
+}
