@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/authn"
+	"github.com/dirgate/dirgate/cache"
 )
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
@@ -83,28 +84,44 @@ func (p *Provider) setCSRFCookie(w http.ResponseWriter, v string) {
 
 const csrfCookie = "dirgate_csrf"
 
-// login handles the login form.
-func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
+// loginForm reads a form of the login page and returns its pending
+// request, checking the page's CSRF token; on failure it has answered.
+func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) (string, *authRequest, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-in form could not be read.")
-		return
+		return "", nil, false
 	}
 	id := r.PostForm.Get("request")
 	req, ok := p.grants.request(id)
 	if !ok {
 		p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or was already used. Go back to the application and start again.")
-		return
+		return "", nil, false
 	}
 	cookie, err := r.Cookie(csrfCookie)
 	form := r.PostForm.Get("csrf")
 	if err != nil || form == "" || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(form)) != 1 ||
 		subtle.ConstantTimeCompare([]byte(req.CSRF), []byte(form)) != 1 {
 		p.errorPage(w, http.StatusForbidden, "Request refused", "The sign-in form did not come from this page. Go back to the application and start again.")
+		return "", nil, false
+	}
+	return id, req, true
+}
+
+// login handles the login form.
+func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
+	id, req, ok := p.loginForm(w, r)
+	if !ok {
 		return
 	}
 	login := strings.TrimSpace(r.PostForm.Get("email"))
 	password := r.PostForm.Get("password")
+	if u := p.upstreamFor(login); u != nil {
+		// The domain signs in through its upstream only: no password
+		// of it is checked here.
+		p.sendUpstream(w, r, id, req, u, login)
+		return
+	}
 	if login == "" || password == "" {
 		p.loginPage(w, http.StatusBadRequest, id, req, login, "Enter your email address and your password.")
 		return
@@ -119,6 +136,12 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		p.loginPage(w, status, id, req, login, failureMessage(err))
 		return
 	}
+	p.finish(w, r, id, req, e)
+}
+
+// finish ends the pending request id, signed in as e: it issues a code and
+// sends the browser back to the application.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, req *authRequest, e *cache.Entry) {
 	p.grants.dropRequest(id)
 	code, ok := p.grants.putCode(r.Context(), &codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,

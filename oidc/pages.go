@@ -22,6 +22,7 @@ label{display:block;font-weight:600;margin:1rem 0 .3rem}
 input[type=email],input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #8a94a6;border-radius:4px}
 input:focus,button:focus{outline:3px solid #2b6cb0;outline-offset:1px}
 button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#2b6cb0;color:#fff;border:0;border-radius:4px;cursor:pointer}
+button.upstream{background:#fff;color:#1d2430;border:1px solid #8a94a6;margin-top:.8rem}
 .error{background:#fde8e8;border:1px solid #c53030;color:#822727;padding:.7rem;border-radius:4px;margin-bottom:1rem}
 </style>
 </head>
@@ -40,6 +41,14 @@ button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#2b6
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
 </form>
+{{range .Upstreams}}
+<form method="post" action="{{$.UpstreamAction}}">
+<input type="hidden" name="request" value="{{$.Request}}">
+<input type="hidden" name="csrf" value="{{$.CSRF}}">
+<input type="hidden" name="upstream" value="{{.Name}}">
+<button type="submit" class="upstream">Sign in with {{.Label}}</button>
+</form>
+{{end}}
 {{else}}
 <h1>{{.Title}}</h1>
 <p role="status">{{.Message}}</p>
@@ -56,6 +65,8 @@ type pageData struct {
 	App, Action           string
 	Request, CSRF, Email  string
 	Discovery             string // a link to the discovery document
+	Upstreams             []upstreamButton
+	UpstreamAction        string
 }
 
 func pageHeaders(w http.ResponseWriter) {
@@ -73,7 +84,8 @@ func (p *Provider) loginPage(w http.ResponseWriter, status int, id string, req *
 	if app == "" {
 		app = req.ClientID
 	}
-	_ = pages.Execute(w, pageData{Login: true, App: app, Action: p.path + "/login", Request: id, CSRF: req.CSRF, Email: email, Error: msg})
+	_ = pages.Execute(w, pageData{Login: true, App: app, Action: p.path + "/login", Request: id, CSRF: req.CSRF, Email: email, Error: msg,
+		Upstreams: p.upstreamButtons(), UpstreamAction: p.path + "/upstream"})
 }
 
 func (p *Provider) errorPage(w http.ResponseWriter, status int, title, msg string) {

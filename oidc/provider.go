@@ -61,6 +61,9 @@ type Config struct {
 	RefreshTokenTTL time.Duration
 	CodeTTL         time.Duration
 	Clients         []Client
+	// Upstreams are the OpenID providers the login page offers besides
+	// the password form ("Sign in with Microsoft").
+	Upstreams []Upstream
 }
 
 // SignIn checks a login and password for the login page; remote is the
@@ -83,6 +86,9 @@ type Provider struct {
 
 	corsPolicy map[string]corsPolicy // by path
 	origins    map[string]bool       // of the registered redirect URIs
+
+	upstreams []*upstream
+	upLogins  upstreamLogins
 }
 
 // New builds a provider that reads accounts from the directory cache
@@ -107,6 +113,10 @@ func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log
 		}
 		p.clients[c.ID] = c
 	}
+	if p.upstreams, err = newUpstreams(cfg.Upstreams, func() time.Time { return p.now() }); err != nil {
+		return nil, err
+	}
+	p.upLogins.m = map[string]*upstreamLogin{}
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
 	p.keys, err = newKeyRing(context.Background(), states.Keys, cfg.KeyRotation, keep, func() time.Time { return p.now() })
 	if err != nil {
@@ -125,6 +135,8 @@ func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log
 	mux.HandleFunc("GET "+p.path+"/authorize", p.authorize)
 	mux.HandleFunc("POST "+p.path+"/authorize", p.authorize)
 	mux.HandleFunc("POST "+p.path+"/login", p.login)
+	mux.HandleFunc("POST "+p.path+"/upstream", p.upstreamStart)
+	mux.HandleFunc("GET "+p.path+"/upstream/callback", p.upstreamCallback)
 	mux.HandleFunc("POST "+p.path+"/token", p.token)
 	mux.HandleFunc("GET "+p.path+"/userinfo", p.userinfo)
 	mux.HandleFunc("POST "+p.path+"/userinfo", p.userinfo)

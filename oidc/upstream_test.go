@@ -1,0 +1,335 @@
+package oidc
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/dirgate/dirgate/cache"
+	dgclock "github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/internal/fakeentra"
+)
+
+const (
+	entraApp    = "0d5e0f00-0000-4000-8000-00000000a001"
+	entraSecret = "app-s3cret"
+)
+
+// upstreamFixture is the provider of newFixture with "Sign in with
+// Microsoft" against a fake tenant, and the connector m365 in the cache:
+// ann (enabled, in group staff) and bob (disabled by the sync).
+type upstreamFixture struct {
+	*fixture
+	ten *fakeentra.Tenant
+}
+
+func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, domains ...string) *upstreamFixture {
+	t.Helper()
+	f := newFixture(t)
+	ten := fakeentra.New(t, fakeentra.WithClock(dgclock.NewFake(time.Now())))
+	ten.AddApp(fakeentra.App{ClientID: entraApp, Secret: entraSecret, RedirectURIs: []string{f.srv.URL + "/upstream/callback"}})
+	for _, u := range []fakeentra.User{
+		{ID: "u-ann", UserPrincipalName: "ann@contoso.example", Mail: "ann@contoso.example", DisplayName: "Ann", AccountEnabled: true},
+		{ID: "u-bob", UserPrincipalName: "bob@contoso.example", DisplayName: "Bob", AccountEnabled: true},
+		// Signs in at Microsoft with the name of corp's alice, but was
+		// never synced: a name must not join her to alice.
+		{ID: "u-eve", UserPrincipalName: "alice@x.test", Mail: "alice@x.test", DisplayName: "Alice L", AccountEnabled: true},
+	} {
+		ten.PutUser(u)
+	}
+	ten.SignInAs("u-ann")
+	uf := &upstreamFixture{fixture: f, ten: ten}
+	uf.putM365(t, false)
+	cfg := f.p.cfg
+	cfg.Upstreams = []Upstream{EntraUpstream(Upstream{Name: "m365", Connector: "m365", ClientID: entraApp, ClientSecret: entraSecret,
+		HTTPClient: ten.HTTPClient(), Domains: domains,
+		DescribeError: func(code, desc string) string { return "described " + code + " " + desc[:min(len(desc), 14)] }},
+		ten.AuthorityURL(), tenant(ten))}
+	p, err := New(cfg, f.store, f.store.States(), f.p.signIn, f.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = p
+	f.live.Store(p)
+	return uf
+}
+
+// putM365 commits the connector m365's generation; bobDisabled is what
+// the sync saw of bob.
+func (f *upstreamFixture) putM365(t *testing.T, annDisabled bool) {
+	t.Helper()
+	g, err := f.store.NewGeneration("m365")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*cache.Entry{
+		{ID: "u-ann", DN: "cn=ann,o=m365", Kind: cache.KindUser, Addresses: []string{"ann@contoso.example"}, Disabled: annDisabled,
+			Attrs: []cache.Attr{{Name: "displayName", Values: []string{"Ann Synced"}}, {Name: "userPrincipalName", Values: []string{"ann@contoso.example"}}}},
+		{ID: "u-bob", DN: "cn=bob,o=m365", Kind: cache.KindUser, Addresses: []string{"bob@contoso.example"}, Disabled: true},
+		{ID: "g-staff", DN: "cn=staff,o=m365", Kind: cache.KindGroup, Members: []string{"cn=ann,o=m365"}, Attrs: []cache.Attr{{Name: "cn", Values: []string{"staff"}}}},
+	} {
+		if err := g.Put(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Commit(context.Background(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func byID(ten *fakeentra.Tenant) string     { return ten.ID() }
+func byDomain(ten *fakeentra.Tenant) string { return ten.Domain() }
+
+// loginPage opens authURL in b and returns the login form's hidden fields.
+func (f *upstreamFixture) loginPage(t *testing.T, b *http.Client, authURL string) url.Values {
+	t.Helper()
+	resp, err := b.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in with Microsoft") {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	}
+	form := url.Values{}
+	for _, m := range hidden.FindAllStringSubmatch(string(body), -1) {
+		form.Set(m[1], m[2])
+	}
+	return form
+}
+
+// follow GETs target in b and returns the answer, its body and where it
+// redirects.
+func follow(t *testing.T, b *http.Client, target string) (*http.Response, string, *url.URL) {
+	t.Helper()
+	resp, err := b.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	return resp, string(body), loc
+}
+
+// viaMicrosoft presses "Sign in with Microsoft" and follows the fake's
+// answer back to dirgate's callback; it returns dirgate's answer there.
+func (f *upstreamFixture) viaMicrosoft(t *testing.T, b *http.Client, authURL string) (*http.Response, string, *url.URL) {
+	t.Helper()
+	form := f.loginPage(t, b, authURL)
+	form.Set("upstream", "m365")
+	resp, err := b.PostForm(f.srv.URL+"/upstream", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	toMS, _ := resp.Location()
+	if resp.StatusCode != http.StatusFound || toMS == nil || !strings.HasPrefix(toMS.String(), f.ten.AuthorityURL()+"/") {
+		t.Fatalf("upstream start: %s to %v", resp.Status, toMS)
+	}
+	q := toMS.Query()
+	if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" || q.Get("redirect_uri") != f.srv.URL+"/upstream/callback" {
+		t.Fatalf("authorization request %v", q)
+	}
+	_, _, back := follow(t, b, toMS.String())
+	if back == nil || !strings.HasPrefix(back.String(), f.srv.URL+"/upstream/callback") {
+		t.Fatalf("the fake sent the browser to %v", back)
+	}
+	return follow(t, b, back.String())
+}
+
+func TestUpstreamSignInJoinsByOID(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tenant func(*fakeentra.Tenant) string
+	}{{"tenant ID", byID}, {"verified domain", byDomain}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newUpstreamFixture(t, tc.tenant)
+			pkce := oauth2.GenerateVerifier()
+			resp, body, loc := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("rp-nonce")))
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("callback: %s %s", resp.Status, body)
+			}
+			tok, err := f.conf.Exchange(context.Background(), codeFrom(t, resp, "s1"), oauth2.VerifierOption(pkce))
+			if err != nil {
+				t.Fatal(err)
+			}
+			provider, err := gooidc.NewProvider(context.Background(), f.srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idt, err := provider.Verifier(&gooidc.Config{ClientID: "wiki"}).Verify(context.Background(), tok.Extra("id_token").(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c struct {
+				Name   string   `json:"name"`
+				Groups []string `json:"groups"`
+				Nonce  string   `json:"nonce"`
+			}
+			_ = idt.Claims(&c)
+			// The claims are dirgate's, from its cache: the synced
+			// name and groups, the relying party's nonce.
+			if idt.Subject != "u-ann" || c.Name != "Ann Synced" || len(c.Groups) != 1 || c.Groups[0] != "staff" || c.Nonce != "rp-nonce" {
+				t.Fatalf("id token: sub %s %+v (redirect %v)", idt.Subject, c, loc)
+			}
+		})
+	}
+}
+
+func TestUpstreamSignInRefusesInactiveAccounts(t *testing.T) {
+	f := newUpstreamFixture(t, byID)
+	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	for _, tc := range []struct{ name, user string }{
+		{"disabled by the sync", "u-bob"},
+		{"never synced, though named like a synced account", "u-eve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.ten.SignInAs(tc.user)
+			resp, body, _ := f.viaMicrosoft(t, browser(), authURL)
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "disabled or not available here") {
+				t.Fatalf("%s: %s", resp.Status, body)
+			}
+		})
+	}
+}
+
+func TestUpstreamRefreshStopsWhenSyncDisables(t *testing.T) {
+	f := newUpstreamFixture(t, byID)
+	pkce := oauth2.GenerateVerifier()
+	resp, _, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)))
+	tok, err := f.conf.Exchange(context.Background(), codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.putM365(t, true)
+	_, err = f.conf.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err == nil || !strings.Contains(err.Error(), "no longer active") {
+		t.Fatalf("refresh after the sync disabled ann: %v", err)
+	}
+}
+
+func TestUpstreamIDTokenChecks(t *testing.T) {
+	f := newUpstreamFixture(t, byID)
+	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	for _, tc := range []struct {
+		name   string
+		tamper func(c map[string]any)
+		forge  bool
+	}{
+		{"wrong issuer", func(c map[string]any) { c["iss"] = f.ten.AuthorityURL() + "/00000000-0000-4000-8000-0000000000bb/v2.0" }, false},
+		{"wrong audience", func(c map[string]any) { c["aud"] = "another-app" }, false},
+		{"wrong nonce", func(c map[string]any) { c["nonce"] = "replayed" }, false},
+		{"expired", func(c map[string]any) {
+			c["iat"], c["nbf"], c["exp"] = time.Now().Add(-3*time.Hour).Unix(), time.Now().Add(-3*time.Hour).Unix(), time.Now().Add(-2*time.Hour).Unix()
+		}, false},
+		{"another tenant's tid", func(c map[string]any) { c["tid"] = "00000000-0000-4000-8000-0000000000bb" }, false},
+		{"no oid", func(c map[string]any) { delete(c, "oid") }, false},
+		{"unknown kid", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f.ten.TamperIDTokens(tc.tamper)
+			f.ten.SignWithUnpublishedKey(tc.forge)
+			defer f.ten.TamperIDTokens(nil)
+			defer f.ten.SignWithUnpublishedKey(false)
+			resp, body, _ := f.viaMicrosoft(t, browser(), authURL)
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "Sign-in with Microsoft failed") {
+				t.Fatalf("%s: %s", resp.Status, body)
+			}
+		})
+	}
+	// The same flow untampered signs in, so each refusal above is the
+	// check's.
+	if resp, body, _ := f.viaMicrosoft(t, browser(), authURL); resp.StatusCode != http.StatusFound {
+		t.Fatalf("untampered: %s %s", resp.Status, body)
+	}
+}
+
+func TestUpstreamErrorShownOnLoginPage(t *testing.T) {
+	f := newUpstreamFixture(t, byID)
+	f.ten.FailSignIn("interaction_required", 50076, "Due to a configuration change made by your administrator, you must use multi-factor authentication.")
+	resp, body, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Microsoft did not sign you in: described interaction_required AADSTS50076:") ||
+		!strings.Contains(body, `name="password"`) {
+		t.Fatalf("%s: %s", resp.Status, body)
+	}
+}
+
+func TestUpstreamCallbackState(t *testing.T) {
+	f := newUpstreamFixture(t, byID)
+	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	b := browser()
+	form := f.loginPage(t, b, authURL)
+	form.Set("upstream", "m365")
+	resp, err := b.PostForm(f.srv.URL+"/upstream", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	toMS, _ := resp.Location()
+	_, _, back := follow(t, b, toMS.String())
+
+	// Another browser (no cookie binding the state) is refused.
+	if resp, _, _ := follow(t, browser(), back.String()); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("callback in another browser: %s", resp.Status)
+	}
+	// A forged state is refused.
+	forged := *back
+	q := forged.Query()
+	q.Set("state", "forged")
+	forged.RawQuery = q.Encode()
+	if resp, _, _ := follow(t, b, forged.String()); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged state: %s", resp.Status)
+	}
+	if resp, body, _ := follow(t, b, back.String()); resp.StatusCode != http.StatusFound {
+		t.Fatalf("the right browser: %s %s", resp.Status, body)
+	}
+	// Single use.
+	if resp, _, _ := follow(t, b, back.String()); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("replayed callback: %s", resp.Status)
+	}
+}
+
+func TestUpstreamDomainSkipsPassword(t *testing.T) {
+	f := newUpstreamFixture(t, byID, "contoso.example")
+	b := browser()
+	form := f.loginPage(t, b, f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	form.Set("email", "Ann@Contoso.example")
+	form.Set("password", "not checked")
+	resp, err := b.PostForm(f.srv.URL+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	if resp.StatusCode != http.StatusFound || loc == nil || !strings.HasPrefix(loc.String(), f.ten.AuthorityURL()) || loc.Query().Get("login_hint") != "Ann@Contoso.example" {
+		t.Fatalf("login of an upstream domain: %s to %v", resp.Status, loc)
+	}
+}
+
+func TestUpstreamRefusesMultiTenantIssuer(t *testing.T) {
+	f := newUpstreamFixture(t, func(*fakeentra.Tenant) string { return "organizations" })
+	b := browser()
+	form := f.loginPage(t, b, f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	form.Set("upstream", "m365")
+	resp, err := b.PostForm(f.srv.URL+"/upstream", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not available") {
+		t.Fatalf("%s: %s", resp.Status, body)
+	}
+	if !strings.Contains(f.logs.String(), "tenant-specific") {
+		t.Errorf("log does not say why: %s", f.logs.String())
+	}
+}
