@@ -61,7 +61,32 @@ type AuthProfile struct {
 	// Connector names the connector whose accounts sign in with these
 	// domains. Required; must name a configured connector.
 	Connector string `yaml:"connector"`
+	// SignIn says how these domains' users sign in on dirgate's OIDC
+	// login page: "password" (the default: email address and directory
+	// password), "upstream" (only through the connector's own identity
+	// provider — "Sign in with Microsoft" for an entra connector, whose
+	// entra section gives the authority, tenant and app — a login of these
+	// domains typed in the password form is sent there), or "both" (the
+	// password form, and the button). upstream and both need an oidc
+	// section and a connector of a type that signs in upstream (entra).
+	// LDAP binds are not affected.
+	SignIn string `yaml:"sign_in"`
 }
+
+// Values of AuthProfile.SignIn.
+const (
+	SignInPassword = "password"
+	SignInUpstream = "upstream"
+	SignInBoth     = "both"
+)
+
+// upstreamSignInTypes are the connector types whose users can sign in
+// through the directory's own OpenID provider.
+var upstreamSignInTypes = []string{TypeEntra}
+
+// Upstream reports whether the profile's users sign in through the
+// connector's identity provider (SignIn upstream or both).
+func (p AuthProfile) Upstream() bool { return p.SignIn == SignInUpstream || p.SignIn == SignInBoth }
 
 // Throttle limits failed sign-in attempts. Counting happens in dirgate's
 // memory, before the upstream is asked: an account dirgate has locked is
@@ -151,6 +176,7 @@ func (v *validator) auth(c *Config) {
 				v.errorf(p+".connector", "%q is not a configured connector; use one of %s", prof.Connector, connectorNames(c))
 			}
 		}
+		v.signIn(c, prof, p)
 	}
 
 	t := &a.Throttle
@@ -170,6 +196,26 @@ func (v *validator) auth(c *Config) {
 	}
 	v.between("auth.pool_size", &a.PoolSize, 16, 0, 64)
 	v.positiveDuration("auth.bind_timeout", &a.BindTimeout, 15*time.Second)
+}
+
+// signIn checks a profile's sign_in.
+func (v *validator) signIn(c *Config, prof *AuthProfile, p string) {
+	if !v.has(p + ".sign_in") {
+		return
+	}
+	if !v.oneOf(p+".sign_in", prof.SignIn, SignInPassword, SignInUpstream, SignInBoth) || !prof.Upstream() {
+		return
+	}
+	conn, ok := c.Connector(prof.Connector)
+	switch {
+	case c.OIDC == nil:
+		v.errorf(p+".sign_in", "%q applies to dirgate's OIDC login page, but there is no oidc section; configure oidc or remove sign_in", prof.SignIn)
+	case ok && !slices.Contains(upstreamSignInTypes, conn.Type):
+		v.errorf(p+".sign_in", "%q needs a connector whose directory signs users in itself (type %s); connector %q is of type %s",
+			prof.SignIn, strings.Join(upstreamSignInTypes, ", "), conn.Name, conn.Type)
+	case ok && prof.SignIn == SignInUpstream && slices.Contains(prof.Domains, AnyDomain):
+		v.errorf(p+".sign_in", "upstream would send every login of any domain (\"*\") to %s; list the domains, or use both", conn.Name)
+	}
 }
 
 func connectorNames(c *Config) string {
