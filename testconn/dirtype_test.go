@@ -12,7 +12,8 @@ import (
 // TestStepsMatchRegistry: the steps the registry names are this package's
 // steps, and every step of this package applies to some type.
 func TestStepsMatchRegistry(t *testing.T) {
-	ours := []string{StepDNS, StepTCP, StepTLS, StepStartTLS, StepBind, StepRootDN, StepSearch, StepPaging}
+	ours := []string{StepDNS, StepTCP, StepTLS, StepStartTLS, StepBind, StepRootDN, StepSearch, StepPaging,
+		StepAuthority, StepCredentials, StepPermissions, StepSample, StepDelta, StepPasswordCheck}
 	var named []string
 	for _, typ := range dirtype.All() {
 		for _, s := range typ.TestSteps {

@@ -10,6 +10,11 @@
 // problems), so that an administrator can fix a connector without reading
 // LDAP result codes.
 //
+// An Entra ID connector is tested through Microsoft's APIs instead
+// (entra.go): the authority knows the tenant, the app gets a token (an
+// AADSTS refusal decoded with its fix), Graph grants the permissions, a
+// sample page of users, delta queries, and what LDAP binds of its users do.
+//
 // The test reads from the directory and never writes to it. The bind
 // password is sent to the upstream and appears in no step.
 package testconn
@@ -78,11 +83,15 @@ type Report struct {
 }
 
 // Run tests every host of the connector (primary, then alternate; both are
-// tested, concurrently) and returns the report. It never fails as a whole:
+// tested, concurrently) and returns the report; an Entra ID connector is
+// tested through its cloud APIs instead (runEntra). It never fails as a whole:
 // each problem is a failed step. Each network operation is bounded by the
 // connector's timeout; cancelling ctx stops the test, and the steps not run
 // are reported as failed or skipped.
 func Run(ctx context.Context, c *config.Connector) *Report {
+	if c.Type == dirtype.Entra {
+		return runEntra(ctx, c, nil)
+	}
 	hosts := []string{c.Host}
 	if c.AlternateHost != "" {
 		hosts = append(hosts, c.AlternateHost)
