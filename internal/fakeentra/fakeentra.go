@@ -48,8 +48,8 @@ import (
 // collections), as Graph does.
 type User struct {
 	ID, UserPrincipalName, Mail, DisplayName, GivenName, Surname, UserType, OnPremisesImmutableID string
-	ProxyAddresses, OtherMails                                                                     []string
-	AccountEnabled                                                                                 bool
+	ProxyAddresses, OtherMails                                                                    []string
+	AccountEnabled                                                                                bool
 	// Password is what the password grant accepts for this user.
 	Password string
 	// Sign-in conditions the password grant reports with their AADSTS code.
