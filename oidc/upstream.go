@@ -47,10 +47,11 @@ type Upstream struct {
 	JoinClaim string
 	ClientID  string
 	// ClientSecret authenticates dirgate to the token endpoint; or
-	// ClientAssertion returns a fresh signed client assertion for the
-	// token endpoint at tokenURL (private_key_jwt).
-	ClientSecret    string
-	ClientAssertion func(ctx context.Context, tokenURL string) (string, error)
+	// ClientAuth returns the parameters that do, made fresh for each
+	// request (a client secret, or a client assertion signed now:
+	// private_key_jwt).
+	ClientSecret string
+	ClientAuth   func() (url.Values, error)
 	// Scopes are requested besides openid. Default profile and email.
 	Scopes []string
 	// Domains are login domains whose users sign in only through this
@@ -353,13 +354,14 @@ func (p *Provider) upstreamIdentity(ctx context.Context, u *upstream, login *ups
 	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, u.client())
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(login.verifier)}
-	if u.ClientAssertion != nil {
-		a, err := u.ClientAssertion(ctx, u.oauth.Endpoint.TokenURL)
+	if u.ClientAuth != nil {
+		params, err := u.ClientAuth()
 		if err != nil {
-			return "", fmt.Errorf("client assertion: %w", err)
+			return "", fmt.Errorf("client authentication: %w", err)
 		}
-		opts = append(opts, oauth2.SetAuthURLParam("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-			oauth2.SetAuthURLParam("client_assertion", a))
+		for k := range params {
+			opts = append(opts, oauth2.SetAuthURLParam(k, params.Get(k)))
+		}
 	}
 	tok, err := u.oauth.Exchange(ctx, code, opts...)
 	if err != nil {
@@ -422,8 +424,8 @@ func newUpstreams(list []Upstream, now func() time.Time) ([]*upstream, error) {
 		switch {
 		case u.Name == "" || u.Label == "" || u.Connector == "" || u.ClientID == "" || u.JoinClaim == "":
 			return nil, fmt.Errorf("oidc: upstream %q: name, label, connector, client ID and join claim are required", u.Name)
-		case u.ClientSecret != "" && u.ClientAssertion != nil:
-			return nil, fmt.Errorf("oidc: upstream %q: a client secret and a client assertion are both set", u.Name)
+		case u.ClientSecret != "" && u.ClientAuth != nil:
+			return nil, fmt.Errorf("oidc: upstream %q: both a client secret and a client authentication are set", u.Name)
 		}
 		if _, err := url.Parse(u.Discovery); err != nil || !strings.Contains(u.Discovery, "://") {
 			return nil, fmt.Errorf("oidc: upstream %q: discovery URL %q is not absolute", u.Name, u.Discovery)

@@ -48,8 +48,9 @@ func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, dom
 	uf := &upstreamFixture{fixture: f, ten: ten}
 	uf.putM365(t, false)
 	cfg := f.p.cfg
-	cfg.Upstreams = []Upstream{EntraUpstream(Upstream{Name: "m365", Connector: "m365", ClientID: entraApp, ClientSecret: entraSecret,
+	cfg.Upstreams = []Upstream{EntraUpstream(Upstream{Name: "m365", Connector: "m365", ClientID: entraApp,
 		HTTPClient: ten.HTTPClient(), Domains: domains,
+		ClientAuth:    func() (url.Values, error) { return url.Values{"client_secret": {entraSecret}}, nil },
 		DescribeError: func(code, desc string) string { return "described " + code + " " + desc[:min(len(desc), 14)] }},
 		ten.AuthorityURL(), tenant(ten))}
 	p, err := New(cfg, f.store, f.store.States(), f.p.signIn, f.p.log)

@@ -45,6 +45,11 @@ func newProvider(cfg *config.Config, store *cache.Store, states state.Stores, au
 		}
 		return id.Entry, nil
 	}
+	ups, err := upstreams(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	pc.Upstreams = ups
 	p, err := oidc.New(pc, store, states, signIn, log)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
