@@ -264,12 +264,14 @@ func (t *Tenant) buildRound(k objKind, sel, filter []string, from int64) *round 
 func (t *Tenant) changedItems(k objKind, sel []string, from int64, inScope func(string) bool, withMembers bool) []item {
 	start := sort.Search(len(t.log), func(i int) bool { return t.log[i].seq > from })
 	var ids []string
+	seen := map[string]bool{}
 	memberOps := map[string]map[string]bool{} // group -> member -> removed
 	for _, c := range t.log[start:] {
 		if c.kind != k || !inScope(c.id) {
 			continue
 		}
-		if !slices.Contains(ids, c.id) {
+		if !seen[c.id] {
+			seen[c.id] = true
 			ids = append(ids, c.id)
 		}
 		if c.member != "" {

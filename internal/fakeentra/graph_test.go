@@ -60,7 +60,7 @@ func (r roundResult) members(id string) map[string]bool {
 }
 
 // runRound follows nextLinks verbatim from u to the deltaLink.
-func runRound(t *testing.T, tn *Tenant, token, u string) roundResult {
+func runRound(t testing.TB, tn *Tenant, token, u string) roundResult {
 	t.Helper()
 	var r roundResult
 	for range 10000 {
@@ -557,5 +557,24 @@ func TestGenerate(t *testing.T) {
 	inc := runRound(t, tn, tok, r.deltaLink)
 	if len(inc.objects) != 100 || tn.Requests()-before != 1 {
 		t.Fatalf("100 changes: %d objects in %d requests", len(inc.objects), tn.Requests()-before)
+	}
+}
+
+// BenchmarkGenerate fills the benchmark's tenant: 100k users, 1k groups.
+func BenchmarkGenerate(b *testing.B) {
+	for b.Loop() {
+		New(b).Generate(100_000, 1_000, 1)
+	}
+}
+
+// BenchmarkFullUsersRound pages through 100k generated users at Graph's
+// usual page size: the fake's share of the sync benchmark.
+func BenchmarkFullUsersRound(b *testing.B) {
+	tn := New(b, WithPageSize(999))
+	tn.AddApp(App{ClientID: "app-1", Secret: "s3cret", Roles: allGraphs})
+	tn.Generate(100_000, 1_000, 1)
+	tok := appToken(b, tn)
+	for b.Loop() {
+		runRound(b, tn, tok, usersDelta(tn))
 	}
 }

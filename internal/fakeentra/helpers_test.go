@@ -89,7 +89,7 @@ func (r stsReply) code() int {
 	return int(codes[0].(float64))
 }
 
-func postForm(t *testing.T, tn *Tenant, tokenURL, contentType, body string, basic ...string) stsReply {
+func postForm(t testing.TB, tn *Tenant, tokenURL, contentType, body string, basic ...string) stsReply {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(body))
 	if err != nil {
@@ -99,6 +99,13 @@ func postForm(t *testing.T, tn *Tenant, tokenURL, contentType, body string, basi
 	if len(basic) == 2 {
 		req.SetBasicAuth(basic[0], basic[1])
 	}
+	status, m, _ := do(t, tn, req)
+	return stsReply{status, m}
+}
+
+// do sends req and decodes the JSON object every answer must be.
+func do(t testing.TB, tn *Tenant, req *http.Request) (int, map[string]any, http.Header) {
+	t.Helper()
 	resp, err := tn.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -107,15 +114,15 @@ func postForm(t *testing.T, tn *Tenant, tokenURL, contentType, body string, basi
 	var m map[string]any
 	b, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("token endpoint answered %d with non-JSON %q", resp.StatusCode, b)
+		t.Fatalf("%s answered %d with non-JSON %q", req.URL, resp.StatusCode, b)
 	}
-	return stsReply{resp.StatusCode, m}
+	return resp.StatusCode, m, resp.Header
 }
 
 const formType = "application/x-www-form-urlencoded"
 
 // appToken gets an app-only token for app-1 with its secret.
-func appToken(t *testing.T, tn *Tenant) string {
+func appToken(t testing.TB, tn *Tenant) string {
 	t.Helper()
 	r := postForm(t, tn, tn.tokenURL(), formType, url.Values{"grant_type": {"client_credentials"}, "client_id": {"app-1"},
 		"client_secret": {"s3cret"}, "scope": {"https://graph.microsoft.com/.default"}}.Encode())
@@ -167,7 +174,7 @@ func makeAssertion(t *testing.T, o assertionOpts) string {
 }
 
 // graphGet sends an authenticated GET and decodes the JSON answer.
-func graphGet(t *testing.T, tn *Tenant, token, u string) (int, map[string]any, http.Header) {
+func graphGet(t testing.TB, tn *Tenant, token, u string) (int, map[string]any, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
@@ -176,17 +183,7 @@ func graphGet(t *testing.T, tn *Tenant, token, u string) (int, map[string]any, h
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := tn.HTTPClient().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	b, _ := io.ReadAll(resp.Body)
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("graph answered %d with non-JSON %q", resp.StatusCode, b)
-	}
-	return resp.StatusCode, m, resp.Header
+	return do(t, tn, req)
 }
 
 func graphCode(body map[string]any) string {

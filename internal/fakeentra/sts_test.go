@@ -283,3 +283,19 @@ func TestTokenEndpointRefusesGET(t *testing.T) {
 		t.Fatalf("GET token endpoint: %d", resp.StatusCode)
 	}
 }
+
+func TestTLSAndUSGov(t *testing.T) {
+	tn, _ := newTestTenant(t, WithTLS(), WithCloud("usgov"))
+	if !strings.HasPrefix(tn.AuthorityURL(), "https://") || !strings.HasPrefix(tn.GraphURL(), "https://") || len(tn.CACertPEM()) == 0 {
+		t.Fatalf("WithTLS: %s %s", tn.AuthorityURL(), tn.GraphURL())
+	}
+	global := postForm(t, tn, tn.tokenURL(), formType, form("grant_type", "client_credentials", "client_id", "app-1", "client_secret", "s3cret", "scope", graphScope))
+	checkSTSError(t, tn, global, "invalid_scope", 70011)
+	r := postForm(t, tn, tn.tokenURL(), formType, form("grant_type", "client_credentials", "client_id", "app-1", "client_secret", "s3cret", "scope", "https://graph.microsoft.us/.default"))
+	if r.status != 200 {
+		t.Fatalf("usgov token: %d %v", r.status, r.body)
+	}
+	if status, body, _ := graphGet(t, tn, r.body["access_token"].(string), usersDelta(tn)); status != 200 {
+		t.Fatalf("usgov Graph over TLS: %d %v", status, body)
+	}
+}
