@@ -49,6 +49,9 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzWireFilter -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run '^$$' -fuzz FuzzFormRequests -fuzztime $${FUZZTIME:-30s} ./oidc/
 	$(GO) test -run '^$$' -fuzz FuzzCheckHash -fuzztime $${FUZZTIME:-30s} ./passwd/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSTSError -fuzztime $${FUZZTIME:-30s} ./entra/
+	$(GO) test -run '^$$' -fuzz FuzzDecodePage -fuzztime $${FUZZTIME:-30s} ./entra/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeErrorBody -fuzztime $${FUZZTIME:-30s} ./cloudapi/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh
