@@ -103,6 +103,13 @@ func (t *Tenant) token(r *http.Request) (map[string]any, *stsError) {
 	}
 	req := &tokenRequest{form: r.PostForm, tenant: tenant, tokenURL: t.AuthorityURL() + r.URL.Path}
 	req.basicID, req.basicPW, req.hasBasic = r.BasicAuth()
+	// RFC 6749 2.3.1: both halves of HTTP Basic are form-encoded first.
+	if id, err := url.QueryUnescape(req.basicID); err == nil {
+		req.basicID = id
+	}
+	if pw, err := url.QueryUnescape(req.basicPW); err == nil {
+		req.basicPW = pw
+	}
 	gt := req.form.Get("grant_type")
 	if gt == "" {
 		return nil, missingParam("grant_type")

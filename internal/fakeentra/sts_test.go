@@ -26,6 +26,7 @@ var aadstsDesc = regexp.MustCompile(`^AADSTS(\d+): `)
 
 func TestClientCredentials(t *testing.T) {
 	tn, _ := newTestTenant(t)
+	tn.AddApp(App{ClientID: "app-plus", Secret: "a+b/c~d", Roles: allGraphs})
 	tok := tn.tokenURL()
 	cases := []struct {
 		name        string
@@ -42,6 +43,7 @@ func TestClientCredentials(t *testing.T) {
 		{name: "secret as HTTP Basic", body: form("grant_type", "client_credentials", "scope", graphScope), basic: []string{"app-1", "s3cret"}, status: 200, wantToken: true},
 		{name: "tenant by verified domain", url: tn.AuthorityURL() + "/contoso.onmicrosoft.com/oauth2/v2.0/token", body: form("grant_type", "client_credentials", "client_id", "app-1", "client_secret", "s3cret", "scope", graphScope), status: 200, wantToken: true},
 		{name: "wrong secret", body: form("grant_type", "client_credentials", "client_id", "app-1", "client_secret", "nope", "scope", graphScope), status: 401, err: "invalid_client", code: 7000215},
+		{name: "form-encoded Basic secret", body: form("grant_type", "client_credentials", "scope", graphScope), basic: []string{"app-plus", url.QueryEscape("a+b/c~d")}, status: 200, wantToken: true},
 		{name: "wrong Basic secret", body: form("grant_type", "client_credentials", "scope", graphScope), basic: []string{"app-1", "nope"}, status: 401, err: "invalid_client", code: 7000215},
 		{name: "secret twice", body: form("grant_type", "client_credentials", "client_id", "app-1", "client_secret", "s3cret", "scope", graphScope), basic: []string{"app-1", "s3cret"}, status: 401, err: "invalid_client", code: 7000215},
 		{name: "no credential", body: form("grant_type", "client_credentials", "client_id", "app-1", "scope", graphScope), status: 401, err: "invalid_client", code: 7000218},
