@@ -71,13 +71,8 @@ func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: %w", c.Name, err)
 	}
-	base := o.hc.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	hc := &http.Client{Timeout: o.hc.Timeout, Transport: &transport{ts: ts, base: base}}
 	s := &Source{conn: c, log: log, api: &cloudapi.Client{
-		HTTP: hc, Clock: o.clk, Log: log,
+		HTTP: ts.AuthorizedClient(o.hc), Clock: o.clk, Log: log,
 		// Background sync yields to interactive Graph traffic.
 		Header: http.Header{"X-Ms-Throttle-Priority": {"low"}},
 	}}
