@@ -86,6 +86,11 @@ type Mapping struct {
 	StableID string
 	// Members are the attributes that list a group's members.
 	Members []string
+	// MemberOf are the back-link attributes in which the directory itself
+	// lists the groups an entry is a direct member of (AD's memberOf), as
+	// the source stores them with the entry. With MemberIntegrity, an
+	// incremental sync keeps them in step with the groups it changes.
+	MemberOf []string
 	// Addresses are always read as alias addresses, besides the
 	// connector's mail and alias attributes.
 	Addresses []string

@@ -49,7 +49,7 @@ var ActiveDirectoryType = Type{
 	UserFilter:     "(&(objectCategory=person)(objectClass=user))",
 	GroupFilter:    "(objectClass=group)",
 	RootDNRequired: true,
-	Mapping:        Mapping{StableID: "objectGUID", Members: []string{"member"}, Aliases: []string{"proxyAddresses"}},
+	Mapping:        Mapping{StableID: "objectGUID", Members: []string{"member"}, MemberOf: []string{"memberOf"}, Aliases: []string{"proxyAddresses"}},
 	PasswordStamp:  []string{"pwdLastSet"},
 	Disabled: func(attr func(string) string) bool {
 		uac, err := strconv.ParseInt(attr("userAccountControl"), 10, 64)

@@ -40,6 +40,9 @@ type Dir struct {
 	// memberAttrs, when set, makes member references follow renames and
 	// deletions (WithMemberIntegrity).
 	memberAttrs []string
+	// memberOf, when set, is the back-link attribute the directory keeps
+	// on members (WithMemberOf).
+	memberOf string
 }
 
 // Option configures a Dir.
@@ -53,6 +56,16 @@ type Option func(*Dir)
 // learns only of the renamed or deleted entry.
 func WithMemberIntegrity(attrs ...string) Option {
 	return func(d *Dir) { d.memberAttrs = append([]string{}, attrs...) }
+}
+
+// WithMemberOf makes the directory list in attribute attr of each entry
+// the groups it is a direct member of, as Active Directory's memberOf: a
+// group's DN is appended when the entry joins it, renamed in place when the
+// group is renamed, and dropped when the entry leaves it or the group goes.
+// As there, keeping the back-links is no change of the members: it is not
+// in the change log.
+func WithMemberOf(attr string) Option {
+	return func(d *Dir) { d.memberOf = attr }
 }
 
 // New returns an empty directory.
@@ -95,6 +108,61 @@ func (d *Dir) follow(old, nd string) {
 			if slices.ContainsFunc(d.memberAttrs, func(n string) bool { return strings.EqualFold(n, a.Name) }) {
 				e.Attrs[i].Values = rewrite(a.Values)
 			}
+		}
+	}
+}
+
+// link keeps the back-links (WithMemberOf) of the members of a group that
+// changed from old to cur (nil: absent, or not a group). It records no
+// change.
+func (d *Dir) link(old, cur *cache.Entry) {
+	if d.memberOf == "" {
+		return
+	}
+	members := func(g *cache.Entry) map[string]bool {
+		set := map[string]bool{}
+		if g != nil && g.Kind == cache.KindGroup {
+			for _, m := range g.Members {
+				k, _ := dn.Key(m)
+				set[k] = true
+			}
+		}
+		return set
+	}
+	was, is := members(old), members(cur)
+	for _, e := range d.entries {
+		k, _ := dn.Key(e.DN)
+		if !was[k] && !is[k] {
+			continue
+		}
+		var vals []string
+		i := slices.IndexFunc(e.Attrs, func(a cache.Attr) bool { return strings.EqualFold(a.Name, d.memberOf) })
+		if i >= 0 {
+			vals = e.Attrs[i].Values
+		}
+		if old != nil {
+			// The old DN goes; the new one takes its place when still a
+			// member (a member that moved with the group is found by its
+			// new DN, so is[k] alone decides).
+			j := slices.IndexFunc(vals, func(v string) bool { return dn.Equal(v, old.DN) })
+			switch {
+			case j < 0:
+			case is[k]:
+				vals = slices.Replace(slices.Clone(vals), j, j+1, cur.DN)
+			default:
+				vals = slices.Delete(slices.Clone(vals), j, j+1)
+			}
+		}
+		if is[k] && !slices.ContainsFunc(vals, func(v string) bool { return dn.Equal(v, cur.DN) }) {
+			vals = append(slices.Clone(vals), cur.DN)
+		}
+		switch {
+		case i < 0 && len(vals) > 0:
+			e.Attrs = append(e.Attrs, cache.Attr{Name: d.memberOf, Values: vals})
+		case i >= 0 && len(vals) == 0:
+			e.Attrs = slices.Delete(e.Attrs, i, i+1)
+		case i >= 0:
+			e.Attrs[i].Values = vals
 		}
 	}
 }
@@ -147,6 +215,7 @@ func (d *Dir) Add(e *cache.Entry) (string, error) {
 	c.ID = randomID()
 	d.entries[c.ID] = c
 	d.touch(c.ID)
+	d.link(nil, c)
 	return c.ID, nil
 }
 
@@ -170,6 +239,52 @@ func (d *Dir) Modify(id string, fn func(e *cache.Entry)) error {
 	if old.DN != c.DN {
 		d.follow(old.DN, c.DN)
 	}
+	d.link(old, c)
+	return nil
+}
+
+// RenameSubtree moves every entry at or beneath the DN base to newBase, as
+// renaming a container (an OU) does: each keeps its ID and the part of its
+// DN below base, and is a change of its own in the change log, as a source
+// must report it; member references and back-links follow as for a rename.
+func (d *Dir) RenameSubtree(base, newBase string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	bk, err := dn.Key(base)
+	if err != nil {
+		return fmt.Errorf("memsource: DN %q: %w", base, err)
+	}
+	depth := dn.Depth(bk)
+	renamed := map[string]*cache.Entry{} // ID -> the entry as it was
+	for id, e := range d.entries {
+		p, err := dn.Parse(e.DN)
+		if err != nil || !dn.Under(dn.KeyOf(p), bk) {
+			continue
+		}
+		c := clone(e)
+		rdns := make([]string, 0, len(p.RDNs)-depth+1)
+		for _, r := range p.RDNs[:len(p.RDNs)-depth] {
+			rdns = append(rdns, r.String())
+		}
+		c.DN = strings.Join(append(rdns, newBase), ",")
+		renamed[id] = e
+		d.entries[id] = c
+	}
+	for id := range renamed {
+		if err := d.checkDN(d.entries[id], id); err != nil {
+			for id, old := range renamed {
+				d.entries[id] = old // all or nothing
+			}
+			return err
+		}
+	}
+	for id := range renamed {
+		d.touch(id)
+	}
+	for id, old := range renamed {
+		d.follow(old.DN, d.entries[id].DN)
+		d.link(old, d.entries[id])
+	}
 	return nil
 }
 
@@ -184,6 +299,7 @@ func (d *Dir) Delete(id string) error {
 	delete(d.entries, id)
 	d.touch(id)
 	d.follow(e.DN, "")
+	d.link(e, nil)
 	return nil
 }
 

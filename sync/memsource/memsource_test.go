@@ -3,6 +3,7 @@ package memsource_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -17,31 +18,37 @@ import (
 )
 
 // harness runs the source contract against a Dir per subtest. With
-// typ set, the Dir keeps member references intact and the connector has
-// that directory type.
+// typ set, the Dir keeps member references intact, and the back-links of
+// typ's mapping, and the connector has that directory type.
 type harness struct{ typ *dirtype.Type }
 
 func (h harness) Capabilities() sourcetest.Capabilities {
-	return sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true, MemberIntegrity: h.typ != nil}
+	return sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true, ContainerRename: true,
+		MemberIntegrity: h.typ != nil, MemberOf: h.typ != nil && len(h.typ.Mapping.MemberOf) > 0}
 }
 
 func (h harness) Scope(*testing.T) sourcetest.Scope {
-	s := &scope{typ: "memory", ids: map[string]string{}}
+	s := &scope{typ: "memory", ids: map[string]string{}, suffix: ",ou=People,o=Memory"}
 	if h.typ == nil {
 		s.dir = memsource.New()
 	} else {
-		s.typ, s.dir = h.typ.Name, memsource.New(memsource.WithMemberIntegrity(h.typ.Mapping.Members...))
+		opts := []memsource.Option{memsource.WithMemberIntegrity(h.typ.Mapping.Members...)}
+		for _, a := range h.typ.Mapping.MemberOf {
+			opts = append(opts, memsource.WithMemberOf(a))
+		}
+		s.typ, s.dir = h.typ.Name, memsource.New(opts...)
 	}
 	return s
 }
 
+// scope adds its entries beneath suffix; the scope of a container shares
+// the directory and the ID index with the scope it is in.
 type scope struct {
-	dir *memsource.Dir
-	typ string
-	ids map[string]string // DN key -> ID
+	dir    *memsource.Dir
+	typ    string
+	ids    map[string]string // DN key -> ID
+	suffix string
 }
-
-const suffix = ",ou=People,o=Memory"
 
 func (s *scope) Connector(*testing.T) *config.Connector {
 	return &config.Connector{Name: "memory", Type: s.typ}
@@ -69,12 +76,12 @@ func dnKey(t *testing.T, s string) string {
 }
 
 func (s *scope) AddUser(t *testing.T, name, mail string) string {
-	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + suffix, Kind: cache.KindUser, Addresses: []string{mail},
+	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + s.suffix, Kind: cache.KindUser, Addresses: []string{mail},
 		Attrs: []cache.Attr{{Name: "cn", Values: []string{name}}, {Name: "mail", Values: []string{mail}}}})
 }
 
 func (s *scope) AddGroup(t *testing.T, name string, members ...string) string {
-	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + suffix, Kind: cache.KindGroup, Members: members,
+	return s.add(t, &cache.Entry{DN: "cn=" + ldap.EscapeDN(name) + s.suffix, Kind: cache.KindGroup, Members: members,
 		Attrs: []cache.Attr{{Name: "cn", Values: []string{name}}, {Name: "member", Values: members}}})
 }
 
@@ -93,13 +100,36 @@ func (s *scope) SetMail(t *testing.T, d, mail string) {
 }
 
 func (s *scope) Rename(t *testing.T, d, name string) string {
-	nd := "cn=" + ldap.EscapeDN(name) + suffix
+	nd := "cn=" + ldap.EscapeDN(name) + s.suffix
 	s.modify(t, d, func(e *cache.Entry) {
 		e.DN = nd
 		e.Attrs[0].Values = []string{name}
 	})
 	s.ids[dnKey(t, nd)] = s.ids[dnKey(t, d)]
 	delete(s.ids, dnKey(t, d))
+	return nd
+}
+
+func (s *scope) AddContainer(t *testing.T, name string) (string, sourcetest.Scope) {
+	c := "ou=" + ldap.EscapeDN(name) + s.suffix
+	in := *s
+	in.suffix = "," + c
+	return c, &in
+}
+
+func (s *scope) RenameContainer(t *testing.T, d, name string) string {
+	nd := "ou=" + ldap.EscapeDN(name) + s.suffix
+	if err := s.dir.RenameSubtree(d, nd); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, id := range s.ids {
+		if e, ok := s.dir.Get(id); ok {
+			ids[dnKey(t, e.DN)] = id
+		}
+	}
+	clear(s.ids) // shared with the container's scope
+	maps.Copy(s.ids, ids)
 	return nd
 }
 

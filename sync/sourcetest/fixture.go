@@ -92,18 +92,24 @@ func (f *fixture) mail() string {
 	return fmt.Sprintf("user%d@contract.test", f.n)
 }
 
-func (f *fixture) addUser(name string) string {
+func (f *fixture) addUser(name string) string { return f.addUserIn(f.scope, name) }
+
+func (f *fixture) addUserIn(s Scope, name string) string {
 	f.t.Helper()
 	o := &object{mail: f.mail()}
-	o.dn = f.scope.AddUser(f.t, name, o.mail)
+	o.dn = s.AddUser(f.t, name, o.mail)
 	f.objs[key(f.t, o.dn)] = o
 	return o.dn
 }
 
 func (f *fixture) addGroup(name string, members ...string) string {
+	return f.addGroupIn(f.scope, name, members...)
+}
+
+func (f *fixture) addGroupIn(s Scope, name string, members ...string) string {
 	f.t.Helper()
 	o := &object{group: true, members: members}
-	o.dn = f.scope.AddGroup(f.t, name, members...)
+	o.dn = s.AddGroup(f.t, name, members...)
 	f.objs[key(f.t, o.dn)] = o
 	return o.dn
 }
@@ -132,6 +138,25 @@ func (f *fixture) rename(s, name string) string {
 	f.objs[key(f.t, o.dn)] = o
 	f.follow(s, o.dn)
 	return o.dn
+}
+
+// renameContainer renames the container c (Containers) and moves the
+// entries in it along in the model.
+func (f *fixture) renameContainer(c, name string) string {
+	f.t.Helper()
+	nc := f.scope.(Containers).RenameContainer(f.t, c, name)
+	for k, o := range f.objs {
+		rel, ok := strings.CutSuffix(o.dn, ","+c)
+		if !ok {
+			continue
+		}
+		old := o.dn
+		delete(f.objs, k)
+		o.dn = rel + "," + nc
+		f.objs[key(f.t, o.dn)] = o
+		f.follow(old, o.dn)
+	}
+	return nc
 }
 
 func (f *fixture) remove(dns ...string) {
@@ -275,8 +300,12 @@ func (f *fixture) check(step string, want map[string]*object) {
 			f.checkEntry(step, v, o, e)
 		}
 		for k, o := range want {
-			if e, ok := found[k]; ok && o.group {
+			e, ok := found[k]
+			if ok && o.group {
 				f.checkMembers(step, v, o, e, want)
+			}
+			if ok && f.caps.MemberOf {
+				f.checkMemberOf(step, o, e, want)
 			}
 		}
 		return nil
@@ -326,6 +355,27 @@ func (f *fixture) checkMembers(step string, v *cache.View, o *object, e *cache.E
 	slices.Sort(ids)
 	if !slices.Equal(got, ids) {
 		f.t.Errorf("%s: the members of %q resolve to %v, want %v (member values %q)", step, o.dn, got, ids, e.Members)
+	}
+}
+
+// checkMemberOf compares the stored back-links (memberOf) of an entry with
+// the DNs of the groups that list it.
+func (f *fixture) checkMemberOf(step string, o *object, e *cache.Entry, want map[string]*object) {
+	f.t.Helper()
+	var got, groups []string
+	for _, v := range e.Values("memberOf") {
+		got = append(got, key(f.t, v))
+	}
+	k := key(f.t, o.dn)
+	for gk, g := range want {
+		if slices.ContainsFunc(g.members, func(m string) bool { return key(f.t, m) == k }) {
+			groups = append(groups, gk)
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(groups)
+	if !slices.Equal(got, groups) {
+		f.t.Errorf("%s: %q has memberOf %q, want the DNs of the groups that list it (keys %q)", step, o.dn, e.Values("memberOf"), groups)
 	}
 }
 

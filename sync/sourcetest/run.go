@@ -35,6 +35,7 @@ func Run(t *testing.T, h Harness) {
 		{"DNTakenOverInOneWindow", func(c Capabilities) string {
 			return unless(c.Rename && (c.IncrementalDeletes || !c.Incremental), "renames and deletions in every kind of run")
 		}, takeOverDN},
+		{"ContainerRename", func(c Capabilities) string { return unless(c.ContainerRename, "container renames") }, containerRename},
 		{"ChangeDuringFullRead", func(c Capabilities) string { return unless(c.Incremental, "incremental sync") }, changeDuringRead},
 		{"CrashBeforeCommit", nil, crashes},
 		{"EmptyUpstreamBlocked", nil, emptyUpstream},
@@ -226,6 +227,30 @@ func takeOverDN(t *testing.T, h Harness, caps Capabilities) {
 	f.addUser(SpecialNames[1])
 	step := incrementalMode(caps) + " run"
 	f.sync(step, auto, incrementalMode(caps))
+	f.check(step, f.objs)
+	f.unchanged("full run after it", full, dirsync.ModeFull)
+}
+
+// containerRename: renaming the container (an OU) that holds a user and a
+// group moves them with it, keeping their IDs, although the upstream may
+// report only the container as changed; the next run of whatever kind the
+// source has finds them at their new DNs, and the groups that list them
+// and their back-links follow as the upstream decides.
+func containerRename(t *testing.T, h Harness, caps Capabilities) {
+	f := newFixture(t, h)
+	box, in := f.scope.(Containers).AddContainer(t, "Box, One")
+	a := f.addUserIn(in, "Alpha")
+	team := f.addGroupIn(in, SpecialNames[1], a, f.addUser("Beta"))
+	f.addGroup("Outer", team, a)
+	f.addUser("Stays")
+	f.sync("first run", auto, dirsync.ModeFull)
+	f.check("first run", f.objs)
+	f.renameContainer(box, "Box, Renamed")
+	step := incrementalMode(caps) + " run after the container rename"
+	res := f.sync(step, auto, incrementalMode(caps))
+	if res.Added != 0 || res.Deleted != 0 || res.Updated < 2 {
+		t.Errorf("%s: %d added, %d updated, %d deleted; want 0, at least 2, 0", step, res.Added, res.Updated, res.Deleted)
+	}
 	f.check(step, f.objs)
 	f.unchanged("full run after it", full, dirsync.ModeFull)
 }

@@ -6,7 +6,7 @@
 //
 // The contract: each object keeps its stable ID across resyncs and renames;
 // additions, changes and deletions reach the cache in full and incremental
-// runs; DNs with special characters and UTF-8 round-trip, member values
+// runs, and so do renamed containers' entries; DNs with special characters and UTF-8 round-trip, member values
 // included; a run killed before it commits loses nothing (the next run,
 // in a new process, resumes from the last committed cursor); an empty or
 // sharply shrunken upstream is blocked by the safety rules, and a blocked
@@ -35,6 +35,13 @@ type Capabilities struct {
 	// keep the DN they were given (OpenLDAP without the refint overlay),
 	// and name whatever entry holds it later.
 	MemberIntegrity bool
+	// MemberOf: the source stores the back-links in which its upstream
+	// lists the groups an entry is a direct member of (Active Directory's
+	// memberOf), and they must name exactly the groups that list the entry,
+	// after incremental runs too.
+	MemberOf bool
+	// ContainerRename: the harness's scopes implement Containers.
+	ContainerRename bool
 	// KnownDefects skips the named subtests (the names Run gives them),
 	// each with the reason: an open defect of the source, reported, so
 	// that the rest of the contract keeps guarding it meanwhile.
@@ -72,6 +79,19 @@ type Scope interface {
 	Rename(t *testing.T, dn, name string) string
 	// Delete removes the entry dn.
 	Delete(t *testing.T, dn string)
+}
+
+// Containers is implemented by a Scope whose upstream can hold entries in
+// containers (OUs) and rename a container with everything in it.
+type Containers interface {
+	// AddContainer adds an empty container named name at the scope's root
+	// and returns its DN, and a Scope that adds its users and groups in
+	// it, each with a DN that is a relative name, a comma and the
+	// container's DN as returned (the connector stays the scope's).
+	AddContainer(t *testing.T, name string) (string, Scope)
+	// RenameContainer gives the container dn a new name in the same
+	// parent, with everything in it, and returns its new DN.
+	RenameContainer(t *testing.T, dn, name string) string
 }
 
 // SpecialNames are common names with every character RFC 4514 escapes
