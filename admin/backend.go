@@ -49,6 +49,13 @@ type Options struct {
 	Version string
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
+	// EntraApps are the app registrations of the entra connectors, by
+	// connector name: their pages offer "Connect Entra ID".
+	EntraApps map[string]EntraApp
+	// PublicURL is the console's address as administrators' browsers
+	// reach it (e.g. https://dirgate.example.com:8081), for the admin
+	// consent redirect URI; empty takes it from each request.
+	PublicURL string
 }
 
 // ErrUnknownConnector may be returned (wrapped) by a Backend for a name

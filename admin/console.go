@@ -24,11 +24,12 @@ import (
 type flash struct {
 	Connector string
 	From      string // "list" or "detail": where the action was started
-	Action    string // "sync", "apply", "test"
+	Action    string // "sync", "apply", "test", "consent"
 	Status    string // sync: ok, dry_run, blocked, running, failed
 	Error     string
 	Result    *dirsync.Result
 	Report    *testconn.Report
+	Consent   string // "consent": Microsoft's answer in plain words
 }
 
 // page is what every console template receives.
@@ -56,6 +57,7 @@ func (s *server) consoleRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST /connectors/{name}/test", s.action(s.testAction))
 	m.HandleFunc("GET /connectors/{name}/blocked/confirm", s.page(s.confirmPage))
 	m.HandleFunc("POST /connectors/{name}/blocked/apply", s.action(s.applyAction))
+	s.consentRoutes(m)
 	m.HandleFunc("GET /browse", s.page(s.browsePage))
 	m.HandleFunc("GET /lookup", s.page(s.lookupPage))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -240,8 +242,9 @@ func (s *server) listPage(w http.ResponseWriter, r *http.Request, sess *session)
 }
 
 type detailData struct {
-	Conn connRow
-	Runs []state.Run
+	Conn  connRow
+	Runs  []state.Run
+	Entra bool // offers "Connect Entra ID"
 }
 
 // connectorPage resolves {name} for a console page; on failure it has
@@ -274,7 +277,7 @@ func (s *server) detailPage(w http.ResponseWriter, r *http.Request, sess *sessio
 		f = nil
 	}
 	s.render(w, http.StatusOK, "detail", page{Title: "Connector " + st.Name, Nav: "connectors", CSRF: sess.csrf, Flash: f,
-		Data: detailData{Conn: s.rows([]dirsync.ConnectorStatus{*st})[0], Runs: runs}})
+		Data: detailData{Conn: s.rows([]dirsync.ConnectorStatus{*st})[0], Runs: runs, Entra: s.isEntra(st.Name)}})
 }
 
 // back redirects to where a connector action was started.

@@ -27,6 +27,7 @@ type server struct {
 	token    [32]byte // SHA-256 of Options.Token, compared in constant time
 	hasToken bool
 	sessions *sessions
+	consents consentStates
 	limiter  *failLimiter
 	mux      *http.ServeMux
 	// syncCtx detaches runs started from a request from that request: a
