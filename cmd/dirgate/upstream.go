@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/dirgate/dirgate/admin"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/oidc"
@@ -62,4 +63,16 @@ func describeEntraError(code, desc string) string {
 	body, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
 	se := entra.DecodeSTSError(http.StatusBadRequest, body)
 	return se.What + " (" + se.Label() + ")."
+}
+
+// entraApps are the app registrations the console's "Connect Entra ID"
+// sends administrators to consent to, by connector.
+func entraApps(cfg *config.Config) map[string]admin.EntraApp {
+	apps := map[string]admin.EntraApp{}
+	for _, c := range cfg.Connectors {
+		if c.Type == config.TypeEntra {
+			apps[c.Name] = admin.EntraApp{AuthorityURL: c.Entra.AuthorityURL, Tenant: c.Entra.Tenant, ClientID: c.Entra.ClientID}
+		}
+	}
+	return apps
 }
