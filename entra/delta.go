@@ -11,7 +11,7 @@ import (
 // request of a round only; a change to a property not listed here would
 // not be reported, so every mapped property is listed.
 const (
-	userSelect  = "id,userPrincipalName,mail,proxyAddresses,otherMails,accountEnabled,displayName,givenName,surname,userType,mailNickname,onPremisesSyncEnabled,onPremisesImmutableId"
+	userSelect  = "id,userPrincipalName,mail,proxyAddresses,otherMails,accountEnabled,displayName,givenName,surname,userType,mailNickname,onPremisesSyncEnabled,onPremisesImmutableId,lastPasswordChangeDateTime"
 	groupSelect = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses,onPremisesSyncEnabled,members"
 )
 
@@ -47,6 +47,10 @@ type object struct {
 	MailNickname          string   `json:"mailNickname,omitempty"`
 	OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled,omitempty"`
 	OnPremisesImmutableID string   `json:"onPremisesImmutableId,omitempty"`
+	// LastPasswordChangeDateTime is the password stamp (dirtype's
+	// PasswordStamp): a change retires cached authentication and the
+	// offline verifier, as AD's pwdLastSet does.
+	LastPasswordChangeDateTime string `json:"lastPasswordChangeDateTime,omitempty"`
 
 	Description     string   `json:"description,omitempty"`
 	MailEnabled     *bool    `json:"mailEnabled,omitempty"`

@@ -43,6 +43,7 @@ func (s *Source) userEntry(o *object) *cache.Entry {
 	attrs.add("otherMails", o.OtherMails...)
 	attrs.add("accountEnabled", ldapBool(enabled))
 	attrs.add("onPremisesImmutableId", o.OnPremisesImmutableID)
+	attrs.add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
 	if o.OnPremisesSyncEnabled != nil {
 		attrs.add("onPremisesSyncEnabled", ldapBool(*o.OnPremisesSyncEnabled))
 	}

@@ -58,7 +58,8 @@ func TestMapping(t *testing.T) {
 		t.Run("credential="+cred, func(t *testing.T) {
 			tn := newTenant(t, cred)
 			ann := tn.user(fakeentra.User{Mail: "ann@contoso.com", OnPremisesImmutableID: "ZmFrZS1ndWlkLTAx",
-				ProxyAddresses: []string{"smtp:a.smith@contoso.com", "SMTP:Ann.Smith@contoso.com", "X500:/o=x/cn=ann"}})
+				LastPasswordChangeDateTime: time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC),
+				ProxyAddresses:             []string{"smtp:a.smith@contoso.com", "SMTP:Ann.Smith@contoso.com", "X500:/o=x/cn=ann"}})
 			bob := tn.user(fakeentra.User{UserType: "disabled"})
 			guest := tn.user(fakeentra.User{UserType: "Guest", UserPrincipalName: "g_ext.example#EXT#@contoso.onmicrosoft.com"})
 			inner := tn.group("Inner", bob, guest)
@@ -71,6 +72,9 @@ func TestMapping(t *testing.T) {
 			a := got[ann]
 			if want := []string{"ann.smith@contoso.com", "ann@contoso.com", "a.smith@contoso.com", "user1@contoso.com"}; !slices.Equal(a.Addresses, want) {
 				t.Errorf("addresses %v, want %v", a.Addresses, want)
+			}
+			if a.First("lastPasswordChangeDateTime") != "2026-11-02T09:30:00Z" {
+				t.Errorf("password stamp %q", a.First("lastPasswordChangeDateTime"))
 			}
 			if a.First("onPremisesImmutableId") != "ZmFrZS1ndWlkLTAx" || a.DN != "cn="+ann+",ou=users,"+tn.conn.RootDN || a.Disabled {
 				t.Errorf("ann = %+v", a)

@@ -59,6 +59,9 @@ type User struct {
 	OnPremisesSyncEnabled bool
 	// MailNickname is the Exchange alias.
 	MailNickname string
+	// LastPasswordChangeDateTime is when the password was last set; the
+	// zero time is "not set".
+	LastPasswordChangeDateTime time.Time
 }
 
 // Group is a directory group. Members holds user or group IDs.

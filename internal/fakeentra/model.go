@@ -3,6 +3,7 @@ package fakeentra
 import (
 	"slices"
 	"strings"
+	"time"
 )
 
 type objKind int
@@ -82,6 +83,12 @@ var userProps = []prop{
 	{"onPremisesImmutableId", func(o *object) any { return o.user.OnPremisesImmutableID }, false},
 	{"onPremisesSyncEnabled", func(o *object) any { return o.user.OnPremisesSyncEnabled }, false},
 	{"mailNickname", func(o *object) any { return o.user.MailNickname }, false},
+	{"lastPasswordChangeDateTime", func(o *object) any {
+		if o.user.LastPasswordChangeDateTime.IsZero() {
+			return ""
+		}
+		return o.user.LastPasswordChangeDateTime.UTC().Format(time.RFC3339)
+	}, false},
 	{"onPremisesSamAccountName", func(*object) any { return "" }, false},
 }
 
