@@ -94,3 +94,98 @@ func TestMemberRefsFollowedWithFreshGroups(t *testing.T) {
 		t.Fatalf("a full sync after the incremental one finds changes: %+v, %v", res.Run, err)
 	}
 }
+
+// TestMemberOfFollowsGroups: in a directory that keeps memberOf back-links
+// on members without reporting the members as changed, as Active Directory
+// does, an incremental run that sees a group's membership or DN change, or
+// its deletion, rewrites the cached members' memberOf as the directory did
+// (value for value, in order), so that a full run finds nothing to change.
+func TestMemberOfFollowsGroups(t *testing.T) {
+	typ := dirtype.ActiveDirectoryType
+	typ.Name = "memberof-test"
+	remove, err := dirtype.Register(&typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(remove)
+	const people, groups = ",ou=people,dc=x", ",ou=groups,dc=x"
+	group := func(name string, members ...string) *cache.Entry {
+		return &cache.Entry{DN: "cn=" + name + groups, Kind: cache.KindGroup, Members: members,
+			Attrs: []cache.Attr{{Name: "cn", Values: []string{name}}, {Name: "member", Values: members}}}
+	}
+	setMembers := func(members ...string) func(e *cache.Entry) {
+		return func(e *cache.Entry) { e.Members, e.Attrs[1].Values = members, members }
+	}
+	a, b, c := "uid=a"+people, "uid=b"+people, "uid=c"+people
+	g1, g2 := "cn=g1"+groups, "cn=g2"+groups
+	cases := []struct {
+		name   string
+		change func(t *testing.T, dir *memsource.Dir, ids map[string]string)
+	}{
+		{"member added", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Modify(ids["g2"], setMembers(a, b)))
+		}},
+		{"member removed", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Modify(ids["g1"], setMembers(b)))
+		}},
+		{"group renamed", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Modify(ids["g1"], func(e *cache.Entry) { e.DN = "CN=G1 Renamed" + groups }))
+		}},
+		{"nesting group renamed", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Modify(ids["g3"], func(e *cache.Entry) { e.DN = `cn=g3\, renamed` + groups }))
+		}},
+		{"group deleted", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Delete(ids["g1"]))
+		}},
+		{"group added", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			addEntry(t, dir, group("g4", c, a))
+		}},
+		{"member renamed and removed from another group", func(t *testing.T, dir *memsource.Dir, ids map[string]string) {
+			must(t, dir.Modify(ids["a"], func(e *cache.Entry) { e.DN = "uid=a2" + people }))
+			must(t, dir.Modify(ids["g2"], setMembers()))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := memsource.New(memsource.WithMemberIntegrity("member"), memsource.WithMemberOf("memberOf"))
+			ids := map[string]string{"a": add(t, dir, "a", a), "b": add(t, dir, "b", b), "c": add(t, dir, "c", c)}
+			ids["g1"] = addEntry(t, dir, group("g1", a, b))
+			ids["g2"] = addEntry(t, dir, group("g2", a))
+			ids["g3"] = addEntry(t, dir, group("g3", g1, g2))
+			e, s, conn := newEngine(t)
+			conn.Type = typ.Name
+			src := dir.Source("mem")
+			if _, err := e.Run(ctx, conn, src, dirsync.Options{Mode: dirsync.ModeFull}); err != nil {
+				t.Fatal(err)
+			}
+			tc.change(t, dir, ids)
+			if _, err := e.Run(ctx, conn, src, dirsync.Options{Mode: dirsync.ModeIncremental}); err != nil {
+				t.Fatal(err)
+			}
+			err := s.View(ctx, func(v *cache.View) error {
+				for name, id := range ids {
+					want, ok := dir.Get(id)
+					if !ok {
+						continue
+					}
+					got, err := v.Get(conn.Name, id)
+					if err != nil {
+						return err
+					}
+					if !slices.Equal(got.Values("memberOf"), want.Values("memberOf")) {
+						t.Errorf("%s has memberOf %q, the directory %q", name, got.Values("memberOf"), want.Values("memberOf"))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.Run(ctx, conn, src, dirsync.Options{Mode: dirsync.ModeFull})
+			if err != nil || res.Added+res.Updated+res.Deleted != 0 {
+				t.Errorf("a full sync after the incremental one finds changes: %+v, %v", res.Plan, err)
+			}
+		})
+	}
+}
