@@ -308,6 +308,14 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 	default:
 		return cs, fmt.Errorf("%w: unknown method %q", dirsync.ErrCursorInvalid, c.Method)
 	}
+	if err := s.movedContainerEntries(ctx, conn, nc, c.USN, &cs, func(k string) {
+		if !changed[k] {
+			changed[k] = true
+			changedOrder = append(changedOrder, k)
+		}
+	}); err != nil {
+		return cs, err
+	}
 	// Tombstones keep their objectGUID; both methods find deletions this
 	// way (a DirSync filter on object classes does not match a tombstone,
 	// which loses objectCategory). The account needs read access to
@@ -372,6 +380,78 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 	}
 	cs.Cursor, err = next.encode()
 	return cs, err
+}
+
+// attidName is the attribute ID of "name" (the RDN) in replPropertyMetaData.
+// Renaming an object and moving it both change it: AD replicates a move as
+// a change of name, with the new parent.
+const attidName = 0x00090001
+
+// movedContainerEntries passes to changed the GUID filter values of the
+// users and groups in every container (OU or container object) of the
+// naming context nc renamed or moved since USN since.
+//
+// Such a rename changes the DNs of everything beneath the container, but
+// AD raises the uSNChanged of the container alone, and DirSync reports the
+// container alone: without this, an incremental run would keep the old DNs
+// (and the group member values naming them) until the next full run.
+// Re-reading the entries beneath is precise and costs what the rename
+// moved; falling back to a full run would cost the whole directory on
+// every container rename anywhere in the domain. They are searched from
+// nc, not the root DN: a container moved out of the connector's scope
+// takes its entries out too, and the re-read by GUID, within the root DN,
+// turns those into deletions, as it does for an entry moved out alone. A
+// container whose other attributes changed (a GPO link, a description) is
+// told apart by the version metadata of its name, so it costs nothing.
+func (s *Source) movedContainerEntries(ctx context.Context, conn *ldap.Conn, nc string, since int64, cs *dirsync.ChangeSet, changed func(guid string)) error {
+	var moved []string
+	q := fmt.Sprintf("(&(|(objectClass=organizationalUnit)(objectClass=container))(uSNChanged>=%d))", since+1)
+	err := s.paged(ctx, conn, nc, q, []string{"replPropertyMetaData"}, func(e *ldap.Entry) error {
+		cs.Read++
+		// Without readable metadata, the container may have moved.
+		if usn, ok := metaDataLocalUSN(e.GetRawAttributeValue("replPropertyMetaData"), attidName); !ok || usn > since {
+			moved = append(moved, e.DN)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("connector %s: read renamed containers: %w", s.conn.Name, err)
+	}
+	for _, base := range moved {
+		err := s.paged(ctx, conn, base, s.query(), []string{"objectGUID"}, func(e *ldap.Entry) error {
+			cs.Read++
+			changed(guidFilterValue(e.GetRawAttributeValue("objectGUID")))
+			return nil
+		})
+		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) { // renamed again, or deleted, since
+			return fmt.Errorf("connector %s: read the entries of renamed container %q: %w", s.conn.Name, base, err)
+		}
+	}
+	return nil
+}
+
+// metaDataLocalUSN returns the local USN at which the attribute attid last
+// changed, from a replPropertyMetaData value (PROPERTY_META_DATA_VECTOR,
+// version 1: a 16-byte header with the count, then 48-byte records of
+// attid, version, change time, invocation ID, originating USN, local USN,
+// little-endian). ok is false when the value is not in that form or does
+// not list attid.
+func metaDataLocalUSN(b []byte, attid uint32) (usn int64, ok bool) {
+	const header, record = 16, 48
+	if len(b) < header || binary.LittleEndian.Uint32(b) != 1 {
+		return 0, false
+	}
+	n := binary.LittleEndian.Uint32(b[8:])
+	if uint64(len(b)-header) < uint64(n)*record {
+		return 0, false
+	}
+	for i := range int(n) {
+		r := b[header+i*record:]
+		if binary.LittleEndian.Uint32(r) == attid {
+			return int64(binary.LittleEndian.Uint64(r[40:])), true
+		}
+	}
+	return 0, false
 }
 
 // guidFromFilter turns an escaped GUID filter value back into its ID.
