@@ -66,6 +66,9 @@ type Entry struct {
 	// partial marks an entry read through View.Project: it lacks the
 	// attributes the reader did not want and must never be written back.
 	partial bool
+	// onPrem is the objectGUID of the on-premises AD user an Entra user
+	// is a synced copy of (onprem.go); stored, so projections keep it.
+	onPrem string
 }
 
 // Values returns the values of attribute name (case-insensitive).
@@ -154,12 +157,18 @@ func (e *Entry) encode() []byte {
 	}
 	sum := e.Hash()
 	body := e.body
-	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+4)
+	e.onPrem = e.onPremGUID()
+	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+len(e.onPrem)+5)
 	out = append(out, encVersion)
 	out = binary.BigEndian.AppendUint64(out, sum)
 	out = append(out, body...)
-	// Outside the hashed body: the key is derived from the DN.
-	return appendString(out, e.DNKey)
+	// Outside the hashed body: both are derived from it (the key from the
+	// DN); the on-premises GUID only where there is one.
+	out = appendString(out, e.DNKey)
+	if e.onPrem != "" {
+		out = appendString(out, e.onPrem)
+	}
+	return out
 }
 
 func (e *Entry) encodeBody(b []byte) []byte {
@@ -303,6 +312,9 @@ func decodeEntryKeep(connector, id string, v []byte, keep func(name string) bool
 	}
 	if v[0] == encVersion && d.err == nil {
 		e.DNKey = d.string()
+		if len(d.b) > 0 {
+			e.onPrem = d.string()
+		}
 	}
 	if d.err != nil {
 		return nil, fmt.Errorf("decode entry %s/%s: %w", connector, id, d.err)

@@ -143,7 +143,7 @@ func (v *View) MemberIDs(g *Entry) ([]string, error) {
 }
 
 // entries reads the entries of conn with the given IDs, skipping those the
-// view does not hold.
+// view does not hold or does not serve (hidden duplicates).
 func (v *View) entries(conn string, ids []string) ([]*Entry, error) {
 	out := make([]*Entry, 0, len(ids))
 	for _, id := range ids {
@@ -156,7 +156,7 @@ func (v *View) entries(conn string, ids []string) ([]*Entry, error) {
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return v.served(out)
 }
 
 // migrateMembership rewrites the membership keys of every served

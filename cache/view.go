@@ -56,7 +56,8 @@ func (v *View) Get(conn, id string) (*Entry, error) {
 	return e, err
 }
 
-// ByDNKey returns the entry whose normalised DN (dn.Key) is key.
+// ByDNKey returns the entry whose normalised DN (dn.Key) is key, unless
+// it is a hidden duplicate (onprem.go).
 func (v *View) ByDNKey(key string) (*Entry, error) {
 	for _, c := range v.conns {
 		item, err := v.txn.Get(dataKey(c, v.gens[c], tDN, key))
@@ -70,7 +71,18 @@ func (v *View) ByDNKey(key string) (*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		return v.Get(c, string(id))
+		e, err := v.Get(c, string(id))
+		if err != nil {
+			return nil, err
+		}
+		hide, err := v.hidden(e)
+		switch {
+		case err != nil:
+			return nil, err
+		case hide:
+			continue // another connector may hold the DN too
+		}
+		return e, nil
 	}
 	return nil, ErrNotFound
 }
@@ -86,7 +98,8 @@ func (v *View) ByDN(s string) (*Entry, error) {
 
 // ByAddress returns every entry (across connectors) holding the email
 // address addr, compared case-insensitively. More than one result means the
-// address is ambiguous.
+// address is ambiguous. Like every lookup but Get, it leaves out hidden
+// duplicates (onprem.go).
 func (v *View) ByAddress(addr string) ([]*Entry, error) {
 	return v.byIndex(tAddr, NormalizeAddress(addr))
 }
@@ -149,7 +162,7 @@ func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 			out = append(out, e)
 		}
 	}
-	return out, nil
+	return v.served(out)
 }
 
 // hotCandidates reads the entries the in-memory index proposes for the
@@ -255,6 +268,13 @@ func (v *View) scanAll(conn string, gen uint64, fn func(e *Entry) (bool, error))
 		if err != nil {
 			return false, err
 		}
+		hide, err := v.hidden(e)
+		if err != nil {
+			return false, err
+		}
+		if hide {
+			continue
+		}
 		if more, err := fn(e); err != nil || !more {
 			return false, err
 		}
@@ -270,6 +290,10 @@ func (v *View) scanSubtree(conn string, gen uint64, baseKey string, fn func(e *E
 		}
 		if err != nil {
 			return false, err
+		}
+		hide, err := v.hidden(e)
+		if err != nil || hide {
+			return err == nil, err // a hidden entry is skipped
 		}
 		return fn(e)
 	}
