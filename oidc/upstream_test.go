@@ -30,9 +30,9 @@ type upstreamFixture struct {
 	ten *fakeentra.Tenant
 }
 
-func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, domains ...string) *upstreamFixture {
+func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, domains []string, extra ...Client) *upstreamFixture {
 	t.Helper()
-	f := newFixture(t)
+	f := newFixture(t, extra...)
 	ten := fakeentra.New(t, fakeentra.WithClock(dgclock.NewFake(time.Now())))
 	ten.AddApp(fakeentra.App{ClientID: entraApp, Secret: entraSecret, RedirectURIs: []string{f.srv.URL + "/upstream/callback"}})
 	for _, u := range []fakeentra.User{
@@ -153,7 +153,7 @@ func TestUpstreamSignInJoinsByOID(t *testing.T) {
 		tenant func(*fakeentra.Tenant) string
 	}{{"tenant ID", byID}, {"verified domain", byDomain}} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newUpstreamFixture(t, tc.tenant)
+			f := newUpstreamFixture(t, tc.tenant, nil)
 			pkce := oauth2.GenerateVerifier()
 			resp, body, loc := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("rp-nonce")))
 			if resp.StatusCode != http.StatusFound {
@@ -187,7 +187,7 @@ func TestUpstreamSignInJoinsByOID(t *testing.T) {
 }
 
 func TestUpstreamSignInRefusesInactiveAccounts(t *testing.T) {
-	f := newUpstreamFixture(t, byID)
+	f := newUpstreamFixture(t, byID, nil)
 	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	for _, tc := range []struct{ name, user string }{
 		{"disabled by the sync", "u-bob"},
@@ -204,7 +204,7 @@ func TestUpstreamSignInRefusesInactiveAccounts(t *testing.T) {
 }
 
 func TestUpstreamRefreshStopsWhenSyncDisables(t *testing.T) {
-	f := newUpstreamFixture(t, byID)
+	f := newUpstreamFixture(t, byID, nil)
 	pkce := oauth2.GenerateVerifier()
 	resp, _, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)))
 	tok, err := f.conf.Exchange(context.Background(), codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
@@ -219,7 +219,7 @@ func TestUpstreamRefreshStopsWhenSyncDisables(t *testing.T) {
 }
 
 func TestUpstreamIDTokenChecks(t *testing.T) {
-	f := newUpstreamFixture(t, byID)
+	f := newUpstreamFixture(t, byID, nil)
 	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	for _, tc := range []struct {
 		name   string
@@ -255,7 +255,7 @@ func TestUpstreamIDTokenChecks(t *testing.T) {
 }
 
 func TestUpstreamErrorShownOnLoginPage(t *testing.T) {
-	f := newUpstreamFixture(t, byID)
+	f := newUpstreamFixture(t, byID, nil)
 	f.ten.FailSignIn("interaction_required", 50076, "Due to a configuration change made by your administrator, you must use multi-factor authentication.")
 	resp, body, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Microsoft did not sign you in: described interaction_required AADSTS50076:") ||
@@ -265,7 +265,7 @@ func TestUpstreamErrorShownOnLoginPage(t *testing.T) {
 }
 
 func TestUpstreamCallbackState(t *testing.T) {
-	f := newUpstreamFixture(t, byID)
+	f := newUpstreamFixture(t, byID, nil)
 	authURL := f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
 	b := browser()
 	form := f.loginPage(t, b, authURL)
@@ -300,7 +300,7 @@ func TestUpstreamCallbackState(t *testing.T) {
 }
 
 func TestUpstreamDomainSkipsPassword(t *testing.T) {
-	f := newUpstreamFixture(t, byID, "contoso.example")
+	f := newUpstreamFixture(t, byID, []string{"contoso.example"})
 	b := browser()
 	form := f.loginPage(t, b, f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	form.Set("email", "Ann@Contoso.example")
@@ -317,7 +317,7 @@ func TestUpstreamDomainSkipsPassword(t *testing.T) {
 }
 
 func TestUpstreamRefusesMultiTenantIssuer(t *testing.T) {
-	f := newUpstreamFixture(t, func(*fakeentra.Tenant) string { return "organizations" })
+	f := newUpstreamFixture(t, func(*fakeentra.Tenant) string { return "organizations" }, nil)
 	b := browser()
 	form := f.loginPage(t, b, f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	form.Set("upstream", "m365")
