@@ -75,9 +75,14 @@ func (v *View) DuplicateOf(e *Entry) (*Entry, error) {
 	return v.Get(conn, e.onPrem)
 }
 
+// IncludeHidden makes the view's lookups return hidden duplicates too,
+// for the admin console, which shows them with the entry hiding them
+// (DuplicateOf).
+func (v *View) IncludeHidden() { v.all = true }
+
 // hidden reports whether e is a duplicate that the view does not serve.
 func (v *View) hidden(e *Entry) (bool, error) {
-	if e.onPrem == "" {
+	if e.onPrem == "" || v.all {
 		return false, nil // every entry but an Entra user synced from AD
 	}
 	conn, err := v.adTwin(e)

@@ -267,6 +267,25 @@ func TestOnPremDuplicateProjected(t *testing.T) {
 	}
 }
 
+// TestOnPremDuplicateIncludeHidden: the admin console's view lists the
+// hidden entry, and DuplicateOf names the AD user hiding it.
+func TestOnPremDuplicateIncludeHidden(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "ad", adJane())
+	commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
+	err := s.View(context.Background(), func(v *View) error {
+		v.IncludeHidden()
+		got, err := whoIsJane(v)
+		if want := janeBoth + " duplicateOf=" + janeADDN; err != nil || got != want {
+			return fmt.Errorf("with hidden entries:\n got %s (%v)\nwant %s", got, err, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFormatGUID(t *testing.T) {
 	if got, want := FormatGUID(janeGUID), "12345678-9abc-def0-0123-456789abcdef"; got != want {
 		t.Errorf("FormatGUID = %q, want %q", got, want)

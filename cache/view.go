@@ -22,6 +22,7 @@ type View struct {
 	keep  func(name string) bool
 	store *Store
 	epoch uint64 // the reader epoch the view was opened in (see hotIndex.epoch)
+	all   bool   // hidden duplicates are returned too (IncludeHidden)
 }
 
 // Project makes the entries the view returns from now on carry only the
