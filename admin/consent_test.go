@@ -68,7 +68,8 @@ func TestConsentRefused(t *testing.T) {
 	ten.DeclineConsent("access_denied", 65004, "User declined to consent to access the app.")
 	code, _, body := c.get(toMicrosoft(t, c, csrf, ten))
 	if code != http.StatusOK || !strings.Contains(body, "Admin consent for corp not granted") ||
-		!strings.Contains(body, "Admin consent was not granted:") || !strings.Contains(body, "AADSTS65004") || !strings.Contains(body, "Connection test passed") {
+		!strings.Contains(body, "Admin consent was not granted:") || !strings.Contains(body, "AADSTS65004") || !strings.Contains(body, "an administrator declined consent") ||
+		!strings.Contains(body, "Connection test passed") {
 		t.Fatalf("%d %s", code, body)
 	}
 }

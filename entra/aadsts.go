@@ -119,6 +119,7 @@ var codes = map[int]code{
 	530035:  {class: FailureBlocked, verified: true, what: "blocked by security defaults (legacy or unsafe sign-in)", fix: fixPolicy},
 	530032:  {class: FailureBlocked, verified: true, what: "blocked by a tenant security policy", fix: fixPolicy},
 	65001:   {class: FailureConsentMissing, what: "the app has no consent for the requested permissions", fix: fixConsent},
+	65004:   {class: FailureConsentMissing, what: "an administrator declined consent for the app", fix: "sign in as a Global or Privileged Role Administrator of the tenant and accept the permissions (\"Connect Entra ID\" again)"},
 	7000215: {class: FailureAppMisconfigured, what: "the client secret is wrong", fix: fixSecret},
 	7000222: {class: FailureAppMisconfigured, what: "the client secret has expired", fix: fixSecret},
 	700016:  {class: FailureAppMisconfigured, what: "the app (client_id) is not found in the tenant", fix: fixAppID},

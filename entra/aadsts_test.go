@@ -28,6 +28,7 @@ func TestDecodeSTSError(t *testing.T) {
 		{"mfa", 400, body("interaction_required", "AADSTS50076: Due to a configuration change ...", "[50076]"), 50076, FailureInteractionRequired, true, "OIDC login"},
 		{"conditional access", 400, body("invalid_grant", "AADSTS53003: Access has been blocked by Conditional Access policies.", "[53003]"), 53003, FailureBlocked, true, "trace ID"},
 		{"consent", 400, body("invalid_grant", "AADSTS65001: The user or administrator has not consented", "[65001]"), 65001, FailureConsentMissing, false, "Connect Entra ID"},
+		{"consent declined", 400, body("access_denied", "AADSTS65004: User declined to consent to access the app.", "[65004]"), 65004, FailureConsentMissing, false, "Privileged Role Administrator"},
 		{"wrong secret", 401, body("invalid_client", "AADSTS7000215: Invalid client secret provided.", "[7000215]"), 7000215, FailureAppMisconfigured, false, "client_secret_env"},
 		{"public client flows", 400, body("invalid_client", "AADSTS7000218: The request body must contain client_assertion or client_secret", "[7000218]"), 7000218, FailureAppMisconfigured, false, "Allow public client flows"},
 		{"unknown app", 400, body("unauthorized_client", "AADSTS700016: Application not found", "[700016]"), 700016, FailureAppMisconfigured, false, "client_id"},
