@@ -2,7 +2,6 @@ package config
 
 import (
 	"crypto/tls"
-	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -193,18 +192,10 @@ func (v *validator) apiURL(path, raw, def string) string {
 		v.errorf(path, "%q is not an http(s) URL such as %s", raw, def)
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		v.errorf(path, "%q has a query, fragment or user name; give only scheme, host and path", raw)
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+	case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
 		v.errorf(path, "%q is plain http; credentials and tokens would travel in clear text: use https (http is allowed for loopback addresses only)", raw)
 	}
 	return strings.TrimRight(raw, "/")
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func containsFold(list []string, s string) bool {

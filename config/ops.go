@@ -33,6 +33,11 @@ type Admin struct {
 	// MaxCacheAge makes /readyz fail when a connector's last successful
 	// sync is older than this. Default 26h (a day plus margin).
 	MaxCacheAge Duration `yaml:"max_cache_age"`
+	// PublicURL is the console's address as administrators' browsers
+	// reach it (behind a reverse proxy, the proxy's). It names the
+	// redirect URIs registered with upstreams, such as Entra ID's admin
+	// consent; without it they are built from each request's Host.
+	PublicURL string `yaml:"public_url"`
 }
 
 func (v *validator) operations(c *Config) {
@@ -64,6 +69,7 @@ func (v *validator) operations(c *Config) {
 		v.tlsFiles(a.TLS, p+".tls")
 	}
 	v.positiveDuration(p+".max_cache_age", &a.MaxCacheAge, 26*time.Hour)
+	a.PublicURL = v.apiURL(p+".public_url", a.PublicURL, "")
 	switch {
 	case a.TokenEnv != "" && a.TokenFile != "":
 		v.errorf(p+".token_file", "token_env is set too; keep only one of them")

@@ -51,7 +51,7 @@ func (b *adminBackend) Store() *cache.Store { return b.store }
 // /healthz and /readyz.
 func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Server, error) {
 	h := admin.New(b, admin.Options{Token: cfg.Admin.Token.Reveal(), MaxCacheAge: cfg.Admin.MaxCacheAge.Std(), Logger: log,
-		Version: version, Metrics: metrics.Handler(), EntraApps: entraApps(cfg)})
+		Version: version, Metrics: metrics.Handler(), EntraApps: entraApps(cfg), PublicURL: cfg.Admin.PublicURL})
 	srv, err := httpServer(h, cfg.Admin.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)

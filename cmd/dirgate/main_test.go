@@ -87,8 +87,7 @@ func TestCacheInUseStartsNothing(t *testing.T) {
 	addr, dir := freePort(t), t.TempDir()
 	t.Setenv("DEMO_PW", demodir.SyncPassword)
 	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: %q}\nconnectors: [{name: demo, type: openldap, host: 127.0.0.1, port: %d, "+
-		"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n"+
-			"auth: {throttle: {account_failures: 2, base_delay: 1ms}}\n",
+		"encryption: none, bind_dn: %q, bind_password_env: DEMO_PW, root_dn: %q}]\nlog: {level: error}\n",
 		filepath.Join(dir, "cache"), addr, up.Port(), demodir.SyncDN, demodir.Base)
 	p := filepath.Join(dir, "dirgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
