@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dirgate/dirgate/dirtype"
 )
 
 // AnyDomain in AuthProfile.Domains matches every login domain that no
@@ -79,10 +81,6 @@ const (
 	SignInUpstream = "upstream"
 	SignInBoth     = "both"
 )
-
-// upstreamSignInTypes are the connector types whose users can sign in
-// through the directory's own OpenID provider.
-var upstreamSignInTypes = []string{TypeEntra}
 
 // Upstream reports whether the profile's users sign in through the
 // connector's identity provider (SignIn upstream or both).
@@ -210,9 +208,9 @@ func (v *validator) signIn(c *Config, prof *AuthProfile, p string) {
 	switch {
 	case c.OIDC == nil:
 		v.errorf(p+".sign_in", "%q applies to dirgate's OIDC login page, but there is no oidc section; configure oidc or remove sign_in", prof.SignIn)
-	case ok && !slices.Contains(upstreamSignInTypes, conn.Type):
+	case ok && !signsInUpstream(conn.Type):
 		v.errorf(p+".sign_in", "%q needs a connector whose directory signs users in itself (type %s); connector %q is of type %s",
-			prof.SignIn, strings.Join(upstreamSignInTypes, ", "), conn.Name, conn.Type)
+			prof.SignIn, strings.Join(upstreamSignInTypes(), ", "), conn.Name, conn.Type)
 	case ok && prof.SignIn == SignInUpstream && slices.Contains(prof.Domains, AnyDomain):
 		v.errorf(p+".sign_in", "upstream would send every login of any domain (\"*\") to %s; list the domains, or use both", conn.Name)
 	}
@@ -229,4 +227,23 @@ func connectorNames(c *Config) string {
 		return "the names under connectors: (none is configured)"
 	}
 	return strings.Join(names, ", ")
+}
+
+// signsInUpstream reports whether the registry says a type's directory can
+// sign its users in on dirgate's behalf.
+func signsInUpstream(typ string) bool {
+	t, ok := dirtype.Lookup(typ)
+	return ok && t.UpstreamSignIn
+}
+
+// upstreamSignInTypes names the registry's types that sign users in
+// upstream, for messages.
+func upstreamSignInTypes() []string {
+	var names []string
+	for _, t := range dirtype.All() {
+		if t.UpstreamSignIn {
+			names = append(names, t.Name)
+		}
+	}
+	return names
 }

@@ -78,6 +78,9 @@ type Type struct {
 	// Sections are the type-specific configuration sections a connector of
 	// this type accepts (e.g. "domino"); other types refuse them.
 	Sections []string
+	// UpstreamSignIn is true when the directory is also an OpenID provider
+	// that dirgate's login page can send users to (auth.profiles[].sign_in).
+	UpstreamSignIn bool
 }
 
 // Mapping names the attributes a type keeps identity and membership in.

@@ -25,8 +25,7 @@ var EntraType = Type{
 		// (SMTP: primary, smtp: aliases), so no alias default here.
 		Members: []string{"member"},
 	},
-	// Graph does not expose a password-change time to an app with read
-	// permissions; the last change of the object is the closest stamp.
+	// The user's lastPasswordChangeDateTime, read with User.Read.All.
 	PasswordStamp: []string{"lastPasswordChangeDateTime"},
 	Disabled:      func(attr func(string) string) bool { return attr("accountEnabled") == "FALSE" },
 	DisabledBy:    "accountEnabled is false",
@@ -36,4 +35,5 @@ var EntraType = Type{
 	MemberIntegrity: true,
 	TestSteps:       EntraTestSteps,
 	Sections:        []string{"entra"},
+	UpstreamSignIn:  true,
 }
