@@ -15,6 +15,13 @@ const (
 	groupSelect = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,proxyAddresses,onPremisesSyncEnabled,members"
 )
 
+// DeltaQueries returns the first requests of a full round against the
+// Graph base graphURL: users, then groups. The benchmark's reference
+// reader pages through the same rounds.
+func DeltaQueries(graphURL string) (users, groups string) {
+	return graphURL + "/v1.0/users/delta?$select=" + userSelect, graphURL + "/v1.0/groups/delta?$select=" + groupSelect
+}
+
 // page is one page of a users or groups delta round.
 type page struct {
 	NextLink  string   `json:"@odata.nextLink"`

@@ -137,7 +137,8 @@ const cursorVersion = 1
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	cur := &cursor{Version: cursorVersion, GroupState: map[string]*groupState{}}
 	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, touched: map[string]bool{}}
-	if err := r.read(ctx, s.start("users", userSelect), s.start("groups", groupSelect)); err != nil {
+	usersLink, groupsLink := DeltaQueries(s.conn.Entra.GraphURL)
+	if err := r.read(ctx, usersLink, groupsLink); err != nil {
 		return dirsync.Listing{}, err
 	}
 	inScope := r.userScope(nil)
@@ -355,10 +356,6 @@ func (s *Source) graphError(err error) error {
 		}
 	}
 	return fmt.Errorf("connector %s: %w", s.conn.Name, err)
-}
-
-func (s *Source) start(resource, sel string) string {
-	return s.conn.Entra.GraphURL + "/v1.0/" + resource + "/delta?$select=" + sel
 }
 
 func (s *Source) host() string {

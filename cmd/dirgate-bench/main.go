@@ -41,7 +41,9 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "length of each measurement round")
 	rounds := flag.Int("rounds", 3, "alternating rounds per measurement")
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
-	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc); default all. Without sync, one untimed sync fills the cache")
+	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, entra); default all. Without sync, one untimed sync fills the cache for search, bind and oidc")
+	entraN := flag.Int("entra-users", 100000, "users of the fake Entra tenant (groups: a hundredth)")
+	entraReadMode := flag.Bool("entra-read", false, "internal: be the Entra reference reader; arguments: Graph URL, token URL, client ID, client secret")
 	flag.StringVar(&profileDir, "pprof", "", "write a CPU profile of dirgate's first round of each load measure into this directory")
 	relayTo := flag.String("relay", "", "internal: relay TCP connections byte for byte to this address, from a loopback port printed on stdout (the bind measure runs itself with it)")
 	flag.Parse()
@@ -50,7 +52,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dirgate-bench relay:", relay(*relayTo))
 		os.Exit(1)
 	}
-	if err := run(*envFile, *binary, *out, *dur, *rounds); err != nil {
+	if *entraReadMode {
+		if flag.NArg() != 4 {
+			fmt.Fprintln(os.Stderr, "dirgate-bench -entra-read: want Graph URL, token URL, client ID, client secret")
+			os.Exit(2)
+		}
+		if err := entraRead(flag.Arg(0), flag.Arg(1), flag.Arg(2), flag.Arg(3)); err != nil {
+			fmt.Fprintln(os.Stderr, "dirgate-bench -entra-read:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*envFile, *binary, *out, *dur, *rounds, *entraN); err != nil {
 		fmt.Fprintln(os.Stderr, "dirgate-bench:", err)
 		os.Exit(1)
 	}
@@ -86,15 +99,42 @@ func (r *report) add(cells ...string) {
 	fmt.Println(strings.Join(cells, " | "))
 }
 
-func run(envFile, binary, outFile string, dur time.Duration, rounds int) error {
+func run(envFile, binary, outFile string, dur time.Duration, rounds, entraN int) error {
+	rep := &report{}
+	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
+	users := 0
+	if wanted("sync") || wanted("search") || wanted("bind") || wanted("oidc") {
+		var err error
+		if users, err = runLDAP(rep, envFile, binary, dur, rounds); err != nil {
+			return err
+		}
+	}
+	if wanted("entra") {
+		if err := entraBench(rep, binary, entraN, rounds); err != nil {
+			return err
+		}
+	}
+	if only != "" {
+		for _, n := range rep.notes {
+			fmt.Println("- " + n)
+		}
+		fmt.Println("partial run (-only): " + outFile + " not written")
+		return nil
+	}
+	return writeReport(outFile, rep, users, dur, rounds)
+}
+
+// runLDAP adds the rows of the OpenLDAP measures and returns the number of
+// users of the seed.
+func runLDAP(rep *report, envFile, binary string, dur time.Duration, rounds int) (int, error) {
 	e, err := readEnv(envFile)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", envFile, err)
+		return 0, fmt.Errorf("read %s: %w", envFile, err)
 	}
 	users, _ := strconv.Atoi(e["USERS"])
 	work, err := os.MkdirTemp("", "dirgate-bench-")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.RemoveAll(work)
 	cfgPath := filepath.Join(work, "dirgate.yaml")
@@ -103,12 +143,12 @@ func run(envFile, binary, outFile string, dur time.Duration, rounds int) error {
 	hashCmd.Stdin = strings.NewReader(svcPW + "\n")
 	h, err := hashCmd.Output()
 	if err != nil {
-		return fmt.Errorf("hash-password: %w", err)
+		return 0, fmt.Errorf("hash-password: %w", err)
 	}
 	listen := "127.0.0.1:3899"
 	clientHash, err := hashOf(binary, oidcSecret)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cfg := fmt.Sprintf(`cache: {dir: %s}
 ldap: {listen: %q, size_limit: 1000000, max_page_size: 5000}
@@ -133,12 +173,10 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 `, filepath.Join(work, "cache"), listen, svcDN, strings.TrimSpace(string(h)), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"],
 		oidcAddr, oidcAddr, clientHash, oidcRedirect, adminAddr)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return err
+		return 0, err
 	}
 	os.Setenv("DIRGATE_BENCH_SYNC_PW", e["SYNC_PW"])
 	os.Setenv("DIRGATE_BENCH_ADMIN_TOKEN", adminToken)
-	rep := &report{}
-	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
 
 	// 1. Full sync vs a raw paged read of the same entries.
 	var syncTimes, rawTimes, stockTimes []time.Duration
@@ -156,7 +194,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 		syncCmd.Stderr = &stderr // progress lines
 		outb, err := syncCmd.Output()
 		if err != nil {
-			return fmt.Errorf("dirgate sync: %v\n%s%s", err, outb, stderr.String())
+			return 0, fmt.Errorf("dirgate sync: %v\n%s%s", err, outb, stderr.String())
 		}
 		syncTimes = append(syncTimes, time.Since(t0))
 		if !wanted("sync") {
@@ -175,7 +213,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 			*rd.times = append(*rd.times, time.Since(t0))
 			got, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 			if err != nil || (n != 0 && got != n) {
-				return fmt.Errorf("%s: read %q entries: %v", rd.bin, out, err)
+				return 0, fmt.Errorf("%s: read %q entries: %v", rd.bin, out, err)
 			}
 			n = got
 		}
@@ -196,12 +234,12 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 		// 1b. Incremental sync of 100 changes (syncrepl with the cursor the
 		// last full run stored).
 		if err := changeUsers(e, 100); err != nil {
-			return err
+			return 0, err
 		}
 		t0 := time.Now()
 		incOut, err := exec.Command(binary, "sync", "-c", cfgPath).Output()
 		if err != nil {
-			return fmt.Errorf("incremental sync: %v\n%s", err, incOut)
+			return 0, fmt.Errorf("incremental sync: %v\n%s", err, incOut)
 		}
 		inc := time.Since(t0)
 		rep.add("incremental sync of 100 changes (wall, whole CLI run)", inc.Round(time.Millisecond).String(),
@@ -213,11 +251,11 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	srv := exec.Command(binary, "serve", "-c", cfgPath)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
-		return err
+		return 0, err
 	}
 	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
 	if err := waitLDAP(listen); err != nil {
-		return err
+		return 0, err
 	}
 	dg := target{url: "ldap://" + listen, dn: svcDN, pw: svcPW, base: e["BASE"]}
 	sl := target{url: e["URL"], dn: e["SYNC_DN"], pw: e["SYNC_PW"], base: e["BASE"]}
@@ -225,7 +263,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	// background after start-up, and both servers fill their caches.
 	for _, t := range []target{dg, sl} {
 		if _, err := load(t, 8, 2*time.Second, users, searchOp); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+			return 0, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 
@@ -238,11 +276,11 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 				d, err := load(dg, conc, dur, users, searchOp)
 				stop()
 				if err != nil {
-					return fmt.Errorf("dirgate search: %w", err)
+					return 0, fmt.Errorf("dirgate search: %w", err)
 				}
 				s, err := load(sl, conc, dur, users, searchOp)
 				if err != nil {
-					return fmt.Errorf("slapd search: %w", err)
+					return 0, fmt.Errorf("slapd search: %w", err)
 				}
 				dres, sres = append(dres, d), append(sres, s)
 			}
@@ -262,24 +300,24 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 		// through a process that only copies bytes to slapd and back.
 		rl, stopRelay, err := startRelay(sl)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		row, err := bindRow(rl, bindDNOp(e["USER_PW"], e["BASE"]), sl, e, users, dur, rounds, "")
 		stopRelay()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rep.add(append([]string{"bind, concurrency 8, by DN through a TCP relay that only copies bytes (no LDAP work): p50 (ops/s)"}, row...)...)
 		row, err = bindRow(dg, bindEmailOp(e["USER_PW"]), sl, e, users, dur, rounds, "bind")
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rep.add(append([]string{"bind, concurrency 8, pass-through (default): p50 (ops/s)"}, row...)...)
 		if err := os.WriteFile(cfgPath, []byte(cfg+"auth: {cached_auth_timeout: 5m}\n"), 0o600); err != nil {
-			return err
+			return 0, err
 		}
 		if err := srv.Process.Signal(syscall.SIGHUP); err != nil {
-			return err
+			return 0, err
 		}
 		time.Sleep(time.Second)
 		// The cache pays off when the same people sign in again, as with
@@ -287,7 +325,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 		active := min(users, 1000)
 		row, err = bindRow(dg, bindEmailOp(e["USER_PW"]), sl, e, active, dur, rounds, "bind-cached")
 		if err != nil {
-			return err
+			return 0, err
 		}
 		rep.add(append([]string{fmt.Sprintf("bind, concurrency 8, `auth.cached_auth_timeout: 5m`, %d active users: p50 (ops/s)", active)}, row...)...)
 	}
@@ -297,11 +335,11 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	if wanted("oidc") {
 		logins, err := oidcLoad(e, users, dur, false)
 		if err != nil {
-			return fmt.Errorf("oidc logins: %w", err)
+			return 0, fmt.Errorf("oidc logins: %w", err)
 		}
 		refreshes, err := oidcLoad(e, users, dur, true)
 		if err != nil {
-			return fmt.Errorf("oidc refresh: %w", err)
+			return 0, fmt.Errorf("oidc refresh: %w", err)
 		}
 		rep.add("OIDC sign-in round trips (authorize + login + token), concurrency 4: per s (p50)",
 			fmt.Sprintf("%.0f (%s)", logins.opsPerSec, logins.p50), "", "", "")
@@ -319,11 +357,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	rep.add(fmt.Sprintf("RSS serving %d users", users), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "", "", "≤ 250 MiB")
 	rep.add("cache size on disk", fmt.Sprintf("%.1f MiB", float64(size)/(1<<20)),
 		fmt.Sprintf("%.1f MiB LDIF", float64(ldif)/(1<<20)), fmt.Sprintf("%.2f×", float64(size)/float64(max(ldif, 1))), "≤ 2×")
-	if only != "" {
-		fmt.Println("partial run (-only): " + outFile + " not written")
-		return nil
-	}
-	return writeReport(outFile, rep, users, dur, rounds)
+	return users, nil
 }
 
 const (
