@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/passwd"
@@ -42,7 +43,13 @@ func BenchmarkSearchByMail(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := New(cfg, store, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The service account's bind goes through authn like every password.
+	auth, err := authn.New(cfg, store, store.States(), log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(cfg, store, auth, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
