@@ -209,9 +209,7 @@ func TestSourceContractOpenLDAP(t *testing.T) {
 	e := loadEnv(t)
 	sourcetest.Run(t, &ldapHarness{
 		caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true, ContainerRename: true,
-			MemberIntegrity: dirtype.OpenLDAPType.MemberIntegrity,
-			KnownDefects: map[string]string{"ContainerRename": "syncprov reports a renamed OU alone, not the entries " +
-				"beneath it (their entryCSN stays), so an incremental run keeps their old DNs until the next full sync"}},
+			MemberIntegrity: dirtype.OpenLDAPType.MemberIntegrity},
 		admin:  func(t *testing.T) *ldap.Conn { return adminConn(t, e) },
 		parent: e.Get(t, "DIRGATE_OL_BASE"),
 		connector: func(t *testing.T, root string) string {

@@ -252,8 +252,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 		// restored one, they mean something else.
 		return cs, fmt.Errorf("%w: cursor from %s (invocationId %s), connected to %s (%s)", dirsync.ErrCursorInvalid, c.Host, c.InvocationID, host, inv)
 	}
-	changed := map[string]bool{} // GUID filter values to re-read
-	var changedOrder []string
+	var changed changedSet // objects to re-read
 	deleted := map[string]bool{}
 	next := cursor{Method: c.Method, Host: host, InvocationID: inv, USN: usn}
 	switch c.Method {
@@ -277,10 +276,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 					deleted[guidString(raw)] = true
 					continue
 				}
-				if k := guidFilterValue(raw); !changed[k] {
-					changed[k] = true
-					changedOrder = append(changedOrder, k)
-				}
+				changed.add(s, e)
 			}
 			ctl, ok := ldap.FindControl(res.Controls, ldap.ControlTypeDirSync).(*ldap.ControlDirSync)
 			if !ok {
@@ -296,10 +292,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 		q := fmt.Sprintf("(&%s(uSNChanged>=%d))", s.query(), c.USN+1)
 		err := s.paged(ctx, conn, s.conn.RootDN, q, []string{"objectGUID"}, func(e *ldap.Entry) error {
 			cs.Read++
-			if k := guidFilterValue(e.GetRawAttributeValue("objectGUID")); !changed[k] {
-				changed[k] = true
-				changedOrder = append(changedOrder, k)
-			}
+			changed.add(s, e)
 			return nil
 		})
 		if err != nil {
@@ -308,12 +301,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 	default:
 		return cs, fmt.Errorf("%w: unknown method %q", dirsync.ErrCursorInvalid, c.Method)
 	}
-	if err := s.movedContainerEntries(ctx, conn, nc, c.USN, &cs, func(k string) {
-		if !changed[k] {
-			changed[k] = true
-			changedOrder = append(changedOrder, k)
-		}
-	}); err != nil {
+	if err := s.movedContainerEntries(ctx, conn, nc, adMovedContainers(c.USN), &cs, &changed); err != nil {
 		return cs, err
 	}
 	// Tombstones keep their objectGUID; both methods find deletions this
@@ -343,40 +331,8 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 	// DirSync returns only the changed attributes: re-read each changed
 	// object whole, within the root DN (an object moved out of it is a
 	// deletion for this connector).
-	for _, k := range changedOrder {
-		req := ldap.NewSearchRequest(s.conn.RootDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			fmt.Sprintf("(&%s(objectGUID=%s))", s.query(), k), s.attributes(), nil)
-		res, err := conn.Search(req)
-		if err != nil {
-			return cs, fmt.Errorf("connector %s: re-read changed object: %w", s.conn.Name, err)
-		}
-		cs.Read += len(res.Entries)
-		if len(res.Entries) == 0 {
-			if id := guidFromFilter(k); known.Has(id) {
-				if err := emit(dirsync.Change{DeleteID: id}); err != nil {
-					return cs, err
-				}
-			}
-			continue
-		}
-		le := res.Entries[0]
-		if err := s.completeRanges(ctx, conn, le, "member"); err != nil {
-			return cs, err
-		}
-		e, err := s.convert(le)
-		if err != nil {
-			return cs, err
-		}
-		if e == nil {
-			if id := s.dialect.id(le); known.Has(id) {
-				err = emit(dirsync.Change{DeleteID: id})
-			}
-		} else {
-			err = emit(dirsync.Change{Upsert: e})
-		}
-		if err != nil {
-			return cs, err
-		}
+	if err := s.reread(ctx, conn, changed.order, known, &cs, emit); err != nil {
+		return cs, err
 	}
 	cs.Cursor, err = next.encode()
 	return cs, err
@@ -387,47 +343,21 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 // a change of name, with the new parent.
 const attidName = 0x00090001
 
-// movedContainerEntries passes to changed the GUID filter values of the
-// users and groups in every container (OU or container object) of the
-// naming context nc renamed or moved since USN since.
-//
-// Such a rename changes the DNs of everything beneath the container, but
-// AD raises the uSNChanged of the container alone, and DirSync reports the
-// container alone: without this, an incremental run would keep the old DNs
-// (and the group member values naming them) until the next full run.
-// Re-reading the entries beneath is precise and costs what the rename
-// moved; falling back to a full run would cost the whole directory on
-// every container rename anywhere in the domain. They are searched from
-// nc, not the root DN: a container moved out of the connector's scope
-// takes its entries out too, and the re-read by GUID, within the root DN,
-// turns those into deletions, as it does for an entry moved out alone. A
-// container whose other attributes changed (a GPO link, a description) is
-// told apart by the version metadata of its name, so it costs nothing.
-func (s *Source) movedContainerEntries(ctx context.Context, conn *ldap.Conn, nc string, since int64, cs *dirsync.ChangeSet, changed func(guid string)) error {
-	var moved []string
-	q := fmt.Sprintf("(&(|(objectClass=organizationalUnit)(objectClass=container))(uSNChanged>=%d))", since+1)
-	err := s.paged(ctx, conn, nc, q, []string{"replPropertyMetaData"}, func(e *ldap.Entry) error {
-		cs.Read++
-		// Without readable metadata, the container may have moved.
-		if usn, ok := metaDataLocalUSN(e.GetRawAttributeValue("replPropertyMetaData"), attidName); !ok || usn > since {
-			moved = append(moved, e.DN)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("connector %s: read renamed containers: %w", s.conn.Name, err)
+// adMovedContainers finds the OUs and container objects renamed or moved
+// since USN since (see movedContainerEntries): AD raises the uSNChanged of
+// the container alone, and DirSync reports it alone. A container whose
+// other attributes changed (a GPO link, a description) is told apart by the
+// version metadata of its name, so it costs nothing.
+func adMovedContainers(since int64) containerQuery {
+	return containerQuery{
+		filter: fmt.Sprintf("(&(|(objectClass=organizationalUnit)(objectClass=container))(uSNChanged>=%d))", since+1),
+		attrs:  []string{"replPropertyMetaData"},
+		moved: func(e *ldap.Entry) bool {
+			// Without readable metadata, the container may have moved.
+			usn, ok := metaDataLocalUSN(e.GetRawAttributeValue("replPropertyMetaData"), attidName)
+			return !ok || usn > since
+		},
 	}
-	for _, base := range moved {
-		err := s.paged(ctx, conn, base, s.query(), []string{"objectGUID"}, func(e *ldap.Entry) error {
-			cs.Read++
-			changed(guidFilterValue(e.GetRawAttributeValue("objectGUID")))
-			return nil
-		})
-		if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) { // renamed again, or deleted, since
-			return fmt.Errorf("connector %s: read the entries of renamed container %q: %w", s.conn.Name, base, err)
-		}
-	}
-	return nil
 }
 
 // metaDataLocalUSN returns the local USN at which the attribute attid last
@@ -452,17 +382,4 @@ func metaDataLocalUSN(b []byte, attid uint32) (usn int64, ok bool) {
 		}
 	}
 	return 0, false
-}
-
-// guidFromFilter turns an escaped GUID filter value back into its ID.
-func guidFromFilter(k string) string {
-	b := make([]byte, 0, 16)
-	for _, part := range strings.Split(k, `\`)[1:] {
-		v, err := strconv.ParseUint(part, 16, 8)
-		if err != nil {
-			return ""
-		}
-		b = append(b, byte(v))
-	}
-	return guidString(b)
 }
