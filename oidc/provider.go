@@ -245,6 +245,12 @@ func (p *Provider) account(ctx context.Context, conn, id string) (*cache.Entry, 
 		e, err = v.Get(conn, id)
 		return err
 	})
+	return active(e, err)
+}
+
+// active passes on a user entry read from the cache that may sign in, and
+// errInactive for one that is missing, disabled or not a user.
+func active(e *cache.Entry, err error) (*cache.Entry, error) {
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
 		return nil, errInactive
@@ -254,6 +260,28 @@ func (p *Provider) account(ctx context.Context, conn, id string) (*cache.Entry, 
 		return nil, errInactive
 	}
 	return e, nil
+}
+
+// upstreamAccount is the account an upstream sign-in of the synced entry
+// id of conn stands for: the entry itself, or the on-premises AD account
+// that the cache serves in its place (cache.View.DuplicateOf), so the
+// person gets the same subject, groups and refresh tokens however they
+// sign in. Only the sign-in maps: tokens already issued name the account
+// they were issued for.
+func (p *Provider) upstreamAccount(ctx context.Context, conn, id string) (*cache.Entry, error) {
+	var e *cache.Entry
+	err := p.store.View(ctx, func(v *cache.View) error {
+		var err error
+		if e, err = v.Get(conn, id); err != nil {
+			return err
+		}
+		d, err := v.DuplicateOf(e)
+		if d != nil {
+			e = d
+		}
+		return err
+	})
+	return active(e, err)
 }
 
 // claims are the identity claims for scope, read from the cache.

@@ -311,7 +311,7 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		p.loginPage(w, http.StatusBadGateway, login.request, req, req.LoginHint, "Sign-in with "+u.Label+" failed. Try again, or contact your administrator if it keeps failing.")
 		return
 	}
-	e, err := p.account(r.Context(), u.Connector, sub)
+	e, err := p.upstreamAccount(r.Context(), u.Connector, sub)
 	if err != nil {
 		if !errors.Is(err, errInactive) {
 			p.log.Error("oidc upstream account", "upstream", u.Name, "err", err)
