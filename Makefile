@@ -52,6 +52,8 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeSTSError -fuzztime $${FUZZTIME:-30s} ./entra/
 	$(GO) test -run '^$$' -fuzz FuzzDecodePage -fuzztime $${FUZZTIME:-30s} ./entra/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeErrorBody -fuzztime $${FUZZTIME:-30s} ./cloudapi/
+	$(GO) test -run '^$$' -fuzz FuzzCookieCSNs -fuzztime $${FUZZTIME:-30s} ./sync/ldapsource/
+	$(GO) test -run '^$$' -fuzz FuzzMetaDataLocalUSN -fuzztime $${FUZZTIME:-30s} ./sync/ldapsource/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh
