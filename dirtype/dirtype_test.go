@@ -8,9 +8,9 @@ import (
 
 // TestRegistryComplete: every type has what config, authn, testconn, admin
 // and the sources read, and the built-in order (which error messages and
-// the configuration's golden files show) is openldap, ad, domino, entra.
+// the configuration's golden files show) is openldap, ad, domino, entra, google.
 func TestRegistryComplete(t *testing.T) {
-	if got, want := Names(), []string{OpenLDAP, ActiveDirectory, Domino, Entra}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{OpenLDAP, ActiveDirectory, Domino, Entra, Google}; !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
 	seen := map[string]bool{}
@@ -26,7 +26,7 @@ func TestRegistryComplete(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v, %v", typ.Name, got, ok)
 		}
 		for _, s := range typ.TestSteps {
-			if !slices.Contains(ldapTestSteps, s) && !slices.Contains(EntraTestSteps, s) {
+			if !slices.Contains(ldapTestSteps, s) && !slices.Contains(EntraTestSteps, s) && !slices.Contains(GoogleTestSteps, s) {
 				t.Errorf("type %s: unknown Test Connection step %q", typ.Name, s)
 			}
 		}
@@ -55,7 +55,7 @@ func TestRegister(t *testing.T) {
 	if _, err := Register(&Type{Name: "incomplete"}); err == nil {
 		t.Error("an incomplete type was registered")
 	}
-	if got := Names(); !slices.Equal(got, []string{OpenLDAP, ActiveDirectory, Domino, Entra, "fake"}) {
+	if got := Names(); !slices.Equal(got, []string{OpenLDAP, ActiveDirectory, Domino, Entra, Google, "fake"}) {
 		t.Errorf("Names() = %v", got)
 	}
 	remove()
@@ -91,6 +91,9 @@ func TestDisabled(t *testing.T) {
 		{&OpenLDAPType, map[string]string{"pwdAccountLockedTime": "000001010000Z"}, true},
 		{&OpenLDAPType, nil, false},
 		{&DominoType, map[string]string{"userAccountControl": "514"}, false},
+		{&GoogleType, map[string]string{"suspended": "TRUE", "archived": "FALSE"}, true},
+		{&GoogleType, map[string]string{"suspended": "FALSE", "archived": "TRUE"}, true},
+		{&GoogleType, map[string]string{"suspended": "FALSE", "archived": "FALSE"}, false},
 	}
 	for _, c := range cases {
 		if got := c.typ.Disabled(attrs(c.attr)); got != c.want {

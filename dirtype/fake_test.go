@@ -59,7 +59,7 @@ connectors:
   - name: corp
     host: ldap.example.com
 `))
-	if err == nil || !strings.Contains(err.Error(), "set one of openldap, ad, domino, entra, fakedir") {
+	if err == nil || !strings.Contains(err.Error(), "set one of openldap, ad, domino, entra, google, fakedir") {
 		t.Errorf("missing type: %v, want the registered type listed", err)
 	}
 }

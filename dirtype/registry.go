@@ -11,7 +11,7 @@ import (
 // messages and listings name them. Adding a type is one line here (its
 // Type value lives beside the code that reads it) and one line in the
 // sources package that opens it.
-var builtin = []*Type{&OpenLDAPType, &ActiveDirectoryType, &DominoType, &EntraType}
+var builtin = []*Type{&OpenLDAPType, &ActiveDirectoryType, &DominoType, &EntraType, &GoogleType}
 
 var (
 	mu    sync.RWMutex
