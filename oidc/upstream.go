@@ -40,7 +40,8 @@ type Upstream struct {
 	// the issuer to equal Discovery (OpenID Connect Discovery 4.3).
 	CheckIssuer func(issuer string) error
 	// CheckClaims refuses an ID token by its claims after its signature,
-	// issuer, audience, expiry and nonce were verified; nil accepts.
+	// issuer, audience, expiry and nonce were verified; nil accepts. An
+	// *UpstreamRefusal is shown to the user; other errors are logged.
 	CheckClaims func(issuer string, claims map[string]any) error
 	// JoinClaim names the ID-token claim holding the account's stable ID
 	// in the cache (Entra: oid; Google: sub).
@@ -54,6 +55,9 @@ type Upstream struct {
 	ClientAuth   func() (url.Values, error)
 	// Scopes are requested besides openid. Default profile and email.
 	Scopes []string
+	// AuthParams are further parameters of the authorization request
+	// (Google: the hd hint).
+	AuthParams url.Values
 	// Domains are login domains whose users sign in only through this
 	// upstream: a login of one typed in the password form is sent to it.
 	Domains []string
@@ -64,6 +68,14 @@ type Upstream struct {
 	// timeout.
 	HTTPClient *http.Client
 }
+
+// UpstreamRefusal is CheckClaims refusing an identity the upstream
+// verified but dirgate does not accept (a personal account, an address
+// not verified). The login page shows Message: the user proved who they
+// are to the upstream, so it tells others nothing.
+type UpstreamRefusal struct{ Message string }
+
+func (r *UpstreamRefusal) Error() string { return r.Message }
 
 // upstreamTTL bounds the round trip through the upstream's sign-in.
 const upstreamTTL = 10 * time.Minute
@@ -276,6 +288,9 @@ func (p *Provider) sendUpstream(w http.ResponseWriter, r *http.Request, id strin
 	if hint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", hint))
 	}
+	for k := range u.AuthParams {
+		opts = append(opts, oauth2.SetAuthURLParam(k, u.AuthParams.Get(k)))
+	}
 	http.Redirect(w, r, u.oauth.AuthCodeURL(state, opts...), http.StatusFound)
 }
 
@@ -306,6 +321,12 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub, err := p.upstreamIdentity(r.Context(), u, login, q.Get("code"))
+	var refusal *UpstreamRefusal
+	if errors.As(err, &refusal) {
+		p.log.Info("oidc upstream sign-in refused", "upstream", u.Name, "reason", refusal.Message)
+		p.loginPage(w, http.StatusForbidden, login.request, req, req.LoginHint, refusal.Message)
+		return
+	}
 	if err != nil {
 		p.log.Warn("oidc upstream sign-in failed", "upstream", u.Name, "err", err)
 		p.loginPage(w, http.StatusBadGateway, login.request, req, req.LoginHint, "Sign-in with "+u.Label+" failed. Try again, or contact your administrator if it keeps failing.")
