@@ -52,10 +52,12 @@ stop_slapd() {
 
 # slapd_load_and_start BASE_DN LOGLEVEL PORT LDAPS_PORT: slapadd $INST_DIR/seed.ldif with slapd.conf, convert
 # the configuration to cn=config (only possible once slapadd created the mdb files), start slapd in its own
-# session on ldap://, ldaps:// and ldapi://$LDAPI, and wait until it answers. The caller defines answers and
-# fail_start.
+# session on ldap:// (none when PORT is empty), ldaps:// and ldapi://$LDAPI, and wait until it answers. The
+# caller defines answers and fail_start.
 slapd_load_and_start() {
-  local base=$1 level=$2 port=$3 ldaps_port=$4 t i
+  local base=$1 level=$2 port=$3 ldaps_port=$4 t i urls
+  urls="ldaps://$INST_HOST:$ldaps_port/ ldapi://$LDAPI"
+  [[ -z $port ]] || urls="ldap://$INST_HOST:$port/ $urls"
   t=$(now)
   slapadd -q -f "$INST_DIR/slapd.conf" -b "$base" -l "$INST_DIR/seed.ldif" || die "slapadd of $INST_DIR/seed.ldif failed"
   log "seeded $(grep -c '^dn:' "$INST_DIR/seed.ldif") entries in $(since "$t")"
@@ -63,8 +65,7 @@ slapd_load_and_start() {
 
   # -d: stay in the foreground, messages of that level (and errors, always) go to slapd.log;
   # setsid: own session, not killed with the caller's process group, outlives the script
-  setsid slapd -d "$level" -F "$INST_DIR/slapd.d" \
-    -h "ldap://$INST_HOST:$port/ ldaps://$INST_HOST:$ldaps_port/ ldapi://$LDAPI" \
+  setsid slapd -d "$level" -F "$INST_DIR/slapd.d" -h "$urls" \
     </dev/null >"$INST_DIR/slapd.log" 2>&1 &
   pid=$!
   for ((i = 0; i < 200; i++)); do
@@ -72,6 +73,22 @@ slapd_load_and_start() {
     answers && break
     sleep 0.05
   done
-  answers || fail_start "slapd (pid $pid) does not answer on ldap://$INST_HOST:$port after 10s"
+  answers || fail_start "slapd (pid $pid) does not answer on $urls after 10s"
   [[ $(our_pid) == "$pid" ]] || fail_start "pid file $PIDFILE does not name slapd pid $pid"
+}
+
+# issue_cert NAME ISSUER SAN EKU: EC P-256 key NAME.key + NAME.crt (CN=NAME, 10 years) issued by ISSUER.{crt,key}
+# in the current directory, for extended key usage EKU (serverAuth or clientAuth); SAN may be empty
+issue_cert() {
+  local name=$1 issuer=$2 san=$3 eku=$4
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$name" \
+    -keyout "$name.key" -out "$name.csr" 2>/dev/null || die "creating the key of $name failed"
+  {
+    [[ -z $san ]] || echo "subjectAltName=$san"
+    printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=%s\n' "$eku"
+  } >"$name.ext"
+  openssl x509 -req -sha256 -days 3650 -in "$name.csr" -CA "$issuer.crt" -CAkey "$issuer.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -extfile "$name.ext" -out "$name.crt" 2>/dev/null || die "signing $name failed"
+  rm -f "$name.csr" "$name.ext"
+  chmod 600 "$name.key"
 }

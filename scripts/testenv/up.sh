@@ -21,6 +21,9 @@
 #                              (paging, 500 users, DIRGATE_DOM_*), /tmp/dirgate-domino2 :3392/3638 (no paging,
 #                              DIRGATE_DOM2_*), /tmp/dirgate-domino3 :3393/3639 (no paging, size limit 20,
 #                              DIRGATE_DOM3_*); same CA as openldap.
+# 6. secureldap.sh start        Google Secure LDAP emulation (slapd, client certificate required, LDAPS only):
+#                              SL_DIR=/tmp/dirgate-secureldap 127.0.0.1:3640, variables DIRGATE_GSL_*; same CA as
+#                              openldap (SL_DIR SL_HOST SL_LDAPS_PORT override).
 # Prints timings to stderr and the env file path to stdout. Running it again restarts everything with
 # fresh data. On failure it stops what it started and exits non-zero.
 set -euo pipefail
@@ -30,6 +33,7 @@ ENV_FILE=${DIRGATE_TESTENV:-/tmp/dirgate-testenv.env}
 OL1_DIR=${OL_DIR:-/tmp/dirgate-openldap}
 OL2_DIR=${OL2_DIR:-/tmp/dirgate-openldap2}
 AD_DIR=${AD_DIR:-/tmp/dirgate-samba}
+SL_DIR=${SL_DIR:-/tmp/dirgate-secureldap}
 SKIP_SAMBA=${DIRGATE_SKIP_SAMBA:-0}
 
 now() { date +%s.%N; }
@@ -45,6 +49,7 @@ cleanup_on_error() {
     for d in "${STARTED[@]}"; do
       if [[ $d == samba ]]; then AD_DIR=$AD_DIR "$HERE/samba.sh" stop || true
       elif [[ $d == dom:* ]]; then DOM_DIR=${d#dom:} "$HERE/domino.sh" stop || true
+      elif [[ $d == gsl:* ]]; then SL_DIR=${d#gsl:} "$HERE/secureldap.sh" stop || true
       else OL_DIR=$d "$HERE/openldap.sh" stop || true; fi
     done
     rm -f "$ENV_FILE"
@@ -97,6 +102,13 @@ for spec in "dirgate-domino DIRGATE_DOM 3391 3637 500 1 unlimited" \
 done
 T_DOM=$(since "$t")
 
+t=$(now)
+STARTED+=("gsl:$SL_DIR")
+SL_DIR=$SL_DIR SL_HOST=${SL_HOST:-127.0.0.1} SL_LDAPS_PORT=${SL_LDAPS_PORT:-3640} SL_CA_FROM="$OL1_DIR/certs" \
+  "$HERE/secureldap.sh" start
+ENV_PARTS+=("$SL_DIR/env")
+T_GSL=$(since "$t")
+
 {
   echo "# dirgate integration-test environment, written by scripts/testenv/up.sh $(date -u +%FT%TZ)"
   echo "# stop with scripts/testenv/down.sh"
@@ -105,6 +117,6 @@ T_DOM=$(since "$t")
 } >"$ENV_FILE.tmp"
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 
-log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, samba $T_AD, domino x3 $T_DOM, total $(since "$T0")"
+log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, samba $T_AD, domino x3 $T_DOM, secureldap $T_GSL, total $(since "$T0")"
 log "env: $ENV_FILE"
 echo "$ENV_FILE"
