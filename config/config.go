@@ -25,6 +25,7 @@ const (
 	TypeAD       = dirtype.ActiveDirectory
 	TypeDomino   = dirtype.Domino
 	TypeEntra    = dirtype.Entra
+	TypeGoogle   = dirtype.Google
 )
 
 // Encryption modes for upstream connections.
@@ -297,6 +298,11 @@ type Connector struct {
 	// is read through Microsoft Graph: host, port, encryption, bind and
 	// filter keys do not apply to it. root_dn defaults to o=<tenant>.
 	Entra Entra `yaml:"entra"`
+	// Google holds the settings of type google (Google Workspace), read
+	// through the Admin SDK Directory API: host, port, encryption, bind
+	// and filter keys do not apply to it. root_dn defaults to o=<domain>,
+	// or o=<customer> without a domain.
+	Google Google `yaml:"google"`
 }
 
 // Safety holds limits on deletions a single sync may apply. A sync that

@@ -91,6 +91,9 @@ func (v *validator) cloudConnector(c *Connector, p string) {
 			c.RootDN = "o=" + ldap.EscapeDN(strings.ToLower(c.Entra.Tenant))
 		}
 	}
+	if c.Type == TypeGoogle {
+		v.google(c, p+".google")
+	}
 	if c.RootDN != "" {
 		if _, err := parseDN(c.RootDN); err != nil {
 			v.errorf(p+".root_dn", "%v", err)
