@@ -75,6 +75,30 @@ func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password
 	if password == "" {
 		return ldap.NewError(ldap.ErrorEmptyPassword, errors.New("empty password"))
 	}
+	return b.exchange(ctx, timeout, bindOp(dn, password), ldap.ApplicationBindResponse)
+}
+
+// oidWhoAmI is the "Who am I?" extended operation (RFC 4532).
+const oidWhoAmI = "1.3.6.1.4.1.4203.1.11.3"
+
+// Ping sends a "Who am I?" request and reads its answer, to learn whether
+// the server accepts the session at all: one that demands a TLS client
+// certificate refuses ours (under TLS 1.3) only when it reads the first
+// request. Any answer, a refusal of the operation included, is nil; an
+// error is an *ldap.Error with ldap.ErrorNetwork (explained by Explain).
+func (b *BindConn) Ping(ctx context.Context, timeout time.Duration) error {
+	op := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "")
+	op.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, oidWhoAmI, ""))
+	if err := b.exchange(ctx, timeout, op, ldap.ApplicationExtendedResponse); ldap.IsErrorWithCode(err, ldap.ErrorNetwork) {
+		return err
+	}
+	return nil
+}
+
+// exchange sends op and reads its answer, of type tag, within timeout and
+// ctx: nil when the server answered success, its answer as an *ldap.Error
+// otherwise, and an *ldap.Error with ldap.ErrorNetwork when no answer came.
+func (b *BindConn) exchange(ctx context.Context, timeout time.Duration, op *ber.Packet, tag ber.Tag) error {
 	if b.broken {
 		return ldap.NewError(ldap.ErrorNetwork, net.ErrClosed)
 	}
@@ -96,20 +120,21 @@ func (b *BindConn) Bind(ctx context.Context, timeout time.Duration, dn, password
 	}()
 
 	b.msgID++
-	if _, err := b.conn.Write(bindRequest(b.msgID, dn, password)); err != nil {
+	if _, err := b.conn.Write(envelope(b.msgID, op).Bytes()); err != nil {
 		return b.fail(err)
 	}
 	p, err := ber.ReadPacket(b.r)
 	if err != nil {
 		return b.fail(err)
 	}
-	return b.answer(p)
+	return b.answer(p, tag)
 }
 
-// answer is the outcome of the bind that p answers: nil, the server's
-// refusal, or a failure that leaves the connection broken.
-func (b *BindConn) answer(p *ber.Packet) error {
-	if err := checkAnswer(p, b.msgID, ldap.ApplicationBindResponse); err != nil {
+// answer is the outcome of the request that p answers with an op of type
+// tag: nil, the server's refusal, or a failure that leaves the connection
+// broken.
+func (b *BindConn) answer(p *ber.Packet, tag ber.Tag) error {
+	if err := checkAnswer(p, b.msgID, tag); err != nil {
 		b.broken = true
 		return err
 	}
@@ -158,19 +183,20 @@ func responseName(op *ber.Packet) string {
 	return ""
 }
 
-// fail marks the connection broken and wraps err as a network failure.
+// fail marks the connection broken and wraps err as a network failure,
+// explained when it is the server refusing our TLS client certificate.
 func (b *BindConn) fail(err error) error {
 	b.broken = true
-	return ldap.NewError(ldap.ErrorNetwork, err)
+	return ldap.NewError(ldap.ErrorNetwork, Explain(err))
 }
 
-// bindRequest encodes a simple BindRequest (RFC 4511 4.2), version 3.
-func bindRequest(id int64, dn, password string) []byte {
+// bindOp encodes a simple BindRequest (RFC 4511 4.2), version 3.
+func bindOp(dn, password string) *ber.Packet {
 	bind := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationBindRequest, nil, "")
 	bind.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, 3, ""))
 	bind.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, dn, ""))
 	bind.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, password, ""))
-	return envelope(id, bind).Bytes()
+	return bind
 }
 
 // envelope wraps op in an LDAPMessage with message ID id.

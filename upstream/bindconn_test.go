@@ -270,7 +270,7 @@ func FuzzBindAnswer(f *testing.F) {
 			return
 		}
 		b := &BindConn{msgID: 1}
-		err = b.answer(p)
+		err = b.answer(p, ldap.ApplicationBindResponse)
 		if !b.Broken() && err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			var le *ldap.Error
 			if !errors.As(err, &le) || le.ResultCode == ldap.ErrorNetwork {

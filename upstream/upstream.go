@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -48,6 +49,10 @@ type Target struct {
 	RootCAs    *x509.CertPool // nil: the system pool
 	ServerName string         // overrides the host name checked in strict mode
 	Timeout    time.Duration
+	// ClientCert is presented when the server asks for one: Google's
+	// Secure LDAP admits only LDAP clients with the certificate it issued
+	// them. nil: none.
+	ClientCert *tls.Certificate
 }
 
 // FromConnector builds a Target from configuration, loading the CA file.
@@ -179,23 +184,58 @@ func (t *Target) dialRaw(ctx context.Context, host string) (net.Conn, error) {
 	if err != nil {
 		return nil, &DialError{host, StepTCP, err}
 	}
-	switch {
-	case t.Encryption == EncryptionNone || (t.TLSMode != TLSModeLDAPS && t.TLSMode != TLSModeStartTLS):
+	if t.Encryption == EncryptionNone || (t.TLSMode != TLSModeLDAPS && t.TLSMode != TLSModeStartTLS) {
 		return raw, nil
-	case t.TLSMode == TLSModeStartTLS:
-		tc, err := startTLS(ctx, raw, t.TLSConfig(host))
+	}
+	cfg, asked := t.handshakeConfig(host)
+	if t.TLSMode == TLSModeStartTLS {
+		tc, err := startTLS(ctx, raw, cfg)
 		if err != nil {
 			raw.Close()
-			return nil, &DialError{host, StepStartTLS, Explain(err)}
+			return nil, &DialError{host, StepStartTLS, explainHandshake(err, *asked)}
 		}
 		return tc, nil
 	}
-	tc := tls.Client(raw, t.TLSConfig(host))
+	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, &DialError{host, StepTLS, Explain(err)}
+		return nil, &DialError{host, StepTLS, explainHandshake(err, *asked)}
 	}
 	return tc, nil
+}
+
+// handshakeConfig is TLSConfig for one handshake, noting in *asked whether
+// the server asked for a client certificate: under TLS 1.2 a server that
+// refuses the one sent (or misses one) answers with a plain handshake
+// failure, which only that request tells from other failures.
+func (t *Target) handshakeConfig(host string) (*tls.Config, *bool) {
+	cfg, asked := t.TLSConfig(host), new(bool)
+	cfg.GetClientCertificate = func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		*asked = true
+		return t.clientCertificate(cri)
+	}
+	return cfg, asked
+}
+
+// clientCertificate answers a server's request for a client certificate
+// with ClientCert, whatever CAs the request names: Google issues the
+// certificates it accepts, and a CA list that does not name their issuer
+// must not make the client send none. Without ClientCert it sends none.
+func (t *Target) clientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	if t.ClientCert == nil {
+		return &tls.Certificate{}, nil
+	}
+	return t.ClientCert, nil
+}
+
+// explainHandshake is Explain, but a TLS alert from a server that asked
+// for a client certificate reports that certificate refused.
+func explainHandshake(err error, asked bool) error {
+	var op *net.OpError
+	if asked && errors.As(err, &op) && op.Op == "remote error" && !clientCertRefused(err) {
+		return refusedClientCert(err)
+	}
+	return Explain(err)
 }
 
 // TLSConfig returns the client TLS configuration for host under the
@@ -206,6 +246,7 @@ func (t *Target) TLSConfig(host string) *tls.Config {
 		name = t.ServerName
 	}
 	cfg := &tls.Config{ServerName: name, RootCAs: t.RootCAs, MinVersion: tls.VersionTLS12}
+	cfg.GetClientCertificate = t.clientCertificate
 	switch t.Encryption {
 	case EncryptionRelaxed:
 		// Self-signed and mismatched certificates are accepted on purpose:
@@ -245,7 +286,8 @@ func CheckKeyStrength(cert *x509.Certificate) error {
 
 // Explain turns a TLS verification failure into an error whose message
 // names the reason an admin can act on (expired, name mismatch, unknown CA,
-// weak key) while keeping the original error in the chain.
+// weak key, our client certificate refused) while keeping the original
+// error in the chain.
 func Explain(err error) error {
 	var (
 		inv  x509.CertificateInvalidError
@@ -257,6 +299,8 @@ func Explain(err error) error {
 	switch {
 	case errors.As(err, &weak):
 		return err
+	case clientCertRefused(err):
+		return refusedClientCert(err)
 	case errors.As(err, &inv) && inv.Reason == x509.Expired:
 		return fmt.Errorf("certificate expired or not yet valid: %w", err)
 	case errors.As(err, &host):
@@ -267,4 +311,21 @@ func Explain(err error) error {
 		return fmt.Errorf("certificate rejected: %w", err)
 	}
 	return err
+}
+
+// refusedClientCert says that the server refused our client certificate.
+func refusedClientCert(err error) error {
+	return fmt.Errorf("the server refused the TLS client certificate (it demands one and none was sent, "+
+		"or it does not trust the one sent): %w", err)
+}
+
+// clientCertRefused reports whether err is a TLS alert from the server
+// about the client's certificate (certificate required, bad, unknown,
+// expired or from an unknown CA). Under TLS 1.3 the server checks the
+// client certificate after the client finished its handshake, so the
+// alert is what the first read after the handshake returns.
+func clientCertRefused(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error" && op.Err != nil &&
+		strings.Contains(op.Err.Error(), "certificate")
 }
