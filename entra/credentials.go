@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -22,16 +21,13 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 )
 
 // assertionLifetime is how long a client assertion is valid: Microsoft
 // asks for a short one (5 to 10 minutes).
 const assertionLifetime = 5 * time.Minute
-
-// expiryMargin renews an access token this long before it expires, so
-// that no request leaves with a token about to expire.
-const expiryMargin = time.Minute
 
 // TokenURL is the token endpoint of the connector's tenant.
 func TokenURL(e *config.Entra) string {
@@ -54,8 +50,7 @@ type TokenSource struct {
 	key   crypto.Signer // with a certificate, else nil
 	alg   jose.SignatureAlgorithm
 	x5t   string // base64url SHA-256 of the certificate (x5t#S256)
-	mu    sync.Mutex
-	token *oauth2.Token
+	cache cloudapi.TokenCache
 }
 
 // NewTokenSource prepares the credentials of e: its client secret, or its
@@ -69,6 +64,7 @@ func NewTokenSource(e *config.Entra, hc *http.Client, clk clock.Clock) (*TokenSo
 		Scopes:       []string{GraphScope(e)},
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}}
+	ts.cache = cloudapi.TokenCache{Fetch: ts.fetch, Clock: clk}
 	if e.CertificateFile == "" {
 		return ts, nil // config requires the secret then
 	}
@@ -93,29 +89,11 @@ func NewTokenSource(e *config.Entra, hc *http.Client, clk clock.Clock) (*TokenSo
 }
 
 // Token returns the current token, or gets a new one.
-func (ts *TokenSource) Token() (*oauth2.Token, error) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if t := ts.token; t != nil && ts.clk.Now().Add(expiryMargin).Before(t.Expiry) {
-		return t, nil
-	}
-	t, err := ts.fetch()
-	if err != nil {
-		return nil, err
-	}
-	ts.token = t
-	return t, nil
-}
+func (ts *TokenSource) Token() (*oauth2.Token, error) { return ts.cache.Token() }
 
 // Invalidate drops the current token, if it is still tok, so that the
 // next request gets a new one.
-func (ts *TokenSource) Invalidate(tok string) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if ts.token != nil && ts.token.AccessToken == tok {
-		ts.token = nil
-	}
-}
+func (ts *TokenSource) Invalidate(tok string) { ts.cache.Invalidate(tok) }
 
 func (ts *TokenSource) fetch() (*oauth2.Token, error) {
 	cfg := ts.cfg
@@ -139,10 +117,7 @@ func (ts *TokenSource) fetch() (*oauth2.Token, error) {
 		}
 		return nil, fmt.Errorf("entra: getting a token from %s: %w", cfg.TokenURL, err)
 	}
-	// x/oauth2 sets Expiry by the wall clock; take expires_in by ours.
-	if in, ok := t.Extra("expires_in").(float64); ok && in > 0 {
-		t.Expiry = now.Add(time.Duration(in) * time.Second)
-	}
+	cloudapi.ExpiryFromNow(t, now)
 	return t, nil
 }
 
@@ -174,29 +149,4 @@ func (ts *TokenSource) assertion() (string, error) {
 		return "", fmt.Errorf("entra: client assertion: %w", err)
 	}
 	return s, nil
-}
-
-// transport adds the bearer token to Graph requests and, when Graph
-// refuses a token as invalid or expired (its clock may run ahead of
-// ours), gets a new one and sends the request once more.
-type transport struct {
-	ts   *TokenSource
-	base http.RoundTripper
-}
-
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	for attempt := 0; ; attempt++ {
-		tok, err := t.ts.Token()
-		if err != nil {
-			return nil, err
-		}
-		r := req.Clone(req.Context())
-		tok.SetAuthHeader(r)
-		resp, err := t.base.RoundTrip(r)
-		if err != nil || resp.StatusCode != http.StatusUnauthorized || attempt > 0 {
-			return resp, err
-		}
-		_ = resp.Body.Close()
-		t.ts.Invalidate(tok.AccessToken)
-	}
 }
