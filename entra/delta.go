@@ -35,6 +35,9 @@ type removal struct {
 	Reason string `json:"reason"`
 }
 
+// removedDeleted is the removal reason of an object deleted for good.
+const removedDeleted = "deleted"
+
 // object is a user or a group as a delta page carries it. A property
 // that is absent or null is empty: each object replaces the selected
 // properties of the previous version whole.

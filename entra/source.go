@@ -136,7 +136,7 @@ const cursorVersion = 1
 // each from the start, whose deltaLinks become the cursor.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	cur := &cursor{Version: cursorVersion, GroupState: map[string]*groupState{}}
-	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, touched: map[string]bool{}}
+	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, purged: map[string]bool{}, touched: map[string]bool{}}
 	usersLink, groupsLink := DeltaQueries(s.conn.Entra.GraphURL)
 	if err := r.read(ctx, usersLink, groupsLink); err != nil {
 		return dirsync.Listing{}, err
@@ -164,7 +164,7 @@ func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, e
 	if err != nil {
 		return dirsync.ChangeSet{}, err
 	}
-	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, touched: map[string]bool{}, goneGroups: map[string]bool{}}
+	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, purged: map[string]bool{}, touched: map[string]bool{}, goneGroups: map[string]bool{}}
 	if err := r.read(ctx, cur.Users, cur.Groups); err != nil {
 		return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
 	}
@@ -212,6 +212,7 @@ type round struct {
 	cur        *cursor
 	users      map[string]*object // users read, last version wins
 	goneUsers  map[string]bool
+	purged     map[string]bool // gone users deleted for good, not soft-deleted
 	touched    map[string]bool // groups to re-emit
 	goneGroups map[string]bool
 	count      int
@@ -226,7 +227,13 @@ func (r *round) read(ctx context.Context, usersLink, groupsLink string) error {
 		return err
 	}
 	for id := range r.goneUsers {
-		r.dropMember(id)
+		// A soft-deleted user's memberships come back with a restore, which
+		// groups/delta does not report: keep them, hidden by userScope.
+		if r.purged[id] {
+			r.dropMember(id)
+		} else {
+			r.touchGroupsOf(id)
+		}
 	}
 	for id := range r.goneGroups {
 		r.dropMember(id)
@@ -242,9 +249,11 @@ func (r *round) user(o *object) {
 	if o.Removed != nil {
 		delete(r.users, o.ID)
 		r.goneUsers[o.ID] = true
+		r.purged[o.ID] = o.Removed.Reason == removedDeleted
 		return
 	}
 	delete(r.goneUsers, o.ID) // restored within the round
+	delete(r.purged, o.ID)
 	r.users[o.ID] = o
 }
 
