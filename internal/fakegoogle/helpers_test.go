@@ -187,12 +187,14 @@ func keyOf(t *testing.T, keyJSON []byte) (fakecloud.Key, string) {
 	return fakecloud.Key{ID: kf.PrivateKeyID, Private: k.(*rsa.PrivateKey)}, kf.ClientEmail
 }
 
-// ids returns the "id" of each item under key of a list page.
+// ids returns the "id" of each item (that has one) under key of a list page.
 func ids(body map[string]any, key string) []string {
 	items, _ := body[key].([]any)
 	var out []string
 	for _, it := range items {
-		out = append(out, it.(map[string]any)["id"].(string))
+		if id, ok := it.(map[string]any)["id"].(string); ok {
+			out = append(out, id)
+		}
 	}
 	return out
 }
