@@ -23,6 +23,16 @@ type Listing struct {
 	Cursor []byte
 }
 
+// PriorSource is a source with no incremental reads that still keeps
+// state from one full listing to the next in the cursor (Google's group
+// etags and member lists, which spare requests for unchanged groups):
+// the engine passes it the cursor committed with the cached generation,
+// nil when there is none, instead of calling Full.
+type PriorSource interface {
+	Source
+	FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (Listing, error)
+}
+
 // Change is one incremental change: an entry to add or replace whole, or
 // the stable ID of an entry that left the upstream (or its scope).
 type Change struct {

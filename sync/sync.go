@@ -233,8 +233,18 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		// Abort is a no-op once committed.
 		defer gen.Abort()
 	}
+	read := src.Full
+	if ps, ok := src.(PriorSource); ok {
+		prior, err := e.store.Cursor(c.Name)
+		if err != nil {
+			return false, fmt.Errorf("sync %s: %w", c.Name, err)
+		}
+		read = func(ctx context.Context, emit func(*cache.Entry) error) (Listing, error) {
+			return ps.FullAfter(ctx, prior, emit)
+		}
+	}
 	seen := make(map[string]bool, len(old))
-	listing, err := src.Full(ctx, func(en *cache.Entry) error {
+	listing, err := read(ctx, func(en *cache.Entry) error {
 		if seen[en.ID] {
 			return fmt.Errorf("upstream returned ID %s twice (%q)", en.ID, en.DN)
 		}

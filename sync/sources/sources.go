@@ -15,6 +15,7 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/entra"
+	"github.com/dirgate/dirgate/google"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
@@ -28,6 +29,7 @@ var openers = map[string]Opener{
 	dirtype.ActiveDirectory: openLDAP,
 	dirtype.Domino:          openLDAP,
 	dirtype.Entra:           func(c *config.Connector, log *slog.Logger) (dirsync.Source, error) { return entra.New(c, log) },
+	dirtype.Google:          func(c *config.Connector, log *slog.Logger) (dirsync.Source, error) { return google.New(c, log) },
 }
 
 func openLDAP(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {

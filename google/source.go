@@ -1,0 +1,252 @@
+// Package google is the Google Workspace directory type: a service
+// account's credentials with domain-wide delegation, the Admin SDK
+// Directory API client (bounded retries of quota refusals, a budget of
+// requests per minute), the mapping of users, groups and members to
+// cached entries, and the dirsync source built from them.
+//
+// The Directory API has no delta: every run lists every user and group
+// and the engine diffs the listing against the cache by entry hash,
+// taking what is missing for deletions (behind its safety rules). A
+// group's member list costs at least one request per group, so the
+// cursor keeps each group's etag and members: a group whose etag has not
+// changed is not listed again, unless its list is older than the
+// connector's full_sync_interval (Google's group etag does not promise to
+// change with every membership change).
+//
+// Entries are named by their Directory ID, which never changes:
+// cn=<id>,ou=users,<root_dn> and cn=<id>,ou=groups,<root_dn>. A group's
+// USER and GROUP members are then DNs computed from IDs, nested groups
+// included (the cache resolves nesting, loops too); an EXTERNAL member,
+// an address outside the account, has no entry and is kept as an
+// externalMember value; the CUSTOMER member (every user of the account)
+// is kept as customerMember: <customer ID>, not expanded to every user.
+package google
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
+	"github.com/dirgate/dirgate/config"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// Source reads a Google Workspace account through the Directory API.
+type Source struct {
+	conn    *config.Connector
+	api     *cloudapi.Client
+	clk     clock.Clock
+	log     *slog.Logger
+	domains map[string]bool
+}
+
+// Option adjusts a Source (tests).
+type Option func(*options)
+
+type options struct {
+	hc  *http.Client
+	clk clock.Clock
+}
+
+// WithHTTPClient sends the token and Directory requests through hc (a
+// fake's client trusting its test CA).
+func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
+
+// WithClock sets the clock waited on for backoff and the budget, and read
+// for token expiry.
+func WithClock(c clock.Clock) Option { return func(o *options) { o.clk = c } }
+
+// New prepares the source of a google connector; it does not connect.
+func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error) {
+	o := options{hc: &http.Client{Timeout: c.Timeout.Std()}, clk: clock.Real}
+	for _, f := range opts {
+		f(&o)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Source{conn: c, clk: o.clk, log: log, api: &cloudapi.Client{
+		HTTP: NewTokenCache(&c.Google, o.hc, o.clk).AuthorizedClient(o.hc), Clock: o.clk, Log: log,
+		Budget:    newBudget(o.clk, cmp.Or(c.Google.RequestsPerMinute, config.GoogleDefaultRequestsPerMinute)).wait,
+		Retryable: retryable,
+	}}
+	if len(c.EmailDomains) > 0 {
+		s.domains = map[string]bool{}
+		for _, d := range c.EmailDomains {
+			s.domains[d] = true
+		}
+	}
+	return s, nil
+}
+
+// cursor is what a run leaves for the next: each group's etag and
+// members as last listed.
+type cursor struct {
+	Version int                    `json:"v"`
+	Groups  map[string]*groupState `json:"groups"`
+}
+
+type groupState struct {
+	Etag    string    `json:"etag"`
+	ReadAt  time.Time `json:"readAt"`
+	Members []member  `json:"members,omitempty"`
+}
+
+const cursorVersion = 1
+
+// Full lists the whole account with no earlier state.
+func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	return s.FullAfter(ctx, nil, emit)
+}
+
+// FullAfter lists the whole account, reusing the member lists of the
+// groups whose etag is the one prior (the last committed cursor) holds.
+func (s *Source) FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	prev := decodeCursor(prior)
+	r := run{cur: &cursor{Version: cursorVersion, Groups: map[string]*groupState{}}}
+	host := s.host()
+	if err := s.read(ctx, prev, &r); err != nil {
+		return dirsync.Listing{Host: host}, fmt.Errorf("connector %s: %w", s.conn.Name, err)
+	}
+	s.log.Info("google directory read", "connector", s.conn.Name, "users", len(r.users), "groups", len(r.groups),
+		"groups_skipped_by_etag", r.skipped, "duplicates_skipped", r.duplicates)
+	inScope := map[string]bool{}
+	for _, u := range r.users {
+		if e := s.userEntry(u); e != nil {
+			inScope[u.ID] = true
+			if err := emit(e); err != nil {
+				return dirsync.Listing{Host: host}, err
+			}
+		}
+	}
+	groups := map[string]bool{}
+	for _, g := range r.groups {
+		groups[g.ID] = true
+	}
+	for _, g := range r.groups {
+		if err := emit(s.groupEntry(g, r.cur.Groups[g.ID].Members, inScope, groups)); err != nil {
+			return dirsync.Listing{Host: host}, err
+		}
+	}
+	b, err := json.Marshal(r.cur)
+	return dirsync.Listing{Host: host, Cursor: b}, err
+}
+
+// run is what one listing read.
+type run struct {
+	cur        *cursor
+	users      []*user
+	groups     []*group
+	skipped    int // groups whose members the etag spared
+	duplicates int // objects listed twice (the listing moved between pages)
+}
+
+func (s *Source) read(ctx context.Context, prev *cursor, r *run) error {
+	seen := map[string]bool{}
+	err := s.list(ctx, s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) {
+		for i := range p.Users {
+			u := &p.Users[i]
+			if seen[u.ID] {
+				r.duplicates++
+				continue
+			}
+			seen[u.ID] = true
+			r.users = append(r.users, u)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	err = s.list(ctx, s.listURL("groups", s.scope(groupsPageSize, groupFields)), func(p *page) {
+		for i := range p.Groups {
+			g := &p.Groups[i]
+			if seen[g.ID] {
+				r.duplicates++
+				continue
+			}
+			seen[g.ID] = true
+			r.groups = append(r.groups, g)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range r.groups {
+		st, err := s.members(ctx, g, prev.Groups[g.ID])
+		if err != nil {
+			return err
+		}
+		if prev.Groups[g.ID] == st {
+			r.skipped++
+		}
+		r.cur.Groups[g.ID] = st
+	}
+	return nil
+}
+
+// members returns g's members: those prev holds when g's etag is prev's
+// and prev's list is recent enough, else those listed now.
+func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*groupState, error) {
+	now := s.clk.Now()
+	if prev != nil && g.Etag != "" && prev.Etag == g.Etag && now.Sub(prev.ReadAt) < s.conn.FullSyncInterval.Std() {
+		return prev, nil
+	}
+	st := &groupState{Etag: g.Etag, ReadAt: now}
+	seen := map[member]bool{}
+	u := s.listURL("groups/"+url.PathEscape(g.ID)+"/members", url.Values{"maxResults": {fmt.Sprint(membersPageSize)}, "fields": {memberFields}})
+	err := s.list(ctx, u, func(p *page) {
+		for _, m := range p.Members {
+			key := member{ID: m.ID, Email: m.Email, Type: m.Type}
+			if !seen[key] {
+				seen[key] = true
+				st.Members = append(st.Members, key)
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("members of group %s: %w", g.Email, err)
+	}
+	return st, nil
+}
+
+// decodeCursor reads the prior cursor; one that is absent or unreadable
+// (another type's, an older version) is an empty one: every group's
+// members are then listed.
+func decodeCursor(raw []byte) *cursor {
+	var c cursor
+	if len(raw) == 0 || json.Unmarshal(raw, &c) != nil || c.Version != cursorVersion || c.Groups == nil {
+		return &cursor{Groups: map[string]*groupState{}}
+	}
+	return &c
+}
+
+func (s *Source) host() string {
+	if u, err := url.Parse(s.conn.Google.DirectoryURL); err == nil {
+		return u.Host
+	}
+	return s.conn.Google.DirectoryURL
+}
+
+// dn names an object of kind ("users" or "groups") by its ID.
+func (s *Source) dn(kind, id string) string {
+	return "cn=" + ldap.EscapeDN(id) + ",ou=" + kind + "," + s.conn.RootDN
+}
+
+// inOrgUnits reports whether path is one of the org units synced or
+// beneath one.
+func inOrgUnits(path string, units []string) bool {
+	return len(units) == 0 || slices.ContainsFunc(units, func(u string) bool {
+		return u == "/" || path == u || len(path) > len(u) && path[:len(u)] == u && path[len(u)] == '/'
+	})
+}
