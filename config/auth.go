@@ -67,10 +67,12 @@ type AuthProfile struct {
 	// login page: "password" (the default: email address and directory
 	// password), "upstream" (only through the connector's own identity
 	// provider — "Sign in with Microsoft" for an entra connector, whose
-	// entra section gives the authority, tenant and app — a login of these
-	// domains typed in the password form is sent there), or "both" (the
-	// password form, and the button). upstream and both need an oidc
-	// section and a connector of a type that signs in upstream (entra).
+	// entra section gives the authority, tenant and app; "Sign in with
+	// Google" for a google connector, whose google section gives the OAuth
+	// client — a login of these domains typed in the password form is sent
+	// there), or "both" (the password form, and the button). upstream and
+	// both need an oidc section and a connector of a type that signs in
+	// upstream (entra, google).
 	// LDAP binds are not affected.
 	SignIn string `yaml:"sign_in"`
 }
@@ -176,6 +178,7 @@ func (v *validator) auth(c *Config) {
 		}
 		v.signIn(c, prof, p)
 	}
+	v.googleSignIns(c)
 
 	t := &a.Throttle
 	v.atLeast("auth.throttle.account_failures", &t.AccountFailures, 5, 1)

@@ -57,7 +57,7 @@ auth:
     - domains: [example.com]
       connector: corp
       sign_in: both
-`, `test.yaml:23: auth.profiles[0].sign_in: "both" needs a connector whose directory signs users in itself (type entra); connector "corp" is of type openldap`},
+`, `test.yaml:23: auth.profiles[0].sign_in: "both" needs a connector whose directory signs users in itself (type entra, google); connector "corp" is of type openldap`},
 		{"no oidc", entraConnector + `
 auth:
   profiles:
