@@ -46,6 +46,9 @@ func GoogleUpstream(u Upstream, issuer string, domains []string) Upstream {
 	}
 	params.Set("hd", hint)
 	u.AuthParams = params
+	if u.DescribeError == nil {
+		u.DescribeError = DescribeGoogleError
+	}
 	label := u.Label
 	u.CheckClaims = func(_ string, claims map[string]any) error { return checkGoogleClaims(label, hosted, claims) }
 	return u
@@ -78,4 +81,32 @@ func checkGoogleClaims(label string, hosted []string, claims map[string]any) err
 		}
 	}
 	return &UpstreamRefusal{Message: fmt.Sprintf("%s has not verified the email address of your account. Contact your administrator.", label)}
+}
+
+// googleErrors say in plain words what the errors Google sends back to
+// the callback mean.
+var googleErrors = map[string]string{
+	"access_denied":              "you cancelled, or declined to share your account with this sign-in",
+	"admin_policy_enforced":      "your organisation's Google administrator does not allow this application to use your account; they can trust it under API controls in the Admin console",
+	"org_internal":               "the OAuth client is limited to the users of another organisation; the administrator must make it available to yours",
+	"interaction_required":       "Google needs you to sign in again",
+	"login_required":             "Google needs you to sign in again",
+	"consent_required":           "Google needs you to sign in again",
+	"account_selection_required": "Google needs you to choose an account",
+	"invalid_client":             "dirgate's OAuth client is not known to Google; the administrator must check oauth_client_id",
+	"unauthorized_client":        "dirgate's OAuth client may not sign users in this way; the administrator must check the OAuth client (type Web application)",
+	"redirect_uri_mismatch":      "the OAuth client does not list dirgate's redirect URI; the administrator must add it under Authorized redirect URIs",
+	"invalid_request":            "Google refused the request; the administrator must check the OAuth client",
+	"invalid_scope":              "Google refused the requested scopes; the administrator must check the OAuth consent screen",
+	"server_error":               "Google had an internal error; try again in a few minutes",
+	"temporarily_unavailable":    "Google is not available right now; try again in a few minutes",
+}
+
+// DescribeGoogleError says in a sentence why Google refused a sign-in,
+// from the error it sent back to the callback.
+func DescribeGoogleError(code, _ string) string {
+	if what, ok := googleErrors[code]; ok {
+		return what + " (" + code + ")."
+	}
+	return code + "."
 }

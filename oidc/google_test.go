@@ -44,3 +44,15 @@ func TestGoogleClaims(t *testing.T) {
 		})
 	}
 }
+
+func TestDescribeGoogleError(t *testing.T) {
+	for code, want := range map[string]string{
+		"admin_policy_enforced": "under API controls in the Admin console (admin_policy_enforced).",
+		"access_denied":         "you cancelled, or declined",
+		"something_new":         "something_new.",
+	} {
+		if got := DescribeGoogleError(code, "ignored"); !strings.Contains(got, want) {
+			t.Errorf("%s: %q, want %q", code, got, want)
+		}
+	}
+}
