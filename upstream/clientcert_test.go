@@ -11,7 +11,6 @@ import (
 	"errors"
 	"math/big"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -102,7 +101,7 @@ func TestClientCertificate(t *testing.T) {
 				}
 				handshake := errors.Is(err, ErrUnreachable)
 				if (!handshake && !ldap.IsErrorWithCode(err, ldap.ErrorNetwork)) ||
-					!strings.Contains(err.Error(), "refused the TLS client certificate") {
+					!errors.Is(err, ErrClientCertRefused) {
 					t.Fatalf("got %v, want the client certificate refusal as a network failure", err)
 				}
 				if (v.max == tls.VersionTLS12) != handshake {

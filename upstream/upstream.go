@@ -70,19 +70,32 @@ func FromConnector(c *config.Connector) (*Target, error) {
 		t.Hosts = append(t.Hosts, c.AlternateHost)
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("connector %s: read ca_file: %w", c.Name, err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("connector %s: ca_file %s holds no PEM certificate", c.Name, c.CAFile)
+		var err error
+		if t.RootCAs, err = LoadCAFile(c.CAFile); err != nil {
+			return nil, fmt.Errorf("connector %s: ca_file: %w", c.Name, err)
 		}
 	}
 	if t.Timeout <= 0 {
-		t.Timeout = 10 * time.Second
+		t.Timeout = DefaultTimeout
 	}
 	return t, nil
+}
+
+// DefaultTimeout bounds each network operation of a target whose
+// connector sets no timeout.
+const DefaultTimeout = 10 * time.Second
+
+// LoadCAFile reads the PEM certificates of path into a pool.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // Step names the phase of a connection attempt that failed.
@@ -313,10 +326,13 @@ func Explain(err error) error {
 	return err
 }
 
+// ErrClientCertRefused is matched (errors.Is) by a failure that is the
+// server refusing the TLS client certificate, or demanding one.
+var ErrClientCertRefused = errors.New("the server refused the TLS client certificate")
+
 // refusedClientCert says that the server refused our client certificate.
 func refusedClientCert(err error) error {
-	return fmt.Errorf("the server refused the TLS client certificate (it demands one and none was sent, "+
-		"or it does not trust the one sent): %w", err)
+	return fmt.Errorf("%w (it demands one and none was sent, or it does not trust the one sent): %w", ErrClientCertRefused, err)
 }
 
 // clientCertRefused reports whether err is a TLS alert from the server
