@@ -3,6 +3,8 @@ package fakeentra
 import (
 	"net/http"
 	"net/url"
+
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // This file is the admin-consent endpoint,
@@ -54,12 +56,12 @@ func (t *Tenant) serveAdminConsent(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	state := q.Get("state")
 	if declined != nil {
-		redirectWith(w, r, redirect, errorParams(declined, state))
+		fakecloud.RedirectWith(w, r, redirect, errorParams(declined, state))
 		return
 	}
 	v := url.Values{"admin_consent": {"True"}, "tenant": {t.id}}
 	if state != "" {
 		v.Set("state", state)
 	}
-	redirectWith(w, r, redirect, v)
+	fakecloud.RedirectWith(w, r, redirect, v)
 }

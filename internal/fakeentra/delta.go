@@ -1,10 +1,6 @@
 package fakeentra
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,8 +10,8 @@ import (
 	"time"
 )
 
-// tokenState is what an opaque skip or delta token carries; seal signs it
-// so a client cannot forge or edit one.
+// tokenState is what an opaque skip or delta token carries; t.sealer
+// seals it so a client cannot forge or edit one.
 type tokenState struct {
 	Typ    string   `json:"y"` // "s" skip, "d" delta, "l" users list
 	Kind   string   `json:"k"`
@@ -28,36 +24,6 @@ type tokenState struct {
 	Issued int64    `json:"t,omitempty"`
 	Expire int      `json:"e,omitempty"`
 	Reset  int      `json:"x,omitempty"`
-}
-
-func (t *Tenant) seal(st tokenState) string {
-	js, err := json.Marshal(st)
-	if err != nil {
-		panic(err) // plain struct
-	}
-	p := base64.RawURLEncoding.EncodeToString(js)
-	m := hmac.New(sha256.New, t.hmac)
-	m.Write([]byte(p))
-	return p + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
-}
-
-// open verifies tok and decodes it into st.
-func (t *Tenant) open(tok string, st *tokenState) bool {
-	p, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return false
-	}
-	want, err := base64.RawURLEncoding.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	m := hmac.New(sha256.New, t.hmac)
-	m.Write([]byte(p))
-	if !hmac.Equal(m.Sum(nil)[:16], want) {
-		return false
-	}
-	js, err := base64.RawURLEncoding.DecodeString(p)
-	return err == nil && json.Unmarshal(js, st) == nil
 }
 
 // round is one delta round, frozen when it starts: which objects (and
@@ -144,7 +110,7 @@ func (t *Tenant) serveDelta(w http.ResponseWriter, r *http.Request, q url.Values
 			return badRequest("BadRequest", "A nextLink or deltaLink must be used verbatim; other query options are not allowed with its token.")
 		}
 		var st tokenState
-		if !t.open(skip+delta, &st) || st.Kind != k.String() || (skip != "" && st.Typ != "s") || (delta != "" && st.Typ != "d") {
+		if !t.sealer.Open(skip+delta, &st) || st.Kind != k.String() || (skip != "" && st.Typ != "s") || (delta != "" && st.Typ != "d") {
 			return badRequest("BadRequest", "Invalid $skiptoken or $deltatoken.")
 		}
 		return t.serveToken1(w, r, k, st)
@@ -348,7 +314,7 @@ func (t *Tenant) writeDeltaPage(w http.ResponseWriter, r *http.Request, k objKin
 	if st.Typ == "s" {
 		param = "$skiptoken="
 	}
-	link := t.GraphURL() + r.URL.Path + "?" + param + t.seal(st)
+	link := t.GraphURL() + r.URL.Path + "?" + param + t.sealer.Seal(st)
 	writeJSON(w, appendPage(nil, t.metadata(k, sel), values, key, link), 1)
 	return nil
 }

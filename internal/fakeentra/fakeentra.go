@@ -24,13 +24,13 @@
 // upstream) hook in through extensions: an init function appends a func
 // that New calls with the tenant, which may register routes on
 // t.authorityMux and add grant types to t.grants, and reuse
-// t.authenticateClient, t.writeSTSError, t.signJWT and t.now.
+// t.authenticateClient, t.writeSTSError, t.signJWT and t.now. The
+// servers, sealed tokens, signing keys and key rotation come from
+// internal/fakecloud, shared with the Google fake.
 package fakeentra
 
 import (
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // User is a directory user. Empty strings and nil slices are "not set";
@@ -162,8 +163,8 @@ type Tenant struct {
 	authorityMux     *http.ServeMux
 	// grants maps a grant_type to its handler on the token endpoint.
 	grants map[string]grantHandler
-	keys   signingKeys
-	hmac   []byte
+	keys   fakecloud.Key
+	sealer *fakecloud.Sealer
 
 	mu          sync.Mutex
 	apps        map[string]App
@@ -193,7 +194,7 @@ func New(tb testing.TB, opts ...Option) *Tenant {
 		tb: tb, id: "00000000-0000-4000-8000-0000000000aa",
 		resource: "https://graph.microsoft.com", pageSize: 3, memberChunk: 10,
 		initialRemoved: true, deltaTTL: 7 * 24 * time.Hour, lockoutAfter: 10,
-		grants: map[string]grantHandler{}, hmac: randomBytes(32),
+		grants: map[string]grantHandler{}, sealer: fakecloud.NewSealer(),
 		apps: map[string]App{}, users: map[string]*object{}, groups: map[string]*object{},
 		rounds: map[int64]*round{}, tokenTTL: 3599 * time.Second, usedJTI: map[string]time.Time{},
 	}
@@ -206,26 +207,15 @@ func New(tb testing.TB, opts ...Option) *Tenant {
 	if len(t.domains) == 0 {
 		t.domains = []string{"contoso.onmicrosoft.com"}
 	}
-	t.keys = testKeys()
+	t.keys = fakecloud.SharedKey()
 	t.authorityMux = http.NewServeMux()
 	t.registerSTS()
 	for _, ext := range extensions {
 		ext(t)
 	}
-	t.authority = t.start(t.authorityMux)
-	t.graph = t.start(http.HandlerFunc(t.serveGraph))
+	t.authority = fakecloud.Start(tb, t.authorityMux, t.tls)
+	t.graph = fakecloud.Start(tb, http.HandlerFunc(t.serveGraph), t.tls)
 	return t
-}
-
-func (t *Tenant) start(h http.Handler) *httptest.Server {
-	s := httptest.NewUnstartedServer(h)
-	if t.tls {
-		s.StartTLS()
-	} else {
-		s.Start()
-	}
-	t.tb.Cleanup(s.Close)
-	return s
 }
 
 // ID returns the tenant GUID.
@@ -286,19 +276,3 @@ func (t *Tenant) TokenRequests() int {
 }
 
 func (t *Tenant) now() time.Time { return t.clock.Now() }
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return b
-}
-
-// newGUID returns a random GUID-formatted string (request and trace IDs).
-func newGUID() string { return formatGUID(randomBytes(16)) }
-
-func formatGUID(b []byte) string {
-	h := hex.EncodeToString(b[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}

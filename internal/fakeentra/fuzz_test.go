@@ -11,7 +11,7 @@ import (
 func FuzzTokens(f *testing.F) {
 	tn := New(f)
 	orig := tokenState{Typ: "d", Kind: "users", Sel: []string{"id", "mail"}, Seq: 42, Issued: 1700000000}
-	tok := tn.seal(orig)
+	tok := tn.sealer.Seal(orig)
 	f.Add(0, byte('A'), "id,mail", "id eq 'x'")
 	f.Add(len(tok)-1, byte('z'), "members", "id eq 'a' or id eq 'b'")
 	f.Fuzz(func(t *testing.T, at int, b byte, sel, filter string) {
@@ -20,7 +20,7 @@ func FuzzTokens(f *testing.F) {
 			edited[at] = b
 		}
 		var st tokenState
-		if tn.open(string(edited), &st) && !reflect.DeepEqual(st, orig) {
+		if tn.sealer.Open(string(edited), &st) && !reflect.DeepEqual(st, orig) {
 			t.Fatalf("edited token %q accepted as %+v", edited, st)
 		}
 		_, _ = parseSelect(sel, kindGroup)

@@ -3,6 +3,8 @@ package fakeentra
 import (
 	"fmt"
 	"math/rand/v2"
+
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // Generate fills the tenant with users and groups made from seed (the same
@@ -18,7 +20,7 @@ func (t *Tenant) Generate(users, groups int, seed uint64) (userIDs, groupIDs []s
 			b[i] = byte(rng.Uint32())
 		}
 		b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
-		return formatGUID(b[:])
+		return fakecloud.FormatGUID(b[:])
 	}
 	dom := t.Domain()
 	t.mu.Lock()

@@ -12,6 +12,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // Application permissions that grant each Graph resource (least privileged
@@ -51,7 +53,7 @@ func (t *Tenant) serveGraph(w http.ResponseWriter, r *http.Request) {
 	t.mu.Lock()
 	t.requests++
 	t.mu.Unlock()
-	w.Header().Set("request-id", newGUID())
+	w.Header().Set("request-id", fakecloud.NewGUID())
 	if id := r.Header.Get("client-request-id"); id != "" {
 		w.Header().Set("client-request-id", id)
 	}
@@ -329,7 +331,7 @@ func (t *Tenant) serveUsers(w http.ResponseWriter, r *http.Request, q url.Values
 		if len(q) != 1 {
 			return badRequest("BadRequest", "A $skiptoken link must be used verbatim; other query options are not allowed with it.")
 		}
-		if !t.open(tok, &st) || st.Typ != "l" {
+		if !t.sealer.Open(tok, &st) || st.Typ != "l" {
 			return badRequest("BadRequest", "Invalid $skiptoken.")
 		}
 	} else {
@@ -364,7 +366,7 @@ func (t *Tenant) serveUsers(w http.ResponseWriter, r *http.Request, q url.Values
 	link, linkKey := "", ""
 	if next > 0 {
 		st.Off = next
-		linkKey, link = "@odata.nextLink", t.GraphURL()+r.URL.Path+"?$skiptoken="+t.seal(st)
+		linkKey, link = "@odata.nextLink", t.GraphURL()+r.URL.Path+"?$skiptoken="+t.sealer.Seal(st)
 	}
 	cost := 2
 	if q.Has("$select") {

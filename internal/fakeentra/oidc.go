@@ -1,11 +1,8 @@
 package fakeentra
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // This file is the identity platform's OpenID Connect side, for "Sign in
@@ -37,20 +34,13 @@ const idTokenTTL = time.Hour
 
 // idp is the OIDC state of one tenant.
 type idp struct {
-	mu         sync.Mutex
-	keys       []idKey // published, oldest first; the last signs
-	unknownKey bool    // sign with a key the JWKS does not publish
-	tamper     func(claims map[string]any)
-	signInAs   string
-	fail       *stsError // what /authorize answers instead of a code
-	consent    *stsError // what adminconsent answers instead of granting
-	consents   int
-	codes      map[string]*authCode
-}
-
-type idKey struct {
-	kid string
-	key *rsa.PrivateKey
+	mu       sync.Mutex
+	ring     fakecloud.KeyRing
+	signInAs string
+	fail     *stsError // what /authorize answers instead of a code
+	consent  *stsError // what adminconsent answers instead of granting
+	consents int
+	codes    map[string]*authCode
 }
 
 type authCode struct {
@@ -104,53 +94,19 @@ func (t *Tenant) FailSignIn(oauthErr string, code int, desc string) {
 // RotateSigningKey signs the next ID tokens with a new key under a new kid;
 // the JWKS publishes it and the key before it.
 func (t *Tenant) RotateSigningKey() {
-	s := t.idp()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rotate()
+	t.idp().ring.Rotate()
 }
 
 // SignWithUnpublishedKey makes the next ID tokens carry a kid the JWKS
 // never publishes, as a forged token would.
 func (t *Tenant) SignWithUnpublishedKey(on bool) {
-	s := t.idp()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.unknownKey = on
+	t.idp().ring.SignWithUnpublishedKey(on)
 }
 
 // TamperIDTokens lets f change the claims of the next ID tokens before they
 // are signed (wrong iss, aud, nonce, tid, exp …); nil stops it.
 func (t *Tenant) TamperIDTokens(f func(claims map[string]any)) {
-	s := t.idp()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tamper = f
-}
-
-// rotate adds a signing key and keeps the one before it; s.mu is held.
-func (s *idp) rotate() {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic("fakeentra: " + err.Error())
-	}
-	s.keys = append(s.keys, idKey{kid: base64.RawURLEncoding.EncodeToString(randomBytes(12)), key: k})
-	if len(s.keys) > 2 {
-		s.keys = s.keys[len(s.keys)-2:]
-	}
-}
-
-// signer returns the current key, making the first one on first use.
-func (s *idp) signer() idKey {
-	if len(s.keys) == 0 {
-		s.rotate()
-	}
-	return s.keys[len(s.keys)-1]
-}
-
-func serveJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(v)
+	t.idp().ring.Tamper(f)
 }
 
 // tenantIssuer is the issuer discovery shows for the tenant in the path:
@@ -175,7 +131,7 @@ func (t *Tenant) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	base := t.AuthorityURL() + "/" + name
-	serveJSON(w, map[string]any{
+	fakecloud.WriteJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
 		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
@@ -197,15 +153,7 @@ func (t *Tenant) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		t.writeSTSError(w, r, stsErr(http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found.", r.PathValue("tenant")))
 		return
 	}
-	s := t.idp()
-	s.mu.Lock()
-	s.signer()
-	var set jose.JSONWebKeySet
-	for _, k := range s.keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k.key.PublicKey, KeyID: k.kid, Algorithm: "RS256", Use: "sig"})
-	}
-	s.mu.Unlock()
-	serveJSON(w, set)
+	fakecloud.WriteJSON(w, http.StatusOK, t.idp().ring.JWKS())
 }
 
 // app returns the registered app with this client ID.
@@ -244,17 +192,6 @@ func (t *Tenant) checkClient(w http.ResponseWriter, q url.Values, tenant string)
 	return redirect, true
 }
 
-// redirectWith sends the browser to target with params added.
-func redirectWith(w http.ResponseWriter, r *http.Request, target string, params url.Values) {
-	u, _ := url.Parse(target)
-	v := u.Query()
-	for k, vs := range params {
-		v[k] = vs
-	}
-	u.RawQuery = v.Encode()
-	http.Redirect(w, r, u.String(), http.StatusFound)
-}
-
 // errorParams are the parameters of an error sent back to the client.
 func errorParams(e *stsError, state string) url.Values {
 	v := url.Values{"error": {e.err}, "error_description": {fmt.Sprintf("AADSTS%d: %s", e.code, e.desc)}}
@@ -271,7 +208,7 @@ func (t *Tenant) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state := q.Get("state")
-	fail := func(e *stsError) { redirectWith(w, r, redirect, errorParams(e, state)) }
+	fail := func(e *stsError) { fakecloud.RedirectWith(w, r, redirect, errorParams(e, state)) }
 	scope := strings.Fields(q.Get("scope"))
 	switch {
 	case q.Get("response_type") != "code":
@@ -307,12 +244,12 @@ func (t *Tenant) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(stsErr(400, "access_denied", 50057, "The user account is disabled."))
 		return
 	}
-	code := base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	code := fakecloud.RandomToken(32)
 	s.mu.Lock()
 	s.codes[code] = &authCode{clientID: q.Get("client_id"), redirectURI: redirect, challenge: q.Get("code_challenge"),
 		nonce: q.Get("nonce"), userID: u.ID, scope: strings.Join(scope, " "), expires: t.now().Add(codeTTL)}
 	s.mu.Unlock()
-	redirectWith(w, r, redirect, url.Values{"code": {code}, "state": {state}, "session_state": {newGUID()}})
+	fakecloud.RedirectWith(w, r, redirect, url.Values{"code": {code}, "state": {state}, "session_state": {fakecloud.NewGUID()}})
 }
 
 // authorizationCode is the token endpoint's authorization_code grant.
@@ -363,37 +300,10 @@ func (t *Tenant) authorizationCode(req *tokenRequest) (map[string]any, *stsError
 	if u.Mail != "" {
 		claims["email"] = u.Mail
 	}
-	idToken, err := s.sign(claims)
+	idToken, err := s.ring.Sign(claims)
 	if err != nil {
 		return nil, stsErr(500, "server_error", 90033, "signing failed: %v", err)
 	}
 	return map[string]any{"token_type": "Bearer", "scope": c.scope, "expires_in": 3599, "ext_expires_in": 3599,
-		"access_token": base64.RawURLEncoding.EncodeToString(randomBytes(32)), "id_token": idToken}, nil
-}
-
-// sign signs claims as an ID token after the tamper hook ran.
-func (s *idp) sign(claims map[string]any) (string, error) {
-	s.mu.Lock()
-	k := s.signer()
-	if s.unknownKey {
-		k.kid = "unpublished-" + k.kid
-	}
-	if s.tamper != nil {
-		s.tamper(claims)
-	}
-	s.mu.Unlock()
-	sig, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k.key},
-		(&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", k.kid))
-	if err != nil {
-		return "", err
-	}
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	jws, err := sig.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+		"access_token": fakecloud.RandomToken(32), "id_token": idToken}, nil
 }

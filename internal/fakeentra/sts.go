@@ -2,8 +2,6 @@ package fakeentra
 
 import (
 	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha1" //nolint:gosec // x5t is defined as a SHA-1 thumbprint
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,11 +12,12 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/dirgate/dirgate/internal/fakecloud"
 )
 
 // Assertion and grant constants of the identity platform.
@@ -127,9 +126,9 @@ func (t *Tenant) knownTenant(name string) bool {
 
 // writeSTSError writes e in the identity platform's error body shape.
 func (t *Tenant) writeSTSError(w http.ResponseWriter, r *http.Request, e *stsError) {
-	trace, corr := newGUID(), r.Header.Get("client-request-id")
+	trace, corr := fakecloud.NewGUID(), r.Header.Get("client-request-id")
 	if corr == "" {
-		corr = newGUID()
+		corr = fakecloud.NewGUID()
 	}
 	ts := t.now().UTC().Format("2006-01-02 15:04:05Z")
 	body := map[string]any{
@@ -363,45 +362,8 @@ func (t *Tenant) passwordGrant(req *tokenRequest) (map[string]any, *stsError) {
 	return body, nil
 }
 
-// signingKeys is the fake's token-signing key.
-type signingKeys struct {
-	key    *rsa.PrivateKey
-	kid    string
-	signer jose.Signer
-}
-
-var (
-	keysOnce  sync.Once
-	sharedKey signingKeys
-)
-
-// testKeys returns a process-wide RSA key (generating one per tenant would
-// make every test pay for RSA key generation).
-func testKeys() signingKeys {
-	keysOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		kid := base64.RawURLEncoding.EncodeToString(randomBytes(9))
-		s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k, KeyID: kid}},
-			(&jose.SignerOptions{}).WithType("JWT"))
-		if err != nil {
-			panic(err)
-		}
-		sharedKey = signingKeys{k, kid, s}
-	})
-	return sharedKey
-}
-
 // signJWT signs claims with the fake's key (RS256, with kid).
-func (t *Tenant) signJWT(claims map[string]any) string {
-	s, err := jwt.Signed(t.keys.signer).Claims(claims).Serialize()
-	if err != nil {
-		panic(fmt.Sprintf("fakeentra: signing a token: %v", err))
-	}
-	return s
-}
+func (t *Tenant) signJWT(claims map[string]any) string { return fakecloud.SignJWT(t.keys, claims) }
 
 // PublicKey returns the public half of the token-signing key.
-func (t *Tenant) PublicKey() crypto.PublicKey { return &t.keys.key.PublicKey }
+func (t *Tenant) PublicKey() crypto.PublicKey { return &t.keys.Private.PublicKey }
