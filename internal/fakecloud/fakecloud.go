@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -33,6 +34,15 @@ func Start(tb testing.TB, h http.Handler, tls bool) *httptest.Server {
 	}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// CACertPEM returns the PEM of the certificate s presents when it serves
+// HTTPS (nil for plain HTTP), for a process that needs a CA file.
+func CACertPEM(s *httptest.Server) []byte {
+	if s.TLS == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
 }
 
 // RandomBytes returns n bytes from crypto/rand.

@@ -31,7 +31,6 @@ package fakeentra
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -237,12 +236,7 @@ func (t *Tenant) HTTPClient() *http.Client { return t.authority.Client() }
 
 // CACertPEM returns the PEM of the certificate the servers present under
 // WithTLS (nil otherwise), for a process that needs a CA file.
-func (t *Tenant) CACertPEM() []byte {
-	if !t.tls {
-		return nil
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: t.authority.Certificate().Raw})
-}
+func (t *Tenant) CACertPEM() []byte { return fakecloud.CACertPEM(t.authority) }
 
 // AddApp registers (or replaces) an app registration.
 func (t *Tenant) AddApp(a App) {

@@ -209,12 +209,7 @@ func (c *Customer) HTTPClient() *http.Client { return c.accounts.Client() }
 
 // CACertPEM returns the PEM of the certificate the servers present under
 // WithTLS (nil otherwise), for a process that needs a CA file.
-func (c *Customer) CACertPEM() []byte {
-	if !c.tls {
-		return nil
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.accounts.Certificate().Raw})
-}
+func (c *Customer) CACertPEM() []byte { return fakecloud.CACertPEM(c.accounts) }
 
 func (c *Customer) now() time.Time { return c.clock.Now() }
 
