@@ -11,6 +11,7 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/entra"
+	"github.com/dirgate/dirgate/google"
 	"github.com/dirgate/dirgate/upstream"
 )
 
@@ -28,18 +29,32 @@ type passwordChecker interface {
 // newChecker returns the password checker of connector c, chosen by its
 // directory type: LDAP types (and a type no registry entry names, which
 // validation refuses) bind; Entra uses the password grant when
-// entra.password_check is on.
+// entra.password_check is on; Google binds to Google Secure LDAP when
+// google.secure_ldap is set.
 func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func() time.Time) (passwordChecker, error) {
 	t, known := dirtype.Lookup(c.Type)
+	newPool := func(target *upstream.Target) *pool {
+		p := &pool{target: target, size: max(0, poolSize), dial: dialTarget, now: now}
+		a.pools[c.Name] = p
+		return p
+	}
 	switch {
 	case !known || t.Protocol == dirtype.ProtocolLDAP:
 		target, err := upstream.FromConnector(c)
 		if err != nil {
 			return nil, err
 		}
-		p := &pool{target: target, size: max(0, poolSize), dial: dialTarget, now: now}
-		a.pools[c.Name] = p
-		return p, nil
+		return newPool(target), nil
+	case c.Type == dirtype.Google && c.Google.SecureLDAP != nil:
+		target, err := google.SecureLDAPTarget(c)
+		if err != nil {
+			return nil, err
+		}
+		return &secureLDAPChecker{pool: newPool(target), conf: c.Google.SecureLDAP}, nil
+	case c.Type == dirtype.Google:
+		return a.refuse(c, "google.secure_ldap is not configured: Google has no password-check API, so binds as its users "+
+			"are refused (configure Secure LDAP with an LDAP client's certificate to check passwords there, or sign in "+
+			"through the OIDC login with Google)"), nil
 	case c.Type == dirtype.Entra && c.Entra.PasswordCheck:
 		g, err := entra.NewPasswordGrant(&c.Entra, nil)
 		if err != nil {
@@ -47,14 +62,34 @@ func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func()
 		}
 		return &ropcChecker{connector: c.Name, grant: g}, nil
 	case c.Type == dirtype.Entra:
-		why := "entra.password_check is off: binds as its users are refused (turn it on to check passwords with " +
-			"Entra's password grant, or sign in through the OIDC login)"
-		a.log.Warn("connector refuses password checks", slog.String("connector", c.Name), slog.String("why", why))
-		return noChecker{connector: c.Name, why: why}, nil
+		return a.refuse(c, "entra.password_check is off: binds as its users are refused (turn it on to check "+
+			"passwords with Entra's password grant, or sign in through the OIDC login)"), nil
 	}
-	why := t.DisplayName + " passwords cannot be checked by dirgate: binds as its users are refused"
+	return a.refuse(c, t.DisplayName+" passwords cannot be checked by dirgate: binds as its users are refused"), nil
+}
+
+// refuse returns the checker that refuses every password of connector c,
+// and says why in a warning at start-up.
+func (a *Authenticator) refuse(c *config.Connector, why string) passwordChecker {
 	a.log.Warn("connector refuses password checks", slog.String("connector", c.Name), slog.String("why", why))
-	return noChecker{connector: c.Name, why: why}, nil
+	return noChecker{connector: c.Name, why: why}
+}
+
+// secureLDAPChecker checks a Google user's password with a bind to Google
+// Secure LDAP, through a pool like the LDAP types' (failover, TLS, typed
+// failures), as the user's entry in Google's tree: the cached DN is
+// dirgate's, not Google's.
+type secureLDAPChecker struct {
+	*pool
+	conf *config.GoogleSecureLDAP
+}
+
+func (s *secureLDAPChecker) verify(ctx context.Context, e *cache.Entry, password string) (string, error) {
+	dn, err := google.SecureLDAPBindDN(s.conf, e.First("primaryEmail"))
+	if err != nil {
+		return "", &Error{Reason: ReasonUnavailable, Connector: s.target.Name, Err: err}
+	}
+	return s.check(ctx, dn, password)
 }
 
 // verify binds as the entry (pool.check).

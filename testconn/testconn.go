@@ -92,6 +92,9 @@ func Run(ctx context.Context, c *config.Connector) *Report {
 	if c.Type == dirtype.Entra {
 		return runEntra(ctx, c, nil)
 	}
+	if c.Type == dirtype.Google {
+		return runGoogle(ctx, c, nil)
+	}
 	hosts := []string{c.Host}
 	if c.AlternateHost != "" {
 		hosts = append(hosts, c.AlternateHost)
