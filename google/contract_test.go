@@ -30,7 +30,9 @@ type contractScope struct{ *account }
 
 func (s *contractScope) Connector(*testing.T) *config.Connector { c := *s.conn; return &c }
 
-func (s *contractScope) Source(t *testing.T, c *config.Connector) dirsync.Source { return s.source(t, c) }
+func (s *contractScope) Source(t *testing.T, c *config.Connector) dirsync.Source {
+	return s.source(t, c)
+}
 
 func (s *contractScope) AddUser(t *testing.T, name, mail string) string {
 	id := s.user(fakegoogle.User{FullName: name, PrimaryEmail: mail})
