@@ -90,6 +90,9 @@ type GoogleSecureLDAP struct {
 	// Host defaults to ldap.google.com and Port to 636.
 	Host string `yaml:"host"`
 	Port int    `yaml:"port"`
+	// AlternateHost, when set, is tried when Host does not answer
+	// (failover), on the same port.
+	AlternateHost string `yaml:"alternate_host"`
 	// ClientCertificateFile and ClientKeyFile (PEM) are the LDAP client's
 	// certificate and key. Required.
 	ClientCertificateFile string `yaml:"client_certificate_file"`
@@ -227,6 +230,11 @@ func (v *validator) googleSecureLDAP(g *Google, emailDomains []string, p string)
 		s.Host = GoogleSecureLDAPHost
 	} else if err := checkHost(s.Host); err != nil {
 		v.errorf(p+".host", "%v", err)
+	}
+	if s.AlternateHost != "" {
+		if err := checkHost(s.AlternateHost); err != nil {
+			v.errorf(p+".alternate_host", "%v", err)
+		}
 	}
 	v.between(p+".port", &s.Port, 636, 1, 65535)
 	v.keyPair(p, "client_certificate_file", "client_key_file", &s.ClientCertificateFile, &s.ClientKeyFile, "the LDAP client's certificate or key, as downloaded from Admin console > Apps > LDAP > the client > Authentication")
