@@ -22,6 +22,27 @@ import (
 // accepts but the sync disabled, stays on dirgate's login page with the
 // reason.
 func TestUpstreamSignInBrowser(t *testing.T) {
+	browserSignIn(t, func(app Client) (*upstreamUnder, func(string)) {
+		f := newUpstreamFixture(t, byDomain, nil, app)
+		return &f.upstreamUnder, f.ten.SignInAs
+	}, "u-ann", "u-bob")
+}
+
+// TestGoogleSignInBrowser is the same with "Sign in with Google": bob,
+// whom Google accepts but the sync saw suspended, is refused.
+func TestGoogleSignInBrowser(t *testing.T) {
+	browserSignIn(t, func(app Client) (*upstreamUnder, func(string)) {
+		f := newGoogleFixture(t, app)
+		return &f.upstreamUnder, f.cust.SignInAs
+	}, gAnn, gBob)
+}
+
+// browserSignIn presses the upstream's button in headless Chromium:
+// signInAs(ok) reaches the application, which redeems dirgate's code for
+// an ID token of ok; signInAs(refused), whom the upstream accepts but the
+// sync disabled, stays on dirgate's login page with the reason. fixture
+// makes the provider with the application as an extra client.
+func browserSignIn(t *testing.T, fixture func(app Client) (*upstreamUnder, func(user string)), ok, refused string) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
@@ -30,17 +51,18 @@ func TestUpstreamSignInBrowser(t *testing.T) {
 		fmt.Fprintf(w, `<!doctype html><title>App</title><p id="code">%s</p>`, html.EscapeString(r.URL.Query().Get("code")))
 	}))
 	t.Cleanup(app.Close)
-	f := newUpstreamFixture(t, byDomain, nil, Client{ID: "web", Name: "Web App", RedirectURIs: []string{app.URL + "/cb"},
+	f, signInAs := fixture(Client{ID: "web", Name: "Web App", RedirectURIs: []string{app.URL + "/cb"},
 		VerifySecret: func(s string) bool { return s == secret }})
 	conf := &oauth2.Config{ClientID: "web", ClientSecret: secret, RedirectURL: app.URL + "/cb", Scopes: []string{"openid", "profile", "groups"},
 		Endpoint: oauth2.Endpoint{AuthURL: f.srv.URL + "/authorize", TokenURL: f.srv.URL + "/token", AuthStyle: oauth2.AuthStyleInParams}}
 	ctx := browsertest.New(t, 90*time.Second)
 	t.Cleanup(func() {
 		if t.Failed() {
-			browsertest.Screenshot(t, ctx, "oidc-upstream")
+			browsertest.Screenshot(t, ctx, "oidc-upstream-"+f.name)
 		}
 	})
 
+	signInAs(ok)
 	var code string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(conf.AuthCodeURL("st", gooidc.Nonce("n"))),
@@ -59,11 +81,11 @@ func TestUpstreamSignInBrowser(t *testing.T) {
 		Sub    string   `json:"sub"`
 		Groups []string `json:"groups"`
 	}
-	if err := f.p.keys.verify(tok.Extra("id_token").(string), &claims); err != nil || claims.Sub != "u-ann" || len(claims.Groups) != 1 {
+	if err := f.p.keys.verify(tok.Extra("id_token").(string), &claims); err != nil || claims.Sub != ok || len(claims.Groups) != 1 {
 		t.Fatalf("id token %+v: %v", claims, err)
 	}
 
-	f.ten.SignInAs("u-bob")
+	signInAs(refused)
 	var msg string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate(conf.AuthCodeURL("st2", gooidc.Nonce("n2"))),
@@ -74,7 +96,7 @@ func TestUpstreamSignInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(msg, "Microsoft signed you in, but your account is disabled or not available here") {
+	if !strings.Contains(msg, f.label+" signed you in, but your account is disabled or not available here") {
 		t.Fatalf("login page says %q", msg)
 	}
 }

@@ -47,7 +47,7 @@ func TestUpstreamSignInOfOnPremDuplicate(t *testing.T) {
 				{Name: "onPremisesImmutableId", Values: []string{base64.StdEncoding.EncodeToString(guid)}}}})
 
 	pkce := oauth2.GenerateVerifier()
-	resp, body, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("n")))
+	resp, body, _ := f.via(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("n")))
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("callback: %s %s", resp.Status, body)
 	}

@@ -26,8 +26,16 @@ const (
 // Microsoft" against a fake tenant, and the connector m365 in the cache:
 // ann (enabled, in group staff) and bob (disabled by the sync).
 type upstreamFixture struct {
-	*fixture
+	upstreamUnder
 	ten *fakeentra.Tenant
+}
+
+// upstreamUnder is the fixture's provider with an upstream under test: its
+// name, the label of its button and the base URL of its authorization
+// endpoint.
+type upstreamUnder struct {
+	*fixture
+	name, label, base string
 }
 
 func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, domains []string, extra ...Client) *upstreamFixture {
@@ -45,37 +53,37 @@ func newUpstreamFixture(t *testing.T, tenant func(*fakeentra.Tenant) string, dom
 		ten.PutUser(u)
 	}
 	ten.SignInAs("u-ann")
-	uf := &upstreamFixture{fixture: f, ten: ten}
+	uf := &upstreamFixture{upstreamUnder: upstreamUnder{fixture: f, name: "m365", label: "Microsoft", base: ten.AuthorityURL()}, ten: ten}
 	uf.putM365(t, false)
-	cfg := f.p.cfg
-	cfg.Upstreams = []Upstream{EntraUpstream(Upstream{Name: "m365", Connector: "m365", ClientID: entraApp,
+	f.useUpstreams(t, EntraUpstream(Upstream{Name: "m365", Connector: "m365", ClientID: entraApp,
 		HTTPClient: ten.HTTPClient(), Domains: domains,
 		ClientAuth:    func() (url.Values, error) { return url.Values{"client_secret": {entraSecret}}, nil },
 		DescribeError: func(code, desc string) string { return "described " + code + " " + desc[:min(len(desc), 14)] }},
-		ten.AuthorityURL(), tenant(ten))}
+		ten.AuthorityURL(), tenant(ten)))
+	return uf
+}
+
+// useUpstreams replaces the fixture's provider by one with ups.
+func (f *fixture) useUpstreams(t *testing.T, ups ...Upstream) {
+	t.Helper()
+	cfg := f.p.cfg
+	cfg.Upstreams = ups
 	p, err := New(cfg, f.store, f.store.States(), f.p.signIn, f.p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.p = p
 	f.live.Store(p)
-	return uf
 }
 
-// putM365 commits the connector m365's generation; bobDisabled is what
-// the sync saw of bob.
-func (f *upstreamFixture) putM365(t *testing.T, annDisabled bool) {
+// putGeneration commits a generation of conn holding entries.
+func (f *fixture) putGeneration(t *testing.T, conn string, entries ...*cache.Entry) {
 	t.Helper()
-	g, err := f.store.NewGeneration("m365")
+	g, err := f.store.NewGeneration(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []*cache.Entry{
-		{ID: "u-ann", DN: "cn=ann,o=m365", Kind: cache.KindUser, Addresses: []string{"ann@contoso.example"}, Disabled: annDisabled,
-			Attrs: []cache.Attr{{Name: "displayName", Values: []string{"Ann Synced"}}, {Name: "userPrincipalName", Values: []string{"ann@contoso.example"}}}},
-		{ID: "u-bob", DN: "cn=bob,o=m365", Kind: cache.KindUser, Addresses: []string{"bob@contoso.example"}, Disabled: true},
-		{ID: "g-staff", DN: "cn=staff,o=m365", Kind: cache.KindGroup, Members: []string{"cn=ann,o=m365"}, Attrs: []cache.Attr{{Name: "cn", Values: []string{"staff"}}}},
-	} {
+	for _, e := range entries {
 		if err := g.Put(e); err != nil {
 			t.Fatal(err)
 		}
@@ -85,11 +93,22 @@ func (f *upstreamFixture) putM365(t *testing.T, annDisabled bool) {
 	}
 }
 
+// putM365 commits the connector m365's generation; bobDisabled is what
+// the sync saw of bob.
+func (f *upstreamFixture) putM365(t *testing.T, annDisabled bool) {
+	t.Helper()
+	f.putGeneration(t, "m365",
+		&cache.Entry{ID: "u-ann", DN: "cn=ann,o=m365", Kind: cache.KindUser, Addresses: []string{"ann@contoso.example"}, Disabled: annDisabled,
+			Attrs: []cache.Attr{{Name: "displayName", Values: []string{"Ann Synced"}}, {Name: "userPrincipalName", Values: []string{"ann@contoso.example"}}}},
+		&cache.Entry{ID: "u-bob", DN: "cn=bob,o=m365", Kind: cache.KindUser, Addresses: []string{"bob@contoso.example"}, Disabled: true},
+		&cache.Entry{ID: "g-staff", DN: "cn=staff,o=m365", Kind: cache.KindGroup, Members: []string{"cn=ann,o=m365"}, Attrs: []cache.Attr{{Name: "cn", Values: []string{"staff"}}}})
+}
+
 func byID(ten *fakeentra.Tenant) string     { return ten.ID() }
 func byDomain(ten *fakeentra.Tenant) string { return ten.Domain() }
 
 // loginPage opens authURL in b and returns the login form's hidden fields.
-func (f *upstreamFixture) loginPage(t *testing.T, b *http.Client, authURL string) url.Values {
+func (f *upstreamUnder) loginPage(t *testing.T, b *http.Client, authURL string) url.Values {
 	t.Helper()
 	resp, err := b.Get(authURL)
 	if err != nil {
@@ -97,7 +116,7 @@ func (f *upstreamFixture) loginPage(t *testing.T, b *http.Client, authURL string
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in with Microsoft") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in with "+f.label) {
 		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
 	}
 	form := url.Values{}
@@ -121,26 +140,26 @@ func follow(t *testing.T, b *http.Client, target string) (*http.Response, string
 	return resp, string(body), loc
 }
 
-// viaMicrosoft presses "Sign in with Microsoft" and follows the fake's
-// answer back to dirgate's callback; it returns dirgate's answer there.
-func (f *upstreamFixture) viaMicrosoft(t *testing.T, b *http.Client, authURL string) (*http.Response, string, *url.URL) {
+// via presses "Sign in with <label>" and follows the fake's answer back
+// to dirgate's callback; it returns dirgate's answer there.
+func (f *upstreamUnder) via(t *testing.T, b *http.Client, authURL string) (*http.Response, string, *url.URL) {
 	t.Helper()
 	form := f.loginPage(t, b, authURL)
-	form.Set("upstream", "m365")
+	form.Set("upstream", f.name)
 	resp, err := b.PostForm(f.srv.URL+"/upstream", form)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	toMS, _ := resp.Location()
-	if resp.StatusCode != http.StatusFound || toMS == nil || !strings.HasPrefix(toMS.String(), f.ten.AuthorityURL()+"/") {
-		t.Fatalf("upstream start: %s to %v", resp.Status, toMS)
+	toUpstream, _ := resp.Location()
+	if resp.StatusCode != http.StatusFound || toUpstream == nil || !strings.HasPrefix(toUpstream.String(), f.base+"/") {
+		t.Fatalf("upstream start: %s to %v", resp.Status, toUpstream)
 	}
-	q := toMS.Query()
+	q := toUpstream.Query()
 	if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" || q.Get("redirect_uri") != f.srv.URL+"/upstream/callback" {
 		t.Fatalf("authorization request %v", q)
 	}
-	_, _, back := follow(t, b, toMS.String())
+	_, _, back := follow(t, b, toUpstream.String())
 	if back == nil || !strings.HasPrefix(back.String(), f.srv.URL+"/upstream/callback") {
 		t.Fatalf("the fake sent the browser to %v", back)
 	}
@@ -155,7 +174,7 @@ func TestUpstreamSignInJoinsByOID(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newUpstreamFixture(t, tc.tenant, nil)
 			pkce := oauth2.GenerateVerifier()
-			resp, body, loc := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("rp-nonce")))
+			resp, body, loc := f.via(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("rp-nonce")))
 			if resp.StatusCode != http.StatusFound {
 				t.Fatalf("callback: %s %s", resp.Status, body)
 			}
@@ -195,7 +214,7 @@ func TestUpstreamSignInRefusesInactiveAccounts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.ten.SignInAs(tc.user)
-			resp, body, _ := f.viaMicrosoft(t, browser(), authURL)
+			resp, body, _ := f.via(t, browser(), authURL)
 			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "disabled or not available here") {
 				t.Fatalf("%s: %s", resp.Status, body)
 			}
@@ -206,7 +225,7 @@ func TestUpstreamSignInRefusesInactiveAccounts(t *testing.T) {
 func TestUpstreamRefreshStopsWhenSyncDisables(t *testing.T) {
 	f := newUpstreamFixture(t, byID, nil)
 	pkce := oauth2.GenerateVerifier()
-	resp, _, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)))
+	resp, _, _ := f.via(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)))
 	tok, err := f.conf.Exchange(context.Background(), codeFrom(t, resp, "s"), oauth2.VerifierOption(pkce))
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +260,7 @@ func TestUpstreamIDTokenChecks(t *testing.T) {
 			f.ten.SignWithUnpublishedKey(tc.forge)
 			defer f.ten.TamperIDTokens(nil)
 			defer f.ten.SignWithUnpublishedKey(false)
-			resp, body, _ := f.viaMicrosoft(t, browser(), authURL)
+			resp, body, _ := f.via(t, browser(), authURL)
 			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "Sign-in with Microsoft failed") {
 				t.Fatalf("%s: %s", resp.Status, body)
 			}
@@ -249,7 +268,7 @@ func TestUpstreamIDTokenChecks(t *testing.T) {
 	}
 	// The same flow untampered signs in, so each refusal above is the
 	// check's.
-	if resp, body, _ := f.viaMicrosoft(t, browser(), authURL); resp.StatusCode != http.StatusFound {
+	if resp, body, _ := f.via(t, browser(), authURL); resp.StatusCode != http.StatusFound {
 		t.Fatalf("untampered: %s %s", resp.Status, body)
 	}
 }
@@ -257,7 +276,7 @@ func TestUpstreamIDTokenChecks(t *testing.T) {
 func TestUpstreamErrorShownOnLoginPage(t *testing.T) {
 	f := newUpstreamFixture(t, byID, nil)
 	f.ten.FailSignIn("interaction_required", 50076, "Due to a configuration change made by your administrator, you must use multi-factor authentication.")
-	resp, body, _ := f.viaMicrosoft(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	resp, body, _ := f.via(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Microsoft did not sign you in: described interaction_required AADSTS50076:") ||
 		!strings.Contains(body, `name="password"`) {
 		t.Fatalf("%s: %s", resp.Status, body)
