@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/dirgate/dirgate/admin"
 	"github.com/dirgate/dirgate/config"
@@ -24,10 +25,16 @@ func upstreams(cfg *config.Config) ([]oidc.Upstream, error) {
 		i, seen := index[prof.Connector]
 		if !seen {
 			conn, ok := cfg.Connector(prof.Connector)
-			if !ok || conn.Type != config.TypeEntra {
-				return nil, fmt.Errorf("auth profile for %s: connector %q cannot sign users in upstream", prof.Connector, prof.Connector)
+			var u oidc.Upstream
+			var err error
+			switch {
+			case ok && conn.Type == config.TypeEntra:
+				u, err = entraUpstream(conn)
+			case ok && conn.Type == config.TypeGoogle:
+				u = googleUpstream(conn)
+			default:
+				err = fmt.Errorf("auth profile for %s: connector %q cannot sign users in upstream", prof.Connector, prof.Connector)
 			}
-			u, err := entraUpstream(conn)
 			if err != nil {
 				return nil, err
 			}
@@ -55,6 +62,19 @@ func entraUpstream(conn *config.Connector) (oidc.Upstream, error) {
 	u := oidc.Upstream{Name: conn.Name, Connector: conn.Name, ClientID: e.ClientID, ClientAuth: g.ClientAuth,
 		DescribeError: describeEntraError}
 	return oidc.EntraUpstream(u, e.AuthorityURL, e.Tenant), nil
+}
+
+// googleUpstream is "Sign in with Google" as the connector's OAuth
+// client, for the Workspace domains the connector syncs: its
+// email_domains and its domain.
+func googleUpstream(conn *config.Connector) oidc.Upstream {
+	g := &conn.Google
+	domains := slices.Clone(conn.EmailDomains)
+	if g.Domain != "" {
+		domains = append(domains, g.Domain)
+	}
+	u := oidc.Upstream{Name: conn.Name, Connector: conn.Name, ClientID: g.OAuthClientID, ClientSecret: g.OAuthClientSecret.Reveal()}
+	return oidc.GoogleUpstream(u, g.IssuerURL, domains)
 }
 
 // describeEntraError says in plain words why Microsoft refused a sign-in,
