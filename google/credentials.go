@@ -106,6 +106,8 @@ func DecodeTokenError(status int, code, description, serviceAccount, admin strin
 // DirectoryFix says what to change for a Directory API refusal, or "".
 func DirectoryFix(he *cloudapi.HTTPError, admin string) string {
 	switch {
+	case retryable(he) || he.Status == http.StatusTooManyRequests:
+		return "the Directory API's quota stayed exceeded through every retry; lower google.requests_per_minute, or raise the quota in the Cloud console"
 	case he.Status == http.StatusForbidden && strings.EqualFold(he.Code, "insufficientPermissions"):
 		return "the token lacks a scope; grant domain-wide delegation exactly the scopes " + strings.Join(Scopes, ",")
 	case he.Status == http.StatusForbidden && (strings.EqualFold(he.Code, "accessNotConfigured") || strings.EqualFold(he.Code, "SERVICE_DISABLED")):

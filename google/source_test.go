@@ -177,7 +177,7 @@ func TestQuotaBackoff(t *testing.T) {
 		}
 		a.Fail(cloudapi.DefaultMaxRetries+1, tc.status, tc.reason)
 		_, err := s.Full(context.Background(), func(*cache.Entry) error { return nil })
-		if !errors.Is(err, cloudapi.ErrRetriesExhausted) {
+		if !errors.Is(err, cloudapi.ErrRetriesExhausted) || (tc.status == 403 && !strings.Contains(err.Error(), "requests_per_minute")) {
 			t.Errorf("%d %s: %v, want retries exhausted", tc.status, tc.reason, err)
 		}
 	}
