@@ -34,6 +34,9 @@ func SecureLDAPTarget(c *config.Connector) (*upstream.Target, error) {
 		Timeout:    c.Timeout.Std(),
 		ClientCert: &cert,
 	}
+	if s.AlternateHost != "" {
+		t.Hosts = append(t.Hosts, s.AlternateHost)
+	}
 	if t.Timeout <= 0 {
 		t.Timeout = upstream.DefaultTimeout
 	}

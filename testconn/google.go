@@ -6,9 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dirgate/dirgate/clock"
@@ -241,12 +243,16 @@ func (r *googleRun) passwordCheck(ctx context.Context) outcome {
 func (r *googleRun) explainSecureLDAP(ctx context.Context, t *upstream.Target, err error) outcome {
 	var de *upstream.DialError
 	errors.As(err, &de)
+	const certFix = "the LDAP client's certificate is not (or no longer) accepted: in the Admin console (Apps > LDAP > the client) " +
+		"check that the client's service status is On and its certificate has not expired or been revoked; download " +
+		"a new certificate and key and point client_certificate_file and client_key_file at them"
 	switch {
 	case errors.Is(err, upstream.ErrClientCertRefused):
-		return fail("Secure LDAP refused the session: "+err.Error(),
-			"the LDAP client's certificate is not (or no longer) accepted: in the Admin console (Apps > LDAP > the client) "+
-				"check that the client's service status is On and its certificate has not expired or been revoked; download "+
-				"a new certificate and key and point client_certificate_file and client_key_file at them")
+		return fail("Secure LDAP refused the session: "+err.Error(), certFix)
+	case de == nil && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		// Under TLS 1.3 a server that does not accept the certificate may
+		// just close the connection when it reads the first request.
+		return fail("Secure LDAP closed the connection after the TLS handshake, without an answer: "+err.Error(), certFix)
 	case de != nil && de.Step == upstream.StepDNS:
 		return explainDNS(de.Host, de.Err, r.timeout)
 	case de != nil && de.Step == upstream.StepTCP:
