@@ -29,12 +29,13 @@ import (
 
 // The fake tenant of the end-to-end test: its app, users and groups.
 const (
-	e2eDomain   = "contoso.example"
-	e2eClientID = "0d5e0f00-0000-4000-8000-0000000000e2"
-	e2eSecret   = "e2e-app-s3cret"
-	e2eSvcDN    = "cn=svc,ou=services,dc=dirgate"
-	e2eSvcPW    = "svc-passw0rd-e2e"
-	e2eRPSecret = "wiki-s3cret-e2e"
+	e2eDomain     = "contoso.example"
+	e2eClientID   = "0d5e0f00-0000-4000-8000-0000000000e2"
+	e2eSecret     = "e2e-app-s3cret"
+	e2eSvcDN      = "cn=svc,ou=services,dc=dirgate"
+	e2eSvcPW      = "svc-passw0rd-e2e"
+	e2eRPSecret   = "wiki-s3cret-e2e"
+	e2eAdminToken = "e2e-admin-token-0123456789"
 	// The relying party's redirect URI: the test's browser stops there and
 	// never contacts it.
 	e2eRPRedirect = "http://127.0.0.1:9/wiki/callback"
@@ -60,11 +61,12 @@ func e2eUsers() []fakeentra.User {
 // e2eServer is a dirgate configuration against a fake tenant, and the
 // server running it.
 type e2eServer struct {
+	tb                            testing.TB // the test that made it, which outlives its subtests
 	ft                            *fakeentra.Tenant
 	path                          string // the configuration file
 	ldapAddr, oidcAddr, adminAddr string
 	issuer, base                  string
-	stop                          func()
+	stop                          func() // stops the running server; a no-op when none runs
 }
 
 // newE2EServer writes the configuration and fills the fake tenant; start
@@ -73,10 +75,10 @@ func newE2EServer(t *testing.T) *e2eServer {
 	t.Helper()
 	// ID tokens are checked against the real time.
 	ft := fakeentra.New(t, fakeentra.WithClock(clock.NewFake(time.Now())), fakeentra.WithDomain(e2eDomain))
-	s := &e2eServer{ft: ft, ldapAddr: freePort(t), oidcAddr: freePort(t), adminAddr: freePort(t), base: "o=" + ft.ID()}
+	s := &e2eServer{tb: t, ft: ft, ldapAddr: freePort(t), oidcAddr: freePort(t), adminAddr: freePort(t), base: "o=" + ft.ID()}
 	s.issuer = "http://" + s.oidcAddr
 	ft.AddApp(fakeentra.App{ClientID: e2eClientID, Secret: e2eSecret, Roles: []string{"User.Read.All", "GroupMember.Read.All"},
-		RedirectURIs: []string{s.issuer + "/upstream/callback"}})
+		RedirectURIs: []string{s.issuer + "/upstream/callback", "http://" + s.adminAddr + "/connectors/m365/consent/callback"}})
 	for _, u := range e2eUsers() {
 		ft.PutUser(u)
 	}
@@ -85,7 +87,7 @@ func newE2EServer(t *testing.T) *e2eServer {
 
 	dir := t.TempDir()
 	t.Setenv("DIRGATE_TEST_E2E_ENTRA_SECRET", e2eSecret)
-	t.Setenv("DIRGATE_TEST_E2E_ADMIN_TOKEN", "e2e-admin-token-0123456789")
+	t.Setenv("DIRGATE_TEST_E2E_ADMIN_TOKEN", e2eAdminToken)
 	svcHash, err := passwd.Hash(e2eSvcPW)
 	if err != nil {
 		t.Fatal(err)
@@ -129,27 +131,25 @@ connectors:
 	if err := os.WriteFile(s.path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	s.stop = func() {}
+	t.Cleanup(func() { s.stop() })
 	return s
 }
 
-// start runs `dirgate serve` until stop, and waits until the connector is
-// synced.
+// start runs `dirgate serve` until stop (or the end of the test that
+// made s), and waits until the connector is synced.
 func (s *e2eServer) start(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := execute(ctx, "serve", "-c", s.path); done <- err }()
-	stopped := false
 	s.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
-			}
+		s.stop = func() {}
+		cancel()
+		if err := <-done; err != nil {
+			s.tb.Errorf("serve: %v", err)
 		}
 	}
-	t.Cleanup(s.stop)
 	waitReady(t, s.adminAddr)
 }
 
@@ -431,6 +431,42 @@ func TestEntraEndToEnd(t *testing.T) {
 		full := ft.Requests() - before
 		if inc == 0 || inc >= full {
 			t.Errorf("the incremental run made %d Graph requests, a full round %d", inc, full)
+		}
+	})
+
+	t.Run("Connect Entra ID from the console", func(t *testing.T) {
+		jar, _ := cookiejar.New(nil)
+		b := &http.Client{Jar: jar, Timeout: 20 * time.Second}
+		console := "http://" + s.adminAddr
+		csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+		post := func(path, page string, form url.Values) string {
+			t.Helper()
+			m := csrf.FindStringSubmatch(page)
+			if m == nil {
+				t.Fatalf("no form on the page before %s:\n%s", path, page)
+			}
+			form.Set("csrf", m[1])
+			resp, err := b.PostForm(console+path, form)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return readBody(t, resp)
+		}
+		resp, err := b.Get(console + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := post("/login", readBody(t, resp), url.Values{"token": {e2eAdminToken}, "next": {"/connectors/m365"}})
+		if !strings.Contains(page, "Connect Entra ID") {
+			t.Fatalf("the connector's page offers no Connect Entra ID:\n%s", page)
+		}
+		before := ft.AdminConsents()
+		// The console → Microsoft's admin consent → the console's callback,
+		// which tests the connection.
+		page = post("/connectors/m365/consent", page, url.Values{})
+		if ft.AdminConsents() != before+1 || !strings.Contains(page, "An administrator granted admin consent to the app for tenant "+ft.ID()) ||
+			!strings.Contains(page, "Connection test passed") {
+			t.Errorf("consent: %d granted; page:\n%s", ft.AdminConsents()-before, page)
 		}
 	})
 
