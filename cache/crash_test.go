@@ -14,7 +14,34 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-const crashDirEnv = "DIRGATE_CACHE_CRASH_DIR"
+const (
+	crashDirEnv  = "DIRGATE_CACHE_CRASH_DIR"
+	crashModeEnv = "DIRGATE_CACHE_CRASH_MODE" // "delta": apply a delta too big for a transaction
+)
+
+// newCrashEntry is the i-th entry of the state the child writes.
+func newCrashEntry(i int) *Entry {
+	return user(fmt.Sprintf("new%05d", i), fmt.Sprintf("uid=new%05d,dc=x", i), fmt.Sprintf("new%05d@x.test", i))
+}
+
+// crashDelta replaces the 500 old entries with the 30,000 new ones in one
+// delta: far too big for a transaction, so it is written as a generation.
+func crashDelta(s *Store) {
+	d := &Delta{}
+	for i := range 500 {
+		d.Deletes = append(d.Deletes, fmt.Sprintf("old%04d", i))
+	}
+	for i := range 30000 {
+		d.Upserts = append(d.Upserts, newCrashEntry(i))
+	}
+	fmt.Println("writing")
+	if _, err := s.ApplyDelta(context.Background(), "corp", d, []byte("new-cursor"), nil, false); err != nil {
+		fmt.Println("delta:", err)
+		os.Exit(3)
+	}
+	fmt.Println("committed")
+	time.Sleep(time.Minute)
+}
 
 // TestCrashChild is the process that TestKillDuringApply kills; it does
 // nothing in a normal test run.
@@ -28,13 +55,16 @@ func TestCrashChild(t *testing.T) {
 		fmt.Println("open:", err)
 		os.Exit(3)
 	}
+	if os.Getenv(crashModeEnv) == "delta" {
+		crashDelta(s)
+	}
 	g, err := s.NewGeneration("corp")
 	if err != nil {
 		fmt.Println("gen:", err)
 		os.Exit(3)
 	}
 	for i := range 30000 {
-		if err := g.Put(user(fmt.Sprintf("new%05d", i), fmt.Sprintf("uid=new%05d,dc=x", i), fmt.Sprintf("new%05d@x.test", i))); err != nil {
+		if err := g.Put(newCrashEntry(i)); err != nil {
 			fmt.Println("put:", err)
 			os.Exit(3)
 		}
@@ -53,26 +83,33 @@ func TestCrashChild(t *testing.T) {
 
 // TestKillDuringApply kills -9 a process in the middle of writing a new
 // generation, at several points, and checks that the reopened cache serves
-// exactly the old state or exactly the new one, never a mix.
+// exactly the old state or exactly the new one, never a mix. The process
+// writes a full sync's generation, or applies a delta too big for one
+// transaction (mode "delta").
 func TestKillDuringApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
 	points := []struct {
+		mode    string
 		after   string // kill once the child printed this line...
 		delay   time.Duration
 		wantNew bool
 	}{
-		{"writing", 0, false},
-		{"writing", 20 * time.Millisecond, false},
-		{"writing", 150 * time.Millisecond, false},
-		{"committing", 0, false},
-		{"committing", time.Millisecond, false},
-		{"committed", 0, true},
+		{"generation", "writing", 0, false},
+		{"generation", "writing", 20 * time.Millisecond, false},
+		{"generation", "writing", 150 * time.Millisecond, false},
+		{"generation", "committing", 0, false},
+		{"generation", "committing", time.Millisecond, false},
+		{"generation", "committed", 0, true},
+		{"delta", "writing", 0, false},
+		{"delta", "writing", 20 * time.Millisecond, false},
+		{"delta", "writing", 150 * time.Millisecond, false},
+		{"delta", "committed", 0, true},
 	}
 	for _, p := range points {
 		delay := p.delay
-		t.Run(fmt.Sprintf("%s+%v", p.after, delay), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%s+%v", p.mode, p.after, delay), func(t *testing.T) {
 			dir := t.TempDir()
 			s, err := Open(dir, Options{})
 			if err != nil {
@@ -88,7 +125,7 @@ func TestKillDuringApply(t *testing.T) {
 			}
 
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashModeEnv+"="+p.mode)
 			out, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -136,6 +173,10 @@ func TestKillDuringApply(t *testing.T) {
 			newState := len(ids) == 30000 && strings.HasPrefix(ids[0], "new") && strings.HasPrefix(ids[29999], "new")
 			if !oldState && !newState {
 				t.Fatalf("mixed state after kill: %d entries, first %q", len(ids), ids[0])
+			}
+			// The cursor is committed with the state it leads to.
+			if c, _ := s.Cursor("corp"); newState != (string(c) == "new-cursor") {
+				t.Fatalf("cursor %q with the %s state", c, map[bool]string{true: "new", false: "old"}[newState])
 			}
 			if p.wantNew && !newState {
 				t.Fatalf("a committed generation was lost: %d entries", len(ids))

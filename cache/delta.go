@@ -27,15 +27,32 @@ type DeltaCounts struct {
 // incrementally: a full sync must come first.
 var ErrNoGeneration = errors.New("cache: connector has no synced state")
 
-// ErrDeltaTooBig means the delta does not fit in one transaction; the
-// caller falls back to a full sync, which writes a new generation.
-var ErrDeltaTooBig = errors.New("cache: incremental change set too large for one transaction")
+// errTxnTooBig means the delta does not fit in one transaction; ApplyDelta
+// then writes it as a new generation.
+var errTxnTooBig = errors.New("cache: incremental change set too large for one transaction")
 
-// ApplyDelta changes the served generation of conn in a single transaction
-// (readers see all of the delta or none of it), together with the new
-// cursor and the run record. It refuses a delta after which two entries
-// would have one DN. With dryRun it only counts.
+// ApplyDelta changes the served state of conn atomically (readers see all
+// of the delta or none of it), together with the new cursor and the run
+// record. It refuses a delta after which two entries would have one DN.
+// With dryRun it only counts.
+//
+// A delta is applied in a single transaction to the served generation. One
+// too large for a transaction (a Badger transaction is capped at a fraction
+// of the memtable: about 20,000 keys) is written as a new generation
+// instead, copied from the served one with the delta's changes (see
+// rewriteDelta): slower than a transaction, but it reads nothing from the
+// upstream, so a large change set no longer costs a full sync.
 func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
+	counts, err := s.applyInTxn(ctx, conn, d, cursor, run, dryRun)
+	if errors.Is(err, errTxnTooBig) {
+		s.log.Info("incremental change set too large for one transaction, writing it as a new generation",
+			"connector", conn, "upserts", len(d.Upserts), "deletes", len(d.Deletes))
+		return s.rewriteDelta(ctx, conn, d, cursor, run, dryRun)
+	}
+	return counts, err
+}
+
+func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var counts DeltaCounts
@@ -133,7 +150,7 @@ type deltaWriter struct {
 
 func (w *deltaWriter) wrap(err error) error {
 	if errors.Is(err, badger.ErrTxnTooBig) {
-		return ErrDeltaTooBig
+		return errTxnTooBig
 	}
 	return fmt.Errorf("cache: apply delta to %s: %w", w.conn, err)
 }

@@ -178,9 +178,19 @@ func TestApplyDeltaSameEntryTwice(t *testing.T) {
 func checkDelta(t *testing.T, before map[string]string, d *Delta, after map[string]string, counts DeltaCounts) {
 	t.Helper()
 	// The in-memory index only proposes candidates; with it or without,
-	// lookups must answer the same.
-	for _, hot := range []bool{false, true} {
-		s, err := Open(t.TempDir(), Options{HotIndex: hot})
+	// lookups must answer the same. A delta too large for a transaction
+	// is written as a new generation, which must answer the same too.
+	type applyFunc func(s *Store, ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error)
+	for _, tc := range []struct {
+		hot   bool
+		path  string
+		apply applyFunc
+	}{
+		{false, "transaction", (*Store).applyInTxn}, {true, "transaction", (*Store).applyInTxn},
+		{false, "new generation", (*Store).rewriteDelta}, {true, "new generation", (*Store).rewriteDelta},
+	} {
+		name := fmt.Sprintf("hot index %v, %s", tc.hot, tc.path)
+		s, err := Open(t.TempDir(), Options{HotIndex: tc.hot})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,20 +203,20 @@ func checkDelta(t *testing.T, before map[string]string, d *Delta, after map[stri
 		commitAll(t, s, "corp", served...)
 		s.hotBuilds.Wait()
 		ctx := context.Background()
-		got, err := s.ApplyDelta(ctx, "corp", d, []byte("next"), nil, false)
+		got, err := tc.apply(s, ctx, "corp", d, []byte("next"), nil, false)
 		want, wantCursor := after, "next"
 		if after == nil {
 			if err == nil {
-				t.Fatalf("hot index %v: a delta leaving two entries with one DN was applied: %+v", hot, got)
+				t.Fatalf("%s: a delta leaving two entries with one DN was applied: %+v", name, got)
 			}
 			want, wantCursor = before, "cursor-corp"
 		} else if err != nil {
-			t.Fatalf("hot index %v: %v", hot, err)
+			t.Fatalf("%s: %v", name, err)
 		} else if got != counts {
-			t.Errorf("hot index %v: counts %+v, want %+v", hot, got, counts)
+			t.Errorf("%s: counts %+v, want %+v", name, got, counts)
 		}
 		if c, err := s.Cursor("corp"); err != nil || string(c) != wantCursor {
-			t.Errorf("hot index %v: cursor %q, %v; want %q", hot, c, err, wantCursor)
+			t.Errorf("%s: cursor %q, %v; want %q", name, c, err, wantCursor)
 		}
 		dns := slices.Collect(maps.Keys(before))
 		for _, e := range d.Upserts {
@@ -215,7 +225,7 @@ func checkDelta(t *testing.T, before map[string]string, d *Delta, after map[stri
 			}
 		}
 		if g, w := servedState(t, s, dns), describeState(dns, want); g != w {
-			t.Errorf("hot index %v: served state:\n%s\nwant:\n%s", hot, g, w)
+			t.Errorf("%s: served state:\n%s\nwant:\n%s", name, g, w)
 		}
 	}
 }

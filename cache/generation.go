@@ -21,7 +21,14 @@ type Generation struct {
 	count int
 	done  bool
 	hot   *hotIndex // nil unless the store keeps hot indexes
+	// base, when set, is the served generation this one was derived from
+	// (rewriteDelta): Commit refuses to replace any other.
+	base uint64
 }
+
+// errBaseChanged means the served generation changed while a generation
+// derived from it was written; committing would lose that change.
+var errBaseChanged = errors.New("the served generation changed while the new one was written")
 
 // NewGeneration registers and returns an empty generation for conn.
 func (s *Store) NewGeneration(conn string) (*Generation, error) {
@@ -122,6 +129,9 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 		var err error
 		if old, err = currentGen(txn, g.conn); err != nil {
 			return err
+		}
+		if g.base != 0 && old != g.base {
+			return errBaseChanged
 		}
 		if err := txn.Set(curKey(g.conn), binary.BigEndian.AppendUint64(nil, g.gen)); err != nil {
 			return err

@@ -2,7 +2,9 @@
 // the upstream, diffs what it read against the served state into a plan
 // (adds, updates, deletes), checks the plan against the connector's safety
 // rules, and only then applies it atomically: a full run as a new cache
-// generation, an incremental run as one transaction.
+// generation, an incremental run as one transaction (or, when its changes
+// are too many for one, as a new generation the cache derives from the
+// served one: the upstream is not read again).
 //
 // The directory is named sync, as the design lays out; the package is named
 // dirsync so that importers, which all use the standard library's sync too,
@@ -150,7 +152,7 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	if mode == ModeIncremental {
 		res.Mode = ModeIncremental
 		committed, err = e.incremental(ctx, c, inc, o, res)
-		if fallback := errors.Is(err, ErrCursorInvalid) || errors.Is(err, cache.ErrNoGeneration) || errors.Is(err, cache.ErrDeltaTooBig) || errors.Is(err, errNoCursor); fallback && o.Mode == ModeAuto {
+		if fallback := errors.Is(err, ErrCursorInvalid) || errors.Is(err, cache.ErrNoGeneration) || errors.Is(err, errNoCursor); fallback && o.Mode == ModeAuto {
 			e.log.Info("incremental sync not possible, running a full sync", "connector", c.Name, "reason", err)
 			*res = Result{Run: cache.Run{Connector: c.Name, Start: res.Start, Trigger: o.Trigger, DryRun: o.DryRun}}
 			mode = ModeFull
