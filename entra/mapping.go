@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -25,27 +26,27 @@ func (s *Source) userEntry(o *object) *cache.Entry {
 	enabled := o.AccountEnabled == nil || *o.AccountEnabled
 	e := &cache.Entry{ID: o.ID, DN: s.dn("users", o.ID), Kind: cache.KindUser, Addresses: s.addresses(o)}
 	e.Disabled = !enabled && s.conn.AcknowledgeDisabledAccounts
-	attrs := attrSet{}
-	attrs.add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	attrs := cache.Attrs{}
+	attrs.Add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
 	// The display name first: readers take the first cn as the name; the
 	// ID is the RDN's value, which the entry must hold too.
-	attrs.add("cn", nonEmpty(o.DisplayName, o.UserPrincipalName), o.ID)
-	attrs.add("id", o.ID)
-	attrs.add("uid", o.UserPrincipalName)
-	attrs.add("userPrincipalName", o.UserPrincipalName)
-	attrs.add("mail", o.Mail)
-	attrs.add("displayName", o.DisplayName)
-	attrs.add("givenName", o.GivenName)
-	attrs.add("sn", o.Surname)
-	attrs.add("mailNickname", o.MailNickname)
-	attrs.add("userType", o.UserType)
-	attrs.add("proxyAddresses", o.ProxyAddresses...)
-	attrs.add("otherMails", o.OtherMails...)
-	attrs.add("accountEnabled", ldapBool(enabled))
-	attrs.add("onPremisesImmutableId", o.OnPremisesImmutableID)
-	attrs.add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
+	attrs.Add("cn", cmp.Or(o.DisplayName, o.UserPrincipalName), o.ID)
+	attrs.Add("id", o.ID)
+	attrs.Add("uid", o.UserPrincipalName)
+	attrs.Add("userPrincipalName", o.UserPrincipalName)
+	attrs.Add("mail", o.Mail)
+	attrs.Add("displayName", o.DisplayName)
+	attrs.Add("givenName", o.GivenName)
+	attrs.Add("sn", o.Surname)
+	attrs.Add("mailNickname", o.MailNickname)
+	attrs.Add("userType", o.UserType)
+	attrs.Add("proxyAddresses", o.ProxyAddresses...)
+	attrs.Add("otherMails", o.OtherMails...)
+	attrs.Add("accountEnabled", cache.Bool(enabled))
+	attrs.Add("onPremisesImmutableId", o.OnPremisesImmutableID)
+	attrs.Add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
 	if o.OnPremisesSyncEnabled != nil {
-		attrs.add("onPremisesSyncEnabled", ldapBool(*o.OnPremisesSyncEnabled))
+		attrs.Add("onPremisesSyncEnabled", cache.Bool(*o.OnPremisesSyncEnabled))
 	}
 	e.Attrs = attrs
 	return e
@@ -66,24 +67,24 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 			e.Members = append(e.Members, s.dn("groups", id))
 		}
 	}
-	attrs := attrSet{}
-	attrs.add("objectClass", "top", "groupOfNames")
-	attrs.add("cn", nonEmpty(o.DisplayName, o.ID), o.ID)
-	attrs.add("id", o.ID)
-	attrs.add("displayName", o.DisplayName)
-	attrs.add("description", o.Description)
-	attrs.add("mail", o.Mail)
-	attrs.add("proxyAddresses", o.ProxyAddresses...)
-	attrs.add("groupTypes", o.GroupTypes...)
+	attrs := cache.Attrs{}
+	attrs.Add("objectClass", "top", "groupOfNames")
+	attrs.Add("cn", cmp.Or(o.DisplayName, o.ID), o.ID)
+	attrs.Add("id", o.ID)
+	attrs.Add("displayName", o.DisplayName)
+	attrs.Add("description", o.Description)
+	attrs.Add("mail", o.Mail)
+	attrs.Add("proxyAddresses", o.ProxyAddresses...)
+	attrs.Add("groupTypes", o.GroupTypes...)
 	for _, b := range []struct {
 		name string
 		v    *bool
 	}{{"mailEnabled", o.MailEnabled}, {"securityEnabled", o.SecurityEnabled}, {"onPremisesSyncEnabled", o.OnPremisesSyncEnabled}} {
 		if b.v != nil {
-			attrs.add(b.name, ldapBool(*b.v))
+			attrs.Add(b.name, cache.Bool(*b.v))
 		}
 	}
-	attrs.add("member", e.Members...)
+	attrs.Add("member", e.Members...)
 	e.Attrs = attrs
 	return e
 }
@@ -123,33 +124,4 @@ func (s *Source) addresses(o *object) []string {
 		out = append(out, a)
 	}
 	return out
-}
-
-// attrSet collects attributes, leaving out empty values.
-type attrSet []cache.Attr
-
-func (a *attrSet) add(name string, values ...string) {
-	var vs []string
-	for _, v := range values {
-		if v != "" && !slices.Contains(vs, v) {
-			vs = append(vs, v)
-		}
-	}
-	if len(vs) > 0 {
-		*a = append(*a, cache.Attr{Name: name, Values: vs})
-	}
-}
-
-func ldapBool(b bool) string {
-	if b {
-		return "TRUE"
-	}
-	return "FALSE"
-}
-
-func nonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,6 +1,7 @@
 package google
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -17,25 +18,25 @@ func (s *Source) userEntry(u *user) *cache.Entry {
 	}
 	e := &cache.Entry{ID: u.ID, DN: s.dn("users", u.ID), Kind: cache.KindUser, Addresses: addrs}
 	e.Disabled = (u.Suspended || u.Archived) && s.conn.AcknowledgeDisabledAccounts
-	attrs := attrSet{}
-	attrs.add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	attrs := cache.Attrs{}
+	attrs.Add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
 	// The full name first: readers take the first cn as the name; the ID
 	// is the RDN's value, which the entry must hold too.
-	attrs.add("cn", nonEmpty(u.Name.FullName, u.PrimaryEmail), u.ID)
-	attrs.add("id", u.ID)
-	attrs.add("uid", u.PrimaryEmail)
-	attrs.add("primaryEmail", u.PrimaryEmail)
-	attrs.add("mail", u.PrimaryEmail)
-	attrs.add("displayName", u.Name.FullName)
-	attrs.add("givenName", u.Name.GivenName)
-	attrs.add("sn", u.Name.FamilyName)
-	attrs.add("aliases", u.Aliases...)
-	attrs.add("nonEditableAliases", u.NonEditableAliases...)
-	attrs.add("orgUnitPath", u.OrgUnitPath)
-	attrs.add("suspended", ldapBool(u.Suspended))
-	attrs.add("archived", ldapBool(u.Archived))
-	attrs.add("isAdmin", ldapBool(u.IsAdmin))
-	attrs.add("etag", u.Etag)
+	attrs.Add("cn", cmp.Or(u.Name.FullName, u.PrimaryEmail), u.ID)
+	attrs.Add("id", u.ID)
+	attrs.Add("uid", u.PrimaryEmail)
+	attrs.Add("primaryEmail", u.PrimaryEmail)
+	attrs.Add("mail", u.PrimaryEmail)
+	attrs.Add("displayName", u.Name.FullName)
+	attrs.Add("givenName", u.Name.GivenName)
+	attrs.Add("sn", u.Name.FamilyName)
+	attrs.Add("aliases", u.Aliases...)
+	attrs.Add("nonEditableAliases", u.NonEditableAliases...)
+	attrs.Add("orgUnitPath", u.OrgUnitPath)
+	attrs.Add("suspended", cache.Bool(u.Suspended))
+	attrs.Add("archived", cache.Bool(u.Archived))
+	attrs.Add("isAdmin", cache.Bool(u.IsAdmin))
+	attrs.Add("etag", u.Etag)
 	e.Attrs = attrs
 	return e
 }
@@ -64,18 +65,18 @@ func (s *Source) groupEntry(g *group, members []member, inScope, groups map[stri
 	}
 	slices.Sort(e.Members)
 	e.Members = slices.Compact(e.Members)
-	attrs := attrSet{}
-	attrs.add("objectClass", "top", "groupOfNames")
-	attrs.add("cn", nonEmpty(g.Name, g.Email), g.ID)
-	attrs.add("id", g.ID)
-	attrs.add("displayName", g.Name)
-	attrs.add("description", g.Description)
-	attrs.add("mail", g.Email)
-	attrs.add("aliases", g.Aliases...)
-	attrs.add("nonEditableAliases", g.NonEditableAliases...)
-	attrs.add("member", e.Members...)
-	attrs.add("externalMember", external...)
-	attrs.add("customerMember", customer...)
+	attrs := cache.Attrs{}
+	attrs.Add("objectClass", "top", "groupOfNames")
+	attrs.Add("cn", cmp.Or(g.Name, g.Email), g.ID)
+	attrs.Add("id", g.ID)
+	attrs.Add("displayName", g.Name)
+	attrs.Add("description", g.Description)
+	attrs.Add("mail", g.Email)
+	attrs.Add("aliases", g.Aliases...)
+	attrs.Add("nonEditableAliases", g.NonEditableAliases...)
+	attrs.Add("member", e.Members...)
+	attrs.Add("externalMember", external...)
+	attrs.Add("customerMember", customer...)
 	e.Attrs = attrs
 	return e
 }
@@ -97,33 +98,4 @@ func (s *Source) addresses(primary string, aliases, nonEditable []string) []stri
 		out = append(out, a)
 	}
 	return out
-}
-
-// attrSet collects attributes, leaving out empty values.
-type attrSet []cache.Attr
-
-func (a *attrSet) add(name string, values ...string) {
-	var vs []string
-	for _, v := range values {
-		if v != "" && !slices.Contains(vs, v) {
-			vs = append(vs, v)
-		}
-	}
-	if len(vs) > 0 {
-		*a = append(*a, cache.Attr{Name: name, Values: vs})
-	}
-}
-
-func ldapBool(b bool) string {
-	if b {
-		return "TRUE"
-	}
-	return "FALSE"
-}
-
-func nonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
