@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -24,7 +22,6 @@ import (
 
 	"github.com/dirgate/dirgate/clock"
 	"github.com/dirgate/dirgate/internal/fakeentra"
-	"github.com/dirgate/dirgate/passwd"
 )
 
 // The fake tenant of the end-to-end test: its app, users and groups.
@@ -75,8 +72,8 @@ func newE2EServer(t *testing.T) *e2eServer {
 	t.Helper()
 	// ID tokens are checked against the real time.
 	ft := fakeentra.New(t, fakeentra.WithClock(clock.NewFake(time.Now())), fakeentra.WithDomain(e2eDomain))
-	s := &e2eServer{tb: t, ft: ft, ldapAddr: freePort(t), oidcAddr: freePort(t), adminAddr: freePort(t), base: "o=" + ft.ID()}
-	s.issuer = "http://" + s.oidcAddr
+	s := newE2EBase(t, "o="+ft.ID())
+	s.ft = ft
 	ft.AddApp(fakeentra.App{ClientID: e2eClientID, Secret: e2eSecret, Roles: []string{"User.Read.All", "GroupMember.Read.All"},
 		RedirectURIs: []string{s.issuer + "/upstream/callback", "http://" + s.adminAddr + "/connectors/m365/consent/callback"}})
 	for _, u := range e2eUsers() {
@@ -85,54 +82,15 @@ func newE2EServer(t *testing.T) *e2eServer {
 	ft.PutGroup(fakeentra.Group{ID: "g-staff", DisplayName: "Staff", SecurityEnabled: true, Members: []string{"u-ann", "u-bob", "u-carl", "u-eve"}})
 	ft.PutGroup(fakeentra.Group{ID: "g-eng", DisplayName: "Engineering", SecurityEnabled: true, Members: []string{"u-dan"}})
 
-	dir := t.TempDir()
 	t.Setenv("DIRGATE_TEST_E2E_ENTRA_SECRET", e2eSecret)
-	t.Setenv("DIRGATE_TEST_E2E_ADMIN_TOKEN", e2eAdminToken)
-	svcHash, err := passwd.Hash(e2eSvcPW)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rpHash, err := passwd.Hash(e2eRPSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The schedule never fires during the test: the only runs are the
-	// start-up run of the empty cache and the test's own.
-	y := fmt.Sprintf(`cache: {dir: %s}
-ldap: {listen: %q}
-log: {level: debug, format: text}
-admin: {listen: %q, token_env: DIRGATE_TEST_E2E_ADMIN_TOKEN}
-service_accounts: [{dn: %q, password_hash: %q}]
-oidc:
-  issuer: %s
-  listen: %q
-  clients:
-    - {id: wiki, secret_hash: %q, redirect_uris: [%s]}
-auth:
-  throttle: {base_delay: 1ms}
-  profiles:
-    - {domains: [%s], connector: m365, sign_in: both}
-connectors:
-  - name: m365
-    type: entra
-    email_domains: [%s]
-    schedule: ["0 0 1 1 *"]
-    safety: {max_deletes: 10, max_delete_percent: 50}
-    entra:
+	s.writeConfig(t, "m365", "entra", e2eDomain, fmt.Sprintf(`    entra:
       tenant: %s
       client_id: %s
       client_secret_env: DIRGATE_TEST_E2E_ENTRA_SECRET
       authority_url: %s
       graph_url: %s
       password_check: true
-`, filepath.Join(dir, "cache"), s.ldapAddr, s.adminAddr, e2eSvcDN, svcHash, s.issuer, s.oidcAddr, rpHash, e2eRPRedirect,
-		e2eDomain, e2eDomain, ft.ID(), e2eClientID, ft.AuthorityURL(), ft.GraphURL())
-	s.path = filepath.Join(dir, "dirgate.yaml")
-	if err := os.WriteFile(s.path, []byte(y), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.stop = func() {}
-	t.Cleanup(func() { s.stop() })
+`, ft.ID(), e2eClientID, ft.AuthorityURL(), ft.GraphURL()))
 	return s
 }
 
@@ -163,8 +121,8 @@ func (s *e2eServer) cli(t *testing.T, args ...string) string {
 	return out
 }
 
-// syncResult is the line `dirgate sync` prints for the connector.
-var syncResult = regexp.MustCompile(`(?m)^m365: (\w+)(?: via [^:]+)? sync read \d+ .*: (\d+) added, (\d+) updated, (\d+) deleted`)
+// syncResult is the line `dirgate sync` prints for the (only) connector.
+var syncResult = regexp.MustCompile(`(?m)^[\w-]+: (\w+)(?: via [^:]+)? sync read \d+ .*: (\d+) added, (\d+) updated, (\d+) deleted`)
 
 // sync runs `dirgate sync` with args and returns its mode and its added,
 // updated and deleted counts.
@@ -295,8 +253,14 @@ func TestEntraEndToEnd(t *testing.T) {
 			!strings.Contains(err.Error(), "not allowed") {
 			t.Errorf("MFA user: %v", err)
 		}
+		// Refused by the cache, which serves carl as disabled, without
+		// asking Microsoft.
+		tokens := ft.TokenRequests()
 		if err := tryBind(s.ldapAddr, "carl@"+e2eDomain, "Carl-Passw0rd"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Errorf("disabled user: %v", err)
+		}
+		if n := ft.TokenRequests() - tokens; n != 0 {
+			t.Errorf("the disabled user's bind asked the tenant %d times", n)
 		}
 	})
 
@@ -505,6 +469,10 @@ type e2eRP struct {
 	s        *e2eServer
 	conf     *oauth2.Config
 	verifier *gooidc.IDTokenVerifier
+	// upstream names the connector whose button "Sign in with <label>"
+	// the browser presses; signInAs picks the user the fake signs in.
+	upstream, label string
+	signInAs        func(userID string)
 }
 
 type e2eClaims struct {
@@ -524,19 +492,27 @@ type e2eSignIn struct {
 
 func newE2ERP(t *testing.T, s *e2eServer) *e2eRP {
 	t.Helper()
+	return newRP(t, s, "m365", "Microsoft", s.ft.SignInAs)
+}
+
+// newRP is the relying party of s's provider, whose users sign in with
+// the upstream of connector upstream.
+func newRP(t *testing.T, s *e2eServer, upstream, label string, signInAs func(string)) *e2eRP {
+	t.Helper()
 	p, err := gooidc.NewProvider(context.Background(), s.issuer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &e2eRP{s: s, verifier: p.Verifier(&gooidc.Config{ClientID: "wiki"}), conf: &oauth2.Config{ClientID: "wiki", ClientSecret: e2eRPSecret,
-		Endpoint: p.Endpoint(), RedirectURL: e2eRPRedirect, Scopes: []string{gooidc.ScopeOpenID, "email", "profile", "groups"}}}
+		Endpoint: p.Endpoint(), RedirectURL: e2eRPRedirect, Scopes: []string{gooidc.ScopeOpenID, "email", "profile", "groups"}},
+		upstream: upstream, label: label, signInAs: signInAs}
 }
 
-// signIn signs the tenant's user in to the relying party with "Sign in
-// with Microsoft", in a new browser.
+// signIn signs the upstream's user in to the relying party with "Sign in
+// with <label>", in a new browser.
 func (rp *e2eRP) signIn(t *testing.T, userID string) e2eSignIn {
 	t.Helper()
-	rp.s.ft.SignInAs(userID)
+	rp.signInAs(userID)
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if strings.HasPrefix(req.URL.String(), e2eRPRedirect) {
@@ -550,14 +526,14 @@ func (rp *e2eRP) signIn(t *testing.T, userID string) e2eSignIn {
 		t.Fatal(err)
 	}
 	page := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign in with Microsoft") || !strings.Contains(page, `name="upstream" value="m365"`) {
-		t.Fatalf("login page %d without Sign in with Microsoft:\n%s", resp.StatusCode, page)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Sign in with "+rp.label) || !strings.Contains(page, `name="upstream" value="`+rp.upstream+`"`) {
+		t.Fatalf("login page %d without Sign in with %s:\n%s", resp.StatusCode, rp.label, page)
 	}
-	form := url.Values{"upstream": {"m365"}}
+	form := url.Values{"upstream": {rp.upstream}}
 	for _, m := range regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`).FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], m[2])
 	}
-	// dirgate → Microsoft → dirgate's callback → the relying party.
+	// dirgate → the upstream → dirgate's callback → the relying party.
 	if resp, err = b.PostForm(rp.s.issuer+"/upstream", form); err != nil {
 		t.Fatal(err)
 	}
