@@ -57,3 +57,12 @@ func (e Env) Get(t testing.TB, k string) string {
 	}
 	return v
 }
+
+// PostgresURL returns the connection string of the test PostgreSQL
+// (DIRGATE_PG_URL, written by scripts/testenv/postgres.sh): role dirgate,
+// owner of its database, allowed to create schemas and databases. It skips
+// or fails like Load.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	return Load(t).Get(t, "DIRGATE_PG_URL")
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the integration-test environment needs (idempotent).
 #
-#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | interop | all
+#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | interop | postgres | all
 #
 # Default groups: openldap samba (the upstreams the test environment starts).
 #   openldap : slapd ldap-utils openssl        private slapd instances (scripts/testenv/openldap.sh)
@@ -11,6 +11,8 @@
 #   interop  : haproxy python3-ldap3 ldap-utils   the real clients of the interop suite (integration/interop);
 #              also `npm ci` of its OpenID Connect relying party (integration/interop/testdata/rp, needs
 #              node and npm on PATH), only when node_modules does not match the committed package-lock.json
+#   postgres : postgresql                      private PostgreSQL instance (scripts/testenv/postgres.sh; Debian's
+#                                              supported version, 15 on bookworm)
 #
 # Only packages that are not installed are installed; if anything is missing, `apt-get update` runs once
 # first. apt/dpkg lock contention (another apt process) is waited for and retried. Package maintainer
@@ -29,7 +31,8 @@ group_openldap() { echo slapd ldap-utils openssl; }
 group_samba()    { echo samba-ad-dc samba-ad-provision; }
 group_chromium() { echo chromium chromium-driver fonts-liberation; }
 group_interop()  { echo haproxy python3-ldap3 ldap-utils; }
-ALL_GROUPS=(openldap samba chromium interop)
+group_postgres() { echo postgresql; }
+ALL_GROUPS=(openldap samba chromium interop postgres)
 
 RP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/integration/interop/testdata/rp
 
@@ -77,8 +80,8 @@ main() {
   [[ " ${groups[*]} " != *" all "* ]] || groups=("${ALL_GROUPS[@]}")
   for g in "${groups[@]}"; do
     case $g in
-      openldap|samba|chromium|interop) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
-      -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+      openldap|samba|chromium|interop|postgres) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
+      -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
       *) die "unknown group '$g' (known: ${ALL_GROUPS[*]} all)" ;;
     esac
   done

@@ -3,7 +3,8 @@
 #
 #   scripts/testenv/up.sh
 #
-# 1. install.sh openldap samba chromium interop   packages, only if missing (no samba with DIRGATE_SKIP_SAMBA=1)
+# 1. install.sh openldap samba chromium interop postgres   packages, only if missing (no samba with
+#                              DIRGATE_SKIP_SAMBA=1)
 # 2. openldap.sh start         instance 1: OL_DIR=/tmp/dirgate-openldap, 127.0.0.1:3389 / ldaps 3636,
 #                              2000 users, 20 groups, variables DIRGATE_OL_*   (OL_* env vars override)
 # 3. openldap.sh start         instance 2 (alternate host for failover tests): OL_DIR=/tmp/dirgate-openldap2,
@@ -24,6 +25,9 @@
 # 6. secureldap.sh start        Google Secure LDAP emulation (slapd, client certificate required, LDAPS only):
 #                              SL_DIR=/tmp/dirgate-secureldap 127.0.0.1:3640, variables DIRGATE_GSL_*; same CA as
 #                              openldap (SL_DIR SL_HOST SL_LDAPS_PORT override).
+# 7. postgres.sh start          PostgreSQL for the cluster-mode state stores: PG_DIR=/tmp/dirgate-postgres
+#                              127.0.0.1:5433, role dirgate, database dirgate_test, variables DIRGATE_PG_* (the
+#                              connection string is DIRGATE_PG_URL; PG_DIR PG_HOST PG_PORT override).
 # Prints timings to stderr and the env file path to stdout. Running it again restarts everything with
 # fresh data. On failure it stops what it started and exits non-zero.
 set -euo pipefail
@@ -34,6 +38,7 @@ OL1_DIR=${OL_DIR:-/tmp/dirgate-openldap}
 OL2_DIR=${OL2_DIR:-/tmp/dirgate-openldap2}
 AD_DIR=${AD_DIR:-/tmp/dirgate-samba}
 SL_DIR=${SL_DIR:-/tmp/dirgate-secureldap}
+PG_DIR=${PG_DIR:-/tmp/dirgate-postgres}
 SKIP_SAMBA=${DIRGATE_SKIP_SAMBA:-0}
 
 now() { date +%s.%N; }
@@ -50,6 +55,7 @@ cleanup_on_error() {
       if [[ $d == samba ]]; then AD_DIR=$AD_DIR "$HERE/samba.sh" stop || true
       elif [[ $d == dom:* ]]; then DOM_DIR=${d#dom:} "$HERE/domino.sh" stop || true
       elif [[ $d == gsl:* ]]; then SL_DIR=${d#gsl:} "$HERE/secureldap.sh" stop || true
+      elif [[ $d == pg:* ]]; then PG_DIR=${d#pg:} "$HERE/postgres.sh" stop || true
       else OL_DIR=$d "$HERE/openldap.sh" stop || true; fi
     done
     rm -f "$ENV_FILE"
@@ -60,7 +66,7 @@ trap cleanup_on_error EXIT
 
 T0=$(now)
 t=$(now)
-if [[ $SKIP_SAMBA == 1 ]]; then "$HERE/install.sh" openldap chromium interop; else "$HERE/install.sh" openldap samba chromium interop; fi
+if [[ $SKIP_SAMBA == 1 ]]; then "$HERE/install.sh" openldap chromium interop postgres; else "$HERE/install.sh" openldap samba chromium interop postgres; fi
 T_INSTALL=$(since "$t")
 
 t=$(now)
@@ -109,6 +115,12 @@ SL_DIR=$SL_DIR SL_HOST=${SL_HOST:-127.0.0.1} SL_LDAPS_PORT=${SL_LDAPS_PORT:-3640
 ENV_PARTS+=("$SL_DIR/env")
 T_GSL=$(since "$t")
 
+t=$(now)
+STARTED+=("pg:$PG_DIR")
+PG_DIR=$PG_DIR "$HERE/postgres.sh" start
+ENV_PARTS+=("$PG_DIR/env")
+T_PG=$(since "$t")
+
 {
   echo "# dirgate integration-test environment, written by scripts/testenv/up.sh $(date -u +%FT%TZ)"
   echo "# stop with scripts/testenv/down.sh"
@@ -117,6 +129,6 @@ T_GSL=$(since "$t")
 } >"$ENV_FILE.tmp"
 mv "$ENV_FILE.tmp" "$ENV_FILE"
 
-log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, samba $T_AD, domino x3 $T_DOM, secureldap $T_GSL, total $(since "$T0")"
+log "timings: install $T_INSTALL, openldap $T_OL1, openldap2 $T_OL2, samba $T_AD, domino x3 $T_DOM, secureldap $T_GSL, postgres $T_PG, total $(since "$T0")"
 log "env: $ENV_FILE"
 echo "$ENV_FILE"
