@@ -1,0 +1,238 @@
+package pgstate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/dirgate/dirgate/state"
+)
+
+// codeGrace keeps a code past its expiry so that a late replay is still
+// recognised (the in-memory store's rule).
+const codeGrace = time.Minute
+
+// PutCode implements state.Grants. Unlike the in-memory table it sets no
+// bound (ErrFull is never returned): codes live on disk and SweepExpired
+// removes them.
+func (s *Store) PutCode(ctx context.Context, hash string, c state.Code, _ time.Time) error {
+	_, err := s.exec(ctx, "store code", `INSERT INTO oidc_code (hash, client_id, redirect_uri, nonce, scope, challenge,
+		connector, account_id, auth_time, expires, family, access_jti, access_exp)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (hash) DO NOTHING`,
+		hash, c.ClientID, c.RedirectURI, c.Nonce, nonNil(c.Scope), c.Challenge, c.Connector, c.ID, c.AuthTime,
+		c.Expires, c.Family, c.AccessJTI, c.AccessExp)
+	return err
+}
+
+// RedeemCode implements state.Grants: the row lock of the CTE makes
+// concurrent redemptions queue, and each one after the first reads the row
+// the first updated, so exactly one finds it unredeemed.
+func (s *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (state.Code, error) {
+	var c state.Code
+	var used bool
+	err := s.pool.QueryRow(ctx, `WITH old AS (
+			SELECT hash, redeemed FROM oidc_code WHERE hash = $1 AND expires >= $2 FOR UPDATE)
+		UPDATE oidc_code c SET redeemed = true FROM old WHERE c.hash = old.hash
+		RETURNING c.client_id, c.redirect_uri, c.nonce, c.scope, c.challenge, c.connector, c.account_id, c.auth_time,
+			c.expires, c.family, c.access_jti, c.access_exp, old.redeemed`, hash, now).
+		Scan(&c.ClientID, &c.RedirectURI, &c.Nonce, &c.Scope, &c.Challenge, &c.Connector, &c.ID, &c.AuthTime,
+			&c.Expires, &c.Family, &c.AccessJTI, &c.AccessExp, &used)
+	if err != nil {
+		return state.Code{}, notFound("redeem code", err)
+	}
+	if c.AccessJTI == "" {
+		c.AccessExp = time.Time{}
+	}
+	if used {
+		return c, state.ErrReplayed
+	}
+	return c, nil
+}
+
+// SetCodeAccess implements state.Grants.
+func (s *Store) SetCodeAccess(ctx context.Context, hash, jti string, exp time.Time) error {
+	_, err := s.exec(ctx, "record code access token",
+		`UPDATE oidc_code SET access_jti = $2, access_exp = $3 WHERE hash = $1`, hash, jti, exp)
+	return err
+}
+
+// PutRefresh implements state.Grants.
+func (s *Store) PutRefresh(ctx context.Context, hash string, r state.Refresh) error {
+	_, err := s.exec(ctx, "store refresh token", `INSERT INTO oidc_refresh (hash, family, client_id, connector, account_id,
+		scope, auth_time, expires, rotated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (hash) DO UPDATE SET family = EXCLUDED.family, client_id = EXCLUDED.client_id,
+			connector = EXCLUDED.connector, account_id = EXCLUDED.account_id, scope = EXCLUDED.scope,
+			auth_time = EXCLUDED.auth_time, expires = EXCLUDED.expires, rotated = EXCLUDED.rotated`,
+		hash, familyOf(hash, r), r.ClientID, r.Connector, r.ID, nonNil(r.Scope), r.AuthTime, r.Expires, r.Rotated)
+	return err
+}
+
+// familyOf names r's family: a token issued without one is a family of its
+// own, named by its hash.
+func familyOf(hash string, r state.Refresh) string {
+	if r.Family == "" {
+		return hash
+	}
+	return r.Family
+}
+
+// querier is what a pool and a transaction share.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// refresh reads the live token under hash (lock: the row lock to take,
+// "" or "FOR UPDATE"), not checking its family.
+func refresh(ctx context.Context, q querier, hash string, now time.Time, lock string) (state.Refresh, error) {
+	var r state.Refresh
+	err := q.QueryRow(ctx, `SELECT family, client_id, connector, account_id, scope, auth_time, expires, rotated
+		FROM oidc_refresh WHERE hash = $1 AND expires >= $2 `+lock, hash, now).
+		Scan(&r.Family, &r.ClientID, &r.Connector, &r.ID, &r.Scope, &r.AuthTime, &r.Expires, &r.Rotated)
+	if err != nil {
+		return r, notFound("read refresh token", err)
+	}
+	return r, nil
+}
+
+// familyRevoked tells whether family is revoked.
+func familyRevoked(ctx context.Context, q querier, family string) (bool, error) {
+	var revoked bool
+	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oidc_family_revoked WHERE family = $1)`, family).Scan(&revoked)
+	return revoked, wrap("read family", err)
+}
+
+// liveRefresh reads the token under hash, ErrNotFound when it is expired
+// or its family revoked.
+func liveRefresh(ctx context.Context, q querier, hash string, now time.Time, lock string) (state.Refresh, error) {
+	r, err := refresh(ctx, q, hash, now, lock)
+	if err != nil {
+		return r, err
+	}
+	// A separate statement: under READ COMMITTED it sees a revocation
+	// committed while this one waited for the row lock.
+	revoked, err := familyRevoked(ctx, q, r.Family)
+	if err != nil {
+		return state.Refresh{}, err
+	}
+	if revoked {
+		return state.Refresh{}, state.ErrNotFound
+	}
+	return r, nil
+}
+
+// Refresh implements state.Grants.
+func (s *Store) Refresh(ctx context.Context, hash string, now time.Time) (state.Refresh, error) {
+	return liveRefresh(ctx, s.pool, hash, now, "")
+}
+
+// RotateRefresh implements state.Grants, in one transaction holding the
+// token's row lock: concurrent presentations queue on it, so one finds the
+// token live, the next finds it rotated and revokes the family, and the
+// rest find the family revoked.
+func (s *Store) RotateRefresh(ctx context.Context, hash, client string, now time.Time) (state.Refresh, state.RefreshOutcome, error) {
+	var r state.Refresh
+	out := state.RefreshInvalid
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		r, err = liveRefresh(ctx, tx, hash, now, "FOR UPDATE")
+		switch {
+		case errors.Is(err, state.ErrNotFound):
+			r = state.Refresh{}
+			return nil
+		case err != nil:
+			return err
+		case r.ClientID != client:
+			r, out = state.Refresh{}, state.RefreshOtherClient
+			return nil
+		case r.Rotated:
+			out = state.RefreshReused
+			return revokeFamily(ctx, tx, r.Family, now)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE oidc_refresh SET rotated = true WHERE hash = $1`, hash); err != nil {
+			return wrap("rotate refresh token", err)
+		}
+		r.Rotated, out = true, state.RefreshLive
+		return nil
+	})
+	if err != nil {
+		return state.Refresh{}, state.RefreshInvalid, wrap("rotate refresh token", err)
+	}
+	return r, out, nil
+}
+
+// execer is what a pool and a transaction share.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// revokeFamily records family's revocation; a later revocation moves its
+// time forward (the sweep keeps it longer).
+func revokeFamily(ctx context.Context, e execer, family string, now time.Time) error {
+	if family == "" {
+		return nil
+	}
+	_, err := e.Exec(ctx, `INSERT INTO oidc_family_revoked (family, revoked) VALUES ($1, $2)
+		ON CONFLICT (family) DO UPDATE SET revoked = GREATEST(oidc_family_revoked.revoked, EXCLUDED.revoked)`, family, now)
+	return wrap("revoke family", err)
+}
+
+// RevokeFamily implements state.Grants.
+func (s *Store) RevokeFamily(ctx context.Context, family string, now time.Time) error {
+	return revokeFamily(ctx, s.pool, family, now)
+}
+
+// RevokeAccess implements state.Grants.
+func (s *Store) RevokeAccess(ctx context.Context, jti string, exp time.Time) error {
+	_, err := s.exec(ctx, "revoke access token", `INSERT INTO oidc_access_revoked (jti, expires) VALUES ($1, $2)
+		ON CONFLICT (jti) DO UPDATE SET expires = GREATEST(oidc_access_revoked.expires, EXCLUDED.expires)`, jti, exp)
+	return err
+}
+
+// AccessRevoked implements state.Grants. Like the in-memory table, a
+// revocation counts until SweepExpired removes it.
+func (s *Store) AccessRevoked(ctx context.Context, jti string) (bool, error) {
+	var revoked bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oidc_access_revoked WHERE jti = $1)`, jti).Scan(&revoked)
+	return revoked, wrap("read access revocation", err)
+}
+
+// SweepExpired implements state.Grants, in one transaction.
+func (s *Store) SweepExpired(ctx context.Context, now time.Time, familyTTL time.Duration) (int, error) {
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// Each table with its expiry column and the time before which a
+		// row can no longer matter.
+		for _, q := range []struct {
+			table, column string
+			before        time.Time
+		}{
+			{"oidc_code", "expires", now.Add(-codeGrace)},
+			{"oidc_refresh", "expires", now},
+			{"oidc_family_revoked", "revoked", now.Add(-familyTTL)},
+			{"oidc_access_revoked", "expires", now},
+		} {
+			tag, err := tx.Exec(ctx, "DELETE FROM "+q.table+" WHERE "+q.column+" < $1", q.before)
+			if err != nil {
+				return err
+			}
+			n += tag.RowsAffected()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("sweep", err)
+	}
+	return int(n), nil
+}
+
+// nonNil stores a nil slice as an empty array (the column is NOT NULL).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,56 @@
+package pgstate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dirgate/dirgate/state"
+)
+
+// counter scans failures, last and locked_until (NULL when not locked).
+func counter(row pgx.Row) (state.Counter, error) {
+	var c state.Counter
+	var until *time.Time
+	if err := row.Scan(&c.Failures, &c.Last, &until); err != nil {
+		return state.Counter{}, err
+	}
+	if until != nil {
+		c.Until = *until
+	}
+	return c, nil
+}
+
+// Counter implements state.Throttle.
+func (s *Store) Counter(ctx context.Context, table, key string, now time.Time, l state.Limit) (state.Counter, error) {
+	c, err := counter(s.pool.QueryRow(ctx, `SELECT cur.f, t.last, cur.u FROM throttle t,
+		throttle_current(t.failures, t.last, t.locked_until, $3, $4::bigint * interval '1 microsecond') cur
+		WHERE t.tbl = $1 AND t.key = $2`, table, key, now, micros(l.Window)))
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && c.Failures == 0 && !c.Locked() {
+		return state.Counter{}, nil
+	}
+	return c, wrap("read throttle counter", err)
+}
+
+// Fail implements state.Throttle: one upsert, so failures counted at once
+// by several replicas queue on the row and are all counted.
+func (s *Store) Fail(ctx context.Context, table, key string, now time.Time, l state.Limit) (state.Counter, error) {
+	c, err := counter(s.pool.QueryRow(ctx, `INSERT INTO throttle AS t (tbl, key, failures, last, locked_until)
+		VALUES ($1, $2, 1, $3, CASE WHEN $4::int > 0 AND 1 >= $4::int THEN $3::timestamptz + $6::bigint * interval '1 microsecond' END)
+		ON CONFLICT (tbl, key) DO UPDATE SET (failures, last, locked_until) = (
+			SELECT cur.f + 1, $3::timestamptz,
+				CASE WHEN cur.u IS NULL AND $4::int > 0 AND cur.f + 1 >= $4::int
+					THEN $3::timestamptz + $6::bigint * interval '1 microsecond' ELSE cur.u END
+			FROM throttle_current(t.failures, t.last, t.locked_until, $3, $5::bigint * interval '1 microsecond') cur)
+		RETURNING failures, last, locked_until`,
+		table, key, now, l.Failures, micros(l.Window), micros(l.Lockout)))
+	return c, wrap("count throttle failure", err)
+}
+
+// Reset implements state.Throttle.
+func (s *Store) Reset(ctx context.Context, table, key string) error {
+	_, err := s.exec(ctx, "reset throttle counter", `DELETE FROM throttle WHERE tbl = $1 AND key = $2`, table, key)
+	return err
+}
