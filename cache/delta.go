@@ -175,8 +175,8 @@ func (w *deltaWriter) get(id string) (*Entry, error) {
 // ownKeys are the index keys an entry owns (not its membership links).
 func (w *deltaWriter) ownKeys(e *Entry) [][]byte {
 	keys := [][]byte{dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))}
-	e.eachIndexKey(func(t byte, parts ...string) {
-		keys = append(keys, dataKey(w.conn, w.gen, t, append(parts, e.ID)...))
+	e.eachIndexKey(func(t byte, attr, val string) {
+		keys = append(keys, dataKey(w.conn, w.gen, t, indexKeyParts(attr, val, e.ID)...))
 	})
 	return keys
 }
@@ -272,12 +272,12 @@ func (w *deltaWriter) index(e *Entry) error {
 		return err
 	}
 	var err error
-	e.eachIndexKey(func(t byte, parts ...string) {
+	e.eachIndexKey(func(t byte, attr, val string) {
 		if err == nil {
-			err = w.txn.Set(dataKey(w.conn, w.gen, t, append(parts, e.ID)...), nil)
+			err = w.txn.Set(dataKey(w.conn, w.gen, t, indexKeyParts(attr, val, e.ID)...), nil)
 		}
 		if w.hot != nil {
-			w.hot.add(w.s.indexHash(t, parts...), e.ID)
+			w.hot.add(w.s.keyHash(t, attr, val), e.ID)
 		}
 	})
 	if err != nil {

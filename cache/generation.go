@@ -21,6 +21,10 @@ type Generation struct {
 	count int
 	done  bool
 	hot   *hotIndex // nil unless the store keeps hot indexes
+	// prefix is the generation's key prefix; index is Put's scratch list
+	// of an entry's index keys.
+	prefix []byte
+	index  []indexEntry
 	// base, when set, is the served generation this one was derived from
 	// (rewriteDelta): Commit refuses to replace any other.
 	base uint64
@@ -50,8 +54,9 @@ func (s *Store) NewGeneration(conn string) (*Generation, error) {
 	}
 	g := &Generation{
 		s: s, conn: conn, gen: gen,
-		wb:  s.db.NewWriteBatch(),
-		ids: map[string]string{},
+		prefix: genPrefix(conn, gen),
+		wb:     s.db.NewWriteBatch(),
+		ids:    map[string]string{},
 	}
 	if s.hotEnabled {
 		g.hot = newHotIndex(1024)
@@ -78,18 +83,29 @@ func (g *Generation) Put(e *Entry) error {
 		return fmt.Errorf("cache: %s: two entries named %q (ids %s and %s)", g.conn, e.DN, other, e.ID)
 	}
 	g.ids[key] = e.ID
-	sets := [][2][]byte{
-		{dataKey(g.conn, g.gen, tEntry, e.ID), e.encode()},
-		{dataKey(g.conn, g.gen, tDN, key), []byte(e.ID)},
-	}
-	e.eachIndexKey(func(t byte, parts ...string) {
-		sets = append(sets, [2][]byte{dataKey(g.conn, g.gen, t, append(parts, e.ID)...), nil})
+	g.index = g.index[:0]
+	e.eachIndexKey(func(t byte, attr, val string) {
+		g.index = append(g.index, indexEntry{t, attr, val})
 		if g.hot != nil {
-			g.hot.add(g.s.indexHash(t, parts...), e.ID)
+			g.hot.add(g.s.keyHash(t, attr, val), e.ID)
 		}
 	})
-	for _, kv := range sets {
-		if err := g.wb.Set(kv[0], kv[1]); err != nil {
+	// Every key of the entry is cut from one allocation: Badger keeps the
+	// key slices until the batch is written, so they cannot share a
+	// reused buffer, but they need not cost an allocation each.
+	size := 2*(len(g.prefix)+1) + len(e.ID) + len(key)
+	for _, x := range g.index {
+		size += len(g.prefix) + 1 + len(x.attr) + 1 + len(x.val) + 1 + len(e.ID)
+	}
+	kb := keyBuf{buf: make([]byte, 0, size), prefix: g.prefix}
+	if err := g.wb.Set(kb.key(tEntry, e.ID), e.encode()); err != nil {
+		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
+	}
+	if err := g.wb.Set(kb.key(tDN, key), []byte(e.ID)); err != nil {
+		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
+	}
+	for _, x := range g.index {
+		if err := g.wb.Set(kb.key(x.t, indexKeyParts(x.attr, x.val, e.ID)...), nil); err != nil {
 			return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 		}
 	}
@@ -180,4 +196,31 @@ func (g *Generation) dropSelf() {
 	if err := g.s.dropGeneration(g.conn, g.gen); err != nil {
 		g.s.log.Warn("could not drop aborted generation", "connector", g.conn, "err", err)
 	}
+}
+
+// indexEntry is an index key as eachIndexKey passes it.
+type indexEntry struct {
+	t         byte
+	attr, val string
+}
+
+// keyBuf cuts data keys of one generation from one buffer allocated with
+// room for all of them. Each key's capacity ends with it, so an append to
+// a key cannot overwrite the next.
+type keyBuf struct {
+	buf, prefix []byte
+}
+
+// key returns the data key of type t with parts joined by NUL, as dataKey
+// lays it out.
+func (k *keyBuf) key(t byte, parts ...string) []byte {
+	start := len(k.buf)
+	k.buf = append(append(k.buf, k.prefix...), t)
+	for i, p := range parts {
+		if i > 0 {
+			k.buf = append(k.buf, 0)
+		}
+		k.buf = append(k.buf, p...)
+	}
+	return k.buf[start:len(k.buf):len(k.buf)]
 }

@@ -97,17 +97,27 @@ type hotKey struct {
 type hotIndexes map[hotKey]*hotIndex
 
 // indexHash hashes an index key as dataKey lays it out after the
-// generation prefix: the type byte, then the parts joined by NUL.
+// generation prefix: the type byte, then the parts joined by NUL. Its
+// parts are an address, an attribute and a value, or (fillHot) both
+// already joined.
 func (s *Store) indexHash(t byte, parts ...string) uint64 {
+	if len(parts) == 2 {
+		return s.keyHash(t, parts[0], parts[1])
+	}
+	return s.keyHash(t, "", parts[0])
+}
+
+// keyHash is indexHash of the index key (t, attr, val) as eachIndexKey
+// passes it: attr is "" for an address.
+func (s *Store) keyHash(t byte, attr, val string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(s.hotSeed)
 	h.WriteByte(t)
-	for i, p := range parts {
-		if i > 0 {
-			h.WriteByte(0)
-		}
-		h.WriteString(p)
+	if attr != "" {
+		h.WriteString(attr)
+		h.WriteByte(0)
 	}
+	h.WriteString(val)
 	return h.Sum64()
 }
 
@@ -195,13 +205,14 @@ func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 	})
 }
 
-// eachIndexKey calls fn with every address and attribute index key of e,
-// as the parts that follow the type byte (the entry ID is not among them).
-// The generation writer, the delta writer and the in-memory index all take
+// eachIndexKey calls fn with every address and attribute index key of e:
+// the type byte, the attribute ("" for an address) and the value, which
+// dataKey joins by NUL after the type (the entry ID follows them). The
+// generation writer, the delta writer and the in-memory index all take
 // their keys from here, so they cannot disagree; holds is its check.
-func (e *Entry) eachIndexKey(fn func(t byte, parts ...string)) {
+func (e *Entry) eachIndexKey(fn func(t byte, attr, val string)) {
 	for _, a := range e.Addresses {
-		fn(tAddr, NormalizeAddress(a))
+		fn(tAddr, "", NormalizeAddress(a))
 	}
 	for _, a := range e.Attrs {
 		name := strings.ToLower(a.Name)
@@ -214,6 +225,15 @@ func (e *Entry) eachIndexKey(fn func(t byte, parts ...string)) {
 			}
 		}
 	}
+}
+
+// indexKeyParts returns the parts dataKey joins for an index key as
+// eachIndexKey passes it, followed by the entry ID.
+func indexKeyParts(attr, val, id string) []string {
+	if attr == "" {
+		return []string{val, id}
+	}
+	return []string{attr, val, id}
 }
 
 // holds reports whether e (as read in a view) holds the index key
