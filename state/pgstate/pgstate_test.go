@@ -55,6 +55,17 @@ func testPool(t *testing.T) *pgxpool.Pool {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
+	// Open every connection now: connecting takes longer than a statement,
+	// so a concurrency test on a cold pool would barely overlap.
+	conns := make([]*pgxpool.Conn, cfg.MaxConns)
+	for i := range conns {
+		if conns[i], err = pool.Acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range conns {
+		c.Release()
+	}
 	return pool
 }
 
