@@ -50,11 +50,15 @@ func (m *Ephemeral) RedeemCode(_ context.Context, hash string, now time.Time) (C
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.codes[hash]
-	if !ok || now.After(c.Expires) {
+	switch {
+	case !ok:
 		return Code{}, ErrNotFound
-	}
-	if c.used {
+	case c.used:
+		// Before expiry: a spent code kept past it (sweepLocked) is
+		// there to be recognised as a replay.
 		return c.Code, ErrReplayed
+	case now.After(c.Expires):
+		return Code{}, ErrNotFound
 	}
 	c.used = true
 	return c.Code, nil

@@ -68,8 +68,9 @@ type Grants interface {
 	PutCode(ctx context.Context, hash string, c Code, now time.Time) error
 	// RedeemCode spends the code: the first redemption returns it; every
 	// later one returns it with ErrReplayed, whatever the concurrency, so
-	// the caller can revoke what the first issued (RFC 6749 4.1.2).
-	// ErrNotFound when unknown or expired.
+	// the caller can revoke what the first issued (RFC 6749 4.1.2), also
+	// after the code expired, until SweepExpired drops it a minute later.
+	// ErrNotFound when unknown, or expired and never redeemed.
 	RedeemCode(ctx context.Context, hash string, now time.Time) (Code, error)
 	// SetCodeAccess records the access token the code's exchange issued.
 	SetCodeAccess(ctx context.Context, hash, jti string, exp time.Time) error
