@@ -30,12 +30,14 @@ func (s *Store) PutCode(ctx context.Context, hash string, c state.Code, _ time.T
 
 // RedeemCode implements state.Grants: the row lock of the CTE makes
 // concurrent redemptions queue, and each one after the first reads the row
-// the first updated, so exactly one finds it unredeemed.
+// the first updated, so exactly one finds it unredeemed. A spent code is a
+// replay even past its expiry, until SweepExpired drops it; an unspent one
+// that expired is not found.
 func (s *Store) RedeemCode(ctx context.Context, hash string, now time.Time) (state.Code, error) {
 	var c state.Code
 	var used bool
 	err := s.pool.QueryRow(ctx, `WITH old AS (
-			SELECT hash, redeemed FROM oidc_code WHERE hash = $1 AND expires >= $2 FOR UPDATE)
+			SELECT hash, redeemed FROM oidc_code WHERE hash = $1 AND (redeemed OR expires >= $2) FOR UPDATE)
 		UPDATE oidc_code c SET redeemed = true FROM old WHERE c.hash = old.hash
 		RETURNING c.client_id, c.redirect_uri, c.nonce, c.scope, c.challenge, c.connector, c.account_id, c.auth_time,
 			c.expires, c.family, c.access_jti, c.access_exp, old.redeemed`, hash, now).
