@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"testing"
@@ -170,11 +171,10 @@ func TestTakeoverAfterExpiry(t *testing.T) {
 func TestPausedLeaderIsFenced(t *testing.T) {
 	d := newTestDB(t)
 	ctx := context.Background()
-	if _, err := d.pool.Exec(ctx, `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
-	paused := mustAcquire(t, newLease(t, d.pool, "paused", cfg))
+	pausedLease := newLease(t, d.pool, "paused", cfg)
+	paused := mustAcquire(t, pausedLease)
 	if err := write(ctx, d.pool, paused); err != nil {
 		t.Fatalf("leader write: %v", err)
 	}
@@ -183,6 +183,9 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	}
 	if err := write(ctx, d.pool, paused); !isFenced(err) {
 		t.Fatalf("write on an expired lease, no successor: err=%v, want ErrFenced", err)
+	}
+	if err := pausedLease.renew(ctx, paused); !errors.Is(err, errLost) {
+		t.Fatalf("renewal of an expired term on resume: err=%v, want errLost", err)
 	}
 	successor := mustAcquire(t, newLease(t, d.pool, "successor", cfg))
 	if err := write(ctx, d.pool, paused); !isFenced(err) {
@@ -216,9 +219,7 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 func TestFencedWriteCommitsBeforeSuccessor(t *testing.T) {
 	d := newTestDB(t)
 	ctx := context.Background()
-	if _, err := d.pool.Exec(ctx, `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
 	old := mustAcquire(t, newLease(t, d.pool, "old", cfg))
 	successor := newLease(t, d.pool, "successor", cfg)
@@ -270,9 +271,7 @@ func TestFencedWriteCommitsBeforeSuccessor(t *testing.T) {
 func TestEpochsStrictlyIncrease(t *testing.T) {
 	d := newTestDB(t)
 	ctx := context.Background()
-	if _, err := d.pool.Exec(ctx, `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
+	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
 	a := newLease(t, d.pool, "a", cfg)
 	b := newLease(t, d.pool, "b", cfg)
@@ -309,32 +308,57 @@ func TestEpochsStrictlyIncrease(t *testing.T) {
 	}
 }
 
-// A leader cut off from the database steps down at once, before its lease
-// can expire, so its successor never overlaps it.
-func TestLeaderLosingDatabaseStepsDown(t *testing.T) {
+// A leader whose term the database no longer shows (expired, or taken over)
+// steps down at its next renewal, not only when its renew deadline passes.
+func TestLeaderStepsDownWhenTakenOver(t *testing.T) {
 	d := newTestDB(t)
-	cfg := Config{TTL: 2 * time.Second, RetryInterval: 100 * time.Millisecond}
-	p := newProxy(t, d.serverAddr(t))
-	cutOff := newLease(t, d.newPool(t, p.addr()), "cut-off", cfg)
-	ch, _ := runLease(t, cutOff)
-	lead := next(t, ch, 10*time.Second)
-	if !lead.Leader {
-		t.Fatalf("first report %+v, want leadership", lead)
+	cfg := Config{TTL: 30 * time.Second, RenewInterval: 100 * time.Millisecond}
+	ch, _ := runLease(t, newLease(t, d.pool, "leader", cfg))
+	lead := nextLeader(t, ch)
+	if _, err := d.pool.Exec(context.Background(),
+		`UPDATE leader_lease SET holder = 'usurper', epoch = epoch + 1 WHERE name = 'sync'`); err != nil {
+		t.Fatal(err)
 	}
-	standby, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
-	p.cut()
 	down := next(t, ch, 10*time.Second)
 	if down.Leader || down.Fence != lead.Fence || lead.Ctx.Err() == nil {
-		t.Fatalf("after losing the database: %+v (term ctx err %v), want step-down of %+v", down, lead.Ctx.Err(), lead.Fence)
+		t.Fatalf("after a takeover: %+v (term ctx err %v), want step-down of %+v", down, lead.Ctx.Err(), lead.Fence)
 	}
-	select {
-	case s := <-standby:
-		t.Fatalf("standby reported %+v before the cut-off leader's lease could expire", s)
-	default:
-	}
-	s := next(t, standby, 10*time.Second)
-	if !s.Leader || s.Fence.Epoch <= lead.Fence.Epoch {
-		t.Fatalf("standby report %+v, want leadership after epoch %d", s, lead.Fence.Epoch)
+}
+
+// A leader cut off from the database steps down before its lease can
+// expire, so its successor never overlaps it: at once when the connection
+// fails, at its renew deadline when the network silently drops everything.
+func TestLeaderLosingDatabaseStepsDown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lose func(*proxy)
+	}{
+		{"connections cut", (*proxy).cut},
+		{"silent partition", (*proxy).stall},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newTestDB(t)
+			cfg := Config{TTL: 2 * time.Second, RetryInterval: 100 * time.Millisecond}
+			p := newProxy(t, d.serverAddr(t))
+			ch, _ := runLease(t, newLease(t, d.newPool(t, p.addr()), "cut-off", cfg))
+			t.Cleanup(p.cut) // first: stalled connections would hold up the shutdown
+			lead := nextLeader(t, ch)
+			standby, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
+			tc.lose(p)
+			down := next(t, ch, 10*time.Second)
+			if down.Leader || down.Fence != lead.Fence || lead.Ctx.Err() == nil {
+				t.Fatalf("after losing the database: %+v (term ctx err %v), want step-down of %+v", down, lead.Ctx.Err(), lead.Fence)
+			}
+			select {
+			case s := <-standby:
+				t.Fatalf("standby reported %+v before the cut-off leader's lease could expire", s)
+			default:
+			}
+			s := next(t, standby, 10*time.Second)
+			if !s.Leader || s.Fence.Epoch <= lead.Fence.Epoch {
+				t.Fatalf("standby report %+v, want leadership after epoch %d", s, lead.Fence.Epoch)
+			}
+		})
 	}
 }
 
@@ -344,10 +368,7 @@ func TestReleaseOnShutdownHandsOver(t *testing.T) {
 	d := newTestDB(t)
 	cfg := Config{TTL: 30 * time.Second, RetryInterval: 100 * time.Millisecond}
 	ch, stop := runLease(t, newLease(t, d.pool, "leaving", cfg))
-	lead := next(t, ch, 10*time.Second)
-	if !lead.Leader {
-		t.Fatalf("first report %+v, want leadership", lead)
-	}
+	lead := nextLeader(t, ch)
 	standby, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
 	start := time.Now()
 	stop()

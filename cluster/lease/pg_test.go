@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -127,11 +126,14 @@ func (d *testDB) dbExpired(t *testing.T, name string) bool {
 }
 
 // proxy forwards TCP to the database until cut, which drops every
-// connection and refuses new ones: a replica losing the database.
+// connection and refuses new ones, or stalled, which keeps connections open
+// but forwards nothing (a silent network partition).
 type proxy struct {
-	ln    net.Listener
-	mu    sync.Mutex
-	conns []net.Conn
+	ln      net.Listener
+	mu      sync.Mutex
+	conns   []net.Conn
+	gate    sync.RWMutex // write-locked while stalled
+	stalled bool
 }
 
 func newProxy(t *testing.T, target string) *proxy {
@@ -155,15 +157,42 @@ func newProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { io.Copy(s, c); s.Close() }()
-			go func() { io.Copy(c, s); c.Close() }()
+			go p.forward(s, c)
+			go p.forward(c, s)
 		}
 	}()
 	t.Cleanup(p.cut)
 	return p
 }
 
+// forward copies src to dst, holding each chunk while the proxy is stalled.
+func (p *proxy) forward(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.gate.RLock()
+			_, werr := dst.Write(buf[:n])
+			p.gate.RUnlock()
+			if werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) stall() {
+	p.gate.Lock()
+	p.mu.Lock()
+	p.stalled = true
+	p.mu.Unlock()
+}
 
 func (p *proxy) cut() {
 	p.ln.Close()
@@ -173,6 +202,10 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+	if p.stalled {
+		p.stalled = false
+		p.gate.Unlock()
+	}
 }
 
 // runLease runs l until the test ends, returning its status reports.
@@ -214,6 +247,24 @@ func newLease(t *testing.T, db DB, holder string, cfg Config) *Lease {
 		t.Fatal(err)
 	}
 	return l
+}
+
+// nextLeader waits for l's first report, which must be leadership.
+func nextLeader(t *testing.T, ch <-chan Status) Status {
+	t.Helper()
+	s := next(t, ch, 10*time.Second)
+	if !s.Leader {
+		t.Fatalf("first report %+v, want leadership", s)
+	}
+	return s
+}
+
+// createWrites creates the table write records leader writes in.
+func (d *testDB) createWrites(t *testing.T) {
+	t.Helper()
+	if _, err := d.pool.Exec(context.Background(), `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // mustAcquire takes the lease once, as a leader that then never renews (a
