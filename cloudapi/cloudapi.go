@@ -9,6 +9,8 @@ package cloudapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,6 +96,9 @@ func (e *HTTPError) Error() string {
 // throttled or unavailable through every retry.
 var ErrRetriesExhausted = errors.New("gave up after retries")
 
+// ErrTooLarge is an answer larger than the client's MaxBody.
+var ErrTooLarge = errors.New("the answer is larger than the size limit")
+
 // DecodeError is an answer whose body is not the JSON expected.
 type DecodeError struct {
 	Path string // the request's path, without the query (which holds state tokens)
@@ -128,6 +133,7 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 		if err == nil {
 			return body, nil
 		}
+		err = withoutQuery(err)
 		wait, retry := c.retryWait(err, attempt)
 		if !retry {
 			return nil, err
@@ -172,7 +178,7 @@ func (c *Client) once(ctx context.Context, rawURL string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: reading the answer: %w", pathOf(rawURL), err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("%s: the answer is larger than %d bytes", pathOf(rawURL), limit)
+		return nil, fmt.Errorf("%s: %w (%d bytes)", pathOf(rawURL), ErrTooLarge, limit)
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, newHTTPError(resp, body, c.clock().Now())
@@ -207,14 +213,38 @@ func (c *Client) retryWait(err error, attempt int) (time.Duration, bool) {
 		}
 		return c.backoff(attempt), true
 	}
-	// Token endpoint refusals are not transient; a decode error would
-	// repeat; anything else is a transport failure worth retrying.
-	var re *oauth2.RetrieveError
-	var de *DecodeError
-	if errors.As(err, &re) || errors.As(err, &de) {
+	if permanent(err) {
 		return 0, false
 	}
 	return c.backoff(attempt), true
+}
+
+// permanent reports whether an error that is not an HTTP answer would
+// repeat on another attempt: a token endpoint's refusal, an unreadable or
+// oversized answer, a certificate that does not verify, a request the
+// authorized client refuses to send. Anything else is a transport failure
+// worth retrying.
+func permanent(err error) bool {
+	var re *oauth2.RetrieveError
+	var de *DecodeError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	return errors.As(err, &re) || errors.As(err, &de) || errors.Is(err, ErrTooLarge) || errors.Is(err, ErrForeignHost) ||
+		errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci) || errors.As(err, &rh)
+}
+
+// withoutQuery takes the query out of the URL a transport error quotes
+// (*url.Error's "Get \"<url>\": ..."): it holds paging and delta tokens,
+// and the error reaches logs, run history and the console.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = pathOf(ue.URL)
+	}
+	return err
 }
 
 // backoff is base·2^attempt, capped, with "equal jitter": half fixed, half

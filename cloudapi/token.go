@@ -1,6 +1,8 @@
 package cloudapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -71,20 +73,45 @@ func ExpiryFromNow(t *oauth2.Token, issued time.Time) {
 // the cache's bearer token and, when the API refuses a token as invalid
 // or expired (its clock may run ahead of ours), gets a new one and sends
 // the request once more.
-func (c *TokenCache) AuthorizedClient(hc *http.Client) *http.Client {
+//
+// The token goes only to the scheme and host of apiBases (the API's base
+// URLs): a request for any other origin fails with ErrForeignHost without
+// being sent, so a next-page link or stored cursor naming another host
+// cannot carry the token (or the link's state tokens) there. With no base,
+// no request is sent. The client follows no redirect (RefuseRedirects):
+// the transport adds the token to every hop, which Go's rule of dropping
+// credentials on a redirect to another host does not cover.
+func (c *TokenCache) AuthorizedClient(hc *http.Client, apiBases ...string) *http.Client {
 	base := hc.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	return &http.Client{Timeout: hc.Timeout, Transport: &bearer{tokens: c, base: base}}
+	b := &bearer{tokens: c, base: base, origins: map[string]bool{}}
+	for _, u := range apiBases {
+		if o := Origin(u); o != "" {
+			b.origins[o] = true
+		}
+	}
+	return &http.Client{Timeout: hc.Timeout, Transport: b, CheckRedirect: RefuseRedirects}
 }
 
+// ErrForeignHost is a request the authorized client refused to send: its
+// URL is not on the API's scheme and host.
+var ErrForeignHost = errors.New("refusing to send the API token to a host other than the API's")
+
 type bearer struct {
-	tokens *TokenCache
-	base   http.RoundTripper
+	tokens  *TokenCache
+	base    http.RoundTripper
+	origins map[string]bool // of the API bases, as Origin gives them
 }
 
 func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	if o := Origin(req.URL.String()); !b.origins[o] {
+		if req.Body != nil {
+			_ = req.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, fmt.Errorf("%w: %s", ErrForeignHost, o)
+	}
 	for attempt := 0; ; attempt++ {
 		tok, err := b.tokens.Token()
 		if err != nil {

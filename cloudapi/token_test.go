@@ -47,7 +47,7 @@ func TestTokenCacheRenewsByItsClock(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	resp, err := tc.AuthorizedClient(srv.Client()).Get(srv.URL)
+	resp, err := tc.AuthorizedClient(srv.Client(), srv.URL).Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,13 +51,15 @@ type TokenSource struct {
 	alg   jose.SignatureAlgorithm
 	x5t   string // base64url SHA-256 of the certificate (x5t#S256)
 	cache cloudapi.TokenCache
+	// graphURL is the only base the token is sent to (AuthorizedClient).
+	graphURL string
 }
 
 // NewTokenSource prepares the credentials of e: its client secret, or its
 // certificate, with which every token request carries a freshly signed
 // client assertion. hc sends the token requests.
 func NewTokenSource(e *config.Entra, hc *http.Client, clk clock.Clock) (*TokenSource, error) {
-	ts := &TokenSource{hc: hc, clk: clk, cfg: clientcredentials.Config{
+	ts := &TokenSource{hc: hc, clk: clk, graphURL: e.GraphURL, cfg: clientcredentials.Config{
 		ClientID:     e.ClientID,
 		ClientSecret: e.ClientSecret.Reveal(),
 		TokenURL:     TokenURL(e),

@@ -77,7 +77,7 @@ func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error)
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Source{conn: c, clk: o.clk, log: log, api: &cloudapi.Client{
-		HTTP: NewTokenCache(&c.Google, o.hc, o.clk).AuthorizedClient(o.hc), Clock: o.clk, Log: log,
+		HTTP: NewTokenCache(&c.Google, o.hc, o.clk).AuthorizedClient(o.hc, c.Google.DirectoryURL), Clock: o.clk, Log: log,
 		Budget:    newBudget(o.clk, cmp.Or(c.Google.RequestsPerMinute, config.GoogleDefaultRequestsPerMinute)).wait,
 		Retryable: retryable,
 	}}

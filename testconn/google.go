@@ -101,7 +101,7 @@ func (r *googleRun) delegation(ctx context.Context) outcome {
 		}
 		return explainHTTPS(ctx, hostOf(r.g.TokenURL), err, r.timeout)
 	}
-	r.api = &cloudapi.Client{HTTP: tc.AuthorizedClient(r.hc), MaxRetries: 2, MaxRetryAfter: r.timeout}
+	r.api = &cloudapi.Client{HTTP: tc.AuthorizedClient(r.hc, r.g.DirectoryURL), MaxRetries: 2, MaxRetryAfter: r.timeout}
 	return pass("the service account acts as %s with the scopes %s (domain-wide delegation granted)", r.g.Admin, strings.Join(google.Scopes, ", "))
 }
 
