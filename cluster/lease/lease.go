@@ -65,9 +65,10 @@ type Status struct {
 
 // Lease campaigns for and holds one named lease.
 type Lease struct {
-	db  DB
-	cfg Config
-	log *slog.Logger
+	db     DB
+	cfg    Config
+	log    *slog.Logger
+	fenced chan int64 // epochs whose writes were refused, for Run to step down
 }
 
 // New checks cfg, fills in its defaults and returns a Lease on db. The lease
@@ -97,7 +98,7 @@ func New(db DB, cfg Config) (*Lease, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Lease{db: db, cfg: cfg, log: log.With("lease", cfg.Name, "holder", cfg.Holder)}, nil
+	return &Lease{db: db, cfg: cfg, log: log.With("lease", cfg.Name, "holder", cfg.Holder), fenced: make(chan int64, 1)}, nil
 }
 
 // acquireSQL takes the lease when it is free, expired, or already ours from a
@@ -218,9 +219,27 @@ func (l *Lease) Run(ctx context.Context, onChange func(Status)) error {
 				end("shutting down", nil)
 			}
 			return nil
+		case e := <-l.fenced:
+			if cur != nil && cur.fence.Epoch == e {
+				end("a write was fenced", nil)
+			}
 		case <-time.After(wait):
 		}
 	}
+}
+
+// Do runs fn as a fenced write of term f on the lease's database (see
+// Fence.Do). When the fence refuses it, Run ends the term at once instead of
+// at its next renewal.
+func (l *Lease) Do(ctx context.Context, f Fence, fn func(pgx.Tx) error) error {
+	err := f.Do(ctx, l.db, fn)
+	if errors.Is(err, ErrFenced) {
+		select {
+		case l.fenced <- f.Epoch:
+		default: // a refusal is already pending; one is enough
+		}
+	}
+	return err
 }
 
 // shutdown releases cur's term; it gets its own short deadline because ctx

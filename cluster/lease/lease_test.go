@@ -325,6 +325,32 @@ func TestLeaderStepsDownWhenTakenOver(t *testing.T) {
 	}
 }
 
+// A leader whose write is fenced steps down at once, not at its next
+// renewal.
+func TestFencedWriteEndsTerm(t *testing.T) {
+	d := newTestDB(t)
+	d.createWrites(t)
+	cfg := Config{TTL: 30 * time.Second, RenewInterval: 15 * time.Second}
+	l := newLease(t, d.pool, "leader", cfg)
+	ch, _ := runLease(t, l)
+	lead := nextLeader(t, ch)
+	if _, err := d.pool.Exec(context.Background(),
+		`UPDATE leader_lease SET holder = 'usurper', epoch = epoch + 1 WHERE name = 'sync'`); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Do(lead.Ctx, lead.Fence, func(tx pgx.Tx) error {
+		_, err := tx.Exec(lead.Ctx, `INSERT INTO writes (epoch) VALUES ($1)`, lead.Fence.Epoch)
+		return err
+	})
+	if !isFenced(err) {
+		t.Fatalf("write after a takeover: err=%v, want ErrFenced", err)
+	}
+	down := next(t, ch, 5*time.Second)
+	if down.Leader || down.Fence != lead.Fence || lead.Ctx.Err() == nil {
+		t.Fatalf("after a fenced write: %+v (term ctx err %v), want step-down of %+v", down, lead.Ctx.Err(), lead.Fence)
+	}
+}
+
 // A leader cut off from the database steps down before its lease can
 // expire, so its successor never overlaps it: at once when the connection
 // fails, at its renew deadline when the network silently drops everything.
