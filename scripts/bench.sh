@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # make bench: start a dedicated slapd with BENCH_USERS users (default 100000) and BENCH_USERS/100 groups,
 # build dirgate, measure dirgate and slapd side by side (cmd/dirgate-bench), write BENCHMARKS.md, stop slapd.
-# The entra measures sync a fake Entra tenant of BENCH_USERS users served by cmd/dirgate-bench itself.
+# The entra and google measures sync a fake Entra tenant and a fake Google Workspace customer of
+# BENCH_USERS users served by cmd/dirgate-bench itself.
 # Loopback only; every load loop is bounded by BENCH_DURATION per round.
-# BENCH_ONLY=search,bind runs some measures only (sync, search, bind, oidc, entra; BENCH_ONLY=entra starts
-# no slapd); BENCH_PPROF=dir saves CPU profiles of dirgate.
+# BENCH_ONLY=search,bind runs some measures only (sync, search, bind, oidc, entra, google; with only entra
+# and google it starts no slapd); BENCH_PPROF=dir saves CPU profiles of dirgate.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/.." && pwd)
 USERS=${BENCH_USERS:-100000}
 export OL_DIR=${BENCH_DIR:-/tmp/dirgate-bench} OL_HOST=127.0.0.1 OL_PORT=${BENCH_PORT:-3589} OL_LDAPS_PORT=${BENCH_LDAPS_PORT:-3736}
 export OL_USERS=$USERS OL_GROUPS=$((USERS / 100 > 0 ? USERS / 100 : 1)) OL_PREFIX=DIRGATE_OL
-if [ "${BENCH_ONLY:-}" != entra ]; then
+# The slapd is needed unless BENCH_ONLY names cloud measures only.
+needs_slapd=true
+if [ -n "${BENCH_ONLY:-}" ] && [ -z "$(tr , '\n' <<<"$BENCH_ONLY" | grep -vxE 'entra|google')" ]; then
+  needs_slapd=false
+fi
+if $needs_slapd; then
   "$HERE/testenv/install.sh" openldap
   trap '"$HERE/testenv/openldap.sh" stop >/dev/null 2>&1 || true' EXIT
   "$HERE/testenv/openldap.sh" start
@@ -25,6 +31,6 @@ go build -o bin/dirgate-bench ./cmd/dirgate-bench
 (cd cmd/dirgate-bench/rawread && go build -o "$TOP/bin/rawread-stock" . &&
   go build -modfile=go.patched.mod -o "$TOP/bin/rawread-patched" .)
 bin/dirgate-bench -env "$OL_DIR/env" -dirgate bin/dirgate -out BENCHMARKS.md \
-  -duration "${BENCH_DURATION:-3s}" -rounds "${BENCH_ROUNDS:-3}" -entra-users "$USERS" \
+  -duration "${BENCH_DURATION:-3s}" -rounds "${BENCH_ROUNDS:-3}" -cloud-users "$USERS" \
   ${BENCH_ONLY:+-only "$BENCH_ONLY"} ${BENCH_PPROF:+-pprof "$BENCH_PPROF"}
 [ -n "${BENCH_ONLY:-}" ] || echo "wrote BENCHMARKS.md"

@@ -41,9 +41,10 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "length of each measurement round")
 	rounds := flag.Int("rounds", 3, "alternating rounds per measurement")
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
-	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, entra); default all. Without sync, one untimed sync fills the cache for search, bind and oidc")
-	entraN := flag.Int("entra-users", 100000, "users of the fake Entra tenant (groups: a hundredth)")
+	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, entra, google); default all. Without sync, one untimed sync fills the cache for search, bind and oidc")
+	cloudN := flag.Int("cloud-users", 100000, "users of the fake Entra tenant and Google customer (groups: a hundredth)")
 	entraReadMode := flag.Bool("entra-read", false, "internal: be the Entra reference reader; arguments: Graph URL, token URL, client ID, client secret")
+	googleReadMode := flag.Bool("google-read", false, "internal: be the Google reference reader; arguments: Directory API URL, service account key file, admin")
 	flag.StringVar(&profileDir, "pprof", "", "write a CPU profile of dirgate's first round of each load measure into this directory")
 	relayTo := flag.String("relay", "", "internal: relay TCP connections byte for byte to this address, from a loopback port printed on stdout (the bind measure runs itself with it)")
 	flag.Parse()
@@ -63,7 +64,18 @@ func main() {
 		}
 		return
 	}
-	if err := run(*envFile, *binary, *out, *dur, *rounds, *entraN); err != nil {
+	if *googleReadMode {
+		if flag.NArg() != 3 {
+			fmt.Fprintln(os.Stderr, "dirgate-bench -google-read: want Directory API URL, key file, admin")
+			os.Exit(2)
+		}
+		if err := googleRead(flag.Arg(0), flag.Arg(1), flag.Arg(2)); err != nil {
+			fmt.Fprintln(os.Stderr, "dirgate-bench -google-read:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*envFile, *binary, *out, *dur, *rounds, *cloudN); err != nil {
 		fmt.Fprintln(os.Stderr, "dirgate-bench:", err)
 		os.Exit(1)
 	}
@@ -99,7 +111,7 @@ func (r *report) add(cells ...string) {
 	fmt.Println(strings.Join(cells, " | "))
 }
 
-func run(envFile, binary, outFile string, dur time.Duration, rounds, entraN int) error {
+func run(envFile, binary, outFile string, dur time.Duration, rounds, cloudN int) error {
 	rep := &report{}
 	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
 	users := 0
@@ -110,7 +122,12 @@ func run(envFile, binary, outFile string, dur time.Duration, rounds, entraN int)
 		}
 	}
 	if wanted("entra") {
-		if err := entraBench(rep, binary, entraN, rounds); err != nil {
+		if err := entraBench(rep, binary, cloudN, rounds); err != nil {
+			return err
+		}
+	}
+	if wanted("google") {
+		if err := googleBench(rep, binary, cloudN, rounds); err != nil {
 			return err
 		}
 	}
