@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dgraph-io/badger/v4"
@@ -32,15 +33,49 @@ import (
 // own, its entry key is the probe. Because the decision is made in each
 // view from its own snapshot, it holds in whichever order the two
 // connectors sync, and no commit has to revisit the other connector.
+//
+// The anchor alone proves nothing: on a cloud-only user a tenant
+// administrator, or an app allowed User.ReadWrite.All, can write any
+// value, and objectGUIDs are readable by every AD user. Trusting it would
+// let whoever controls an Entra user hide an AD user's entry behind it
+// and sign in through Microsoft as that AD user (the OIDC provider maps
+// an upstream sign-in to the entry hiding it). So two more conditions
+// hold before entries are joined: the Entra user is marked
+// onPremisesSyncEnabled, which Graph does not let anyone write (only the
+// directory sync sets it), and the AD connector is one the configuration
+// pairs with this Entra connector (SetOnPremPairs); without a pairing
+// nothing is hidden, and a synced user is served twice, as before the
+// join existed.
 
-// onPremAttr is the Entra attribute holding the on-premises source anchor.
-const onPremAttr = "onPremisesImmutableId"
+// Entra attributes: the on-premises source anchor, and whether the user is
+// synced from on-premises.
+const (
+	onPremAttr     = "onPremisesImmutableId"
+	onPremSyncAttr = "onPremisesSyncEnabled"
+)
+
+// SetOnPremPairs names, for each Entra connector, the AD connectors whose
+// users its directory sync copies into the tenant: only users of those
+// connectors hide the Entra copies (see above). It replaces the previous
+// pairing; nil pairs nothing. The server calls it at start and when the
+// configuration is reloaded.
+func (s *Store) SetOnPremPairs(pairs map[string][]string) {
+	m := make(map[string][]string, len(pairs))
+	for entra, ad := range pairs {
+		if len(ad) > 0 {
+			m[entra] = slices.Clone(ad)
+		}
+	}
+	s.onPremPairs.Store(&m)
+	s.version.Add(1) // lookups now answer differently
+}
 
 // onPremGUID returns the objectGUID, in AD's text form, of the on-premises
-// user e is a synced copy of; "" when e is not a user or its anchor is not
-// the base64 of a 16-byte GUID (another anchor an install chose, or none).
+// user e is a synced copy of; "" when e is not a user synced from
+// on-premises or its anchor is not the base64 of a 16-byte GUID (another
+// anchor an install chose, or none).
 func (e *Entry) onPremGUID() string {
-	if e.Kind != KindUser {
+	if e.Kind != KindUser || !e.syncedFromOnPrem() {
 		return ""
 	}
 	v := e.First(onPremAttr)
@@ -52,6 +87,12 @@ func (e *Entry) onPremGUID() string {
 		return ""
 	}
 	return FormatGUID(b)
+}
+
+// syncedFromOnPrem reports whether Entra marks e as synced from
+// on-premises, the flag only the directory sync can set.
+func (e *Entry) syncedFromOnPrem() bool {
+	return strings.EqualFold(e.First(onPremSyncAttr), "TRUE")
 }
 
 // FormatGUID formats a binary objectGUID as Active Directory displays it
@@ -66,8 +107,14 @@ func FormatGUID(b []byte) string {
 }
 
 // DuplicateOf returns the on-premises AD user that hides e as its
-// duplicate in this view, or nil when e is served.
+// duplicate in this view, or nil when e is served. A complete entry (not
+// read through Project) must carry the on-premises sync flag itself: the
+// anchor stored beside an entry that an older release wrote was not
+// checked for it.
 func (v *View) DuplicateOf(e *Entry) (*Entry, error) {
+	if !e.partial && !e.syncedFromOnPrem() {
+		return nil, nil
+	}
 	conn, err := v.adTwin(e)
 	if conn == "" || err != nil {
 		return nil, err
@@ -91,18 +138,24 @@ func (v *View) hidden(e *Entry) (bool, error) {
 
 // adTwin returns the connector serving the AD user whose objectGUID is
 // e's on-premises anchor, "" when there is none. The match is a user of
-// another connector, keyed by that GUID and holding objectGUID: what the
-// AD connector writes, and no other (OpenLDAP's entryUUID and Entra's IDs
-// look alike, but their entries have no objectGUID).
+// a connector paired with e's (SetOnPremPairs), keyed by that GUID and
+// holding objectGUID: what the AD connector writes, and no other
+// (OpenLDAP's entryUUID and Entra's IDs look alike, but their entries
+// have no objectGUID).
 func (v *View) adTwin(e *Entry) (string, error) {
 	if e.onPrem == "" {
 		return "", nil
 	}
-	for _, c := range v.conns {
-		if c == e.Connector {
+	pairs := v.store.onPremPairs.Load()
+	if pairs == nil {
+		return "", nil
+	}
+	for _, c := range (*pairs)[e.Connector] {
+		gen, ok := v.gens[c]
+		if !ok || c == e.Connector {
 			continue
 		}
-		item, err := v.txn.Get(dataKey(c, v.gens[c], tEntry, e.onPrem))
+		item, err := v.txn.Get(dataKey(c, gen, tEntry, e.onPrem))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			continue
 		}

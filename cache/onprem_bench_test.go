@@ -16,6 +16,7 @@ func BenchmarkByAddressBesideEntra(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
+	s.SetOnPremPairs(map[string][]string{"m365": {"ad"}})
 	const n = 5000
 	ad, err := s.NewGeneration("ad")
 	if err != nil {

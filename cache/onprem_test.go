@@ -32,9 +32,15 @@ func adJane() *Entry {
 		}}
 }
 
-// entraJane is the same user as the Entra connector caches her, with the
-// source anchor immutableID.
+// entraJane is the same user as the Entra connector caches her when the
+// directory sync copied her from AD, with the source anchor immutableID.
 func entraJane(immutableID string) *Entry {
+	return cloudJane(immutableID, "TRUE")
+}
+
+// cloudJane is an Entra user with the source anchor immutableID and the
+// on-premises sync flag synced ("": absent, a cloud-only user).
+func cloudJane(immutableID, synced string) *Entry {
 	e := &Entry{ID: janeEntraID, DN: janeEntraDN, Kind: KindUser, Addresses: []string{"jane@corp.test"},
 		Attrs: []Attr{
 			{Name: "mail", Values: []string{"jane@corp.test"}},
@@ -43,6 +49,9 @@ func entraJane(immutableID string) *Entry {
 		}}
 	if immutableID != "" {
 		e.Attrs = append(e.Attrs, Attr{Name: onPremAttr, Values: []string{immutableID}})
+	}
+	if synced != "" {
+		e.Attrs = append(e.Attrs, Attr{Name: onPremSyncAttr, Values: []string{synced}})
 	}
 	return e
 }
@@ -151,13 +160,13 @@ func TestOnPremDuplicateHidden(t *testing.T) {
 	for _, hot := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hot=%v", hot), func(t *testing.T) {
 			t.Run("ad first", func(t *testing.T) {
-				s := openHot(t, hot)
+				s := openPaired(t, hot)
 				commitAll(t, s, "ad", adJane())
 				commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
 				expectJane(t, s, "both synced", janeHidden)
 			})
 			t.Run("entra first, AD deleted and restored by deltas", func(t *testing.T) {
-				s := openHot(t, hot)
+				s := openPaired(t, hot)
 				commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
 				commitAll(t, s, "ad", &Entry{ID: "other", DN: "CN=Other,DC=corp,DC=test", Kind: KindUser})
 				expectJane(t, s, "entra alone", entraOnly)
@@ -169,14 +178,14 @@ func TestOnPremDuplicateHidden(t *testing.T) {
 				expectJane(t, s, "AD user back", janeHidden)
 			})
 			t.Run("AD user leaves the scope of a full sync", func(t *testing.T) {
-				s := openHot(t, hot)
+				s := openPaired(t, hot)
 				commitAll(t, s, "ad", adJane())
 				commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
 				commitAll(t, s, "ad", &Entry{ID: "other", DN: "CN=Other,DC=corp,DC=test", Kind: KindUser})
 				expectJane(t, s, "AD user out of scope", entraOnly)
 			})
 			t.Run("anchor changed by an Entra delta", func(t *testing.T) {
-				s := openHot(t, hot)
+				s := openPaired(t, hot)
 				commitAll(t, s, "ad", adJane())
 				commitAll(t, s, "m365", entraJane(""), entraGroup())
 				expectJane(t, s, "no anchor", janeBoth)
@@ -189,13 +198,16 @@ func TestOnPremDuplicateHidden(t *testing.T) {
 	}
 }
 
-func openHot(t *testing.T, hot bool) *Store {
+// openPaired opens a store in which the Entra connector m365 is paired
+// with the AD connector ad.
+func openPaired(t *testing.T, hot bool) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir(), Options{HotIndex: hot})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	s.SetOnPremPairs(map[string][]string{"m365": {"ad"}})
 	return s
 }
 
@@ -223,14 +235,14 @@ func TestOnPremDuplicateNoMatch(t *testing.T) {
 		{"AD group", janeAnchor, group},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := openTest(t)
+			s := openPaired(t, false)
 			commitAll(t, s, "ad", tc.ad)
 			commitAll(t, s, "m365", entraJane(tc.anchor), entraGroup())
 			expectJane(t, s, "both synced", janeBoth)
 		})
 	}
 	t.Run("same connector", func(t *testing.T) {
-		s := openTest(t)
+		s := openPaired(t, false)
 		e := entraJane(janeAnchor)
 		e.Addresses = []string{"jane2@corp.test"}
 		commitAll(t, s, "ad", adJane(), e)
@@ -251,7 +263,7 @@ func TestOnPremDuplicateNoMatch(t *testing.T) {
 // LDAP search path) still leaves the duplicate out: the anchor is stored
 // beside the entry, not only among its attributes.
 func TestOnPremDuplicateProjected(t *testing.T) {
-	s := openTest(t)
+	s := openPaired(t, false)
 	commitAll(t, s, "ad", adJane())
 	commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
 	err := s.View(context.Background(), func(v *View) error {
@@ -270,7 +282,7 @@ func TestOnPremDuplicateProjected(t *testing.T) {
 // TestOnPremDuplicateIncludeHidden: the admin console's view lists the
 // hidden entry, and DuplicateOf names the AD user hiding it.
 func TestOnPremDuplicateIncludeHidden(t *testing.T) {
-	s := openTest(t)
+	s := openPaired(t, false)
 	commitAll(t, s, "ad", adJane())
 	commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
 	err := s.View(context.Background(), func(v *View) error {
@@ -292,5 +304,77 @@ func TestFormatGUID(t *testing.T) {
 	}
 	if got := FormatGUID(janeGUID[:15]); got != "" {
 		t.Errorf("FormatGUID of 15 bytes = %q", got)
+	}
+}
+
+// TestOnPremForgedAnchor: an anchor naming an AD user hides nothing, and
+// DuplicateOf (which the OIDC provider signs in as) names nobody, unless
+// the Entra user is synced from on-premises, a flag only the directory
+// sync sets, and the AD connector is paired with the Entra connector. On
+// a cloud-only user anyone allowed to write the user can set the anchor to
+// the objectGUID of an AD administrator.
+func TestOnPremForgedAnchor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		entra *Entry
+		pairs map[string][]string
+		want  string
+	}{
+		{"synced and paired", entraJane(janeAnchor), map[string][]string{"m365": {"ad"}}, janeHidden},
+		{"cloud-only", cloudJane(janeAnchor, ""), map[string][]string{"m365": {"ad"}}, janeBoth},
+		{"sync flag FALSE", cloudJane(janeAnchor, "FALSE"), map[string][]string{"m365": {"ad"}}, janeBoth},
+		{"no pairing", entraJane(janeAnchor), nil, janeBoth},
+		{"paired with another AD connector", entraJane(janeAnchor), map[string][]string{"m365": {"corp2"}}, janeBoth},
+		{"another Entra connector paired", entraJane(janeAnchor), map[string][]string{"m365b": {"ad"}}, janeBoth},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := openTest(t)
+			s.SetOnPremPairs(tc.pairs)
+			commitAll(t, s, "ad", adJane())
+			commitAll(t, s, "corp2", &Entry{ID: "other", DN: "CN=Other,DC=corp2,DC=test", Kind: KindUser})
+			commitAll(t, s, "m365", tc.entra, entraGroup())
+			expectJane(t, s, "both synced", tc.want)
+		})
+	}
+}
+
+// TestOnPremPairsReplaced: a new pairing applies to the next view and
+// changes Version, so answers cached by version are recomputed.
+func TestOnPremPairsReplaced(t *testing.T) {
+	s := openPaired(t, true)
+	commitAll(t, s, "ad", adJane())
+	commitAll(t, s, "m365", entraJane(janeAnchor), entraGroup())
+	expectJane(t, s, "paired", janeHidden)
+	before := s.Version()
+	s.SetOnPremPairs(nil)
+	if s.Version() == before {
+		t.Error("Version unchanged by a new pairing")
+	}
+	expectJane(t, s, "unpaired", janeBoth)
+	s.SetOnPremPairs(map[string][]string{"m365": {"ad"}})
+	expectJane(t, s, "paired again", janeHidden)
+}
+
+// TestOnPremDuplicateOfChecksFlag: an entry whose stored anchor was
+// written without the sync flag being checked (by an older release) is
+// not mapped to the AD user when read whole.
+func TestOnPremDuplicateOfChecksFlag(t *testing.T) {
+	s := openPaired(t, false)
+	commitAll(t, s, "ad", adJane())
+	e := cloudJane(janeAnchor, "")
+	e.Connector, e.onPrem = "m365", FormatGUID(janeGUID)
+	err := s.View(context.Background(), func(v *View) error {
+		d, err := v.DuplicateOf(e)
+		if err != nil || d != nil {
+			return fmt.Errorf("DuplicateOf a cloud-only entry = %v, %v; want nil", d, err)
+		}
+		e.Attrs = append(e.Attrs, Attr{Name: onPremSyncAttr, Values: []string{"TRUE"}})
+		if d, err = v.DuplicateOf(e); err != nil || d == nil || d.DN != janeADDN {
+			return fmt.Errorf("DuplicateOf a synced entry = %v, %v; want %s", d, err, janeADDN)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -72,6 +72,9 @@ type Store struct {
 	hotMu      sync.Mutex // serialises setHot
 	hot        atomic.Pointer[hotIndexes]
 	hotBuilds  sync.WaitGroup
+
+	// onPremPairs joins Entra connectors to AD connectors (onprem.go).
+	onPremPairs atomic.Pointer[map[string][]string]
 }
 
 // Version changes after every commit that changes what a View sees (a

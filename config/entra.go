@@ -2,9 +2,11 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -65,6 +67,54 @@ type Entra struct {
 	// connector's users with Entra's resource-owner password grant.
 	// Default false.
 	PasswordCheck bool `yaml:"password_check"`
+	// OnPremisesConnectors names the ad connectors syncing the domains
+	// whose users Entra Connect (or Cloud Sync) copies into this tenant.
+	// A user of this connector that Entra marks as synced from
+	// on-premises, whose onPremisesImmutableId is the objectGUID of a user
+	// of one of them, is served once, as that AD user, and signing in
+	// with Microsoft signs in as the AD user. Empty (default): no such
+	// join; a synced user is served twice, and the addresses both entries
+	// share are refused as ambiguous.
+	OnPremisesConnectors []string `yaml:"on_premises_connectors"`
+}
+
+// OnPremPairs returns, for each entra connector with
+// on_premises_connectors, the names of those ad connectors, in the form
+// cache.Store.SetOnPremPairs takes.
+func (c *Config) OnPremPairs() map[string][]string {
+	pairs := map[string][]string{}
+	for _, conn := range c.Connectors {
+		if conn.Type == TypeEntra && len(conn.Entra.OnPremisesConnectors) > 0 {
+			pairs[conn.Name] = conn.Entra.OnPremisesConnectors
+		}
+	}
+	return pairs
+}
+
+// onPremConnectors checks every entra.on_premises_connectors against the
+// other connectors: each name must be an ad connector, once.
+func (v *validator) onPremConnectors(c *Config) {
+	types := map[string]string{}
+	for _, conn := range c.Connectors {
+		types[conn.Name] = conn.Type
+	}
+	for i, conn := range c.Connectors {
+		if conn.Type != TypeEntra {
+			continue
+		}
+		for j, name := range conn.Entra.OnPremisesConnectors {
+			p := fmt.Sprintf("connectors[%d].entra.on_premises_connectors[%d]", i, j)
+			typ, ok := types[name]
+			switch {
+			case !ok:
+				v.errorf(p, "%q is not a connector; name the ad connector syncing the domain that Entra Connect copies into this tenant", name)
+			case typ != TypeAD:
+				v.errorf(p, "%q is a connector of type %s; only the users of an ad connector are copied into Entra ID by its directory sync", name, typ)
+			case slices.Index(conn.Entra.OnPremisesConnectors, name) < j:
+				v.errorf(p, "%q is listed twice; remove one", name)
+			}
+		}
+	}
 }
 
 // ldapOnlyKeys are connector keys that describe an LDAP connection and

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -47,6 +48,39 @@ connectors:
 		}
 		if strings.Contains(cfg.Connectors[0].RootDN, "ou=") || cfg.Connectors[0].RootDN == "" {
 			t.Errorf("root_dn %q", cfg.Connectors[0].RootDN)
+		}
+	}
+}
+
+// TestEntraOnPremPairs: on_premises_connectors pairs the entra connector
+// with ad connectors for the cache; without it nothing is paired.
+func TestEntraOnPremPairs(t *testing.T) {
+	t.Setenv("DIRGATE_TEST_PW", "s3cret")
+	const base = `
+connectors:
+  - name: corp-ad
+    type: ad
+    host: dc1.corp.example.com
+    bind_dn: CN=dirgate,DC=corp,DC=example,DC=com
+    bind_password_env: DIRGATE_TEST_PW
+    root_dn: DC=corp,DC=example,DC=com
+  - name: m365
+    type: entra
+    entra:
+      tenant: contoso.onmicrosoft.com
+      client_id: 00000000-0000-0000-0000-0000000000a1
+      client_secret_env: DIRGATE_TEST_PW
+`
+	for _, tc := range []struct{ extra, want string }{
+		{"", "map[]"},
+		{"      on_premises_connectors: [corp-ad]\n", "map[m365:[corp-ad]]"},
+	} {
+		cfg, err := Parse("t.yaml", []byte(base+tc.extra))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.extra, err)
+		}
+		if got := fmt.Sprint(cfg.OnPremPairs()); got != tc.want {
+			t.Errorf("%q: OnPremPairs = %s, want %s", tc.extra, got, tc.want)
 		}
 	}
 }

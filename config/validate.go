@@ -91,6 +91,7 @@ func (v *validator) config(c *Config) {
 			names[conn.Name] = i
 		}
 	}
+	v.onPremConnectors(c)
 
 	v.auth(c)
 	if c.OIDC != nil {

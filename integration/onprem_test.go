@@ -34,23 +34,32 @@ func entraConnector(t *testing.T, ft *fakeentra.Tenant, name string) string {
 // Entra Connect fills from it: the user both hold (onPremisesImmutableId =
 // base64 of the AD objectGUID) is served once, as the AD user, to an LDAP
 // search, an LDAP bind by address and an OIDC sign-in; a cloud-only user
-// of the tenant is served as before.
+// of the tenant is served as before, also one whose anchor was forged to
+// name another AD user (not marked synced from on-premises).
 func TestOnPremDuplicateSambaAD(t *testing.T) {
 	e := loadAD(t)
 	ft := fakeentra.New(t)
-	gw := startGateway(t, parseConfig(t, adConnector(t, e, "corp", "SYNC")+entraConnector(t, ft, "m365")))
+	gw := startGateway(t, parseConfig(t, adConnector(t, e, "corp", "SYNC")+entraConnector(t, ft, "m365")+
+		"      on_premises_connectors: [corp]\n"))
+	// What the server does at start (cmd/dirgate openCache).
+	gw.store.SetOnPremPairs(gw.cfg.OnPremPairs())
 	if _, err := gw.sync(t, "corp", dirsync.Options{}); err != nil {
 		t.Fatal(err)
 	}
-	jdoeDN := e.Get(t, "DIRGATE_AD_JDOE_DN")
-	var anchor, mail string
+	jdoeDN, victimDN := e.Get(t, "DIRGATE_AD_JDOE_DN"), e.Get(t, "DIRGATE_AD_JMUELLER_DN")
+	var anchor, mail, forged string
 	err := gw.store.View(t.Context(), func(v *cache.View) error {
 		u, err := v.ByDN(jdoeDN)
 		if err != nil {
 			return err
 		}
+		victim, err := v.ByDN(victimDN)
+		if err != nil {
+			return err
+		}
 		// What Entra Connect writes: the base64 of the binary objectGUID.
 		anchor, mail = base64.StdEncoding.EncodeToString([]byte(u.First("objectGUID"))), u.Addresses[0]
+		forged = base64.StdEncoding.EncodeToString([]byte(victim.First("objectGUID")))
 		return nil
 	})
 	if err != nil {
@@ -61,6 +70,8 @@ func TestOnPremDuplicateSambaAD(t *testing.T) {
 		OnPremisesImmutableID: anchor, OnPremisesSyncEnabled: true})
 	ft.PutUser(fakeentra.User{ID: "9d1c7a30-0000-4000-8000-00000000c10d", UserPrincipalName: "cloud.only@example.test",
 		Mail: "cloud.only@example.test", DisplayName: "Cloud Only", AccountEnabled: true})
+	ft.PutUser(fakeentra.User{ID: "9d1c7a30-0000-4000-8000-00000000f0e9", UserPrincipalName: "forger@example.test",
+		Mail: "forger@example.test", DisplayName: "Forger", AccountEnabled: true, OnPremisesImmutableID: forged})
 	c, _ := gw.cfg.Connector("m365")
 	src, err := entra.New(c, gw.log, entra.WithHTTPClient(ft.HTTPClient()))
 	if err != nil {
@@ -75,6 +86,7 @@ func TestOnPremDuplicateSambaAD(t *testing.T) {
 		{e.Get(t, "DIRGATE_AD_BASE"), mail, jdoeDN},
 		{c.RootDN, mail, ""},
 		{c.RootDN, "cloud.only@example.test", "cn=9d1c7a30-0000-4000-8000-00000000c10d,ou=users," + c.RootDN},
+		{c.RootDN, "forger@example.test", "cn=9d1c7a30-0000-4000-8000-00000000f0e9,ou=users," + c.RootDN},
 	} {
 		res, err := sc.Search(ldap.NewSearchRequest(q.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 			"(mail="+ldap.EscapeFilter(q.mail)+")", []string{"displayName"}, nil))

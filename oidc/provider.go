@@ -264,10 +264,12 @@ func active(e *cache.Entry, err error) (*cache.Entry, error) {
 
 // upstreamAccount is the account an upstream sign-in of the synced entry
 // id of conn stands for: the entry itself, or the on-premises AD account
-// that the cache serves in its place (cache.View.DuplicateOf), so the
-// person gets the same subject, groups and refresh tokens however they
-// sign in. Only the sign-in maps: tokens already issued name the account
-// they were issued for.
+// that the cache serves in its place (cache.View.DuplicateOf: only for a
+// user the directory sync marks as synced, of a connector the
+// configuration pairs with conn), so the person gets the same subject,
+// groups and refresh tokens however they sign in. Only the sign-in maps:
+// tokens already issued name the account they were issued for. The
+// switch is logged: it turns a cloud identity into an on-premises one.
 func (p *Provider) upstreamAccount(ctx context.Context, conn, id string) (*cache.Entry, error) {
 	var e *cache.Entry
 	err := p.store.View(ctx, func(v *cache.View) error {
@@ -277,6 +279,8 @@ func (p *Provider) upstreamAccount(ctx context.Context, conn, id string) (*cache
 		}
 		d, err := v.DuplicateOf(e)
 		if d != nil {
+			p.log.Info("oidc upstream sign-in stands for the on-premises account it is synced from",
+				"connector", conn, "id", id, "account_connector", d.Connector, "account_dn", d.DN)
 			e = d
 		}
 		return err

@@ -38,6 +38,7 @@ func openCache(cfg *config.Config, log *slog.Logger, serving bool) (*cache.Store
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another dirgate process using %s?)", err, cfg.Cache.Dir)
 	}
+	s.SetOnPremPairs(cfg.OnPremPairs())
 	return s, nil
 }
 

@@ -350,6 +350,7 @@ func (s *server) reload() *config.Config {
 	old := s.auth.p.Swap(next)
 	_ = old.Close()
 	next.Activate()
+	s.store.SetOnPremPairs(cfg.OnPremPairs())
 	log.Info("configuration reloaded", "path", path)
 	return cfg
 }
