@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
@@ -56,7 +57,9 @@ func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func()
 			"are refused (configure Secure LDAP with an LDAP client's certificate to check passwords there, or sign in "+
 			"through the OIDC login with Google)"), nil
 	case c.Type == dirtype.Entra && c.Entra.PasswordCheck:
-		g, err := entra.NewPasswordGrant(&c.Entra, nil)
+		// No answer is awaited past the connector's timeout (the grant
+		// itself follows no redirect with the password).
+		g, err := entra.NewPasswordGrant(&c.Entra, &http.Client{Timeout: c.Timeout.Std()})
 		if err != nil {
 			return nil, fmt.Errorf("connector %s: password check: %w", c.Name, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 )
 
@@ -35,15 +36,16 @@ type PasswordGrant struct {
 	// client (client_secret, or client_assertion_type and a fresh
 	// client_assertion); nil for a public client.
 	ClientAuth func() (url.Values, error)
-	// HTTP sends the request; nil means http.DefaultClient. The caller's
-	// context bounds the request.
+	// HTTP sends the request (nil: a client without a timeout); the
+	// caller's context bounds the request. No redirect is followed,
+	// whatever its CheckRedirect.
 	HTTP *http.Client
 }
 
 // NewPasswordGrant prepares password checks for the connector e, as a
 // confidential client authenticated by the connector's secret or
-// certificate (a fresh client assertion per check). hc sends the requests;
-// nil means http.DefaultClient.
+// certificate (a fresh client assertion per check). hc sends the requests
+// (see PasswordGrant.HTTP).
 func NewPasswordGrant(e *config.Entra, hc *http.Client) (*PasswordGrant, error) {
 	ts, err := NewTokenSource(e, hc, clock.Real)
 	if err != nil {
@@ -110,16 +112,18 @@ func (g *PasswordGrant) Check(ctx context.Context, username, password string) er
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	hc := g.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	// Go re-posts the form, password included, on a 307 or 308 to
+	// whatever host the Location names: follow no redirect.
+	resp, err := cloudapi.NoRedirects(g.HTTP).Do(req)
 	if err != nil {
 		// *url.Error quotes the URL only, never the form: no password.
 		return fmt.Errorf("%w: %w", ErrPasswordGrant, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode/100 == 3 {
+		return fmt.Errorf("%w: the token endpoint answered HTTP %d, a redirect, which dirgate does not follow with a password; check authority_url",
+			ErrPasswordGrant, resp.StatusCode)
+	}
 	if resp.StatusCode == http.StatusOK {
 		// The tokens are not kept: drain them so the connection is reused.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxTokenBody))
