@@ -3,10 +3,12 @@ package ldapsource
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/dn"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
@@ -105,48 +107,79 @@ func (s *Source) movedContainerEntries(ctx context.Context, conn *ldap.Conn, nc 
 	return nil
 }
 
+// rereadBatch is how many objects one re-read search asks for by ID. One
+// search per object would cost a round trip for every entry beneath a
+// renamed container; a bounded OR keeps each answer well under the
+// servers' size limits (AD's MaxPageSize 1,000, slapd's default 500).
+const rereadBatch = 100
+
 // reread reads each object of refs whole, within the root DN, and passes
-// it to emit: an object no longer there, or no longer in scope, is a
-// deletion when cached.
+// it to emit, in the order of refs: an object no longer there, or no
+// longer in scope, is a deletion when cached.
 func (s *Source) reread(ctx context.Context, conn *ldap.Conn, refs []idRef, known dirsync.Known, cs *dirsync.ChangeSet, emit func(dirsync.Change) error) error {
-	for _, r := range refs {
+	for batch := range slices.Chunk(refs, rereadBatch) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		req := ldap.NewSearchRequest(s.conn.RootDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-			"(&"+s.query()+r.assertion+")", s.attributes(), nil)
-		res, err := conn.Search(req)
+		found, err := s.readByID(conn, batch)
 		if err != nil {
-			return fmt.Errorf("connector %s: re-read changed object: %w", s.conn.Name, err)
+			return err
 		}
-		cs.Read += len(res.Entries)
-		if len(res.Entries) == 0 {
-			if known.Has(r.id) {
-				if err := emit(dirsync.Change{DeleteID: r.id}); err != nil {
-					return err
-				}
+		cs.Read += len(found)
+		for _, r := range batch {
+			if err := s.emitReread(ctx, conn, r, found[r.id], known, emit); err != nil {
+				return err
 			}
-			continue
 		}
-		le := res.Entries[0]
+	}
+	return nil
+}
+
+// readByID returns the in-scope objects of refs under the root DN, by
+// stable ID, with one search.
+func (s *Source) readByID(conn *ldap.Conn, refs []idRef) (map[string]*ldap.Entry, error) {
+	var f strings.Builder
+	f.WriteString("(&" + s.query() + "(|")
+	for _, r := range refs {
+		f.WriteString(r.assertion)
+	}
+	f.WriteString("))")
+	req := ldap.NewSearchRequest(s.conn.RootDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		f.String(), s.attributes(), nil)
+	res, err := conn.Search(req)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: re-read changed objects: %w", s.conn.Name, err)
+	}
+	found := make(map[string]*ldap.Entry, len(res.Entries))
+	for _, le := range res.Entries {
+		if r, ok := s.ref(le); ok {
+			found[r.id] = le
+		}
+	}
+	return found, nil
+}
+
+// emitReread passes the re-read object of r, le (nil: not found), to emit
+// as an upsert, or as a deletion when it is gone or out of scope and
+// cached.
+func (s *Source) emitReread(ctx context.Context, conn *ldap.Conn, r idRef, le *ldap.Entry, known dirsync.Known, emit func(dirsync.Change) error) error {
+	var e *cache.Entry
+	if le != nil {
 		for _, m := range s.dialect.Mapping.Members {
 			if err := s.completeRanges(ctx, conn, le, m); err != nil {
 				return err
 			}
 		}
-		e, err := s.convert(le)
-		if err != nil {
+		var err error
+		if e, err = s.convert(le); err != nil {
 			return err
 		}
-		switch {
-		case e != nil:
-			err = emit(dirsync.Change{Upsert: e})
-		case known.Has(r.id):
-			err = emit(dirsync.Change{DeleteID: r.id})
-		}
-		if err != nil {
-			return err
-		}
+	}
+	switch {
+	case e != nil:
+		return emit(dirsync.Change{Upsert: e})
+	case known.Has(r.id):
+		return emit(dirsync.Change{DeleteID: r.id})
 	}
 	return nil
 }
