@@ -51,7 +51,7 @@ func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func()
 		if err != nil {
 			return nil, err
 		}
-		return &secureLDAPChecker{pool: newPool(target), conf: c.Google.SecureLDAP}, nil
+		return &secureLDAPChecker{pool: newPool(target), locate: google.NewSecureLDAPLocator(target, c.Google.SecureLDAP)}, nil
 	case c.Type == dirtype.Google:
 		return a.refuse(c, "google.secure_ldap is not configured: Google has no password-check API, so binds as its users "+
 			"are refused (configure Secure LDAP with an LDAP client's certificate to check passwords there, or sign in "+
@@ -80,15 +80,15 @@ func (a *Authenticator) refuse(c *config.Connector, why string) passwordChecker 
 
 // secureLDAPChecker checks a Google user's password with a bind to Google
 // Secure LDAP, through a pool like the LDAP types' (failover, TLS, typed
-// failures), as the user's entry in Google's tree: the cached DN is
-// dirgate's, not Google's.
+// failures), as the user's entry in Google's tree (looked up: the cached
+// DN is dirgate's, not Google's).
 type secureLDAPChecker struct {
 	*pool
-	conf *config.GoogleSecureLDAP
+	locate *google.SecureLDAPLocator
 }
 
 func (s *secureLDAPChecker) verify(ctx context.Context, e *cache.Entry, password string) (string, error) {
-	dn, err := google.SecureLDAPBindDN(s.conf, e.First("primaryEmail"))
+	dn, err := s.locate.BindDN(ctx, e.First("primaryEmail"), e.First("orgUnitPath"))
 	if err != nil {
 		return "", &Error{Reason: ReasonUnavailable, Connector: s.target.Name, Err: err}
 	}

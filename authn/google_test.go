@@ -54,6 +54,12 @@ func startSecureLDAPStub(t *testing.T) *secureLDAPStub {
 	s := &secureLDAPStub{caFile: ca.File(t)}
 	s.port = testnet.Serve(t, ln, func(c net.Conn) {
 		ldapstub.ServeConn(c, func(c net.Conn, id int64, op *ber.Packet) bool {
+			if op.Tag == ldap.ApplicationSearchRequest {
+				// A client without "Read user information": the checker
+				// binds as the DN of the cached org unit path.
+				ldapstub.Write(c, id, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultInsufficientAccessRights, ""), nil)
+				return true
+			}
 			if op.Tag != ldap.ApplicationBindRequest || len(op.Children) != 3 {
 				return false
 			}

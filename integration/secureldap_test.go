@@ -24,17 +24,19 @@ func googleSecureLDAP(t *testing.T, e env, fg *fakegoogle.Customer, name, hosts,
 	if err := os.WriteFile(keyFile, keyJSON, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("  - name: %s\n    type: google\n    email_domains: [%s]\n    timeout: 3s\n"+
+	return fmt.Sprintf("  - name: %s\n    type: google\n    email_domains: [%s, %s]\n    timeout: 3s\n"+
 		"    google:\n      service_account_key_file: %s\n      admin: admin@%s\n      token_url: %s\n      directory_url: %s\n"+
 		"      secure_ldap: {%s, port: %s, ca_file: %s, client_certificate_file: %s, client_key_file: %s, base_dn: %q}\n",
-		name, e.Get(t, "DIRGATE_GSL_DOMAIN"), keyFile, e.Get(t, "DIRGATE_GSL_DOMAIN"), fg.TokenURL(), fg.DirectoryURL(),
+		name, e.Get(t, "DIRGATE_GSL_DOMAIN"), e.Get(t, "DIRGATE_GSL_OTHER_DOMAIN"), keyFile, e.Get(t, "DIRGATE_GSL_DOMAIN"), fg.TokenURL(), fg.DirectoryURL(),
 		hosts, e.Get(t, "DIRGATE_GSL_LDAPS_PORT"), e.Get(t, "DIRGATE_GSL_CA"), cert, key, e.Get(t, "DIRGATE_GSL_BASE"))
 }
 
 // TestGoogleSecureLDAPBind binds through dirgate as the users of a Google
 // connector synced from a fake account, with their passwords checked by
 // the Secure LDAP emulation (a slapd that demands a client certificate):
-// the right password binds, also by alias and when the primary host is
+// the right password binds, also by alias, for a user in a nested org
+// unit and for a secondary domain's user who shares a local part with
+// another (each is looked up in Google's tree), and when the primary host is
 // down (failover); a wrong one is 49; a user Google suspended since the
 // last sync is refused by Secure LDAP, and once synced, by dirgate; a
 // certificate Secure LDAP does not trust makes every bind fail as
@@ -42,9 +44,14 @@ func googleSecureLDAP(t *testing.T, e env, fg *fakegoogle.Customer, name, hosts,
 func TestGoogleSecureLDAPBind(t *testing.T) {
 	e := loadEnv(t)
 	domain := e.Get(t, "DIRGATE_GSL_DOMAIN")
-	fg := fakegoogle.New(t, fakegoogle.WithDomains(domain))
+	fg := fakegoogle.New(t, fakegoogle.WithDomains(domain, e.Get(t, "DIRGATE_GSL_OTHER_DOMAIN")))
 	fg.PutUser(fakegoogle.User{ID: "100", PrimaryEmail: "admin@" + domain, IsAdmin: true})
 	fg.PutUser(fakegoogle.User{ID: "101", PrimaryEmail: e.Get(t, "DIRGATE_GSL_USER"), Aliases: []string{"ann.alias@" + domain}})
+	// In an org unit beneath the root: her entry is under it in Google's
+	// tree. The cache does not know the other domain's ann moved to
+	// /Sales: she is looked up.
+	fg.PutUser(fakegoogle.User{ID: "104", PrimaryEmail: e.Get(t, "DIRGATE_GSL_NESTED_USER"), OrgUnitPath: e.Get(t, "DIRGATE_GSL_NESTED_USER_OU")})
+	fg.PutUser(fakegoogle.User{ID: "105", PrimaryEmail: e.Get(t, "DIRGATE_GSL_OTHER_USER"), OrgUnitPath: "/"})
 	// Suspended at Google after the last sync: the cache still has her enabled.
 	fg.PutUser(fakegoogle.User{ID: "103", PrimaryEmail: e.Get(t, "DIRGATE_GSL_SUSPENDED_USER")})
 
@@ -86,6 +93,12 @@ func TestGoogleSecureLDAPBind(t *testing.T) {
 			{"ann.alias@" + domain, pw, 0},
 			{user, "wrong", ldap.LDAPResultInvalidCredentials},
 			{suspended, pw, ldap.LDAPResultInvalidCredentials},
+			{e.Get(t, "DIRGATE_GSL_NESTED_USER"), pw, 0},
+			{e.Get(t, "DIRGATE_GSL_NESTED_USER"), "wrong", ldap.LDAPResultInvalidCredentials},
+			// The same local part as user's, in the other domain: her own
+			// password binds, user's does not.
+			{e.Get(t, "DIRGATE_GSL_OTHER_USER"), e.Get(t, "DIRGATE_GSL_OTHER_USER_PW"), 0},
+			{e.Get(t, "DIRGATE_GSL_OTHER_USER"), pw, ldap.LDAPResultInvalidCredentials},
 		} {
 			if err := bind(tc.login, tc.password); (tc.code == 0 && err != nil) || (tc.code != 0 && !ldap.IsErrorWithCode(err, tc.code)) {
 				t.Errorf("bind as %s: %v, want code %d", tc.login, err, tc.code)

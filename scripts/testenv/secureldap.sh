@@ -13,15 +13,17 @@
 #   SL_PREFIX=DIRGATE_GSL           name prefix of the variables written to $SL_DIR/env
 #   SL_CA_FROM=<certs dir>          reuse ca.{crt,key} and wrong-ca.{crt,key} of another instance (e.g. $OL_DIR/certs,
 #                                   so one CA file verifies every upstream); default: fresh CAs
-#   SL_USER_PW SL_CONFIG_PW         passwords (defaults below)
+#   SL_USER_PW SL_OTHER_USER_PW SL_CONFIG_PW   passwords (defaults below)
 #   SL_LOGLEVEL=none                slapd debug level (e.g. "stats"); goes to $SL_DIR/slapd.log (errors always do)
 #
 # What it emulates:
 #   * LDAP clients authenticate with a TLS client certificate: TLSVerifyClient demand, so a TLS session without a
 #     certificate issued by the test CA (none, or one issued by wrong-ca) is refused during the handshake.
-#   * Google's tree: users at uid=<local part of the primary email>,ou=Users,dc=example,dc=test with mail, cn, sn,
-#     givenName and a password; groups at cn=<name>,ou=Groups. Searches are open to any client that passed the
-#     certificate check (userPassword: auth only).
+#   * Google's tree: users at uid=<local part of the primary email>,<their org unit>,dc=example,dc=test (the root
+#     org unit is ou=Users, /Sales/EU is ou=EU,ou=Sales,ou=Users) with mail, cn, sn, givenName and a password;
+#     lisa is in /Sales/EU, and ann@other.test (a secondary domain) shares ann's local part, lives in /Sales and has
+#     a password of her own; groups at cn=<name>,ou=Groups. Searches are open to any client that passed the
+#     certificate check (userPassword: auth only), as with Google's "Read user information" on.
 #   * "Suspended users cannot bind": sue is ppolicy-locked (pwdAccountLockedTime 000001010000Z, policy with
 #     pwdMaxFailure 0, so wrong passwords never lock anybody), so her binds fail with invalidCredentials (49).
 # Known divergences from Google: no access credentials (client bind DN + password), no StartTLS on 389, no
@@ -32,7 +34,8 @@
 # $SL_DIR/env (`. $SL_DIR/env`), P = $SL_PREFIX:
 #   P_LDAPS_URL P_HOST P_LDAPS_PORT P_BASE P_DOMAIN P_CA P_CERT_DIR P_CLIENT_CERT P_CLIENT_KEY P_UNTRUSTED_CLIENT_CERT
 #   P_UNTRUSTED_CLIENT_KEY P_USER_PW P_USER (primary email of a user who binds) P_USER_DN P_USER2 P_USER2_DN
-#   P_SUSPENDED_USER P_SUSPENDED_USER_DN P_DIR P_PID
+#   P_SUSPENDED_USER P_SUSPENDED_USER_DN P_NESTED_USER P_NESTED_USER_DN P_NESTED_USER_OU (org unit path) P_OTHER_DOMAIN
+#   P_OTHER_USER P_OTHER_USER_DN P_OTHER_USER_OU P_OTHER_USER_PW P_DIR P_PID
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,8 +46,11 @@ SL_PREFIX=${SL_PREFIX:-DIRGATE_GSL}
 SL_CA_FROM=${SL_CA_FROM:-}
 SL_LOGLEVEL=${SL_LOGLEVEL:-none}
 DOMAIN=example.test
+OTHER_DOMAIN=other.test
 BASE_DN=dc=example,dc=test
+NESTED_PARENT="ou=EU,ou=Sales,ou=Users,$BASE_DN"
 USER_PW=${SL_USER_PW:-Passw0rd!}
+OTHER_USER_PW=${SL_OTHER_USER_PW:-0ther-Passw0rd!}
 CONFIG_DN="cn=admin,cn=config"
 CONFIG_PW=${SL_CONFIG_PW:-ConfigPassw0rd!}
 POLICY_DN="cn=suspension,ou=Policies,$BASE_DN"
@@ -140,25 +146,38 @@ ppolicy_use_lockout
 EOF
 }
 
-# user UID GIVEN SN [LOCKED]: one ou=Users entry
-user() {
-  printf 'dn: uid=%s,ou=Users,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s %s\ngivenName: %s\nsn: %s\n' \
-    "$1" "$BASE_DN" "$1" "$2" "$3" "$2" "$3"
-  printf 'mail: %s@%s\nuserPassword: %s\n' "$1" "$DOMAIN" "$PW_HASH"
-  [[ -z ${4:-} ]] || printf 'pwdAccountLockedTime: 000001010000Z\n'
+# person PARENT UID GIVEN SN DOMAIN HASH [LOCKED]: one user entry under PARENT (ou=Users or an org unit beneath it)
+person() {
+  printf 'dn: uid=%s,%s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s %s\ngivenName: %s\nsn: %s\n' \
+    "$2" "$1" "$2" "$3" "$4" "$3" "$4"
+  printf 'mail: %s@%s\nuserPassword: %s\n' "$2" "$5" "$6"
+  [[ -z ${7:-} ]] || printf 'pwdAccountLockedTime: 000001010000Z\n'
   echo
 }
+
+# user UID GIVEN SN [LOCKED]: one ou=Users entry of the primary domain, with the user password
+user() { person "ou=Users,$BASE_DN" "$1" "$2" "$3" "$DOMAIN" "$PW_HASH" "${4:-}"; }
+
+# ou NAME PARENT: one org unit
+ou() { printf 'dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n' "$1" "$2" "$1"; }
 
 write_seed() {
   PW_HASH=$(slappasswd -h '{SSHA}' -s "$USER_PW")
   {
     printf 'dn: %s\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: Example (Secure LDAP emulation)\n\n' "$BASE_DN"
-    for ou in Users Groups Policies; do printf 'dn: ou=%s,%s\nobjectClass: organizationalUnit\nou: %s\n\n' "$ou" "$BASE_DN" "$ou"; done
+    for n in Users Groups Policies; do ou "$n" "$BASE_DN"; done
+    ou Sales "ou=Users,$BASE_DN"
+    ou EU "ou=Sales,ou=Users,$BASE_DN"
     printf 'dn: %s\nobjectClass: device\nobjectClass: pwdPolicy\ncn: suspension\npwdAttribute: userPassword\n' "$POLICY_DN"
     printf 'pwdLockout: TRUE\npwdMaxFailure: 0\ndescription: lets pwdAccountLockedTime refuse the binds of suspended users\n\n'
     user ann Ann Archer
     user bob Bob Baker
     user sue Sue Suspended locked
+    # Google places a user under her org unit (/Sales/EU), not directly under ou=Users
+    person "$NESTED_PARENT" lisa Lisa Smith "$DOMAIN" "$PW_HASH"
+    # the same local part as ann, in a secondary domain, with a password of her own: a bind to ann's entry with it
+    # fails, so only a bind to this entry (found by mail) checks it
+    person "ou=Sales,ou=Users,$BASE_DN" ann Ann Other "$OTHER_DOMAIN" "$(slappasswd -h '{SSHA}' -s "$OTHER_USER_PW")"
     printf 'dn: cn=staff,ou=Groups,%s\nobjectClass: groupOfNames\ncn: staff\n' "$BASE_DN"
     printf 'member: uid=ann,ou=Users,%s\nmember: uid=bob,ou=Users,%s\nmember: uid=sue,ou=Users,%s\n\n' "$BASE_DN" "$BASE_DN" "$BASE_DN"
   } >"$SL_DIR/seed.ldif"
@@ -172,7 +191,10 @@ write_env() {
     UNTRUSTED_CLIENT_CERT "$c/untrusted-client.crt" UNTRUSTED_CLIENT_KEY "$c/untrusted-client.key"
     USER_PW "$USER_PW" USER "ann@$DOMAIN" USER_DN "uid=ann,ou=Users,$BASE_DN"
     USER2 "bob@$DOMAIN" USER2_DN "uid=bob,ou=Users,$BASE_DN"
-    SUSPENDED_USER "sue@$DOMAIN" SUSPENDED_USER_DN "uid=sue,ou=Users,$BASE_DN" DIR "$SL_DIR" PID "$1"
+    SUSPENDED_USER "sue@$DOMAIN" SUSPENDED_USER_DN "uid=sue,ou=Users,$BASE_DN"
+    NESTED_USER "lisa@$DOMAIN" NESTED_USER_DN "uid=lisa,$NESTED_PARENT" NESTED_USER_OU /Sales/EU
+    OTHER_DOMAIN "$OTHER_DOMAIN" OTHER_USER "ann@$OTHER_DOMAIN" OTHER_USER_DN "uid=ann,ou=Sales,ou=Users,$BASE_DN"
+    OTHER_USER_OU /Sales OTHER_USER_PW "$OTHER_USER_PW" DIR "$SL_DIR" PID "$1"
   )
   {
     echo "# $SL_PREFIX: Google Secure LDAP emulation (slapd), written by scripts/testenv/secureldap.sh $(date -u +%FT%TZ)"
@@ -223,6 +245,9 @@ cmd_start() {
   # this emulation promises happens
   out=$(whoami client "uid=ann,ou=Users,$BASE_DN") || fail_start "ann's bind with the client certificate failed: $out"
   [[ $out == "dn:uid=ann,ou=Users,$BASE_DN" ]] || fail_start "ann's bind answered: $out"
+  out=$(whoami client "uid=lisa,$NESTED_PARENT") || fail_start "lisa's bind in a nested org unit failed: $out"
+  out=$(USER_PW=$OTHER_USER_PW whoami client "uid=ann,ou=Sales,ou=Users,$BASE_DN") ||
+    fail_start "ann@$OTHER_DOMAIN's bind failed: $out"
   out=$(whoami client "uid=sue,ou=Users,$BASE_DN") && fail_start "suspended sue could bind: $out"
   [[ $out == *"(49)"* ]] || fail_start "suspended sue's bind failed otherwise than with 49: $out"
   out=$(whoami "" "uid=ann,ou=Users,$BASE_DN") && fail_start "a session without a client certificate was accepted: $out"
