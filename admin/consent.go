@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dirgate/dirgate/entra"
+	"github.com/dirgate/dirgate/internal/pending"
 )
 
 // EntraApp is what "Connect Entra ID" needs to send an administrator to a
@@ -34,41 +34,29 @@ const consentCookie = "dirgate_admin_consent"
 // consentState is one "Connect Entra ID" round trip, keyed by its state.
 type consentState struct {
 	session, connector, binding string
-	expires                     time.Time
 }
 
-// consentStates are the round trips in progress: single use, short-lived,
-// bounded.
-type consentStates struct {
-	mu sync.Mutex
-	m  map[string]consentState
+// consentsPerSession bounds the round trips one console session has in
+// progress: an administrator starts one at a time, perhaps retries a few.
+const consentsPerSession = 16
+
+// consentStates are the round trips in progress: single use, short-lived
+// (consentTTL), bounded overall and per session, swept in bulk.
+type consentStates struct{ t *pending.Table[consentState] }
+
+func newConsentStates() consentStates {
+	return consentStates{pending.New[consentState](maxSessions, consentsPerSession)}
 }
 
-func (c *consentStates) put(now time.Time, s consentState) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]consentState{}
-	}
-	for k, v := range c.m {
-		if now.After(v.expires) {
-			delete(c.m, k)
-		}
-	}
-	if len(c.m) >= maxSessions {
-		return "", false
-	}
+// put stores s under a new state, which it returns; false when the table
+// or the session's share of it is full.
+func (c consentStates) put(now time.Time, s consentState) (string, bool) {
 	id := randomID()
-	c.m[id] = s
-	return id, true
+	return id, c.t.Put(now, id, s.session, s, now.Add(consentTTL))
 }
 
-func (c *consentStates) take(now time.Time, id string) (consentState, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.m[id]
-	delete(c.m, id)
-	return s, ok && !now.After(s.expires)
+func (c consentStates) take(now time.Time, id string) (consentState, bool) {
+	return c.t.Take(now, id)
 }
 
 func (s *server) consentRoutes(m *http.ServeMux) {
@@ -93,7 +81,7 @@ func (s *server) consentAction(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	binding := randomID()
-	state, ok := s.consents.put(s.now(), consentState{session: sess.id, connector: st.Name, binding: binding, expires: s.now().Add(consentTTL)})
+	state, ok := s.consents.put(s.now(), consentState{session: sess.id, connector: st.Name, binding: binding})
 	if !ok {
 		s.errorPage(w, r, sess, http.StatusServiceUnavailable, "Busy", "Too many consent requests are in progress. Try again in a few minutes.")
 		return

@@ -50,6 +50,7 @@ func newServer(b Backend, o Options) *server {
 		token:    sha256.Sum256([]byte(o.Token)),
 		hasToken: o.Token != "",
 		limiter:  newFailLimiter(),
+		consents: newConsentStates(),
 		syncCtx:  func(r *http.Request) context.Context { return context.WithoutCancel(r.Context()) },
 	}
 	s.sessions = newSessions(func() time.Time { return s.now() })

@@ -116,7 +116,7 @@ func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log
 	if p.upstreams, err = newUpstreams(cfg.Upstreams, func() time.Time { return p.now() }); err != nil {
 		return nil, err
 	}
-	p.upLogins.m = map[string]*upstreamLogin{}
+	p.upLogins = newUpstreamLogins()
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
 	p.keys, err = newKeyRing(context.Background(), states.Keys, cfg.KeyRotation, keep, func() time.Time { return p.now() })
 	if err != nil {

@@ -16,6 +16,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/dirgate/dirgate/internal/pending"
 )
 
 // Upstream is an OpenID provider (Microsoft Entra ID, Google) that users of
@@ -100,41 +102,29 @@ type upstream struct {
 type upstreamLogin struct {
 	request, upstream string
 	nonce, verifier   string
-	expires           time.Time
 }
 
-// upstreamLogins holds the round trips in progress.
+// upstreamLogins holds the round trips in progress, for upstreamTTL each.
+// Anyone can start one, so the table is bounded and swept in bulk
+// (pending.Table). It has no bound per client address: behind a reverse
+// proxy every browser has the proxy's.
 type upstreamLogins struct {
-	mu sync.Mutex
-	m  map[string]*upstreamLogin
+	t *pending.Table[*upstreamLogin]
 }
 
-func (l *upstreamLogins) put(now time.Time, u *upstreamLogin) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, v := range l.m {
-		if now.After(v.expires) {
-			delete(l.m, k)
-		}
-	}
-	if len(l.m) >= maxPending {
-		return "", false
-	}
+func newUpstreamLogins() upstreamLogins {
+	return upstreamLogins{pending.New[*upstreamLogin](maxPending, 0)}
+}
+
+// put stores u under a new state, which it returns; false when full.
+func (l upstreamLogins) put(now time.Time, u *upstreamLogin) (string, bool) {
 	s := token(24)
-	l.m[s] = u
-	return s, true
+	return s, l.t.Put(now, s, "", u, now.Add(upstreamTTL))
 }
 
 // take removes and returns the live round trip of state.
-func (l *upstreamLogins) take(now time.Time, state string) (*upstreamLogin, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	u, ok := l.m[state]
-	delete(l.m, state)
-	if !ok || now.After(u.expires) {
-		return nil, false
-	}
-	return u, true
+func (l upstreamLogins) take(now time.Time, state string) (*upstreamLogin, bool) {
+	return l.t.Take(now, state)
 }
 
 func (u *upstream) client() *http.Client {
@@ -276,7 +266,7 @@ func (p *Provider) sendUpstream(w http.ResponseWriter, r *http.Request, id strin
 		p.loginPage(w, http.StatusServiceUnavailable, id, req, hint, "Sign-in with "+u.Label+" is not available right now. Try again in a few minutes.")
 		return
 	}
-	login := &upstreamLogin{request: id, upstream: u.Name, nonce: token(18), verifier: oauth2.GenerateVerifier(), expires: p.now().Add(upstreamTTL)}
+	login := &upstreamLogin{request: id, upstream: u.Name, nonce: token(18), verifier: oauth2.GenerateVerifier()}
 	state, ok := p.upLogins.put(p.now(), login)
 	if !ok {
 		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
