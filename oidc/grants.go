@@ -57,6 +57,14 @@ type grants struct {
 
 	mu       sync.Mutex
 	requests map[string]*authRequest
+	// swept is the table's size after the last sweep: a sweep runs when
+	// the table has doubled since, so a flood of unfinished sign-ins
+	// costs amortised O(1) per start instead of a walk of the table each
+	// (as internal/pending does for the upstream round trips).
+	swept int
+	// fullSwept is when a full table was last swept: at most once a
+	// second, so a flood against a full table costs a refusal each.
+	fullSwept time.Time
 }
 
 func newGrants(store state.Grants, now func() time.Time) *grants {
@@ -81,13 +89,25 @@ func hashToken(t string) string {
 // sign-ins.
 const maxPending = state.MaxPending
 
+// gc drops expired requests when the table has doubled since the last
+// sweep, or is full.
 func (g *grants) gc() {
-	now := g.now()
+	n, now := len(g.requests), g.now()
+	switch {
+	case n >= maxPending:
+		if now.Sub(g.fullSwept) < time.Second {
+			return
+		}
+		g.fullSwept = now
+	case n < max(2*g.swept, 1024):
+		return
+	}
 	for k, r := range g.requests {
 		if now.After(r.Expires) {
 			delete(g.requests, k)
 		}
 	}
+	g.swept = len(g.requests)
 }
 
 func (g *grants) putRequest(r *authRequest) (string, bool) {
