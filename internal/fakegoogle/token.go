@@ -98,7 +98,7 @@ func (c *Customer) jwtBearer(raw string) (map[string]any, *oauthError) {
 	invalid := func(desc string) (map[string]any, *oauthError) {
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", desc)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return invalid(descBadSignature)
 	}
