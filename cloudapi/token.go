@@ -1,6 +1,7 @@
 package cloudapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -110,7 +111,7 @@ func (b *bearer) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			_ = req.Body.Close() // a RoundTripper closes the body, even on error
 		}
-		return nil, fmt.Errorf("%w: %s", ErrForeignHost, o)
+		return nil, fmt.Errorf("%w: %s", ErrForeignHost, cmp.Or(o, "a URL without an http(s) scheme and host"))
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := b.tokens.Token()
