@@ -160,7 +160,7 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 
 // Changes reads what changed since the cursor's delta links.
 func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, emit func(dirsync.Change) error) (dirsync.ChangeSet, error) {
-	cur, err := decodeCursor(raw)
+	cur, err := decodeCursor(raw, s.conn.Entra.GraphURL)
 	if err != nil {
 		return dirsync.ChangeSet{}, err
 	}
@@ -331,6 +331,9 @@ func (s *Source) follow(ctx context.Context, link string, fn func(*object)) (str
 		if pages > maxPages {
 			return "", fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
 		}
+		if err := checkLink(link, s.conn.Entra.GraphURL); err != nil {
+			return "", fmt.Errorf("connector %s: %w", s.conn.Name, err)
+		}
 		body, err := s.api.Get(ctx, link)
 		if err != nil {
 			return "", s.graphError(err)
@@ -374,10 +377,17 @@ func (s *Source) host() string {
 	return s.conn.Entra.GraphURL
 }
 
-func decodeCursor(raw []byte) (*cursor, error) {
+// decodeCursor reads a stored cursor, whose delta links must be on
+// graphURL's scheme and host: one left by another graph_url is invalid.
+func decodeCursor(raw []byte, graphURL string) (*cursor, error) {
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Version != cursorVersion || c.Users == "" || c.Groups == "" {
 		return nil, fmt.Errorf("not an entra cursor: %w", dirsync.ErrCursorInvalid)
+	}
+	for _, link := range []string{c.Users, c.Groups} {
+		if err := checkLink(link, graphURL); err != nil {
+			return nil, fmt.Errorf("the entra cursor's delta link is not on graph_url's host (%w): %w", err, dirsync.ErrCursorInvalid)
+		}
 	}
 	if c.GroupState == nil {
 		c.GroupState = map[string]*groupState{}
