@@ -135,7 +135,8 @@ func (s *server) consentCallback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: consentCookie, Value: "", Path: s.callbackPath(name), MaxAge: -1, HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	f := &flash{Connector: name, From: "detail", Action: "consent"}
-	f.Status, f.Consent = consentOutcome(q)
+	app, _ := s.entraApp(name)
+	f.Status, f.Consent = consentOutcome(q, app.Tenant)
 	s.log.Info("admin: admin consent answered", "connector", name, "outcome", f.Status, "error", q.Get("error"))
 	rep, err := s.b.TestConnection(r.Context(), name)
 	f.Report = rep
@@ -150,9 +151,16 @@ func (s *server) consentCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // consentOutcome decodes Microsoft's answer: admin_consent=True, or an
-// error with an AADSTS code, in plain words.
-func consentOutcome(q url.Values) (status, msg string) {
+// error with an AADSTS code, in plain words. Consent granted in another
+// tenant than the connector's (configured by its ID) is refused: an
+// administrator signed in to the wrong tenant, and the connector's tenant
+// still lacks it. A tenant configured by domain name cannot be compared.
+func consentOutcome(q url.Values, tenant string) (status, msg string) {
 	if q.Get("error") == "" && strings.EqualFold(q.Get("admin_consent"), "true") {
+		if got := q.Get("tenant"); isGUID(tenant) && got != "" && !strings.EqualFold(got, tenant) {
+			return "failed", "Admin consent was granted in another tenant (" + got + ") than this connector's (" + tenant +
+				"): the administrator probably signed in to the wrong tenant. Press \"Connect Entra ID\" again and sign in as an administrator of tenant " + tenant + "."
+		}
 		msg = "An administrator granted admin consent to the app"
 		if t := q.Get("tenant"); t != "" {
 			msg += " for tenant " + t
@@ -174,4 +182,23 @@ func consentOutcome(q url.Values) (status, msg string) {
 func (s *server) isEntra(name string) bool {
 	_, ok := s.entraApp(name)
 	return ok
+}
+
+// isGUID reports whether s is a GUID (8-4-4-4-12 hexadecimal digits), the
+// form of a tenant ID.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", c):
+			return false
+		}
+	}
+	return true
 }
