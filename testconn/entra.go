@@ -306,7 +306,7 @@ func explainHTTPS(ctx context.Context, host string, err error, timeout time.Dura
 		return fail("contacting "+host+": the test was stopped", "")
 	case errors.As(err, &de):
 		return fail(host+": name resolution failed: "+de.Err,
-			"check this machine's DNS configuration, and that cloud, authority_url and graph_url name the right hosts")
+			"check this machine's DNS configuration, and that "+host+" is the right host (the connector's URL settings name it)")
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return fail("connection to "+host+" refused", "allow outbound HTTPS (TCP 443) from this machine to "+host+
 			", directly or through the proxy named by HTTPS_PROXY")
