@@ -165,7 +165,7 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	g.done = true
 	if err != nil {
 		g.dropSelf()
-		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, err)
+		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, redactValue(err))
 	}
 	if g.hot != nil {
 		g.hot.ready.Store(true)

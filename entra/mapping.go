@@ -52,19 +52,28 @@ func (s *Source) userEntry(o *object) *cache.Entry {
 	return e
 }
 
-// groupEntry maps a Graph group and its members: the users in scope
-// (inScope) and every group, named by their DNs.
+// groupEntry maps a Graph group and its members, named by their DNs:
+// Members holds every user and group Graph lists (the state the next
+// incremental round starts from), the member attribute only the users in
+// scope (inScope) and the groups.
 func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Entry {
 	o := &g.Object
 	e := &cache.Entry{ID: o.ID, DN: s.dn("groups", o.ID), Kind: cache.KindGroup}
-	for _, id := range g.Users {
-		if inScope(id) {
-			e.Members = append(e.Members, s.dn("users", id))
+	var served []string
+	for _, id := range sortedKeys(g.members) {
+		if g.members[id] == memberUser {
+			dn := s.dn("users", id)
+			e.Members = append(e.Members, dn)
+			if inScope(id) {
+				served = append(served, dn)
+			}
 		}
 	}
-	for _, id := range g.Groups {
-		if id != o.ID { // a group listing itself would loop
-			e.Members = append(e.Members, s.dn("groups", id))
+	for _, id := range sortedKeys(g.members) {
+		if g.members[id] == memberGroup && id != o.ID { // a group listing itself would loop
+			dn := s.dn("groups", id)
+			e.Members = append(e.Members, dn)
+			served = append(served, dn)
 		}
 	}
 	attrs := cache.Attrs{}
@@ -84,7 +93,7 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 			attrs.Add(b.name, cache.Bool(*b.v))
 		}
 	}
-	attrs.Add("member", e.Members...)
+	attrs.Add("member", served...)
 	e.Attrs = attrs
 	return e
 }

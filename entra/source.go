@@ -11,10 +11,14 @@
 // renames its entry. Readable names are attributes: uid and
 // userPrincipalName hold the UPN, cn and displayName the display name.
 //
-// The cursor holds both delta links, stored as Graph gave them, and what
-// an incremental round needs but Graph does not repeat: every group's
-// properties and full member list, since members@delta reports only the
-// members added and removed.
+// The cursor holds both delta links, stored as Graph gave them. What an
+// incremental round needs but Graph does not repeat, a group's full member
+// list (members@delta reports only the members added and removed), is the
+// cached group entry: its Members list every user and group Graph lists,
+// in scope or not (a soft-deleted user's memberships come back with a
+// restore), while its served member attribute lists only the entries
+// served. A cursor that grew with the tenant could not be stored past a
+// few million memberships.
 package entra
 
 import (
@@ -85,58 +89,29 @@ func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error)
 	return s, nil
 }
 
-// cursor is the stored position of an entra connector.
+// cursor is the stored position of an entra connector: the two delta
+// links and nothing that grows with the tenant. Version 1 also held every
+// group's properties and members; it is refused (a full round follows),
+// as the groups cached under it lack the members hidden from them.
 type cursor struct {
 	Version int    `json:"v"`
 	Users   string `json:"users"`  // deltaLink of /users/delta
 	Groups  string `json:"groups"` // deltaLink of /groups/delta
-	// GroupState holds every group the tenant has, in scope or not.
-	GroupState map[string]*groupState `json:"groupState"`
 }
 
+const cursorVersion = 2
+
+// groupState is a group as a round knows it: its properties and every
+// member Graph lists, as id → @odata.type, in scope or not.
 type groupState struct {
-	Object  object   `json:"o"`
-	Users   []string `json:"u,omitempty"`
-	Groups  []string `json:"g,omitempty"`
+	Object  object
 	members map[string]string
 }
-
-// memberSet returns the group's members as id → @odata.type.
-func (g *groupState) memberSet() map[string]string {
-	if g.members == nil {
-		g.members = map[string]string{}
-		for _, id := range g.Users {
-			g.members[id] = memberUser
-		}
-		for _, id := range g.Groups {
-			g.members[id] = memberGroup
-		}
-	}
-	return g.members
-}
-
-// freeze writes the member set back to the lists the cursor stores.
-func (g *groupState) freeze() {
-	members := g.memberSet()
-	g.Users, g.Groups = nil, nil
-	for id, typ := range members {
-		if typ == memberUser {
-			g.Users = append(g.Users, id)
-		} else {
-			g.Groups = append(g.Groups, id)
-		}
-	}
-	slices.Sort(g.Users)
-	slices.Sort(g.Groups)
-}
-
-const cursorVersion = 1
 
 // Full reads the whole tenant: a delta round of users, then of groups,
 // each from the start, whose deltaLinks become the cursor.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	cur := &cursor{Version: cursorVersion, GroupState: map[string]*groupState{}}
-	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, purged: map[string]bool{}, touched: map[string]bool{}}
+	r := s.newRound(nil)
 	usersLink, groupsLink := DeltaQueries(s.conn.Entra.GraphURL)
 	if err := r.read(ctx, usersLink, groupsLink); err != nil {
 		return dirsync.Listing{}, err
@@ -149,30 +124,40 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 			}
 		}
 	}
-	for _, id := range sortedKeys(cur.GroupState) {
-		if err := emit(s.groupEntry(cur.GroupState[id], inScope)); err != nil {
+	for _, id := range sortedKeys(r.groups) {
+		if err := emit(s.groupEntry(r.groups[id], inScope)); err != nil {
 			return dirsync.Listing{}, err
 		}
 	}
-	b, err := cur.encode()
+	b, err := r.cur.encode()
 	return dirsync.Listing{Host: s.host(), Cursor: b}, err
 }
 
-// Changes reads what changed since the cursor's delta links.
+// Changes reads what changed since the cursor's delta links. A group's
+// members before the round are those of its cached entry, which lists
+// every member Graph reported (the served member attribute only those in
+// scope), read through the dirsync.Cached the engine passes with ctx;
+// without one the round cannot start and a full one is needed.
 func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, emit func(dirsync.Change) error) (dirsync.ChangeSet, error) {
 	cur, err := decodeCursor(raw, s.conn.Entra.GraphURL)
 	if err != nil {
 		return dirsync.ChangeSet{}, err
 	}
-	r := &round{s: s, cur: cur, users: map[string]*object{}, goneUsers: map[string]bool{}, purged: map[string]bool{}, touched: map[string]bool{}, goneGroups: map[string]bool{}}
+	cached := dirsync.CachedFrom(ctx)
+	if cached == nil {
+		return dirsync.ChangeSet{}, fmt.Errorf("connector %s: no cached groups to apply members@delta to: %w", s.conn.Name, dirsync.ErrCursorInvalid)
+	}
+	r := s.newRound(cached)
 	if err := r.read(ctx, cur.Users, cur.Groups); err != nil {
 		return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
 	}
 	inScope := r.userScope(known)
 	// A user entering or leaving scope enters or leaves its groups.
-	for id, o := range r.users {
-		if s.inScope(o) != known.Has(id) {
-			r.touchGroupsOf(id)
+	for _, id := range sortedKeys(r.users) {
+		if s.inScope(r.users[id]) != known.Has(id) {
+			if err := r.touchGroupsOf(ctx, id, "users"); err != nil {
+				return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
+			}
 		}
 	}
 	for _, id := range sortedKeys(r.users) {
@@ -189,11 +174,9 @@ func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, e
 			return dirsync.ChangeSet{}, err
 		}
 	}
-	for _, id := range sortedKeys(r.touched) {
-		if g := cur.GroupState[id]; g != nil {
-			if err := emit(dirsync.Change{Upsert: s.groupEntry(g, inScope)}); err != nil {
-				return dirsync.ChangeSet{}, err
-			}
+	for _, id := range sortedKeys(r.groups) {
+		if err := emit(dirsync.Change{Upsert: s.groupEntry(r.groups[id], inScope)}); err != nil {
+			return dirsync.ChangeSet{}, err
 		}
 	}
 	for _, id := range sortedKeys(r.goneGroups) {
@@ -201,21 +184,28 @@ func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, e
 			return dirsync.ChangeSet{}, err
 		}
 	}
-	b, err := cur.encode()
+	b, err := r.cur.encode()
 	return dirsync.ChangeSet{Host: s.host(), Cursor: b, Read: r.count, Method: "graph delta"}, err
 }
 
-// round is one delta round over users and groups, merging what it reads
-// into the cursor's group state.
+// round is one delta round over users and groups. groups holds the groups
+// to emit: in a full round every group, in an incremental one those the
+// round changed, loaded from the cache before the first change.
 type round struct {
 	s          *Source
-	cur        *cursor
+	cached     dirsync.Cached // nil in a full round
+	cur        cursor
 	users      map[string]*object // users read, last version wins
 	goneUsers  map[string]bool
 	purged     map[string]bool // gone users deleted for good, not soft-deleted
-	touched    map[string]bool // groups to re-emit
+	groups     map[string]*groupState
 	goneGroups map[string]bool
 	count      int
+}
+
+func (s *Source) newRound(cached dirsync.Cached) *round {
+	return &round{s: s, cached: cached, cur: cursor{Version: cursorVersion}, users: map[string]*object{},
+		goneUsers: map[string]bool{}, purged: map[string]bool{}, groups: map[string]*groupState{}, goneGroups: map[string]bool{}}
 }
 
 func (r *round) read(ctx context.Context, usersLink, groupsLink string) error {
@@ -223,59 +213,55 @@ func (r *round) read(ctx context.Context, usersLink, groupsLink string) error {
 	if r.cur.Users, err = r.s.follow(ctx, usersLink, r.user); err != nil {
 		return err
 	}
-	if r.cur.Groups, err = r.s.follow(ctx, groupsLink, r.group); err != nil {
+	if r.cur.Groups, err = r.s.follow(ctx, groupsLink, func(o *object) error { return r.group(ctx, o) }); err != nil {
 		return err
 	}
-	for id := range r.goneUsers {
+	for _, id := range sortedKeys(r.goneUsers) {
 		// A soft-deleted user's memberships come back with a restore, which
 		// groups/delta does not report: keep them, hidden by userScope.
 		if r.purged[id] {
-			r.dropMember(id)
+			err = r.dropMember(ctx, id, "users")
 		} else {
-			r.touchGroupsOf(id)
+			err = r.touchGroupsOf(ctx, id, "users")
+		}
+		if err != nil {
+			return err
 		}
 	}
-	for id := range r.goneGroups {
-		r.dropMember(id)
-	}
-	for _, g := range r.cur.GroupState {
-		g.freeze()
+	for _, id := range sortedKeys(r.goneGroups) {
+		if err := r.dropMember(ctx, id, "groups"); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func (r *round) user(o *object) {
+func (r *round) user(o *object) error {
 	r.count++
 	if o.Removed != nil {
 		delete(r.users, o.ID)
 		r.goneUsers[o.ID] = true
 		r.purged[o.ID] = o.Removed.Reason == removedDeleted
-		return
+		return nil
 	}
 	delete(r.goneUsers, o.ID) // restored within the round
 	delete(r.purged, o.ID)
 	r.users[o.ID] = o
+	return nil
 }
 
-func (r *round) group(o *object) {
+func (r *round) group(ctx context.Context, o *object) error {
 	r.count++
 	if o.Removed != nil {
-		delete(r.cur.GroupState, o.ID)
-		delete(r.touched, o.ID)
-		if r.goneGroups != nil {
-			r.goneGroups[o.ID] = true
-		}
-		return
+		delete(r.groups, o.ID)
+		r.goneGroups[o.ID] = true
+		return nil
 	}
-	if r.goneGroups != nil {
-		delete(r.goneGroups, o.ID)
+	delete(r.goneGroups, o.ID)
+	g, err := r.load(ctx, o.ID)
+	if err != nil {
+		return err
 	}
-	g := r.cur.GroupState[o.ID]
-	if g == nil {
-		g = &groupState{}
-		r.cur.GroupState[o.ID] = g
-	}
-	members := g.memberSet()
 	// A large group comes in slices on several pages: merge them. The
 	// properties are the same on each slice; keep the last.
 	g.Object = *o
@@ -284,30 +270,79 @@ func (r *round) group(o *object) {
 		switch {
 		case m.Type != memberUser && m.Type != memberGroup:
 		case m.Removed != nil:
-			delete(members, m.ID)
+			delete(g.members, m.ID)
 		default:
-			members[m.ID] = m.Type
+			g.members[m.ID] = m.Type
 		}
 	}
-	r.touched[o.ID] = true
+	return nil
 }
 
-// touchGroupsOf marks the groups listing id for re-emitting.
-func (r *round) touchGroupsOf(id string) {
-	for gid, g := range r.cur.GroupState {
-		if _, ok := g.memberSet()[id]; ok {
-			r.touched[gid] = true
+// load returns the round's state of group id, marking the group for
+// emitting: in an incremental round, first the cached group's; nil when
+// the group is neither read nor cached.
+func (r *round) load(ctx context.Context, id string) (*groupState, error) {
+	if g := r.groups[id]; g != nil {
+		return g, nil
+	}
+	g := &groupState{Object: object{ID: id}, members: map[string]string{}}
+	if r.cached != nil {
+		e, err := r.cached.Get(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("connector %s: read cached group %s: %w", r.s.conn.Name, id, err)
+		}
+		if e != nil {
+			g = r.s.stateOf(e)
 		}
 	}
+	r.groups[id] = g
+	return g, nil
+}
+
+// touchGroupsOf marks the groups listing the object id of kind ("users"
+// or "groups") for emitting.
+func (r *round) touchGroupsOf(ctx context.Context, id, kind string) error {
+	_, err := r.groupsOf(ctx, id, kind)
+	return err
+}
+
+// groupsOf loads the groups listing the object id of kind: those this
+// round changed, and the cached ones.
+func (r *round) groupsOf(ctx context.Context, id, kind string) ([]*groupState, error) {
+	var out []*groupState
+	for _, gid := range sortedKeys(r.groups) {
+		if _, ok := r.groups[gid].members[id]; ok {
+			out = append(out, r.groups[gid])
+		}
+	}
+	if r.cached == nil {
+		return out, nil
+	}
+	ids, err := r.cached.GroupsListing(ctx, r.s.dn(kind, id))
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: read the cached groups of %s: %w", r.s.conn.Name, id, err)
+	}
+	for _, gid := range ids {
+		if r.goneGroups[gid] || r.groups[gid] != nil {
+			continue // gone, or counted above unless this round removed id
+		}
+		g, err := r.load(ctx, gid)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }
 
 // dropMember removes a deleted object from every group at once: Graph
 // does not always report the implicit removals in groups/delta.
-func (r *round) dropMember(id string) {
-	r.touchGroupsOf(id)
-	for _, g := range r.cur.GroupState {
-		delete(g.memberSet(), id)
+func (r *round) dropMember(ctx context.Context, id, kind string) error {
+	gs, err := r.groupsOf(ctx, id, kind)
+	for _, g := range gs {
+		delete(g.members, id)
 	}
+	return err
 }
 
 // userScope returns whether a user ID names an entry served: one read in
@@ -326,7 +361,7 @@ func (r *round) userScope(known dirsync.Known) func(string) bool {
 // verbatim (empty pages included) until the deltaLink, which it returns.
 // A throttled page is re-requested by cloudapi with the same link; an
 // expired or reset delta token is ErrCursorInvalid.
-func (s *Source) follow(ctx context.Context, link string, fn func(*object)) (string, error) {
+func (s *Source) follow(ctx context.Context, link string, fn func(*object) error) (string, error) {
 	for pages := 0; ; pages++ {
 		if pages > maxPages {
 			return "", fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
@@ -343,7 +378,9 @@ func (s *Source) follow(ctx context.Context, link string, fn func(*object)) (str
 			return "", fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, pathOf(link), err)
 		}
 		for i := range p.Value {
-			fn(&p.Value[i])
+			if err := fn(&p.Value[i]); err != nil {
+				return "", err
+			}
 		}
 		if p.DeltaLink != "" {
 			return p.DeltaLink, nil
@@ -382,15 +419,12 @@ func (s *Source) host() string {
 func decodeCursor(raw []byte, graphURL string) (*cursor, error) {
 	var c cursor
 	if err := json.Unmarshal(raw, &c); err != nil || c.Version != cursorVersion || c.Users == "" || c.Groups == "" {
-		return nil, fmt.Errorf("not an entra cursor: %w", dirsync.ErrCursorInvalid)
+		return nil, fmt.Errorf("not an entra cursor of version %d: %w", cursorVersion, dirsync.ErrCursorInvalid)
 	}
 	for _, link := range []string{c.Users, c.Groups} {
 		if err := checkLink(link, graphURL); err != nil {
 			return nil, fmt.Errorf("the entra cursor's delta link is not on graph_url's host (%w): %w", err, dirsync.ErrCursorInvalid)
 		}
-	}
-	if c.GroupState == nil {
-		c.GroupState = map[string]*groupState{}
 	}
 	return &c, nil
 }

@@ -356,7 +356,7 @@ func (e *Engine) incremental(ctx context.Context, c *config.Connector, src Incre
 	}
 	d := &cache.Delta{}
 	deleted := map[string]bool{}
-	cs, err := src.Changes(ctx, cursor, Known(known), func(ch Change) error {
+	cs, err := src.Changes(WithCached(ctx, storeCached{e.store, c.Name}), cursor, Known(known), func(ch Change) error {
 		switch {
 		case ch.Upsert != nil:
 			ch.Upsert.Connector = c.Name
