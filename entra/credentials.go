@@ -109,7 +109,8 @@ func (ts *TokenSource) fetch() (*oauth2.Token, error) {
 			"client_assertion":      {assertion},
 		}
 	}
-	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ts.hc)
+	// A redirect would re-send the secret or assertion to its Location.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, cloudapi.NoRedirects(ts.hc))
 	now := ts.clk.Now()
 	t, err := cfg.Token(ctx)
 	if err != nil {

@@ -38,7 +38,8 @@ func NewTokenCache(g *config.Google, hc *http.Client, clk clock.Clock) *cloudapi
 		}
 		cfg.Subject = g.Admin
 		cfg.TokenURL = g.TokenURL
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+		// A redirect would re-send the signed assertion to its Location.
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, cloudapi.NoRedirects(hc))
 		issued := clk.Now()
 		t, err := cfg.TokenSource(ctx).Token()
 		if err != nil {

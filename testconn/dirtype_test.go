@@ -13,7 +13,8 @@ import (
 // steps, and every step of this package applies to some type.
 func TestStepsMatchRegistry(t *testing.T) {
 	ours := []string{StepDNS, StepTCP, StepTLS, StepStartTLS, StepBind, StepRootDN, StepSearch, StepPaging,
-		StepAuthority, StepCredentials, StepPermissions, StepSample, StepDelta, StepPasswordCheck}
+		StepAuthority, StepCredentials, StepPermissions, StepSample, StepDelta, StepPasswordCheck,
+		StepTokenEndpoint, StepDelegation, StepGroups}
 	var named []string
 	for _, typ := range dirtype.All() {
 		for _, s := range typ.TestSteps {
