@@ -16,6 +16,9 @@ import (
 type Delta struct {
 	Upserts []*Entry
 	Deletes []string
+	// Unchanged is how many entries the caller found unchanged and left
+	// out (a full run applied as a delta): they are counted as unchanged.
+	Unchanged int
 }
 
 // DeltaCounts says what applying a delta did.
@@ -55,7 +58,7 @@ func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []
 func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	var counts DeltaCounts
+	counts := DeltaCounts{Unchanged: d.Unchanged}
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	gen, err := currentGen(txn, conn)

@@ -17,7 +17,7 @@ import (
 // counts as the transaction would: an ID both deleted and upserted counts
 // as deleted and added.
 func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
-	var counts DeltaCounts
+	counts := DeltaCounts{Unchanged: d.Unchanged}
 	upserts := lastStates(d.Upserts)
 	next := make(map[string]*Entry, len(upserts))
 	for _, e := range upserts {

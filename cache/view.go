@@ -35,6 +35,10 @@ func (v *View) Project(keep func(name string) bool) { v.keep = keep }
 // Connectors returns the connectors that have a served generation.
 func (v *View) Connectors() []string { return v.conns }
 
+// Generation returns the generation of conn the view serves, 0 when there
+// is none. A full sync writes a new one; a delta changes it in place.
+func (v *View) Generation(conn string) uint64 { return v.gens[conn] }
+
 // Get returns the entry with the given stable ID.
 func (v *View) Get(conn, id string) (*Entry, error) {
 	gen, ok := v.gens[conn]

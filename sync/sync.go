@@ -2,9 +2,10 @@
 // the upstream, diffs what it read against the served state into a plan
 // (adds, updates, deletes), checks the plan against the connector's safety
 // rules, and only then applies it atomically: a full run as a new cache
-// generation, an incremental run as one transaction (or, when its changes
-// are too many for one, as a new generation the cache derives from the
-// served one: the upstream is not read again).
+// generation, unless it changed few entries (then, like an incremental run,
+// as a delta onto the served one), an incremental run as one transaction
+// (or, when its changes are too many for one, as a new generation the cache
+// derives from the served one: the upstream is not read again).
 //
 // The directory is named sync, as the design lays out; the package is named
 // dirsync so that importers, which all use the standard library's sync too,
@@ -226,15 +227,8 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		return false, fmt.Errorf("sync %s: read cached state: %w", c.Name, err)
 	}
 
-	var gen *cache.Generation
-	if !o.DryRun {
-		var err error
-		if gen, err = e.store.NewGeneration(c.Name); err != nil {
-			return false, fmt.Errorf("sync %s: %w", c.Name, err)
-		}
-		// Abort is a no-op once committed.
-		defer gen.Abort()
-	}
+	w := &fullWriter{store: e.store, conn: c.Name, limit: deltaLimit(len(old)), off: o.DryRun}
+	defer w.abort()
 	read := src.Full
 	if ps, ok := src.(PriorSource); ok {
 		prior, err := e.store.Cursor(c.Name)
@@ -258,6 +252,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		en.Connector = c.Name
 		en.Normalize()
 		h, existed := old[en.ID]
+		same := false
 		switch {
 		case !existed:
 			res.Plan.Adds = append(res.Plan.Adds, PlanItem{en.ID, en.DN, en.Kind})
@@ -265,11 +260,9 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 			res.Plan.Updates = append(res.Plan.Updates, PlanItem{en.ID, en.DN, en.Kind})
 		default:
 			res.Unchanged++
+			same = true
 		}
-		if gen != nil {
-			return gen.Put(en)
-		}
-		return nil
+		return w.put(ctx, en, same)
 	})
 	res.Host = listing.Host
 	if err != nil {
@@ -295,11 +288,6 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		// The connector was in error: an upstream that just recovered may
 		// still be answering partially. Keep the entries one more run.
 		res.DeletesPaused, res.Deleted = res.Deleted, 0
-		if gen != nil {
-			if err := e.carryOver(ctx, c.Name, res.Plan.Deletes, gen); err != nil {
-				return false, err
-			}
-		}
 	}
 	if o.DryRun {
 		return false, nil
@@ -310,26 +298,36 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		// Nothing changed: keep the served generation, store the cursor.
 		return true, e.store.SaveCursor(c.Name, listing.Cursor, &res.Run)
 	}
-	if err := gen.Commit(ctx, listing.Cursor, &res.Run); err != nil {
+	if w.gen == nil {
+		if err := e.applyFullDelta(ctx, c.Name, w, res, listing.Cursor); err != nil {
+			return false, err
+		}
+		return true, nil
+	}
+	if res.DeletesPaused > 0 {
+		// Entries whose deletion is paused are carried into the new generation.
+		if err := copyServed(ctx, e.store, c.Name, planIDs(res.Plan.Deletes), w.gen); err != nil {
+			return false, err
+		}
+	}
+	if err := w.gen.Commit(ctx, listing.Cursor, &res.Run); err != nil {
 		return false, fmt.Errorf("sync %s: %w", c.Name, err)
 	}
 	return true, nil
 }
 
-// carryOver copies entries whose deletion is paused into the new generation.
-func (e *Engine) carryOver(ctx context.Context, conn string, items []PlanItem, gen *cache.Generation) error {
-	return e.store.View(ctx, func(v *cache.View) error {
-		for _, it := range items {
-			en, err := v.Get(conn, it.ID)
-			if err != nil {
-				return fmt.Errorf("sync %s: keep %s: %w", conn, it.DN, err)
-			}
-			if err := gen.Put(en); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+// applyFullDelta applies a full run whose changed entries w kept as a
+// delta onto the served generation, with the cursor and the run record in
+// the same commit. Entries whose deletion is paused stay where they are.
+func (e *Engine) applyFullDelta(ctx context.Context, conn string, w *fullWriter, res *Result, cursor []byte) error {
+	d := &cache.Delta{Upserts: w.changed, Unchanged: res.Unchanged}
+	if res.DeletesPaused == 0 {
+		d.Deletes = planIDs(res.Plan.Deletes)
+	}
+	if _, err := e.store.ApplyDelta(ctx, conn, d, cursor, &res.Run, false); err != nil {
+		return fmt.Errorf("sync %s: %w", conn, err)
+	}
+	return nil
 }
 
 var errNoCursor = errors.New("no stored cursor")

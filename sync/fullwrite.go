@@ -1,0 +1,110 @@
+package dirsync
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dirgate/dirgate/cache"
+)
+
+// maxFullDelta caps the changed entries a full run applies as a delta onto
+// the served generation. Beyond it a new generation is cheaper: a delta of
+// a few thousand entries no longer fits one transaction, and the cache
+// would copy the served generation to apply it anyway.
+const maxFullDelta = 1000
+
+// deltaLimit is how many changed entries a full run over a cache of cached
+// entries keeps as a delta: at most a tenth of them, and maxFullDelta.
+func deltaLimit(cached int) int {
+	return min(cached/10, maxFullDelta)
+}
+
+// fullWriter takes the entries of a full run. Writing every entry into a
+// new generation costs as much as the first sync even when a handful
+// changed, so while the changed entries are few it keeps only those, to
+// apply as a delta onto the served generation; once they outnumber its
+// limit it moves to a new generation, copying from the served one the
+// unchanged entries it skipped (their hash equals the listed entry's).
+type fullWriter struct {
+	store *cache.Store
+	conn  string
+	limit int
+	// off: a dry run writes nothing.
+	off       bool
+	changed   []*cache.Entry
+	unchanged []string // IDs skipped while buffering
+	gen       *cache.Generation
+}
+
+// put takes a listed entry; same says its hash equals the cached one.
+func (w *fullWriter) put(ctx context.Context, en *cache.Entry, same bool) error {
+	switch {
+	case w.off:
+		return nil
+	case w.gen != nil:
+		return w.gen.Put(en)
+	case same:
+		w.unchanged = append(w.unchanged, en.ID)
+		return nil
+	}
+	w.changed = append(w.changed, en)
+	if len(w.changed) <= w.limit {
+		return nil
+	}
+	return w.spill(ctx)
+}
+
+// spill moves to a new generation: the skipped unchanged entries are
+// copied from the served one, the buffered changed ones written.
+func (w *fullWriter) spill(ctx context.Context) error {
+	gen, err := w.store.NewGeneration(w.conn)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", w.conn, err)
+	}
+	w.gen = gen
+	if err := copyServed(ctx, w.store, w.conn, w.unchanged, gen); err != nil {
+		return err
+	}
+	for _, en := range w.changed {
+		if err := gen.Put(en); err != nil {
+			return err
+		}
+	}
+	w.changed, w.unchanged = nil, nil
+	return nil
+}
+
+// abort drops a generation that was not committed.
+func (w *fullWriter) abort() {
+	if w.gen != nil {
+		w.gen.Abort() // a no-op once committed
+	}
+}
+
+// copyServed copies the served entries with the given IDs into gen.
+func copyServed(ctx context.Context, s *cache.Store, conn string, ids []string, gen *cache.Generation) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.View(ctx, func(v *cache.View) error {
+		for _, id := range ids {
+			en, err := v.Get(conn, id)
+			if err != nil {
+				return fmt.Errorf("sync %s: keep %s: %w", conn, id, err)
+			}
+			if err := gen.Put(en); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// planIDs returns the stable IDs of items.
+func planIDs(items []PlanItem) []string {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	return ids
+}
