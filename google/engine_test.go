@@ -49,7 +49,8 @@ func TestDeletionByAbsenceBlocked(t *testing.T) {
 }
 
 // TestEtagStateSurvivesRestart: the group state committed with the cache
-// spares the next process's run the member listings of unchanged groups.
+// (each cached group's etag, membersReadAt and Members) spares the next
+// process's run the member listings of unchanged groups.
 func TestEtagStateSurvivesRestart(t *testing.T) {
 	a := newAccount(t)
 	dan := a.user(fakegoogle.User{PrimaryEmail: "dan@example.test"})

@@ -41,21 +41,29 @@ func (s *Source) userEntry(u *user) *cache.Entry {
 	return e
 }
 
-// groupEntry maps a Directory group and its members: users in scope and
-// groups listed, by DN; external addresses and the customer as values.
-func (s *Source) groupEntry(g *group, members []member, inScope, groups map[string]bool) *cache.Entry {
+// groupEntry maps a Directory group and its members, with the state a
+// later listing reuses (state.go): Members holds the DN of every USER and
+// GROUP member, the member attribute only those served (users in scope
+// and groups listed); external addresses and the customer are values.
+func (s *Source) groupEntry(g *group, st *groupState, inScope, groups map[string]bool) *cache.Entry {
 	e := &cache.Entry{ID: g.ID, DN: s.dn("groups", g.ID), Kind: cache.KindGroup,
 		Addresses: s.addresses(g.Email, g.Aliases, g.NonEditableAliases)}
-	var external, customer []string
-	for _, m := range members {
+	var served, external, customer []string
+	for _, m := range st.Members {
 		switch m.Type {
 		case memberUser:
+			dn := s.dn("users", m.ID)
+			e.Members = append(e.Members, dn)
 			if inScope[m.ID] {
-				e.Members = append(e.Members, s.dn("users", m.ID))
+				served = append(served, dn)
 			}
 		case memberGroup:
-			if groups[m.ID] && m.ID != g.ID { // a group listing itself would loop
-				e.Members = append(e.Members, s.dn("groups", m.ID))
+			if m.ID != g.ID { // a group listing itself would loop
+				dn := s.dn("groups", m.ID)
+				e.Members = append(e.Members, dn)
+				if groups[m.ID] {
+					served = append(served, dn)
+				}
 			}
 		case memberExternal:
 			external = append(external, strings.ToLower(m.Email))
@@ -65,6 +73,7 @@ func (s *Source) groupEntry(g *group, members []member, inScope, groups map[stri
 	}
 	slices.Sort(e.Members)
 	e.Members = slices.Compact(e.Members)
+	slices.Sort(served)
 	attrs := cache.Attrs{}
 	attrs.Add("objectClass", "top", "groupOfNames")
 	attrs.Add("cn", cmp.Or(g.Name, g.Email), g.ID)
@@ -74,7 +83,9 @@ func (s *Source) groupEntry(g *group, members []member, inScope, groups map[stri
 	attrs.Add("mail", g.Email)
 	attrs.Add("aliases", g.Aliases...)
 	attrs.Add("nonEditableAliases", g.NonEditableAliases...)
-	attrs.Add("member", e.Members...)
+	attrs.Add("member", served...)
+	attrs.Add(attrEtag, st.Etag)
+	attrs.Add(attrMembersReadAt, st.ReadAt.UTC().Format(readAtLayout))
 	attrs.Add("externalMember", external...)
 	attrs.Add("customerMember", customer...)
 	e.Attrs = attrs

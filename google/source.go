@@ -7,11 +7,16 @@
 // The Directory API has no delta: every run lists every user and group
 // and the engine diffs the listing against the cache by entry hash,
 // taking what is missing for deletions (behind its safety rules). A
-// group's member list costs at least one request per group, so the
-// cursor keeps each group's etag and members: a group whose etag has not
-// changed is not listed again, unless its list is older than the
-// connector's full_sync_interval (Google's group etag does not promise to
-// change with every membership change).
+// group's member list costs at least one request per group, so a group
+// whose etag has not changed is not listed again, unless its list is
+// older than the connector's full_sync_interval (Google's group etag does
+// not promise to change with every membership change). The state that
+// takes is the cached group entry, read through the dirsync.Cached the
+// engine passes with the context: its etag and membersReadAt attributes,
+// and Members listing every USER and GROUP member, in scope or not (its
+// served member attribute lists those in scope). The cursor is only a
+// version: one that grew with the account could not be stored past a few
+// hundred thousand memberships.
 //
 // Entries are named by their Directory ID, which never changes:
 // cn=<id>,ou=users,<root_dn> and cn=<id>,ou=groups,<root_dn>. A group's
@@ -25,7 +30,6 @@ package google
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -90,33 +94,22 @@ func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error)
 	return s, nil
 }
 
-// cursor is what a run leaves for the next: each group's etag and
-// members as last listed.
-type cursor struct {
-	Version int                    `json:"v"`
-	Groups  map[string]*groupState `json:"groups"`
-}
-
-type groupState struct {
-	Etag    string    `json:"etag"`
-	ReadAt  time.Time `json:"readAt"`
-	Members []member  `json:"members,omitempty"`
-}
-
-const cursorVersion = 1
-
 // Full lists the whole account with no earlier state.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	return s.FullAfter(ctx, nil, emit)
 }
 
 // FullAfter lists the whole account, reusing the member lists of the
-// groups whose etag is the one prior (the last committed cursor) holds.
+// groups whose etag is the one their cached entry holds, read through the
+// dirsync.Cached passed with ctx when prior (the last committed cursor)
+// is of this version.
 func (s *Source) FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	prev := decodeCursor(prior)
-	r := run{cur: &cursor{Version: cursorVersion, Groups: map[string]*groupState{}}}
+	r := run{states: map[string]*groupState{}}
+	if priorUsable(prior) {
+		r.cached = dirsync.CachedFrom(ctx)
+	}
 	host := s.host()
-	if err := s.read(ctx, prev, &r); err != nil {
+	if err := s.read(ctx, &r); err != nil {
 		return dirsync.Listing{Host: host}, fmt.Errorf("connector %s: %w", s.conn.Name, err)
 	}
 	s.log.Info("google directory read", "connector", s.conn.Name, "users", len(r.users), "groups", len(r.groups),
@@ -135,24 +128,25 @@ func (s *Source) FullAfter(ctx context.Context, prior []byte, emit func(*cache.E
 		groups[g.ID] = true
 	}
 	for _, g := range r.groups {
-		if err := emit(s.groupEntry(g, r.cur.Groups[g.ID].Members, inScope, groups)); err != nil {
+		if err := emit(s.groupEntry(g, r.states[g.ID], inScope, groups)); err != nil {
 			return dirsync.Listing{Host: host}, err
 		}
 	}
-	b, err := json.Marshal(r.cur)
+	b, err := encodeCursor()
 	return dirsync.Listing{Host: host, Cursor: b}, err
 }
 
 // run is what one listing read.
 type run struct {
-	cur        *cursor
+	cached     dirsync.Cached // the last committed run's groups; nil: none usable
+	states     map[string]*groupState
 	users      []*user
 	groups     []*group
 	skipped    int // groups whose members the etag spared
 	duplicates int // objects listed twice (the listing moved between pages)
 }
 
-func (s *Source) read(ctx context.Context, prev *cursor, r *run) error {
+func (s *Source) read(ctx context.Context, r *run) error {
 	seen := map[string]bool{}
 	err := s.list(ctx, s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) {
 		for i := range p.Users {
@@ -183,14 +177,18 @@ func (s *Source) read(ctx context.Context, prev *cursor, r *run) error {
 		return err
 	}
 	for _, g := range r.groups {
-		st, err := s.members(ctx, g, prev.Groups[g.ID])
+		prev, err := s.priorState(ctx, r.cached, g.ID)
 		if err != nil {
 			return err
 		}
-		if prev.Groups[g.ID] == st {
+		st, err := s.members(ctx, g, prev)
+		if err != nil {
+			return err
+		}
+		if st == prev {
 			r.skipped++
 		}
-		r.cur.Groups[g.ID] = st
+		r.states[g.ID] = st
 	}
 	return nil
 }
@@ -198,7 +196,7 @@ func (s *Source) read(ctx context.Context, prev *cursor, r *run) error {
 // members returns g's members: those prev holds when g's etag is prev's
 // and prev's list is recent enough, else those listed now.
 func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*groupState, error) {
-	now := s.clk.Now()
+	now := s.clk.Now().UTC().Truncate(time.Second) // as membersReadAt keeps it
 	if prev != nil && g.Etag != "" && prev.Etag == g.Etag && now.Sub(prev.ReadAt) < s.conn.FullSyncInterval.Std() {
 		return prev, nil
 	}
@@ -218,17 +216,6 @@ func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*grou
 		return nil, fmt.Errorf("members of group %s: %w", g.Email, err)
 	}
 	return st, nil
-}
-
-// decodeCursor reads the prior cursor; one that is absent or unreadable
-// (another type's, an older version) is an empty one: every group's
-// members are then listed.
-func decodeCursor(raw []byte) *cursor {
-	var c cursor
-	if len(raw) == 0 || json.Unmarshal(raw, &c) != nil || c.Version != cursorVersion || c.Groups == nil {
-		return &cursor{Groups: map[string]*groupState{}}
-	}
-	return &c
 }
 
 func (s *Source) host() string {

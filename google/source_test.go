@@ -18,8 +18,9 @@ import (
 // TestMapping: users with their addresses (primary, aliases, alias-domain
 // aliases within email_domains), names, org unit and state; suspended and
 // archived users served disabled; groups with USER and GROUP members as
-// DNs (a loop included, a self-membership dropped), EXTERNAL and CUSTOMER
-// members as values.
+// DNs (a loop included, a self-membership dropped; Members lists a user
+// out of scope, the served member attribute does not), EXTERNAL and
+// CUSTOMER members as values, and the etag and time of the member list.
 func TestMapping(t *testing.T) {
 	a := newAccount(t)
 	dan := a.user(fakegoogle.User{PrimaryEmail: "dan@example.test", GivenName: "Dan", FamilyName: "Smith", OrgUnitPath: "/Sales",
@@ -34,7 +35,7 @@ func TestMapping(t *testing.T) {
 	}})
 	a.group(fakegoogle.Group{ID: g2, Email: "sales-eu@example.test", Name: "Sales EU", Members: []fakegoogle.Member{{ID: eve, Type: "USER"}, {ID: g1, Type: "GROUP"}}})
 
-	got, _ := full(t, a.source(t, a.conn), nil)
+	got, _ := full(t, a.source(t, a.conn), nil, nil)
 	if _, ok := got[outside]; ok {
 		t.Error("a user without an address in email_domains was synced")
 	}
@@ -56,10 +57,12 @@ func TestMapping(t *testing.T) {
 		}
 	}
 	s1 := got[g1]
-	wantMembers := []string{"cn=" + dan + ",ou=users,o=my_customer", "cn=g2,ou=groups,o=my_customer"}
-	if !slices.Equal(s1.Members, wantMembers) || !slices.Equal(attr(s1, "externalMember"), []string{"partner@external.test"}) ||
+	served := []string{"cn=" + dan + ",ou=users,o=my_customer", "cn=g2,ou=groups,o=my_customer"}
+	all := []string{served[0], "cn=" + outside + ",ou=users,o=my_customer", served[1]}
+	if !slices.Equal(s1.Members, all) || !slices.Equal(attr(s1, "member"), served) || len(attr(s1, "etag")) != 1 ||
+		!slices.Equal(attr(s1, "membersReadAt"), []string{"20300106080000Z"}) || !slices.Equal(attr(s1, "externalMember"), []string{"partner@external.test"}) ||
 		!slices.Equal(attr(s1, "customerMember"), []string{a.ID()}) || !slices.Equal(s1.Addresses, []string{"sales@example.test", "team@example.test"}) {
-		t.Errorf("sales = members %v, external %v, customer %v, addresses %v", s1.Members, attr(s1, "externalMember"), attr(s1, "customerMember"), s1.Addresses)
+		t.Errorf("sales = %+v", s1)
 	}
 	if m := got[g2].Members; !slices.Contains(m, "cn=g1,ou=groups,o=my_customer") || !slices.Contains(m, "cn="+eve+",ou=users,o=my_customer") {
 		t.Errorf("sales-eu members %v", m)
@@ -84,13 +87,13 @@ func TestPagingAndOrgUnits(t *testing.T) {
 	for i := range 210 {
 		a.group(fakegoogle.Group{Email: fmt.Sprintf("g%d@example.test", i)})
 	}
-	got, _ := full(t, a.source(t, a.conn), nil)
+	got, _ := full(t, a.source(t, a.conn), nil, nil)
 	if len(got) != 1203+211 || len(got["big"].Members) != 450 {
 		t.Fatalf("%d entries, big has %d members", len(got), len(got["big"].Members))
 	}
 	c := *a.conn
 	c.Google.OrgUnits = []string{"/Sales"}
-	got, _ = full(t, a.source(t, &c), nil)
+	got, _ = full(t, a.source(t, &c), nil, nil)
 	users := 0
 	for _, e := range got {
 		if e.DN[len(e.DN)-len("ou=users,o=my_customer"):] == "ou=users,o=my_customer" {
@@ -116,10 +119,10 @@ func TestEtagSparesMemberListings(t *testing.T) {
 		a.group(fakegoogle.Group{ID: fmt.Sprint("g", i), Email: fmt.Sprintf("g%d@example.test", i), Members: []fakegoogle.Member{{ID: dan, Type: "USER"}}})
 	}
 	s := a.source(t, a.conn)
-	first, l := full(t, s, nil)
+	first, l := full(t, s, nil, nil)
 	before := a.Requests()
 	a.AddMember("g3", fakegoogle.Member{ID: eve, Type: "USER"})
-	second, l2 := full(t, s, l.Cursor)
+	second, l2 := full(t, s, l.Cursor, first)
 	// users and groups lists, and the members of g3 only.
 	if n := a.Requests() - before; n != 3 {
 		t.Errorf("%d requests, want 3 (users, groups, members of the changed group)", n)
@@ -129,7 +132,7 @@ func TestEtagSparesMemberListings(t *testing.T) {
 	}
 	a.clk.Advance(25 * time.Hour)
 	before = a.Requests()
-	full(t, s, l2.Cursor)
+	full(t, s, l2.Cursor, second)
 	if n := a.Requests() - before; n != 2+5 {
 		t.Errorf("%d requests after a day, want every member list read again", n)
 	}
@@ -149,8 +152,8 @@ func TestMutationBetweenPages(t *testing.T) {
 		a.PutUser(fakegoogle.User{ID: "1", PrimaryEmail: "aaa@example.test"})
 	})
 	s := a.source(t, a.conn)
-	full(t, s, nil) // full fails t on a duplicate
-	got, _ := full(t, s, nil)
+	full(t, s, nil, nil) // full fails t on a duplicate
+	got, _ := full(t, s, nil, nil)
 	if _, ok := got[ids[0]]; ok {
 		t.Error("deleted user still listed")
 	}
@@ -171,7 +174,7 @@ func TestQuotaBackoff(t *testing.T) {
 		s := a.source(t, a.conn)
 		a.Fail(3, tc.status, tc.reason)
 		start := a.clk.Now()
-		got, _ := full(t, s, nil)
+		got, _ := full(t, s, nil, nil)
 		if len(got) != 0 || a.clk.Now().Sub(start) < 3*time.Second {
 			t.Errorf("%d %s: %d entries after %s of backoff", tc.status, tc.reason, len(got), a.clk.Now().Sub(start))
 		}
@@ -201,7 +204,7 @@ func TestBudget(t *testing.T) {
 	a.RateLimit(12)
 	c := *a.conn
 	c.Google.RequestsPerMinute = 10
-	full(t, a.source(t, &c), nil)
+	full(t, a.source(t, &c), nil, nil)
 	times := a.RequestTimes()
 	if len(times) != 2+40 {
 		t.Fatalf("%d requests, want 42 (none refused)", len(times))
@@ -226,7 +229,7 @@ func TestTokenRenewedOnTheClock(t *testing.T) {
 	a.SetAccessTokenLifetime(3 * time.Minute)
 	c := *a.conn
 	c.Google.RequestsPerMinute = 5 // 32 requests: about six minutes
-	full(t, a.source(t, &c), nil)
+	full(t, a.source(t, &c), nil, nil)
 	if n := a.TokenRequests(); n < 2 {
 		t.Errorf("%d token requests in a six-minute run of three-minute tokens", n)
 	}

@@ -236,7 +236,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 			return false, fmt.Errorf("sync %s: %w", c.Name, err)
 		}
 		read = func(ctx context.Context, emit func(*cache.Entry) error) (Listing, error) {
-			return ps.FullAfter(ctx, prior, emit)
+			return ps.FullAfter(WithCached(ctx, storeCached{e.store, c.Name}), prior, emit)
 		}
 	}
 	seen := make(map[string]bool, len(old))
