@@ -24,7 +24,8 @@ type Cached interface {
 
 type cachedKey struct{}
 
-// WithCached returns ctx carrying c for IncrementalSource.Changes. It
+// WithCached returns ctx carrying c for IncrementalSource.Changes and
+// PriorSource.FullAfter. It
 // travels in the context rather than as an argument so that wrappers of
 // a source (tests' hooks, decorators) pass it on without knowing of it.
 func WithCached(ctx context.Context, c Cached) context.Context {

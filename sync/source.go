@@ -23,11 +23,12 @@ type Listing struct {
 	Cursor []byte
 }
 
-// PriorSource is a source with no incremental reads that still keeps
-// state from one full listing to the next in the cursor (Google's group
-// etags and member lists, which spare requests for unchanged groups):
-// the engine passes it the cursor committed with the cached generation,
-// nil when there is none, instead of calling Full.
+// PriorSource is a source with no incremental reads that still uses what
+// the last full listing left (Google's group etags, kept on the cached
+// groups, which spare requests for unchanged groups): the engine passes
+// it the cursor committed with the cached generation, nil when there is
+// none, and the cached entries through the context (CachedFrom), instead
+// of calling Full.
 type PriorSource interface {
 	Source
 	FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (Listing, error)
