@@ -1,10 +1,8 @@
 package config
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -208,29 +206,7 @@ func (v *validator) entraCredentials(e *Entra, p string) {
 }
 
 func (v *validator) entraCertificate(e *Entra, p string) {
-	var pem [2][]byte
-	for i, f := range []struct {
-		name string
-		path *string
-	}{{"certificate_file", &e.CertificateFile}, {"private_key_file", &e.PrivateKeyFile}} {
-		if *f.path == "" {
-			v.errorf(p+"."+f.name, "required with a certificate; give the path of a PEM file")
-			continue
-		}
-		*f.path = v.resolvePath(*f.path)
-		data, err := os.ReadFile(*f.path)
-		if err != nil {
-			v.errorf(p+"."+f.name, "cannot read: %v", err)
-			continue
-		}
-		pem[i] = data
-	}
-	if pem[0] == nil || pem[1] == nil {
-		return
-	}
-	if _, err := tls.X509KeyPair(pem[0], pem[1]); err != nil {
-		v.errorf(p, "certificate_file and private_key_file do not load as a certificate and its key: %v", err)
-	}
+	v.keyPair(p, "certificate_file", "private_key_file", &e.CertificateFile, &e.PrivateKeyFile, "the application's certificate or its private key")
 }
 
 // apiURL checks an override of a cloud API's base URL and returns the URL

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -166,29 +165,7 @@ func (v *validator) listenAddr(path, addr, examplePort string) {
 }
 
 func (v *validator) tlsFiles(t *TLSFiles, p string) {
-	var pem [2][]byte
-	for i, f := range []struct {
-		name string
-		path *string
-	}{{"cert_file", &t.CertFile}, {"key_file", &t.KeyFile}} {
-		if *f.path == "" {
-			v.errorf(p+"."+f.name, "required when tls is set; give the path of a PEM file")
-			continue
-		}
-		*f.path = v.resolvePath(*f.path)
-		data, err := os.ReadFile(*f.path)
-		if err != nil {
-			v.errorf(p+"."+f.name, "cannot read: %v", err)
-			continue
-		}
-		pem[i] = data
-	}
-	if pem[0] == nil || pem[1] == nil {
-		return
-	}
-	if _, err := tls.X509KeyPair(pem[0], pem[1]); err != nil {
-		v.errorf(p, "cert_file and key_file do not load as a certificate and its key: %v", err)
-	}
+	v.keyPair(p, "cert_file", "key_file", &t.CertFile, &t.KeyFile, "the listener's certificate or its key")
 }
 
 func (v *validator) atLeast(path string, n *int, def, lowest int) {
