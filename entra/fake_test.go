@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/fakeentra"
 )
@@ -69,7 +70,7 @@ connectors:
 
 func (tn *tenant) source(t *testing.T, c *config.Connector) *Source {
 	t.Helper()
-	s, err := New(c, nil, WithHTTPClient(tn.HTTPClient()), WithClock(tn.clk))
+	s, err := New(c, nil, cloudapi.WithHTTPClient(tn.HTTPClient()), cloudapi.WithClock(tn.clk))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
@@ -45,7 +46,7 @@ func linkingGraph(t *testing.T, next func(self string) string) *Source {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(&cfg.Connectors[0], nil, WithClock(clock.NewFake(time.Unix(0, 0))))
+	s, err := New(&cfg.Connectors[0], nil, cloudapi.WithClock(clock.NewFake(time.Unix(0, 0))))
 	if err != nil {
 		t.Fatal(err)
 	}

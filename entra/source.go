@@ -35,7 +35,6 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
-	"github.com/dirgate/dirgate/clock"
 	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -49,34 +48,15 @@ type Source struct {
 	domains map[string]bool
 }
 
-// Option adjusts a Source (tests).
-type Option func(*options)
-
-type options struct {
-	hc  *http.Client
-	clk clock.Clock
-}
-
-// WithHTTPClient sends the token and Graph requests through hc (a fake's
-// client trusting its test CA).
-func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
-
-// WithClock sets the clock waited on for Retry-After and read for token
-// expiry.
-func WithClock(c clock.Clock) Option { return func(o *options) { o.clk = c } }
-
 // New prepares the source of an entra connector; it does not connect.
-func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error) {
-	o := options{hc: &http.Client{Timeout: c.Timeout.Std()}, clk: clock.Real}
-	for _, f := range opts {
-		f(&o)
-	}
-	ts, err := NewTokenSource(&c.Entra, o.hc, o.clk)
+func New(c *config.Connector, log *slog.Logger, opts ...cloudapi.Option) (*Source, error) {
+	o := cloudapi.NewOptions(c.Timeout.Std(), opts...)
+	ts, err := NewTokenSource(&c.Entra, o.HTTP, o.Clock)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: %w", c.Name, err)
 	}
 	s := &Source{conn: c, log: log, api: &cloudapi.Client{
-		HTTP: ts.AuthorizedClient(o.hc), Clock: o.clk, Log: log,
+		HTTP: ts.AuthorizedClient(o.HTTP), Clock: o.Clock, Log: log,
 		// Background sync yields to interactive Graph traffic.
 		Header: http.Header{"X-Ms-Throttle-Priority": {"low"}},
 	}}

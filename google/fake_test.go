@@ -11,6 +11,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/clock"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -63,7 +64,7 @@ connectors:
 
 func (a *account) source(t *testing.T, c *config.Connector) *Source {
 	t.Helper()
-	s, err := New(c, nil, WithHTTPClient(a.HTTPClient()), WithClock(a.clk))
+	s, err := New(c, nil, cloudapi.WithHTTPClient(a.HTTPClient()), cloudapi.WithClock(a.clk))
 	if err != nil {
 		t.Fatal(err)
 	}

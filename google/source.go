@@ -32,7 +32,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -55,34 +54,15 @@ type Source struct {
 	domains map[string]bool
 }
 
-// Option adjusts a Source (tests).
-type Option func(*options)
-
-type options struct {
-	hc  *http.Client
-	clk clock.Clock
-}
-
-// WithHTTPClient sends the token and Directory requests through hc (a
-// fake's client trusting its test CA).
-func WithHTTPClient(hc *http.Client) Option { return func(o *options) { o.hc = hc } }
-
-// WithClock sets the clock waited on for backoff and the budget, and read
-// for token expiry.
-func WithClock(c clock.Clock) Option { return func(o *options) { o.clk = c } }
-
 // New prepares the source of a google connector; it does not connect.
-func New(c *config.Connector, log *slog.Logger, opts ...Option) (*Source, error) {
-	o := options{hc: &http.Client{Timeout: c.Timeout.Std()}, clk: clock.Real}
-	for _, f := range opts {
-		f(&o)
-	}
+func New(c *config.Connector, log *slog.Logger, opts ...cloudapi.Option) (*Source, error) {
+	o := cloudapi.NewOptions(c.Timeout.Std(), opts...)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{conn: c, clk: o.clk, log: log, api: &cloudapi.Client{
-		HTTP: NewTokenCache(&c.Google, o.hc, o.clk).AuthorizedClient(o.hc, c.Google.DirectoryURL), Clock: o.clk, Log: log,
-		Budget:    newBudget(o.clk, cmp.Or(c.Google.RequestsPerMinute, config.GoogleDefaultRequestsPerMinute)).wait,
+	s := &Source{conn: c, clk: o.Clock, log: log, api: &cloudapi.Client{
+		HTTP: NewTokenCache(&c.Google, o.HTTP, o.Clock).AuthorizedClient(o.HTTP, c.Google.DirectoryURL), Clock: o.Clock, Log: log,
+		Budget:    newBudget(o.Clock, cmp.Or(c.Google.RequestsPerMinute, config.GoogleDefaultRequestsPerMinute)).wait,
 		Retryable: retryable,
 	}}
 	if len(c.EmailDomains) > 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/internal/fakeentra"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -73,7 +74,7 @@ func TestOnPremDuplicateSambaAD(t *testing.T) {
 	ft.PutUser(fakeentra.User{ID: "9d1c7a30-0000-4000-8000-00000000f0e9", UserPrincipalName: "forger@example.test",
 		Mail: "forger@example.test", DisplayName: "Forger", AccountEnabled: true, OnPremisesImmutableID: forged})
 	c, _ := gw.cfg.Connector("m365")
-	src, err := entra.New(c, gw.log, entra.WithHTTPClient(ft.HTTPClient()))
+	src, err := entra.New(c, gw.log, cloudapi.WithHTTPClient(ft.HTTPClient()))
 	if err != nil {
 		t.Fatal(err)
 	}

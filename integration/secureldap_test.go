@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/google"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -71,7 +72,7 @@ func TestGoogleSecureLDAPBind(t *testing.T) {
 		sync = func() {
 			t.Helper()
 			c, _ := gw.cfg.Connector(name)
-			src, err := google.New(c, gw.log, google.WithHTTPClient(fg.HTTPClient()))
+			src, err := google.New(c, gw.log, cloudapi.WithHTTPClient(fg.HTTPClient()))
 			if err != nil {
 				t.Fatal(err)
 			}
