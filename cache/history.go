@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -84,18 +83,7 @@ func (s *Store) SaveCursor(conn string, cursor []byte, r *Run) error {
 
 // Cursor returns the stored incremental-sync cursor of conn (nil if none).
 func (s *Store) Cursor(conn string) ([]byte, error) {
-	var out []byte
-	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(cursorKey(conn))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		out, err = item.ValueCopy(nil)
-		return err
-	})
+	out, err := s.value(cursorKey(conn))
 	if err != nil {
 		return nil, fmt.Errorf("cache: read cursor of %s: %w", conn, err)
 	}

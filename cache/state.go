@@ -54,9 +54,21 @@ type stateStore struct {
 // getMeta returns the value stored under kind and name, nil when none or
 // empty.
 func (s *Store) getMeta(kind, name string) ([]byte, error) {
+	out, err := s.value(metaKey("x", kind, name))
+	if err != nil {
+		return nil, fmt.Errorf("cache: read %s: %w", kind, err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// value returns a copy of the value stored under key, nil when none.
+func (s *Store) value(key []byte) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(metaKey("x", kind, name))
+		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		}
@@ -66,13 +78,7 @@ func (s *Store) getMeta(kind, name string) ([]byte, error) {
 		out, err = item.ValueCopy(nil)
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("cache: read %s: %w", kind, err)
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	return out, nil
+	return out, err
 }
 
 func (s *Store) setMeta(kind, name string, v []byte) error {
