@@ -1,6 +1,9 @@
 package cache
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Attrs collects the attributes of an entry a source builds, leaving out
 // empty values, repeated values and attributes left with no value, so
@@ -26,4 +29,42 @@ func Bool(b bool) string {
 		return "TRUE"
 	}
 	return "FALSE"
+}
+
+// AddressScope is the set of email domains a connector serves addresses
+// in (its email_domains); nil serves every domain.
+type AddressScope map[string]bool
+
+// NewAddressScope returns the scope of domains, nil when there are none.
+func NewAddressScope(domains []string) AddressScope {
+	if len(domains) == 0 {
+		return nil
+	}
+	s := AddressScope{}
+	for _, d := range domains {
+		s[NormalizeAddress(d)] = true
+	}
+	return s
+}
+
+// Restricted reports whether the scope leaves some domains out.
+func (s AddressScope) Restricted() bool { return s != nil }
+
+// Addresses returns an entry's login addresses from candidates, in their
+// order: normalised, each once, well-formed (something@domain), and in
+// the scope.
+func (s AddressScope) Addresses(candidates ...string) []string {
+	var out []string
+	for _, a := range candidates {
+		a = NormalizeAddress(a)
+		at := strings.LastIndexByte(a, '@')
+		if at <= 0 || at == len(a)-1 || slices.Contains(out, a) {
+			continue
+		}
+		if s != nil && !s[a[at+1:]] {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }

@@ -2,7 +2,6 @@ package entra
 
 import (
 	"cmp"
-	"slices"
 	"strings"
 
 	"github.com/dirgate/dirgate/cache"
@@ -15,7 +14,7 @@ func (s *Source) inScope(o *object) bool {
 	if strings.EqualFold(o.UserType, "Guest") && !s.conn.Entra.IncludeGuests {
 		return false
 	}
-	return s.domains == nil || len(s.addresses(o)) > 0
+	return !s.addrScope.Restricted() || len(s.addresses(o)) > 0
 }
 
 // userEntry maps a Graph user; nil when the user is out of scope.
@@ -120,17 +119,5 @@ func (s *Source) addresses(o *object) []string {
 	if !strings.Contains(o.UserPrincipalName, "#EXT#") {
 		candidates = append(candidates, o.UserPrincipalName)
 	}
-	var out []string
-	for _, a := range candidates {
-		a = cache.NormalizeAddress(a)
-		at := strings.LastIndexByte(a, '@')
-		if at <= 0 || at == len(a)-1 || slices.Contains(out, a) {
-			continue
-		}
-		if s.domains != nil && !s.domains[a[at+1:]] {
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
+	return s.addrScope.Addresses(candidates...)
 }

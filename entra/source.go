@@ -42,10 +42,10 @@ import (
 
 // Source reads an Entra ID tenant through Graph delta queries.
 type Source struct {
-	conn    *config.Connector
-	api     *cloudapi.Client
-	log     *slog.Logger
-	domains map[string]bool
+	conn      *config.Connector
+	api       *cloudapi.Client
+	log       *slog.Logger
+	addrScope cache.AddressScope
 }
 
 // New prepares the source of an entra connector; it does not connect.
@@ -60,12 +60,7 @@ func New(c *config.Connector, log *slog.Logger, opts ...cloudapi.Option) (*Sourc
 		// Background sync yields to interactive Graph traffic.
 		Header: http.Header{"X-Ms-Throttle-Priority": {"low"}},
 	}}
-	if len(c.EmailDomains) > 0 {
-		s.domains = map[string]bool{}
-		for _, d := range c.EmailDomains {
-			s.domains[d] = true
-		}
-	}
+	s.addrScope = cache.NewAddressScope(c.EmailDomains)
 	return s, nil
 }
 

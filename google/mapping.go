@@ -13,7 +13,7 @@ import (
 // A suspended or archived user is served, disabled.
 func (s *Source) userEntry(u *user) *cache.Entry {
 	addrs := s.addresses(u.PrimaryEmail, u.Aliases, u.NonEditableAliases)
-	if (s.domains != nil && len(addrs) == 0) || !inOrgUnits(u.OrgUnitPath, s.conn.Google.OrgUnits) {
+	if (s.addrScope.Restricted() && len(addrs) == 0) || !inOrgUnits(u.OrgUnitPath, s.conn.Google.OrgUnits) {
 		return nil
 	}
 	e := &cache.Entry{ID: u.ID, DN: s.dn("users", u.ID), Kind: cache.KindUser, Addresses: addrs}
@@ -96,17 +96,5 @@ func (s *Source) groupEntry(g *group, st *groupState, inScope, groups map[string
 // aliases and non-editable aliases (alias domains), limited to the
 // connector's email domains.
 func (s *Source) addresses(primary string, aliases, nonEditable []string) []string {
-	var out []string
-	for _, a := range append(append([]string{primary}, aliases...), nonEditable...) {
-		a = cache.NormalizeAddress(a)
-		at := strings.LastIndexByte(a, '@')
-		if at <= 0 || at == len(a)-1 || slices.Contains(out, a) {
-			continue
-		}
-		if s.domains != nil && !s.domains[a[at+1:]] {
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
+	return s.addrScope.Addresses(append(append([]string{primary}, aliases...), nonEditable...)...)
 }

@@ -47,11 +47,11 @@ import (
 
 // Source reads a Google Workspace account through the Directory API.
 type Source struct {
-	conn    *config.Connector
-	api     *cloudapi.Client
-	clk     clock.Clock
-	log     *slog.Logger
-	domains map[string]bool
+	conn      *config.Connector
+	api       *cloudapi.Client
+	clk       clock.Clock
+	log       *slog.Logger
+	addrScope cache.AddressScope
 }
 
 // New prepares the source of a google connector; it does not connect.
@@ -65,12 +65,7 @@ func New(c *config.Connector, log *slog.Logger, opts ...cloudapi.Option) (*Sourc
 		Budget:    newBudget(o.Clock, cmp.Or(c.Google.RequestsPerMinute, config.GoogleDefaultRequestsPerMinute)).wait,
 		Retryable: retryable,
 	}}
-	if len(c.EmailDomains) > 0 {
-		s.domains = map[string]bool{}
-		for _, d := range c.EmailDomains {
-			s.domains[d] = true
-		}
-	}
+	s.addrScope = cache.NewAddressScope(c.EmailDomains)
 	return s, nil
 }
 
