@@ -1,23 +1,18 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/internal/fakeentra"
-	dirsync "github.com/dirgate/dirgate/sync"
 )
 
 // startEntra syncs a fake Entra tenant into the cache with the entra
@@ -47,38 +42,13 @@ connectors:
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, err := entra.New(&cfg.Connectors[0], log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dirsync.New(store, store.States(), log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authn.New(cfg, store, store.States(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, store, auth, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln, false) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		auth.Close()
-		store.Close()
-	})
-	return ln.Addr().String()
+	store := syncedStore(t, cfg, cache.Options{InMemory: true}, src, log)
+	_, addr := serveStore(t, cfg, store, nil, false, log)
+	return addr
 }
 
 // TestEntraBind: an LDAP bind as a synced Entra user is checked with the

@@ -27,6 +27,7 @@ import (
 	"github.com/dirgate/dirgate/internal/testpki"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/passwd"
+	dirsync "github.com/dirgate/dirgate/sync"
 )
 
 // proxyConfig is a configuration with appDN as service account and the
@@ -65,16 +66,28 @@ func startProxyLog(t *testing.T, cfg *config.Config, tlsCfg *tls.Config, ldaps b
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveStore(t, cfg, store, tlsCfg, ldaps, log)
+}
+
+// serveStore serves store through a proxy for cfg on a loopback port (LDAPS
+// when ldaps) and shuts it down and closes store when t ends.
+func serveStore(t *testing.T, cfg *config.Config, store *cache.Store, tlsCfg *tls.Config, ldaps bool, log *slog.Logger) (*Server, string) {
+	t.Helper()
 	auth, err := authn.New(cfg, store, store.States(), log)
 	if err != nil {
+		store.Close()
 		t.Fatal(err)
 	}
 	srv, err := New(cfg, store, auth, tlsCfg, log)
 	if err != nil {
+		auth.Close()
+		store.Close()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		auth.Close()
+		store.Close()
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(ln, ldaps) }()
@@ -82,9 +95,26 @@ func startProxyLog(t *testing.T, cfg *config.Config, tlsCfg *tls.Config, ldaps b
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		auth.Close()
 		store.Close()
 	})
 	return srv, ln.Addr().String()
+}
+
+// syncedStore opens a cache for cfg with opts and runs one full sync of
+// conn from src into it.
+func syncedStore(t *testing.T, cfg *config.Config, opts cache.Options, src dirsync.Source, log *slog.Logger) *cache.Store {
+	t.Helper()
+	opts.Logger = log
+	store, err := cache.Open(cfg.Cache.Dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dirsync.New(store, store.States(), log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	return store
 }
 
 // TestCriticalControls: a critical control dirgate does not implement is

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,12 +14,10 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
 	"github.com/dirgate/dirgate/passwd"
-	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
 
@@ -58,37 +55,13 @@ connectors:
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, HotIndex: true})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, err := ldapsource.New(&cfg.Connectors[0], log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dirsync.New(store, store.States(), log).Run(context.Background(), &cfg.Connectors[0], src, dirsync.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	auth, err := authn.New(cfg, store, store.States(), log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, store, auth, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln, false) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		store.Close()
-	})
-	return ln.Addr().String()
+	store := syncedStore(t, cfg, cache.Options{HotIndex: true}, src, log)
+	_, addr := serveStore(t, cfg, store, nil, false, log)
+	return addr
 }
 
 func dial(t *testing.T, addr string) *ldap.Conn {
