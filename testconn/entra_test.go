@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/dirgate/dirgate/dirtype"
@@ -101,38 +99,7 @@ func TestEntraSteps(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.ec.run(t)
-			var names []string
-			for _, s := range r.Steps {
-				names = append(names, s.Name)
-			}
-			if !slices.Equal(names, dirtype.EntraTestSteps) {
-				t.Fatalf("steps %v, want %v", names, dirtype.EntraTestSteps)
-			}
-			text := r.Text()
-			if strings.Contains(text, entraSecret) || strings.Contains(text, "stale-secret") {
-				t.Fatalf("the report shows the secret:\n%s", text)
-			}
-			if tc.failed == "" {
-				if !r.OK {
-					t.Fatalf("not OK:\n%s", text)
-				}
-				for _, d := range tc.detail {
-					if !strings.Contains(text, d) {
-						t.Errorf("report lacks %q:\n%s", d, text)
-					}
-				}
-				return
-			}
-			s := stepOf(t, r, r.Steps[0].Host, tc.failed)
-			if r.OK || s.OK || !strings.Contains(s.Fix, tc.fix) {
-				t.Fatalf("%s: ok %v, fix %q (want %q):\n%s", tc.failed, s.OK, s.Fix, tc.fix, text)
-			}
-			for _, d := range tc.detail {
-				if !strings.Contains(s.Detail, d) {
-					t.Errorf("%s detail %q lacks %q", tc.failed, s.Detail, d)
-				}
-			}
-			checkSkippedAfter(t, r, s.Host, tc.failed)
+			checkCloudReport(t, r, dirtype.EntraTestSteps, []string{entraSecret, "stale-secret"}, tc.failed, tc.fix, tc.detail)
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,49 @@ func checkSkippedAfter(t *testing.T, r *Report, host, name string) {
 			after = true
 		}
 	}
+}
+
+// checkCloudReport checks the report of a cloud directory's test: its
+// steps are steps, in order; it shows none of secrets; and either every
+// step passes (failed "") and the report holds each of detail, or the
+// failed step fails with a fix holding fix and a detail holding each of
+// detail, and every step after it is skipped.
+func checkCloudReport(t *testing.T, r *Report, steps, secrets []string, failed, fix string, detail []string) {
+	t.Helper()
+	var names []string
+	for _, s := range r.Steps {
+		names = append(names, s.Name)
+	}
+	if !slices.Equal(names, steps) {
+		t.Fatalf("steps %v, want %v", names, steps)
+	}
+	text := r.Text()
+	for _, secret := range secrets {
+		if strings.Contains(text, secret) {
+			t.Fatalf("the report shows %q:\n%s", secret, text)
+		}
+	}
+	if failed == "" {
+		if !r.OK {
+			t.Fatalf("not OK:\n%s", text)
+		}
+		for _, d := range detail {
+			if !strings.Contains(text, d) {
+				t.Errorf("report lacks %q:\n%s", d, text)
+			}
+		}
+		return
+	}
+	s := stepOf(t, r, r.Steps[0].Host, failed)
+	if r.OK || s.OK || !strings.Contains(s.Fix, fix) {
+		t.Fatalf("%s: ok %v, fix %q (want %q):\n%s", failed, s.OK, s.Fix, fix, text)
+	}
+	for _, d := range detail {
+		if !strings.Contains(s.Detail, d) {
+			t.Errorf("%s detail %q lacks %q", failed, s.Detail, d)
+		}
+	}
+	checkSkippedAfter(t, r, s.Host, failed)
 }
 
 func TestTextGolden(t *testing.T) {
