@@ -1,14 +1,9 @@
 package oidc
 
 import (
-	"context"
 	"encoding/base64"
-	"net/http"
 	"strings"
 	"testing"
-
-	gooidc "github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/dirgate/dirgate/cache"
 )
@@ -54,29 +49,9 @@ func TestUpstreamSignInOfOnPremDuplicate(t *testing.T) {
 			f.putGeneration(t, "m365", &cache.Entry{ID: "u-ann", DN: "cn=ann,o=m365", Kind: cache.KindUser,
 				Addresses: []string{"ann@contoso.example"}, Attrs: attrs})
 
-			pkce := oauth2.GenerateVerifier()
-			resp, body, _ := f.via(t, browser(), f.conf.AuthCodeURL("s1", oauth2.S256ChallengeOption(pkce), gooidc.Nonce("n")))
-			if resp.StatusCode != http.StatusFound {
-				t.Fatalf("callback: %s %s", resp.Status, body)
-			}
-			tok, err := f.conf.Exchange(context.Background(), codeFrom(t, resp, "s1"), oauth2.VerifierOption(pkce))
-			if err != nil {
-				t.Fatal(err)
-			}
-			provider, err := gooidc.NewProvider(context.Background(), f.srv.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			idt, err := provider.Verifier(&gooidc.Config{ClientID: "wiki"}).Verify(context.Background(), tok.Extra("id_token").(string))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var c struct {
-				Groups []string `json:"groups"`
-			}
-			_ = idt.Claims(&c)
-			if idt.Subject != tc.sub || strings.Join(c.Groups, ",") != tc.group {
-				t.Fatalf("id token: sub %s, groups %v; want %s, %q", idt.Subject, c.Groups, tc.sub, tc.group)
+			c, _ := f.signIn(t, "n")
+			if groups := toStrings(c["groups"]); c["sub"] != tc.sub || strings.Join(groups, ",") != tc.group {
+				t.Fatalf("id token: sub %v, groups %v; want %s, %q", c["sub"], groups, tc.sub, tc.group)
 			}
 			logged := strings.Contains(f.logs.String(), "account_dn=\"cn=Ann Onprem,ou=people,dc=corp\"")
 			if want := tc.sub == adID; logged != want {
