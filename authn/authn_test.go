@@ -22,20 +22,7 @@ func fixture(t *testing.T, edit func(cfg *config.Config)) *Authenticator {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	put := func(conn string, entries ...*cache.Entry) {
-		g, err := s.NewGeneration(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if err := g.Put(e); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := g.Commit(context.Background(), nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(conn string, entries ...*cache.Entry) { putGeneration(t, s, conn, entries...) }
 	put("a",
 		&cache.Entry{ID: "1", DN: "uid=alice,dc=a", Kind: cache.KindUser, Addresses: []string{"alice@example.com", "shared@example.com"},
 			Attrs: []cache.Attr{{Name: "uid", Values: []string{"alice"}}}},

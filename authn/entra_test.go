@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/dirgate/dirgate/cache"
-	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/internal/fakeentra"
 )
@@ -77,40 +75,17 @@ connectors:
             authority_url: %q, graph_url: %q, password_check: %v}
 auth: %s
 `, t.TempDir(), tenant.ID(), o.app.ClientID, tenant.AuthorityURL(), tenant.GraphURL(), !o.checkOff, o.auth)
-	cfg, err := config.Parse("test.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: slog.New(slog.DiscardHandler), InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	// The cache as a sync of the tenant leaves it, plus a user the tenant
 	// no longer has (deleted since the last sync).
-	g, err := store.NewGeneration("m365")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cached := append(slices.Clone(entraUsers), fakeentra.User{ID: "u-gone", UserPrincipalName: "gone@contoso.example"})
-	for _, u := range cached {
+	var cached []*cache.Entry
+	for _, u := range append(slices.Clone(entraUsers), fakeentra.User{ID: "u-gone", UserPrincipalName: "gone@contoso.example"}) {
 		local, _, _ := strings.Cut(u.UserPrincipalName, "@")
-		e := &cache.Entry{Connector: "m365", ID: u.ID, DN: "cn=" + local + ",o=contoso", Kind: cache.KindUser,
+		cached = append(cached, &cache.Entry{Connector: "m365", ID: u.ID, DN: "cn=" + local + ",o=contoso", Kind: cache.KindUser,
 			Addresses: []string{u.UserPrincipalName, local + ".alias@contoso.example"},
-			Attrs:     []cache.Attr{{Name: "userPrincipalName", Values: []string{u.UserPrincipalName}}}}
-		if err := g.Put(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := g.Commit(context.Background(), nil, nil); err != nil {
-		t.Fatal(err)
+			Attrs:     []cache.Attr{{Name: "userPrincipalName", Values: []string{u.UserPrincipalName}}}})
 	}
 	env := &entraEnv{tenant: tenant, logs: &syncBuffer{}, slept: &sleeps{}}
-	env.a, err = New(cfg, store, store.States(), slog.New(slog.NewJSONHandler(env.logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.a.Close() })
+	env.a = cachedAuthenticator(t, y, "m365", cached, env.logs)
 	env.a.wait = env.slept.wait
 	return env
 }

@@ -10,7 +10,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
-	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 	"github.com/dirgate/dirgate/internal/ldapstub"
 	"github.com/dirgate/dirgate/internal/testnet"
@@ -123,39 +121,17 @@ connectors:
     timeout: 2s
     google: {service_account_key_file: %s, admin: admin@example.com%s}
 `, t.TempDir(), keyFile, secureLDAP)
-	cfg, err := config.Parse("test.yaml", []byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: slog.New(slog.DiscardHandler), InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	g, err := store.NewGeneration("gws")
-	if err != nil {
-		t.Fatal(err)
-	}
+	var entries []*cache.Entry
 	for _, u := range []struct {
 		id, local string
 		suspended bool
 	}{{"101", "ann", false}, {"102", "sue", true}} {
-		e := &cache.Entry{Connector: "gws", ID: u.id, DN: "cn=" + u.id + ",ou=users,o=example.com", Kind: cache.KindUser,
+		entries = append(entries, &cache.Entry{Connector: "gws", ID: u.id, DN: "cn=" + u.id + ",ou=users,o=example.com", Kind: cache.KindUser,
 			Disabled: u.suspended, Addresses: []string{u.local + "@example.com", u.local + ".alias@example.com"},
-			Attrs: []cache.Attr{{Name: "primaryEmail", Values: []string{u.local + "@example.com"}}}}
-		if err := g.Put(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := g.Commit(context.Background(), nil, nil); err != nil {
-		t.Fatal(err)
+			Attrs: []cache.Attr{{Name: "primaryEmail", Values: []string{u.local + "@example.com"}}}})
 	}
 	logs := &syncBuffer{}
-	a, err := New(cfg, store, store.States(), slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := cachedAuthenticator(t, y, "gws", entries, logs)
 	a.wait = (&sleeps{}).wait
 	return a, logs
 }

@@ -286,12 +286,47 @@ func (env *demoEnv) rewrite(t *testing.T, edit func(e *cache.Entry)) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := env.store.NewGeneration("demo")
+	for _, e := range entries {
+		edit(e)
+	}
+	putGeneration(t, env.store, "demo", entries...)
+}
+
+func (env *demoEnv) login(login, password, remote string) (*Identity, error) {
+	return env.a.Login(context.Background(), Attempt{Login: login, Password: password, Remote: remote, Protocol: "ldap"})
+}
+
+// cachedAuthenticator is an authenticator for the configuration y over an
+// in-memory cache whose generation of conn holds entries, logging JSON to
+// logs; the cache and the authenticator close when t ends.
+func cachedAuthenticator(t *testing.T, y, conn string, entries []*cache.Entry, logs io.Writer) *Authenticator {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: slog.New(slog.DiscardHandler), InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	putGeneration(t, store, conn, entries...)
+	a, err := New(cfg, store, store.States(), slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// putGeneration commits a generation of conn holding entries.
+func putGeneration(t *testing.T, store *cache.Store, conn string, entries ...*cache.Entry) {
+	t.Helper()
+	g, err := store.NewGeneration(conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		edit(e)
 		if err := g.Put(e); err != nil {
 			t.Fatal(err)
 		}
@@ -299,8 +334,4 @@ func (env *demoEnv) rewrite(t *testing.T, edit func(e *cache.Entry)) {
 	if err := g.Commit(context.Background(), nil, nil); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func (env *demoEnv) login(login, password, remote string) (*Identity, error) {
-	return env.a.Login(context.Background(), Attempt{Login: login, Password: password, Remote: remote, Protocol: "ldap"})
 }
