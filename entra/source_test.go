@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/internal/fakecached"
 	"github.com/dirgate/dirgate/internal/fakeentra"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
@@ -44,23 +45,8 @@ func changes(t *testing.T, s *Source, cur []byte, cached map[string]*cache.Entry
 	return ups, dels, cs.Cursor
 }
 
-// entries is a dirsync.Cached over entries by ID.
-type entries map[string]*cache.Entry
-
-func (m entries) Get(_ context.Context, id string) (*cache.Entry, error) { return m[id], nil }
-
-func (m entries) GroupsListing(_ context.Context, dn string) ([]string, error) {
-	var ids []string
-	for id, e := range m {
-		if e.Kind == cache.KindGroup && slices.Contains(e.Members, dn) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
-
 func withEntries(m map[string]*cache.Entry) context.Context {
-	return dirsync.WithCached(context.Background(), entries(m))
+	return dirsync.WithCached(context.Background(), fakecached.Entries(m))
 }
 
 func knownOf(m map[string]*cache.Entry) dirsync.Known {

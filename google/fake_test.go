@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/dirgate/dirgate/clock"
 	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/fakecached"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
@@ -92,28 +92,13 @@ func (a *account) group(g fakegoogle.Group) string {
 	return g.ID
 }
 
-// entries is a dirsync.Cached over a listing's entries by ID.
-type entries map[string]*cache.Entry
-
-func (m entries) Get(_ context.Context, id string) (*cache.Entry, error) { return m[id], nil }
-
-func (m entries) GroupsListing(_ context.Context, dn string) ([]string, error) {
-	var ids []string
-	for id, e := range m {
-		if e.Kind == cache.KindGroup && slices.Contains(e.Members, dn) {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
-}
-
 // full lists the account with s after the cursor prior and the entries
 // cached with it (none when nil), and returns the entries by ID.
 func full(t *testing.T, s *Source, prior []byte, cached map[string]*cache.Entry) (map[string]*cache.Entry, dirsync.Listing) {
 	t.Helper()
 	ctx := context.Background()
 	if cached != nil {
-		ctx = dirsync.WithCached(ctx, entries(cached))
+		ctx = dirsync.WithCached(ctx, fakecached.Entries(cached))
 	}
 	got := map[string]*cache.Entry{}
 	l, err := s.FullAfter(ctx, prior, func(e *cache.Entry) error {
