@@ -14,7 +14,7 @@ run: build ## build bin/dirgate and serve the bundled demo directory on 127.0.0.
 	$(BIN) serve --demo
 
 build: ## build bin/dirgate
-	@echo "building $(BIN): the first build downloads modules and compiles for a few minutes; later ones take seconds"
+	@echo "building $(BIN): the first build downloads modules and compiles (about half a minute on two idle cores); later ones take seconds"
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/dirgate
 
 test: ## install what tests need, start real upstreams, run every test with -race, then the real clients
