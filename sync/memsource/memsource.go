@@ -281,8 +281,13 @@ func (d *Dir) RenameSubtree(base, newBase string) error {
 	for id := range renamed {
 		d.touch(id)
 	}
+	// Every member value follows first, then the back-links: a group's
+	// link must see its moved members at their new DNs, whatever order the
+	// map yields them in.
 	for id, old := range renamed {
 		d.follow(old.DN, d.entries[id].DN)
+	}
+	for id, old := range renamed {
 		d.link(old, d.entries[id])
 	}
 	return nil
