@@ -34,6 +34,7 @@ const (
 	DefaultBaseBackoff   = time.Second
 	DefaultMaxBackoff    = time.Minute
 	DefaultMaxRetryAfter = 10 * time.Minute
+	DefaultMaxTotalWait  = 15 * time.Minute
 	DefaultMaxBody       = 64 << 20
 )
 
@@ -53,6 +54,10 @@ type Client struct {
 	// MaxRetryAfter is the longest Retry-After honoured; a longer one
 	// fails the call rather than stalling the run.
 	MaxRetryAfter time.Duration
+	// MaxTotalWait bounds the waits of one request's retries together: a
+	// server that keeps answering with long Retry-Afters fails the call
+	// after this much waiting instead of MaxRetries × MaxRetryAfter.
+	MaxTotalWait time.Duration
 	// MaxBody caps the size of an answer.
 	MaxBody int64
 	// Budget, when set, is called before every request (retries included)
@@ -128,6 +133,7 @@ func (c *Client) GetJSON(ctx context.Context, rawURL string, out any) error {
 // Get gets rawURL like GetJSON and returns the body undecoded.
 func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 	maxRetries := or(c.MaxRetries, DefaultMaxRetries)
+	var waited time.Duration
 	for attempt := 0; ; attempt++ {
 		body, err := c.once(ctx, rawURL)
 		if err == nil {
@@ -144,6 +150,10 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 		if maxWait := or(c.MaxRetryAfter, DefaultMaxRetryAfter); wait > maxWait {
 			return nil, fmt.Errorf("%s: the server asks to retry after %s, longer than the %s dirgate waits: %w", pathOf(rawURL), wait, maxWait, err)
 		}
+		if total := or(c.MaxTotalWait, DefaultMaxTotalWait); waited+wait > total {
+			return nil, fmt.Errorf("%s: %w after waiting %s (at most %s a request): %w", pathOf(rawURL), ErrRetriesExhausted, waited, total, err)
+		}
+		waited += wait
 		if c.Log != nil {
 			c.Log.Warn("cloud API request will be retried", "path", pathOf(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
 		}

@@ -137,3 +137,19 @@ func FuzzDecodeErrorBody(f *testing.F) {
 	f.Add([]byte(`{"error":{"code":1,"errors":[{"reason":"r"}]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) { decodeErrorBody(b) })
 }
+
+// TestTotalWaitBounded: a server that keeps asking for long Retry-Afters
+// fails the request after MaxTotalWait of waiting, not after MaxRetries of
+// them.
+func TestTotalWaitBounded(t *testing.T) {
+	srv, uris := flaky(t, 100, 429, "600")
+	clk := clock.NewFake(time.Unix(0, 0))
+	c := &Client{HTTP: srv.Client(), Clock: clk, MaxTotalWait: 15 * time.Minute}
+	err := c.GetJSON(context.Background(), srv.URL, new(any))
+	if !errors.Is(err, ErrRetriesExhausted) {
+		t.Fatalf("err = %v, want ErrRetriesExhausted", err)
+	}
+	if clk.Slept() != 10*time.Minute || len(*uris) != 2 {
+		t.Fatalf("waited %s over %d requests, want 10m0s over 2", clk.Slept(), len(*uris))
+	}
+}
