@@ -26,7 +26,7 @@ const oidShowDeleted = "1.2.840.113556.1.4.417"
 
 var activeDirectory = dialect{
 	Type:        dirtype.ActiveDirectoryType,
-	id:          func(e *ldap.Entry) string { return guidString(e.GetRawAttributeValue("objectGUID")) },
+	id:          func(e *ldap.Entry) string { return cache.FormatGUID(e.GetRawAttributeValue("objectGUID")) },
 	operational: []string{"objectGUID", "userAccountControl", "pwdLastSet", "accountExpires", "lockoutTime"},
 	kind: func(e *ldap.Entry) cache.Kind {
 		var user, group, computer bool
@@ -54,16 +54,6 @@ var activeDirectory = dialect{
 		"usnchanged": true, "whenchanged": true,
 	},
 	cursor: adCursor,
-}
-
-// guidString formats a binary objectGUID the way AD displays it: the first
-// three groups little-endian.
-func guidString(b []byte) string {
-	if len(b) != 16 {
-		return ""
-	}
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x", binary.LittleEndian.Uint32(b[0:4]), binary.LittleEndian.Uint16(b[4:6]),
-		binary.LittleEndian.Uint16(b[6:8]), b[8:10], b[10:16])
 }
 
 // guidFilterValue escapes a binary GUID for an (objectGUID=...) filter.
@@ -184,7 +174,7 @@ func adRootDSE(conn *ldap.Conn) (usn int64, invocationID, nc string, err error) 
 	if err != nil || len(res.Entries) != 1 {
 		return 0, "", "", fmt.Errorf("read invocationId of %q: %v", svc, err)
 	}
-	inv := guidString(res.Entries[0].GetRawAttributeValue("invocationId"))
+	inv := cache.FormatGUID(res.Entries[0].GetRawAttributeValue("invocationId"))
 	if inv == "" {
 		return 0, "", "", fmt.Errorf("no invocationId on %q", svc)
 	}
@@ -273,7 +263,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 				cs.Read++
 				raw := e.GetRawAttributeValue("objectGUID")
 				if strings.EqualFold(e.GetAttributeValue("isDeleted"), "TRUE") {
-					deleted[guidString(raw)] = true
+					deleted[cache.FormatGUID(raw)] = true
 					continue
 				}
 				changed.add(s, e)
@@ -318,7 +308,7 @@ func (s *Source) adChanges(ctx context.Context, c cursor, known dirsync.Known, e
 	if res != nil {
 		for _, e := range res.Entries {
 			cs.Read++
-			deleted[guidString(e.GetRawAttributeValue("objectGUID"))] = true
+			deleted[cache.FormatGUID(e.GetRawAttributeValue("objectGUID"))] = true
 		}
 	}
 	for id := range deleted {
