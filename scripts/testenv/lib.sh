@@ -32,10 +32,11 @@ alive() {
   [[ -n $st && $st != Z ]]
 }
 
-# pid of the server recorded in our own pid file, if that process is alive and is our server
+# pid of the server recorded in the first line of our own pid file (postgres writes more lines), if that
+# process is alive and is our server
 our_pid() {
   local pid
-  pid=$(cat "$PIDFILE" 2>/dev/null) || return 1
+  pid=$(head -n 1 "$PIDFILE" 2>/dev/null) || return 1
   [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$INST_PROC" ]] && alive "$pid" || return 1
   echo "$pid"
 }

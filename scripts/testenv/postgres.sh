@@ -48,20 +48,12 @@ as_owner() {
   if ((EUID == 0)); then runuser -u "$PG_OS_USER" -- "$@"; else "$@"; fi
 }
 
-# the postmaster's pid: the first line of its pid file, if that process is alive and is postgres
-pg_pid() {
-  local pid
-  pid=$(head -n 1 "$PIDFILE" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$INST_PROC" ]] && alive "$pid" || return 1
-  echo "$pid"
-}
-
 answers() { "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 2; }
 
 cmd_stop() {
   local pid
   check_dir
-  if pid=$(pg_pid); then
+  if pid=$(our_pid); then
     as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w -t 20 >/dev/null ||
       { log "pg_ctl stop failed, sending KILL to $pid"; kill -KILL "$pid" || true; }
     log "stopped postgres pid $pid"
@@ -71,7 +63,7 @@ cmd_stop() {
 
 cmd_status() {
   local pid
-  if pid=$(pg_pid) && answers; then echo "running pid $pid $PG_HOST:$PG_PORT ($PG_DIR)"; return 0; fi
+  if pid=$(our_pid) && answers; then echo "running pid $pid $PG_HOST:$PG_PORT ($PG_DIR)"; return 0; fi
   echo "not running ($PG_DIR)"; return 1
 }
 
@@ -117,7 +109,7 @@ EOF
   as_owner setsid "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 30 \
     </dev/null >/dev/null 2>&1 || fail_start "pg_ctl start failed"
   answers || fail_start "postgres does not answer on $PG_HOST:$PG_PORT"
-  pid=$(pg_pid) || fail_start "pid file $PIDFILE does not name a running postgres"
+  pid=$(our_pid) || fail_start "pid file $PIDFILE does not name a running postgres"
 
   PGPASSWORD=$admin_pw "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres \
     -v pw="$user_pw" >/dev/null <<EOF || fail_start "creating role $DB_USER and database $DB_NAME failed"
