@@ -29,15 +29,13 @@ type idRef struct{ id, assertion string }
 // ref reads e's stable ID into an idRef; ok is false when e has none.
 func (s *Source) ref(e *ldap.Entry) (r idRef, ok bool) {
 	attr := s.dialect.Mapping.StableID
+	r.id = s.stableID(e)
 	var value string
 	if s.dialect.id != nil {
 		// A binary ID (AD's objectGUID): every byte escaped.
-		r.id = s.dialect.id(e)
 		value = guidFilterValue(e.GetRawAttributeValue(attr))
 	} else {
-		v := e.GetEqualFoldAttributeValue(attr)
-		r.id = strings.ToLower(v)
-		value = ldap.EscapeFilter(v)
+		value = ldap.EscapeFilter(e.GetEqualFoldAttributeValue(attr))
 	}
 	r.assertion = "(" + attr + "=" + value + ")"
 	return r, r.id != ""

@@ -309,13 +309,18 @@ type ldapEntry struct{ *ldap.Entry }
 func (e ldapEntry) Values(name string) []string { return e.GetEqualFoldAttributeValues(name) }
 func (e ldapEntry) DN() string                  { return e.Entry.DN }
 
-func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
-	var id string
+// stableID returns le's stable ID as the cache keys it: the dialect's own
+// reading when it has one (AD's binary objectGUID), else the mapped
+// attribute's text lower-cased. It is "" when le has none.
+func (s *Source) stableID(le *ldap.Entry) string {
 	if s.dialect.id != nil {
-		id = s.dialect.id(le)
-	} else {
-		id = strings.ToLower(le.GetEqualFoldAttributeValue(s.dialect.Mapping.StableID))
+		return s.dialect.id(le)
 	}
+	return strings.ToLower(le.GetEqualFoldAttributeValue(s.dialect.Mapping.StableID))
+}
+
+func (s *Source) convert(le *ldap.Entry) (*cache.Entry, error) {
+	id := s.stableID(le)
 	if id == "" {
 		return nil, fmt.Errorf("connector %s: %q: %w (%s); can the bind account read operational attributes?",
 			s.conn.Name, le.DN, ErrNoStableID, s.dialect.Mapping.StableID)
