@@ -25,8 +25,6 @@ type attrRequest struct {
 	// types maps every lower-case spelling of a requested type (its name,
 	// aliases and OID) to what is asked of that type.
 	types map[string]*typeRequest
-	// bases are the canonical requested types, in request order.
-	bases []string
 }
 
 // typeRequest is what a search asks of one attribute type.
@@ -88,7 +86,6 @@ func parseAttrRequest(attrs []string, limit int) (attrRequest, *searchError) {
 			for _, s := range filter.Spellings(base) {
 				a.types[s] = tr
 			}
-			a.bases = append(a.bases, base)
 		}
 		if !hasOpts {
 			tr.plain = true
@@ -285,8 +282,8 @@ func (q *query) projection() func(name string) bool {
 		}
 		add(filter.BaseType(a))
 	}
-	for _, b := range q.attrs.bases {
-		add(b)
+	for s := range q.attrs.types {
+		keep[s] = true
 	}
 	return func(desc string) bool {
 		t, _, _ := strings.Cut(desc, ";")
