@@ -78,6 +78,29 @@ slapd_load_and_start() {
   [[ $(our_pid) == "$pid" ]] || fail_start "pid file $PIDFILE does not name slapd pid $pid"
 }
 
+# make_ca NAME CN: self-signed EC P-256 CA NAME.key + NAME.crt (CN=CN, 10 years) in the current directory
+make_ca() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$1.key" -out "$1.crt" 2>/dev/null || die "creating $1 failed"
+}
+
+# copy_or_make_cas FROM_VAR CA_CN WRONG_CA_CN: ca.{crt,key} and wrong-ca.{crt,key} in the current directory,
+# copied from the directory in the variable named FROM_VAR when that is set (one CA file then verifies every
+# upstream), created by make_ca with those CNs otherwise
+copy_or_make_cas() {
+  local from_var=$1 from=${!1} ca
+  if [[ -n $from ]]; then
+    for ca in ca wrong-ca; do
+      [[ -r $from/$ca.crt && -r $from/$ca.key ]] || die "$from_var=$from has no $ca.crt/$ca.key"
+      cp "$from/$ca.crt" "$from/$ca.key" .
+    done
+  else
+    make_ca ca "$2"
+    make_ca wrong-ca "$3"
+  fi
+}
+
 # issue_cert NAME ISSUER SAN EKU: EC P-256 key NAME.key + NAME.crt (CN=NAME, 10 years) issued by ISSUER.{crt,key}
 # in the current directory, for extended key usage EKU (serverAuth or clientAuth); SAN may be empty
 issue_cert() {

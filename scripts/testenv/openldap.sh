@@ -100,26 +100,12 @@ sign() {
   rm -rf "$d"
 }
 
-make_ca() {
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj "/CN=$2" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-    -keyout "$1.key" -out "$1.crt" 2>/dev/null
-}
-
 make_certs() {
-  local good_san ca
+  local good_san
   good_san="DNS:localhost,DNS:$(hostname),IP:$OL_HOST"
   (
     cd "$OL_DIR/certs"
-    if [[ -n $OL_CA_FROM ]]; then
-      for ca in ca wrong-ca; do
-        [[ -r $OL_CA_FROM/$ca.crt && -r $OL_CA_FROM/$ca.key ]] || die "OL_CA_FROM=$OL_CA_FROM has no $ca.crt/$ca.key"
-        cp "$OL_CA_FROM/$ca.crt" "$OL_CA_FROM/$ca.key" .
-      done
-    else
-      make_ca ca "dirgate test CA"
-      make_ca wrong-ca "dirgate WRONG test CA"
-    fi
+    copy_or_make_cas OL_CA_FROM "dirgate test CA" "dirgate WRONG test CA"
     sign server ca "$good_san"
     sign wrong-ca-server wrong-ca "$good_san"
     sign expired ca "$good_san" 20200101000000Z 20200102000000Z

@@ -80,22 +80,12 @@ cmd_status() {
 }
 
 make_certs() {
-  local san ca
+  local san
   san="DNS:localhost,DNS:$(hostname),IP:127.0.0.1"
   [[ $SL_HOST == 127.0.0.1 ]] || san+=",IP:$SL_HOST"
   (
     cd "$SL_DIR/certs"
-    for ca in ca wrong-ca; do
-      if [[ -n $SL_CA_FROM ]]; then
-        [[ -r $SL_CA_FROM/$ca.crt && -r $SL_CA_FROM/$ca.key ]] || die "SL_CA_FROM=$SL_CA_FROM has no $ca.crt/$ca.key"
-        cp "$SL_CA_FROM/$ca.crt" "$SL_CA_FROM/$ca.key" .
-      else
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-          -subj "/CN=dirgate $ca (Secure LDAP emulation)" \
-          -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-          -keyout "$ca.key" -out "$ca.crt" 2>/dev/null || die "creating $ca failed"
-      fi
-    done
+    copy_or_make_cas SL_CA_FROM "dirgate ca (Secure LDAP emulation)" "dirgate wrong-ca (Secure LDAP emulation)"
     issue_cert server ca "$san" serverAuth
     issue_cert client ca "" clientAuth
     issue_cert untrusted-client wrong-ca "" clientAuth
