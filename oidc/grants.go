@@ -8,9 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
+	"github.com/dirgate/dirgate/internal/pending"
 	"github.com/dirgate/dirgate/state"
 )
 
@@ -55,20 +55,13 @@ type grants struct {
 	store state.Grants
 	now   func() time.Time
 
-	mu       sync.Mutex
-	requests map[string]*authRequest
-	// swept is the table's size after the last sweep: a sweep runs when
-	// the table has doubled since, so a flood of unfinished sign-ins
-	// costs amortised O(1) per start instead of a walk of the table each
-	// (as internal/pending does for the upstream round trips).
-	swept int
-	// fullSwept is when a full table was last swept: at most once a
-	// second, so a flood against a full table costs a refusal each.
-	fullSwept time.Time
+	// requests are swept in bulk (internal/pending), so a flood of
+	// unfinished sign-ins costs a refusal each, not a walk of the table.
+	requests *pending.Table[*authRequest]
 }
 
 func newGrants(store state.Grants, now func() time.Time) *grants {
-	return &grants{store: store, now: now, requests: map[string]*authRequest{}}
+	return &grants{store: store, now: now, requests: pending.New[*authRequest](maxPending, 0)}
 }
 
 // token returns n random bytes, URL-safe encoded.
@@ -89,54 +82,14 @@ func hashToken(t string) string {
 // sign-ins.
 const maxPending = state.MaxPending
 
-// gc drops expired requests when the table has doubled since the last
-// sweep, or is full.
-func (g *grants) gc() {
-	n, now := len(g.requests), g.now()
-	switch {
-	case n >= maxPending:
-		if now.Sub(g.fullSwept) < time.Second {
-			return
-		}
-		g.fullSwept = now
-	case n < max(2*g.swept, 1024):
-		return
-	}
-	for k, r := range g.requests {
-		if now.After(r.Expires) {
-			delete(g.requests, k)
-		}
-	}
-	g.swept = len(g.requests)
-}
-
 func (g *grants) putRequest(r *authRequest) (string, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.gc()
-	if len(g.requests) >= maxPending {
-		return "", false
-	}
 	id := token(18)
-	g.requests[id] = r
-	return id, true
+	return id, g.requests.Put(g.now(), id, "", r, r.Expires)
 }
 
-func (g *grants) request(id string) (*authRequest, bool) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	r, ok := g.requests[id]
-	if !ok || g.now().After(r.Expires) {
-		return nil, false
-	}
-	return r, true
-}
+func (g *grants) request(id string) (*authRequest, bool) { return g.requests.Get(g.now(), id) }
 
-func (g *grants) dropRequest(id string) {
-	g.mu.Lock()
-	delete(g.requests, id)
-	g.mu.Unlock()
-}
+func (g *grants) dropRequest(id string) { g.requests.Delete(id) }
 
 // putCode stores c and returns its code; ok is false when too many are
 // pending or the store failed.

@@ -31,8 +31,8 @@ func TestPendingRequestsSweptInBulk(t *testing.T) {
 	if _, ok := g.putRequest(&authRequest{Expires: now.Add(time.Minute)}); !ok {
 		t.Fatal("expired requests were not swept from the full table")
 	}
-	if len(g.requests) != 2 {
-		t.Fatalf("%d requests left after the sweep, want the live one and the new one", len(g.requests))
+	if n := g.requests.Len(); n != 2 {
+		t.Fatalf("%d requests left after the sweep, want the live one and the new one", n)
 	}
 	if _, ok := g.request(live); !ok {
 		t.Fatal("a live request was dropped")

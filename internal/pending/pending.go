@@ -82,6 +82,30 @@ func (t *Table[T]) Take(now time.Time, id string) (T, bool) {
 	return e.v, true
 }
 
+// Get returns the value of id, leaving it in place, unless it expired:
+// for round trips read more than once before they end (a sign-in page
+// shown, then posted).
+func (t *Table[T]) Get(now time.Time, id string) (T, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.m[id]
+	if !ok || now.After(e.expires) {
+		var zero T
+		return zero, false
+	}
+	return e.v, true
+}
+
+// Delete removes the entry of id, if any.
+func (t *Table[T]) Delete(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e, ok := t.m[id]; ok {
+		delete(t.m, id)
+		t.release(e.owner)
+	}
+}
+
 // Len returns the number of entries held, expired ones included.
 func (t *Table[T]) Len() int {
 	t.mu.Lock()

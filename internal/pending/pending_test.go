@@ -88,3 +88,25 @@ func TestSweepAmortised(t *testing.T) {
 		t.Errorf("1000 refused Puts walked %d entries, want at most one sweep (%d)", w, n)
 	}
 }
+
+func TestGetLeavesDeleteRemoves(t *testing.T) {
+	now := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	tb := New[int](10, 2)
+	tb.Put(now, "a", "o", 1, now.Add(time.Minute))
+	for range 2 {
+		if v, ok := tb.Get(now, "a"); !ok || v != 1 {
+			t.Fatalf("Get: %v %v", v, ok)
+		}
+	}
+	if _, ok := tb.Get(now.Add(2*time.Minute), "a"); ok {
+		t.Fatal("Get returned an expired entry")
+	}
+	tb.Delete("a")
+	if _, ok := tb.Get(now, "a"); ok || tb.Len() != 0 {
+		t.Fatal("Delete left the entry")
+	}
+	// The owner's share is released: two more fit.
+	if !tb.Put(now, "b", "o", 2, now.Add(time.Minute)) || !tb.Put(now, "c", "o", 3, now.Add(time.Minute)) {
+		t.Fatal("Delete did not release the owner's share")
+	}
+}
