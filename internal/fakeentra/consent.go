@@ -14,9 +14,7 @@ import (
 // admin_consent=True&tenant=<ID>&state=…, or with the error DeclineConsent
 // chose.
 
-func init() { extensions = append(extensions, registerConsent) }
-
-func registerConsent(t *Tenant) {
+func (t *Tenant) registerConsent() {
 	t.authorityMux.HandleFunc("GET /{tenant}/adminconsent", t.serveAdminConsent)
 }
 
@@ -24,7 +22,7 @@ func registerConsent(t *Tenant) {
 // code, e.g. ("access_denied", 65004, "User declined to consent to access
 // the app."); ("", 0, "") grants again.
 func (t *Tenant) DeclineConsent(oauthErr string, code int, desc string) {
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.consent = nil
@@ -35,7 +33,7 @@ func (t *Tenant) DeclineConsent(oauthErr string, code int, desc string) {
 
 // AdminConsents is how many times admin consent was granted.
 func (t *Tenant) AdminConsents() int {
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.consents
@@ -47,7 +45,7 @@ func (t *Tenant) serveAdminConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	declined := s.consent
 	if declined == nil {

@@ -20,12 +20,7 @@
 // OnPremisesSyncEnabled and MailNickname, the Group fields GroupTypes and
 // ProxyAddresses, and the App field ConsentMissing.
 //
-// Files of this package that add endpoints (admin consent, the OIDC
-// upstream) hook in through extensions: an init function appends a func
-// that New calls with the tenant, which may register routes on
-// t.authorityMux and add grant types to t.grants, and reuse
-// t.authenticateClient, t.writeSTSError, t.signJWT and t.now. The
-// servers, sealed tokens, signing keys and key rotation come from
+// The servers, sealed tokens, signing keys and key rotation come from
 // internal/fakecloud, shared with the Google fake.
 package fakeentra
 
@@ -140,10 +135,6 @@ func WithDeltaTTL(d time.Duration) Option { return func(t *Tenant) { t.deltaTTL 
 // grant locks a user (smart lockout; default 10).
 func WithLockoutThreshold(n int) Option { return func(t *Tenant) { t.lockoutAfter = n } }
 
-// extensions are hooks other files of this package register to add
-// endpoints; New runs each with the new tenant before serving.
-var extensions []func(*Tenant)
-
 // Tenant is one fake tenant with its authority and Graph servers.
 type Tenant struct {
 	tb             testing.TB
@@ -184,6 +175,9 @@ type Tenant struct {
 	replay      bool
 	requests    int
 	tokenReqs   int
+	// oidc is the OpenID Connect and admin-consent side; its mutex is
+	// separate from mu.
+	oidc idp
 }
 
 // New starts the fake's servers; they stop when the test ends.
@@ -209,9 +203,9 @@ func New(tb testing.TB, opts ...Option) *Tenant {
 	t.keys = fakecloud.SharedKey()
 	t.authorityMux = http.NewServeMux()
 	t.registerSTS()
-	for _, ext := range extensions {
-		ext(t)
-	}
+	t.oidc.codes = map[string]*authCode{}
+	t.registerOIDC()
+	t.registerConsent()
 	t.authority = fakecloud.Start(tb, t.authorityMux, t.tls)
 	t.graph = fakecloud.Start(tb, http.HandlerFunc(t.serveGraph), t.tls)
 	return t

@@ -24,8 +24,6 @@ import (
 // certificate assertion) returning an ID token with iss, aud, sub, oid,
 // tid, preferred_username, name, email, nonce, iat, nbf and exp.
 
-func init() { extensions = append(extensions, registerOIDC) }
-
 // codeTTL is how long an authorization code may be redeemed.
 const codeTTL = 10 * time.Minute
 
@@ -49,21 +47,11 @@ type authCode struct {
 	redeemed                                               bool
 }
 
-var idps sync.Map // *Tenant -> *idp
-
-func registerOIDC(t *Tenant) {
-	s := &idp{codes: map[string]*authCode{}}
-	idps.Store(t, s)
-	t.tb.Cleanup(func() { idps.Delete(t) })
+func (t *Tenant) registerOIDC() {
 	t.authorityMux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", t.serveDiscovery)
 	t.authorityMux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", t.serveJWKS)
 	t.authorityMux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", t.serveAuthorize)
 	t.grants["authorization_code"] = t.authorizationCode
-}
-
-func (t *Tenant) idp() *idp {
-	s, _ := idps.Load(t)
-	return s.(*idp)
 }
 
 // Issuer is the tenant's ID-token issuer, {authority}/{tenant ID}/v2.0.
@@ -72,7 +60,7 @@ func (t *Tenant) Issuer() string { return t.AuthorityURL() + "/" + t.id + "/v2.0
 // SignInAs makes /authorize sign in the user with this ID (until changed);
 // an unknown or deleted user is answered with an error page.
 func (t *Tenant) SignInAs(userID string) {
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.signInAs, s.fail = userID, nil
@@ -82,7 +70,7 @@ func (t *Tenant) SignInAs(userID string) {
 // and AADSTS code instead of a code, e.g. ("interaction_required", 50076,
 // "…") or ("access_denied", 65004, "…"); ("", 0, "") clears it.
 func (t *Tenant) FailSignIn(oauthErr string, code int, desc string) {
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = nil
@@ -94,19 +82,19 @@ func (t *Tenant) FailSignIn(oauthErr string, code int, desc string) {
 // RotateSigningKey signs the next ID tokens with a new key under a new kid;
 // the JWKS publishes it and the key before it.
 func (t *Tenant) RotateSigningKey() {
-	t.idp().ring.Rotate()
+	t.oidc.ring.Rotate()
 }
 
 // SignWithUnpublishedKey makes the next ID tokens carry a kid the JWKS
 // never publishes, as a forged token would.
 func (t *Tenant) SignWithUnpublishedKey(on bool) {
-	t.idp().ring.SignWithUnpublishedKey(on)
+	t.oidc.ring.SignWithUnpublishedKey(on)
 }
 
 // TamperIDTokens lets f change the claims of the next ID tokens before they
 // are signed (wrong iss, aud, nonce, tid, exp …); nil stops it.
 func (t *Tenant) TamperIDTokens(f func(claims map[string]any)) {
-	t.idp().ring.Tamper(f)
+	t.oidc.ring.Tamper(f)
 }
 
 // tenantIssuer is the issuer discovery shows for the tenant in the path:
@@ -153,7 +141,7 @@ func (t *Tenant) serveJWKS(w http.ResponseWriter, r *http.Request) {
 		t.writeSTSError(w, r, stsErr(http.StatusBadRequest, "invalid_tenant", 90002, "Tenant '%s' not found.", r.PathValue("tenant")))
 		return
 	}
-	fakecloud.WriteJSON(w, http.StatusOK, t.idp().ring.JWKS())
+	fakecloud.WriteJSON(w, http.StatusOK, t.oidc.ring.JWKS())
 }
 
 // app returns the registered app with this client ID.
@@ -227,7 +215,7 @@ func (t *Tenant) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		fail(stsErr(400, "invalid_request", 501491, "Invalid size of Code_Challenge parameter or code_challenge_method is not S256."))
 		return
 	}
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	failWith, userID := s.fail, s.signInAs
 	s.mu.Unlock()
@@ -262,7 +250,7 @@ func (t *Tenant) authorizationCode(req *tokenRequest) (map[string]any, *stsError
 	if code == "" {
 		return nil, missingParam("code")
 	}
-	s := t.idp()
+	s := &t.oidc
 	s.mu.Lock()
 	c := s.codes[code]
 	switch {
