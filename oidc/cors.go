@@ -2,8 +2,8 @@ package oidc
 
 import (
 	"net/http"
-	"net/url"
-	"strings"
+
+	"github.com/dirgate/dirgate/cloudapi"
 )
 
 // corsPolicy is how an endpoint answers browser applications on other
@@ -33,33 +33,12 @@ func redirectOrigins(clients []Client) map[string]bool {
 	out := map[string]bool{}
 	for _, c := range clients {
 		for _, s := range c.RedirectURIs {
-			if o, ok := origin(s); ok {
+			if o := cloudapi.Origin(s); o != "" {
 				out[o] = true
 			}
 		}
 	}
 	return out
-}
-
-// origin serialises the origin of an http(s) URL (RFC 6454 6.1): lower
-// case scheme and host, default port left out. Other schemes (a native
-// app's private-use scheme) have no origin a browser would send.
-func origin(s string) (string, bool) {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "", false
-	}
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Host)
-	switch scheme {
-	case "https":
-		host = strings.TrimSuffix(host, ":443")
-	case "http":
-		host = strings.TrimSuffix(host, ":80")
-	default:
-		return "", false
-	}
-	return scheme + "://" + host, true
 }
 
 // cors sets the CORS headers of r's endpoint and answers a preflight

@@ -350,9 +350,6 @@ func (u *upstream) describe(code, desc string) string {
 	if u.DescribeError != nil {
 		return u.DescribeError(code, desc)
 	}
-	if c, _, ok := strings.Cut(desc, ":"); ok && strings.HasPrefix(c, "AADSTS") && len(c) < 16 {
-		return code + " (" + c + ")."
-	}
 	return code + "."
 }
 
