@@ -3,8 +3,8 @@
 // servers with an optional TLS mode, random identifiers, HMAC-sealed opaque
 // tokens (paging and delta state a client must echo but cannot forge or
 // edit), RS256 JWT signing with a process-wide key, a rotating signing key
-// set published as a JWKS, and the small HTTP helpers every fake endpoint
-// needs. It holds no fake's behaviour: each fake keeps its own model,
+// set published as a JWKS, the PKCE S256 check, the default fake clock,
+// and the small HTTP helpers every fake endpoint needs. It holds no fake's behaviour: each fake keeps its own model,
 // error shapes and strictness.
 package fakecloud
 
@@ -21,6 +21,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dirgate/dirgate/clock"
 )
 
 // Start serves h on a loopback httptest server, over HTTPS when tls is
@@ -43,6 +46,17 @@ func CACertPEM(s *httptest.Server) []byte {
 		return nil
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})
+}
+
+// NewClock returns the fakes' default clock: a fake clock at a fixed date,
+// so expiry and Retry-After need no sleeping and runs repeat.
+func NewClock() *clock.Fake { return clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) }
+
+// PKCEMatches reports whether verifier answers the S256 code challenge
+// (RFC 7636 section 4.6: BASE64URL(SHA256(verifier)), unpadded).
+func PKCEMatches(verifier, challenge string) bool {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
 }
 
 // RandomBytes returns n bytes from crypto/rand.

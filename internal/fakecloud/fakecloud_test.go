@@ -13,6 +13,26 @@ type state struct {
 	Off  int    `json:"o"`
 }
 
+func TestPKCEMatches(t *testing.T) {
+	// RFC 7636 appendix B
+	const verifier, challenge = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+	for _, tc := range []struct {
+		verifier, challenge string
+		want                bool
+	}{
+		{verifier, challenge, true},
+		{verifier + "x", challenge, false},
+		{verifier, challenge + "=", false}, // padded
+		{challenge, verifier, false},
+		{"", challenge, false},
+		{verifier, verifier, false}, // plain method
+	} {
+		if got := PKCEMatches(tc.verifier, tc.challenge); got != tc.want {
+			t.Errorf("PKCEMatches(%q, %q) = %v, want %v", tc.verifier, tc.challenge, got, tc.want)
+		}
+	}
+}
+
 func TestSealerRefusesForeignAndEdited(t *testing.T) {
 	s, other := NewSealer(), NewSealer()
 	tok := s.Seal(state{"users", 4})

@@ -195,7 +195,7 @@ func New(tb testing.TB, opts ...Option) *Tenant {
 		o(t)
 	}
 	if t.clock == nil {
-		t.clock = clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		t.clock = fakecloud.NewClock()
 	}
 	if len(t.domains) == 0 {
 		t.domains = []string{"contoso.onmicrosoft.com"}

@@ -263,7 +263,6 @@ func (t *Tenant) authorizationCode(req *tokenRequest) (map[string]any, *stsError
 	}
 	c.redeemed = true
 	s.mu.Unlock()
-	sum := sha256.Sum256([]byte(req.form.Get("code_verifier")))
 	switch {
 	case c.clientID != app.ClientID:
 		return nil, stsErr(400, "invalid_grant", 70000, "The provided value for the 'code' parameter is not valid: it was issued to another client.")
@@ -271,7 +270,7 @@ func (t *Tenant) authorizationCode(req *tokenRequest) (map[string]any, *stsError
 		return nil, stsErr(400, "invalid_grant", 70000, "The provided value for the 'redirect_uri' is not valid: it differs from the authorization request.")
 	case req.form.Get("code_verifier") == "":
 		return nil, missingParam("code_verifier")
-	case base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge:
+	case !fakecloud.PKCEMatches(req.form.Get("code_verifier"), c.challenge):
 		return nil, stsErr(400, "invalid_grant", 50148, "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.")
 	}
 	u, ok := t.User(c.userID)

@@ -176,7 +176,7 @@ func New(tb testing.TB, opts ...Option) *Customer {
 		o(c)
 	}
 	if c.clock == nil {
-		c.clock = clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+		c.clock = fakecloud.NewClock()
 	}
 	c.oidc.init()
 	mux := http.NewServeMux()

@@ -2,7 +2,6 @@ package fakegoogle
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/http"
@@ -259,7 +258,6 @@ func (c *Customer) authorizationCode(r *http.Request) (map[string]any, *oauthErr
 		code.redeemed = true
 	}
 	s.mu.Unlock()
-	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
 	switch {
 	case !valid:
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "Bad Request")
@@ -269,7 +267,7 @@ func (c *Customer) authorizationCode(r *http.Request) (map[string]any, *oauthErr
 		return nil, oauthErr(http.StatusBadRequest, "redirect_uri_mismatch", "Bad Request")
 	case f.Get("code_verifier") == "":
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "Missing code verifier.")
-	case base64.RawURLEncoding.EncodeToString(sum[:]) != code.challenge:
+	case !fakecloud.PKCEMatches(f.Get("code_verifier"), code.challenge):
 		return nil, oauthErr(http.StatusBadRequest, "invalid_grant", "Invalid code verifier.")
 	}
 	claims, e := c.idClaims(code)
