@@ -18,12 +18,8 @@ const bindTimeout = 30 * time.Second
 
 func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewBindResponse(gldap.WithResponseCode(gldap.ResultInvalidCredentials))
-	code := gldap.ResultInvalidCredentials
 	op := "bind"
-	setCode := func(c int) { code = c; resp.SetResultCode(c) }
-	// Counted before the answer is written, so a client that reads the
-	// metric after its answer sees this operation.
-	defer func() { count(op, code); l.write(w, resp) }()
+	defer func() { l.answer(w, op, resp) }()
 	sess := l.session(r.ConnectionID())
 	// RFC 4511 4.2.1: a bind, even a failed one, first drops the previous
 	// authentication.
@@ -31,7 +27,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 
 	m, err := r.GetSimpleBindMessage()
 	if err != nil {
-		setCode(gldap.ResultAuthMethodNotSupported)
+		resp.SetResultCode(gldap.ResultAuthMethodNotSupported)
 		resp.SetDiagnosticMessage("only simple bind is supported")
 		return
 	}
@@ -45,17 +41,17 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 		// balancers' LDAP health checks (HAProxy's ldap-check) send nothing
 		// else, often: logged at Debug only.
 		op = "bind_anonymous"
-		setCode(gldap.ResultSuccess)
+		resp.SetResultCode(gldap.ResultSuccess)
 		l.s.log.Debug("ldap bind", "remote", remote(r), "result", "success", "account", "anonymous")
 		return
 	case password == "":
 		// An unauthenticated bind (RFC 4513 5.1.2) would look like success
 		// to careless clients; refuse it.
-		setCode(gldap.ResultUnwillingToPerform)
+		resp.SetResultCode(gldap.ResultUnwillingToPerform)
 		resp.SetDiagnosticMessage("unauthenticated bind (name with an empty password) is not allowed")
 		return
 	case l.s.settings().cfg.RequireTLSForBind && !r.IsTLS():
-		setCode(gldap.ResultConfidentialityRequired)
+		resp.SetResultCode(gldap.ResultConfidentialityRequired)
 		resp.SetDiagnosticMessage("use LDAPS or StartTLS before sending a password")
 		return
 	}
@@ -78,7 +74,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	id, err := l.s.auth.Login(ctx, at)
 	if err != nil {
 		if authn.ReasonOf(err) == authn.ReasonUnavailable {
-			setCode(gldap.ResultUnavailable)
+			resp.SetResultCode(gldap.ResultUnavailable)
 			resp.SetDiagnosticMessage("the directory is unavailable, try again later")
 			return
 		}
@@ -97,7 +93,7 @@ func (l *listener) bind(w *gldap.ResponseWriter, r *gldap.Request) {
 	// An identity ends first_request_timeout: the connection may now idle
 	// for idle_timeout (see critical for anonymous sessions).
 	r.MarkEstablished()
-	setCode(gldap.ResultSuccess)
+	resp.SetResultCode(gldap.ResultSuccess)
 }
 
 func (s *session) set(k bindKind, dn, login string) {

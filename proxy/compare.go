@@ -14,23 +14,21 @@ import (
 // matching rules as search filters.
 func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 	resp := r.NewResponse(gldap.WithApplicationCode(gldap.ApplicationCompareResponse), gldap.WithResponseCode(gldap.ResultCompareFalse))
-	code := gldap.ResultCompareFalse
-	setCode := func(c int) { code = c; resp.SetResultCode(c) }
-	defer func() { count("compare", code); l.write(w, resp) }()
+	defer l.answer(w, opLabel(r), resp)
 	m, err := r.GetCompareMessage()
 	if err != nil {
-		setCode(gldap.ResultProtocolError)
+		resp.SetResultCode(gldap.ResultProtocolError)
 		resp.SetDiagnosticMessage("malformed compare request")
 		return
 	}
 	if kind, _ := l.session(r.ConnectionID()).get(); kind == bindAnonymous && !l.s.settings().cfg.AllowAnonymous {
-		setCode(gldap.ResultInsufficientAccessRights)
+		resp.SetResultCode(gldap.ResultInsufficientAccessRights)
 		resp.SetDiagnosticMessage("bind before comparing")
 		return
 	}
 	f, err := filter.Parse("("+m.Attribute+"="+escapeAssertion(m.AssertionValue)+")", filter.Limits{})
 	if err != nil {
-		setCode(gldap.ResultProtocolError)
+		resp.SetResultCode(gldap.ResultProtocolError)
 		resp.SetDiagnosticMessage("invalid attribute description")
 		return
 	}
@@ -46,16 +44,16 @@ func (l *listener) compare(w *gldap.ResponseWriter, r *gldap.Request) {
 		// The filter's name for the attribute: canonical, so that an OID
 		// or an alias finds the stored attribute.
 		case len(ev.Values(f.Attributes()[0])) == 0:
-			setCode(gldap.ResultNoSuchAttribute)
+			resp.SetResultCode(gldap.ResultNoSuchAttribute)
 		case f.Match(ev):
-			setCode(gldap.ResultCompareTrue)
+			resp.SetResultCode(gldap.ResultCompareTrue)
 		}
 		return ev.err
 	})
 	switch {
 	case errors.Is(err, cache.ErrNotFound):
-		setCode(gldap.ResultNoSuchObject)
+		resp.SetResultCode(gldap.ResultNoSuchObject)
 	case err != nil:
-		setCode(gldap.ResultOperationsError)
+		resp.SetResultCode(gldap.ResultOperationsError)
 	}
 }

@@ -39,14 +39,11 @@ func (l *listener) search(w *gldap.ResponseWriter, r *gldap.Request) {
 	}
 	start := time.Now()
 	sent, serr := l.runSearch(w, r, m, done)
-	code := gldap.ResultSuccess
 	if serr != nil {
-		code = serr.code
 		done.SetResultCode(serr.code)
 		done.SetDiagnosticMessage(serr.msg)
 	}
-	l.write(w, done)
-	count("search", code)
+	l.answer(w, opLabel(r), done)
 	if l.s.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.s.log.Debug("ldap search", "remote", remote(r), "base", m.BaseDN, "scope", int(m.Scope),
 			"filter", m.Filter, "entries", sent, "duration", time.Since(start).String())

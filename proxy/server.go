@@ -363,8 +363,7 @@ func (l *listener) critical(h gldap.HandlerFunc, implemented ...string) gldap.Ha
 			if r.Operation() == "bind" {
 				l.session(r.ConnectionID()).set(bindAnonymous, "", "")
 			}
-			count(opLabel(r), gldap.ResultUnavailableCriticalExtension)
-			l.write(w, r.NewResponse(gldap.WithResponseCode(gldap.ResultUnavailableCriticalExtension),
+			l.answer(w, opLabel(r), r.NewResponse(gldap.WithResponseCode(gldap.ResultUnavailableCriticalExtension),
 				gldap.WithDiagnosticMessage("critical control "+oid+" is not supported")))
 			return
 		}
@@ -394,18 +393,29 @@ var resultLabels = func() map[int]string {
 	return m
 }()
 
-// count records an answered operation in the metrics. Call it before the
-// answer is written, so that a client that has the answer sees it counted.
-func count(op string, code int) {
+// result is a final response: the one that ends a request, with its result
+// code.
+type result interface {
+	gldap.Response
+	ResultCode() int
+}
+
+// answer writes the final response of an operation, counted in the metrics
+// under the label op and its result code. It is counted before it is
+// written, so that a client that has the answer sees it counted.
+func (l *listener) answer(w *gldap.ResponseWriter, op string, resp result) {
+	code := resp.ResultCode()
 	name, ok := resultLabels[code]
 	if !ok {
 		name = fmt.Sprintf("code_%d", code)
 	}
 	metrics.LDAPOps.WithLabelValues(op, name).Inc()
+	l.write(w, resp)
 }
 
-// write sends a response, logging a failure: the client has gone, nothing
-// else is to be done.
+// write sends a response uncounted (search entries, and the answers that
+// are not operations' results: see answer), logging a failure: the client
+// has gone, nothing else is to be done.
 func (l *listener) write(w *gldap.ResponseWriter, r gldap.Response) {
 	if err := w.Write(r); err != nil {
 		l.s.log.Debug("ldap write failed", "err", err)
@@ -420,8 +430,7 @@ func (l *listener) unsupported(w *gldap.ResponseWriter, r *gldap.Request) {
 	if name := r.ExtendedName(); name != "" {
 		code, msg = gldap.ResultProtocolError, "unsupported extended operation "+string(name)
 	}
-	count(opLabel(r), code)
-	l.write(w, r.NewResponse(gldap.WithResponseCode(code), gldap.WithDiagnosticMessage(msg)))
+	l.answer(w, opLabel(r), r.NewResponse(gldap.WithResponseCode(code), gldap.WithDiagnosticMessage(msg)))
 }
 
 // startTLS upgrades the connection. A listener that does not offer
@@ -441,8 +450,7 @@ func (l *listener) startTLS(w *gldap.ResponseWriter, r *gldap.Request) {
 		resp.SetDiagnosticMessage("StartTLS is not offered on this listener")
 	}
 	resp.SetResultCode(code)
-	count("extended", code)
-	l.write(w, resp)
+	l.answer(w, opLabel(r), resp)
 	if code != gldap.ResultSuccess {
 		return
 	}
@@ -461,8 +469,7 @@ func (l *listener) whoAmI(w *gldap.ResponseWriter, r *gldap.Request) {
 	sess.mu.Unlock()
 	resp := r.NewExtendedResponse(gldap.WithResponseCode(gldap.ResultSuccess))
 	resp.SetResponseValue(authz)
-	count("extended", gldap.ResultSuccess)
-	l.write(w, resp)
+	l.answer(w, opLabel(r), resp)
 }
 
 func remote(r *gldap.Request) string {

@@ -121,6 +121,12 @@ func (l *baseResponse) SetResultCode(code int) {
 	l.code = int16(code)
 }
 
+// ResultCode returns the response's result code, so that a server can count
+// its answers where it writes them. dirgate patch 19.
+func (l *baseResponse) ResultCode() int {
+	return int(l.code)
+}
+
 // SetDiagnosticMessage sets the optional diagnostic message for a response.
 func (l *baseResponse) SetDiagnosticMessage(msg string) {
 	l.diagMessage = msg

@@ -104,3 +104,28 @@ func (r *testResponse) packet() *packet {
 	addOptionalResponseChildren(p, WithDiagnosticMessage(r.data))
 	return &packet{Packet: p}
 }
+
+// TestResultCode: dirgate patch 19. Every response with a result reads back
+// the code it will send.
+func TestResultCode(t *testing.T) {
+	type coded interface {
+		Response
+		SetResultCode(int)
+		ResultCode() int
+	}
+	for name, r := range map[string]coded{
+		"general":  &GeneralResponse{baseResponse: &baseResponse{}},
+		"extended": &ExtendedResponse{baseResponse: &baseResponse{}},
+		"bind":     &BindResponse{baseResponse: &baseResponse{}},
+		"done":     &SearchResponseDone{baseResponse: &baseResponse{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, code := range []int{ResultSuccess, ResultCompareTrue, ResultUnavailableCriticalExtension, ResultOther} {
+				r.SetResultCode(code)
+				if got := r.ResultCode(); got != code {
+					t.Errorf("ResultCode() = %d after SetResultCode(%d)", got, code)
+				}
+			}
+		})
+	}
+}
