@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/internal/pending"
 )
@@ -157,7 +158,7 @@ func (s *server) consentCallback(w http.ResponseWriter, r *http.Request) {
 // still lacks it. A tenant configured by domain name cannot be compared.
 func consentOutcome(q url.Values, tenant string) (status, msg string) {
 	if q.Get("error") == "" && strings.EqualFold(q.Get("admin_consent"), "true") {
-		if got := q.Get("tenant"); isGUID(tenant) && got != "" && !strings.EqualFold(got, tenant) {
+		if got := q.Get("tenant"); config.IsGUID(tenant) && got != "" && !strings.EqualFold(got, tenant) {
 			return "failed", "Admin consent was granted in another tenant (" + got + ") than this connector's (" + tenant +
 				"): the administrator probably signed in to the wrong tenant. Press \"Connect Entra ID\" again and sign in as an administrator of tenant " + tenant + "."
 		}
@@ -182,23 +183,4 @@ func consentOutcome(q url.Values, tenant string) (status, msg string) {
 func (s *server) isEntra(name string) bool {
 	_, ok := s.entraApp(name)
 	return ok
-}
-
-// isGUID reports whether s is a GUID (8-4-4-4-12 hexadecimal digits), the
-// form of a tenant ID.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i, c := range s {
-		switch {
-		case i == 8 || i == 13 || i == 18 || i == 23:
-			if c != '-' {
-				return false
-			}
-		case !strings.ContainsRune("0123456789abcdefABCDEF", c):
-			return false
-		}
-	}
-	return true
 }

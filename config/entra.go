@@ -125,6 +125,10 @@ var (
 	tenantNames = []string{"common", "organizations", "consumers"}
 )
 
+// IsGUID reports whether s is a GUID (8-4-4-4-12 hexadecimal digits, any
+// case), the form of an Entra tenant or application ID.
+func IsGUID(s string) bool { return guid.MatchString(s) }
+
 // cloudConnector checks a connector of a cloud directory type: it refuses
 // the LDAP connection keys and checks the type's section.
 func (v *validator) cloudConnector(c *Connector, p string) {

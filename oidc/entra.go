@@ -2,11 +2,10 @@ package oidc
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
-)
 
-var tenantGUID = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	"github.com/dirgate/dirgate/config"
+)
 
 // EntraUpstream completes u for a Microsoft Entra ID tenant at authority
 // (e.g. https://login.microsoftonline.com): discovery under the tenant
@@ -27,7 +26,7 @@ func EntraUpstream(u Upstream, authority, tenant string) Upstream {
 		if err != nil {
 			return err
 		}
-		if tenantGUID.MatchString(tenant) && !strings.EqualFold(id, tenant) {
+		if config.IsGUID(tenant) && !strings.EqualFold(id, tenant) {
 			return fmt.Errorf("issuer %q names tenant %s, not the configured %s", iss, id, tenant)
 		}
 		return nil
@@ -50,7 +49,7 @@ func EntraUpstream(u Upstream, authority, tenant string) Upstream {
 func entraIssuerTenant(authority, iss string) (string, error) {
 	rest, ok := strings.CutPrefix(iss, authority+"/")
 	id, ok2 := strings.CutSuffix(rest, "/v2.0")
-	if !ok || !ok2 || !tenantGUID.MatchString(id) {
+	if !ok || !ok2 || !config.IsGUID(id) {
 		return "", fmt.Errorf("issuer %q is not a tenant-specific issuer %s/<tenant ID>/v2.0", iss, authority)
 	}
 	return id, nil
