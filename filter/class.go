@@ -138,42 +138,35 @@ func (t classTest) test(v string) Result {
 	return False
 }
 
-// compileSchemaEquality compiles the equality assertions whose meaning
-// comes from the schema rather than from a syntax: objectClass, which
-// matches superclasses, and objectCategory written with a class name. ok
-// is false for every other assertion.
-func compileSchemaEquality(full, base, value string, schema Schema) (m matcher, ok bool) {
+// schemaKind classifies the equality assertions whose meaning comes from
+// the schema rather than from a syntax: objectClass, which its subclasses
+// satisfy too (vals, every class that satisfies it; all for top, which
+// every entry satisfies), and objectCategory written with a class name
+// (category). Every other assertion gets zero values.
+func schemaKind(base, value string) (vals []string, all, category bool) {
 	switch {
 	case base == "objectclass" && value != "" && utf8.ValidString(value):
-		vals, all := classValues(value)
-		if all {
-			// As for (objectClass=*): every entry has a class, whether or
-			// not the cache keeps the attribute.
-			return constM(True), true
-		}
-		return &testM{attr: full, t: classTest(vals)}, true
+		vals, all = classValues(value)
+		return vals, all, false
 	case base == "objectcategory" && isCategoryName(value):
-		return &testM{attr: full, t: newCategoryTest(schema, value)}, true
+		return nil, false, true
 	}
-	return nil, false
+	return nil, false, false
 }
 
-// schemaHints are the index hints of a matcher from compileSchemaEquality:
-// one per class that satisfies an objectClass assertion; none (scan) for
-// top, which every entry satisfies, and for category names, whose DN the
-// index does not know.
-func schemaHints(m matcher, attr string, indexed func(string) bool) ([]IndexHint, bool) {
-	tm, ok := m.(*testM)
-	if !ok || !indexed(attr) {
-		return nil, false
+// compileSchemaEquality compiles the assertions schemaKind classifies; ok
+// is false for every other assertion.
+func compileSchemaEquality(full, base, value string, schema Schema) (m matcher, ok bool) {
+	vals, all, category := schemaKind(base, value)
+	switch {
+	case all:
+		// As for (objectClass=*): every entry has a class, whether or
+		// not the cache keeps the attribute.
+		return constM(True), true
+	case category:
+		return &testM{attr: full, t: newCategoryTest(schema, value)}, true
+	case vals != nil:
+		return &testM{attr: full, t: classTest(vals)}, true
 	}
-	classes, ok := tm.t.(classTest)
-	if !ok {
-		return nil, false
-	}
-	hints := make([]IndexHint, len(classes))
-	for i, c := range classes {
-		hints[i] = IndexHint{Attr: attr, Value: c}
-	}
-	return hints, true
+	return nil, false
 }

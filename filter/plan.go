@@ -130,8 +130,21 @@ func hints(n Node, schema Schema, indexed func(string) bool) ([]IndexHint, bool)
 
 func equalityHint(attr, value string, schema Schema, indexed func(string) bool) ([]IndexHint, bool) {
 	full, base := canonAttr(attr)
-	if m, ok := compileSchemaEquality(full, base, value, schema); ok {
-		return schemaHints(m, full, indexed)
+	switch vals, all, category := schemaKind(base, value); {
+	case all || category:
+		// Scan: every entry satisfies top, and the index does not know
+		// the DN of a category name.
+		return nil, false
+	case vals != nil:
+		// One hint per class that satisfies the objectClass assertion.
+		if !indexed(full) {
+			return nil, false
+		}
+		hints := make([]IndexHint, len(vals))
+		for i, c := range vals {
+			hints[i] = IndexHint{Attr: full, Value: c}
+		}
+		return hints, true
 	}
 	key, valid := equalityKey(schema, syntaxOf(schema, base), value)
 	switch {
