@@ -44,14 +44,21 @@ func (e *Engine) followMemberRefs(ctx context.Context, c *config.Connector, d *c
 	}
 	var rewritten []*cache.Entry
 	err := e.store.View(ctx, func(v *cache.View) error {
-		var err error
-		if rewritten, err = r.groupsOfMoved(v, d, typ.Mapping.Members); err != nil {
+		changes, err := r.changes(v, d)
+		if err != nil {
 			return err
+		}
+		groups, err := r.groupsOfMoved(v, changes, typ.Mapping.Members)
+		if err != nil {
+			return err
+		}
+		for _, g := range groups {
+			rewritten = append(rewritten, g.cur)
 		}
 		if len(typ.Mapping.MemberOf) == 0 {
 			return nil
 		}
-		members, err := r.backLinks(v, d, typ.Mapping.MemberOf, rewritten)
+		members, err := r.backLinks(v, changes, groups, typ.Mapping.MemberOf)
 		rewritten = append(rewritten, members...)
 		return err
 	})
@@ -64,6 +71,10 @@ func (e *Engine) followMemberRefs(ctx context.Context, c *config.Connector, d *c
 	}
 	return nil
 }
+
+// change is one entry before and after a delta: its cached state and the
+// state the delta leaves, each nil when absent.
+type change struct{ old, cur *cache.Entry }
 
 // refs is what one delta does, for followMemberRefs.
 type refs struct {
@@ -81,88 +92,17 @@ func (r *refs) cached(v *cache.View, id string) (*cache.Entry, error) {
 	return old, err
 }
 
-// stale reports whether the cached entry e is one d leaves as cached:
-// neither sent fresh nor deleted.
-func (r *refs) stale(e *cache.Entry) bool {
-	return e.Connector == r.conn && r.upserted[e.ID] == nil && !r.deleted[e.ID]
-}
-
-// groupsOfMoved returns copies of the cached groups that list an entry d
-// deletes or renames, their member values (Members and the attributes
-// attrs) moved as the directory moved them.
-func (r *refs) groupsOfMoved(v *cache.View, d *cache.Delta, attrs []string) ([]*cache.Entry, error) {
-	moved := map[string]string{} // old DN key -> new DN, "" when deleted
-	var left []*cache.Entry      // the cached states of those entries
-	leave := func(id, nd string) error {
-		old, err := r.cached(v, id)
-		switch {
-		case err != nil:
-			return err
-		case old == nil:
-			return nil // new to the cache: it left no DN
-		case nd != "" && cache.DNKey(old.DN) == cache.DNKey(nd):
-			return nil // not renamed
-		}
-		moved[cache.DNKey(old.DN)] = nd
-		left = append(left, old)
-		return nil
-	}
-	for _, id := range d.Deletes {
-		if r.deleted[id] {
-			if err := leave(id, ""); err != nil {
-				return nil, err
-			}
-		}
-	}
-	for _, u := range d.Upserts {
-		if r.upserted[u.ID] == u {
-			if err := leave(u.ID, u.DN); err != nil {
-				return nil, err
-			}
-		}
-	}
-	var out []*cache.Entry
-	seen := map[string]bool{}
-	for _, old := range left {
-		groups, err := v.Groups(old)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range groups {
-			if seen[g.ID] || !r.stale(g) {
-				continue
-			}
-			seen[g.ID] = true
-			out = append(out, withMembersMoved(g, attrs, moved))
-		}
-	}
-	return out, nil
-}
-
-// backLinks returns copies of the cached entries whose back-link values
-// (the attributes attrs) name a group whose membership or DN the delta
-// changes: d's upserts and deletions, and the groups groupsOfMoved
-// rewrote, which are edited in place when they need it too. The directory
-// appends a new back-link (Active Directory does), renames one in place
-// and drops one that went: the copies do alike, so that the next full run
-// finds them unchanged.
-func (r *refs) backLinks(v *cache.View, d *cache.Delta, attrs []string, rewritten []*cache.Entry) ([]*cache.Entry, error) {
-	type change struct{ old, cur *cache.Entry } // a group before and after; nil when absent
-	var changes []change
+// changes returns what d does to each entry it deletes or upserts, in d's
+// order, deletions first, reading each cached state once for
+// groupsOfMoved and backLinks alike.
+func (r *refs) changes(v *cache.View, d *cache.Delta) ([]change, error) {
+	var out []change
 	add := func(id string, cur *cache.Entry) error {
 		old, err := r.cached(v, id)
 		if err != nil {
 			return err
 		}
-		if old != nil && old.Kind != cache.KindGroup {
-			old = nil // a user now a group: it was nobody's member by group
-		}
-		if cur != nil && cur.Kind != cache.KindGroup {
-			cur = nil
-		}
-		if old != nil || cur != nil {
-			changes = append(changes, change{old, cur})
-		}
+		out = append(out, change{old, cur})
 		return nil
 	}
 	for _, id := range d.Deletes {
@@ -179,18 +119,81 @@ func (r *refs) backLinks(v *cache.View, d *cache.Delta, attrs []string, rewritte
 			}
 		}
 	}
-	for _, g := range rewritten {
-		if err := add(g.ID, g); err != nil {
+	return out, nil
+}
+
+// stale reports whether the cached entry e is one d leaves as cached:
+// neither sent fresh nor deleted.
+func (r *refs) stale(e *cache.Entry) bool {
+	return e.Connector == r.conn && r.upserted[e.ID] == nil && !r.deleted[e.ID]
+}
+
+// groupsOfMoved returns the cached groups that list an entry changes
+// deletes or renames, each with a copy whose member values (Members and
+// the attributes attrs) are moved as the directory moved them.
+func (r *refs) groupsOfMoved(v *cache.View, changes []change, attrs []string) ([]change, error) {
+	moved := map[string]string{} // old DN key -> new DN, "" when deleted
+	var left []*cache.Entry      // the cached states of those entries
+	for _, ch := range changes {
+		if ch.old == nil {
+			continue // new to the cache: it left no DN
+		}
+		var nd string
+		if ch.cur != nil {
+			nd = ch.cur.DN
+		}
+		oldKey := cache.DNKey(ch.old.DN)
+		if nd != "" && oldKey == cache.DNKey(nd) {
+			continue // not renamed
+		}
+		moved[oldKey] = nd
+		left = append(left, ch.old)
+	}
+	var out []change
+	seen := map[string]bool{}
+	for _, old := range left {
+		groups, err := v.Groups(old)
+		if err != nil {
 			return nil, err
+		}
+		for _, g := range groups {
+			if seen[g.ID] || !r.stale(g) {
+				continue
+			}
+			seen[g.ID] = true
+			out = append(out, change{g, withMembersMoved(g, attrs, moved)})
+		}
+	}
+	return out, nil
+}
+
+// backLinks returns copies of the cached entries whose back-link values
+// (the attributes attrs) name a group whose membership or DN the delta
+// changes: the delta's changes, and the groups groupsOfMoved rewrote
+// (rewritten), whose copies are edited in place when they need it too.
+// The directory appends a new back-link (Active Directory does), renames
+// one in place and drops one that went: the copies do alike, so that the
+// next full run finds them unchanged.
+func (r *refs) backLinks(v *cache.View, changes, rewritten []change, attrs []string) ([]*cache.Entry, error) {
+	var groups []change // the changes as groups: a member of no group is nil
+	for _, ch := range slices.Concat(changes, rewritten) {
+		if ch.old != nil && ch.old.Kind != cache.KindGroup {
+			ch.old = nil // a user now a group: it was nobody's member by group
+		}
+		if ch.cur != nil && ch.cur.Kind != cache.KindGroup {
+			ch.cur = nil
+		}
+		if ch.old != nil || ch.cur != nil {
+			groups = append(groups, ch)
 		}
 	}
 
 	editing := make(map[string]*cache.Entry, len(rewritten)) // ID -> the copy being edited
 	for _, g := range rewritten {
-		editing[g.ID] = g
+		editing[g.cur.ID] = g.cur
 	}
 	var out []*cache.Entry
-	for _, ch := range changes {
+	for _, ch := range groups {
 		var oldKey, newKey, newDN string
 		was, is := map[string]bool{}, map[string]bool{}
 		var keys []string // member DN keys, old and new, each once
@@ -229,7 +232,7 @@ func (r *refs) backLinks(v *cache.View, d *cache.Delta, attrs []string, rewritte
 			if !r.stale(m) {
 				continue // fresh from the upstream, or gone
 			}
-			links := func(vals []string) []string { return moveLink(vals, oldKey, newDN, was[k], is[k]) }
+			links := func(vals []string) []string { return moveLink(vals, oldKey, newKey, newDN, was[k], is[k]) }
 			if e, ok := editing[m.ID]; ok {
 				editValues(e, attrs, links)
 				continue
@@ -245,8 +248,9 @@ func (r *refs) backLinks(v *cache.View, d *cache.Delta, attrs []string, rewritte
 }
 
 // moveLink returns the back-link values vals of an entry that was (was) and
-// is (is) a member of a group whose DN key was oldKey and whose DN is newDN.
-func moveLink(vals []string, oldKey, newDN string, was, is bool) []string {
+// is (is) a member of a group whose DN key was oldKey and whose DN is newDN,
+// of key newKey.
+func moveLink(vals []string, oldKey, newKey, newDN string, was, is bool) []string {
 	out := make([]string, 0, len(vals)+1)
 	found := false
 	for _, v := range vals {
@@ -256,7 +260,7 @@ func moveLink(vals []string, oldKey, newDN string, was, is bool) []string {
 				out = append(out, newDN) // renamed in place
 				found = true
 			}
-		case is && k == cache.DNKey(newDN):
+		case is && k == newKey:
 			if !found {
 				out = append(out, v)
 				found = true
