@@ -2,7 +2,6 @@ package admin
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -171,8 +170,7 @@ func consentOutcome(q url.Values, tenant string) (status, msg string) {
 	if q.Get("error") == "" {
 		return "failed", "Microsoft's answer says neither that consent was granted nor why not."
 	}
-	body, _ := json.Marshal(map[string]string{"error": q.Get("error"), "error_description": q.Get("error_description")})
-	e := entra.DecodeSTSError(http.StatusBadRequest, body)
+	e := entra.DecodeAuthorizeError(q.Get("error"), q.Get("error_description"))
 	msg = "Admin consent was not granted: " + e.What + " (" + e.Label() + ")."
 	if e.Fix != "" {
 		msg += " Fix: " + e.Fix + "."

@@ -215,6 +215,17 @@ const maxDescription = 1024
 func DecodeSTSError(status int, body []byte) *STSError {
 	var b stsBody
 	_ = json.Unmarshal(body, &b) // a garbled body is classed by its status
+	return decodeSTS(status, b)
+}
+
+// DecodeAuthorizeError decodes an error Microsoft sent back to a redirect
+// URI (the authorize and admin-consent endpoints put `error` and
+// `error_description` in the query) like a token endpoint's 400.
+func DecodeAuthorizeError(code, desc string) *STSError {
+	return decodeSTS(400, stsBody{Error: code, ErrorDescription: desc})
+}
+
+func decodeSTS(status int, b stsBody) *STSError {
 	e := &STSError{
 		Status:        status,
 		OAuthError:    b.Error,

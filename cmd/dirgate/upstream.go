@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 
 	"github.com/dirgate/dirgate/admin"
@@ -80,8 +78,7 @@ func googleUpstream(conn *config.Connector) oidc.Upstream {
 // describeEntraError says in plain words why Microsoft refused a sign-in,
 // from the error it sent back to the callback.
 func describeEntraError(code, desc string) string {
-	body, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
-	se := entra.DecodeSTSError(http.StatusBadRequest, body)
+	se := entra.DecodeAuthorizeError(code, desc)
 	return se.What + " (" + se.Label() + ")."
 }
 
