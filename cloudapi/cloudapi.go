@@ -125,7 +125,7 @@ func (c *Client) GetJSON(ctx context.Context, rawURL string, out any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return &DecodeError{Path: pathOf(rawURL), Err: err}
+		return &DecodeError{Path: PathOf(rawURL), Err: err}
 	}
 	return nil
 }
@@ -145,17 +145,17 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 			return nil, err
 		}
 		if attempt >= maxRetries {
-			return nil, fmt.Errorf("%s: %w (%d): %w", pathOf(rawURL), ErrRetriesExhausted, maxRetries, err)
+			return nil, fmt.Errorf("%s: %w (%d): %w", PathOf(rawURL), ErrRetriesExhausted, maxRetries, err)
 		}
 		if maxWait := or(c.MaxRetryAfter, DefaultMaxRetryAfter); wait > maxWait {
-			return nil, fmt.Errorf("%s: the server asks to retry after %s, longer than the %s dirgate waits: %w", pathOf(rawURL), wait, maxWait, err)
+			return nil, fmt.Errorf("%s: the server asks to retry after %s, longer than the %s dirgate waits: %w", PathOf(rawURL), wait, maxWait, err)
 		}
 		if total := or(c.MaxTotalWait, DefaultMaxTotalWait); waited+wait > total {
-			return nil, fmt.Errorf("%s: %w after waiting %s (at most %s a request): %w", pathOf(rawURL), ErrRetriesExhausted, waited, total, err)
+			return nil, fmt.Errorf("%s: %w after waiting %s (at most %s a request): %w", PathOf(rawURL), ErrRetriesExhausted, waited, total, err)
 		}
 		waited += wait
 		if c.Log != nil {
-			c.Log.Warn("cloud API request will be retried", "path", pathOf(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
+			c.Log.Warn("cloud API request will be retried", "path", PathOf(rawURL), "attempt", attempt+1, "wait", wait, "err", err)
 		}
 		if err := c.clock().Sleep(ctx, wait); err != nil {
 			return nil, err
@@ -185,10 +185,10 @@ func (c *Client) once(ctx context.Context, rawURL string) ([]byte, error) {
 	limit := or(c.MaxBody, DefaultMaxBody)
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%s: reading the answer: %w", pathOf(rawURL), err)
+		return nil, fmt.Errorf("%s: reading the answer: %w", PathOf(rawURL), err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("%s: %w (%d bytes)", pathOf(rawURL), ErrTooLarge, limit)
+		return nil, fmt.Errorf("%s: %w (%d bytes)", PathOf(rawURL), ErrTooLarge, limit)
 	}
 	if resp.StatusCode/100 != 2 {
 		return nil, newHTTPError(resp, body, c.clock().Now())
@@ -252,7 +252,7 @@ func permanent(err error) bool {
 func withoutQuery(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		ue.URL = pathOf(ue.URL)
+		ue.URL = PathOf(ue.URL)
 	}
 	return err
 }
@@ -322,10 +322,10 @@ func decodeErrorBody(body []byte) (code, message string) {
 	return code, b.Error.Message
 }
 
-// pathOf is the URL without its query, for messages: queries of cloud
-// APIs hold paging and state tokens, which are long and of no use to a
-// reader.
-func pathOf(rawURL string) string {
+// PathOf is the URL without its query, fragment or user, for messages:
+// queries of cloud APIs hold paging and state tokens, which are long, of
+// no use to a reader and must not reach logs.
+func PathOf(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparseable URL)"

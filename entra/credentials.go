@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -84,9 +83,6 @@ func NewTokenSource(e *config.Entra, hc *http.Client, clk clock.Clock) (*TokenSo
 	if e.SigningAlgorithm == "PS256" {
 		ts.alg = jose.PS256
 	}
-	if _, err := x509.ParseCertificate(pair.Certificate[0]); err != nil {
-		return nil, fmt.Errorf("entra: parsing the app's certificate: %w", err)
-	}
 	return ts, nil
 }
 
@@ -100,14 +96,11 @@ func (ts *TokenSource) Invalidate(tok string) { ts.cache.Invalidate(tok) }
 func (ts *TokenSource) fetch() (*oauth2.Token, error) {
 	cfg := ts.cfg
 	if ts.key != nil {
-		assertion, err := ts.assertion()
+		p, err := ts.clientAuth()
 		if err != nil {
 			return nil, err
 		}
-		cfg.EndpointParams = url.Values{
-			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
-			"client_assertion":      {assertion},
-		}
+		cfg.EndpointParams = p
 	}
 	// A redirect would re-send the secret or assertion to its Location.
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, cloudapi.NoRedirects(ts.hc))

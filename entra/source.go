@@ -350,7 +350,7 @@ func (s *Source) follow(ctx context.Context, link string, fn func(*object) error
 		}
 		p, err := decodePage(body)
 		if err != nil {
-			return "", fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, pathOf(link), err)
+			return "", fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, cloudapi.PathOf(link), err)
 		}
 		for i := range p.Value {
 			if err := fn(&p.Value[i]); err != nil {
@@ -407,12 +407,6 @@ func decodeCursor(raw []byte, graphURL string) (*cursor, error) {
 func (c *cursor) encode() ([]byte, error) { return json.Marshal(c) }
 
 // pathOf is a link without its query, which holds state tokens.
-func pathOf(link string) string {
-	if i := strings.IndexByte(link, '?'); i >= 0 {
-		return link[:i]
-	}
-	return link
-}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
