@@ -1,6 +1,7 @@
 package testconn
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -18,6 +19,7 @@ import (
 	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/entra"
+	"github.com/dirgate/dirgate/upstream"
 )
 
 // The steps of an Entra ID connector (dirtype.EntraTestSteps), in the
@@ -47,14 +49,7 @@ type entraRun struct {
 // runEntra tests an Entra ID connector. hc sends every request; nil means
 // a default client.
 func runEntra(ctx context.Context, c *config.Connector, hc *http.Client) *Report {
-	timeout := c.Timeout.Std()
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	if hc == nil {
-		// The token request takes no context: the client's timeout bounds it.
-		hc = &http.Client{Timeout: timeout}
-	}
+	timeout, hc := cloudClient(c, hc)
 	r := &entraRun{hostRun: &hostRun{c: c, host: c.Entra.Tenant, timeout: timeout}, e: &c.Entra, hc: hc}
 	r.do(ctx, StepAuthority, r.authority)
 	r.do(ctx, StepCredentials, r.credentials)
@@ -126,7 +121,7 @@ func (r *entraRun) credentials(ctx context.Context) outcome {
 	r.graph = &cloudapi.Client{HTTP: ts.AuthorizedClient(r.hc), MaxRetries: 2, MaxRetryAfter: r.timeout}
 	how := "client secret"
 	if r.e.CertificateFile != "" {
-		how = "certificate (" + or(r.e.SigningAlgorithm, "RS256") + ")"
+		how = "certificate (" + cmp.Or(r.e.SigningAlgorithm, "RS256") + ")"
 	}
 	return pass("got an app-only Graph token for client %s with its %s", r.e.ClientID, how)
 }
@@ -334,9 +329,16 @@ func hostOf(rawURL string) string {
 	return rawURL
 }
 
-func or(s, def string) string {
-	if s == "" {
-		return def
+// cloudClient returns the timeout of a cloud connector's steps and hc, or
+// when hc is nil a client bounded by that timeout: the token request takes
+// no context, so the client's timeout is what bounds it.
+func cloudClient(c *config.Connector, hc *http.Client) (time.Duration, *http.Client) {
+	timeout := c.Timeout.Std()
+	if timeout <= 0 {
+		timeout = upstream.DefaultTimeout
 	}
-	return s
+	if hc == nil {
+		hc = &http.Client{Timeout: timeout}
+	}
+	return timeout, hc
 }

@@ -42,14 +42,7 @@ type googleRun struct {
 // runGoogle tests a Google Workspace connector. hc sends every request;
 // nil means a default client.
 func runGoogle(ctx context.Context, c *config.Connector, hc *http.Client) *Report {
-	timeout := c.Timeout.Std()
-	if timeout <= 0 {
-		timeout = upstream.DefaultTimeout
-	}
-	if hc == nil {
-		// The token request takes no context: the client's timeout bounds it.
-		hc = &http.Client{Timeout: timeout}
-	}
+	timeout, hc := cloudClient(c, hc)
 	g := &c.Google
 	r := &googleRun{hostRun: &hostRun{c: c, host: cmp.Or(g.Domain, g.Customer), timeout: timeout}, g: g, hc: hc}
 	r.do(ctx, StepTokenEndpoint, r.tokenEndpoint)
