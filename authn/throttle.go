@@ -87,8 +87,8 @@ func (th *throttle) addressLocked(key string) error {
 	if key == "" {
 		return nil
 	}
-	th.mu.Lock()
-	defer th.mu.Unlock()
+	// A read only: th.mu guards admissions, and holding it here would
+	// queue every login behind one store round trip.
 	c, err := th.store.Counter(context.Background(), addressesTable, key, th.now(), th.addressLimit())
 	switch {
 	case err != nil:
