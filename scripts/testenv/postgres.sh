@@ -4,6 +4,10 @@
 #   scripts/testenv/postgres.sh start    wipe $PG_DIR, initdb, start postgres, create role + database, write $PG_DIR/env
 #   scripts/testenv/postgres.sh stop     stop the postgres of $PG_DIR (pg_ctl stop -m fast), delete $PG_DIR
 #   scripts/testenv/postgres.sh status   exit 0 if that postgres runs and answers, 1 otherwise
+#   scripts/testenv/postgres.sh halt     stop the postgres of $PG_DIR but keep $PG_DIR (an outage: tests of clients
+#                                        that must survive the database going away)
+#   scripts/testenv/postgres.sh resume   start the postgres of an existing $PG_DIR again, with its data, port and
+#                                        passwords (the end of the outage)
 #
 # Env (all optional):
 #   PG_DIR=/tmp/dirgate-postgres   instance dir (data/, run/ socket dir, postgres.log, env)
@@ -51,14 +55,35 @@ as_owner() {
 answers() { "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 2; }
 
 cmd_stop() {
-  local pid
   check_dir
-  if pid=$(our_pid); then
-    as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w -t 20 >/dev/null ||
-      { log "pg_ctl stop failed, sending KILL to $pid"; kill -KILL "$pid" || true; }
-    log "stopped postgres pid $pid"
-  fi
+  halt_server
   rm -rf "$PG_DIR"
+}
+
+# halt_server: stop the server, keeping the data directory
+halt_server() {
+  local pid
+  pid=$(our_pid) || return 0
+  as_owner "$PG_BIN/pg_ctl" stop -D "$PG_DIR/data" -m fast -w -t 20 >/dev/null ||
+    { log "pg_ctl stop failed, sending KILL to $pid"; kill -KILL "$pid" || true; }
+  log "stopped postgres pid $pid"
+}
+
+cmd_halt() {
+  check_dir
+  halt_server
+}
+
+cmd_resume() {
+  local t0
+  t0=$(now)
+  check_dir
+  [[ -f $PG_DIR/$MARKER && -d $PG_DIR/data ]] || die "$PG_DIR holds no instance started by $0; use start"
+  if our_pid >/dev/null; then log "already running"; return 0; fi
+  as_owner setsid "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 30 \
+    </dev/null >/dev/null 2>&1 || die "pg_ctl start failed (see $PG_DIR/postgres.log)"
+  answers || die "postgres does not answer on $PG_HOST:$PG_PORT"
+  log "resumed pid $(our_pid) on $PG_HOST:$PG_PORT in $(since "$t0")"
 }
 
 cmd_status() {
@@ -136,5 +161,7 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  halt) cmd_halt ;;
+  resume) cmd_resume ;;
+  *) echo "usage: $0 start|stop|status|halt|resume" >&2; exit 2 ;;
 esac
