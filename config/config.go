@@ -90,6 +90,9 @@ type Config struct {
 	Admin *Admin `yaml:"admin"`
 	// Log configures dirgate's own logging.
 	Log Log `yaml:"log"`
+	// Cluster runs this process as one replica of several sharing a
+	// PostgreSQL database; nil runs it alone.
+	Cluster *Cluster `yaml:"cluster"`
 }
 
 // Cache configures the embedded database.

@@ -97,6 +97,9 @@ func (v *validator) config(c *Config) {
 		v.oidc(c.OIDC)
 	}
 	v.operations(c)
+	if c.Cluster != nil {
+		v.cluster(c.Cluster)
+	}
 
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -161,6 +164,17 @@ func (v *validator) listenAddr(path, addr, examplePort string) {
 		if err := checkHost(host); err != nil {
 			v.errorf(path, "%v", err)
 		}
+	}
+}
+
+// caFile resolves *file in place and checks that it holds PEM
+// certificates.
+func (v *validator) caFile(path string, file *string) {
+	*file = v.resolvePath(*file)
+	if data, err := os.ReadFile(*file); err != nil {
+		v.errorf(path, "cannot read: %v", err)
+	} else if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		v.errorf(path, "%s contains no PEM certificates; give a file with one or more \"-----BEGIN CERTIFICATE-----\" blocks", *file)
 	}
 }
 
@@ -367,12 +381,7 @@ func (v *validator) transport(c *Connector, p string) {
 		if c.Encryption != EncryptionStrict {
 			v.errorf(p+".ca_file", "is only used with encryption strict, the only mode that verifies certificates; remove ca_file or set encryption: strict")
 		} else {
-			c.CAFile = v.resolvePath(c.CAFile)
-			if data, err := os.ReadFile(c.CAFile); err != nil {
-				v.errorf(p+".ca_file", "cannot read: %v", err)
-			} else if !x509.NewCertPool().AppendCertsFromPEM(data) {
-				v.errorf(p+".ca_file", "%s contains no PEM certificates; give a file with one or more \"-----BEGIN CERTIFICATE-----\" blocks", c.CAFile)
-			}
+			v.caFile(p+".ca_file", &c.CAFile)
 		}
 	}
 	if c.ServerName != "" {
