@@ -40,7 +40,7 @@ func TestNewConfig(t *testing.T) {
 func TestMigrateConcurrentIdempotent(t *testing.T) {
 	d := newTestDB(t)
 	ctx := context.Background()
-	if _, err := d.pool.Exec(ctx, `DROP TABLE leader_lease`); err != nil {
+	if _, err := d.pool.Exec(ctx, `DROP TABLE leader_lease, schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup

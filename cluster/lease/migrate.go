@@ -5,28 +5,25 @@ import (
 	_ "embed"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/dirgate/dirgate/cluster/schema/migration"
 )
 
 //go:embed schema.sql
 var schema string
 
-// migrateLockKey is the transaction-scoped advisory lock that serialises
-// concurrent migrations: two replicas starting together would otherwise race
-// inside CREATE TABLE IF NOT EXISTS and one would fail on the catalog's
-// unique index.
-const migrateLockKey int64 = 0x6469726761746501 // "dirgate" + 1
+// Migrations returns the lease table's migrations (versions 100 to 199,
+// see package schema). The first creates the table only if missing:
+// releases before package schema created it without recording a version.
+func Migrations() []migration.Migration {
+	return []migration.Migration{{Version: 100, Name: "0100_leader_lease.sql", SQL: schema}}
+}
 
 // Migrate creates the lease table if it does not exist. It is idempotent and
-// safe to run from several replicas at once.
+// safe to run from several replicas at once. A server migrates every dirgate
+// table at once with package schema; this one serves the lease's own tests.
 func Migrate(ctx context.Context, db DB) error {
-	return pgx.BeginTxFunc(ctx, db, pgx.TxOptions{}, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLockKey); err != nil {
-			return fmt.Errorf("lease: migration lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, schema); err != nil {
-			return fmt.Errorf("lease: create table: %w", err)
-		}
-		return nil
-	})
+	if _, err := migration.Apply(ctx, db, Migrations()); err != nil {
+		return fmt.Errorf("lease: %w", err)
+	}
+	return nil
 }
