@@ -29,21 +29,32 @@ const (
 // upstream per account, and admits at most as many as the account has
 // failures left before its lock: concurrent guesses cannot overshoot the
 // limit, so the upstream never sees more than AccountFailures failures
-// through dirgate per window.
+// through this process per window.
+//
+// Admission reads the store and counts in one step per account, under that
+// account's own lock: a slow store (a network round trip in cluster mode)
+// delays the logins of one account, never the others'.
 type throttle struct {
 	cfg   config.Throttle
 	now   func() time.Time
 	store state.Throttle
 	log   *slog.Logger
 
-	mu       sync.Mutex // held across store calls: admission reads and counts as one step
+	mu       sync.Mutex // guards inflight and the refs of its entries; never held across a store call
 	inflight map[string]*admission
 }
 
-// admission is an account's attempts admitted and not finished yet.
+// admission is one account's admission state, in inflight while anyone
+// uses it.
 type admission struct {
-	n    int
-	wake chan struct{} // closed when one finishes
+	refs int // goroutines in begin or end on the account, plus attempts in flight; under throttle.mu
+
+	// lock is held (a token sent) across the account's store calls, so
+	// that reading its count and admitting, or finishing and counting, is
+	// one step. A channel, so that begin can give up waiting with its ctx.
+	lock chan struct{}
+	n    int           // attempts admitted and not finished; under lock
+	wake chan struct{} // under lock; closed when one finishes
 }
 
 func newThrottle(cfg config.Throttle, now func() time.Time, store state.Throttle, log *slog.Logger) *throttle {
@@ -87,8 +98,7 @@ func (th *throttle) addressLocked(key string) error {
 	if key == "" {
 		return nil
 	}
-	// A read only: th.mu guards admissions, and holding it here would
-	// queue every login behind one store round trip.
+	// A read only: no admission depends on it, so it takes no lock.
 	c, err := th.store.Counter(context.Background(), addressesTable, key, th.now(), th.addressLimit())
 	switch {
 	case err != nil:
@@ -99,45 +109,77 @@ func (th *throttle) addressLocked(key string) error {
 	return nil
 }
 
+// acquire returns key's admission state, referenced once more.
+func (th *throttle) acquire(key string) *admission {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	a := th.inflight[key]
+	if a == nil {
+		a = &admission{lock: make(chan struct{}, 1)}
+		th.inflight[key] = a
+	}
+	a.refs++
+	return a
+}
+
+// release drops n references to key's admission state, and the state
+// when none is left.
+func (th *throttle) release(key string, a *admission, n int) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	if a.refs -= n; a.refs <= 0 {
+		delete(th.inflight, key)
+	}
+}
+
 // begin admits an attempt on the account key: it fails with a throttled
 // error when the account is locked, and waits (bounded by ctx) while as
 // many attempts as the account has failures left are already in flight.
 // Every successful begin must be followed by one end.
 func (th *throttle) begin(ctx context.Context, key string) error {
-	th.mu.Lock()
+	a := th.acquire(key)
 	for {
+		select {
+		case a.lock <- struct{}{}:
+		case <-ctx.Done():
+			th.release(key, a, 1)
+			return waitError(ctx)
+		}
 		c, err := th.store.Counter(ctx, accountsTable, key, th.now(), th.accountLimit())
+		switch {
+		case err != nil:
+			err = storeError(err)
+		case c.Locked():
+			err = throttledError("account", c)
+		}
 		if err != nil {
-			th.mu.Unlock()
-			return storeError(err)
-		}
-		if c.Locked() {
-			th.mu.Unlock()
-			return throttledError("account", c)
-		}
-		a := th.inflight[key]
-		if a == nil {
-			a = &admission{}
-			th.inflight[key] = a
+			<-a.lock
+			th.release(key, a, 1)
+			return err
 		}
 		limit := th.cfg.AccountFailures
 		if limit <= 0 || a.n < limit-c.Failures {
-			a.n++
-			th.mu.Unlock()
+			a.n++ // keeps the reference until end
+			<-a.lock
 			return nil
 		}
 		if a.wake == nil {
 			a.wake = make(chan struct{})
 		}
 		wake := a.wake
-		th.mu.Unlock()
+		<-a.lock
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return &Error{Reason: ReasonUnavailable, Err: fmt.Errorf("waiting for other attempts on this account: %w", ctx.Err())}
+			th.release(key, a, 1)
+			return waitError(ctx)
 		}
-		th.mu.Lock()
 	}
+}
+
+// waitError is begin's answer when ctx ended while it waited.
+func waitError(ctx context.Context) error {
+	return &Error{Reason: ReasonUnavailable, Err: fmt.Errorf("waiting for other attempts on this account: %w", ctx.Err())}
 }
 
 type outcome int
@@ -153,16 +195,16 @@ const (
 // account's failure count within the window, for the delay. A success
 // resets the account's count.
 func (th *throttle) end(key, addrKey string, o outcome) int {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if a := th.inflight[key]; a != nil {
+	a := th.acquire(key)
+	a.lock <- struct{}{}
+	refs := 1
+	if a.n > 0 {
 		a.n--
+		refs++ // the reference begin kept for the attempt
 		if a.wake != nil {
+			// Waiters take the lock after the count below is stored.
 			close(a.wake)
 			a.wake = nil
-		}
-		if a.n <= 0 {
-			delete(th.inflight, key)
 		}
 	}
 	ctx, now := context.Background(), th.now()
@@ -179,6 +221,8 @@ func (th *throttle) end(key, addrKey string, o outcome) int {
 			_, err = th.store.Fail(ctx, addressesTable, addrKey, now, th.addressLimit())
 		}
 	}
+	<-a.lock
+	th.release(key, a, refs)
 	if err != nil {
 		// The answer stands; only the count is lost, which the log says.
 		th.log.Error("throttle: count not recorded", "err", err)
