@@ -46,16 +46,22 @@ var errTxnTooBig = errors.New("cache: incremental change set too large for one t
 // rewriteDelta): slower than a transaction, but it reads nothing from the
 // upstream, so a large change set no longer costs a full sync.
 func (s *Store) ApplyDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
-	counts, err := s.applyInTxn(ctx, conn, d, cursor, run, dryRun)
+	return s.applyDelta(ctx, conn, d, cursor, run, dryRun, nil)
+}
+
+// applyDelta is ApplyDelta, replaying a change-log record when rep is set:
+// then the run record keeps the leader's counts.
+func (s *Store) applyDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool, rep *replay) (DeltaCounts, error) {
+	counts, err := s.applyInTxn(ctx, conn, d, cursor, run, dryRun, rep)
 	if errors.Is(err, errTxnTooBig) {
 		s.log.Info("incremental change set too large for one transaction, writing it as a new generation",
 			"connector", conn, "upserts", len(d.Upserts), "deletes", len(d.Deletes))
-		return s.rewriteDelta(ctx, conn, d, cursor, run, dryRun)
+		return s.rewriteDelta(ctx, conn, d, cursor, run, dryRun, rep)
 	}
 	return counts, err
 }
 
-func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
+func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool, rep *replay) (DeltaCounts, error) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	counts := DeltaCounts{Unchanged: d.Unchanged}
@@ -76,6 +82,7 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 	// that another one leaves in the same delta (a rename and a re-add, a
 	// swap) would be refused whenever it came first, and so would every
 	// later run from the same cursor.
+	var deleted []string
 	for _, id := range d.Deletes {
 		if err := ctx.Err(); err != nil {
 			return counts, err
@@ -88,6 +95,7 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 			return counts, w.wrap(err)
 		}
 		counts.Deleted++
+		deleted = append(deleted, id)
 		if err := w.unindex(old, true); err != nil {
 			return counts, w.wrap(err)
 		}
@@ -115,10 +123,22 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 		}
 	}
 	if run != nil {
-		run.Added, run.Updated, run.Deleted, run.Unchanged = counts.Added, counts.Updated, counts.Deleted, counts.Unchanged
+		if rep == nil {
+			run.Added, run.Updated, run.Deleted, run.Unchanged = counts.Added, counts.Updated, counts.Deleted, counts.Unchanged
+		}
 		if err := putRun(txn, run); err != nil {
 			return counts, w.wrap(err)
 		}
+	}
+	// Only what changed is published: the replicas hold the same state.
+	err = s.stamp(ctx, txn, rep, func() (*Record, error) {
+		return &Record{Connector: conn, Entries: changed, Deletes: deleted, Cursor: cursor, Run: run}, nil
+	})
+	if err != nil {
+		if errors.Is(err, errApplied) {
+			return counts, err
+		}
+		return counts, w.wrap(err)
 	}
 	if err := txn.Commit(); err != nil {
 		return counts, w.wrap(err)

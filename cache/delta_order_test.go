@@ -180,7 +180,7 @@ func checkDelta(t *testing.T, before map[string]string, d *Delta, after map[stri
 	// The in-memory index only proposes candidates; with it or without,
 	// lookups must answer the same. A delta too large for a transaction
 	// is written as a new generation, which must answer the same too.
-	type applyFunc func(s *Store, ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error)
+	type applyFunc func(s *Store, ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool, rep *replay) (DeltaCounts, error)
 	for _, tc := range []struct {
 		hot   bool
 		path  string
@@ -203,7 +203,7 @@ func checkDelta(t *testing.T, before map[string]string, d *Delta, after map[stri
 		commitAll(t, s, "corp", served...)
 		s.hotBuilds.Wait()
 		ctx := context.Background()
-		got, err := tc.apply(s, ctx, "corp", d, []byte("next"), nil, false)
+		got, err := tc.apply(s, ctx, "corp", d, []byte("next"), nil, false, nil)
 		want, wantCursor := after, "next"
 		if after == nil {
 			if err == nil {

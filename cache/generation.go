@@ -28,6 +28,11 @@ type Generation struct {
 	// base, when set, is the served generation this one was derived from
 	// (rewriteDelta): Commit refuses to replace any other.
 	base uint64
+	// replay is set when the generation applies a change-log record
+	// (ApplyRecord); delta is the delta a rewrite applies, which Commit
+	// publishes instead of the whole generation.
+	replay *replay
+	delta  *Record
 }
 
 // errBaseChanged means the served generation changed while a generation
@@ -158,9 +163,11 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 			}
 		}
 		if run != nil {
-			return putRun(txn, run)
+			if err := putRun(txn, run); err != nil {
+				return err
+			}
 		}
-		return nil
+		return g.s.stamp(ctx, txn, g.replay, func() (*Record, error) { return g.record(ctx, txn, cursor, run) })
 	})
 	g.done = true
 	if err != nil {
@@ -180,6 +187,21 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 		g.s.dropWhenUnread(g.conn, old)
 	}
 	return nil
+}
+
+// record is the change-log record of the commit: the delta a rewrite
+// applied, or the whole generation read back from txn.
+func (g *Generation) record(ctx context.Context, txn *badger.Txn, cursor []byte, run *Run) (*Record, error) {
+	if g.delta != nil {
+		r := *g.delta
+		r.Cursor, r.Run = cursor, run
+		return &r, nil
+	}
+	entries, err := generationEntries(ctx, txn, g.conn, g.gen)
+	if err != nil {
+		return nil, err
+	}
+	return &Record{Connector: g.conn, Base: true, Entries: entries, Cursor: cursor, Run: run}, nil
 }
 
 // Abort discards the generation; the served state is untouched.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,7 +64,15 @@ func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]Run, error)
 
 // SaveCursor stores conn's cursor (when non-nil) and the run record in one
 // transaction, for a run that changed no entry.
+// With a publisher set, it is published as a record without entries.
 func (s *Store) SaveCursor(conn string, cursor []byte, r *Run) error {
+	return s.saveCursor(context.Background(), conn, cursor, r, nil)
+}
+
+func (s *Store) saveCursor(ctx context.Context, conn string, cursor []byte, r *Run, rep *replay) error {
+	// Under writeMu like every commit, so positions commit in order.
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	err := s.db.Update(func(txn *badger.Txn) error {
 		if cursor != nil {
 			if err := txn.Set(cursorKey(conn), cursor); err != nil {
@@ -71,10 +80,17 @@ func (s *Store) SaveCursor(conn string, cursor []byte, r *Run) error {
 			}
 		}
 		if r != nil {
-			return putRun(txn, r)
+			if err := putRun(txn, r); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.stamp(ctx, txn, rep, func() (*Record, error) {
+			return &Record{Connector: conn, Cursor: cursor, Run: r}, nil
+		})
 	})
+	if errors.Is(err, errApplied) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("cache: save cursor of %s: %w", conn, err)
 	}

@@ -16,7 +16,7 @@ import (
 // before the flip leaves the old one served (Open drops the remains). It
 // counts as the transaction would: an ID both deleted and upserted counts
 // as deleted and added.
-func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool) (DeltaCounts, error) {
+func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor []byte, run *Run, dryRun bool, rep *replay) (DeltaCounts, error) {
 	counts := DeltaCounts{Unchanged: d.Unchanged}
 	upserts := lastStates(d.Upserts)
 	next := make(map[string]*Entry, len(upserts))
@@ -42,7 +42,8 @@ func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor 
 			if g, err = s.NewGeneration(conn); err != nil {
 				return err
 			}
-			g.base = base
+			g.base, g.replay = base, rep
+			g.delta = &Record{Connector: conn, Entries: upserts, Deletes: d.Deletes}
 		}
 		put := func(e *Entry) error {
 			if g == nil {
@@ -99,7 +100,7 @@ func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor 
 		return nil
 	})
 	if err == nil && g != nil {
-		if run != nil {
+		if run != nil && rep == nil {
 			run.Added, run.Updated, run.Deleted, run.Unchanged = counts.Added, counts.Updated, counts.Deleted, counts.Unchanged
 		}
 		err = g.Commit(ctx, cursor, run)
@@ -108,7 +109,7 @@ func (s *Store) rewriteDelta(ctx context.Context, conn string, d *Delta, cursor 
 		g.Abort() // a no-op once committed
 	}
 	switch {
-	case errors.Is(err, ErrNoGeneration):
+	case errors.Is(err, ErrNoGeneration), errors.Is(err, errApplied):
 		return counts, err
 	case err != nil:
 		return counts, fmt.Errorf("cache: apply delta to %s as a new generation: %w", conn, err)

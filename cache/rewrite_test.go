@@ -43,7 +43,7 @@ func TestApplyDeltaTooBigForTxn(t *testing.T) {
 	for i := 100; i < 2*n; i++ {
 		d.Upserts = append(d.Upserts, versioned(i, "new"))
 	}
-	if _, err := s.applyInTxn(ctx, "corp", d, nil, nil, true); err != errTxnTooBig {
+	if _, err := s.applyInTxn(ctx, "corp", d, nil, nil, true, nil); err != errTxnTooBig {
 		t.Fatalf("the delta fits one transaction (%v): the test does not test the large path", err)
 	}
 

@@ -75,6 +75,9 @@ type Store struct {
 
 	// onPremPairs joins Entra connectors to AD connectors (onprem.go).
 	onPremPairs atomic.Pointer[map[string][]string]
+
+	// publisher, when set, publishes every commit (changelog.go).
+	publisher atomic.Pointer[publisherBox]
 }
 
 // Version changes after every commit that changes what a View sees (a
