@@ -1,0 +1,172 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
+
+	"github.com/dirgate/dirgate/cluster/registry"
+	"github.com/dirgate/dirgate/config"
+)
+
+// clusterConfig returns cfg's cluster section, or an error saying the
+// command needs one.
+func clusterConfig(cfg *config.Config) (*config.Cluster, error) {
+	if cfg.Cluster == nil {
+		return nil, errors.New("the configuration has no cluster section: this command works on a cluster's PostgreSQL database (cluster.postgres)")
+	}
+	return cfg.Cluster, nil
+}
+
+// clusterPool opens a pool on the cluster's database, with the password
+// and TLS files of the configuration (pgx reads the files named by the
+// sslrootcert, sslcert and sslkey parameters itself).
+func clusterPool(ctx context.Context, c *config.Cluster) (*pgxpool.Pool, error) {
+	u, err := url.Parse(c.Postgres)
+	if err != nil {
+		return nil, fmt.Errorf("cluster.postgres: %w", err)
+	}
+	if t := c.TLS; t != nil {
+		q := u.Query()
+		for param, file := range map[string]string{"sslrootcert": t.CAFile, "sslcert": t.CertFile, "sslkey": t.KeyFile} {
+			if file != "" {
+				q.Set(param, file)
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	pc, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("cluster.postgres: %w", err)
+	}
+	if pw := c.PostgresPassword.Reveal(); pw != "" {
+		pc.ConnConfig.Password = pw
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to PostgreSQL: %w", err)
+	}
+	return pool, nil
+}
+
+func clusterCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Inspect a cluster of dirgate replicas",
+	}
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "Show the replicas, the sync leader and its epoch, the change log's head and each replica's position and lag",
+		Long: `Read the cluster's status from PostgreSQL directly (no replica needs to run):
+every replica that registered, whether it is the leader, its change-log
+position and lag behind the head. A replica without a heartbeat for 30s is
+marked gone.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			c, err := clusterConfig(cfg)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := clusterPool(ctx, c)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			st, err := registry.Read(ctx, pool, registry.ReadOptions{Head: changelogHead(pool)})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printCluster(cmd.OutOrStdout(), st, c.MaxLag.Std())
+			return nil
+		},
+	}
+	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.AddCommand(status)
+	return cmd
+}
+
+// printCluster writes the status as a table. maxLag marks the replicas
+// whose /readyz fails on lag.
+func printCluster(w io.Writer, st *registry.Status, maxLag time.Duration) {
+	switch l := st.Lease; {
+	case l == nil:
+		fmt.Fprintln(w, "Leader: none yet (no replica has taken the sync lease)")
+	case !l.Valid:
+		fmt.Fprintf(w, "Leader: none (the lease of %s, epoch %d, expired %s ago)\n", l.Holder, l.Epoch, st.Now.Sub(l.Expires).Round(time.Second))
+	default:
+		name := st.LeaderName()
+		if name == "" {
+			name = "unregistered holder " + l.Holder
+		}
+		fmt.Fprintf(w, "Leader: %s (epoch %d, lease valid for %s)\n", name, l.Epoch, l.Expires.Sub(st.Now).Round(time.Second))
+	}
+	head := "empty"
+	if st.Head > 0 {
+		head = fmt.Sprintf("%d at %s", st.Head, st.HeadAt.Local().Format(time.RFC3339))
+	}
+	fmt.Fprintln(w, "Change log head:", head)
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tROLE\tSTATE\tPOSITION\tBEHIND\tLAG\tLAST SEEN\tVERSION\tSTARTED\tADMIN")
+	for _, r := range st.Replicas {
+		role := "standby"
+		if r.Leader {
+			role = "leader"
+		}
+		state := "up"
+		switch {
+		case r.Gone:
+			state = "gone"
+		case maxLag > 0 && r.Lag > maxLag:
+			state = "lagging"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s ago\t%s\t%s\t%s\n", r.Name, role, state, strconv.FormatUint(r.Position, 10), r.Behind,
+			r.Lag.Round(time.Millisecond), st.Now.Sub(r.Seen).Round(time.Second), r.Version, r.Started.Local().Format("2006-01-02 15:04"), cmp.Or(r.AdminURL, "-"))
+	}
+	_ = tw.Flush()
+	if len(st.Replicas) == 0 {
+		fmt.Fprintln(w, "(no replica has registered)")
+	}
+}
+
+// changelogHead reads the change log's newest record and its time; 0 while
+// the log is empty or not created yet.
+// TODO(changelog): use the changelog package's Head once it is on main.
+func changelogHead(db registry.DB) registry.HeadFunc {
+	return func(ctx context.Context) (uint64, time.Time, error) {
+		var seq int64
+		var at time.Time
+		err := db.QueryRow(ctx, `SELECT seq, at FROM changelog ORDER BY seq DESC LIMIT 1`).Scan(&seq, &at)
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
+			return 0, time.Time{}, nil
+		case err != nil:
+			return 0, time.Time{}, err
+		}
+		return uint64(seq), at, nil
+	}
+}
