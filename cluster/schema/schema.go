@@ -5,11 +5,11 @@
 // Each package owning tables declares its migrations, numbered in its own
 // range so that packages add migrations without coordinating:
 //
-//	   1– 99  state/pgstate     sign-in and sync state
-//	 100–199  cluster/lease     the leader lease
-//	 200–299  cluster/changelog the change log
-//	 300–399  cluster/syncreq   the "Synchronize now" queue
-//	 400–499  cluster/registry  the replica registry
+//	  1– 99  state/pgstate     sign-in and sync state
+//	100–199  cluster/lease     the leader lease
+//	200–299  cluster/changelog the change log
+//	300–399  cluster/syncreq   the "Synchronize now" queue
+//	400–499  cluster/registry  the replica registry
 //
 // Versions 1.. were recorded by releases that migrated only the state
 // tables, so their databases upgrade by applying the rest.
@@ -21,13 +21,19 @@ import (
 	"github.com/dirgate/dirgate/cluster/lease"
 	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/cluster/schema/migration"
+	"github.com/dirgate/dirgate/cluster/syncreq"
 	"github.com/dirgate/dirgate/state/pgstate"
 )
 
 // All returns every dirgate migration in version order.
 func All() ([]migration.Migration, error) {
-	return migration.Merge(pgstate.Migrations(), lease.Migrations(), registry.Migrations())
+	return migration.Merge(pgstate.Migrations(), lease.Migrations(), syncRequests, registry.Migrations())
 }
+
+// syncRequests creates the "Synchronize now" queue; its statements create
+// only what is missing, as syncreq.Migrate, which its tests use, runs them
+// without recording a version.
+var syncRequests = []migration.Migration{{Version: 300, Name: "0300_sync_request.sql", SQL: syncreq.Schema}}
 
 // Migrate applies every pending migration. It is safe to run from several
 // replicas at once, and leaves alone the versions a newer release recorded.
