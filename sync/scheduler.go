@@ -22,7 +22,14 @@ const (
 	TriggerSchedule = "schedule"
 	TriggerInterval = "interval"
 	TriggerMissed   = "missed"
+	// TriggerRedo reruns a scheduled run that never ended: its replica
+	// died during it (cluster mode, see Engine.RecordStarts).
+	TriggerRedo = "redo"
 )
+
+// Forward runs a sync elsewhere (cluster mode: on the leader) and returns
+// its outcome as Scheduler.SyncNow would.
+type Forward func(ctx context.Context, name string, o Options) (*Result, error)
 
 // Scheduler runs each connector's syncs at its scheduled times (and, when
 // configured, incremental syncs in between), runs once at start when a
@@ -46,6 +53,16 @@ type Scheduler struct {
 	runsDone map[string]int    // finished runs per connector, to drop stale counts
 	wake     chan struct{}
 	wg       sync.WaitGroup
+	forward  Forward // nil: on-demand runs run here
+}
+
+// SetForward sends every on-demand run (SyncNow) to f instead of running
+// it here; nil runs them here again. Scheduled runs are unaffected: they
+// run here while Run runs.
+func (s *Scheduler) SetForward(f Forward) {
+	s.mu.Lock()
+	s.forward = f
+	s.mu.Unlock()
 }
 
 // NewScheduler prepares the schedules of cfg's connectors.
@@ -92,8 +109,27 @@ func (s *Scheduler) connector(name string) (*config.Connector, *schedule.Schedul
 // ErrUnknownConnector means no connector has that name.
 var ErrUnknownConnector = errors.New("no such connector")
 
-// SyncNow runs a sync of name now and waits for it.
+// SyncNow runs a sync of name now, here or where SetForward sends it, and
+// waits for it.
 func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Result, error) {
+	s.mu.Lock()
+	fwd := s.forward
+	s.mu.Unlock()
+	if fwd == nil {
+		return s.RunHere(ctx, name, o)
+	}
+	if _, _, ok := s.connector(name); !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownConnector, name)
+	}
+	res, err := fwd(ctx, name, o)
+	s.mu.Lock()
+	s.note(name, o, res, err)
+	s.mu.Unlock()
+	return res, err
+}
+
+// RunHere runs a sync of name in this process and waits for it.
+func (s *Scheduler) RunHere(ctx context.Context, name string, o Options) (*Result, error) {
 	c, _, ok := s.connector(name)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownConnector, name)
@@ -108,18 +144,24 @@ func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Resul
 	res, err := s.eng.Run(ctx, c, src, o)
 	s.mu.Lock()
 	delete(s.running, name)
+	s.note(name, o, res, err)
+	s.mu.Unlock()
+	return res, err
+}
+
+// note keeps what Status and Blocked show of a run that ended; s.mu is
+// held.
+func (s *Scheduler) note(name string, o Options, res *Result, err error) {
 	s.runsDone[name]++
 	delete(s.counts, name)
 	var blocked *BlockedError
 	switch {
 	case errors.As(err, &blocked):
 		s.blocked[name] = res
-	case err == nil && !o.DryRun:
+	case err == nil && !o.DryRun && res != nil:
 		delete(s.blocked, name)
 		s.lastGood[name] = res.End
 	}
-	s.mu.Unlock()
-	return res, err
 }
 
 // Blocked returns the plan of the connector's last blocked run, until a
@@ -132,9 +174,14 @@ func (s *Scheduler) Blocked(name string) (*Result, bool) {
 }
 
 // Run schedules until ctx ends, then waits for runs in progress.
-func (s *Scheduler) Run(ctx context.Context) {
+func (s *Scheduler) Run(ctx context.Context) { s.Lead(ctx, s.now()) }
+
+// Lead is Run for a leader's term that began at since: of the runs that
+// never ended, those that started before since are aborted (their
+// replica is gone), later ones are this term's own.
+func (s *Scheduler) Lead(ctx context.Context, since time.Time) {
 	defer s.wg.Wait()
-	s.catchUp(ctx)
+	s.catchUp(ctx, since)
 	for {
 		next, fire := s.plan()
 		wait := time.Duration(1<<63 - 1)
@@ -193,14 +240,21 @@ func (s *Scheduler) plan() (time.Time, []firing) {
 	return next, fire
 }
 
+// abortedScan is how many recent runs of a connector catchUp checks for
+// runs that never ended.
+const abortedScan = 10
+
 // catchUp runs, once, every connector whose scheduled run passed while
-// dirgate was not running (or that never synced).
-func (s *Scheduler) catchUp(ctx context.Context) {
+// dirgate was not running (or that never synced), and every connector whose
+// scheduled run never ended: its replica died during it. Such runs are
+// recorded as aborted first. On-demand runs are not redone here: in
+// cluster mode their request is claimed again (cluster/syncreq).
+func (s *Scheduler) catchUp(ctx context.Context, since time.Time) {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
 	for _, c := range cfg.Connectors {
-		runs, err := s.eng.state.Runs(ctx, c.Name, 1)
+		runs, err := s.eng.state.Runs(ctx, c.Name, abortedScan)
 		if err != nil {
 			s.log.Error("read sync history", "connector", c.Name, "err", err)
 			continue
@@ -209,11 +263,41 @@ func (s *Scheduler) catchUp(ctx context.Context) {
 		if len(runs) > 0 {
 			last = runs[0].Start
 		}
+		redo := false
+		for i := range runs {
+			if r := &runs[i]; r.End.IsZero() && r.Start.Before(since) && s.abort(ctx, r) {
+				redo = redo || (!r.DryRun && scheduled(r.Trigger))
+			}
+		}
 		_, sc, _ := s.connector(c.Name)
-		if sc.Missed(last, s.now()) {
+		switch {
+		case redo:
+			s.start(ctx, c.Name, TriggerRedo)
+		case sc.Missed(last, s.now()):
 			s.start(ctx, c.Name, TriggerMissed)
 		}
 	}
+}
+
+// abort records r, a run that never ended, as aborted.
+func (s *Scheduler) abort(ctx context.Context, r *cache.Run) bool {
+	r.End = s.now().UTC()
+	r.Error = "aborted: the replica running it stopped before the run ended"
+	if err := s.eng.state.RecordRun(ctx, r); err != nil {
+		s.log.Error("record an aborted run", "connector", r.Connector, "start", r.Start, "err", err)
+		return false
+	}
+	s.log.Warn("sync run never ended: recorded as aborted", "connector", r.Connector, "start", r.Start, "trigger", r.Trigger)
+	return true
+}
+
+// scheduled tells whether trigger is one of the scheduler's own.
+func scheduled(trigger string) bool {
+	switch trigger {
+	case TriggerSchedule, TriggerInterval, TriggerMissed, TriggerRedo:
+		return true
+	}
+	return false
 }
 
 func (s *Scheduler) start(ctx context.Context, name, trigger string) {
@@ -245,6 +329,9 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 			r := runs[0]
 			st.LastRun = &r
 		}
+		// A run without an end is in progress, possibly on another
+		// replica (Engine.RecordStarts).
+		inProgress := st.LastRun != nil && st.LastRun.End.IsZero()
 		for _, r := range runs {
 			if r.Error == "" && r.Blocked == "" && !r.DryRun {
 				st.LastSuccess = r.End
@@ -276,7 +363,7 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		}
 		st.Users, st.Groups = n[0], n[1]
 		s.mu.Lock()
-		st.Running = s.running[c.Name]
+		st.Running = s.running[c.Name] || inProgress
 		pending, blocked := s.blocked[c.Name]
 		s.mu.Unlock()
 		if blocked && pending != nil {

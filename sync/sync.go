@@ -94,7 +94,17 @@ type Engine struct {
 	log     *slog.Logger
 	now     func() time.Time
 	running sync.Map // connector name -> struct{}: one run per connector
+	// recordStarts records each run in the history when it starts, not
+	// only when it ends (see RecordStarts).
+	recordStarts bool
 }
+
+// RecordStarts makes the engine record each run in the history as it
+// starts (a record without an end) and always again when it ends. In
+// cluster mode the history is shared: a run whose leader died is found by
+// its missing end, marked aborted and redone by the next leader (see
+// Scheduler).
+func (e *Engine) RecordStarts() { e.recordStarts = true }
 
 // New returns an engine writing to store. Of states it keeps the sync
 // state: each connector's engine state and its run history. The
@@ -138,6 +148,11 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	if err != nil {
 		return res, fmt.Errorf("sync %s: read state: %w", c.Name, err)
 	}
+	if e.recordStarts {
+		if err := e.state.RecordRun(ctx, &res.Run); err != nil {
+			return res, fmt.Errorf("sync %s: record the run's start: %w", c.Name, err)
+		}
+	}
 	inc, canInc := src.(IncrementalSource)
 	mode := o.Mode
 	if mode == ModeAuto {
@@ -179,7 +194,8 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 // finish logs the run, records it unless the commit already did, and
 // updates the connector state. A run that committed was recorded in the
 // cache transaction that committed it, with its cursor; one that committed
-// nothing goes to the sync state store.
+// nothing goes to the sync state store, and so does every run whose start
+// was recorded there (RecordStarts), replacing that record.
 func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
 	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
@@ -190,7 +206,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Re
 		log.Info("sync finished")
 	}
 	e.observe(c.Name, res, err)
-	if !committed {
+	if !committed || e.recordStarts {
 		if rerr := e.state.RecordRun(context.Background(), &res.Run); rerr != nil {
 			e.log.Error("could not record sync run", "connector", c.Name, "err", rerr)
 		}
