@@ -146,10 +146,10 @@ func TestKeysStoredBeforeRS256(t *testing.T) {
 	}
 	store.b, _ = json.Marshal(legacy)
 	k := newTestRing(t, store, c)
-	if id := k.keys[current(k.keys, jose.ES256)].ID; id != legacy[0]["id"] {
+	if id := k.keys[newest(k.keys, jose.ES256)].ID; id != legacy[0]["id"] {
 		t.Fatalf("the stored ES256 key %v was replaced by %s", legacy[0]["id"], id)
 	}
-	if current(k.keys, jose.RS256) < 0 {
+	if newest(k.keys, jose.RS256) < 0 {
 		t.Fatal("no RS256 key was added to a ring stored before RS256")
 	}
 }

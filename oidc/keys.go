@@ -38,16 +38,21 @@ var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 const rsaBits = 2048
 
 // keyRing holds the signing keys, one current key per algorithm: the
-// newest of an algorithm signs, older ones stay published in the JWKS
-// until every token they signed has expired, so a rotation never
-// invalidates a token in flight.
+// newest of an algorithm that is past its publication delay signs, older
+// ones stay published in the JWKS until every token they signed has
+// expired, so a rotation never invalidates a token in flight.
 //
-// A key signs only once the store has published it: another replica, or
-// this process after a restart, verifies and serves only what the store
-// holds, so a key it does not hold must never sign.
+// A key signs only once the store has published it, and only after the
+// publication delay: every replica reloads the key set from the store
+// every reload interval, shorter than the delay, so by the time any
+// replica signs with a new key every replica's JWKS serves it. A retired
+// key signs until its successor takes over and stays published keep
+// longer than that.
 type keyRing struct {
 	rotate   time.Duration
 	keep     time.Duration // how long a retired key stays published
+	delay    time.Duration // from a new key's publication to its first signature
+	reload   time.Duration // how often the ring reloads the published set
 	now      func() time.Time
 	store    state.Keys
 	generate func(jose.SignatureAlgorithm) (crypto.Signer, error)
@@ -69,15 +74,31 @@ type signingKey struct {
 	// are all ES256.
 	Alg     jose.SignatureAlgorithm `json:"alg,omitempty"`
 	Created time.Time               `json:"created"`
-	Retired time.Time               `json:"retired,omitzero"`
-	DER     []byte                  `json:"der"` // PKCS#8 private key
+	// NotBefore is when the key starts signing: its creation plus the
+	// publication delay, or its creation when it was the first of its
+	// algorithm (zero in keys stored before the delay existed).
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// Retired is when the key stopped or stops signing: its successor's
+	// NotBefore.
+	Retired time.Time `json:"retired,omitzero"`
+	DER     []byte    `json:"der"` // PKCS#8 private key
 	priv    crypto.Signer
 }
+
+// The publication delay and the reload interval: long enough for every
+// replica to reload several times before a new key signs, short enough to
+// be small next to a rotation period. Both shrink with a shorter rotation
+// period, keeping their ratios.
+const (
+	publishDelay  = 5 * time.Minute
+	reloadsBefore = 5 // reloads within a publication delay
+)
 
 // newKeyRing loads the published keys and makes sure a current key exists
 // for every algorithm.
 func newKeyRing(ctx context.Context, store state.Keys, rotate, keep time.Duration, now func() time.Time) (*keyRing, error) {
-	k := &keyRing{rotate: rotate, keep: keep, now: now, store: store, generate: generateKey}
+	delay := min(publishDelay, rotate/2)
+	k := &keyRing{rotate: rotate, keep: keep, delay: delay, reload: delay / reloadsBefore, now: now, store: store, generate: generateKey}
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
@@ -150,10 +171,17 @@ func generateKey(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
 	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
-// current is the index of the newest key of alg in keys, or -1.
-func current(keys []signingKey, alg jose.SignatureAlgorithm) int {
+// newest is the index of the newest key of alg in keys, or -1.
+func newest(keys []signingKey, alg jose.SignatureAlgorithm) int {
+	return signer(keys, alg, time.Time{})
+}
+
+// signer is the index of the key of alg that signs at now: the newest
+// whose publication delay is over, or -1. The zero now stands for any
+// time: the newest key.
+func signer(keys []signingKey, alg jose.SignatureAlgorithm, now time.Time) int {
 	for i := len(keys) - 1; i >= 0; i-- {
-		if keys[i].Alg == alg {
+		if keys[i].Alg == alg && (now.IsZero() || !keys[i].NotBefore.After(now)) {
 			return i
 		}
 	}
@@ -203,12 +231,15 @@ func (k *keyRing) maybeRotate(ctx context.Context) error {
 }
 
 // next is the key set that follows keys now, without changing keys;
-// changed is false when it is the same set.
+// changed is false when it is the same set. A new key signs after the
+// publication delay, unless it is the first of its algorithm (no replica
+// can sign that algorithm before it is published anyway); the key it
+// replaces signs until then.
 func (k *keyRing) next(keys []signingKey) (next []signingKey, changed bool, err error) {
 	now := k.now()
 	next = slices.Clone(keys)
 	for _, alg := range signingAlgs {
-		cur := current(next, alg)
+		cur := newest(next, alg)
 		if cur >= 0 && now.Sub(next[cur].Created) < k.rotate {
 			continue
 		}
@@ -217,7 +248,8 @@ func (k *keyRing) next(keys []signingKey) (next []signingKey, changed bool, err 
 			return nil, false, err
 		}
 		if cur >= 0 {
-			next[cur].Retired = now
+			key.NotBefore = now.Add(k.delay)
+			next[cur].Retired = key.NotBefore
 		}
 		next = append(next, key)
 		changed = true
@@ -247,19 +279,30 @@ func (k *keyRing) newKey(alg jose.SignatureAlgorithm, now time.Time) (signingKey
 	if _, err := rand.Read(id); err != nil {
 		return signingKey{}, err
 	}
-	return signingKey{ID: hex.EncodeToString(id), Alg: alg, Created: now, DER: der, priv: priv}, nil
+	return signingKey{ID: hex.EncodeToString(id), Alg: alg, Created: now, NotBefore: now, DER: der, priv: priv}, nil
 }
 
-// run rotates on schedule until ctx ends.
-func (k *keyRing) run(ctx context.Context, every time.Duration, onErr func(error)) {
-	t := time.NewTicker(every)
+// tick reloads the published key set, so that keys other replicas
+// published are served here within a reload interval, then rotates if due.
+// When the store cannot be read the ring keeps what it holds: it signs
+// only with keys published long ago.
+func (k *keyRing) tick(ctx context.Context) error {
+	k.rotating.Lock()
+	err := k.load(ctx)
+	k.rotating.Unlock()
+	return errors.Join(err, k.maybeRotate(ctx))
+}
+
+// run reloads and rotates every reload interval until ctx ends.
+func (k *keyRing) run(ctx context.Context, onErr func(error)) {
+	t := time.NewTicker(k.reload)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := k.maybeRotate(ctx); err != nil {
+			if err := k.tick(ctx); err != nil {
 				onErr(err)
 			}
 		}
@@ -268,8 +311,9 @@ func (k *keyRing) run(ctx context.Context, every time.Duration, onErr func(error
 
 // sign signs claims with the current key of alg.
 func (k *keyRing) sign(alg jose.SignatureAlgorithm, claims any) (string, error) {
+	now := k.now()
 	k.mu.RLock()
-	i := current(k.keys, alg)
+	i := signer(k.keys, alg, now)
 	var cur signingKey
 	if i >= 0 {
 		cur = k.keys[i]

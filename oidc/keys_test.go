@@ -128,8 +128,14 @@ func TestRotationPublishedBeforeUse(t *testing.T) {
 		}
 		after := published(t, store)
 		for _, alg := range signingAlgs {
+			if kid := signingKID(t, k, alg); !slices.Contains(before, kid) {
+				t.Errorf("within the publication delay %s tokens are signed with %s, not an old key %v", alg, kid, before)
+			}
+		}
+		c.add(k.delay)
+		for _, alg := range signingAlgs {
 			if kid := signingKID(t, k, alg); !slices.Contains(after, kid) || slices.Contains(before, kid) {
-				t.Errorf("after a published rotation %s tokens are signed with %s; published %v, before %v", alg, kid, after, before)
+				t.Errorf("after a published rotation and its delay %s tokens are signed with %s; published %v, before %v", alg, kid, after, before)
 			}
 		}
 	})

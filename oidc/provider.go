@@ -147,14 +147,14 @@ func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log
 	return p, nil
 }
 
-// Run rotates signing keys on schedule and sweeps expired grants until ctx
-// ends.
+// Run reloads and rotates signing keys on schedule and sweeps expired
+// grants until ctx ends.
 func (p *Provider) Run(ctx context.Context) {
 	// A family revoked while its code was being exchanged may still get a
 	// token issued a code lifetime later, which then lives a refresh
 	// lifetime.
 	go p.grants.sweep(ctx, sweepEvery, p.cfg.RefreshTokenTTL+p.cfg.CodeTTL+time.Minute, p.log)
-	p.keys.run(ctx, time.Minute, func(err error) { p.log.Error("oidc key rotation", "err", err) })
+	p.keys.run(ctx, func(err error) { p.log.Error("oidc signing keys", "err", err) })
 }
 
 // ServeHTTP implements http.Handler.
