@@ -199,25 +199,54 @@ func (s *Store) Connectors() ([]string, error) {
 // SnapshotRecord returns a Base record of conn's served state with its
 // cursor: what a replica needs to serve conn without the records before.
 func (s *Store) SnapshotRecord(ctx context.Context, conn string) (*Record, error) {
-	r := &Record{Connector: conn, Base: true, Time: time.Now().UTC()}
-	err := s.db.View(func(txn *badger.Txn) error {
-		gen, err := currentGen(txn, conn)
-		if err != nil {
-			return err
-		}
-		if gen == 0 {
-			return ErrNoGeneration
-		}
-		if r.Entries, err = generationEntries(ctx, txn, conn, gen); err != nil {
-			return err
-		}
-		r.Cursor, err = valueIn(txn, cursorKey(conn))
+	var r *Record
+	err := s.db.View(func(txn *badger.Txn) (err error) {
+		r, err = snapshotIn(ctx, txn, conn)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: snapshot of %s: %w", conn, err)
 	}
+	r.Time = time.Now().UTC()
 	return r, nil
+}
+
+func snapshotIn(ctx context.Context, txn *badger.Txn, conn string) (*Record, error) {
+	gen, err := currentGen(txn, conn)
+	if err != nil {
+		return nil, err
+	}
+	if gen == 0 {
+		return nil, ErrNoGeneration
+	}
+	r := &Record{Connector: conn, Base: true}
+	if r.Entries, err = generationEntries(ctx, txn, conn, gen); err != nil {
+		return nil, err
+	}
+	r.Cursor, err = valueIn(txn, cursorKey(conn))
+	return r, err
+}
+
+// ErrNoPublisher means PublishSnapshot was called without a publisher.
+var ErrNoPublisher = errors.New("cache: no change-log publisher set")
+
+// PublishSnapshot publishes conn's served state as a Base record, for the
+// compaction of the change log, and stores its seq as the position. It
+// holds the write lock throughout, so no commit of conn can come between
+// the state read and its sequence number.
+func (s *Store) PublishSnapshot(ctx context.Context, conn string) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.publisher.Load() == nil {
+		return ErrNoPublisher
+	}
+	err := s.db.Update(func(txn *badger.Txn) error {
+		return s.stamp(ctx, txn, nil, func() (*Record, error) { return snapshotIn(ctx, txn, conn) })
+	})
+	if err != nil {
+		return fmt.Errorf("cache: publish snapshot of %s: %w", conn, err)
+	}
+	return nil
 }
 
 // generationEntries reads every entry of a generation.

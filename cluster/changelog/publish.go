@@ -1,0 +1,145 @@
+package changelog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cluster/lease"
+)
+
+// publishLock is the transaction-scoped advisory lock under which a seq is
+// given out and its record written, so records commit in seq order
+// ("dirgate" in ASCII, then 2).
+const publishLock int64 = 0x6469726761746502
+
+// Publisher returns the publisher for the cache of the leader that holds
+// f: every publish checks the fence first, so an ex-leader's cache commit
+// fails with lease.ErrFenced and changes nothing.
+func (l *Log) Publisher(f lease.Fence) cache.Publisher {
+	return &publisher{l: l, f: f}
+}
+
+type publisher struct {
+	l *Log
+	f lease.Fence
+}
+
+// Publish writes r in one transaction with the cursor and run it carries
+// (into pgstate's sync_cursor and sync_run, the shared sync state) and
+// notifies the followers.
+func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error) {
+	b, err := cache.EncodeRecord(r)
+	if err != nil {
+		return 0, err
+	}
+	data := p.l.enc.EncodeAll(b, nil)
+	var seq int64
+	err = p.f.Do(ctx, p.l.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, publishLock); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `UPDATE changelog_head SET seq = seq + 1, at = $1 WHERE id = 1 RETURNING seq`, r.Time).Scan(&seq); err != nil {
+			return err
+		}
+		parts := split(data, p.l.opt.PartSize)
+		if _, err := tx.Exec(ctx, `INSERT INTO changelog (seq, connector, base, epoch, at, parts, size) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			seq, r.Connector, r.Base, p.f.Epoch, r.Time, len(parts), len(data)); err != nil {
+			return err
+		}
+		for i, part := range parts {
+			if _, err := tx.Exec(ctx, `INSERT INTO changelog_part (seq, part, data) VALUES ($1, $2, $3)`, seq, i, part); err != nil {
+				return err
+			}
+		}
+		if err := writeSyncState(ctx, tx, r); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, p.l.channel, strconv.FormatInt(seq, 10))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("changelog: publish %s: %w", r.Connector, err)
+	}
+	return uint64(seq), nil
+}
+
+// writeSyncState stores the record's cursor and run in pgstate's tables,
+// where the shared sync state lives, when they exist.
+func writeSyncState(ctx context.Context, tx pgx.Tx, r *cache.Record) error {
+	if r.Cursor == nil && r.Run == nil {
+		return nil
+	}
+	ok, err := hasSyncTables(ctx, tx)
+	if err != nil || !ok {
+		return err
+	}
+	if r.Cursor != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO sync_cursor (connector, cursor) VALUES ($1, $2)
+			ON CONFLICT (connector) DO UPDATE SET cursor = EXCLUDED.cursor`, r.Connector, r.Cursor); err != nil {
+			return err
+		}
+	}
+	if r.Run != nil {
+		run, err := json.Marshal(r.Run)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO sync_run (connector, start, run) VALUES ($1, $2, $3)
+			ON CONFLICT (connector, start) DO UPDATE SET run = EXCLUDED.run`, r.Run.Connector, r.Run.Start, run); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// split cuts b into parts of at most size bytes (one empty part for an
+// empty b, so every record has a part).
+func split(b []byte, size int) [][]byte {
+	var out [][]byte
+	for len(b) > size {
+		out = append(out, b[:size])
+		b = b[size:]
+	}
+	return append(out, b)
+}
+
+// errGone means a record listed a moment ago was pruned since; the
+// follower plans again.
+var errGone = errors.New("changelog: record pruned while being read")
+
+// read returns record seq, reassembled from its parts.
+func (l *Log) read(ctx context.Context, seq uint64) (*cache.Record, error) {
+	rows, err := l.pool.Query(ctx, `SELECT c.parts, p.data FROM changelog c JOIN changelog_part p USING (seq)
+		WHERE seq = $1 ORDER BY p.part`, int64(seq))
+	if err != nil {
+		return nil, fmt.Errorf("changelog: read record %d: %w", seq, err)
+	}
+	var data, part []byte
+	var parts, n int
+	_, err = pgx.ForEachRow(rows, []any{&parts, &part}, func() error {
+		data = append(data, part...)
+		n++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("changelog: read record %d: %w", seq, err)
+	}
+	if n == 0 || n != parts {
+		return nil, fmt.Errorf("%w: %d", errGone, seq)
+	}
+	b, err := l.dec.DecodeAll(data, nil)
+	if err != nil {
+		return nil, fmt.Errorf("changelog: decompress record %d: %w", seq, err)
+	}
+	r, err := cache.DecodeRecord(b)
+	if err != nil {
+		return nil, fmt.Errorf("changelog: record %d: %w", seq, err)
+	}
+	return r, nil
+}
