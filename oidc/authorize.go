@@ -11,6 +11,7 @@ import (
 
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/state"
 )
 
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
@@ -143,15 +144,21 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 // sends the browser back to the application.
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, req *authRequest, e *cache.Entry) {
 	p.grants.dropRequest(id)
-	code, ok := p.grants.putCode(r.Context(), &codeGrant{
+	code, err := p.grants.putCode(r.Context(), &codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
 		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
 		// Named now, so that a replay racing the first exchange revokes
 		// the refresh tokens that exchange is about to issue.
 		Family: token(16),
 	})
-	if !ok {
+	switch {
+	case errors.Is(err, state.ErrFull):
 		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+		return
+	case err != nil:
+		p.log.Error("oidc store authorization code", "client", req.ClientID, "err", err)
+		p.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+			"The sign-in service cannot complete sign-ins right now. Go back to the application and try again in a few minutes.")
 		return
 	}
 	u, _ := url.Parse(req.RedirectURI)

@@ -91,11 +91,11 @@ func (g *grants) request(id string) (*authRequest, bool) { return g.requests.Get
 
 func (g *grants) dropRequest(id string) { g.requests.Delete(id) }
 
-// putCode stores c and returns its code; ok is false when too many are
-// pending or the store failed.
-func (g *grants) putCode(ctx context.Context, c *codeGrant) (code string, ok bool) {
-	code = token(32)
-	return code, g.store.PutCode(ctx, hashToken(code), *c, g.now()) == nil
+// putCode stores c and returns its code; state.ErrFull when too many are
+// pending.
+func (g *grants) putCode(ctx context.Context, c *codeGrant) (string, error) {
+	code := token(32)
+	return code, g.store.PutCode(ctx, hashToken(code), *c, g.now())
 }
 
 // redeem spends a code and returns its grant, nil when it is unknown or

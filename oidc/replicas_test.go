@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,4 +197,51 @@ func TestRefreshReusedOnOtherReplica(t *testing.T) {
 	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK {
 		t.Errorf("another sign-in's access token on the other replica: %v", err)
 	}
+}
+
+// TestStoreUnreachableFailsClosed: with the state store's database cut
+// away, the token endpoint answers 503 temporarily_unavailable and the
+// login page a 503 page, issuing nothing; once the database is back the
+// same provider serves again, the code held during the outage included.
+func TestStoreUnreachableFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	db := pgtest.New(t)
+	proxy := db.NewProxy(t)
+	p, err := New(f.p.cfg, f.store, db.Store(t, proxy.Addr()).Stores(), f.p.signIn, f.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = p
+	f.live.Store(p)
+	ctx := context.Background()
+	tok := f.signInAs(t, f.conf)
+	pkce := oauth2.GenerateVerifier()
+	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s", oauth2.S256ChallengeOption(pkce)), "alice@x.test", "pw")
+	code := codeFrom(t, resp, "s")
+
+	proxy.Cut()
+	unavailable := func(what string, err error) {
+		t.Helper()
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.Response.StatusCode != http.StatusServiceUnavailable || re.ErrorCode != "temporarily_unavailable" {
+			t.Errorf("%s with the database cut: %v, want 503 temporarily_unavailable", what, err)
+		}
+	}
+	_, err = f.conf.Exchange(ctx, code, oauth2.VerifierOption(pkce))
+	unavailable("code exchange", err)
+	_, err = f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	unavailable("refresh", err)
+	resp, body := f.signInVia(t, browser(), f.conf.AuthCodeURL("s2"), "alice@x.test", "pw")
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Location") != "" || !strings.Contains(body, "Temporarily unavailable") {
+		t.Errorf("sign-in with the database cut: %d, location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+
+	proxy.Restore()
+	if _, err := f.conf.Exchange(ctx, code, oauth2.VerifierOption(pkce)); err != nil {
+		t.Errorf("the code held during the outage, after it: %v", err)
+	}
+	if _, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+		t.Errorf("refresh after the outage: %v", err)
+	}
+	f.signInAs(t, f.conf)
 }

@@ -36,8 +36,7 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 	c, replay, err := p.grants.redeem(r.Context(), code)
 	switch {
 	case err != nil:
-		p.log.Error("oidc redeem code", "client", client.ID, "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not redeem the code")
+		p.unavailable(w, client, "redeem the code", err)
 		return
 	case c == nil:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or expired code")
@@ -75,12 +74,14 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 	}
 	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, refreshGrant{Scope: c.Scope, AuthTime: c.AuthTime, Family: c.Family})
 	if err != nil {
-		p.log.Error("oidc issue tokens", "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
+		p.unavailable(w, client, "issue tokens", err)
 		return
 	}
+	// Recorded before the tokens are given out: a replay of the code must
+	// be able to revoke the access token.
 	if err := p.grants.issued(r.Context(), code, jti, exp); err != nil {
-		p.log.Error("oidc record the access token of a code", "err", err)
+		p.unavailable(w, client, "record the access token of a code", err)
+		return
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -94,8 +95,7 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 	// A token that is not live is spent all the same, for reuse detection.
 	live, err := p.grants.refresh(r.Context(), t)
 	if err != nil {
-		p.log.Error("oidc refresh", "client", client.ID, "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not read the refresh token")
+		p.unavailable(w, client, "read the refresh token", err)
 		return
 	}
 	if live != nil && live.ClientID == client.ID {
@@ -107,8 +107,7 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 	g, use, err := p.grants.use(r.Context(), t, client.ID)
 	switch {
 	case err != nil:
-		p.log.Error("oidc refresh", "client", client.ID, "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not rotate the refresh token")
+		p.unavailable(w, client, "rotate the refresh token", err)
 		return
 	case use == refreshOtherClient:
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token was issued to another client")
@@ -133,10 +132,20 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 	// tokens issued now carry the narrowed one.
 	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", *g)
 	if err != nil {
-		oauthError(w, http.StatusInternalServerError, "server_error", "could not issue tokens")
+		p.unavailable(w, client, "issue tokens", err)
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// unavailable answers a token request that could not be served, most
+// often because the state store is unreachable: nothing was issued, and
+// the client may try again. RFC 6749 defines temporarily_unavailable for
+// the authorization endpoint only; it is the code clients know for "retry
+// later", where server_error would read as a bug.
+func (p *Provider) unavailable(w http.ResponseWriter, client *Client, what string, err error) {
+	p.log.Error("oidc token endpoint: could not "+what, "client", client.ID, "err", err)
+	oauthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "could not "+what+"; try again later")
 }
 
 // refreshable checks that g may be refreshed for the requested scope (its
