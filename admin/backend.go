@@ -52,6 +52,12 @@ type Options struct {
 	// EntraApps are the app registrations of the entra connectors, by
 	// connector name: their pages offer "Connect Entra ID".
 	EntraApps map[string]EntraApp
+	// Cluster shows cluster mode (the Cluster page, GET /api/v1/cluster,
+	// the lag rule of /readyz, the role in every page); nil without it.
+	Cluster Cluster
+	// MaxLag makes /readyz fail when Cluster's lag is larger
+	// (cluster.max_lag); zero means DefaultMaxLag.
+	MaxLag time.Duration
 	// PublicURL is the console's address as administrators' browsers
 	// reach it (e.g. https://dirgate.example.com:8081), for the admin
 	// consent redirect URI; empty takes it from each request.

@@ -36,6 +36,7 @@ type flash struct {
 type page struct {
 	Title   string
 	Nav     string // the active navigation entry
+	Role    string // leader or standby in cluster mode, else empty
 	CSRF    string
 	Version string
 	Nonce   string
@@ -60,6 +61,7 @@ func (s *server) consoleRoutes(m *http.ServeMux) {
 	s.consentRoutes(m)
 	m.HandleFunc("GET /browse", s.page(s.browsePage))
 	m.HandleFunc("GET /lookup", s.page(s.lookupPage))
+	m.HandleFunc("GET /cluster", s.page(s.clusterPage))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no console page at "+r.URL.Path+".")
 	})
@@ -78,6 +80,7 @@ func securityHeaders(w http.ResponseWriter, nonce string) {
 
 func (s *server) render(w http.ResponseWriter, status int, name string, p page) {
 	p.Version = s.o.Version
+	p.Role = s.role()
 	p.Now = s.now()
 	p.Nonce = randomID()[:22]
 	securityHeaders(w, p.Nonce)

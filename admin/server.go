@@ -42,6 +42,9 @@ func newServer(b Backend, o Options) *server {
 	if o.MaxCacheAge <= 0 {
 		o.MaxCacheAge = DefaultMaxCacheAge
 	}
+	if o.MaxLag <= 0 {
+		o.MaxLag = DefaultMaxLag
+	}
 	s := &server{
 		b:        b,
 		o:        o,
@@ -93,6 +96,7 @@ func (s *server) routes() {
 		{"POST", "/api/v1/connectors/{name}/blocked/apply", s.apiApply},
 		{"GET", "/api/v1/lookup", s.apiLookup},
 		{"GET", "/api/v1/entries", s.apiEntries},
+		{"GET", "/api/v1/cluster", s.apiCluster},
 	}
 	for _, rt := range routes {
 		api.HandleFunc(rt.method+" "+rt.path, rt.h)
@@ -210,15 +214,24 @@ func (s *server) ready(ctx context.Context) (bool, []readiness, error) {
 	return all, out, nil
 }
 
+// readyz answers 200 when every connector's cache is fresh enough and, in
+// cluster mode, this replica's change-log lag is within MaxLag.
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	body := map[string]any{"status": "not ready"}
+	cl := s.clusterReady()
+	if cl != nil {
+		body["cluster"] = cl
+	}
 	ok, conns, err := s.ready(r.Context())
 	if err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "error": err.Error()})
+		body["error"] = err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}
-	if ok {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "connectors": conns})
+	if ok && (cl == nil || cl.Ready) {
+		body["status"], body["connectors"] = "ready", conns
+		writeJSON(w, http.StatusOK, body)
 		return
 	}
 	notReady := make([]readiness, 0, len(conns))
@@ -227,7 +240,8 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 			notReady = append(notReady, c)
 		}
 	}
-	writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "not_ready": notReady})
+	body["not_ready"] = notReady
+	writeJSON(w, http.StatusServiceUnavailable, body)
 }
 
 // roundAge shortens a duration for messages: 26h3m, 4m12s, 850ms.

@@ -39,6 +39,8 @@ var funcs = template.FuncMap{
 	// rel says how far t is from now: "5 minutes ago", "in 2 hours".
 	"rel":  func(now, t time.Time) string { return relTime(t, now) },
 	"age":  func(d time.Duration) string { return humanDuration(d) },
+	// secs formats a lag given in seconds.
+	"secs": func(f float64) string { return tookDuration(time.Duration(f * float64(time.Second))) },
 	"took": tookDuration,
 	"typeName": func(t string) string {
 		if dt, ok := dirtype.Lookup(strings.ToLower(t)); ok {
@@ -111,7 +113,7 @@ type planPart struct {
 var templates = func() map[string]*template.Template {
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "list", "detail", "confirm", "browse", "lookup", "error"} {
+	for _, name := range []string{"login", "list", "detail", "confirm", "browse", "lookup", "cluster", "error"} {
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 	return out
