@@ -18,6 +18,7 @@ package schema
 import (
 	"context"
 
+	"github.com/dirgate/dirgate/cluster/changelog"
 	"github.com/dirgate/dirgate/cluster/lease"
 	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/cluster/schema/migration"
@@ -27,7 +28,7 @@ import (
 
 // All returns every dirgate migration in version order.
 func All() ([]migration.Migration, error) {
-	return migration.Merge(pgstate.Migrations(), lease.Migrations(), syncRequests, registry.Migrations())
+	return migration.Merge(pgstate.Migrations(), lease.Migrations(), changelog.Migrations(), syncRequests, registry.Migrations())
 }
 
 // syncRequests creates the "Synchronize now" queue; its statements create

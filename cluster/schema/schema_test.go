@@ -66,7 +66,7 @@ func TestApplyFresh(t *testing.T) {
 	if err != nil || !slices.Equal(applied, want) {
 		t.Fatalf("Apply = %v, %v; want %v", applied, err, want)
 	}
-	for _, table := range []string{"oidc_refresh", "leader_lease", "sync_request", "cluster_replica"} {
+	for _, table := range []string{"oidc_refresh", "leader_lease", "changelog", "sync_request", "cluster_replica"} {
 		if !tableExists(t, pool, table) {
 			t.Errorf("no table %s after Apply", table)
 		}

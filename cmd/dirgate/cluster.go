@@ -12,11 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
 
+	"github.com/dirgate/dirgate/cluster/changelog"
 	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/config"
 )
@@ -90,7 +89,11 @@ marked gone.`,
 				return err
 			}
 			defer pool.Close()
-			st, err := registry.Read(ctx, pool, registry.ReadOptions{Head: changelogHead(pool)})
+			log, err := changelog.New(pool, changelog.Options{})
+			if err != nil {
+				return err
+			}
+			st, err := registry.Read(ctx, pool, registry.ReadOptions{Head: log.Head})
 			if err != nil {
 				return err
 			}
@@ -149,24 +152,5 @@ func printCluster(w io.Writer, st *registry.Status, maxLag time.Duration) {
 	_ = tw.Flush()
 	if len(st.Replicas) == 0 {
 		fmt.Fprintln(w, "(no replica has registered)")
-	}
-}
-
-// changelogHead reads the change log's newest record and its time; 0 while
-// the log is empty or not created yet.
-// TODO(changelog): use the changelog package's Head once it is on main.
-func changelogHead(db registry.DB) registry.HeadFunc {
-	return func(ctx context.Context) (uint64, time.Time, error) {
-		var seq int64
-		var at time.Time
-		err := db.QueryRow(ctx, `SELECT seq, at FROM changelog ORDER BY seq DESC LIMIT 1`).Scan(&seq, &at)
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.Is(err, pgx.ErrNoRows), errors.As(err, &pgErr) && pgErr.Code == "42P01": // undefined_table
-			return 0, time.Time{}, nil
-		case err != nil:
-			return 0, time.Time{}, err
-		}
-		return uint64(seq), at, nil
 	}
 }
