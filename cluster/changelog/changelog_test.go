@@ -29,7 +29,7 @@ type env struct {
 	fence lease.Fence
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	ctx := t.Context()
@@ -59,7 +59,7 @@ func (e *env) takeOver(t *testing.T) lease.Fence {
 	return lease.Fence{Name: "sync", Holder: "leader-2", Epoch: 2}
 }
 
-func newLog(t *testing.T, pool *pgxpool.Pool, o Options) *Log {
+func newLog(t testing.TB, pool *pgxpool.Pool, o Options) *Log {
 	t.Helper()
 	l, err := New(pool, o)
 	if err != nil {
@@ -68,7 +68,7 @@ func newLog(t *testing.T, pool *pgxpool.Pool, o Options) *Log {
 	return l
 }
 
-func openStore(t *testing.T) *cache.Store {
+func openStore(t testing.TB) *cache.Store {
 	t.Helper()
 	s, err := cache.Open(t.TempDir(), cache.Options{})
 	if err != nil {
