@@ -13,28 +13,56 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
+	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/state/pgstate/pgtest"
 )
 
 // replicas replaces the fixture's provider by two providers keeping their
 // state in one PostgreSQL schema, as two replicas behind one issuer URL;
-// the fixture serves the first until the test switches with f.live. Both
-// read the fixture's directory cache (each replica has its own copy of the
-// same data).
-func (f *fixture) replicas(t *testing.T) (a, b *Provider) {
+// the fixture serves the first until the test switches with f.live. Each
+// has its own directory cache, the second a copy of the first's (as the
+// change log keeps it); the second's is returned.
+func (f *fixture) replicas(t *testing.T) (a, b *Provider, bCache *cache.Store) {
 	t.Helper()
 	db := pgtest.New(t)
-	mk := func() *Provider {
-		p, err := New(f.p.cfg, f.store, db.Store(t, "").Stores(), f.p.signIn, f.p.log)
+	bCache, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bCache.Close() })
+	g, err := bCache.NewGeneration("corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.store.View(t.Context(), func(v *cache.View) error {
+		for _, id := range []string{"u-alice", "g-eng"} {
+			e, err := v.Get("corp", id)
+			if err != nil {
+				return err
+			}
+			if err := g.Put(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Commit(t.Context(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(dir *cache.Store) *Provider {
+		p, err := New(f.p.cfg, dir, db.Store(t, "").Stores(), f.p.signIn, f.p.log)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	a, b = mk(), mk()
+	a, b = mk(f.store), mk(bCache)
 	f.p = a
 	f.live.Store(a)
-	return a, b
+	return a, b, bCache
 }
 
 // verifiesWith checks raw against the key set a provider serves, as a
@@ -67,7 +95,7 @@ func kids(set jose.JSONWebKeySet) []string {
 // once both reloaded they serve the same JWKS.
 func TestKeysAcrossReplicas(t *testing.T) {
 	f := newFixture(t)
-	a, b := f.replicas(t)
+	a, b, _ := f.replicas(t)
 	c := &clock{t: time.Now()}
 	a.now, b.now = c.now, c.now
 	ctx := t.Context()
@@ -128,7 +156,7 @@ func TestKeysAcrossReplicas(t *testing.T) {
 // redemption issued: its access token and its refresh tokens.
 func TestCodeRedeemedOnTwoReplicas(t *testing.T) {
 	f := newFixture(t)
-	a, b := f.replicas(t)
+	a, b, _ := f.replicas(t)
 	ctx := context.Background()
 	rp, err := gooidc.NewProvider(ctx, f.srv.URL)
 	if err != nil {
@@ -166,7 +194,7 @@ func TestCodeRedeemedOnTwoReplicas(t *testing.T) {
 // was rotated into included, for both replicas.
 func TestRefreshReusedOnOtherReplica(t *testing.T) {
 	f := newFixture(t)
-	a, b := f.replicas(t)
+	a, b, _ := f.replicas(t)
 	ctx := context.Background()
 	refresh := func(rt string) (*oauth2.Token, error) {
 		return f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
@@ -244,4 +272,47 @@ func TestStoreUnreachableFailsClosed(t *testing.T) {
 		t.Errorf("refresh after the outage: %v", err)
 	}
 	f.signInAs(t, f.conf)
+}
+
+// TestAccountDeletedOnOneReplica: refresh grants and code exchanges are
+// decided by the replica's own directory cache, which the change log
+// updates: once a replica's cache no longer holds the account, that
+// replica refuses the account's refresh token and code, while a replica
+// that has not applied the deletion yet still serves it.
+func TestAccountDeletedOnOneReplica(t *testing.T) {
+	f := newFixture(t)
+	a, b, bCache := f.replicas(t)
+	ctx := context.Background()
+	tok := f.signInAs(t, f.conf)
+	resp, _ := f.signInVia(t, browser(), f.conf.AuthCodeURL("s"), "alice@x.test", "pw")
+	code := codeFrom(t, resp, "s")
+	del := func(c *cache.Store) {
+		t.Helper()
+		if _, err := c.ApplyDelta(ctx, "corp", &cache.Delta{Deletes: []string{"u-alice"}}, nil, nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refresh := func(on *Provider, rt string) (*oauth2.Token, error) {
+		f.live.Store(on)
+		return f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
+			t.Fatalf("%s: %v, want invalid_grant", what, err)
+		}
+	}
+	del(bCache)
+	_, err := refresh(b, tok.RefreshToken)
+	refused("refresh of an account deleted from the replica's cache", err)
+	_, err = f.conf.Exchange(ctx, code)
+	refused("code of an account deleted from the replica's cache", err)
+	next, err := refresh(a, tok.RefreshToken)
+	if err != nil {
+		t.Fatalf("refresh on a replica that has not applied the deletion: %v", err)
+	}
+	del(f.store)
+	_, err = refresh(a, next.RefreshToken)
+	refused("refresh once the deletion reached the replica", err)
 }
