@@ -79,6 +79,7 @@ type Log struct {
 	mu        sync.Mutex
 	seen      time.Time     // when the head was last read
 	lagAtSeen time.Duration // the lag then
+	following int           // running Follow calls
 }
 
 // New returns the change log on pool.
@@ -122,13 +123,14 @@ func (l *Log) Head(ctx context.Context) (seq uint64, at time.Time, err error) {
 
 // Lag is how far this replica's cache is behind the log: the time between
 // the head's record and the last one applied, as of the last head read,
-// plus the time since that read once it is overdue (PostgreSQL
-// unreachable, or Follow not running).
+// plus, while Follow runs, the time since that read once it is overdue
+// (PostgreSQL unreachable). Without Follow (the leader, which caught up
+// and then publishes every commit itself) it does not grow.
 func (l *Log) Lag() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lag := l.lagAtSeen
-	if since := time.Since(l.seen); since > 2*l.opt.PollInterval {
+	if since := time.Since(l.seen); l.following > 0 && since > 2*l.opt.PollInterval {
 		lag += since
 	}
 	return lag

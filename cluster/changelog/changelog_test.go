@@ -327,8 +327,13 @@ func TestNewFollowerLoadsSnapshot(t *testing.T) {
 	}
 	loads := counter(t, metrics.ChangelogSnapshots)
 	follower := openStore(t)
-	if err := newLog(t, e.db.NewPool(t), Options{}).CatchUp(t.Context(), follower); err != nil {
+	fl := newLog(t, e.db.NewPool(t), Options{PollInterval: time.Millisecond})
+	if err := fl.CatchUp(t.Context(), follower); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if lag := fl.Lag(); lag != 0 {
+		t.Errorf("lag %v after catching up, not following", lag)
 	}
 	if got, want := dump(t, follower, false), dump(t, leader, false); got != want || position(t, follower) != 6 {
 		t.Fatalf("new follower at %d:\n%s\nleader:\n%s", position(t, follower), got, want)

@@ -62,6 +62,17 @@ func (l *Log) CatchUp(ctx context.Context, store *cache.Store) error {
 	return nil
 }
 
+// setFollowing counts Follow calls; a replica that starts following
+// (again) counts its staleness from then.
+func (l *Log) setFollowing(d int) {
+	l.mu.Lock()
+	if l.following == 0 {
+		l.seen = time.Now()
+	}
+	l.following += d
+	l.mu.Unlock()
+}
+
 // sawHead records a successful head read and the lag it showed.
 func (l *Log) sawHead(lag time.Duration) {
 	l.mu.Lock()
@@ -137,6 +148,8 @@ func (l *Log) apply(ctx context.Context, store *cache.Store, e entry) error {
 // PostgreSQL is unreachable it retries with a growing delay; the cache
 // goes on serving what it has. It returns ctx's error.
 func (l *Log) Follow(ctx context.Context, store *cache.Store) error {
+	l.setFollowing(1)
+	defer l.setFollowing(-1)
 	wake := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
