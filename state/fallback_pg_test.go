@@ -7,7 +7,18 @@ import (
 
 	"github.com/dirgate/dirgate/state"
 	"github.com/dirgate/dirgate/state/pgstate/pgtest"
+	"github.com/dirgate/dirgate/state/statetest"
 )
+
+// TestFallbackConformance: the stores as cluster mode assembles them, the
+// throttle behind the fallback, pass the conformance suite.
+func TestFallbackConformance(t *testing.T) {
+	statetest.Run(t, func(t *testing.T) state.Stores {
+		s := pgtest.New(t).Store(t, "").Stores()
+		s.Throttle = state.NewFallback(s.Throttle, state.NewMemoryThrottle(100), slog.New(slog.DiscardHandler))
+		return s
+	})
+}
 
 // TestFallbackOnPostgreSQL: two replicas count in one PostgreSQL schema;
 // when the database is cut away from one of them, that replica counts and
