@@ -22,6 +22,11 @@ type Record struct {
 	Cursor    []byte   // the incremental cursor committed with it (nil: unchanged)
 	Run       *Run     // the run record committed with it (nil: none)
 	Time      time.Time
+	// After is the publishing cache's position when it publishes (not
+	// encoded): the log refuses a record that does not follow it
+	// directly, so a cache that misses a record (a local commit that
+	// failed after its publish) cannot publish over the gap.
+	After uint64
 }
 
 // Publisher hands the cache's commits to the other replicas. The cache
@@ -127,6 +132,9 @@ func (s *Store) stamp(ctx context.Context, txn *badger.Txn, rep *replay, build f
 	}
 	r, err := build()
 	if err != nil {
+		return err
+	}
+	if r.After, _, err = readPosition(txn); err != nil {
 		return err
 	}
 	r.Time = time.Now().UTC()

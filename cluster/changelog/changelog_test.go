@@ -386,22 +386,24 @@ func TestFarBehindFollowerAfterPrune(t *testing.T) {
 	}
 }
 
-// TestPublishOrder: publishes from two connectors at once commit in seq
-// order, so a reader never sees a seq before every smaller one.
+// TestPublishOrder: syncs of two connectors committing at once publish in
+// an order that PostgreSQL commits too, so a reader never sees a seq
+// before every smaller one, and a follower ends identical.
 func TestPublishOrder(t *testing.T) {
 	e := newEnv(t)
-	l := newLog(t, e.db.Pool, Options{})
-	const n = 40
+	leader, _ := e.leader(t)
+	const n = 30
 	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
 	for _, conn := range []string{"a", "b"} {
-		p := l.Publisher(e.fence)
+		if err := full(t, leader, conn, 0, user(conn, udn(0))); err != nil {
+			t.Fatal(err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range n {
-				r := &cache.Record{Connector: conn, Entries: []*cache.Entry{user(fmt.Sprintf("%s%d", conn, i), udn(i))}, Time: time.Now()}
-				if _, err := p.Publish(t.Context(), r); err != nil {
+			for i := 1; i <= n; i++ {
+				if err := delta(t, leader, conn, i, &cache.Delta{Upserts: []*cache.Entry{user(fmt.Sprintf("%s%d", conn, i), udn(i))}}); err != nil {
 					errs <- err
 				}
 			}
@@ -409,7 +411,12 @@ func TestPublishOrder(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	go func() { wg.Wait(); close(stop) }()
-	for checks := 0; ; checks++ {
+	for running := true; running; {
+		select {
+		case <-stop:
+			running = false
+		default:
+		}
 		var count, maxSeq int64
 		if err := e.db.Pool.QueryRow(t.Context(), `SELECT count(*), coalesce(max(seq), 0) FROM changelog`).Scan(&count, &maxSeq); err != nil {
 			t.Fatal(err)
@@ -417,20 +424,43 @@ func TestPublishOrder(t *testing.T) {
 		if count != maxSeq {
 			t.Fatalf("a reader saw %d records up to seq %d: a later seq committed first", count, maxSeq)
 		}
-		select {
-		case <-stop:
-			if count == 2*n || checks == 0 {
-				close(errs)
-				for err := range errs {
-					t.Fatal(err)
-				}
-				if count != 2*n {
-					continue
-				}
-				return
-			}
-		default:
-		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	follower := openStore(t)
+	if err := newLog(t, e.db.NewPool(t), Options{}).CatchUp(t.Context(), follower); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, follower, true), dump(t, leader, true); got != want || position(t, leader) != 2*n+2 {
+		t.Fatalf("leader at %d; follower:\n%s\nleader:\n%s", position(t, leader), got, want)
+	}
+}
+
+// TestPublishBehindRefused: a cache that lacks records of the log (a new
+// leader that did not catch up) cannot publish over them; once caught up
+// it can.
+func TestPublishBehindRefused(t *testing.T) {
+	e := newEnv(t)
+	old, _ := e.leader(t)
+	if err := full(t, old, "corp", 1, user("u1", udn(1))); err != nil {
+		t.Fatal(err)
+	}
+	next := openStore(t)
+	l := newLog(t, e.db.Pool, Options{})
+	next.SetPublisher(l.Publisher(e.takeOver(t)))
+	if err := full(t, next, "other", 2, user("x1", "uid=x1,dc=other")); !errors.Is(err, ErrBehind) {
+		t.Fatalf("publish of a cache behind the log: %v, want ErrBehind", err)
+	}
+	if err := l.CatchUp(t.Context(), next); err != nil {
+		t.Fatal(err)
+	}
+	if err := full(t, next, "other", 2, user("x1", "uid=x1,dc=other")); err != nil {
+		t.Fatal(err)
+	}
+	if position(t, next) != 2 {
+		t.Fatalf("position %d, want 2", position(t, next))
 	}
 }
 

@@ -118,8 +118,8 @@ func (l *Log) plan(ctx context.Context, pos uint64) ([]entry, bool, error) {
 
 // apply reads one record and applies it. A delta for a connector this
 // cache has no state of (the leader published deltas before any Base of
-// it) cannot apply: it is skipped with a warning, and the connector's next
-// Base brings its state.
+// it) cannot apply: it is skipped with a warning (an empty record takes
+// its seq), and the connector's next Base brings its state.
 func (l *Log) apply(ctx context.Context, store *cache.Store, e entry) error {
 	r, err := l.read(ctx, e.seq)
 	if err != nil {
@@ -129,7 +129,7 @@ func (l *Log) apply(ctx context.Context, store *cache.Store, e entry) error {
 	if errors.Is(err, cache.ErrNoGeneration) {
 		l.log.Warn("change-log delta for a connector without state skipped; waiting for its next whole state",
 			"connector", e.conn, "seq", e.seq)
-		return nil
+		err = store.ApplyRecord(ctx, &cache.Record{Connector: e.conn, Time: r.Time}, e.seq)
 	}
 	if err != nil {
 		return err

@@ -18,6 +18,12 @@ import (
 // ("dirgate" in ASCII, then 2).
 const publishLock int64 = 0x6469726761746502
 
+// ErrBehind means a cache published while lacking records of the log (a
+// leader that did not catch up, or whose local commit failed after its
+// publish): CatchUp, or Follow, applies them, and its commits then publish
+// again.
+var ErrBehind = errors.New("changelog: the cache lacks records of the log")
+
 // Publisher returns the publisher for the cache of the leader that holds
 // f: every publish checks the fence first, so an ex-leader's cache commit
 // fails with lease.ErrFenced and changes nothing.
@@ -46,6 +52,9 @@ func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error
 		}
 		if err := tx.QueryRow(ctx, `UPDATE changelog_head SET seq = seq + 1, at = $1 WHERE id = 1 RETURNING seq`, r.Time).Scan(&seq); err != nil {
 			return err
+		}
+		if uint64(seq) != r.After+1 {
+			return fmt.Errorf("%w: it is at %d, the log at %d", ErrBehind, r.After, seq-1)
 		}
 		parts := split(data, p.l.opt.PartSize)
 		if _, err := tx.Exec(ctx, `INSERT INTO changelog (seq, connector, base, epoch, at, parts, size) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
