@@ -50,6 +50,9 @@ type Scheduler struct {
 	running  map[string]bool
 	lastGood map[string]time.Time
 	counts   map[string][2]int // users, groups; refreshed after runs
+	// countsAt is the cache's change-log position the counts are of: a
+	// replica's cache also changes by the records it applies.
+	countsAt uint64
 	runsDone map[string]int    // finished runs per connector, to drop stale counts
 	wake     chan struct{}
 	wg       sync.WaitGroup
@@ -313,8 +316,15 @@ func (s *Scheduler) start(ctx context.Context, name, trigger string) {
 
 // Status describes every configured connector.
 func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
+	pos, _, err := s.store.Position()
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	cfg := s.cfg
+	if pos != s.countsAt {
+		s.counts, s.countsAt = map[string][2]int{}, pos
+	}
 	s.mu.Unlock()
 	var out []ConnectorStatus
 	for _, c := range cfg.Connectors {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,8 +33,14 @@ func newLogger(w io.Writer, l config.Log) *slog.Logger {
 
 // openCache opens the cache directory, explaining the common failure of a
 // second process holding it. serving keeps the in-memory lookup indexes
-// that only a server answering binds and searches needs.
+// that only a server answering binds and searches needs; only a server
+// opens a replica's cache.
 func openCache(cfg *config.Config, log *slog.Logger, serving bool) (*cache.Store, error) {
+	if cfg.Cluster != nil && !serving {
+		// A replica's cache follows the leader and its state is in
+		// PostgreSQL: a sync into it from the CLI would diverge from both.
+		return nil, errors.New("in cluster mode the command works through a running replica's admin API (configure admin:)")
+	}
 	s, err := cache.Open(cfg.Cache.Dir, cache.Options{Logger: log, HotIndex: serving})
 	if err != nil {
 		return nil, fmt.Errorf("%w (is another dirgate process using %s?)", err, cfg.Cache.Dir)

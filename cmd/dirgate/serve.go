@@ -77,7 +77,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		// before each collection would nearly double the resident size.
 		debug.SetGCPercent(serveGCPercent)
 	}
-	s, err := build(cfg, log, extra)
+	s, err := build(ctx, cfg, log, extra)
 	if err != nil {
 		return err
 	}
@@ -103,6 +103,7 @@ type server struct {
 	web      *http.Server   // the OIDC listener's, nil without one
 	admin    *http.Server   // nil without an admin section
 	sched    *dirsync.Scheduler
+	replica  *replica                      // nil without a cluster section
 	live     atomic.Pointer[config.Config] // the configuration in force
 
 	// Set by start.
@@ -115,7 +116,7 @@ type server struct {
 // on configuration is checked here, before anything listens: a config
 // error never leaves a half-configured server. On error, what was opened
 // is closed again.
-func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) (_ *server, err error) {
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) (_ *server, err error) {
 	s := &server{cfg: cfg, log: log}
 	s.live.Store(cfg)
 	defer func() {
@@ -135,7 +136,17 @@ func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) 
 	if err != nil {
 		return nil, err
 	}
-	s.store, s.states = store, openStates(store)
+	s.store = store
+	if cfg.Cluster == nil {
+		s.states = openStates(store)
+	} else {
+		if s.replica, err = openReplica(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		if s.states, err = s.replica.states(log); err != nil {
+			return nil, err
+		}
+	}
 	first, err := authn.New(cfg, store, s.states, log)
 	if err != nil {
 		return nil, err
@@ -166,6 +177,11 @@ func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) 
 	if s.sched, err = dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.New(c, log) }, log); err != nil {
 		return nil, err
 	}
+	if s.replica != nil {
+		if err := s.replica.prepare(eng, s.sched, store); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Admin != nil {
 		if s.admin, err = newAdmin(cfg, &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load}, log); err != nil {
 			return nil, err
@@ -174,13 +190,14 @@ func build(cfg *config.Config, log *slog.Logger, extra map[string]http.Handler) 
 	return s, nil
 }
 
-// openStates opens the state stores of this process: the ones kept in the
-// cache database. Each call gives in-memory tables of its own (codes,
-// throttle counters).
+// openStates opens the state stores of a single process: the ones kept in
+// the cache database (a replica's are in PostgreSQL, see replica.states).
+// Each call gives in-memory tables of its own (codes, throttle counters).
 func openStates(store *cache.Store) state.Stores { return store.States() }
 
 // start opens the listeners and serves on them, calls ready (when not nil)
-// and starts the scheduler.
+// and starts the scheduler, or in a cluster the replica's part, which runs
+// the scheduler while it leads.
 func (s *server) start(ctx context.Context, ready func()) error {
 	lns, err := listen(s.cfg)
 	if err != nil {
@@ -208,7 +225,11 @@ func (s *server) start(ctx context.Context, ready func()) error {
 	var schedCtx context.Context
 	schedCtx, s.stopSched = context.WithCancel(ctx)
 	s.schedDone = make(chan struct{})
-	go func() { s.sched.Run(schedCtx); close(s.schedDone) }()
+	run := s.sched.Run
+	if s.replica != nil {
+		run = s.replica.run
+	}
+	go func() { run(schedCtx); close(s.schedDone) }()
 	return nil
 }
 
@@ -235,7 +256,8 @@ func (s *server) wait(ctx context.Context) error {
 	}
 }
 
-// stop shuts down in order what start started: the scheduler first, then
+// stop shuts down in order what start started: the scheduler (in a
+// cluster: the lease, released, and the change-log follower) first, then
 // the listeners.
 func (s *server) stop() {
 	// A run in progress is never left half-applied: the scheduler's runs
@@ -258,13 +280,16 @@ func (s *server) stop() {
 }
 
 // close releases what build opened: the authenticator's upstream
-// connections, then the cache.
+// connections, the cache, then the cluster's database connections.
 func (s *server) close() {
 	if s.auth != nil {
 		_ = s.auth.p.Load().Close()
 	}
 	if s.store != nil {
 		_ = s.store.Close()
+	}
+	if s.replica != nil {
+		s.replica.close()
 	}
 }
 

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cluster/changelog"
+	"github.com/dirgate/dirgate/cluster/lease"
+	"github.com/dirgate/dirgate/cluster/registry"
+	"github.com/dirgate/dirgate/cluster/schema"
+	"github.com/dirgate/dirgate/cluster/syncreq"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/metrics"
+	"github.com/dirgate/dirgate/state"
+	"github.com/dirgate/dirgate/state/pgstate"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// leaseName is the lease whose holder runs the syncs.
+const leaseName = "sync"
+
+// compactEvery paces the leader's change-log upkeep.
+const compactEvery = 5 * time.Minute
+
+// replica is this process's part in a cluster: the shared database, the
+// sync lease, the change log and the "Synchronize now" queue. Exactly one
+// replica, the lease's holder, runs the scheduler and publishes; the others
+// follow the change log, and their on-demand syncs go to the leader.
+type replica struct {
+	cfg    *config.Cluster
+	log    *slog.Logger
+	pool   *pgxpool.Pool
+	holder string
+	lease  *lease.Lease
+	queue  *syncreq.Queue
+	clog   *changelog.Log
+	reg    *registry.Registry
+
+	// Set by run.
+	store *cache.Store
+	sched *dirsync.Scheduler
+
+	mu        sync.Mutex
+	leading   bool
+	stopFollw context.CancelFunc // nil while not following
+	followed  chan struct{}      // closed when the follower stopped
+}
+
+// openReplica connects to the cluster's database and brings its schema up
+// to date (cluster.migrate auto) or checks that it is (manual).
+func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *replica, err error) {
+	c := cfg.Cluster
+	pool, err := clusterPool(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pool.Close()
+		}
+	}()
+	if c.Migrate == config.MigrateAuto {
+		applied, err := schema.Apply(ctx, pool)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: migrate the database schema: %w", err)
+		}
+		if len(applied) > 0 {
+			log.Info("cluster: database schema migrated", "applied", applied)
+		}
+	} else {
+		pending, err := schema.Pending(ctx, pool)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: check the database schema: %w", err)
+		}
+		if len(pending) > 0 {
+			return nil, fmt.Errorf("cluster: %d database migrations are pending (%s) and cluster.migrate is manual: run `dirgate migrate -c %s` first",
+				len(pending), strings.Join(pending, ", "), cfg.Path)
+		}
+	}
+	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, holder: holderID(c.ReplicaName)}
+	if r.lease, err = lease.New(pool, lease.Config{Name: leaseName, Holder: r.holder, TTL: c.LeaseTTL.Std(), Logger: log}); err != nil {
+		return nil, err
+	}
+	r.queue = syncreq.New(pool, syncreq.Config{Requester: r.holder, Poll: c.PollInterval.Std(), Logger: log})
+	if r.clog, err = changelog.New(pool, changelog.Options{Logger: log, PollInterval: c.PollInterval.Std()}); err != nil {
+		return nil, err
+	}
+	log.Info("cluster mode", "replica", c.ReplicaName, "holder", r.holder, "database", databaseName(c.Postgres))
+	return r, nil
+}
+
+// holderID names this process run: the replica's name, the process and a
+// random part, so a restarted replica never inherits its predecessor's
+// lease term.
+func holderID(name string) string {
+	return fmt.Sprintf("%s/%d/%s", name, os.Getpid(), strings.ToLower(rand.Text()[:8]))
+}
+
+// databaseName is the URL's host and database, for the start-up log.
+func databaseName(u string) string {
+	_, rest, _ := strings.Cut(u, "@")
+	if rest == "" {
+		_, rest, _ = strings.Cut(u, "://")
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	return rest
+}
+
+// states returns the state stores in the database; the throttle counts on
+// this replica alone while the database fails.
+func (r *replica) states(log *slog.Logger) (state.Stores, error) {
+	pg, err := pgstate.New(r.pool, r.cfg.Key())
+	if err != nil {
+		return state.Stores{}, fmt.Errorf("cluster: %w", err)
+	}
+	st := pg.Stores()
+	st.Throttle = state.NewFallback(st.Throttle, state.NewMemoryThrottle(0), log)
+	return st, nil
+}
+
+// prepare sets the engine and the scheduler up for the cluster: runs are
+// recorded as they start, so a dead leader's are found, and on-demand runs
+// go to the leader.
+func (r *replica) prepare(eng *dirsync.Engine, sched *dirsync.Scheduler, store *cache.Store) (err error) {
+	r.store, r.sched = store, sched
+	r.reg, err = registry.New(r.pool, registry.Config{Name: r.cfg.ReplicaName, Holder: r.holder, AdminURL: r.cfg.AdvertiseAdmin,
+		Version: version, Position: store.Position, Leader: r.isLeader, Logger: r.log})
+	if err != nil {
+		return err
+	}
+	eng.RecordStarts()
+	sched.SetForward(r.queue.Do)
+	return nil
+}
+
+func (r *replica) isLeader() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.leading
+}
+
+// run takes part in the cluster until ctx ends: it follows the change log,
+// beats in the registry and campaigns for the lease, leading when it holds
+// it. On return the lease is released and every term's work has stopped.
+func (r *replica) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = r.reg.Run(ctx) }()
+	r.follow(ctx)
+	defer r.stopFollow()
+	var term chan struct{} // closed when the latest term's work ended
+	_ = r.lease.Run(ctx, func(st lease.Status) {
+		r.mu.Lock()
+		r.leading = st.Leader
+		r.mu.Unlock()
+		metrics.ClusterEpoch.Set(float64(st.Fence.Epoch))
+		if !st.Leader {
+			metrics.ClusterLeader.Set(0)
+			return
+		}
+		metrics.ClusterLeader.Set(1)
+		prev, done := term, make(chan struct{})
+		term = done
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done)
+			if prev != nil {
+				<-prev // one term's work at a time, in order
+			}
+			r.lead(ctx, st.Ctx, st.Fence)
+		}()
+	})
+}
+
+// lead does a term's work until its context ends: catch the cache up with
+// the log (the previous leader's last commits), publish every commit under
+// the term's fence, answer queued sync requests and run the schedule.
+func (r *replica) lead(ctx, term context.Context, f lease.Fence) {
+	since := time.Now()
+	r.log.Info("cluster: leading the syncs", "epoch", f.Epoch)
+	defer r.log.Info("cluster: no longer leading the syncs", "epoch", f.Epoch)
+	r.stopFollow()
+	defer func() {
+		if ctx.Err() == nil {
+			r.follow(ctx)
+		}
+	}()
+	if !r.catchUp(term) {
+		return
+	}
+	r.store.SetPublisher(r.clog.Publisher(f))
+	defer r.store.SetPublisher(nil)
+	go r.compact(term)
+	served := make(chan struct{})
+	go func() { defer close(served); r.queue.Serve(term, f, r.sched.RunHere) }()
+	r.sched.Lead(term, since)
+	<-served
+}
+
+// catchUp applies the log's records the cache lacks, retrying until it
+// succeeds or the term ends: a leader syncing on a stale cache would
+// publish changes computed against a state the others do not have.
+func (r *replica) catchUp(term context.Context) bool {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := r.clog.CatchUp(term, r.store)
+		if err == nil {
+			return true
+		}
+		if term.Err() != nil {
+			return false
+		}
+		r.log.Warn("cluster: catching up with the change log before leading; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-term.Done():
+			return false
+		case <-time.After(wait):
+		}
+	}
+}
+
+// compact keeps the change log short while the term lasts.
+func (r *replica) compact(term context.Context) {
+	t := time.NewTicker(compactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-term.Done():
+			return
+		case <-t.C:
+			if err := r.clog.Compact(term, r.store); err != nil && term.Err() == nil {
+				r.log.Warn("cluster: change-log compaction failed", "err", err)
+			}
+		}
+	}
+}
+
+// follow starts applying the change log to the cache.
+func (r *replica) follow(ctx context.Context) {
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	r.mu.Lock()
+	r.stopFollw, r.followed = cancel, done
+	r.mu.Unlock()
+	go func() {
+		defer close(done)
+		_ = r.clog.Follow(fctx, r.store)
+	}()
+}
+
+// stopFollow stops the follower and waits for it; a no-op when none runs.
+func (r *replica) stopFollow() {
+	r.mu.Lock()
+	cancel, done := r.stopFollw, r.followed
+	r.stopFollw, r.followed = nil, nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// close releases the database connections.
+func (r *replica) close() { r.pool.Close() }
