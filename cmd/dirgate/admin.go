@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/dirgate/dirgate/admin"
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/state"
@@ -21,6 +23,31 @@ type adminBackend struct {
 	store   *cache.Store
 	history state.Sync // run history
 	cfg     func() *config.Config
+	cluster *clusterView // nil without a cluster section
+}
+
+// clusterView is a replica's cluster mode as the admin server shows it
+// (admin.Cluster).
+type clusterView struct {
+	name   string               // cluster.replica_name
+	db     registry.DB          // the cluster's database
+	leader func() bool          // whether this replica holds the sync lease
+	lag    func() time.Duration // the change-log follower's lag (changelog.Log.Lag)
+	head   registry.HeadFunc    // changelog.Log.Head
+}
+
+// statusTimeout bounds a status read, so that a page answers while
+// PostgreSQL does not.
+const statusTimeout = 5 * time.Second
+
+func (v *clusterView) Replica() string    { return v.name }
+func (v *clusterView) Leader() bool       { return v.leader() }
+func (v *clusterView) Lag() time.Duration { return v.lag() }
+
+func (v *clusterView) Status(ctx context.Context) (*registry.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	return registry.Read(ctx, v.db, registry.ReadOptions{Head: v.head})
 }
 
 func (b *adminBackend) Status(ctx context.Context) ([]dirsync.ConnectorStatus, error) {
@@ -50,8 +77,12 @@ func (b *adminBackend) Store() *cache.Store { return b.store }
 // newAdmin builds the admin listener's server: API, console, /metrics,
 // /healthz and /readyz.
 func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Server, error) {
-	h := admin.New(b, admin.Options{Token: cfg.Admin.Token.Reveal(), MaxCacheAge: cfg.Admin.MaxCacheAge.Std(), Logger: log,
-		Version: version, Metrics: metrics.Handler(), EntraApps: entraApps(cfg), PublicURL: cfg.Admin.PublicURL})
+	o := admin.Options{Token: cfg.Admin.Token.Reveal(), MaxCacheAge: cfg.Admin.MaxCacheAge.Std(), Logger: log,
+		Version: version, Metrics: metrics.Handler(), EntraApps: entraApps(cfg), PublicURL: cfg.Admin.PublicURL}
+	if b.cluster != nil { // not a nil *clusterView in the interface
+		o.Cluster, o.MaxLag = b.cluster, cfg.Cluster.MaxLag.Std()
+	}
+	h := admin.New(b, o)
 	srv, err := httpServer(h, cfg.Admin.TLS)
 	if err != nil {
 		return nil, fmt.Errorf("admin: %w", err)

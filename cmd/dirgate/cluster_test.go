@@ -5,16 +5,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/cluster/schema/pgtest"
+	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/state"
 	"github.com/dirgate/dirgate/state/pgstate"
 )
@@ -221,5 +227,58 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The admin listener of a replica shows the cluster read from PostgreSQL,
+// its role and its lag against cluster.max_lag (the same verdict /readyz
+// uses, tested in package admin).
+func TestAdminClusterView(t *testing.T) {
+	db := pgtest.New(t)
+	path := clusterConfigFile(t, db)
+	ctx := t.Context()
+	if out, err := execute(ctx, "migrate", "-c", path); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DIRGATE_TEST_ADMIN_TOKEN", "admin-token-0123456789abcdef")
+	_, err = f.WriteString("  max_lag: 10s\nadmin: {listen: \"127.0.0.1:0\", token_env: DIRGATE_TEST_ADMIN_TOKEN}\n")
+	f.Close()
+	must(t, err)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(db.Pool, registry.Config{Name: "test-1", Holder: "h1"})
+	must(t, err)
+	must(t, reg.Beat(ctx))
+	var lag atomic.Int64
+	view := &clusterView{name: "test-1", db: db.Pool, leader: func() bool { return false },
+		lag:  func() time.Duration { return time.Duration(lag.Load()) },
+		head: func(context.Context) (uint64, time.Time, error) { return 0, time.Time{}, nil }}
+	srv, err := newAdmin(cfg, &adminBackend{cfg: func() *config.Config { return cfg }, cluster: view}, slog.New(slog.DiscardHandler))
+	must(t, err)
+	ts := httptest.NewServer(srv.Handler)
+	defer ts.Close()
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", ts.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789abcdef")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/api/v1/cluster"); code != 200 || !strings.Contains(body, `"role": "standby"`) || !strings.Contains(body, `"name": "test-1"`) {
+		t.Errorf("GET /api/v1/cluster: %d %s", code, body)
+	}
+	lag.Store(int64(11 * time.Second))
+	if code, body := get("/api/v1/cluster"); code != 200 || !strings.Contains(body, `"ready": false`) || !strings.Contains(body, "more than cluster.max_lag 10s") {
+		t.Errorf("beyond max_lag: %d %s", code, body)
 	}
 }
