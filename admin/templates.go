@@ -37,8 +37,8 @@ var funcs = template.FuncMap{
 	},
 	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	// rel says how far t is from now: "5 minutes ago", "in 2 hours".
-	"rel":  func(now, t time.Time) string { return relTime(t, now) },
-	"age":  func(d time.Duration) string { return humanDuration(d) },
+	"rel": func(now, t time.Time) string { return relTime(t, now) },
+	"age": func(d time.Duration) string { return humanDuration(d) },
 	// secs formats a lag given in seconds.
 	"secs": func(f float64) string { return tookDuration(time.Duration(f * float64(time.Second))) },
 	"took": tookDuration,
