@@ -53,7 +53,7 @@ type Scheduler struct {
 	// countsAt is the cache's change-log position the counts are of: a
 	// replica's cache also changes by the records it applies.
 	countsAt uint64
-	runsDone map[string]int    // finished runs per connector, to drop stale counts
+	runsDone map[string]int // finished runs per connector, to drop stale counts
 	wake     chan struct{}
 	wg       sync.WaitGroup
 	forward  Forward // nil: on-demand runs run here
