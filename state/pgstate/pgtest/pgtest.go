@@ -1,16 +1,14 @@
 // Package pgtest gives tests of the PostgreSQL state stores a private,
-// migrated schema of the test database, stores on it as several replicas
-// would have, and a TCP proxy that cuts the database away.
+// migrated schema of the test database (cluster/schema/pgtest's), stores on
+// it as several replicas have them, and a TCP proxy that cuts the database
+// away.
 package pgtest
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,74 +16,49 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/dirgate/dirgate/internal/testenv"
+	schematest "github.com/dirgate/dirgate/cluster/schema/pgtest"
 	"github.com/dirgate/dirgate/state/pgstate"
 )
 
 // Key is the signing-key encryption key every test replica shares.
 var Key = bytes.Repeat([]byte{7}, 32)
 
-// DB is one test's private schema, migrated, dropped when the test ends.
-type DB struct {
-	url, schema string
-}
+// DB is one test's private schema with pgstate's tables.
+type DB struct{ *schematest.DB }
 
-// New creates the schema in the database of DIRGATE_PG_URL, else of the
-// test environment (skipping the test without one, see
-// testenv.PostgresURL).
+// New creates and migrates the schema (see schematest.New for the
+// server and when the test is skipped).
 func New(t testing.TB) *DB {
 	t.Helper()
-	url := os.Getenv("DIRGATE_PG_URL")
-	if url == "" {
-		url = testenv.PostgresURL(t)
-	}
-	ctx := context.Background()
-	d := &DB{url: url, schema: "t_" + strings.ToLower(rand.Text())}
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+d.schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(ctx, url)
-		if err == nil {
-			_, err = c.Exec(ctx, "DROP SCHEMA "+d.schema+" CASCADE")
-			c.Close(ctx)
-		}
-		if err != nil {
-			t.Errorf("drop schema %s: %v", d.schema, err)
-		}
-	})
-	if err := pgstate.Migrate(ctx, d.Pool(t, "")); err != nil {
+	d := &DB{schematest.New(t)}
+	if err := pgstate.Migrate(context.Background(), d.DB.Pool); err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-// Pool opens a pool on the schema, through addr ("host:port") instead of
-// the server's own address when addr is not empty.
-func (d *DB) Pool(t testing.TB, addr string) *pgxpool.Pool {
+// PoolVia opens a pool on the schema through addr ("host:port"), a proxy,
+// instead of the server's own address; "" is the server.
+func (d *DB) PoolVia(t testing.TB, addr string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(d.url)
+	if addr == "" {
+		return d.NewPool(t)
+	}
+	cfg, err := pgxpool.ParseConfig(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = d.schema
+	cfg.ConnConfig.RuntimeParams["search_path"] = d.Schema
 	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	if addr != "" {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = host, uint16(p), nil
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +71,7 @@ func (d *DB) Pool(t testing.TB, addr string) *pgxpool.Pool {
 // when not empty).
 func (d *DB) Store(t testing.TB, addr string) *pgstate.Store {
 	t.Helper()
-	s, err := pgstate.New(d.Pool(t, addr), Key)
+	s, err := pgstate.New(d.PoolVia(t, addr), Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +81,7 @@ func (d *DB) Store(t testing.TB, addr string) *pgstate.Store {
 // Addr is the database server's host:port.
 func (d *DB) Addr(t testing.TB) string {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(d.url)
+	cfg, err := pgx.ParseConfig(d.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
