@@ -42,7 +42,15 @@ const statusTimeout = 5 * time.Second
 
 func (v *clusterView) Replica() string    { return v.name }
 func (v *clusterView) Leader() bool       { return v.leader() }
-func (v *clusterView) Lag() time.Duration { return v.lag() }
+// Lag is the follower's lag on a standby. The leader's cache is where
+// the log's records come from, and its follower is paused (its lag would
+// only count the time since it last read the head): zero.
+func (v *clusterView) Lag() time.Duration {
+	if v.leader() {
+		return 0
+	}
+	return v.lag()
+}
 
 func (v *clusterView) Status(ctx context.Context) (*registry.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)

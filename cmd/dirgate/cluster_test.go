@@ -256,7 +256,8 @@ func TestAdminClusterView(t *testing.T) {
 	must(t, err)
 	must(t, reg.Beat(ctx))
 	var lag atomic.Int64
-	view := &clusterView{name: "test-1", db: db.Pool, leader: func() bool { return false },
+	var leading atomic.Bool
+	view := &clusterView{name: "test-1", db: db.Pool, leader: leading.Load,
 		lag:  func() time.Duration { return time.Duration(lag.Load()) },
 		head: func(context.Context) (uint64, time.Time, error) { return 0, time.Time{}, nil }}
 	srv, err := newAdmin(cfg, &adminBackend{cfg: func() *config.Config { return cfg }, cluster: view}, slog.New(slog.DiscardHandler))
@@ -280,5 +281,9 @@ func TestAdminClusterView(t *testing.T) {
 	lag.Store(int64(11 * time.Second))
 	if code, body := get("/api/v1/cluster"); code != 200 || !strings.Contains(body, `"ready": false`) || !strings.Contains(body, "more than cluster.max_lag 10s") {
 		t.Errorf("beyond max_lag: %d %s", code, body)
+	}
+	leading.Store(true) // its follower is paused and its lag meaningless
+	if code, body := get("/api/v1/cluster"); code != 200 || !strings.Contains(body, `"ready": true`) || !strings.Contains(body, `"role": "leader"`) {
+		t.Errorf("leader: %d %s", code, body)
 	}
 }
