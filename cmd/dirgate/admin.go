@@ -40,8 +40,9 @@ type clusterView struct {
 // PostgreSQL does not.
 const statusTimeout = 5 * time.Second
 
-func (v *clusterView) Replica() string    { return v.name }
-func (v *clusterView) Leader() bool       { return v.leader() }
+func (v *clusterView) Replica() string { return v.name }
+func (v *clusterView) Leader() bool    { return v.leader() }
+
 // Lag is the follower's lag on a standby. The leader's cache is where
 // the log's records come from, and its follower is paused (its lag would
 // only count the time since it last read the head): zero.
