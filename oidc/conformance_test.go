@@ -299,12 +299,26 @@ func TestAuthorizeAndEndSessionByPOST(t *testing.T) {
 
 // TestRefreshReuseRevokesFamily: a rotated refresh token presented again
 // revokes its whole family, the token it was rotated into included (RFC
-// 9700 4.14.2), also when dirgate restarted in between; the reuse is
-// logged without the token; other families are untouched.
+// 9700 4.14.2), also when dirgate restarted in between, or when it is
+// presented to another replica of a cluster; the reuse is logged without
+// the token; other families are untouched.
 func TestRefreshReuseRevokesFamily(t *testing.T) {
-	for _, restart := range []bool{false, true} {
-		t.Run(map[bool]string{false: "same process", true: "across a restart"}[restart], func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// setup prepares the fixture and returns what happens between the
+		// rotation and the reuse.
+		setup func(t *testing.T, f *fixture) (between func())
+	}{
+		{"same process", func(*testing.T, *fixture) func() { return func() {} }},
+		{"across a restart", func(t *testing.T, f *fixture) func() { return func() { f.restart(t) } }},
+		{"on another replica", func(t *testing.T, f *fixture) func() {
+			_, b, _ := f.replicas(t)
+			return func() { f.live.Store(b) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
+			between := tc.setup(t, f)
 			ctx := context.Background()
 			refresh := func(rt string) (*oauth2.Token, error) {
 				return f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
@@ -315,9 +329,7 @@ func TestRefreshReuseRevokesFamily(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if restart {
-				f.restart(t)
-			}
+			between()
 			_, err = refresh(first.RefreshToken)
 			var re *oauth2.RetrieveError
 			if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {

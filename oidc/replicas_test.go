@@ -189,44 +189,6 @@ func TestCodeRedeemedOnTwoReplicas(t *testing.T) {
 	}
 }
 
-// TestRefreshReusedOnOtherReplica: a refresh token rotated on one replica
-// and presented again on the other revokes its family there, the token it
-// was rotated into included, for both replicas.
-func TestRefreshReusedOnOtherReplica(t *testing.T) {
-	f := newFixture(t)
-	a, b, _ := f.replicas(t)
-	ctx := context.Background()
-	refresh := func(rt string) (*oauth2.Token, error) {
-		return f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: rt}).Token()
-	}
-	first := f.signInAs(t, f.conf)
-	other := f.signInAs(t, f.conf)
-	second, err := refresh(first.RefreshToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.live.Store(b)
-	_, err = refresh(first.RefreshToken)
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) || re.ErrorCode != "invalid_grant" {
-		t.Fatalf("a rotated refresh token reused on the other replica: %v, want invalid_grant", err)
-	}
-	for _, p := range []*Provider{a, b} {
-		f.live.Store(p)
-		if _, err := refresh(second.RefreshToken); err == nil {
-			t.Error("the successor of a refresh token reused on another replica still works")
-		}
-	}
-	if _, err := refresh(other.RefreshToken); err != nil {
-		t.Errorf("another sign-in's refresh token was revoked too: %v", err)
-	}
-	req, _ := http.NewRequest("GET", f.srv.URL+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+other.AccessToken)
-	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK {
-		t.Errorf("another sign-in's access token on the other replica: %v", err)
-	}
-}
-
 // TestStoreUnreachableFailsClosed: with the state store's database cut
 // away, the token endpoint answers 503 temporarily_unavailable and the
 // login page a 503 page, issuing nothing; once the database is back the
