@@ -464,6 +464,48 @@ func TestPublishBehindRefused(t *testing.T) {
 	}
 }
 
+// lostAck publishes, then reports a failure: a connection lost after
+// PostgreSQL committed the record, before the answer arrived.
+type lostAck struct{ p cache.Publisher }
+
+func (a lostAck) Publish(ctx context.Context, r *cache.Record) (uint64, error) {
+	if _, err := a.p.Publish(ctx, r); err != nil {
+		return 0, err
+	}
+	return 0, errors.New("connection lost")
+}
+
+// TestLostAckRepairedByCompact: a leader whose cache aborted a commit that
+// the log has is refused further publishes until Compact catches it up.
+func TestLostAckRepairedByCompact(t *testing.T) {
+	e := newEnv(t)
+	leader, l := e.leader(t)
+	if err := full(t, leader, "corp", 1, user("u1", udn(1))); err != nil {
+		t.Fatal(err)
+	}
+	leader.SetPublisher(lostAck{l.Publisher(e.fence)})
+	if err := delta(t, leader, "corp", 2, &cache.Delta{Upserts: []*cache.Entry{user("u2", udn(2))}}); err == nil {
+		t.Fatal("no error from the lost acknowledgement")
+	}
+	leader.SetPublisher(l.Publisher(e.fence))
+	if err := delta(t, leader, "corp", 3, &cache.Delta{Deletes: []string{"u1"}}); !errors.Is(err, ErrBehind) {
+		t.Fatalf("publish after a lost acknowledgement: %v, want ErrBehind", err)
+	}
+	if err := l.Compact(t.Context(), leader); err != nil {
+		t.Fatal(err)
+	}
+	if err := delta(t, leader, "corp", 3, &cache.Delta{Deletes: []string{"u1"}}); err != nil {
+		t.Fatal(err)
+	}
+	follower := openStore(t)
+	if err := newLog(t, e.db.NewPool(t), Options{}).CatchUp(t.Context(), follower); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, follower, false), dump(t, leader, false); got != want || !strings.Contains(got, "corp/u2") {
+		t.Fatalf("follower:\n%s\nleader:\n%s", got, want)
+	}
+}
+
 // TestFollowerRetriesWhileDatabaseUnreachable: every connection of the
 // follower is cut and refused for a while; it keeps serving, its lag
 // grows, and it catches up once the database answers again.

@@ -9,13 +9,19 @@ import (
 )
 
 // Compact is the leader's upkeep of the log, to run now and then with the
-// leader's publisher set on store. Each served connector without a Base in
-// the log (its state predates the log), or with more than CompactDeltas
-// delta records after its last Base or deltas larger than that Base, gets
-// a new Base of its served state; then the records older than their
-// connector's latest Base are deleted once PruneGrace has passed since
-// that Base, leaving followers that were reading them time to finish.
+// leader's publisher set on store. It first applies any record the cache
+// lacks (one whose publish committed but whose local commit failed or
+// whose acknowledgement was lost, after which every publish is refused
+// with ErrBehind). Each served connector without a Base in the log (its
+// state predates the log), or with more than CompactDeltas delta records
+// after its last Base or deltas larger than that Base, gets a new Base of
+// its served state; then the records older than their connector's latest
+// Base are deleted once PruneGrace has passed since that Base, leaving
+// followers that were reading them time to finish.
 func (l *Log) Compact(ctx context.Context, store *cache.Store) error {
+	if err := l.CatchUp(ctx, store); err != nil {
+		return err
+	}
 	conns, err := store.Connectors()
 	if err != nil {
 		return err
