@@ -13,7 +13,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cluster/lease"
-	"github.com/dirgate/dirgate/state/pgstate/pgtest"
+	"github.com/dirgate/dirgate/cluster/schema/pgtest"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
@@ -21,9 +21,9 @@ import (
 func newPools(t *testing.T, n int) []*pgxpool.Pool {
 	t.Helper()
 	d := pgtest.New(t)
-	var out []*pgxpool.Pool
-	for range n {
-		out = append(out, d.Pool(t, ""))
+	out := []*pgxpool.Pool{d.Pool}
+	for range n - 1 {
+		out = append(out, d.NewPool(t))
 	}
 	ctx := context.Background()
 	if err := lease.Migrate(ctx, out[0]); err != nil {
