@@ -20,13 +20,18 @@ import (
 	"github.com/dirgate/dirgate/config"
 )
 
-// clusterConfig returns cfg's cluster section, or an error saying the
-// command needs one.
-func clusterConfig(cfg *config.Config) (*config.Cluster, error) {
-	if cfg.Cluster == nil {
-		return nil, errors.New("the configuration has no cluster section: this command works on a cluster's PostgreSQL database (cluster.postgres)")
+// clusterDB loads the command's configuration and connects to its
+// cluster's database; the caller closes the pool.
+func clusterDB(cmd *cobra.Command) (*config.Cluster, *pgxpool.Pool, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return nil, nil, err
 	}
-	return cfg.Cluster, nil
+	if cfg.Cluster == nil {
+		return nil, nil, errors.New("the configuration has no cluster section: this command works on a cluster's PostgreSQL database (cluster.postgres)")
+	}
+	pool, err := clusterPool(cmd.Context(), cfg.Cluster)
+	return cfg.Cluster, pool, err
 }
 
 // clusterPool opens a pool on the cluster's database, with the password
@@ -75,20 +80,12 @@ position and lag behind the head. A replica without a heartbeat for 30s is
 marked gone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := clusterConfig(cfg)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			pool, err := clusterPool(ctx, c)
+			c, pool, err := clusterDB(cmd)
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
+			ctx := cmd.Context()
 			log, err := changelog.New(pool, changelog.Options{})
 			if err != nil {
 				return err

@@ -28,10 +28,10 @@ import (
 // clusterKey is the encryption key of the test configurations.
 var clusterKey = bytes.Repeat([]byte{9}, 32)
 
-// clusterConfigFile writes a configuration whose cluster section points
-// at db's schema (the password goes through the environment, as the
-// configuration requires) and returns its path.
-func clusterConfigFile(t *testing.T, db *pgtest.DB) string {
+// clusterURL returns the URL of db's schema for cluster.postgres: without
+// its password, which it puts in DIRGATE_TEST_PG_PASSWORD for
+// postgres_password_env, as the configuration requires.
+func clusterURL(t *testing.T, db *pgtest.DB) string {
 	t.Helper()
 	u, err := url.Parse(db.SearchPathURL())
 	if err != nil {
@@ -40,10 +40,17 @@ func clusterConfigFile(t *testing.T, db *pgtest.DB) string {
 	pw, _ := u.User.Password()
 	u.User = url.User(u.User.Username())
 	t.Setenv("DIRGATE_TEST_PG_PASSWORD", pw)
+	return u.String()
+}
+
+// clusterConfigFile writes a configuration whose cluster section points
+// at db's schema and returns its path.
+func clusterConfigFile(t *testing.T, db *pgtest.DB) string {
+	t.Helper()
 	t.Setenv("DIRGATE_TEST_CLUSTER_KEY", "0909090909090909090909090909090909090909090909090909090909090909")
 	dir := t.TempDir()
 	y := "cache: {dir: " + filepath.Join(dir, "cache") + "}\nconnectors: [{name: corp, type: openldap, host: ldap.corp.test, encryption: none, root_dn: \"dc=corp,dc=test\"}]\ncluster:\n" +
-		"  postgres: \"" + u.String() + "\"\n  postgres_password_env: DIRGATE_TEST_PG_PASSWORD\n" +
+		"  postgres: \"" + clusterURL(t, db) + "\"\n  postgres_password_env: DIRGATE_TEST_PG_PASSWORD\n" +
 		"  encryption_key_env: DIRGATE_TEST_CLUSTER_KEY\n  replica_name: test-1\n"
 	p := filepath.Join(dir, "dirgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {

@@ -36,20 +36,12 @@ the instance first. Running it again copies only what is missing; records
 the cluster already changed are kept.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			c, err := clusterConfig(cfg)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			pool, err := clusterPool(ctx, c)
+			c, pool, err := clusterDB(cmd)
 			if err != nil {
 				return err
 			}
 			defer pool.Close()
+			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			applied, err := schema.Apply(ctx, pool)
 			if err != nil {

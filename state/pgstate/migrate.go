@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -18,11 +17,7 @@ var migrationFiles embed.FS
 // migrations/NNNN_name.sql. Their versions are 1 to 99 (package schema
 // lists the ranges): databases of earlier releases recorded them so.
 func Migrations() []migration.Migration {
-	sub, err := fs.Sub(migrationFiles, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists
-	}
-	return migration.MustParse(sub)
+	return migration.MustParseDir(migrationFiles, "migrations")
 }
 
 // Migrate brings the state tables of the pool's search path up to date. A

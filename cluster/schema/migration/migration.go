@@ -37,6 +37,16 @@ func MustParse(fsys fs.FS) []Migration {
 	return ms
 }
 
+// MustParseDir is MustParse of the directory dir of fsys (an embed.FS
+// holding migrations/*.sql).
+func MustParseDir(fsys fs.FS, dir string) []Migration {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err)
+	}
+	return MustParse(sub)
+}
+
 func parse(fsys fs.FS) ([]Migration, error) {
 	names, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
