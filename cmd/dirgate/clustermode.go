@@ -123,7 +123,7 @@ func (r *replica) states(log *slog.Logger) (state.Stores, error) {
 		return state.Stores{}, fmt.Errorf("cluster: %w", err)
 	}
 	st := pg.Stores()
-	st.Throttle = state.NewFallback(st.Throttle, state.NewMemoryThrottle(0), log)
+	st.Throttle = state.NewFallback(st.Throttle, state.NewMemoryThrottle(cache.MaxThrottleKeys), log)
 	return st, nil
 }
 
@@ -164,6 +164,9 @@ func (r *replica) run(ctx context.Context) {
 		r.leading = st.Leader
 		r.mu.Unlock()
 		metrics.ClusterEpoch.Set(float64(st.Fence.Epoch))
+		// Beat at once, so that status shows the change now rather than
+		// at the next heartbeat.
+		go func() { _ = r.reg.Beat(ctx) }()
 		if !st.Leader {
 			metrics.ClusterLeader.Set(0)
 			return
@@ -268,6 +271,11 @@ func (r *replica) stopFollow() {
 		cancel()
 		<-done
 	}
+}
+
+// view is what the admin server shows of this replica.
+func (r *replica) view() *clusterView {
+	return &clusterView{name: r.cfg.ReplicaName, db: r.pool, leader: r.isLeader, lag: r.clog.Lag, head: r.clog.Head}
 }
 
 // close releases the database connections.

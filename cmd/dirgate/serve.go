@@ -183,7 +183,11 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	if cfg.Admin != nil {
-		if s.admin, err = newAdmin(cfg, &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load}, log); err != nil {
+		b := &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load}
+		if s.replica != nil {
+			b.cluster = s.replica.view()
+		}
+		if s.admin, err = newAdmin(cfg, b, log); err != nil {
 			return nil, err
 		}
 	}
