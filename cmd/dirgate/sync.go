@@ -61,6 +61,8 @@ safety rules blocked the run.`,
 					defer store.Close()
 					eng := dirsync.New(store, openStates(store), log)
 					run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
+				case cfg.Admin != nil && cfg.Cluster != nil:
+					fmt.Fprintln(cmd.ErrOrStderr(), "cluster mode: asking the running replica over the admin API (the run happens on the sync leader)")
 				case cfg.Admin != nil:
 					fmt.Fprintln(cmd.ErrOrStderr(), "the cache is in use: asking the running server over the admin API")
 				default:
