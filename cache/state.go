@@ -43,7 +43,7 @@ const MaxThrottleKeys = 100_000
 // restart needs. Each call returns fresh in-memory tables.
 func (s *Store) States() state.Stores {
 	st := &stateStore{s: s, Ephemeral: state.NewEphemeral()}
-	return state.Stores{Grants: st, Keys: st, Verifiers: st, Sync: st, Throttle: state.NewMemoryThrottle(MaxThrottleKeys)}
+	return state.Stores{Grants: st, Keys: st, Verifiers: st, Sync: st, Throttle: state.NewMemoryThrottle(MaxThrottleKeys), SignIns: state.NewMemorySignIns()}
 }
 
 type stateStore struct {

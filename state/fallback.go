@@ -164,3 +164,37 @@ func (f *Fallback) Reset(ctx context.Context, table, key string) error {
 	_ = f.local.Reset(ctx, table, key) // never fails
 	return ctx.Err()
 }
+
+// Reserve implements Throttle. While the shared store does not answer, the
+// reservation is made in this replica's memory, and so bounds only this
+// replica's attempts; a lock set here during an outage refuses before the
+// store is asked.
+func (f *Fallback) Reserve(ctx context.Context, table, key, id string, now, until time.Time, l Limit) (Counter, bool, error) {
+	if lc, _ := f.local.Counter(ctx, table, key, now, l); lc.Locked() { // never fails
+		return lc, false, nil
+	}
+	var sc Counter
+	var ok bool
+	shared := f.call(ctx, func(ctx context.Context) (err error) {
+		sc, ok, err = f.shared.Reserve(ctx, table, key, id, now, until, l)
+		return err
+	})
+	if err := ctx.Err(); err != nil {
+		return Counter{}, false, err
+	}
+	if !shared {
+		return f.local.Reserve(ctx, table, key, id, now, until, l)
+	}
+	lc, _ := f.local.Counter(ctx, table, key, now, l)
+	return stricter(sc, lc), ok, nil
+}
+
+// Release implements Throttle, in the store that holds the reservation.
+// When the shared store does not answer, its reservation lapses at the
+// time Reserve was given.
+func (f *Fallback) Release(ctx context.Context, table, key, id string) error {
+	if !f.local.release(table, key, id) {
+		f.call(ctx, func(ctx context.Context) error { return f.shared.Release(ctx, table, key, id) })
+	}
+	return ctx.Err()
+}

@@ -29,6 +29,7 @@ type Stores struct {
 	Verifiers Verifiers
 	Throttle  Throttle
 	Sync      Sync
+	SignIns   SignIns
 }
 
 var (

@@ -48,19 +48,44 @@ type Throttle interface {
 	Fail(ctx context.Context, table, key string, now time.Time, l Limit) (Counter, error)
 	// Reset forgets key's failures.
 	Reset(ctx context.Context, table, key string) error
+	// Reserve admits an attempt on key, atomically with reading its
+	// counter, which it returns: it refuses (false) when the key is locked
+	// or when as many attempts hold a reservation of the key as it has
+	// failures left before the lock (l.Failures - Counter.Failures), and
+	// otherwise holds the reservation named id (the caller's, unique)
+	// until Release, or until the time until: the bound on an attempt,
+	// after which a reservation of a process that died no longer counts.
+	// So attempts in flight on every process sharing the store cannot
+	// overshoot the limit. With l.Failures <= 0 it only checks the lock.
+	Reserve(ctx context.Context, table, key, id string, now, until time.Time, l Limit) (Counter, bool, error)
+	// Release drops the reservation id of key; an unknown id is ignored.
+	Release(ctx context.Context, table, key, id string) error
 }
 
 // MemoryThrottle is a Throttle in memory, for one process: each table is
 // bounded, the key touched least recently forgotten first when it is full.
+// Reservations are kept apart from the counters, so that forgetting a key
+// never forgets attempts in flight; there are at most as many as attempts
+// in flight.
 type MemoryThrottle struct {
 	max    int
 	mu     sync.Mutex
 	tables map[string]*table
+	held   map[string]map[string]time.Time // table \x00 key -> reservation id -> until
 }
 
-// NewMemoryThrottle returns a throttle holding at most max keys per table.
+// DefaultThrottleKeys is the bound of a MemoryThrottle's tables when none
+// is given.
+const DefaultThrottleKeys = 100_000
+
+// NewMemoryThrottle returns a throttle holding at most max keys per table;
+// max <= 0 means DefaultThrottleKeys (a bound of 0 would keep one key and
+// forget every other failure as soon as it was counted).
 func NewMemoryThrottle(max int) *MemoryThrottle {
-	return &MemoryThrottle{max: max, tables: map[string]*table{}}
+	if max <= 0 {
+		max = DefaultThrottleKeys
+	}
+	return &MemoryThrottle{max: max, tables: map[string]*table{}, held: map[string]map[string]time.Time{}}
 }
 
 type table struct {
@@ -77,16 +102,74 @@ type entry struct {
 func (m *MemoryThrottle) Counter(_ context.Context, table, key string, now time.Time, l Limit) (Counter, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.counter(table, key, now, l), nil
+}
+
+func (m *MemoryThrottle) counter(table, key string, now time.Time, l Limit) Counter {
 	t := m.tables[table]
 	if t == nil || t.m[key] == nil {
-		return Counter{}, nil
+		return Counter{}
 	}
 	e := t.m[key].Value.(*entry)
 	e.refresh(now, l)
 	if e.Failures == 0 && !e.Locked() {
 		t.drop(e)
 	}
-	return e.Counter, nil
+	return e.Counter
+}
+
+// Reserve implements Throttle.
+func (m *MemoryThrottle) Reserve(_ context.Context, table, key, id string, now, until time.Time, l Limit) (Counter, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.counter(table, key, now, l)
+	if c.Locked() {
+		return c, false, nil
+	}
+	if l.Failures <= 0 {
+		return c, true, nil
+	}
+	hk := table + "\x00" + key
+	h := m.held[hk]
+	for r, u := range h {
+		if !now.Before(u) {
+			delete(h, r)
+		}
+	}
+	if len(h) == 0 {
+		delete(m.held, hk)
+		h = nil
+	}
+	if len(h) >= l.Failures-c.Failures {
+		return c, false, nil
+	}
+	if h == nil {
+		h = map[string]time.Time{}
+		m.held[hk] = h
+	}
+	h[id] = until
+	return c, true, nil
+}
+
+// Release implements Throttle.
+func (m *MemoryThrottle) Release(_ context.Context, table, key, id string) error {
+	m.release(table, key, id)
+	return nil
+}
+
+// release drops the reservation and tells whether it was held here.
+func (m *MemoryThrottle) release(table, key, id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	hk := table + "\x00" + key
+	h := m.held[hk]
+	if _, ok := h[id]; !ok {
+		return false
+	}
+	if delete(h, id); len(h) == 0 {
+		delete(m.held, hk)
+	}
+	return true
 }
 
 // Fail implements Throttle.

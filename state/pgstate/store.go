@@ -42,7 +42,7 @@ func New(pool *pgxpool.Pool, key []byte) (*Store, error) {
 
 // Stores returns s as each of the stores.
 func (s *Store) Stores() state.Stores {
-	return state.Stores{Grants: s, Keys: s, Verifiers: s, Throttle: s, Sync: s}
+	return state.Stores{Grants: s, Keys: s, Verifiers: s, Throttle: s, Sync: s, SignIns: s}
 }
 
 // wrap adds the operation to a database error.

@@ -54,3 +54,31 @@ func (s *Store) Reset(ctx context.Context, table, key string) error {
 	_, err := s.exec(ctx, "reset throttle counter", `DELETE FROM throttle WHERE tbl = $1 AND key = $2`, table, key)
 	return err
 }
+
+// Reserve implements state.Throttle in one call of throttle_reserve, which
+// reads the counter and the reservations of the key and adds one under the
+// key's advisory lock: replicas reserving at once queue on that lock.
+func (s *Store) Reserve(ctx context.Context, table, key, id string, now, until time.Time, l state.Limit) (state.Counter, bool, error) {
+	var c state.Counter
+	var last, locked *time.Time
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT o_failures, o_last, o_until, o_ok
+		FROM throttle_reserve($1, $2, $3, $4, $5, $6::bigint * interval '1 microsecond', $7)`,
+		table, key, id, now, until, micros(l.Window), l.Failures).Scan(&c.Failures, &last, &locked, &ok)
+	if err != nil {
+		return state.Counter{}, false, wrap("reserve throttle attempt", err)
+	}
+	if last != nil {
+		c.Last = *last
+	}
+	if locked != nil {
+		c.Until = *locked
+	}
+	return c, ok, nil
+}
+
+// Release implements state.Throttle.
+func (s *Store) Release(ctx context.Context, table, key, id string) error {
+	_, err := s.exec(ctx, "release throttle attempt", `DELETE FROM throttle_inflight WHERE tbl = $1 AND key = $2 AND id = $3`, table, key, id)
+	return err
+}

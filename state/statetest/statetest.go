@@ -31,6 +31,9 @@ func Run(t *testing.T, open func(t *testing.T) state.Stores) {
 	t.Run("Verifiers", func(t *testing.T) { verifiers(t, open(t).Verifiers) })
 	t.Run("Sync", func(t *testing.T) { syncState(t, open(t).Sync) })
 	t.Run("ThrottleCounts", func(t *testing.T) { throttleCounts(t, open(t).Throttle) })
+	t.Run("ThrottleReservations", func(t *testing.T) { throttleReservations(t, open(t).Throttle) })
+	t.Run("SignInRequests", func(t *testing.T) { signInRequests(t, open(t).SignIns) })
+	t.Run("UpstreamLogins", func(t *testing.T) { upstreamLogins(t, open(t).SignIns) })
 }
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
