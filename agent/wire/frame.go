@@ -1,0 +1,139 @@
+package wire
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// MaxFrame bounds a frame's JSON: a peer that sends more is refused.
+const MaxFrame = 8 << 20
+
+// ErrFrameTooLarge is matched (errors.Is) by the error of a frame whose
+// length exceeds MaxFrame, sent or received.
+var ErrFrameTooLarge = errors.New("wire: frame larger than 8 MiB")
+
+// Writer writes frames; it is safe for concurrent use, each frame written
+// whole. When the underlying writer can flush (an http.ResponseWriter, an
+// HTTP/2 request body pipe through bufio), every frame is flushed, so that
+// none waits in a buffer.
+type Writer struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// NewWriter returns a Writer on w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+
+// Write sends m as one frame.
+func (w *Writer) Write(m *Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("wire: encode %s: %w", m.Type, err)
+	}
+	if len(body) > MaxFrame {
+		return fmt.Errorf("%w: %s of %d bytes", ErrFrameTooLarge, m.Type, len(body))
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = binary.BigEndian.AppendUint32(w.buf[:0], uint32(len(body)))
+	w.buf = append(w.buf, body...)
+	if _, err := w.w.Write(w.buf); err != nil {
+		return fmt.Errorf("wire: write %s: %w", m.Type, err)
+	}
+	if cap(w.buf) > 1<<20 {
+		w.buf = nil // a large batch is not kept for every later ping
+	}
+	switch f := w.w.(type) {
+	case interface{ Flush() error }:
+		if err := f.Flush(); err != nil {
+			return fmt.Errorf("wire: flush %s: %w", m.Type, err)
+		}
+	case http.Flusher:
+		f.Flush()
+	}
+	return nil
+}
+
+// Reader reads frames; it is not safe for concurrent use.
+type Reader struct {
+	r   io.Reader
+	hdr [4]byte
+}
+
+// NewReader returns a Reader on r.
+func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
+
+// Read returns the next frame. At the end of the stream, between frames,
+// it returns io.EOF; a stream cut inside a frame is io.ErrUnexpectedEOF.
+func (r *Reader) Read() (*Message, error) {
+	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(r.hdr[:])
+	if n > MaxFrame {
+		return nil, fmt.Errorf("%w: announced %d bytes", ErrFrameTooLarge, n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r.r, body); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return Decode(body)
+}
+
+// Decode parses one frame's JSON and checks that the message is well
+// formed: a known type and the part that type needs.
+func Decode(body []byte) (*Message, error) {
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("wire: decode frame: %w", err)
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// ErrMalformed is matched by the error of a frame that parses but lacks
+// what its type needs.
+var ErrMalformed = errors.New("wire: malformed message")
+
+func (m *Message) check() error {
+	var ok bool
+	switch m.Type {
+	case TypeHello:
+		ok = m.Hello != nil
+	case TypeWelcome:
+		ok = m.Welcome != nil
+	case TypeRequest:
+		ok = m.Request != nil && m.Request.valid()
+	case TypeResult:
+		ok = m.Result != nil
+	case TypeBatch:
+		ok = m.Batch != nil
+	case TypePing, TypePong, TypeCancel:
+		ok = true
+	}
+	if !ok {
+		return fmt.Errorf("%w: type %q", ErrMalformed, m.Type)
+	}
+	return nil
+}
+
+func (r *Request) valid() bool {
+	switch r.Kind {
+	case KindFull, KindChanges, KindTest:
+		return true
+	case KindCheck:
+		return r.Check != nil
+	}
+	return false
+}

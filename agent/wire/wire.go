@@ -1,0 +1,98 @@
+// Package wire is the protocol between a sync agent and its hub: the
+// messages they exchange, their framing (a 4-byte big-endian length, then
+// JSON, at most MaxFrame bytes), the batches of entries, changes and known
+// IDs that stream the data of a sync read, and the mapping of typed errors
+// to and from their form on the wire. Both sides use it; it does no I/O of
+// its own beyond the io.Reader and io.Writer it is given.
+package wire
+
+import (
+	"time"
+
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/testconn"
+)
+
+// Message types.
+const (
+	TypeHello   = "hello"   // agent → hub, first frame on connect
+	TypeWelcome = "welcome" // hub → agent, answer to hello
+	TypePing    = "ping"    // either way; ID is a sequence, Sent the send time
+	TypePong    = "pong"    // answer to a ping, echoing its ID and Sent
+	TypeRequest = "request" // hub → agent
+	TypeResult  = "result"  // agent → hub: the end of a request
+	TypeCancel  = "cancel"  // hub → agent: abandon request ID
+	TypeBatch   = "batch"   // reply and known streams: entries, changes or known IDs
+)
+
+// Request kinds.
+const (
+	KindFull    = "full"    // dirsync.Source.Full
+	KindChanges = "changes" // dirsync.IncrementalSource.Changes
+	KindCheck   = "check"   // a password check
+	KindTest    = "test"    // Test Connection (testconn.Run)
+)
+
+// Message is one frame.
+type Message struct {
+	Type    string    `json:"type"`
+	ID      uint64    `json:"id,omitempty"`
+	Hello   *Hello    `json:"hello,omitempty"`
+	Welcome *Welcome  `json:"welcome,omitempty"`
+	Request *Request  `json:"request,omitempty"`
+	Result  *Result   `json:"result,omitempty"`
+	Batch   *Batch    `json:"batch,omitempty"`
+	Sent    time.Time `json:"sent,omitzero"`
+}
+
+// Hello introduces an agent on its connection. The hub trusts only the
+// client certificate for the agent's identity: AgentID and Connector must
+// match what it enrolled as.
+type Hello struct {
+	AgentID   string `json:"agent_id"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Connector string `json:"connector"`
+	Hostname  string `json:"hostname,omitempty"`
+}
+
+// Welcome answers Hello.
+type Welcome struct {
+	Replica   string        `json:"replica"`
+	Heartbeat time.Duration `json:"heartbeat"`
+	// Peers are the agent URLs of every live replica, this one included,
+	// so that an agent keeps a connection to each.
+	Peers []string `json:"peers,omitempty"`
+}
+
+// Request asks the agent for one operation.
+type Request struct {
+	Kind      string `json:"kind"`
+	Connector string `json:"connector"`
+	Cursor    []byte `json:"cursor,omitempty"` // changes
+	// HasKnown (changes): the agent first fetches the cached IDs and
+	// hashes (dirsync.Known) from the hub's known stream.
+	HasKnown bool          `json:"has_known,omitempty"`
+	Check    *CheckRequest `json:"check,omitempty"`
+	Deadline time.Time     `json:"deadline,omitzero"`
+}
+
+// CheckRequest is a password check. Entry is the cached account
+// (cache.EncodeEntry), which the checker needs for its DN and the
+// attributes it reads. The password is never logged: String hides it.
+type CheckRequest struct {
+	Entry    []byte `json:"entry"`
+	Password string `json:"password"`
+}
+
+// String describes the check without its password.
+func (c *CheckRequest) String() string { return "password check (password withheld)" }
+
+// Result ends a request.
+type Result struct {
+	Error   *WireError         `json:"error,omitempty"`
+	Host    string             `json:"host,omitempty"` // the directory host that answered
+	Listing *dirsync.Listing   `json:"listing,omitempty"`
+	Changes *dirsync.ChangeSet `json:"changes,omitempty"`
+	Report  *testconn.Report   `json:"report,omitempty"`
+}
