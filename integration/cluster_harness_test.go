@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -442,6 +443,17 @@ func (r *replica) stop() {
 func (r *replica) logText() string {
 	b, _ := os.ReadFile(r.logPath)
 	return string(b)
+}
+
+// logLines returns the lines of the replica's log that match re.
+func (r *replica) logLines(re *regexp.Regexp) []string {
+	var out []string
+	for line := range strings.Lines(r.logText()) {
+		if re.MatchString(line) {
+			out = append(out, strings.TrimRight(line, "\n"))
+		}
+	}
+	return out
 }
 
 func (r *replica) logTail(n int) string {
