@@ -41,7 +41,8 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "length of each measurement round")
 	rounds := flag.Int("rounds", 3, "alternating rounds per measurement")
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
-	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, entra, google); default all. Without sync, one untimed sync fills the cache for search, bind and oidc")
+	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, cluster, entra, google); default all. Without sync, one untimed sync fills the cache for search, bind, oidc and cluster")
+	flag.StringVar(&pgEnvFile, "pg-env", "", "environment file written by scripts/testenv/postgres.sh: the PostgreSQL of the cluster measure")
 	cloudN := flag.Int("cloud-users", 100000, "users of the fake Entra tenant and Google customer (groups: a hundredth)")
 	entraReadMode := flag.Bool("entra-read", false, "internal: be the Entra reference reader; arguments: Graph URL, token URL, client ID, client secret")
 	googleReadMode := flag.Bool("google-read", false, "internal: be the Google reference reader; arguments: Directory API URL, service account key file, admin")
@@ -115,7 +116,7 @@ func run(envFile, binary, outFile string, dur time.Duration, rounds, cloudN int)
 	rep := &report{}
 	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
 	users := 0
-	if wanted("sync") || wanted("search") || wanted("bind") || wanted("oidc") {
+	if wanted("sync") || wanted("search") || wanted("bind") || wanted("oidc") || wanted("cluster") {
 		var err error
 		if users, err = runLDAP(rep, envFile, binary, dur, rounds); err != nil {
 			return err
@@ -155,40 +156,12 @@ func runLDAP(rep *report, envFile, binary string, dur time.Duration, rounds int)
 	}
 	defer os.RemoveAll(work)
 	cfgPath := filepath.Join(work, "dirgate.yaml")
-	const svcDN, svcPW = "cn=bench,ou=services,dc=dirgate", "bench-pw"
-	hashCmd := exec.Command(binary, "hash-password")
-	hashCmd.Stdin = strings.NewReader(svcPW + "\n")
-	h, err := hashCmd.Output()
-	if err != nil {
-		return 0, fmt.Errorf("hash-password: %w", err)
-	}
-	listen := "127.0.0.1:3899"
-	clientHash, err := hashOf(binary, oidcSecret)
+	setup, err := newLDAPSetup(e, binary)
 	if err != nil {
 		return 0, err
 	}
-	cfg := fmt.Sprintf(`cache: {dir: %s}
-ldap: {listen: %q, size_limit: 1000000, max_page_size: 5000}
-service_accounts: [{dn: %q, password_hash: %q}]
-connectors:
-  - name: bench
-    type: openldap
-    host: %s
-    port: %s
-    encryption: none
-    bind_dn: %q
-    bind_password_env: DIRGATE_BENCH_SYNC_PW
-    root_dn: %q
-    page_size: 1000
-    timeout: 60s
-oidc:
-  issuer: http://%s
-  listen: %s
-  clients: [{id: bench, secret_hash: %q, redirect_uris: [%q]}]
-log: {level: warn}
-admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
-`, filepath.Join(work, "cache"), listen, svcDN, strings.TrimSpace(string(h)), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"],
-		oidcAddr, oidcAddr, clientHash, oidcRedirect, adminAddr)
+	listen := "127.0.0.1:3899"
+	cfg := setup.config(serverAddrs{cache: filepath.Join(work, "cache"), ldap: listen, oidc: oidcAddr, admin: adminAddr})
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return 0, err
 	}
@@ -250,7 +223,7 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	if wanted("sync") {
 		// 1b. Incremental sync of 100 changes (syncrepl with the cursor the
 		// last full run stored).
-		if err := changeUsers(e, 100); err != nil {
+		if err := changeUsers(e, 100, "bench change "+time.Now().Format(time.RFC3339Nano)); err != nil {
 			return 0, err
 		}
 		t0 := time.Now()
@@ -350,11 +323,11 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	// 3b. OIDC: whole sign-ins (authorize, login form, code exchange) and
 	// refresh grants at the token endpoint, concurrency 4.
 	if wanted("oidc") {
-		logins, err := oidcLoad(e, users, dur, false)
+		logins, err := oidcLoad(e, oidcAddr, users, dur, false)
 		if err != nil {
 			return 0, fmt.Errorf("oidc logins: %w", err)
 		}
-		refreshes, err := oidcLoad(e, users, dur, true)
+		refreshes, err := oidcLoad(e, oidcAddr, users, dur, true)
 		if err != nil {
 			return 0, fmt.Errorf("oidc refresh: %w", err)
 		}
@@ -374,6 +347,15 @@ admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
 	rep.add(fmt.Sprintf("RSS serving %d users", users), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "", "", "≤ 250 MiB")
 	rep.add("cache size on disk", fmt.Sprintf("%.1f MiB", float64(size)/(1<<20)),
 		fmt.Sprintf("%.1f MiB LDIF", float64(ldif)/(1<<20)), fmt.Sprintf("%.2f×", float64(size)/float64(max(ldif, 1))), "≤ 2×")
+
+	// 5. Cluster mode, last: its rounds would change the figures above.
+	if wanted("cluster") {
+		err := clusterBench(rep, clusterRun{setup: setup, binary: binary, work: work, users: users, dur: dur, rounds: rounds,
+			single: singleServer{pid: srv.Process.Pid, ldap: dg, oidc: oidcAddr}, fullSync: ms})
+		if err != nil {
+			return 0, fmt.Errorf("cluster: %w", err)
+		}
+	}
 	return users, nil
 }
 
@@ -381,6 +363,59 @@ const (
 	adminAddr  = "127.0.0.1:3896"
 	adminToken = "bench-admin-token"
 )
+
+// The service account dirgate's LDAP measures bind as.
+const svcDN, svcPW = "cn=bench,ou=services,dc=dirgate", "bench-pw"
+
+// ldapSetup is what every dirgate server of the OpenLDAP measures shares:
+// the upstream slapd, the service account and the OIDC client.
+type ldapSetup struct {
+	e                   env
+	svcHash, clientHash string
+}
+
+func newLDAPSetup(e env, binary string) (*ldapSetup, error) {
+	svcHash, err := hashOf(binary, svcPW)
+	if err != nil {
+		return nil, fmt.Errorf("hash-password: %w", err)
+	}
+	clientHash, err := hashOf(binary, oidcSecret)
+	if err != nil {
+		return nil, fmt.Errorf("hash-password: %w", err)
+	}
+	return &ldapSetup{e: e, svcHash: svcHash, clientHash: clientHash}, nil
+}
+
+// serverAddrs are one dirgate server's cache directory and listeners.
+type serverAddrs struct{ cache, ldap, oidc, admin string }
+
+// config is the configuration of a dirgate server at a: one connector to
+// the slapd, the OIDC client, the admin API with the bench's token.
+func (s *ldapSetup) config(a serverAddrs) string {
+	e := s.e
+	return fmt.Sprintf(`cache: {dir: %s}
+ldap: {listen: %q, size_limit: 1000000, max_page_size: 5000}
+service_accounts: [{dn: %q, password_hash: %q}]
+connectors:
+  - name: bench
+    type: openldap
+    host: %s
+    port: %s
+    encryption: none
+    bind_dn: %q
+    bind_password_env: DIRGATE_BENCH_SYNC_PW
+    root_dn: %q
+    page_size: 1000
+    timeout: 60s
+oidc:
+  issuer: http://%s
+  listen: %s
+  clients: [{id: bench, secret_hash: %q, redirect_uris: [%q]}]
+log: {level: warn}
+admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
+`, a.cache, a.ldap, svcDN, s.svcHash, e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"],
+		a.oidc, a.oidc, s.clientHash, oidcRedirect, a.admin)
+}
 
 // rawreadBin is the path prefix of the two reference readers.
 var rawreadBin string
@@ -540,8 +575,13 @@ type target struct{ url, dn, pw, base string }
 type op func(c *ldap.Conn, t target, rnd *rand.Rand, users int) error
 
 func searchOp(c *ldap.Conn, t target, rnd *rand.Rand, users int) error {
-	mail := fmt.Sprintf("user%05d@example.test", rnd.IntN(users)+1)
-	res, err := c.Search(ldap.NewSearchRequest(t.base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+	return searchMail(c, t.base, fmt.Sprintf("user%05d@example.test", rnd.IntN(users)+1))
+}
+
+// searchMail looks the user with that mail up under base, which must find
+// exactly one entry.
+func searchMail(c *ldap.Conn, base, mail string) error {
+	res, err := c.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(mail="+mail+")", []string{"cn", "mail", "uid"}, nil))
 	if err != nil {
 		return err
@@ -733,8 +773,9 @@ func hashOf(binary, secret string) (string, error) {
 	return strings.TrimSpace(string(out)), err
 }
 
-// changeUsers modifies n users upstream, as the directory admin.
-func changeUsers(e env, n int) error {
+// changeUsers sets the description of the users changedUsers(n) to desc
+// upstream, as the directory admin.
+func changeUsers(e env, n int, desc string) error {
 	c, err := ldap.DialURL(e["URL"])
 	if err != nil {
 		return err
@@ -743,10 +784,9 @@ func changeUsers(e env, n int) error {
 	if err := c.Bind(e["ADMIN_DN"], e["ADMIN_PW"]); err != nil {
 		return err
 	}
-	stamp := time.Now().Format(time.RFC3339Nano)
-	for i := 1; i <= n; i++ {
-		m := ldap.NewModifyRequest(fmt.Sprintf("uid=user%05d,ou=people,%s", i*7, e["BASE"]), nil)
-		m.Replace("description", []string{"bench change " + stamp})
+	for _, u := range changedUsers(n) {
+		m := ldap.NewModifyRequest(fmt.Sprintf("uid=user%05d,ou=people,%s", u, e["BASE"]), nil)
+		m.Replace("description", []string{desc})
 		if err := c.Modify(m); err != nil {
 			return err
 		}
@@ -754,12 +794,22 @@ func changeUsers(e env, n int) error {
 	return nil
 }
 
+// changedUsers numbers the n users that changeUsers changes: every 7th.
+func changedUsers(n int) []int {
+	us := make([]int, n)
+	for i := range us {
+		us[i] = (i + 1) * 7
+	}
+	return us
+}
+
 var hiddenField = regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`)
 
-// oidcSignIn runs one whole sign-in and returns the token response.
-func oidcSignIn(client *http.Client, user string, pw string) (map[string]any, error) {
+// oidcSignIn runs one whole sign-in at the provider listening on addr and
+// returns the token response.
+func oidcSignIn(client *http.Client, addr, user, pw string) (map[string]any, error) {
 	q := url.Values{"client_id": {"bench"}, "response_type": {"code"}, "scope": {"openid email"}, "redirect_uri": {oidcRedirect}, "state": {"s"}}
-	resp, err := client.Get("http://" + oidcAddr + "/authorize?" + q.Encode())
+	resp, err := client.Get("http://" + addr + "/authorize?" + q.Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -769,7 +819,7 @@ func oidcSignIn(client *http.Client, user string, pw string) (map[string]any, er
 	for _, m := range hiddenField.FindAllStringSubmatch(string(page), -1) {
 		form.Set(m[1], m[2])
 	}
-	resp, err = client.PostForm("http://"+oidcAddr+"/login", form)
+	resp, err = client.PostForm("http://"+addr+"/login", form)
 	if err != nil {
 		return nil, err
 	}
@@ -778,11 +828,11 @@ func oidcSignIn(client *http.Client, user string, pw string) (map[string]any, er
 	if err != nil || loc.Query().Get("code") == "" {
 		return nil, fmt.Errorf("login answered %d without a code", resp.StatusCode)
 	}
-	return tokenRequest(client, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {oidcRedirect}})
+	return tokenRequest(client, addr, url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {oidcRedirect}})
 }
 
-func tokenRequest(client *http.Client, form url.Values) (map[string]any, error) {
-	req, _ := http.NewRequest("POST", "http://"+oidcAddr+"/token", strings.NewReader(form.Encode()))
+func tokenRequest(client *http.Client, addr string, form url.Values) (map[string]any, error) {
+	req, _ := http.NewRequest("POST", "http://"+addr+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("bench", oidcSecret)
 	resp, err := client.Do(req)
@@ -797,15 +847,16 @@ func tokenRequest(client *http.Client, form url.Values) (map[string]any, error) 
 	return out, nil
 }
 
-// oidcLoad measures sign-ins, or refresh grants when refresh is set.
-func oidcLoad(e env, users int, dur time.Duration, refresh bool) (loadResult, error) {
+// oidcLoad measures sign-ins at the provider listening on addr, or refresh
+// grants when refresh is set.
+func oidcLoad(e env, addr string, users int, dur time.Duration, refresh bool) (loadResult, error) {
 	const conc = 4
 	return measure(conc, dur, func(w int) (func() error, func(), error) {
 		jar, _ := cookiejar.New(nil)
 		client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 		rnd := rand.New(rand.NewPCG(uint64(w), 7))
 		signIn := func() (map[string]any, error) {
-			return oidcSignIn(client, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"])
+			return oidcSignIn(client, addr, fmt.Sprintf("user%05d@example.test", usable(rnd, users)), e["USER_PW"])
 		}
 		if !refresh {
 			return func() error { _, err := signIn(); return err }, func() {}, nil
@@ -816,7 +867,7 @@ func oidcLoad(e env, users int, dur time.Duration, refresh bool) (loadResult, er
 		}
 		rt, _ := tok["refresh_token"].(string)
 		return func() error {
-			tok, err := tokenRequest(client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+			tok, err := tokenRequest(client, addr, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 			rt, _ = tok["refresh_token"].(string)
 			return err
 		}, func() {}, nil
