@@ -44,6 +44,7 @@ func rootCmd() *cobra.Command {
 	root.PersistentFlags().StringP("config", "c", "dirgate.yaml", "configuration file")
 	root.AddCommand(serveCmd(), syncCmd(), statusCmd(), hashPasswordCmd(), versionCmd())
 	root.AddCommand(testConnectionCmd(), clusterCmd(), migrateCmd())
+	root.AddCommand(agentCmd())
 	return root
 }
 

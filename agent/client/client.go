@@ -1,0 +1,366 @@
+// Package client is the sync agent (`dirgate agent`): it runs next to an
+// LDAP directory the hub cannot reach, dials out to every hub replica over
+// mutual TLS (HTTP/2, through HTTPS_PROXY when set), and executes the
+// directory reads, password checks and Test Connection runs the hub asks
+// for, with the same code as a direct connector. It never listens.
+package client
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dirgate/dirgate/agent/wire"
+	"github.com/dirgate/dirgate/config"
+)
+
+// Reconnection backoff: doubled from minBackoff after every failed attempt
+// up to maxBackoff, each wait drawn at random from its upper half so that
+// agents cut off together do not come back together.
+const (
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+	// defaultHeartbeat applies when the hub's Welcome names none.
+	defaultHeartbeat = 15 * time.Second
+	// missedBeats is how many heartbeat intervals pass without a frame
+	// from the hub before its connection is given up as dead.
+	missedBeats = 3
+)
+
+// Options configure an Agent.
+type Options struct {
+	Config   *config.AgentFile
+	Identity *Identity
+	Version  string
+	Log      *slog.Logger
+}
+
+// Agent keeps a connection to every hub replica and serves the requests
+// that arrive on them.
+type Agent struct {
+	cfg     *config.AgentFile
+	id      *Identity
+	version string
+	log     *slog.Logger
+	exec    *executor
+	http    *http.Client
+	hub     string // the configured hub URL, dialed for as long as Run runs
+
+	mu       sync.Mutex
+	sessions map[string]bool // hub URLs with a running session loop
+	replicas map[string]bool // replica names with a live connection
+	peers    map[string]bool // the peers the latest Welcome named
+	wg       sync.WaitGroup
+}
+
+// New prepares an agent; it does not connect.
+func New(o Options) (*Agent, error) {
+	hub := o.Config.Hub
+	if hub == "" {
+		hub = o.Identity.Hub
+	}
+	if hub == "" {
+		return nil, errors.New("agent.yaml has no hub:; set it to the hub's agent URL, https://host:port")
+	}
+	if o.Identity.Connector != o.Config.Connector.Name {
+		return nil, fmt.Errorf("this agent was enrolled for connector %q but agent.yaml serves %q; enroll again with a token for %q",
+			o.Identity.Connector, o.Config.Connector.Name, o.Config.Connector.Name)
+	}
+	x, err := newExecutor(&o.Config.Connector, o.Config.PoolSize, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(o.Identity.CA)
+	tr := &http.Transport{
+		// HTTPS_PROXY and NO_PROXY: an HTTP CONNECT tunnel, inside which
+		// TLS runs end to end with the hub.
+		Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			RootCAs:      roots,
+			Certificates: []tls.Certificate{o.Identity.Cert},
+		},
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 30 * time.Second,
+		IdleConnTimeout:     2 * time.Minute,
+	}
+	return &Agent{cfg: o.Config, id: o.Identity, version: o.Version, log: o.Log, exec: x,
+		http: &http.Client{Transport: tr}, hub: strings.TrimSuffix(hub, "/"),
+		sessions: map[string]bool{}, replicas: map[string]bool{}, peers: map[string]bool{}}, nil
+}
+
+// Run connects and serves until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.exec.close()
+	defer a.http.CloseIdleConnections()
+	a.startSession(ctx, a.hub)
+	<-ctx.Done()
+	a.wg.Wait()
+	return nil
+}
+
+// startSession starts the connection loop of url unless one runs.
+func (a *Agent) startSession(ctx context.Context, url string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sessions[url] || ctx.Err() != nil {
+		return
+	}
+	a.sessions[url] = true
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.session(ctx, url)
+	}()
+}
+
+// session keeps one connection to url, reconnecting with backoff. The
+// loop of a peer (a replica a Welcome named) ends when a connection to it
+// fails and the hub no longer names it.
+func (a *Agent) session(ctx context.Context, url string) {
+	log := a.log.With(slog.String("hub", url))
+	backoff := minBackoff
+	for {
+		welcomed, err := a.connect(ctx, url, log)
+		if ctx.Err() != nil {
+			return
+		}
+		if welcomed {
+			backoff = minBackoff
+		}
+		if url != a.hub && !a.stillPeer(url) {
+			log.Info("hub replica is no longer a peer; not reconnecting", slog.Any("err", err))
+			return
+		}
+		wait := backoff/2 + rand.N(backoff/2+1)
+		if errors.Is(err, errDuplicateReplica) {
+			wait = maxBackoff
+		}
+		log.Warn("hub connection lost; reconnecting", slog.Any("err", err), slog.Duration("in", wait))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+func (a *Agent) stillPeer(url string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.peers[url] {
+		delete(a.sessions, url)
+		return false
+	}
+	return true
+}
+
+// errDuplicateReplica ends a connection that reached a replica another
+// connection already holds (the configured URL is often a load balancer
+// in front of the replicas the Welcome names).
+var errDuplicateReplica = errors.New("already connected to this replica")
+
+// conn is one live connection to a hub replica.
+type conn struct {
+	a    *Agent
+	url  string
+	w    *wire.Writer
+	log  *slog.Logger
+	last chan struct{} // a frame arrived (for the watchdog)
+
+	mu       sync.Mutex
+	inflight map[uint64]context.CancelFunc
+}
+
+// connect holds one connection until it fails or ctx ends; welcomed
+// reports whether the hub answered the hello.
+func (a *Agent) connect(ctx context.Context, url string, log *slog.Logger) (welcomed bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/agent/v1/connect", pr)
+	if err != nil {
+		return false, err
+	}
+	c := &conn{a: a, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
+	host, _ := os.Hostname()
+	// The hello is written while the request starts: the pipe blocks until
+	// the transport reads it.
+	go func() {
+		err := c.w.Write(&wire.Message{Type: wire.TypeHello, Hello: &wire.Hello{AgentID: a.id.AgentID, Name: a.cfg.Name,
+			Version: a.version, Connector: a.cfg.Connector.Name, Hostname: host}})
+		if err != nil {
+			cancel(err)
+		}
+	}()
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, httpError(resp)
+	}
+	r := wire.NewReader(resp.Body)
+	m, err := r.Read()
+	if err != nil {
+		return false, fmt.Errorf("reading the welcome: %w", err)
+	}
+	if m.Type != wire.TypeWelcome {
+		return false, fmt.Errorf("the hub sent %s before its welcome", m.Type)
+	}
+	if !a.holdReplica(m.Welcome.Replica) {
+		return true, errDuplicateReplica
+	}
+	defer a.releaseReplica(m.Welcome.Replica)
+	log = log.With(slog.String("replica", m.Welcome.Replica))
+	c.log = log
+	log.Info("connected to hub", slog.String("connector", a.cfg.Connector.Name))
+	a.learnPeers(ctx, m.Welcome.Peers)
+	beat := m.Welcome.Heartbeat
+	if beat <= 0 {
+		beat = defaultHeartbeat
+	}
+	go c.heartbeat(ctx, cancel, beat)
+	defer c.cancelAll()
+	for {
+		m, err := r.Read()
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				err = cause
+			}
+			return true, err
+		}
+		select {
+		case c.last <- struct{}{}:
+		default:
+		}
+		c.dispatch(ctx, m)
+	}
+}
+
+func httpError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	msg := strings.TrimSpace(string(body))
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return fmt.Errorf("the hub refused this agent (HTTP %d: %s): it may have been revoked; enroll it again", resp.StatusCode, msg)
+	}
+	return fmt.Errorf("the hub answered HTTP %d: %s", resp.StatusCode, msg)
+}
+
+func (a *Agent) holdReplica(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if name != "" && a.replicas[name] {
+		return false
+	}
+	a.replicas[name] = true
+	return true
+}
+
+func (a *Agent) releaseReplica(name string) {
+	a.mu.Lock()
+	delete(a.replicas, name)
+	a.mu.Unlock()
+}
+
+// learnPeers starts a connection to every replica the hub names.
+func (a *Agent) learnPeers(ctx context.Context, peers []string) {
+	a.mu.Lock()
+	a.peers = map[string]bool{}
+	for _, p := range peers {
+		a.peers[strings.TrimSuffix(p, "/")] = true
+	}
+	a.mu.Unlock()
+	for _, p := range peers {
+		a.startSession(ctx, strings.TrimSuffix(p, "/"))
+	}
+}
+
+// heartbeat pings the hub every beat, and cuts the connection when no
+// frame arrived for missedBeats beats.
+func (c *conn) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, beat time.Duration) {
+	t := time.NewTicker(beat)
+	defer t.Stop()
+	silent := 0
+	for seq := uint64(1); ; seq++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.last:
+			silent = 0
+		case <-t.C:
+			if silent++; silent >= missedBeats {
+				cancel(fmt.Errorf("no frame from the hub for %v", time.Duration(missedBeats)*beat))
+				return
+			}
+			if err := c.w.Write(&wire.Message{Type: wire.TypePing, ID: seq, Sent: time.Now()}); err != nil {
+				cancel(err)
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) dispatch(ctx context.Context, m *wire.Message) {
+	switch m.Type {
+	case wire.TypePing:
+		if err := c.w.Write(&wire.Message{Type: wire.TypePong, ID: m.ID, Sent: m.Sent}); err != nil {
+			c.log.Warn("answering a ping", slog.Any("err", err))
+		}
+	case wire.TypePong:
+		c.log.Debug("heartbeat", slog.Duration("rtt", time.Since(m.Sent)))
+	case wire.TypeCancel:
+		c.mu.Lock()
+		if cancel, ok := c.inflight[m.ID]; ok {
+			cancel()
+		}
+		c.mu.Unlock()
+	case wire.TypeRequest:
+		var rctx context.Context
+		var cancel context.CancelFunc
+		if d := m.Request.Deadline; d.IsZero() {
+			rctx, cancel = context.WithCancel(ctx)
+		} else {
+			rctx, cancel = context.WithDeadline(ctx, d)
+		}
+		c.mu.Lock()
+		c.inflight[m.ID] = cancel
+		c.mu.Unlock()
+		go func() {
+			defer func() {
+				c.mu.Lock()
+				delete(c.inflight, m.ID)
+				c.mu.Unlock()
+				cancel()
+			}()
+			c.serve(rctx, m.ID, m.Request)
+		}()
+	default:
+		c.log.Warn("ignoring an unexpected frame from the hub", slog.String("type", m.Type))
+	}
+}
+
+// cancelAll abandons the requests of a connection that ended: their
+// results could not reach the hub any more.
+func (c *conn) cancelAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cancel := range c.inflight {
+		cancel()
+	}
+}
