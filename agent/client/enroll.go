@@ -65,7 +65,7 @@ type Identity struct {
 	Hub       string `json:"hub"`
 	// Cert is the agent's client certificate with its key; CA the hub's
 	// agent CA, the only root the agent trusts for the hub.
-	Cert tls.Certificate `json:"-"`
+	Cert tls.Certificate   `json:"-"`
 	CA   *x509.Certificate `json:"-"`
 }
 
