@@ -67,11 +67,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	req := &authRequest{
 		ClientID: client.ID, ClientName: client.Name, RedirectURI: redirect, State: q.Get("state"), Nonce: q.Get("nonce"),
 		Scope: scope, Challenge: q.Get("code_challenge"), CSRF: token(24), Expires: p.now().Add(15 * time.Minute),
-		LoginHint: q.Get("login_hint"), RequestedAuth: p.now(),
+		LoginHint: q.Get("login_hint"),
 	}
-	id, ok := p.grants.putRequest(req)
-	if !ok {
-		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+	id, err := p.grants.putRequest(r.Context(), req)
+	if err != nil {
+		p.signInsFailed(w, "store authorization request", err)
 		return
 	}
 	p.setCSRFCookie(w, req.CSRF)
@@ -94,9 +94,13 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) (string, *a
 		return "", nil, false
 	}
 	id := r.PostForm.Get("request")
-	req, ok := p.grants.request(id)
-	if !ok {
-		p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or was already used. Go back to the application and start again.")
+	req, err := p.grants.request(r.Context(), id)
+	switch {
+	case err != nil:
+		p.signInsFailed(w, "read authorization request", err)
+		return "", nil, false
+	case req == nil:
+		p.signInExpired(w)
 		return "", nil, false
 	}
 	cookie, err := r.Cookie(csrfCookie)
@@ -129,7 +133,6 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := p.signIn(r.Context(), login, password, r.RemoteAddr)
 	if err != nil {
-		req.FailedLogins++
 		status := http.StatusUnauthorized
 		if authn.ReasonOf(err) == authn.ReasonUnavailable {
 			status = http.StatusServiceUnavailable
@@ -137,13 +140,23 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		p.loginPage(w, status, id, req, login, failureMessage(err))
 		return
 	}
-	p.finish(w, r, id, req, e)
+	p.finish(w, r, id, e)
 }
 
 // finish ends the pending request id, signed in as e: it issues a code and
-// sends the browser back to the application.
-func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, req *authRequest, e *cache.Entry) {
-	p.grants.dropRequest(id)
+// sends the browser back to the application. The request is taken from the
+// store first, so that it ends with one code although its form may have
+// been posted more than once, to any replica.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, e *cache.Entry) {
+	req, err := p.grants.takeRequest(r.Context(), id)
+	switch {
+	case err != nil:
+		p.signInsFailed(w, "end authorization request", err)
+		return
+	case req == nil:
+		p.signInExpired(w)
+		return
+	}
 	code, err := p.grants.putCode(r.Context(), &codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
 		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
@@ -151,14 +164,8 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, req
 		// the refresh tokens that exchange is about to issue.
 		Family: token(16),
 	})
-	switch {
-	case errors.Is(err, state.ErrFull):
-		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
-		return
-	case err != nil:
-		p.log.Error("oidc store authorization code", "client", req.ClientID, "err", err)
-		p.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
-			"The sign-in service cannot complete sign-ins right now. Go back to the application and try again in a few minutes.")
+	if err != nil {
+		p.signInsFailed(w, "store authorization code", err)
 		return
 	}
 	u, _ := url.Parse(req.RedirectURI)
@@ -170,6 +177,24 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, req
 	v.Set("iss", p.cfg.Issuer) // RFC 9207
 	u.RawQuery = v.Encode()
 	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// signInsFailed answers a sign-in whose state could not be stored or read:
+// busy when too many are in progress, otherwise temporarily unavailable
+// (the state store cannot be reached); nothing is issued.
+func (p *Provider) signInsFailed(w http.ResponseWriter, what string, err error) {
+	if errors.Is(err, state.ErrFull) {
+		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+		return
+	}
+	p.log.Error("oidc "+what, "err", err)
+	p.errorPage(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"The sign-in service cannot complete sign-ins right now. Go back to the application and try again in a few minutes.")
+}
+
+// signInExpired answers a step of a sign-in that is no longer pending.
+func (p *Provider) signInExpired(w http.ResponseWriter) {
+	p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or was already used. Go back to the application and start again.")
 }
 
 // failureMessage is what the login page says: never whether the account

@@ -10,26 +10,14 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/dirgate/dirgate/internal/pending"
 	"github.com/dirgate/dirgate/state"
 )
 
 // authRequest is an authorization request waiting for the user to sign in.
-type authRequest struct {
-	ClientID      string
-	RedirectURI   string
-	State         string
-	Nonce         string
-	Scope         []string
-	Challenge     string // PKCE S256 code_challenge, "" when none
-	CSRF          string
-	Expires       time.Time
-	FailedLogins  int
-	ClientName    string
-	LoginHint     string
-	ResponseMode  string
-	RequestedAuth time.Time
-}
+type authRequest = state.SignInRequest
+
+// upstreamLogin is a round trip through an upstream, keyed by its state.
+type upstreamLogin = state.UpstreamLogin
 
 // codeGrant is an issued authorization code.
 type codeGrant = state.Code
@@ -47,21 +35,21 @@ const (
 	refreshReused      = state.RefreshReused      // spent before: its family is now revoked
 )
 
-// grants keeps pending authorization requests in memory (they live for
-// minutes and belong to one browser's round trip) and everything it issues
-// in the grants store: codes, refresh tokens with their families, revoked
-// access tokens. Access tokens are signed JWTs.
+// grants keeps the sign-ins in progress (pending authorization requests,
+// round trips through an upstream) in the sign-ins store, and everything it
+// issues in the grants store: codes, refresh tokens with their families,
+// revoked access tokens. Access tokens are signed JWTs. The stores are
+// shared by a cluster's replicas, so each step of a sign-in may reach
+// another replica than the one before. The browser holds the tokens; the
+// stores are keyed by their hashes.
 type grants struct {
-	store state.Grants
-	now   func() time.Time
-
-	// requests are swept in bulk (internal/pending), so a flood of
-	// unfinished sign-ins costs a refusal each, not a walk of the table.
-	requests *pending.Table[*authRequest]
+	store   state.Grants
+	signIns state.SignIns
+	now     func() time.Time
 }
 
-func newGrants(store state.Grants, now func() time.Time) *grants {
-	return &grants{store: store, now: now, requests: pending.New[*authRequest](maxPending, 0)}
+func newGrants(store state.Grants, signIns state.SignIns, now func() time.Time) *grants {
+	return &grants{store: store, signIns: signIns, now: now}
 }
 
 // token returns n random bytes, URL-safe encoded.
@@ -78,18 +66,49 @@ func hashToken(t string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// maxPending bounds the pending requests against floods of unfinished
-// sign-ins.
-const maxPending = state.MaxPending
-
-func (g *grants) putRequest(r *authRequest) (string, bool) {
+// putRequest stores r and returns its id; state.ErrFull when too many
+// are pending.
+func (g *grants) putRequest(ctx context.Context, r *authRequest) (string, error) {
 	id := token(18)
-	return id, g.requests.Put(g.now(), id, "", r, r.Expires)
+	return id, g.signIns.PutRequest(ctx, hashToken(id), *r, g.now())
 }
 
-func (g *grants) request(id string) (*authRequest, bool) { return g.requests.Get(g.now(), id) }
+// request returns the pending request id, nil when it is unknown, expired
+// or ended.
+func (g *grants) request(ctx context.Context, id string) (*authRequest, error) {
+	return pendingOf(g.signIns.Request(ctx, hashToken(id), g.now()))
+}
 
-func (g *grants) dropRequest(id string) { g.requests.Delete(id) }
+// takeRequest ends the pending request id and returns it, nil when it is
+// unknown, expired or already ended (on any replica): a request ends with
+// one code.
+func (g *grants) takeRequest(ctx context.Context, id string) (*authRequest, error) {
+	return pendingOf(g.signIns.TakeRequest(ctx, hashToken(id), g.now()))
+}
+
+// putUpstreamLogin stores u under a new state, which it returns.
+func (g *grants) putUpstreamLogin(ctx context.Context, u *upstreamLogin) (string, error) {
+	st := token(24)
+	u.Expires = g.now().Add(upstreamTTL)
+	return st, g.signIns.PutUpstreamLogin(ctx, hashToken(st), *u, g.now())
+}
+
+// takeUpstreamLogin ends the round trip of st and returns it, nil when it
+// is unknown, expired or already ended.
+func (g *grants) takeUpstreamLogin(ctx context.Context, st string) (*upstreamLogin, error) {
+	return pendingOf(g.signIns.TakeUpstreamLogin(ctx, hashToken(st), g.now()))
+}
+
+// pendingOf turns a store's answer into a pointer, nil when not found.
+func pendingOf[T any](v T, err error) (*T, error) {
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &v, nil
+}
 
 // putCode stores c and returns its code; state.ErrFull when too many are
 // pending.
@@ -170,25 +189,39 @@ func (g *grants) revokeFamily(ctx context.Context, family string) error {
 	return g.store.RevokeFamily(ctx, family, g.now())
 }
 
-// sweepEvery is how often expired grants are removed.
-const sweepEvery = time.Hour
+// How often expired grants, and expired sign-ins in progress, are
+// removed. Sign-ins last minutes and anyone can start one, so they are
+// swept more often.
+const (
+	sweepEvery       = time.Hour
+	signInSweepEvery = time.Minute
+)
 
-// sweep removes expired grants every interval until ctx ends. A family
-// revocation is kept for familyTTL, the longest a token of the family can
-// still be issued and live after it.
-func (g *grants) sweep(ctx context.Context, every, familyTTL time.Duration, log *slog.Logger) {
-	t := time.NewTicker(every)
-	defer t.Stop()
+// sweep removes expired sign-ins every signInEvery and expired grants every
+// every, until ctx ends. A family revocation is kept for familyTTL, the
+// longest a token of the family can still be issued and live after it.
+func (g *grants) sweep(ctx context.Context, every, signInEvery, familyTTL time.Duration, log *slog.Logger) {
+	grantsT, signInsT := time.NewTicker(every), time.NewTicker(signInEvery)
+	defer grantsT.Stop()
+	defer signInsT.Stop()
 	for {
+		var what string
+		var n int
+		var err error
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if n, err := g.store.SweepExpired(ctx, g.now(), familyTTL); err != nil {
-				log.Error("oidc sweep expired grants", "err", err)
-			} else if n > 0 {
-				log.Debug("oidc swept expired grants", "count", n)
-			}
+		case <-grantsT.C:
+			what = "grants"
+			n, err = g.store.SweepExpired(ctx, g.now(), familyTTL)
+		case <-signInsT.C:
+			what = "sign-ins"
+			n, err = g.signIns.SweepSignIns(ctx, g.now())
+		}
+		if err != nil {
+			log.Error("oidc sweep expired "+what, "err", err)
+		} else if n > 0 {
+			log.Debug("oidc swept expired "+what, "count", n)
 		}
 	}
 }

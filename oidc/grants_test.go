@@ -25,20 +25,39 @@ func (s sweepRecorder) SweepExpired(ctx context.Context, now time.Time, familyTT
 	return n, err
 }
 
-// TestGrantsSwept: expired refresh tokens are removed on a timer, not left
-// to accumulate.
+// signInSweeps passes its calls to SweepSignIns on, telling of them.
+type signInSweeps struct {
+	state.SignIns
+	calls chan struct{}
+}
+
+func (s signInSweeps) SweepSignIns(ctx context.Context, now time.Time) (int, error) {
+	select {
+	case s.calls <- struct{}{}:
+	default:
+	}
+	return s.SignIns.SweepSignIns(ctx, now)
+}
+
+// TestGrantsSwept: expired refresh tokens and sign-ins in progress are
+// removed on timers, not left to accumulate.
 func TestGrantsSwept(t *testing.T) {
 	f := newFixture(t)
 	g := f.p.grants
 	ctx, cancel := context.WithCancel(t.Context())
 	rec := sweepRecorder{Grants: g.store, calls: make(chan time.Duration, 1)}
 	g.store = rec
+	signIns := signInSweeps{SignIns: g.signIns, calls: make(chan struct{}, 1)}
+	g.signIns = signIns
 	expired, err := g.putRefresh(ctx, refreshGrant{ClientID: "wiki", Family: "f", Expires: f.p.now().Add(-time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { g.sweep(ctx, time.Millisecond, 7*time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+	go func() {
+		g.sweep(ctx, time.Millisecond, time.Millisecond, 7*time.Hour, slog.New(slog.DiscardHandler))
+		close(done)
+	}()
 	select {
 	case ttl := <-rec.calls:
 		if ttl != 7*time.Hour {
@@ -46,6 +65,11 @@ func TestGrantsSwept(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("no sweep")
+	}
+	select {
+	case <-signIns.calls:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no sweep of the sign-ins")
 	}
 	cancel()
 	<-done

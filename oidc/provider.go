@@ -88,15 +88,15 @@ type Provider struct {
 	origins    map[string]bool       // of the registered redirect URIs
 
 	upstreams []*upstream
-	upLogins  upstreamLogins
 }
 
 // New builds a provider that reads accounts from the directory cache
-// store and keeps its grants and signing keys in states.Grants and
-// states.Keys (the other stores of the bundle are not used).
+// store and keeps its grants, signing keys and sign-ins in progress in
+// states.Grants, states.Keys and states.SignIns (the other stores of the
+// bundle are not used).
 func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log *slog.Logger) (*Provider, error) {
-	if states.Grants == nil || states.Keys == nil {
-		return nil, errors.New("oidc: the grants and keys stores are required")
+	if states.Grants == nil || states.Keys == nil || states.SignIns == nil {
+		return nil, errors.New("oidc: the grants, keys and sign-ins stores are required")
 	}
 	u, err := url.Parse(cfg.Issuer)
 	if err != nil || u.Host == "" {
@@ -116,13 +116,12 @@ func New(cfg Config, store *cache.Store, states state.Stores, signIn SignIn, log
 	if p.upstreams, err = newUpstreams(cfg.Upstreams, func() time.Time { return p.now() }); err != nil {
 		return nil, err
 	}
-	p.upLogins = newUpstreamLogins()
 	keep := max(cfg.IDTokenTTL, cfg.AccessTokenTTL) + 5*time.Minute
 	p.keys, err = newKeyRing(context.Background(), states.Keys, cfg.KeyRotation, keep, func() time.Time { return p.now() })
 	if err != nil {
 		return nil, err
 	}
-	p.grants = newGrants(states.Grants, func() time.Time { return p.now() })
+	p.grants = newGrants(states.Grants, states.SignIns, func() time.Time { return p.now() })
 	p.corsPolicy, p.origins = p.corsPolicies(), redirectOrigins(cfg.Clients)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+p.path+"/{$}", p.home)
@@ -153,7 +152,7 @@ func (p *Provider) Run(ctx context.Context) {
 	// A family revoked while its code was being exchanged may still get a
 	// token issued a code lifetime later, which then lives a refresh
 	// lifetime.
-	go p.grants.sweep(ctx, sweepEvery, p.cfg.RefreshTokenTTL+p.cfg.CodeTTL+time.Minute, p.log)
+	go p.grants.sweep(ctx, sweepEvery, signInSweepEvery, p.cfg.RefreshTokenTTL+p.cfg.CodeTTL+time.Minute, p.log)
 	p.keys.run(ctx, func(err error) { p.log.Error("oidc signing keys", "err", err) })
 }
 

@@ -147,6 +147,16 @@ var hidden = regexp.MustCompile(`name="(request|csrf)" value="([^"]+)"`)
 // signInVia opens authURL, fills the form, and returns the redirect.
 func (f *fixture) signInVia(t *testing.T, b *http.Client, authURL, login, password string) (*http.Response, string) {
 	t.Helper()
+	form, _ := f.openLogin(t, b, authURL)
+	form.Set("email", login)
+	form.Set("password", password)
+	return f.postLogin(t, b, form)
+}
+
+// openLogin opens authURL in b and returns the login form's hidden fields
+// and the page.
+func (f *fixture) openLogin(t *testing.T, b *http.Client, authURL string) (url.Values, string) {
+	t.Helper()
 	resp, err := b.Get(authURL)
 	if err != nil {
 		t.Fatal(err)
@@ -156,11 +166,17 @@ func (f *fixture) signInVia(t *testing.T, b *http.Client, authURL, login, passwo
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
 	}
-	form := url.Values{"email": {login}, "password": {password}}
+	form := url.Values{}
 	for _, m := range hidden.FindAllStringSubmatch(string(body), -1) {
 		form.Set(m[1], m[2])
 	}
-	resp, err = b.PostForm(f.srv.URL+"/login", form)
+	return form, string(body)
+}
+
+// postLogin posts the login form and returns the answer.
+func (f *fixture) postLogin(t *testing.T, b *http.Client, form url.Values) (*http.Response, string) {
+	t.Helper()
+	resp, err := b.PostForm(f.srv.URL+"/login", form)
 	if err != nil {
 		t.Fatal(err)
 	}

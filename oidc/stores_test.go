@@ -20,7 +20,7 @@ func TestProviderKeepsStateInGivenStores(t *testing.T) {
 	}
 	defer other.Close()
 	keys := &memKeys{}
-	given := state.Stores{Grants: other.States().Grants, Keys: keys}
+	given := state.Stores{Grants: other.States().Grants, Keys: keys, SignIns: state.NewMemorySignIns()}
 	p, err := New(f.p.cfg, f.store, given, f.p.signIn, f.p.log)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,12 @@ func TestProviderKeepsStateInGivenStores(t *testing.T) {
 		t.Errorf("the refresh token is in the directory cache's grants store: %v", err)
 	}
 
-	if _, err := New(f.p.cfg, f.store, state.Stores{Keys: keys}, f.p.signIn, f.p.log); err == nil {
-		t.Error("a provider was built without a grants store")
+	for name, st := range map[string]state.Stores{
+		"grants":   {Keys: keys, SignIns: given.SignIns},
+		"sign-ins": {Keys: keys, Grants: given.Grants},
+	} {
+		if _, err := New(f.p.cfg, f.store, st, f.p.signIn, f.p.log); err == nil {
+			t.Errorf("a provider was built without a %s store", name)
+		}
 	}
 }

@@ -16,8 +16,6 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
-
-	"github.com/dirgate/dirgate/internal/pending"
 )
 
 // Upstream is an OpenID provider (Microsoft Entra ID, Google) that users of
@@ -96,35 +94,6 @@ type upstream struct {
 	issuer   string
 	oauth    *oauth2.Config
 	verifier *gooidc.IDTokenVerifier
-}
-
-// upstreamLogin is a round trip through an upstream, keyed by its state.
-type upstreamLogin struct {
-	request, upstream string
-	nonce, verifier   string
-}
-
-// upstreamLogins holds the round trips in progress, for upstreamTTL each.
-// Anyone can start one, so the table is bounded and swept in bulk
-// (pending.Table). It has no bound per client address: behind a reverse
-// proxy every browser has the proxy's.
-type upstreamLogins struct {
-	t *pending.Table[*upstreamLogin]
-}
-
-func newUpstreamLogins() upstreamLogins {
-	return upstreamLogins{pending.New[*upstreamLogin](maxPending, 0)}
-}
-
-// put stores u under a new state, which it returns; false when full.
-func (l upstreamLogins) put(now time.Time, u *upstreamLogin) (string, bool) {
-	s := token(24)
-	return s, l.t.Put(now, s, "", u, now.Add(upstreamTTL))
-}
-
-// take removes and returns the live round trip of state.
-func (l upstreamLogins) take(now time.Time, state string) (*upstreamLogin, bool) {
-	return l.t.Take(now, state)
 }
 
 func (u *upstream) client() *http.Client {
@@ -266,15 +235,15 @@ func (p *Provider) sendUpstream(w http.ResponseWriter, r *http.Request, id strin
 		p.loginPage(w, http.StatusServiceUnavailable, id, req, hint, "Sign-in with "+u.Label+" is not available right now. Try again in a few minutes.")
 		return
 	}
-	login := &upstreamLogin{request: id, upstream: u.Name, nonce: token(18), verifier: oauth2.GenerateVerifier()}
-	state, ok := p.upLogins.put(p.now(), login)
-	if !ok {
-		p.errorPage(w, http.StatusServiceUnavailable, "Busy", "Too many sign-ins are in progress. Try again in a minute.")
+	login := &upstreamLogin{Request: id, Upstream: u.Name, Nonce: token(18), Verifier: oauth2.GenerateVerifier()}
+	state, err := p.grants.putUpstreamLogin(r.Context(), login)
+	if err != nil {
+		p.signInsFailed(w, "store upstream sign-in", err)
 		return
 	}
 	http.SetCookie(w, &http.Cookie{Name: upstreamCookie, Value: state, Path: p.path + "/upstream/callback", HttpOnly: true,
 		Secure: p.secure, SameSite: http.SameSiteLaxMode, MaxAge: int(upstreamTTL.Seconds())})
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(login.verifier), oauth2.SetAuthURLParam("nonce", login.nonce)}
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(login.Verifier), oauth2.SetAuthURLParam("nonce", login.Nonce)}
 	if hint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", hint))
 	}
@@ -295,31 +264,38 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: upstreamCookie, Value: "", Path: p.path + "/upstream/callback", MaxAge: -1, HttpOnly: true,
 		Secure: p.secure, SameSite: http.SameSiteLaxMode})
-	login, ok := p.upLogins.take(p.now(), state)
+	login, err := p.grants.takeUpstreamLogin(r.Context(), state)
 	var req *authRequest
-	if ok {
-		req, ok = p.grants.request(login.request)
+	if err == nil && login != nil {
+		req, err = p.grants.request(r.Context(), login.Request)
 	}
-	u := p.findUpstream(login.upstreamName())
-	if !ok || u == nil {
-		p.errorPage(w, http.StatusBadRequest, "Sign-in expired", "This sign-in took too long or was already used. Go back to the application and start again.")
+	if err != nil {
+		p.signInsFailed(w, "read upstream sign-in", err)
+		return
+	}
+	var u *upstream
+	if req != nil {
+		u = p.findUpstream(login.Upstream)
+	}
+	if u == nil {
+		p.signInExpired(w)
 		return
 	}
 	if code := q.Get("error"); code != "" {
 		p.log.Info("oidc upstream refused the sign-in", "upstream", u.Name, "error", code, "description", truncate(q.Get("error_description"), 300))
-		p.loginPage(w, http.StatusUnauthorized, login.request, req, req.LoginHint, u.Label+" did not sign you in: "+u.describe(code, q.Get("error_description")))
+		p.loginPage(w, http.StatusUnauthorized, login.Request, req, req.LoginHint, u.Label+" did not sign you in: "+u.describe(code, q.Get("error_description")))
 		return
 	}
 	sub, err := p.upstreamIdentity(r.Context(), u, login, q.Get("code"))
 	var refusal *UpstreamRefusal
 	if errors.As(err, &refusal) {
 		p.log.Info("oidc upstream sign-in refused", "upstream", u.Name, "reason", refusal.Message)
-		p.loginPage(w, http.StatusForbidden, login.request, req, req.LoginHint, refusal.Message)
+		p.loginPage(w, http.StatusForbidden, login.Request, req, req.LoginHint, refusal.Message)
 		return
 	}
 	if err != nil {
 		p.log.Warn("oidc upstream sign-in failed", "upstream", u.Name, "err", err)
-		p.loginPage(w, http.StatusBadGateway, login.request, req, req.LoginHint, "Sign-in with "+u.Label+" failed. Try again, or contact your administrator if it keeps failing.")
+		p.loginPage(w, http.StatusBadGateway, login.Request, req, req.LoginHint, "Sign-in with "+u.Label+" failed. Try again, or contact your administrator if it keeps failing.")
 		return
 	}
 	e, err := p.upstreamAccount(r.Context(), u.Connector, sub)
@@ -332,18 +308,11 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		// The user proved who they are to the upstream: telling them
 		// their account is not usable here reveals nothing to others.
 		p.log.Info("oidc upstream sign-in refused: account disabled, deleted or not synced", "upstream", u.Name, "connector", u.Connector, "id", sub)
-		p.loginPage(w, http.StatusForbidden, login.request, req, req.LoginHint,
+		p.loginPage(w, http.StatusForbidden, login.Request, req, req.LoginHint,
 			u.Label+" signed you in, but your account is disabled or not available here. Contact your administrator.")
 		return
 	}
-	p.finish(w, r, login.request, req, e)
-}
-
-func (l *upstreamLogin) upstreamName() string {
-	if l == nil {
-		return ""
-	}
-	return l.upstream
+	p.finish(w, r, login.Request, e)
 }
 
 func (u *upstream) describe(code, desc string) string {
@@ -360,8 +329,13 @@ func (p *Provider) upstreamIdentity(ctx context.Context, u *upstream, login *ups
 	if code == "" {
 		return "", errors.New("the callback carries no code")
 	}
+	// The round trip may have started on another replica, which
+	// discovered the upstream there.
+	if err := u.discover(ctx, p.upstreamRedirect()); err != nil {
+		return "", err
+	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, u.client())
-	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(login.verifier)}
+	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(login.Verifier)}
 	if u.ClientAuth != nil {
 		params, err := u.ClientAuth()
 		if err != nil {
@@ -387,7 +361,7 @@ func (p *Provider) upstreamIdentity(ctx context.Context, u *upstream, login *ups
 	if err != nil {
 		return "", fmt.Errorf("id_token: %w", err)
 	}
-	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(login.nonce)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(login.Nonce)) != 1 {
 		return "", errors.New("id_token: the nonce is not the one sent")
 	}
 	var claims map[string]any

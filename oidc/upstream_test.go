@@ -111,18 +111,9 @@ func byDomain(ten *fakeentra.Tenant) string { return ten.Domain() }
 // loginPage opens authURL in b and returns the login form's hidden fields.
 func (f *upstreamUnder) loginPage(t *testing.T, b *http.Client, authURL string) url.Values {
 	t.Helper()
-	resp, err := b.Get(authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Sign in with "+f.label) {
-		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
-	}
-	form := url.Values{}
-	for _, m := range hidden.FindAllStringSubmatch(string(body), -1) {
-		form.Set(m[1], m[2])
+	form, body := f.openLogin(t, b, authURL)
+	if !strings.Contains(body, "Sign in with "+f.label) {
+		t.Fatalf("authorize: no button for %s\n%s", f.label, body)
 	}
 	return form
 }
