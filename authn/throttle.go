@@ -2,6 +2,8 @@ package authn
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,37 +27,43 @@ const (
 // the window is locked for the lockout duration, and Login refuses it
 // before the upstream is asked.
 //
-// It also keeps the number of attempts that are on their way to the
-// upstream per account, and admits at most as many as the account has
-// failures left before its lock: concurrent guesses cannot overshoot the
-// limit, so the upstream never sees more than AccountFailures failures
-// through this process per window.
+// It also bounds the attempts on their way to the upstream per account: an
+// attempt is admitted with a reservation in the store (state.Throttle's
+// Reserve), which the store grants atomically only while fewer attempts
+// hold one than the account has failures left before its lock, whichever
+// process made them. So concurrent guesses cannot overshoot the limit, not
+// even spread over a cluster's replicas: the upstream never sees more than
+// AccountFailures failures per window. The failure is counted before the
+// reservation is released, so an attempt is never missing from both.
 //
-// Admission reads the store and counts in one step per account, under that
-// account's own lock: a slow store (a network round trip in cluster mode)
-// delays the logins of one account, never the others'.
+// No lock is held across a store call: a slow store (a network round trip
+// in cluster mode) delays the logins it answers, never the others'.
 type throttle struct {
 	cfg   config.Throttle
 	now   func() time.Time
 	store state.Throttle
 	log   *slog.Logger
 
-	mu       sync.Mutex // guards inflight and the refs of its entries; never held across a store call
+	mu       sync.Mutex // guards inflight and its entries
 	inflight map[string]*admission
 }
 
-// admission is one account's admission state, in inflight while anyone
-// uses it.
+// admission is what this process knows of one account's attempts, in
+// inflight while anyone uses it.
 type admission struct {
-	refs int // goroutines in begin or end on the account, plus attempts in flight; under throttle.mu
-
-	// lock is held (a token sent) across the account's store calls, so
-	// that reading its count and admitting, or finishing and counting, is
-	// one step. A channel, so that begin can give up waiting with its ctx.
-	lock chan struct{}
-	n    int           // attempts admitted and not finished; under lock
-	wake chan struct{} // under lock; closed when one finishes
+	refs int           // goroutines in begin, plus attempts in flight
+	held []string      // the reservations of this process's attempts in flight
+	wake chan struct{} // closed when one of them ends
 }
+
+// reservationTTL bounds an attempt's reservation: a replica that dies
+// holding one stops counting after it. It is longer than any attempt takes
+// (a bind is bounded by auth.bind_timeout, 15s by default).
+const reservationTTL = 5 * time.Minute
+
+// reservationPoll is how often an attempt waiting for a place looks again,
+// for places freed by other replicas (this process's own wake it at once).
+const reservationPoll = 200 * time.Millisecond
 
 func newThrottle(cfg config.Throttle, now func() time.Time, store state.Throttle, log *slog.Logger) *throttle {
 	return &throttle{cfg: cfg, now: now, store: store, log: log, inflight: map[string]*admission{}}
@@ -115,65 +123,68 @@ func (th *throttle) acquire(key string) *admission {
 	defer th.mu.Unlock()
 	a := th.inflight[key]
 	if a == nil {
-		a = &admission{lock: make(chan struct{}, 1)}
+		a = &admission{}
 		th.inflight[key] = a
 	}
 	a.refs++
 	return a
 }
 
-// release drops n references to key's admission state, and the state
+// releaseLocked drops a reference to key's admission state, and the state
 // when none is left.
-func (th *throttle) release(key string, a *admission, n int) {
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if a.refs -= n; a.refs <= 0 {
+func (th *throttle) releaseLocked(key string, a *admission) {
+	if a.refs--; a.refs <= 0 {
 		delete(th.inflight, key)
 	}
 }
 
+func (th *throttle) release(key string, a *admission) {
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	th.releaseLocked(key, a)
+}
+
 // begin admits an attempt on the account key: it fails with a throttled
 // error when the account is locked, and waits (bounded by ctx) while as
-// many attempts as the account has failures left are already in flight.
-// Every successful begin must be followed by one end.
+// many attempts as the account has failures left are already in flight,
+// here or on other replicas. Every successful begin must be followed by
+// one end.
 func (th *throttle) begin(ctx context.Context, key string) error {
 	a := th.acquire(key)
 	for {
-		select {
-		case a.lock <- struct{}{}:
-		case <-ctx.Done():
-			th.release(key, a, 1)
-			return waitError(ctx)
-		}
-		c, err := th.store.Counter(ctx, accountsTable, key, th.now(), th.accountLimit())
+		id, now := rand.Text(), th.now()
+		c, ok, err := th.store.Reserve(ctx, accountsTable, key, id, now, now.Add(reservationTTL), th.accountLimit())
 		switch {
 		case err != nil:
 			err = storeError(err)
 		case c.Locked():
 			err = throttledError("account", c)
 		}
-		if err != nil {
-			<-a.lock
-			th.release(key, a, 1)
+		th.mu.Lock()
+		if err != nil || ok {
+			if ok {
+				a.held = append(a.held, id) // keeps the reference until end
+			} else {
+				th.releaseLocked(key, a)
+			}
+			th.mu.Unlock()
 			return err
-		}
-		limit := th.cfg.AccountFailures
-		if limit <= 0 || a.n < limit-c.Failures {
-			a.n++ // keeps the reference until end
-			<-a.lock
-			return nil
 		}
 		if a.wake == nil {
 			a.wake = make(chan struct{})
 		}
 		wake := a.wake
-		<-a.lock
+		th.mu.Unlock()
+		poll := time.NewTimer(reservationPoll)
 		select {
 		case <-wake:
+		case <-poll.C:
 		case <-ctx.Done():
-			th.release(key, a, 1)
+			poll.Stop()
+			th.release(key, a)
 			return waitError(ctx)
 		}
+		poll.Stop()
 	}
 }
 
@@ -193,20 +204,16 @@ const (
 // end finishes an attempt admitted by begin. A failure counts against the
 // account and the client address (addrKey may be ""); it returns the
 // account's failure count within the window, for the delay. A success
-// resets the account's count.
+// resets the account's count. The attempt's reservation is released after
+// its outcome is counted.
 func (th *throttle) end(key, addrKey string, o outcome) int {
-	a := th.acquire(key)
-	a.lock <- struct{}{}
-	refs := 1
-	if a.n > 0 {
-		a.n--
-		refs++ // the reference begin kept for the attempt
-		if a.wake != nil {
-			// Waiters take the lock after the count below is stored.
-			close(a.wake)
-			a.wake = nil
-		}
+	th.mu.Lock()
+	a := th.inflight[key]
+	var id string
+	if a != nil && len(a.held) > 0 {
+		id, a.held = a.held[len(a.held)-1], a.held[:len(a.held)-1]
 	}
+	th.mu.Unlock()
 	ctx, now := context.Background(), th.now()
 	var err error
 	n := 0
@@ -221,11 +228,21 @@ func (th *throttle) end(key, addrKey string, o outcome) int {
 			_, err = th.store.Fail(ctx, addressesTable, addrKey, now, th.addressLimit())
 		}
 	}
-	<-a.lock
-	th.release(key, a, refs)
+	if id != "" && th.cfg.AccountFailures > 0 {
+		err = errors.Join(err, th.store.Release(ctx, accountsTable, key, id))
+	}
 	if err != nil {
 		// The answer stands; only the count is lost, which the log says.
 		th.log.Error("throttle: count not recorded", "err", err)
+	}
+	if id != "" {
+		th.mu.Lock()
+		if a.wake != nil {
+			close(a.wake)
+			a.wake = nil
+		}
+		th.releaseLocked(key, a)
+		th.mu.Unlock()
 	}
 	return n
 }

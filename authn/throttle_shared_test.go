@@ -2,7 +2,9 @@ package authn
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +31,11 @@ func (b *blockingThrottle) wait(key string) {
 func (b *blockingThrottle) Counter(ctx context.Context, table, key string, now time.Time, l state.Limit) (state.Counter, error) {
 	b.wait(key)
 	return b.MemoryThrottle.Counter(ctx, table, key, now, l)
+}
+
+func (b *blockingThrottle) Reserve(ctx context.Context, table, key, id string, now, until time.Time, l state.Limit) (state.Counter, bool, error) {
+	b.wait(key)
+	return b.MemoryThrottle.Reserve(ctx, table, key, id, now, until, l)
 }
 
 func (b *blockingThrottle) Fail(ctx context.Context, table, key string, now time.Time, l state.Limit) (state.Counter, error) {
@@ -116,5 +123,50 @@ func TestThrottleSharedAcrossReplicas(t *testing.T) {
 		if got != s.want {
 			t.Fatalf("step %d: %s, want %s", i, got, s.want)
 		}
+	}
+}
+
+// TestLoginThrottleConcurrentAcrossReplicas: a burst of parallel guesses
+// spread over two replicas counting in one PostgreSQL schema, against an
+// upstream slow enough that every guess is in flight at once, cannot push
+// more failures upstream than account_failures in all (each replica
+// admitting its own share would let through twice as many).
+func TestLoginThrottleConcurrentAcrossReplicas(t *testing.T) {
+	const limit = 4
+	env := startDemo(t, demoOpt{forwarder: true, auth: fmt.Sprintf("{throttle: {account_failures: %d, address_failures: 1000}}", limit)})
+	env.fwd.latency.Store(int64(300 * time.Millisecond))
+	db := pgtest.New(t)
+	replica := func() *Authenticator {
+		st := db.Store(t, "").Stores()
+		st.Throttle = state.NewFallback(st.Throttle, state.NewMemoryThrottle(maxTestKeys), slog.New(slog.DiscardHandler))
+		a, err := New(env.cfg, env.store, st, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		a.now, a.wait = env.clock.Now, env.slept.wait
+		return a
+	}
+	replicas := []*Authenticator{replica(), replica()}
+	const guesses = 30
+	results := make(chan Reason, guesses)
+	var wg sync.WaitGroup
+	for i := range guesses {
+		wg.Go(func() {
+			_, err := replicas[i%2].Login(context.Background(), Attempt{Login: "bob@demo.dirgate", Password: "guess", Remote: "192.0.2.1", Protocol: "ldap"})
+			results <- ReasonOf(err)
+		})
+	}
+	wg.Wait()
+	close(results)
+	counts := map[Reason]int{}
+	for r := range results {
+		counts[r]++
+	}
+	if got := env.fwd.binds.Load(); got > limit {
+		t.Fatalf("%d guesses reached the upstream through two replicas, want at most %d", got, limit)
+	}
+	if counts[ReasonInvalidCredentials] != limit || counts[ReasonThrottled] != guesses-limit {
+		t.Fatalf("results %v, want %d wrong passwords and the rest throttled", counts, limit)
 	}
 }

@@ -27,7 +27,7 @@ func counter(row pgx.Row) (state.Counter, error) {
 func (s *Store) Counter(ctx context.Context, table, key string, now time.Time, l state.Limit) (state.Counter, error) {
 	c, err := counter(s.pool.QueryRow(ctx, `SELECT cur.f, t.last, cur.u FROM throttle t,
 		throttle_current(t.failures, t.last, t.locked_until, $3, $4::bigint * interval '1 microsecond') cur
-		WHERE t.tbl = $1 AND t.key = $2`, table, key, now, micros(l.Window)))
+		WHERE t.tbl = $1 AND t.key = $2`, table, []byte(key), now, micros(l.Window)))
 	if errors.Is(err, pgx.ErrNoRows) || err == nil && c.Failures == 0 && !c.Locked() {
 		return state.Counter{}, nil
 	}
@@ -45,13 +45,13 @@ func (s *Store) Fail(ctx context.Context, table, key string, now time.Time, l st
 					THEN $3::timestamptz + $6::bigint * interval '1 microsecond' ELSE cur.u END
 			FROM throttle_current(t.failures, t.last, t.locked_until, $3, $5::bigint * interval '1 microsecond') cur)
 		RETURNING failures, last, locked_until`,
-		table, key, now, l.Failures, micros(l.Window), micros(l.Lockout)))
+		table, []byte(key), now, l.Failures, micros(l.Window), micros(l.Lockout)))
 	return c, wrap("count throttle failure", err)
 }
 
 // Reset implements state.Throttle.
 func (s *Store) Reset(ctx context.Context, table, key string) error {
-	_, err := s.exec(ctx, "reset throttle counter", `DELETE FROM throttle WHERE tbl = $1 AND key = $2`, table, key)
+	_, err := s.exec(ctx, "reset throttle counter", `DELETE FROM throttle WHERE tbl = $1 AND key = $2`, table, []byte(key))
 	return err
 }
 
@@ -64,7 +64,7 @@ func (s *Store) Reserve(ctx context.Context, table, key, id string, now, until t
 	var ok bool
 	err := s.pool.QueryRow(ctx, `SELECT o_failures, o_last, o_until, o_ok
 		FROM throttle_reserve($1, $2, $3, $4, $5, $6::bigint * interval '1 microsecond', $7)`,
-		table, key, id, now, until, micros(l.Window), l.Failures).Scan(&c.Failures, &last, &locked, &ok)
+		table, []byte(key), id, now, until, micros(l.Window), l.Failures).Scan(&c.Failures, &last, &locked, &ok)
 	if err != nil {
 		return state.Counter{}, false, wrap("reserve throttle attempt", err)
 	}
@@ -79,6 +79,6 @@ func (s *Store) Reserve(ctx context.Context, table, key, id string, now, until t
 
 // Release implements state.Throttle.
 func (s *Store) Release(ctx context.Context, table, key, id string) error {
-	_, err := s.exec(ctx, "release throttle attempt", `DELETE FROM throttle_inflight WHERE tbl = $1 AND key = $2 AND id = $3`, table, key, id)
+	_, err := s.exec(ctx, "release throttle attempt", `DELETE FROM throttle_inflight WHERE tbl = $1 AND key = $2 AND id = $3`, table, []byte(key), id)
 	return err
 }

@@ -114,6 +114,9 @@ func throttleReservations(t *testing.T, th state.Throttle) {
 	ctx := t.Context()
 	l := state.Limit{Failures: 3, Window: 10 * time.Minute, Lockout: 15 * time.Minute}
 	until := t0.Add(time.Minute)
+	// Keys hold what logins and account IDs hold: NUL bytes, and bytes
+	// that are not UTF-8.
+	const alice = "id\x00corp\x00alice\xff"
 	reserve := func(key, id string, at time.Time, l state.Limit) bool {
 		t.Helper()
 		_, ok, err := th.Reserve(ctx, "accounts", key, id, at, until, l)
@@ -130,7 +133,7 @@ func throttleReservations(t *testing.T, th state.Throttle) {
 	}
 	var next atomic.Int32
 	oks := concurrently(len(ids), func() bool {
-		return reserve("alice", ids[next.Add(1)-1], t0, l)
+		return reserve(alice, ids[next.Add(1)-1], t0, l)
 	})
 	admitted := 0
 	for _, ok := range oks {
@@ -141,34 +144,34 @@ func throttleReservations(t *testing.T, th state.Throttle) {
 	if admitted != l.Failures {
 		t.Fatalf("%d of %d concurrent reservations admitted, want %d", admitted, len(ids), l.Failures)
 	}
-	if reserve("alice", "late", t0, l) {
+	if reserve(alice, "late", t0, l) {
 		t.Error("a reservation beyond the limit was admitted")
 	}
 	// Releasing every id (most were never held) frees the places; a
 	// failure counted takes one for the window.
 	for _, id := range ids {
-		if err := th.Release(ctx, "accounts", "alice", id); err != nil {
+		if err := th.Release(ctx, "accounts", alice, id); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := th.Fail(ctx, "accounts", "alice", t0, l); err != nil {
+	if _, err := th.Fail(ctx, "accounts", alice, t0, l); err != nil {
 		t.Fatal(err)
 	}
-	got := []bool{reserve("alice", "b1", t0, l), reserve("alice", "b2", t0, l), reserve("alice", "b3", t0, l)}
+	got := []bool{reserve(alice, "b1", t0, l), reserve(alice, "b2", t0, l), reserve(alice, "b3", t0, l)}
 	if !reflect.DeepEqual(got, []bool{true, true, false}) {
 		t.Errorf("reservations after one failure of 3: %v, want two admitted", got)
 	}
 	// A reservation whose holder never released it lapses at until.
-	if !reserve("alice", "c1", until, l) {
+	if !reserve(alice, "c1", until, l) {
 		t.Error("reservations past their time still count")
 	}
 	// A locked key admits nothing; without a limit everything is admitted.
 	for range 2 {
-		if _, err := th.Fail(ctx, "accounts", "alice", until, l); err != nil {
+		if _, err := th.Fail(ctx, "accounts", alice, until, l); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if c, ok, err := th.Reserve(ctx, "accounts", "alice", "d1", until, until.Add(time.Minute), l); err != nil || ok || !c.Locked() || c.Failures != 3 {
+	if c, ok, err := th.Reserve(ctx, "accounts", alice, "d1", until, until.Add(time.Minute), l); err != nil || ok || !c.Locked() || c.Failures != 3 {
 		t.Errorf("Reserve of a locked key = %+v, %v, %v; want refused with its lock", c, ok, err)
 	}
 	for i := range 5 {

@@ -13,11 +13,15 @@ CREATE TABLE oidc_signin (
 );
 CREATE INDEX oidc_signin_expires ON oidc_signin (expires);
 
+-- Throttle keys name accounts by connector and ID joined with NUL bytes,
+-- and logins as typed: bytes that text refuses, so they are bytea.
+ALTER TABLE throttle ALTER COLUMN key TYPE bytea USING convert_to(key, 'UTF8');
+
 -- Sign-in attempts in flight per throttle key, on every replica: a row
 -- from Reserve until Release, or until "until" when its replica died.
 CREATE TABLE throttle_inflight (
 	tbl   text NOT NULL,
-	key   text NOT NULL,
+	key   bytea NOT NULL,
 	id    text NOT NULL,
 	until timestamptz NOT NULL,
 	PRIMARY KEY (tbl, key, id)
@@ -29,13 +33,13 @@ CREATE TABLE throttle_inflight (
 -- held than the failures left before the lock (lim <= 0: no limit, no row).
 -- Failures are counted (throttle) before a reservation is released, so a
 -- reservation that turns into a failure is never missing from both.
-CREATE FUNCTION throttle_reserve(p_tbl text, p_key text, p_id text, p_at timestamptz, p_until timestamptz,
+CREATE FUNCTION throttle_reserve(p_tbl text, p_key bytea, p_id text, p_at timestamptz, p_until timestamptz,
 	p_win interval, p_lim int, OUT o_failures int, OUT o_last timestamptz, OUT o_until timestamptz, OUT o_ok boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
 	held int;
 BEGIN
-	PERFORM pg_advisory_xact_lock(hashtextextended('dirgate throttle ' || p_tbl || ' ' || p_key, 0));
+	PERFORM pg_advisory_xact_lock(hashtextextended('dirgate throttle ' || p_tbl || ' ' || encode(p_key, 'hex'), 0));
 	SELECT cur.f, t.last, cur.u INTO o_failures, o_last, o_until
 		FROM throttle t, throttle_current(t.failures, t.last, t.locked_until, p_at, p_win) cur
 		WHERE t.tbl = p_tbl AND t.key = p_key;
