@@ -1,0 +1,346 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dirgate/dirgate/agent/wire"
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/metrics"
+	dirsync "github.com/dirgate/dirgate/sync"
+)
+
+// Call is a request sent to one agent. Exactly one of Wait (checks, tests)
+// and Stream (sync reads) must be called on it.
+type Call struct {
+	ID        uint64
+	Connector string
+	Agent     string
+
+	h     *Hub
+	c     *conn
+	kind  string
+	sent  time.Time
+	known dirsync.Known
+
+	result   chan *wire.Result // a result frame on the connection
+	replies  chan *replyStream // the agent's reply stream
+	lost     chan struct{}     // the connection ended
+	fin      chan struct{}     // Wait or Stream returned
+	streamed atomic.Bool       // a reply stream was accepted
+	once     sync.Once         // closes lost
+	finOnce  sync.Once         // closes fin
+	cause    error             // why the connection ended, once lost is closed
+}
+
+type replyStream struct {
+	rd   *wire.Reader
+	body io.Closer
+	done chan error // ReadReply's error, once it returned
+}
+
+// Do sends req to one connected agent of connector: the one with the
+// fewest requests in flight. The request is never sent to a second agent:
+// if that one is lost, the call fails with ErrAgentLost and the caller
+// decides. The context's deadline travels with the request; when it
+// passes, Wait and Stream tell the agent to cancel and fail with
+// ErrDeadline. With no agent connected it fails with ErrNoAgent.
+func (h *Hub) Do(ctx context.Context, connector string, req *wire.Request) (*Call, error) {
+	return h.DoWithKnown(ctx, connector, req, nil)
+}
+
+// DoWithKnown is Do for an incremental read whose source needs the cached
+// IDs and hashes: the agent fetches known from the known stream before it
+// reads the directory.
+func (h *Hub) DoWithKnown(ctx context.Context, connector string, req *wire.Request, known dirsync.Known) (*Call, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := *req
+	r.Connector = connector
+	r.HasKnown = known != nil
+	if dl, ok := ctx.Deadline(); ok {
+		r.Deadline = dl
+	}
+	c := h.pick(connector)
+	if c == nil {
+		return nil, &UnreachableError{Connector: connector, Err: ErrNoAgent}
+	}
+	call := &Call{ID: h.nextID.Add(1), Connector: connector, Agent: c.agent.ID, h: h, c: c, kind: r.Kind, sent: time.Now(),
+		known: known, result: make(chan *wire.Result, 1), replies: make(chan *replyStream), lost: make(chan struct{}), fin: make(chan struct{})}
+	h.mu.Lock()
+	h.calls[call.ID] = call
+	h.mu.Unlock()
+	c.mu.Lock()
+	c.inflight[call.ID] = call
+	n := len(c.inflight)
+	c.mu.Unlock()
+	metrics.AgentInFlight.WithLabelValues(connector, c.agent.ID).Set(float64(n))
+	select {
+	case <-c.done: // cut after pick: failCalls may have run before the call was added
+		call.lose(c.cause)
+	default:
+	}
+	if err := c.send(&wire.Message{Type: wire.TypeRequest, ID: call.ID, Request: &r}); err != nil {
+		call.finish()
+		return nil, call.unreachable(fmt.Errorf("%w: %v", ErrAgentLost, err))
+	}
+	return call, nil
+}
+
+// pick returns the connected agent of connector with the fewest requests
+// in flight, taking turns among equally loaded ones; nil when none.
+func (h *Hub) pick(connector string) *conn {
+	h.mu.Lock()
+	cs := append([]*conn(nil), h.conns[connector]...)
+	h.mu.Unlock()
+	var best []*conn
+	low := -1
+	for _, c := range cs {
+		switch n := c.load(); {
+		case low < 0 || n < low:
+			best, low = []*conn{c}, n
+		case n == low:
+			best = append(best, c)
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	return best[h.rr.Add(1)%uint64(len(best))]
+}
+
+func (call *Call) resolve(res *wire.Result) {
+	select {
+	case call.result <- res:
+	default: // a second result for one request: the first counts
+	}
+}
+
+func (call *Call) lose(cause error) {
+	call.once.Do(func() {
+		call.cause = cause
+		close(call.lost)
+	})
+}
+
+// finish forgets the call.
+func (call *Call) finish() {
+	call.finOnce.Do(func() {
+		close(call.fin)
+		call.h.mu.Lock()
+		delete(call.h.calls, call.ID)
+		call.h.mu.Unlock()
+		c := call.c
+		c.mu.Lock()
+		delete(c.inflight, call.ID)
+		n := len(c.inflight)
+		c.mu.Unlock()
+		metrics.AgentInFlight.WithLabelValues(call.Connector, call.Agent).Set(float64(n))
+	})
+}
+
+func (call *Call) unreachable(err error) *UnreachableError {
+	return &UnreachableError{Connector: call.Connector, Agent: call.Agent, Err: err}
+}
+
+// failed is the error of a call that got no answer: its connection was
+// lost, or ctx ended (then the agent is told to cancel).
+func (call *Call) failed(ctx context.Context) error {
+	select {
+	case <-call.lost:
+		return call.unreachable(fmt.Errorf("%w: %v", ErrAgentLost, call.cause))
+	default:
+	}
+	if err := call.c.send(&wire.Message{Type: wire.TypeCancel, ID: call.ID}); err != nil {
+		call.h.log.Debug("agent hub: sending a cancel", slog.Uint64("request", call.ID), slog.Any("err", err))
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return call.unreachable(ErrDeadline)
+	}
+	return ctx.Err()
+}
+
+// answer returns a result and the typed error it carries.
+func (call *Call) answer(res *wire.Result) (*wire.Result, error) {
+	if res.Error != nil {
+		return res, res.Error.Err(call.Connector)
+	}
+	return res, nil
+}
+
+// Wait returns the result of a check or a test. A failure the agent
+// reports is typed (an *authn.Error for a refused check; see
+// wire.WireError.Err); no answer is an *UnreachableError.
+func (call *Call) Wait(ctx context.Context) (*wire.Result, error) {
+	defer call.finish()
+	select {
+	case res := <-call.result:
+		call.countCheck(true)
+		return call.answer(res)
+	case <-call.lost:
+	case <-ctx.Done():
+	}
+	call.countCheck(false)
+	return nil, call.failed(ctx)
+}
+
+func (call *Call) countCheck(answered bool) {
+	if call.kind != wire.KindCheck {
+		return
+	}
+	result := "unreachable"
+	if answered {
+		result = "answered"
+		metrics.AgentCheckSeconds.WithLabelValues(call.Connector).Observe(time.Since(call.sent).Seconds())
+		call.c.mu.Lock()
+		call.c.checks++
+		call.c.mu.Unlock()
+	}
+	metrics.AgentChecks.WithLabelValues(call.Connector, call.Agent, result).Inc()
+}
+
+// Stream reads the reply of a sync read: entries of a full read go to
+// entry, changes of an incremental one to change, as they arrive; then it
+// returns the final result. An error of entry or change is returned as is
+// and stops the stream; a stream cut short is ErrAgentLost, and nothing
+// read from it may be used.
+func (call *Call) Stream(ctx context.Context, entry func(*cache.Entry) error, change func(dirsync.Change) error) (*wire.Result, error) {
+	defer call.finish()
+	select {
+	case res := <-call.result: // failed before it could stream
+		return call.answer(res)
+	case <-call.lost:
+		return nil, call.failed(ctx)
+	case <-ctx.Done():
+		return nil, call.failed(ctx)
+	case rs := <-call.replies:
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-ctx.Done():
+			case <-call.lost:
+			case <-stop:
+				return
+			}
+			rs.body.Close() // unblocks the read
+		}()
+		var emitErr error
+		wrap := func(f func() error) error {
+			if err := f(); err != nil {
+				emitErr = err
+			}
+			return emitErr
+		}
+		var onEntry func(*cache.Entry) error
+		if entry != nil {
+			onEntry = func(e *cache.Entry) error { return wrap(func() error { return entry(e) }) }
+		}
+		var onChange func(dirsync.Change) error
+		if change != nil {
+			onChange = func(c dirsync.Change) error { return wrap(func() error { return change(c) }) }
+		}
+		res, err := wire.ReadReply(rs.rd, call.ID, call.Connector, onEntry, onChange)
+		close(stop)
+		rs.done <- err
+		switch {
+		case emitErr != nil:
+			return nil, emitErr
+		case err == nil:
+			return call.answer(res)
+		case ctx.Err() != nil:
+			return nil, call.failed(ctx)
+		case errors.Is(err, wire.ErrMalformed):
+			return nil, fmt.Errorf("agent %s: reply %d: %w", call.Agent, call.ID, err)
+		}
+		return nil, call.unreachable(fmt.Errorf("%w: reply stream: %v", ErrAgentLost, err))
+	}
+}
+
+// callFor returns the call a reply or known request names, if it was sent
+// to agent, or answers the request with an error and returns nil.
+func (h *Hub) callFor(w http.ResponseWriter, r *http.Request, agent string) *Call {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "bad request id")
+		return nil
+	}
+	h.mu.Lock()
+	call := h.calls[id]
+	h.mu.Unlock()
+	if call == nil || call.Agent != agent {
+		// The same answer for both: an agent learns nothing of the
+		// requests sent to others.
+		h.log.Warn("agent hub: a stream for a request not sent to this agent", slog.String("agent", agent), slog.Uint64("request", id))
+		writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("request %d is not in flight on this agent", id))
+		return nil
+	}
+	return call
+}
+
+// reply receives the stream of a sync read and hands it to the Stream
+// waiting for it; it answers when the stream was read.
+func (h *Hub) reply(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	call := h.callFor(w, r, a.ID)
+	if call == nil {
+		return
+	}
+	if call.kind != wire.KindFull && call.kind != wire.KindChanges || !call.streamed.CompareAndSwap(false, true) {
+		writeError(w, http.StatusConflict, CodeBadRequest, "this request takes no reply stream, or has one")
+		return
+	}
+	rs := &replyStream{rd: wire.NewReader(r.Body), body: r.Body, done: make(chan error, 1)}
+	select {
+	case call.replies <- rs:
+	case <-call.fin:
+		writeError(w, http.StatusGone, CodeBadRequest, "the request ended")
+		return
+	case <-r.Context().Done():
+		return
+	}
+	if err := <-rs.done; err != nil {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// known streams the cached IDs and hashes of an incremental read to the
+// agent it was sent to.
+func (h *Hub) known(w http.ResponseWriter, r *http.Request) {
+	a, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	call := h.callFor(w, r, a.ID)
+	if call == nil {
+		return
+	}
+	if call.known == nil {
+		writeError(w, http.StatusNotFound, CodeBadRequest, "this request has no known set")
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	bw := wire.NewBatchWriter(wire.NewWriter(w), call.ID)
+	for id, hash := range call.known {
+		if err := bw.Known(id, hash); err != nil {
+			h.log.Warn("agent hub: streaming the known set", slog.String("agent", a.ID), slog.Any("err", err))
+			return
+		}
+	}
+	if err := bw.Finish(&wire.Result{}); err != nil {
+		h.log.Warn("agent hub: streaming the known set", slog.String("agent", a.ID), slog.Any("err", err))
+	}
+}

@@ -1,0 +1,304 @@
+// Package hub is the hub's side of the sync agents: the agent listener's
+// HTTP/2 handler over mutual TLS (enrollment, the full-duplex connection
+// of each agent, the reply and known streams of sync reads), the registry
+// of connected agents per connector, and Do, which sends a request to one
+// of a connector's agents. Agents are pinned by the fingerprint of the
+// certificate they enrolled with and checked against the store on every
+// connection, and again periodically, so that a revocation made on any
+// replica cuts them off.
+package hub
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dirgate/dirgate/agent/pki"
+	"github.com/dirgate/dirgate/state"
+	"github.com/dirgate/dirgate/upstream"
+)
+
+// Config sets up a Hub.
+type Config struct {
+	// CA is the agent CA (pki.LoadOrCreate of agent.ca_dir).
+	CA *pki.CA
+	// Replica names this replica in Welcome.
+	Replica string
+	// Peers returns the agent URLs of every live replica (nil: none known
+	// but this one's, which the agent has).
+	Peers func() []string
+	// Heartbeat is the ping interval (default 10s); a connection silent
+	// for three intervals is dropped.
+	Heartbeat time.Duration
+	// Recheck is how often the connected agents are checked against the
+	// store (default 5s): a revocation made on another replica cuts them
+	// within that time.
+	Recheck time.Duration
+	// TokenTTL is an enrollment token's lifetime (default 1h).
+	TokenTTL time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Defaults of Config.
+const (
+	DefaultHeartbeat = 10 * time.Second
+	DefaultRecheck   = 5 * time.Second
+	DefaultTokenTTL  = time.Hour
+)
+
+// Errors of Do and of a Call. Each is wrapped in an *UnreachableError,
+// which matches upstream.ErrUnreachable, so that a password check with no
+// agent fails as a directory that cannot be reached does (the offline
+// verifier applies).
+var (
+	ErrNoAgent   = errors.New("no agent of the connector is connected")
+	ErrAgentLost = errors.New("the agent's connection was lost before it answered")
+	ErrDeadline  = errors.New("the agent did not answer in time")
+)
+
+// UnreachableError is the failure to get an answer from an agent.
+type UnreachableError struct {
+	Connector string
+	Agent     string // "" with ErrNoAgent
+	Err       error  // ErrNoAgent, ErrAgentLost or ErrDeadline, perhaps with a cause
+}
+
+func (e *UnreachableError) Error() string {
+	s := "connector " + e.Connector
+	if e.Agent != "" {
+		s += ", agent " + e.Agent
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap makes the error match its cause and upstream.ErrUnreachable.
+func (e *UnreachableError) Unwrap() []error { return []error{e.Err, upstream.ErrUnreachable} }
+
+// Hub serves the agents and sends them requests.
+type Hub struct {
+	cfg   Config
+	store state.Agents
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[string][]*conn // by connector
+	calls  map[uint64]*Call
+	nextID atomic.Uint64
+	rr     atomic.Uint64 // round-robin among equally loaded agents
+	// noneSince: when the last agent of a connector left; started: when
+	// the hub was made, for connectors no agent has connected for yet.
+	noneSince map[string]time.Time
+	started   time.Time
+}
+
+// New returns a hub; Run must run for its heartbeats' checks and the
+// periodic revocation check.
+func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
+	if cfg.CA == nil {
+		return nil, errors.New("agent hub: no CA")
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.Recheck <= 0 {
+		cfg.Recheck = DefaultRecheck
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Peers == nil {
+		cfg.Peers = func() []string { return nil }
+	}
+	return &Hub{cfg: cfg, store: store, log: log, conns: map[string][]*conn{}, calls: map[uint64]*Call{},
+		noneSince: map[string]time.Time{}, started: cfg.Now()}, nil
+}
+
+// TLSConfig is the agent listener's TLS configuration: a server
+// certificate from the agent CA for hosts (its chain carries the CA, which
+// enrolling agents check against the fingerprint they were given), and
+// client certificates of the agent CA, asked for but not required, since
+// enrollment comes without one (the other endpoints require it).
+func (h *Hub) TLSConfig(hosts []string) (*tls.Config, error) {
+	cert, err := h.cfg.CA.ServerCertificate(hosts, h.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    h.cfg.CA.Pool(),
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   tls.VersionTLS13,
+	}, nil
+}
+
+// Server returns the agent listener's server; run it with
+// ServeTLS(ln, "", ""). Its handlers of connections last as long as the
+// agents stay: cancel Run's context before Shutdown.
+func (h *Hub) Server(hosts []string) (*http.Server, error) {
+	tc, err := h.TLSConfig(hosts)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Server{Handler: h.Handler(), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}, nil
+}
+
+// Run checks the connected agents against the store every Recheck until
+// ctx ends, then drops every connection.
+func (h *Hub) Run(ctx context.Context) error {
+	t := time.NewTicker(h.cfg.Recheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, c := range h.connected() {
+				c.cut(errors.New("the hub is stopping"))
+			}
+			return nil
+		case <-t.C:
+			h.recheck(ctx)
+		}
+	}
+}
+
+// recheck cuts the connections of agents that are revoked or gone from
+// the store. A store that cannot be read keeps the connections: they were
+// checked when they were made.
+func (h *Hub) recheck(ctx context.Context) {
+	conns := h.connected()
+	if len(conns) == 0 {
+		return
+	}
+	agents, err := h.store.Agents(ctx)
+	if err != nil {
+		h.log.Warn("agent hub: re-checking the connected agents", slog.Any("err", err))
+		return
+	}
+	valid := map[string]string{} // id -> fingerprint
+	for _, a := range agents {
+		if a.Revoked.IsZero() {
+			valid[a.ID] = a.Fingerprint
+		}
+	}
+	for _, c := range conns {
+		if fp, ok := valid[c.agent.ID]; !ok || fp != c.agent.Fingerprint {
+			c.cut(errors.New("the agent was revoked"))
+		}
+	}
+}
+
+func (h *Hub) connected() []*conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*conn
+	for _, cs := range h.conns {
+		out = append(out, cs...)
+	}
+	return out
+}
+
+// Revoke revokes agent id in the store and cuts its connection to this
+// replica at once; other replicas cut theirs at their next recheck.
+func (h *Hub) Revoke(ctx context.Context, id string) error {
+	if err := h.store.RevokeAgent(ctx, id, h.cfg.Now()); err != nil {
+		return fmt.Errorf("revoke agent %s: %w", id, err)
+	}
+	for _, c := range h.connected() {
+		if c.agent.ID == id {
+			c.cut(errors.New("the agent was revoked"))
+		}
+	}
+	h.log.Info("agent revoked", slog.String("agent", id))
+	return nil
+}
+
+// Token is a new enrollment token, shown once.
+type Token struct {
+	Token     string
+	Connector string
+	Expires   time.Time
+	// CASHA256 is the agent CA's fingerprint, which `dirgate agent enroll`
+	// checks the hub's chain against before sending the token.
+	CASHA256 string
+}
+
+// CreateToken creates a one-time enrollment token for connector, valid
+// for TokenTTL (ttl, when positive, instead). Only its hash is stored.
+func (h *Hub) CreateToken(ctx context.Context, connector string, ttl time.Duration) (Token, error) {
+	if ttl <= 0 {
+		ttl = h.cfg.TokenTTL
+	}
+	now := h.cfg.Now()
+	t := Token{Token: rand.Text(), Connector: connector, Expires: now.Add(ttl), CASHA256: h.cfg.CA.Fingerprint()}
+	if err := h.store.PutEnrollToken(ctx, HashToken(t.Token), state.EnrollToken{Connector: connector, Created: now, Expires: t.Expires}); err != nil {
+		return Token{}, fmt.Errorf("create enrollment token: %w", err)
+	}
+	return t, nil
+}
+
+// HashToken is the key an enrollment token is stored under.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// Status is one connected agent as this replica sees it.
+type Status struct {
+	Connector      string
+	ID             string
+	Name           string
+	Version        string
+	Hostname       string
+	Address        string // the agent's address as this replica sees it (perhaps its proxy's)
+	ConnectedSince time.Time
+	LastHeartbeat  time.Time
+	RTT            time.Duration
+	InFlight       int
+	ChecksPerSec   float64
+}
+
+// Agents returns the agents connected to this replica, by connector and ID.
+func (h *Hub) Agents() []Status {
+	var out []Status
+	for _, c := range h.connected() {
+		out = append(out, c.status())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Connector != out[j].Connector {
+			return out[i].Connector < out[j].Connector
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Connected returns how many agents of connector are connected to this
+// replica and, when none is, since when (the last one left, or the hub
+// started): what /readyz compares with agent.max_disconnected.
+func (h *Hub) Connected(connector string) (int, time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.conns[connector])
+	if n > 0 {
+		return n, time.Time{}
+	}
+	if t, ok := h.noneSince[connector]; ok {
+		return 0, t
+	}
+	return 0, h.started
+}
