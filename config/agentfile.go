@@ -100,6 +100,10 @@ func (v *validator) agentFile(f *AgentFile) {
 			v.errorf("connector.type", "%s is read through its cloud API, which the hub reaches itself; an agent serves LDAP directories only (%s)",
 				f.Connector.Type, "ad, domino or openldap")
 		}
+		if v.has("connector.via") {
+			v.errorf("connector.via", "is for the hub's connectors: the agent reaches the directory itself, so give host and the other connection keys here and remove via")
+			f.Connector.Via = ""
+		}
 		v.connector(&f.Connector, "connector")
 	}
 

@@ -37,6 +37,7 @@ func TestAgentFile(t *testing.T) {
 		{"pool size bound", "pool_size: 0\n" + agentConnector, "pool_size: must be from 1 to 64"},
 		{"unknown key", "hubb: https://hub.example:8444\n" + agentConnector, `hubb: unknown key (did you mean "hub"?)`},
 		{"bad log level", "log: {level: loud}\n" + agentConnector, "log.level:"},
+		{"via refused in the agent's own file", agentConnector + "  via: agent\n", "connector.via: is for the hub's connectors"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := ParseAgentFile(name, []byte(tc.yaml))

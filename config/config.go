@@ -93,6 +93,9 @@ type Config struct {
 	// Cluster runs this process as one replica of several sharing a
 	// PostgreSQL database; nil runs it alone.
 	Cluster *Cluster `yaml:"cluster"`
+	// Agent opens the listener sync agents dial out to; nil opens none.
+	// Required by connectors with via: agent.
+	Agent *Agent `yaml:"agent"`
 }
 
 // Cache configures the embedded database.
@@ -202,6 +205,12 @@ type Connector struct {
 	// Type is the directory product: openldap, ad or domino. Required,
 	// because it selects the schema mapping and the defaults below.
 	Type string `yaml:"type"`
+	// Via is "agent" for a directory the hub cannot reach, read and
+	// checked by a sync agent dialing out to the hub (see Agent): host,
+	// encryption, bind account, filters and the other keys that say how
+	// the directory is read are then in the agent's agent.yaml and refused
+	// here. Empty (the default) reaches the directory directly.
+	Via string `yaml:"via"`
 	// Host is the primary server: a host name or IP address, without
 	// scheme or port. Required.
 	Host string `yaml:"host"`

@@ -91,6 +91,7 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	v.onPremConnectors(c)
+	v.agentConnectors(c)
 
 	v.auth(c)
 	if c.OIDC != nil {
@@ -251,9 +252,11 @@ func (v *validator) connector(c *Connector, p string) {
 		typ, _ = dirtype.Lookup(c.Type)
 	}
 
-	if typ != nil && typ.Protocol != dirtype.ProtocolLDAP {
+	switch {
+	case v.via(c, typ, p):
+	case typ != nil && typ.Protocol != dirtype.ProtocolLDAP:
 		v.cloudConnector(c, p)
-	} else {
+	default:
 		v.ldapConnection(c, typ, p)
 	}
 
