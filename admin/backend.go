@@ -58,6 +58,10 @@ type Options struct {
 	// MaxLag makes /readyz fail when Cluster's lag is larger
 	// (cluster.max_lag); zero means DefaultMaxLag.
 	MaxLag time.Duration
+	// Agents shows the sync agents (the Agents page, /api/v1/agents and
+	// its token and revoke endpoints); nil when the hub has no agent
+	// listener.
+	Agents Agents
 	// PublicURL is the console's address as administrators' browsers
 	// reach it (e.g. https://dirgate.example.com:8081), for the admin
 	// consent redirect URI; empty takes it from each request.

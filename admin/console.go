@@ -29,7 +29,8 @@ type flash struct {
 	Error     string
 	Result    *dirsync.Result
 	Report    *testconn.Report
-	Consent   string // "consent": Microsoft's answer in plain words
+	Consent   string       // "consent": Microsoft's answer in plain words
+	Enroll    *EnrollToken // "agents": a new enrollment token, shown once
 }
 
 // page is what every console template receives.
@@ -37,6 +38,7 @@ type page struct {
 	Title   string
 	Nav     string // the active navigation entry
 	Role    string // leader or standby in cluster mode, else empty
+	Agents  bool   // the hub has an agent listener: the Agents page is in the navigation
 	CSRF    string
 	Version string
 	Nonce   string
@@ -62,6 +64,7 @@ func (s *server) consoleRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET /browse", s.page(s.browsePage))
 	m.HandleFunc("GET /lookup", s.page(s.lookupPage))
 	m.HandleFunc("GET /cluster", s.page(s.clusterPage))
+	s.agentRoutes(m)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, http.StatusNotFound, "Page not found", "There is no console page at "+r.URL.Path+".")
 	})
@@ -81,6 +84,7 @@ func securityHeaders(w http.ResponseWriter, nonce string) {
 func (s *server) render(w http.ResponseWriter, status int, name string, p page) {
 	p.Version = s.o.Version
 	p.Role = s.role()
+	p.Agents = s.o.Agents != nil
 	p.Now = s.now()
 	p.Nonce = randomID()[:22]
 	securityHeaders(w, p.Nonce)

@@ -97,6 +97,9 @@ func (s *server) routes() {
 		{"GET", "/api/v1/lookup", s.apiLookup},
 		{"GET", "/api/v1/entries", s.apiEntries},
 		{"GET", "/api/v1/cluster", s.apiCluster},
+		{"GET", "/api/v1/agents", s.requireAgents(s.apiAgents)},
+		{"POST", "/api/v1/agents/tokens", s.requireAgents(s.apiCreateToken)},
+		{"POST", "/api/v1/agents/{id}/revoke", s.requireAgents(s.apiRevoke)},
 	}
 	for _, rt := range routes {
 		api.HandleFunc(rt.method+" "+rt.path, rt.h)

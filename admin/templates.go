@@ -113,7 +113,7 @@ type planPart struct {
 var templates = func() map[string]*template.Template {
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	out := map[string]*template.Template{}
-	for _, name := range []string{"login", "list", "detail", "confirm", "browse", "lookup", "cluster", "error"} {
+	for _, name := range []string{"login", "list", "detail", "confirm", "browse", "lookup", "cluster", "agents", "error"} {
 		out[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 	return out
