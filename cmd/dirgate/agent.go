@@ -42,6 +42,7 @@ It never listens on a port. Enroll it once first with "dirgate agent enroll".`,
 		},
 	}
 	cmd.AddCommand(agentEnrollCmd())
+	cmd.AddCommand(agentAdminCmds()...)
 	return cmd
 }
 
