@@ -140,12 +140,14 @@ func clusterBench(rep *report, cr clusterRun) error {
 	if n, err := r4.metric("dirgate_changelog_snapshot_loads_total"); err != nil || n < 1 {
 		return r4.failed(fmt.Errorf("r4 became ready without a snapshot load (dirgate_changelog_snapshot_loads_total %v, %v)", n, err))
 	}
-	rss4, rssSingle := rssOf(r4.pid()), rssOf(cr.single.pid)
+	rss4, peak4, rssSingle := rssOf(r4.pid()), peakRSSOf(r4.pid()), rssOf(cr.single.pid)
+	rep.notes = append(rep.notes, fmt.Sprintf("cluster: RSS when the new replica became ready: leader %s (peak %s), standbys %s (peak %s) and %s (peak %s)",
+		mib(rssOf(r1.pid())), mib(peakRSSOf(r1.pid())), mib(rssOf(r2.pid())), mib(peakRSSOf(r2.pid())), mib(rssOf(r3.pid())), mib(peakRSSOf(r3.pid()))))
 	r4.stop()
 	rep.add("cluster: a new replica with an empty cache, start to /readyz passing and serving: snapshot of "+usersNote+" vs the leader's full sync",
 		snapshot.Round(time.Millisecond).String(), leaderSync.Round(time.Millisecond).String()+" leader's full sync", ratio(snapshot, leaderSync), "")
-	rep.add("RSS of that new replica once it serves the snapshot vs the single instance at that moment",
-		mib(rss4), mib(rssSingle)+" single instance", fmt.Sprintf("%.2f×", float64(rss4)/float64(max(rssSingle, 1))), "≤ 250 MiB")
+	rep.add("RSS of that new replica once it serves the snapshot (peak while loading it) vs the single instance at that moment",
+		fmt.Sprintf("%s (%s)", mib(rss4), mib(peak4)), mib(rssSingle)+" single instance", fmt.Sprintf("%.2f×", float64(rss4)/float64(max(rssSingle, 1))), "≤ 250 MiB")
 
 	// 4. Searches on a standby vs the single instance.
 	stTarget := r2.target(cr.single.ldap)
@@ -164,7 +166,7 @@ func clusterBench(rep *report, cr clusterRun) error {
 		}
 		rres, sres = append(rres, r), append(sres, s)
 	}
-	r, s := bestCPU(rres), bestCPU(sres)
+	r, s := best(rres), best(sres)
 	rep.add("search by mail, concurrency 8, on a standby of the three-replica cluster vs the single instance: ops/s (p50 / p99)",
 		fmt.Sprintf("%.0f (%s / %s)", r.opsPerSec, r.p50, r.p99), fmt.Sprintf("%.0f (%s / %s) single instance", s.opsPerSec, s.p50, s.p99),
 		fmt.Sprintf("%.2f×", r.opsPerSec/s.opsPerSec), "≈ 1.0×")
@@ -653,17 +655,6 @@ func cpuLoad(t target, pid, conc int, dur time.Duration, users int) (cpuResult, 
 	}
 	ops := res.opsPerSec * dur.Seconds()
 	return cpuResult{loadResult: res, cpuPerOp: time.Duration(float64(cpu1-cpu0) / ops)}, nil
-}
-
-// bestCPU keeps the round with the highest throughput, as best does.
-func bestCPU(rs []cpuResult) cpuResult {
-	b := rs[0]
-	for _, r := range rs[1:] {
-		if r.opsPerSec > b.opsPerSec {
-			b = r
-		}
-	}
-	return b
 }
 
 // clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100 on

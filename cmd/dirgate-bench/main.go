@@ -688,23 +688,31 @@ func measure(conc int, dur time.Duration, setup func(w int) (op func() error, do
 
 // best keeps the round with the highest throughput: on a shared machine the
 // slower rounds measure the neighbours, not the server.
-func best(rs []loadResult) loadResult {
+func best[R interface{ throughput() float64 }](rs []R) R {
 	b := rs[0]
 	for _, r := range rs[1:] {
-		if r.opsPerSec > b.opsPerSec {
+		if r.throughput() > b.throughput() {
 			b = r
 		}
 	}
 	return b
 }
 
-func rssOf(pid int) int64 {
+func (r loadResult) throughput() float64 { return r.opsPerSec }
+
+func rssOf(pid int) int64 { return statusBytes(pid, "VmRSS:") }
+
+// peakRSSOf is the process's peak resident set size.
+func peakRSSOf(pid int) int64 { return statusBytes(pid, "VmHWM:") }
+
+// statusBytes reads a size field of /proc/PID/status; 0 when unknown.
+func statusBytes(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			kb, _ := strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 			return kb << 10
 		}
