@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the integration-test environment needs (idempotent).
 #
-#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | interop | postgres | all
+#   scripts/testenv/install.sh [GROUP...]     GROUP: openldap | samba | chromium | interop | postgres | netns | all
 #
 # Default groups: openldap samba (the upstreams the test environment starts).
 #   openldap : slapd ldap-utils openssl        private slapd instances (scripts/testenv/openldap.sh)
@@ -13,6 +13,8 @@
 #              node and npm on PATH), only when node_modules does not match the committed package-lock.json
 #   postgres : postgresql                      private PostgreSQL instance (scripts/testenv/postgres.sh; Debian's
 #                                              supported version, 15 on bookworm)
+#   netns    : iproute2 nftables               network namespaces and their firewall for the sync-agent tests
+#                                              (scripts/testenv/netns.sh)
 #
 # Only packages that are not installed are installed; if anything is missing, `apt-get update` runs once
 # first. apt/dpkg lock contention (another apt process) is waited for and retried. Package maintainer
@@ -32,7 +34,8 @@ group_samba()    { echo samba-ad-dc samba-ad-provision; }
 group_chromium() { echo chromium chromium-driver fonts-liberation; }
 group_interop()  { echo haproxy python3-ldap3 ldap-utils; }
 group_postgres() { echo postgresql; }
-ALL_GROUPS=(openldap samba chromium interop postgres)
+group_netns()    { echo iproute2 nftables; }
+ALL_GROUPS=(openldap samba chromium interop postgres netns)
 
 RP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/integration/interop/testdata/rp
 
@@ -80,8 +83,8 @@ main() {
   [[ " ${groups[*]} " != *" all "* ]] || groups=("${ALL_GROUPS[@]}")
   for g in "${groups[@]}"; do
     case $g in
-      openldap|samba|chromium|interop|postgres) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
-      -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+      openldap|samba|chromium|interop|postgres|netns) read -r -a p <<<"$(group_"$g")"; pkgs+=("${p[@]}") ;;
+      -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
       *) die "unknown group '$g' (known: ${ALL_GROUPS[*]} all)" ;;
     esac
   done

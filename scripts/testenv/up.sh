@@ -3,7 +3,7 @@
 #
 #   scripts/testenv/up.sh
 #
-# 1. install.sh openldap samba chromium interop postgres   packages, only if missing (no samba with
+# 1. install.sh openldap samba chromium interop postgres netns   packages, only if missing (no samba with
 #                              DIRGATE_SKIP_SAMBA=1)
 # 2. openldap.sh start         instance 1: OL_DIR=/tmp/dirgate-openldap, 127.0.0.1:3389 / ldaps 3636,
 #                              2000 users, 20 groups, variables DIRGATE_OL_*   (OL_* env vars override)
@@ -66,7 +66,7 @@ trap cleanup_on_error EXIT
 
 T0=$(now)
 t=$(now)
-if [[ $SKIP_SAMBA == 1 ]]; then "$HERE/install.sh" openldap chromium interop postgres; else "$HERE/install.sh" openldap samba chromium interop postgres; fi
+if [[ $SKIP_SAMBA == 1 ]]; then "$HERE/install.sh" openldap chromium interop postgres netns; else "$HERE/install.sh" openldap samba chromium interop postgres netns; fi
 T_INSTALL=$(since "$t")
 
 t=$(now)
