@@ -51,13 +51,15 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 	}
 }
 
-// full reads every in-scope entry.
+// full reads every in-scope entry. Entries are stamped with the connector,
+// as the hub's engine stamps a direct source's: the hub refuses a reply
+// holding entries of another connector.
 func (x *executor) full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	if err := acquire(ctx, x.reads); err != nil {
 		return dirsync.Listing{}, err
 	}
 	defer func() { <-x.reads }()
-	return x.source.Full(ctx, emit)
+	return x.source.Full(ctx, func(e *cache.Entry) error { e.Connector = x.conn.Name; return emit(e) })
 }
 
 // changes reads what changed since cursor; known is what the hub caches.
@@ -66,7 +68,12 @@ func (x *executor) changes(ctx context.Context, cursor []byte, known dirsync.Kno
 		return dirsync.ChangeSet{}, err
 	}
 	defer func() { <-x.reads }()
-	return x.source.Changes(ctx, cursor, known, emit)
+	return x.source.Changes(ctx, cursor, known, func(c dirsync.Change) error {
+		if c.Upsert != nil {
+			c.Upsert.Connector = x.conn.Name
+		}
+		return emit(c)
+	})
 }
 
 // check verifies a password with a bind as dn: nil or a typed
