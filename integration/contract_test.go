@@ -205,13 +205,16 @@ func inetOrgPerson(name, mail string, classes ...string) map[string][]string {
 		"cn": {name}, "sn": {name}, "mail": {mail}}
 }
 
-func TestSourceContractOpenLDAP(t *testing.T) {
-	e := loadEnv(t)
-	sourcetest.Run(t, &ldapHarness{
+func TestSourceContractOpenLDAP(t *testing.T) { sourcetest.Run(t, openLDAPHarness(loadEnv(t))) }
+
+// openLDAPHarness is the contract's harness on the test environment's
+// slapd.
+func openLDAPHarness(e env) *ldapHarness {
+	return &ldapHarness{
 		caps: sourcetest.Capabilities{Incremental: true, IncrementalDeletes: true, Rename: true, ContainerRename: true,
 			MemberIntegrity: dirtype.OpenLDAPType.MemberIntegrity},
 		admin:  func(t *testing.T) *ldap.Conn { return adminConn(t, e) },
-		parent: e.Get(t, "DIRGATE_OL_BASE"),
+		parent: e["DIRGATE_OL_BASE"],
 		connector: func(t *testing.T, root string) string {
 			return withRoot(connectorYAML(t, e, "ol", e.Get(t, "DIRGATE_OL_HOST"), ""), "ol", root)
 		},
@@ -219,7 +222,7 @@ func TestSourceContractOpenLDAP(t *testing.T) {
 		group: func(name string, members []string) map[string][]string {
 			return map[string][]string{"objectClass": {"top", "groupOfNames"}, "cn": {name}, "member": members}
 		},
-	})
+	}
 }
 
 // TestSourceContractAD runs the contract with DirSync and with uSNChanged

@@ -87,8 +87,13 @@ type Report struct {
 // tested through its cloud APIs instead (runEntra). It never fails as a whole:
 // each problem is a failed step. Each network operation is bounded by the
 // connector's timeout; cancelling ctx stops the test, and the steps not run
-// are reported as failed or skipped.
+// are reported as failed or skipped. A connector read through a sync agent
+// (via: agent) cannot be tested from here: its report says to use
+// RunAgent, which the hub runs.
 func Run(ctx context.Context, c *config.Connector) *Report {
+	if c.ViaAgent() {
+		return RunAgent(ctx, c, nil)
+	}
 	if c.Type == dirtype.Entra {
 		return runEntra(ctx, c, nil)
 	}
