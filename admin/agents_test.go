@@ -8,12 +8,16 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/chromedp"
 )
 
 // fakeAgents is a hub with three agents of corp and risky: ag-1 connected
@@ -304,5 +308,77 @@ func TestParseTTL(t *testing.T) {
 		if _, err := parseTTL(in); err == nil {
 			t.Errorf("parseTTL(%q) accepted", in)
 		}
+	}
+}
+
+// TestAgentsConsoleInBrowser: an administrator creates an enrollment
+// token, sees it once with the command line, and revokes an agent.
+func TestAgentsConsoleInBrowser(t *testing.T) {
+	ctx := browser(t)
+	fa := newFakeAgents()
+	_, ts := newTestServer(t, newFake(t), Options{Agents: fa})
+	t.Cleanup(func() {
+		if t.Failed() {
+			saveScreenshot(t, ctx, "agents-failure")
+		}
+	})
+	// DIRGATE_SCREENSHOTS_ALL=1 saves the page with a token, to review the layout.
+	shot := chromedp.ActionFunc(func(ctx context.Context) error {
+		if os.Getenv("DIRGATE_SCREENSHOTS_ALL") == "1" {
+			saveScreenshot(t, ctx, "agents")
+		}
+		return nil
+	})
+	var table, result, command, after string
+	var tokens []*cdp.Node
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitVisible(`#token`, chromedp.ByQuery),
+		chromedp.SendKeys(`#token`, testToken, chromedp.ByQuery),
+		chromedp.Click(`#signin`, chromedp.ByQuery),
+		waitText(`#connectors`, "corp"),
+		chromedp.Click(`a[href="/agents"]`, chromedp.ByQuery),
+		waitText(`h1`, "Sync agents"),
+		chromedp.Text(`#agents`, &table, chromedp.ByQuery),
+		chromedp.SetValue(`#token-connector`, "risky", chromedp.ByQuery),
+		chromedp.SendKeys(`#token-ttl`, "2h", chromedp.ByQuery),
+		chromedp.Click(`#create-token`, chromedp.ByQuery),
+		waitText(`#result`, "Enrollment token for risky"),
+		chromedp.Text(`#result`, &result, chromedp.ByQuery),
+		chromedp.Text(`#enroll-command`, &command, chromedp.ByQuery),
+		shot,
+		chromedp.Reload(),
+		waitText(`h1`, "Sync agents"),
+		chromedp.Nodes(`#enroll-token`, &tokens, chromedp.ByQuery, chromedp.AtLeast(0)),
+		chromedp.Click(`#revoke-ag-1`, chromedp.ByQuery),
+		waitText(`#confirm`, "Revoke agent dc-site (ag-1) of corp?"),
+		chromedp.Click(`#confirm-revoke`, chromedp.ByQuery),
+		waitText(`#result`, "Agent ag-1 is revoked"),
+		chromedp.Text(`#agent-ag-1`, &after, chromedp.ByQuery),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Enrolled agents (3)", "dc-site", "Connected", "agent1.corp.test", "Revoked", "Not connected", "12.5"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("agents table: missing %q in %q", want, table)
+		}
+	}
+	for _, want := range []string{"TOKEN1XYZ", "shown only this once", "in 2 hours", "0123456789abcdef"} {
+		if !strings.Contains(result, want) {
+			t.Errorf("token: missing %q in %q", want, result)
+		}
+	}
+	if command != "dirgate agent enroll --hub https://hub.corp.test:8444 --token TOKEN1XYZ --ca-sha256 0123456789abcdef" {
+		t.Errorf("command line %q", command)
+	}
+	if len(tokens) != 0 {
+		t.Error("the token is still shown after a reload")
+	}
+	if !strings.Contains(after, "Revoked") || strings.Contains(after, "Revoke…") {
+		t.Errorf("revoked agent's row: %q", after)
+	}
+	if tokens, revokes := fa.calls(); !slices.Equal(tokens, []string{"risky/2h0m0s"}) || !slices.Equal(revokes, []string{"ag-1"}) {
+		t.Errorf("tokens %v, revokes %v", tokens, revokes)
 	}
 }
