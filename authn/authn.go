@@ -167,6 +167,7 @@ type Authenticator struct {
 	recent      *recent
 	memo        lookupMemo
 	bindTimeout time.Duration
+	agents      AgentChecker // checks of via: agent connectors; nil: none
 
 	// Replaceable in tests.
 	now  func() time.Time
@@ -181,7 +182,7 @@ type Authenticator struct {
 //
 // Of states it keeps the throttle counters and the offline verifiers; the
 // caller opens them (in one process, or shared by a cluster's replicas).
-func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.Logger) (*Authenticator, error) {
+func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.Logger, opts ...Option) (*Authenticator, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -197,6 +198,9 @@ func New(cfg *config.Config, store *cache.Store, states state.Stores, log *slog.
 	}
 	if a.bindTimeout <= 0 {
 		a.bindTimeout = 15 * time.Second
+	}
+	for _, o := range opts {
+		o(a)
 	}
 	now := func() time.Time { return a.now() }
 	th := cfg.Auth.Throttle

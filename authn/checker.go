@@ -27,7 +27,8 @@ type passwordChecker interface {
 	close()
 }
 
-// newChecker returns the password checker of connector c, chosen by its
+// newChecker returns the password checker of connector c: a via: agent
+// connector's checks go to its agents; otherwise it is chosen by its
 // directory type: LDAP types (and a type no registry entry names, which
 // validation refuses) bind; Entra uses the password grant when
 // entra.password_check is on; Google binds to Google Secure LDAP when
@@ -40,6 +41,8 @@ func (a *Authenticator) newChecker(c *config.Connector, poolSize int, now func()
 		return p
 	}
 	switch {
+	case c.ViaAgent():
+		return agentChecker{connector: c.Name, agents: a.agents}, nil
 	case !known || t.Protocol == dirtype.ProtocolLDAP:
 		target, err := upstream.FromConnector(c)
 		if err != nil {
