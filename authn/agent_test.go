@@ -78,7 +78,10 @@ func TestAgentChecks(t *testing.T) {
 		t.Fatalf("no agent, wrong password against the offline verifier: %v", err)
 	}
 
-	f.answer = func(ctx context.Context) (string, error) { <-ctx.Done(); return "", fmt.Errorf("%w: %v", upstream.ErrUnreachable, ctx.Err()) }
+	f.answer = func(ctx context.Context) (string, error) {
+		<-ctx.Done()
+		return "", fmt.Errorf("%w: %v", upstream.ErrUnreachable, ctx.Err())
+	}
 	start := time.Now()
 	_, err := login(agentAuthenticator(t, false, f), "right")
 	if ReasonOf(err) != ReasonUnavailable || !errors.Is(err, upstream.ErrUnreachable) || time.Since(start) > 10*time.Second {
