@@ -57,6 +57,8 @@ type clusterRun struct {
 	rounds   int
 	single   singleServer
 	fullSync time.Duration // the single instance's `dirgate sync` of every user (wall)
+	// fullSyncPeak is that sync's peak RSS.
+	fullSyncPeak int64
 }
 
 // clusterBench adds the cluster rows. Replica r1 starts alone, so that it
@@ -104,8 +106,9 @@ func clusterBench(rep *report, cr clusterRun) error {
 	if err != nil {
 		return err
 	}
-	rep.add("cluster: the leader's first full sync of "+usersNote+", publishing the Base record (its run record) vs the single instance's `dirgate sync` (wall)",
-		leaderSync.Round(time.Millisecond).String(), cr.fullSync.Round(time.Millisecond).String()+" single instance", ratio(leaderSync, cr.fullSync), "")
+	rep.add("cluster: the leader's first full sync of "+usersNote+", publishing the Base record (its run record; the process's peak RSS) vs the single instance's `dirgate sync` (wall; peak RSS)",
+		fmt.Sprintf("%s (%s)", leaderSync.Round(time.Millisecond), mib(peakRSSOf(r1.pid()))),
+		fmt.Sprintf("%s (%s) single instance", cr.fullSync.Round(time.Millisecond), mib(cr.fullSyncPeak)), ratio(leaderSync, cr.fullSync), "")
 	var baseSize int64
 	var baseParts int
 	if err := db.conn.QueryRow(ctx, `SELECT size, parts FROM changelog WHERE base ORDER BY seq DESC LIMIT 1`).Scan(&baseSize, &baseParts); err != nil {
@@ -192,8 +195,8 @@ func clusterBench(rep *report, cr clusterRun) error {
 		if refresh {
 			what = "OIDC token endpoint (refresh grants)"
 		}
-		rep.add(what+", concurrency 4, on a replica (PostgreSQL) vs the single instance (Badger): per s (p50)",
-			fmt.Sprintf("%.0f (%s)", r.opsPerSec, r.p50), fmt.Sprintf("%.0f (%s) single instance", s.opsPerSec, s.p50),
+		rep.add(what+", concurrency 4, on a replica (PostgreSQL) vs the single instance (Badger): per s (p50 / p99)",
+			fmt.Sprintf("%.0f (%s / %s)", r.opsPerSec, r.p50, r.p99), fmt.Sprintf("%.0f (%s / %s) single instance", s.opsPerSec, s.p50, s.p99),
 			fmt.Sprintf("%.2f×", r.opsPerSec/s.opsPerSec), "")
 	}
 	rss2, rssSingle := rssOf(r2.pid()), rssOf(cr.single.pid)

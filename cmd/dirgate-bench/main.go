@@ -116,7 +116,7 @@ func run(envFile, binary, outFile string, dur time.Duration, rounds, cloudN int)
 	rep := &report{}
 	rep.add("measure", "dirgate", "slapd / reference", "ratio", "target")
 	users := 0
-	if wanted("sync") || wanted("search") || wanted("bind") || wanted("oidc") || wanted("cluster") {
+	if wanted("sync") || wanted("search") || wanted("bind") || wanted("oidc") || wanted("cluster") || wanted("agent") {
 		var err error
 		if users, err = runLDAP(rep, envFile, binary, dur, rounds); err != nil {
 			return err
@@ -170,6 +170,7 @@ func runLDAP(rep *report, envFile, binary string, dur time.Duration, rounds int)
 
 	// 1. Full sync vs a raw paged read of the same entries.
 	var syncTimes, rawTimes, stockTimes []time.Duration
+	var syncPeak int64 // the first `dirgate sync`'s peak RSS
 	syncRounds := rounds
 	if !wanted("sync") {
 		syncRounds = 1
@@ -187,6 +188,9 @@ func runLDAP(rep *report, envFile, binary string, dur time.Duration, rounds int)
 			return 0, fmt.Errorf("dirgate sync: %v\n%s%s", err, outb, stderr.String())
 		}
 		syncTimes = append(syncTimes, time.Since(t0))
+		if ru, ok := syncCmd.ProcessState.SysUsage().(*syscall.Rusage); ok && i == 0 {
+			syncPeak = ru.Maxrss << 10 // KiB on Linux
+		}
 		if !wanted("sync") {
 			break
 		}
@@ -351,10 +355,13 @@ func runLDAP(rep *report, envFile, binary string, dur time.Duration, rounds int)
 	// 5. Cluster mode, last: its rounds would change the figures above.
 	if wanted("cluster") {
 		err := clusterBench(rep, clusterRun{setup: setup, binary: binary, work: work, users: users, dur: dur, rounds: rounds,
-			single: singleServer{pid: srv.Process.Pid, ldap: dg, oidc: oidcAddr}, fullSync: ms})
+			single: singleServer{pid: srv.Process.Pid, ldap: dg, oidc: oidcAddr}, fullSync: ms, fullSyncPeak: syncPeak})
 		if err != nil {
 			return 0, fmt.Errorf("cluster: %w", err)
 		}
+	}
+	if err := agentBench(rep, agentRun{setup: setup, binary: binary, work: work, users: users, dur: dur, rounds: rounds}); err != nil {
+		return 0, fmt.Errorf("agent: %w", err)
 	}
 	return users, nil
 }
