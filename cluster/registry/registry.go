@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,10 +25,14 @@ import (
 //go:embed registry.sql
 var tableSQL string
 
+//go:embed agent_url.sql
+var agentURLSQL string
+
 // Migrations returns the registry's migrations (versions 400 to 499, see
 // package schema).
 func Migrations() []migration.Migration {
-	return []migration.Migration{{Version: 400, Name: "0400_cluster_replica.sql", SQL: tableSQL}}
+	return []migration.Migration{{Version: 400, Name: "0400_cluster_replica.sql", SQL: tableSQL},
+		{Version: 401, Name: "0401_cluster_replica_agent_url.sql", SQL: agentURLSQL}}
 }
 
 // DB is what the registry needs; *pgxpool.Pool satisfies it.
@@ -58,6 +64,9 @@ type Config struct {
 	// AdminURL is where the replica's console is reached
 	// (cluster.advertise_admin); may be empty.
 	AdminURL string
+	// AgentURL is where sync agents reach the replica's agent listener
+	// (agent.advertise); empty without one.
+	AgentURL string
 	// Version is the release the replica runs.
 	Version string
 	// Interval paces the heartbeats. Default DefaultInterval.
@@ -76,6 +85,9 @@ type Registry struct {
 	db  DB
 	cfg Config
 	log *slog.Logger
+
+	mu    sync.Mutex
+	peers []string // agent URLs of the live replicas, as of the last beat
 }
 
 // New checks cfg and returns the registry of this replica on db; the
@@ -97,9 +109,9 @@ func New(db DB, cfg Config) (*Registry, error) {
 // beatSQL upserts the replica's row on the database clock. started is
 // kept while the same process beats and reset when another process (a
 // restart) takes the name over.
-const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader)
-VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7)
-ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, admin_url = excluded.admin_url, version = excluded.version,
+const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader, agent_url)
+VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7, $8)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, admin_url = excluded.admin_url, version = excluded.version, agent_url = excluded.agent_url,
 	started = CASE WHEN r.holder = excluded.holder THEN r.started ELSE excluded.started END,
 	seen = excluded.seen, position = excluded.position, position_at = excluded.position_at, leader = excluded.leader`
 
@@ -120,14 +132,41 @@ func (r *Registry) Beat(ctx context.Context) error {
 		atArg = &at
 	}
 	if _, err := r.db.Exec(ctx, beatSQL, r.cfg.Name, r.cfg.Holder, r.cfg.AdminURL, r.cfg.Version,
-		int64(seq), atArg, leader); err != nil {
+		int64(seq), atArg, leader, r.cfg.AgentURL); err != nil {
 		return fmt.Errorf("registry: heartbeat: %w", err)
 	}
 	if _, err := r.db.Exec(ctx, `DELETE FROM cluster_replica WHERE seen < clock_timestamp() - $1 * interval '1 second'`,
 		forgetAfter.Seconds()); err != nil {
 		return fmt.Errorf("registry: forget old replicas: %w", err)
 	}
+	return r.readPeers(ctx)
+}
+
+// readPeers reads the agent URLs of the replicas that beat within
+// DefaultGoneAfter.
+func (r *Registry) readPeers(ctx context.Context) error {
+	rows, err := r.db.Query(ctx, `SELECT agent_url FROM cluster_replica
+WHERE agent_url <> '' AND seen >= clock_timestamp() - $1 * interval '1 millisecond' ORDER BY name`, DefaultGoneAfter.Milliseconds())
+	if err != nil {
+		return fmt.Errorf("registry: read the agent URLs: %w", err)
+	}
+	urls, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("registry: read the agent URLs: %w", err)
+	}
+	r.mu.Lock()
+	r.peers = urls
+	r.mu.Unlock()
 	return nil
+}
+
+// Peers returns the agent URLs of the live replicas as of the last
+// heartbeat (this one's included once it beat): what the hub sends agents
+// in Welcome, so that each keeps a connection to every replica.
+func (r *Registry) Peers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.peers)
 }
 
 // Run beats every Interval until ctx ends, then returns nil. A failed beat
