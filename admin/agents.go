@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -18,9 +19,13 @@ type Agents interface {
 	// List returns every enrolled agent, revoked ones included, each with
 	// its connection to this replica if it has one.
 	List(ctx context.Context) ([]AgentStatus, error)
+	// Connectors names the connectors read through agents (via: agent):
+	// the ones enrollment tokens are for.
+	Connectors() []string
 	// CreateToken makes a one-time enrollment token for connector, valid
-	// for ttl (zero: the hub's default). An unknown connector, or one that
-	// is not served by agents, fails with ErrUnknownConnector (wrapped).
+	// for ttl (zero: the hub's default). An unknown connector fails with
+	// ErrUnknownConnector (wrapped), one not read through agents with
+	// ErrNotViaAgent.
 	CreateToken(ctx context.Context, connector string, ttl time.Duration) (*EnrollToken, error)
 	// Revoke revokes agent id in the store and cuts its connection; an
 	// unknown id fails with ErrUnknownAgent (wrapped). Revoking a revoked
@@ -28,9 +33,14 @@ type Agents interface {
 	Revoke(ctx context.Context, id string) error
 }
 
-// ErrUnknownAgent is returned (wrapped) by Agents.Revoke for an ID that
-// was never enrolled; the API answers 404.
-var ErrUnknownAgent = errors.New("no such agent")
+// Errors of Agents, which the API answers with 404 and 400.
+var (
+	// ErrUnknownAgent: Revoke of an ID that was never enrolled.
+	ErrUnknownAgent = errors.New("no such agent")
+	// ErrNotViaAgent: CreateToken for a connector whose directory the
+	// hub reads itself.
+	ErrNotViaAgent = errors.New("the connector is not read through sync agents (via: agent)")
+)
 
 // AgentStatus is an enrolled agent and, while it is connected to this
 // replica, its connection. In a cluster an agent connected to another
@@ -101,8 +111,11 @@ const agentsOff = "the agent listener is off: the configuration has no agent sec
 
 // agentStatus maps an error of Agents to an HTTP status.
 func agentStatus(err error) int {
-	if errors.Is(err, ErrUnknownAgent) {
+	switch {
+	case errors.Is(err, ErrUnknownAgent):
 		return http.StatusNotFound
+	case errors.Is(err, ErrNotViaAgent):
+		return http.StatusBadRequest
 	}
 	return statusOf(err)
 }
@@ -227,7 +240,7 @@ func (s *server) agentRoutes(m *http.ServeMux) {
 // agentsData is what the Agents page shows.
 type agentsData struct {
 	Agents     []AgentStatus
-	Connectors []string // for the token form
+	Connectors []string // read through agents: the token form's choice
 	// Confirm is the agent whose revocation the page asks to confirm
 	// (?revoke=ID).
 	Confirm *AgentStatus
@@ -272,12 +285,7 @@ func (s *server) agentsPage(w http.ResponseWriter, r *http.Request, sess *sessio
 			d.Error = "No agent " + id + " is enrolled."
 		}
 	}
-	if sts, err := s.b.Status(r.Context()); err == nil {
-		for _, st := range sts {
-			d.Connectors = append(d.Connectors, st.Name)
-		}
-		sort.Strings(d.Connectors)
-	}
+	d.Connectors = slices.Sorted(slices.Values(s.o.Agents.Connectors()))
 	s.render(w, http.StatusOK, "agents", page{Title: "Sync agents", Nav: "agents", CSRF: sess.csrf, Data: d})
 }
 

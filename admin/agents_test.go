@@ -29,9 +29,6 @@ type fakeAgents struct {
 	revokes []string
 }
 
-// The connectors the fake hub makes tokens for.
-var agentConnectors = []string{"corp", "risky"}
-
 func newFakeAgents() *fakeAgents {
 	return &fakeAgents{agents: []AgentStatus{
 		{ID: "ag-3", Connector: "corp", Name: "old", Fingerprint: "cc", Enrolled: t0.Add(-72 * time.Hour), Revoked: t0.Add(-time.Hour)},
@@ -43,6 +40,8 @@ func newFakeAgents() *fakeAgents {
 	}}
 }
 
+func (f *fakeAgents) Connectors() []string { return []string{"risky", "corp"} }
+
 func (f *fakeAgents) List(context.Context) ([]AgentStatus, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -50,7 +49,10 @@ func (f *fakeAgents) List(context.Context) ([]AgentStatus, error) {
 }
 
 func (f *fakeAgents) CreateToken(_ context.Context, connector string, ttl time.Duration) (*EnrollToken, error) {
-	if !slices.Contains(agentConnectors, connector) {
+	switch {
+	case connector == "busy":
+		return nil, fmt.Errorf("%w: %q", ErrNotViaAgent, connector)
+	case !slices.Contains(f.Connectors(), connector):
 		return nil, fmt.Errorf("%w: %q", ErrUnknownConnector, connector)
 	}
 	f.mu.Lock()
@@ -103,6 +105,7 @@ func TestAPIAgents(t *testing.T) {
 		{"revoke without agents", off.URL, "POST", "/api/v1/agents/ag-1/revoke", testToken, "", 404, agentsOff},
 		{"token for no connector", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{}`, 400, "name the connector"},
 		{"token for an unknown connector", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{"connector":"nope"}`, 404, "no such connector"},
+		{"token for a direct connector", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{"connector":"busy"}`, 400, "via: agent"},
 		{"token too short", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{"connector":"corp","ttl":"5s"}`, 400, "from 1m0s to 7 days"},
 		{"token too long", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{"connector":"corp","ttl":"200h"}`, 400, "from 1m0s to 7 days"},
 		{"token ttl not a duration", ts.URL, "POST", "/api/v1/agents/tokens", testToken, `{"connector":"corp","ttl":"1 hour"}`, 400, "such as 1h"},
@@ -234,7 +237,7 @@ func TestConsoleAgents(t *testing.T) {
 		t.Fatalf("agents page: %d", code)
 	}
 	for _, want := range []string{`href="/agents" aria-current="page"`, "dc-site", "agent1.corp.test", "192.0.2.7:50122", "4 ms", "12.5",
-		"Revoked", "Not connected", `id="revoke-ag-1"`, `<option value="corp">`, `<option value="risky">`} {
+		"Revoked", "Not connected", `id="revoke-ag-1"`, `<option value="corp">corp</option><option value="risky">`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("agents page lacks %q", want)
 		}

@@ -73,8 +73,10 @@ func newHubFixture(t *testing.T) *hubFixture {
 	const token = "test-admin-token-0123456789"
 	t.Setenv("DIRGATE_TEST_ADMIN_TOKEN", token)
 	y := fmt.Sprintf("cache: {dir: %s}\nldap: {listen: \"127.0.0.1:0\"}\nadmin: {listen: %q, token_env: DIRGATE_TEST_ADMIN_TOKEN}\n"+
-		"connectors: [{name: corp, type: openldap, host: 127.0.0.1, port: 9, encryption: none, root_dn: \"dc=corp,dc=example\"}]\n",
-		filepath.Join(dir, "cache"), ln.Addr().String())
+		"agent: {listen: \"127.0.0.1:0\", server_names: [127.0.0.1], ca_dir: %s}\nconnectors:\n"+
+		"- {name: corp, type: openldap, via: agent, root_dn: \"dc=corp,dc=example\"}\n"+
+		"- {name: direct, type: openldap, host: 127.0.0.1, port: 9, encryption: none, root_dn: \"dc=direct,dc=example\"}\n",
+		filepath.Join(dir, "cache"), ln.Addr().String(), filepath.Join(dir, "ca"))
 	p := filepath.Join(dir, "dirgate.yaml")
 	if err := os.WriteFile(p, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -184,6 +186,7 @@ func TestAgentAdminCLI(t *testing.T) {
 		want string
 	}{
 		{[]string{"token", "create", "--connector", "nope"}, `no such connector: "nope" (admin API 404)`},
+		{[]string{"token", "create", "--connector", "direct"}, `not read through sync agents (via: agent): "direct" (admin API 400)`},
 		{[]string{"token", "create", "--connector", "corp", "--ttl", "10s"}, "ttl \"10s\": give a duration from 1m0s"},
 		{[]string{"token", "create"}, `required flag(s) "connector" not set`},
 		{[]string{"revoke", "ag-none"}, `no such agent: "ag-none" (admin API 404)`},
@@ -238,21 +241,5 @@ func TestAgentAdminCLI(t *testing.T) {
 	}
 	if out, err = f.agentCLI("list"); err != nil || !strings.Contains(out, "revoked 20") {
 		t.Fatalf("agent list after revoking: %v\n%s", err, out)
-	}
-}
-
-func TestAgentURL(t *testing.T) {
-	host, _ := os.Hostname()
-	for listen, want := range map[string]string{
-		"hub.example.com:8444": "https://hub.example.com:8444",
-		"10.0.0.5:8444":        "https://10.0.0.5:8444",
-		"[::1]:8444":           "https://[::1]:8444",
-		":8444":                "https://" + net.JoinHostPort(host, "8444"),
-		"0.0.0.0:8444":         "https://" + net.JoinHostPort(host, "8444"),
-		"[::]:8444":            "https://" + net.JoinHostPort(host, "8444"),
-	} {
-		if got := agentURL(listen); got != want {
-			t.Errorf("agentURL(%q) = %q, want %q", listen, got, want)
-		}
 	}
 }

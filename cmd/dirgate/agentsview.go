@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -28,27 +26,13 @@ type agentsView struct {
 }
 
 // newAgentsView returns the admin view of the hub h, whose agent listener
-// agents reach at hubURL; nil, and no Agents page, without a hub.
+// agents reach at hubURL (agent.advertise); nil, and no Agents page,
+// without a hub.
 func newAgentsView(h *hub.Hub, store state.Agents, cfg func() *config.Config, hubURL string) admin.Agents {
 	if h == nil {
 		return nil
 	}
 	return &agentsView{hub: h, store: store, cfg: cfg, url: hubURL}
-}
-
-// agentURL is the agent listener's URL for the enrollment command line:
-// the listen address, with this machine's name when it names no host.
-func agentURL(listen string) string {
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "https://" + listen
-	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		if name, err := os.Hostname(); err == nil {
-			host = name
-		}
-	}
-	return "https://" + net.JoinHostPort(host, port)
 }
 
 func (v *agentsView) List(ctx context.Context) ([]admin.AgentStatus, error) {
@@ -86,9 +70,23 @@ func reconnects(connector, id string) int {
 	return max(int(m.GetCounter().GetValue())-1, 0)
 }
 
+func (v *agentsView) Connectors() []string {
+	var out []string
+	for _, c := range v.cfg().Connectors {
+		if c.ViaAgent() {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
 func (v *agentsView) CreateToken(ctx context.Context, connector string, ttl time.Duration) (*admin.EnrollToken, error) {
-	if _, ok := v.cfg().Connector(connector); !ok {
+	c, ok := v.cfg().Connector(connector)
+	switch {
+	case !ok:
 		return nil, fmt.Errorf("%w: %q", admin.ErrUnknownConnector, connector)
+	case !c.ViaAgent():
+		return nil, fmt.Errorf("%w: %q", admin.ErrNotViaAgent, connector)
 	}
 	t, err := v.hub.CreateToken(ctx, connector, ttl)
 	if err != nil {
