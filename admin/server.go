@@ -166,6 +166,13 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 	})
 }
 
+// AgentReadiness is implemented by a Backend whose connectors may be read
+// through sync agents: AgentReady is false, with the reason, when the
+// connector has had no agent for too long (agent.max_disconnected).
+type AgentReadiness interface {
+	AgentReady(connector string, now time.Time) (bool, string)
+}
+
 // readiness is the /readyz verdict for one connector.
 type readiness struct {
 	Connector   string     `json:"connector"`
@@ -208,6 +215,11 @@ func (s *server) ready(ctx context.Context) (bool, []readiness, error) {
 				if st.LastRun != nil && st.LastRun.Error != "" {
 					r.Reason += "; last run failed: " + st.LastRun.Error
 				}
+			}
+		}
+		if ar, ok := s.b.(AgentReadiness); ok && r.Ready {
+			if r.Ready, r.Reason = ar.AgentReady(st.Name, now); !r.Ready {
+				r.Reason = "needs a sync agent: " + r.Reason
 			}
 		}
 		all = all && r.Ready

@@ -14,6 +14,7 @@ import (
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/agentsource"
 	"github.com/dirgate/dirgate/testconn"
 )
 
@@ -24,6 +25,7 @@ type adminBackend struct {
 	history state.Sync // run history
 	cfg     func() *config.Config
 	cluster *clusterView // nil without a cluster section
+	agents  *agentHub    // nil without an agent section
 }
 
 // clusterView is a replica's cluster mode as the admin server shows it
@@ -74,7 +76,19 @@ func (b *adminBackend) TestConnection(ctx context.Context, name string) (*testco
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", dirsync.ErrUnknownConnector, name)
 	}
+	if c.ViaAgent() && b.agents != nil {
+		return testconn.RunAgent(ctx, c, agentsource.Tester{Hub: b.agents.hub}), nil
+	}
 	return testconn.Run(ctx, c), nil
+}
+
+// AgentReady is the agent rule of /readyz (admin.AgentReadiness).
+func (b *adminBackend) AgentReady(name string, now time.Time) (bool, string) {
+	c, ok := b.cfg().Connector(name)
+	if !ok {
+		return true, ""
+	}
+	return b.agents.ready(c, now)
 }
 
 func (b *adminBackend) Runs(ctx context.Context, name string, limit int) ([]state.Run, error) {
@@ -90,6 +104,9 @@ func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Serv
 		Version: version, Metrics: metrics.Handler(), EntraApps: entraApps(cfg), PublicURL: cfg.Admin.PublicURL}
 	if b.cluster != nil { // not a nil *clusterView in the interface
 		o.Cluster, o.MaxLag = b.cluster, cfg.Cluster.MaxLag.Std()
+	}
+	if b.agents != nil {
+		o.Agents = newAgentsView(b.agents.hub, b.agents.store, b.cfg, cfg.Agent.Advertise)
 	}
 	h := admin.New(b, o)
 	srv, err := httpServer(h, cfg.Admin.TLS)

@@ -44,6 +44,10 @@ type replica struct {
 	queue  *syncreq.Queue
 	clog   *changelog.Log
 	reg    *registry.Registry
+	// agentURL is this replica's agent listener as agents reach it
+	// (agent.advertise), "" without one.
+	agentURL string
+	agents   state.Agents // the enrolled sync agents, in the database
 
 	// Set by run.
 	store *cache.Store
@@ -87,6 +91,9 @@ func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *
 		}
 	}
 	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, holder: holderID(c.ReplicaName)}
+	if cfg.Agent != nil {
+		r.agentURL = cfg.Agent.Advertise
+	}
 	if r.lease, err = lease.New(pool, lease.Config{Name: leaseName, Holder: r.holder, TTL: c.LeaseTTL.Std(), Logger: log}); err != nil {
 		return nil, err
 	}
@@ -123,6 +130,7 @@ func (r *replica) states(log *slog.Logger) (state.Stores, error) {
 		return state.Stores{}, fmt.Errorf("cluster: %w", err)
 	}
 	st := pg.Stores()
+	r.agents = pg
 	st.Throttle = state.NewFallback(st.Throttle, state.NewMemoryThrottle(cache.MaxThrottleKeys), log)
 	return st, nil
 }
@@ -132,7 +140,7 @@ func (r *replica) states(log *slog.Logger) (state.Stores, error) {
 // go to the leader.
 func (r *replica) prepare(eng *dirsync.Engine, sched *dirsync.Scheduler, store *cache.Store) (err error) {
 	r.store, r.sched = store, sched
-	r.reg, err = registry.New(r.pool, registry.Config{Name: r.cfg.ReplicaName, Holder: r.holder, AdminURL: r.cfg.AdvertiseAdmin,
+	r.reg, err = registry.New(r.pool, registry.Config{Name: r.cfg.ReplicaName, Holder: r.holder, AdminURL: r.cfg.AdvertiseAdmin, AgentURL: r.agentURL,
 		Version: version, Position: store.Position, Leader: r.isLeader, Logger: r.log})
 	if err != nil {
 		return err
@@ -140,6 +148,15 @@ func (r *replica) prepare(eng *dirsync.Engine, sched *dirsync.Scheduler, store *
 	eng.RecordStarts()
 	sched.SetForward(r.queue.Do)
 	return nil
+}
+
+// peers returns the agent URLs of the live replicas (Welcome's peers);
+// nil before the registry's first heartbeat.
+func (r *replica) peers() []string {
+	if r.reg == nil {
+		return nil
+	}
+	return r.reg.Peers()
 }
 
 func (r *replica) isLeader() bool {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dirgate/dirgate/agent/hub"
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
@@ -24,6 +25,7 @@ import (
 	"github.com/dirgate/dirgate/proxy"
 	"github.com/dirgate/dirgate/state"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/agentsource"
 	"github.com/dirgate/dirgate/sync/sources"
 )
 
@@ -104,6 +106,7 @@ type server struct {
 	admin    *http.Server   // nil without an admin section
 	sched    *dirsync.Scheduler
 	replica  *replica                      // nil without a cluster section
+	agents   *agentHub                     // nil without an agent section
 	live     atomic.Pointer[config.Config] // the configuration in force
 
 	// Set by start.
@@ -147,7 +150,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 			return nil, err
 		}
 	}
-	first, err := authn.New(cfg, store, s.states, log)
+	if s.agents, err = s.openAgents(cfg, log); err != nil {
+		return nil, err
+	}
+	first, err := authn.New(cfg, store, s.states, log, s.authOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +180,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	eng := dirsync.New(store, s.states, log)
-	if s.sched, err = dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.New(c, log) }, log); err != nil {
+	if s.sched, err = dirsync.NewScheduler(cfg, eng, store, func(c *config.Connector) (dirsync.Source, error) { return sources.NewWithHub(c, s.hub(), log) }, log); err != nil {
 		return nil, err
 	}
 	if s.replica != nil {
@@ -183,7 +189,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	if cfg.Admin != nil {
-		b := &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load}
+		b := &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load, agents: s.agents}
 		if s.replica != nil {
 			b.cluster = s.replica.view()
 		}
@@ -192,6 +198,34 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	return s, nil
+}
+
+// openAgents opens the agent listener (nil without an agent section): its
+// agents are kept in the cache alone, or in a cluster in PostgreSQL, where
+// every replica sees them, and Welcome lists the live replicas' agent URLs
+// from the registry, so that each agent connects to every replica and the
+// sync leader, whichever it is, has the agents of every connector.
+func (s *server) openAgents(cfg *config.Config, log *slog.Logger) (*agentHub, error) {
+	if s.replica == nil {
+		return openAgentHub(cfg, s.store, "", nil, log)
+	}
+	return openAgentHub(cfg, s.replica.agents, cfg.Cluster.ReplicaName, s.replica.peers, log)
+}
+
+// hub is the agent hub, nil without one.
+func (s *server) hub() *hub.Hub {
+	if s.agents == nil {
+		return nil
+	}
+	return s.agents.hub
+}
+
+// authOptions send the checks of via: agent connectors to the hub.
+func (s *server) authOptions() []authn.Option {
+	if s.agents == nil {
+		return nil
+	}
+	return []authn.Option{authn.WithAgents(agentsource.Checker{Hub: s.agents.hub})}
 }
 
 // openStates opens the state stores of a single process: the ones kept in
@@ -207,7 +241,15 @@ func (s *server) start(ctx context.Context, ready func()) error {
 	if err != nil {
 		return err
 	}
-	s.errc = make(chan error, len(lns))
+	s.errc = make(chan error, len(lns)+1)
+	if s.agents != nil {
+		if err := s.agents.start(ctx, s.errc, s.log); err != nil {
+			for _, l := range lns {
+				l.ln.Close()
+			}
+			return err
+		}
+	}
 	for _, l := range lns {
 		if l.admin {
 			s.log.Info("admin listening", "addr", l.ln.Addr().String())
@@ -271,6 +313,11 @@ func (s *server) stop() {
 	<-s.schedDone
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if s.agents != nil {
+		if serr := s.agents.shutdown(sctx); serr != nil {
+			s.log.Warn("agent listener shutdown", "err", serr)
+		}
+	}
 	if serr := s.ldap.Shutdown(sctx); serr != nil {
 		s.log.Warn("shutdown", "err", serr)
 	}
@@ -363,7 +410,7 @@ func (s *server) reload() *config.Config {
 	// The new authenticator keeps the process's stores: a reload must not
 	// lift the lockouts an attacker has earned, and a shared store would
 	// keep them anyway.
-	next, err := authn.New(cfg, s.store, s.states, log)
+	next, err := authn.New(cfg, s.store, s.states, log, s.authOptions()...)
 	if err != nil {
 		log.Error("SIGHUP: configuration not reloaded", "err", err)
 		return nil

@@ -5,18 +5,20 @@
 // It sits above every source package, which config, authn and the other
 // readers of dirtype must not import; that is why the table of openers is
 // kept apart from the table of facts. It is also where another way of
-// reaching the same type (through the agent) will choose its opener.
+// reaching the same type, through a sync agent (via: agent), is chosen.
 package sources
 
 import (
 	"fmt"
 	"log/slog"
 
+	"github.com/dirgate/dirgate/agent/hub"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/google"
 	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/agentsource"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
 
@@ -36,8 +38,19 @@ func openLDAP(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {
 	return ldapsource.New(c, log)
 }
 
-// New returns the source of the connector's upstream.
+// New returns the source of the connector's upstream. A via: agent
+// connector's is read through agents, which a process without the hub's
+// agent listener cannot reach: NewWithHub gives it the hub.
 func New(c *config.Connector, log *slog.Logger) (dirsync.Source, error) {
+	return NewWithHub(c, nil, log)
+}
+
+// NewWithHub is New in the process that runs the hub's agent listener h
+// (nil: none).
+func NewWithHub(c *config.Connector, h *hub.Hub, log *slog.Logger) (dirsync.Source, error) {
+	if c.ViaAgent() {
+		return agentsource.New(h, c)
+	}
 	open, ok := openers[c.Type]
 	if !ok {
 		return nil, fmt.Errorf("connector %s: type %q is not supported by this build", c.Name, c.Type)
