@@ -1,0 +1,280 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// The agent measure (issue 18): the same slapd read and checked by a
+// direct connector and by a via: agent connector, side by side, with a
+// fresh `dirgate serve` for each (the hub with its agent on loopback).
+
+// agentRun is what the agent measure needs from the OpenLDAP measures.
+type agentRun struct {
+	setup  *ldapSetup
+	binary string
+	work   string
+	users  int
+	dur    time.Duration
+	rounds int
+}
+
+// agentBench adds the agent rows: full sync from an empty cache and full
+// re-reads, and binds by email, each through the agent and directly.
+func agentBench(rep *report, a agentRun) error {
+	if !wanted("agent") {
+		return nil
+	}
+	dir := filepath.Join(a.work, "agent")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	var procs []*replica
+	defer func() {
+		for _, p := range procs {
+			p.stop()
+		}
+	}()
+	start := func(name, cfg, admin string, args ...string) (*replica, error) {
+		r, err := startBenchProc(a.binary, filepath.Join(dir, name), cfg, admin, args...)
+		if r != nil {
+			procs = append(procs, r)
+		}
+		return r, err
+	}
+	directAddrs, err := freeAddrs(filepath.Join(dir, "direct", "cache"))
+	if err != nil {
+		return err
+	}
+	direct, err := start("direct", a.setup.config(directAddrs), directAddrs.admin, "serve")
+	if err != nil {
+		return err
+	}
+	hubAddrs, err := freeAddrs(filepath.Join(dir, "hub", "cache"))
+	if err != nil {
+		return err
+	}
+	agentPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	hub, err := start("hub", a.hubConfig(hubAddrs, dir, agentPort), hubAddrs.admin, "serve")
+	if err != nil {
+		return err
+	}
+	agentCfg, err := a.enrollAgent(hub, filepath.Join(dir, "agent1"), agentPort)
+	if err != nil {
+		return err
+	}
+	agentProc, err := start("agent1", "", "", "agent", "-c", agentCfg)
+	if err != nil {
+		return err
+	}
+	if err := waitUntil(60*time.Second, "the agent connects", func() error { return agentConnected(hub) }); err != nil {
+		return agentProc.failed(err)
+	}
+
+	// Full syncs, alternating: the first fills empty caches, the others
+	// read everything again and find it unchanged.
+	var viaFill, directFill time.Duration
+	var viaRe, directRe []time.Duration
+	for i := range max(a.rounds, 2) {
+		d, err := timedFullSync(direct)
+		if err != nil {
+			return fmt.Errorf("direct full sync: %w", err)
+		}
+		v, err := timedFullSync(hub)
+		if err != nil {
+			return fmt.Errorf("full sync through the agent: %w", err)
+		}
+		if i == 0 {
+			directFill, viaFill = d, v
+			continue
+		}
+		directRe, viaRe = append(directRe, d), append(viaRe, v)
+	}
+	rep.add(fmt.Sprintf("agent: full sync of %d users into an empty cache, through the agent vs a direct connector (wall)", a.users),
+		viaFill.Round(time.Millisecond).String(), directFill.Round(time.Millisecond).String()+" direct", ratio(viaFill, directFill), "≤ 1.2×")
+	mv, md := median(viaRe), median(directRe)
+	rep.add(fmt.Sprintf("agent: full re-read of %d unchanged users, through the agent vs direct (median of %d)", a.users, len(viaRe)),
+		mv.Round(time.Millisecond).String(), md.Round(time.Millisecond).String()+" direct", ratio(mv, md), "≤ 1.2×")
+
+	// Binds by email, pass-through, concurrency 8, alternating rounds.
+	e := a.setup.e
+	viaT := target{url: "ldap://" + hubAddrs.ldap, dn: svcDN, pw: svcPW, base: e["BASE"]}
+	dirT := target{url: "ldap://" + directAddrs.ldap, dn: svcDN, pw: svcPW, base: e["BASE"]}
+	var vres, dres []loadResult
+	for range a.rounds {
+		v, err := load(viaT, 8, a.dur, a.users, bindEmailOp(e["USER_PW"]))
+		if err != nil {
+			return fmt.Errorf("binds through the agent: %w", err)
+		}
+		d, err := load(dirT, 8, a.dur, a.users, bindEmailOp(e["USER_PW"]))
+		if err != nil {
+			return fmt.Errorf("direct binds: %w", err)
+		}
+		vres, dres = append(vres, v), append(dres, d)
+	}
+	v, d := best(vres), best(dres)
+	rep.add("agent: bind by email through the agent vs a direct connector, concurrency 8: ops/s (p50 / p99)",
+		fmt.Sprintf("%.0f (%s / %s)", v.opsPerSec, v.p50, v.p99), fmt.Sprintf("%.0f (%s / %s) direct", d.opsPerSec, d.p50, d.p99),
+		fmt.Sprintf("%.2f×", v.opsPerSec/d.opsPerSec), "")
+	rep.notes = append(rep.notes, "agent: hub, agent and slapd on loopback of one machine (2 cores shared by slapd, both servers and the load); the agent's pool_size is the default 16")
+	return nil
+}
+
+// freeAddrs picks loopback ports for a server with its cache in cacheDir.
+func freeAddrs(cacheDir string) (serverAddrs, error) {
+	var ports [3]string
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return serverAddrs{}, err
+		}
+		ports[i] = "127.0.0.1:" + p
+	}
+	return serverAddrs{cache: cacheDir, ldap: ports[0], oidc: ports[1], admin: ports[2]}, nil
+}
+
+// hubConfig is the hub's configuration: the bench connector read through
+// an agent on the agent listener at agentPort.
+func (a agentRun) hubConfig(addrs serverAddrs, dir, agentPort string) string {
+	return fmt.Sprintf(`cache: {dir: %s}
+ldap: {listen: %q, size_limit: 1000000, max_page_size: 5000}
+service_accounts: [{dn: %q, password_hash: %q}]
+connectors:
+  - name: bench
+    type: openldap
+    via: agent
+    root_dn: %q
+log: {level: warn}
+admin: {listen: %q, token_env: DIRGATE_BENCH_ADMIN_TOKEN}
+agent: {listen: "127.0.0.1:%s", ca_dir: %s, server_names: [127.0.0.1]}
+`, addrs.cache, addrs.ldap, svcDN, a.setup.svcHash, a.setup.e["BASE"], addrs.admin, agentPort, filepath.Join(dir, "agent-ca"))
+}
+
+// enrollAgent writes an agent's agent.yaml in dir, gets a token from the
+// hub's admin API and enrolls the agent; it returns the file's path.
+func (a agentRun) enrollAgent(hub *replica, dir, agentPort string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	e := a.setup.e
+	cfg := fmt.Sprintf(`hub: https://127.0.0.1:%s
+state_dir: %s
+name: bench-agent
+log: {level: warn}
+connector:
+  name: bench
+  type: openldap
+  host: %s
+  port: %s
+  encryption: none
+  bind_dn: %q
+  bind_password_env: DIRGATE_BENCH_SYNC_PW
+  root_dn: %q
+  page_size: 1000
+  timeout: 60s
+`, agentPort, filepath.Join(dir, "state"), e["HOST"], e["PORT"], e["SYNC_DN"], e["BASE"])
+	path := filepath.Join(dir, "agent.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return "", err
+	}
+	code, out, err := hub.adminBody("POST", "/api/v1/agents/tokens", strings.NewReader(`{"connector":"bench"}`))
+	if err != nil || code != http.StatusCreated {
+		return "", fmt.Errorf("create an enrollment token: %v %d %s", err, code, out)
+	}
+	var tok struct {
+		Token    string `json:"token"`
+		CASHA256 string `json:"ca_sha256"`
+	}
+	if err := json.Unmarshal(out, &tok); err != nil {
+		return "", err
+	}
+	if out, err := exec.Command(a.binary, "agent", "enroll", "-c", path, "--token", tok.Token, "--ca-sha256", tok.CASHA256).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("dirgate agent enroll: %v\n%s", err, out)
+	}
+	return path, nil
+}
+
+// agentConnected reports whether an agent is connected to the hub.
+func agentConnected(hub *replica) error {
+	code, out, err := hub.admin("GET", "/api/v1/agents")
+	if err != nil || code != http.StatusOK {
+		return fmt.Errorf("list agents: %v %d %s", err, code, out)
+	}
+	var v struct {
+		Agents []struct {
+			Connected bool `json:"connected"`
+		} `json:"agents"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		return err
+	}
+	for _, a := range v.Agents {
+		if a.Connected {
+			return nil
+		}
+	}
+	return fmt.Errorf("no agent connected: %s", out)
+}
+
+// timedFullSync runs a full sync of the bench connector through the
+// server's admin API and returns its wall time.
+func timedFullSync(r *replica) (time.Duration, error) {
+	t0 := time.Now()
+	code, out, err := r.adminBody("POST", "/api/v1/connectors/bench/sync", strings.NewReader(`{"mode":"full"}`))
+	if err != nil || code != http.StatusOK {
+		return 0, fmt.Errorf("%s: sync: %v %d %s", r.name, err, code, out)
+	}
+	return time.Since(t0), nil
+}
+
+// startBenchProc starts `dirgate ARGS` with its log in dir (and, when cfg
+// is not empty, `-c` a dirgate.yaml written there); a server, whose admin
+// listener is admin, is waited for until that answers.
+func startBenchProc(binary, dir, cfg, admin string, args ...string) (*replica, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	r := &replica{name: filepath.Base(dir), logPath: filepath.Join(dir, "dirgate.log"), done: make(chan struct{})}
+	r.addrs.admin = admin
+	if cfg != "" {
+		path := filepath.Join(dir, "dirgate.yaml")
+		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "-c", path)
+	}
+	logf, err := os.Create(r.logPath)
+	if err != nil {
+		return nil, err
+	}
+	r.cmd = exec.Command(binary, args...)
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	go func() { _ = r.cmd.Wait(); logf.Close(); close(r.done) }()
+	if r.addrs.admin == "" {
+		return r, nil
+	}
+	err = waitUntil(60*time.Second, r.name+" answers on its admin listener", func() error {
+		code, _, err := r.admin("GET", "/healthz")
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("/healthz: %d", code)
+		}
+		return err
+	})
+	if err != nil {
+		return r, r.failed(err)
+	}
+	return r, nil
+}
