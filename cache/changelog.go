@@ -27,6 +27,14 @@ type Record struct {
 	// directly, so a cache that misses a record (a local commit that
 	// failed after its publish) cannot publish over the gap.
 	After uint64
+	// Log is the identity of the change log the record is in (not
+	// encoded). The cache hands the publisher the identity of the log its
+	// position is in ("" for a cache that never took part); the publisher
+	// refuses another log's and sets it to its own on success. A follower
+	// sets it on the records it applies. The cache stores it with the
+	// position, so that a position is never read against another log (a
+	// database restored from a backup, or replaced).
+	Log string
 }
 
 // Publisher hands the cache's commits to the other replicas. The cache
@@ -59,8 +67,11 @@ func (s *Store) SetPublisher(p Publisher) {
 // replay is a record a replica applies: its sequence number and the time
 // the leader committed it, stored as the position with the change.
 type replay struct {
-	seq uint64
-	at  time.Time
+	seq  uint64
+	at   time.Time
+	log  string // the log's identity, "" to keep the stored one
+	conn string
+	base bool
 }
 
 // errApplied means a replayed record is not newer than the position: it
@@ -69,44 +80,120 @@ var errApplied = errors.New("cache: change-log record already applied")
 
 func positionKey() []byte { return metaKey("changelog", "position") }
 
+// waitingKey marks a connector whose state a follower cannot trust until a
+// Base record of it arrives (see ApplyRecord and ResetLog).
+func waitingKey(conn string) []byte { return metaKey("changelog", "waiting", conn) }
+
+var waitingMark = []byte{1}
+
 // Position returns the sequence number of the last change-log record this
 // cache applied or published, and the time the leader committed it; 0 for
 // a cache that never took part in a cluster.
 func (s *Store) Position() (seq uint64, at time.Time, err error) {
-	err = s.db.View(func(txn *badger.Txn) error {
-		seq, at, err = readPosition(txn)
-		return err
-	})
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("cache: read change-log position: %w", err)
-	}
-	return seq, at, nil
-}
-
-func readPosition(txn *badger.Txn) (uint64, time.Time, error) {
-	item, err := txn.Get(positionKey())
-	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, time.Time{}, nil
-	}
-	if err != nil {
-		return 0, time.Time{}, err
-	}
-	var seq uint64
-	var at time.Time
-	err = item.Value(func(v []byte) error {
-		if len(v) != 16 {
-			return errCorrupt
-		}
-		seq = binary.BigEndian.Uint64(v)
-		at = time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()
-		return nil
-	})
+	_, seq, at, err = s.LogPosition()
 	return seq, at, err
 }
 
-func setPosition(txn *badger.Txn, seq uint64, at time.Time) error {
-	v := binary.BigEndian.AppendUint64(nil, seq)
-	return txn.Set(positionKey(), binary.BigEndian.AppendUint64(v, uint64(at.UnixNano())))
+// LogPosition is Position with the identity of the log it is a position
+// in: "" for a cache that never took part in a cluster, or whose position
+// an older release stored.
+func (s *Store) LogPosition() (log string, seq uint64, at time.Time, err error) {
+	err = s.db.View(func(txn *badger.Txn) error {
+		p, err := readPosition(txn)
+		log, seq, at = p.log, p.seq, p.at
+		return err
+	})
+	if err != nil {
+		return "", 0, time.Time{}, fmt.Errorf("cache: read change-log position: %w", err)
+	}
+	return log, seq, at, nil
+}
+
+// position is what positionKey holds: seq and at (16 bytes), then the
+// log's identity.
+type position struct {
+	seq uint64
+	at  time.Time
+	log string
+}
+
+func readPosition(txn *badger.Txn) (position, error) {
+	var p position
+	item, err := txn.Get(positionKey())
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	err = item.Value(func(v []byte) error {
+		if len(v) < 16 {
+			return errCorrupt
+		}
+		p.seq = binary.BigEndian.Uint64(v)
+		p.at = time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))).UTC()
+		p.log = string(v[16:])
+		return nil
+	})
+	return p, err
+}
+
+func setPosition(txn *badger.Txn, p position) error {
+	v := binary.BigEndian.AppendUint64(nil, p.seq)
+	v = binary.BigEndian.AppendUint64(v, uint64(p.at.UnixNano()))
+	return txn.Set(positionKey(), append(v, p.log...))
+}
+
+// ResetLog makes the cache follow the log identified by log. With reset,
+// the cache's position belongs to another history (another database, or
+// one restored from a backup): the position becomes 0, so the follower
+// loads the log's snapshot, and every served connector waits for a Base
+// record of it (its state, from the other history, takes no delta); it is
+// served meanwhile. Without reset the position is kept and only named (a
+// cache that never took part, or whose position an older release stored).
+func (s *Store) ResetLog(log string, reset bool) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	err := s.db.Update(func(txn *badger.Txn) error {
+		p, err := readPosition(txn)
+		if err != nil {
+			return err
+		}
+		if reset {
+			p = position{}
+			for _, c := range s.served.Load().conns {
+				if err := txn.Set(waitingKey(c), waitingMark); err != nil {
+					return err
+				}
+			}
+		}
+		p.log = log
+		return setPosition(txn, p)
+	})
+	if err != nil {
+		return fmt.Errorf("cache: reset the change-log position: %w", err)
+	}
+	return nil
+}
+
+// Waiting returns the connectors whose state waits for a Base record:
+// their deltas were skipped (see ApplyRecord), so the cache is not caught
+// up with the log whatever its position.
+func (s *Store) Waiting() ([]string, error) {
+	var out []string
+	prefix := waitingKey("")
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: read the connectors waiting for a change-log base: %w", err)
+	}
+	return out, nil
 }
 
 // stamp ends every commit inside its local transaction, after the change
@@ -114,43 +201,61 @@ func setPosition(txn *badger.Txn, seq uint64, at time.Time) error {
 // than the position and becomes it (errApplied otherwise). Otherwise, with
 // a publisher set, the record that build describes is published and its
 // sequence number becomes the position; without one nothing happens, and
-// build is not called.
+// build is not called. A Base record ends its connector's wait for one.
 func (s *Store) stamp(ctx context.Context, txn *badger.Txn, rep *replay, build func() (*Record, error)) error {
+	box := s.publisher.Load()
+	if rep == nil && box == nil {
+		return nil
+	}
+	pos, err := readPosition(txn)
+	if err != nil {
+		return err
+	}
 	if rep != nil {
-		pos, _, err := readPosition(txn)
-		if err != nil {
-			return err
-		}
-		if rep.seq <= pos {
+		if rep.seq <= pos.seq {
 			return errApplied
 		}
-		return setPosition(txn, rep.seq, rep.at)
-	}
-	box := s.publisher.Load()
-	if box == nil {
-		return nil
+		if rep.base {
+			if err := txn.Delete(waitingKey(rep.conn)); err != nil {
+				return err
+			}
+		}
+		next := position{seq: rep.seq, at: rep.at, log: rep.log}
+		if next.log == "" {
+			next.log = pos.log
+		}
+		return setPosition(txn, next)
 	}
 	r, err := build()
 	if err != nil {
 		return err
 	}
-	if r.After, _, err = readPosition(txn); err != nil {
-		return err
-	}
+	r.After, r.Log = pos.seq, pos.log
 	r.Time = time.Now().UTC()
 	seq, err := box.p.Publish(ctx, r)
 	if err != nil {
 		return fmt.Errorf("publish change of %s: %w", r.Connector, err)
 	}
-	return setPosition(txn, seq, r.Time)
+	if r.Base {
+		if err := txn.Delete(waitingKey(r.Connector)); err != nil {
+			return err
+		}
+	}
+	return setPosition(txn, position{seq: seq, at: r.Time, log: r.Log})
 }
 
 // ApplyRecord applies a record published by the leader as sequence number
 // seq, through the same code as the leader's commit (indexes, membership
 // links and the on-premises duplicate hiding are derived here), storing seq
-// as the position in the same transaction: a replica that crashes resumes
-// after the last record it committed. A record not newer than Position is
-// skipped, so applying one twice is harmless. Nothing is published.
+// (and r.Log, when set) as the position in the same transaction: a replica
+// that crashes resumes after the last record it committed. A record not
+// newer than Position is skipped, so applying one twice is harmless.
+// Nothing is published.
+//
+// A record other than a Base for a connector this cache has no state of,
+// or whose state waits for a Base (see ResetLog), cannot apply: it is
+// skipped (its seq becomes the position) and the connector waits for its
+// next Base record (Waiting) with a warning logged.
 func (s *Store) ApplyRecord(ctx context.Context, r *Record, seq uint64) error {
 	pos, _, err := s.Position()
 	if err != nil {
@@ -159,15 +264,26 @@ func (s *Store) ApplyRecord(ctx context.Context, r *Record, seq uint64) error {
 	if seq <= pos {
 		return nil
 	}
-	rep := &replay{seq: seq, at: r.Time}
+	rep := &replay{seq: seq, at: r.Time, log: r.Log, conn: r.Connector, base: r.Base}
+	var waiting []byte
+	if !r.Base {
+		if waiting, err = s.value(waitingKey(r.Connector)); err != nil {
+			return fmt.Errorf("cache: apply change-log record %d: %w", seq, err)
+		}
+	}
 	switch {
 	case r.Base:
 		err = s.applyBase(ctx, r, rep)
+	case waiting != nil:
+		err = s.skip(r, rep)
 	case len(r.Entries) == 0 && len(r.Deletes) == 0:
 		err = s.saveCursor(ctx, r.Connector, r.Cursor, r.Run, rep)
 	default:
 		d := &Delta{Upserts: r.Entries, Deletes: r.Deletes}
 		_, err = s.applyDelta(ctx, r.Connector, d, r.Cursor, r.Run, false, rep)
+		if errors.Is(err, ErrNoGeneration) {
+			err = s.skip(r, rep)
+		}
 	}
 	if errors.Is(err, errApplied) {
 		return nil
@@ -176,6 +292,21 @@ func (s *Store) ApplyRecord(ctx context.Context, r *Record, seq uint64) error {
 		return fmt.Errorf("cache: apply change-log record %d: %w", seq, err)
 	}
 	return nil
+}
+
+// skip takes rep's seq as the position without applying r, and marks r's
+// connector as waiting for a Base record.
+func (s *Store) skip(r *Record, rep *replay) error {
+	s.log.Warn("change-log record for a connector without a trusted state skipped; it waits for its next whole state",
+		"connector", r.Connector, "seq", rep.seq)
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(waitingKey(r.Connector), waitingMark); err != nil {
+			return err
+		}
+		return s.stamp(context.Background(), txn, rep, nil)
+	})
 }
 
 func (s *Store) applyBase(ctx context.Context, r *Record, rep *replay) error {
