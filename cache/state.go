@@ -24,6 +24,7 @@ const (
 	keysName     = "signing"
 	verifierKind = "offline-verifier" // name: connector \x00 id; empty means none
 	engineKind   = "engine"           // name: connector
+	planKind     = "held-plan"        // name: connector
 )
 
 // stateMu serialises the read-check-write operations of the state stores
@@ -84,6 +85,13 @@ func (s *Store) value(key []byte) ([]byte, error) {
 func (s *Store) setMeta(kind, name string, v []byte) error {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(metaKey("x", kind, name), v) }); err != nil {
 		return fmt.Errorf("cache: write %s: %w", kind, err)
+	}
+	return nil
+}
+
+func (s *Store) deleteMeta(kind, name string) error {
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Delete(metaKey("x", kind, name)) }); err != nil {
+		return fmt.Errorf("cache: delete %s: %w", kind, err)
 	}
 	return nil
 }
@@ -275,11 +283,7 @@ func (st *stateStore) PutVerifier(_ context.Context, connector, id string, v sta
 
 // DeleteVerifier implements state.Verifiers.
 func (st *stateStore) DeleteVerifier(_ context.Context, connector, id string) error {
-	key := metaKey("x", verifierKind, verifierName(connector, id))
-	if err := st.s.db.Update(func(txn *badger.Txn) error { return txn.Delete(key) }); err != nil {
-		return fmt.Errorf("cache: delete %s: %w", verifierKind, err)
-	}
-	return nil
+	return st.s.deleteMeta(verifierKind, verifierName(connector, id))
 }
 
 // DeleteAllVerifiers implements state.Verifiers.
@@ -316,4 +320,17 @@ func (st *stateStore) RecordRun(_ context.Context, r *state.Run) error { return 
 // Runs implements state.Sync.
 func (st *stateStore) Runs(ctx context.Context, conn string, limit int) ([]state.Run, error) {
 	return st.s.Runs(ctx, conn, limit)
+}
+
+// HeldPlan implements state.Sync.
+func (st *stateStore) HeldPlan(_ context.Context, conn string) ([]byte, error) {
+	return st.s.getMeta(planKind, conn)
+}
+
+// HoldPlan implements state.Sync.
+func (st *stateStore) HoldPlan(_ context.Context, conn string, plan []byte) error {
+	if plan == nil {
+		return st.s.deleteMeta(planKind, conn)
+	}
+	return st.s.setMeta(planKind, conn, plan)
 }

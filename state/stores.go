@@ -96,4 +96,9 @@ type Sync interface {
 	RecordRun(ctx context.Context, r *Run) error
 	// Runs returns up to limit most recent runs of conn, newest first.
 	Runs(ctx context.Context, conn string, limit int) ([]Run, error)
+	// HeldPlan returns the plan of conn's last blocked run, held for the
+	// admin's review (encoded by the sync engine), nil when none.
+	HeldPlan(ctx context.Context, conn string) ([]byte, error)
+	// HoldPlan stores conn's held plan, replacing any; nil drops it.
+	HoldPlan(ctx context.Context, conn string, plan []byte) error
 }

@@ -2,6 +2,7 @@ package dirsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,14 +43,12 @@ type Scheduler struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu       sync.Mutex
-	cfg      *config.Config
-	scheds   map[string]*schedule.Schedule
-	nextInc  map[string]time.Time
-	blocked  map[string]*Result
-	running  map[string]bool
-	lastGood map[string]time.Time
-	counts   map[string][2]int // users, groups; refreshed after runs
+	mu      sync.Mutex
+	cfg     *config.Config
+	scheds  map[string]*schedule.Schedule
+	nextInc map[string]time.Time
+	running map[string]bool
+	counts  map[string][2]int // users, groups; refreshed after runs
 	// countsAt is the cache's change-log position the counts are of: a
 	// replica's cache also changes by the records it applies.
 	countsAt uint64
@@ -61,7 +60,8 @@ type Scheduler struct {
 
 // SetForward sends every on-demand run (SyncNow) to f instead of running
 // it here; nil runs them here again. Scheduled runs are unaffected: they
-// run here while Run runs.
+// run here while Run or Lead runs. Where a run runs, its blocked plan is
+// held (state.Sync), for every replica to show.
 func (s *Scheduler) SetForward(f Forward) {
 	s.mu.Lock()
 	s.forward = f
@@ -71,7 +71,7 @@ func (s *Scheduler) SetForward(f Forward) {
 // NewScheduler prepares the schedules of cfg's connectors.
 func NewScheduler(cfg *config.Config, eng *Engine, store *cache.Store, sources SourceFactory, log *slog.Logger) (*Scheduler, error) {
 	s := &Scheduler{eng: eng, store: store, sources: sources, log: log, now: time.Now,
-		blocked: map[string]*Result{}, running: map[string]bool{}, lastGood: map[string]time.Time{}, counts: map[string][2]int{},
+		running: map[string]bool{}, counts: map[string][2]int{},
 		runsDone: map[string]int{}, wake: make(chan struct{}, 1)}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
@@ -125,9 +125,7 @@ func (s *Scheduler) SyncNow(ctx context.Context, name string, o Options) (*Resul
 		return nil, fmt.Errorf("%w: %q", ErrUnknownConnector, name)
 	}
 	res, err := fwd(ctx, name, o)
-	s.mu.Lock()
-	s.note(name, o, res, err)
-	s.mu.Unlock()
+	s.ended(name)
 	return res, err
 }
 
@@ -147,33 +145,70 @@ func (s *Scheduler) RunHere(ctx context.Context, name string, o Options) (*Resul
 	res, err := s.eng.Run(ctx, c, src, o)
 	s.mu.Lock()
 	delete(s.running, name)
-	s.note(name, o, res, err)
 	s.mu.Unlock()
+	s.ended(name)
+	s.hold(context.WithoutCancel(ctx), name, o, res, err)
 	return res, err
 }
 
-// note keeps what Status and Blocked show of a run that ended; s.mu is
-// held.
-func (s *Scheduler) note(name string, o Options, res *Result, err error) {
+// ended drops the counts a run that ended may have changed.
+func (s *Scheduler) ended(name string) {
+	s.mu.Lock()
 	s.runsDone[name]++
 	delete(s.counts, name)
+	s.mu.Unlock()
+}
+
+// hold keeps the plan of a run that ran here for review when the safety
+// rules blocked it, and drops the held plan when a later run succeeded.
+// The plan is kept in the shared sync state, under the fence ctx may
+// carry: any replica shows it, and approving it works after a failover.
+func (s *Scheduler) hold(ctx context.Context, name string, o Options, res *Result, err error) {
 	var blocked *BlockedError
+	var plan []byte
 	switch {
-	case errors.As(err, &blocked):
-		s.blocked[name] = res
+	case errors.As(err, &blocked) && res != nil:
+		var merr error
+		if plan, merr = json.Marshal(res); merr != nil {
+			s.log.Error("encode a blocked plan", "connector", name, "err", merr)
+			return
+		}
 	case err == nil && !o.DryRun && res != nil:
-		delete(s.blocked, name)
-		s.lastGood[name] = res.End
+	default:
+		return
+	}
+	if err := s.eng.state.HoldPlan(ctx, name, plan); err != nil {
+		s.log.Error("store the plan held for review", "connector", name, "err", err)
 	}
 }
 
+// heldPlan reads the plan held for review of connector name.
+func (s *Scheduler) heldPlan(ctx context.Context, name string) (*Result, bool, error) {
+	b, err := s.eng.state.HeldPlan(ctx, name)
+	if err != nil || b == nil {
+		return nil, false, err
+	}
+	res := new(Result)
+	if err := json.Unmarshal(b, res); err != nil {
+		return nil, false, fmt.Errorf("held plan of %s: %w", name, err)
+	}
+	return res, true, nil
+}
+
+// heldPlanTimeout bounds Blocked's read of the shared state.
+const heldPlanTimeout = 10 * time.Second
+
 // Blocked returns the plan of the connector's last blocked run, until a
-// later run succeeds.
+// later run succeeds, wherever it ran; false also when it cannot be read
+// (logged).
 func (s *Scheduler) Blocked(name string) (*Result, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, ok := s.blocked[name]
-	return r, ok
+	ctx, cancel := context.WithTimeout(context.Background(), heldPlanTimeout)
+	defer cancel()
+	res, ok, err := s.heldPlan(ctx, name)
+	if err != nil {
+		s.log.Error("read the plan held for review", "connector", name, "err", err)
+	}
+	return res, ok
 }
 
 // Run schedules until ctx ends, then waits for runs in progress.
@@ -307,7 +342,10 @@ func (s *Scheduler) start(ctx context.Context, name, trigger string) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_, err := s.SyncNow(ctx, name, Options{Trigger: trigger})
+		// Here, never forwarded: the scheduler runs on the leader alone,
+		// and a queued request would be claimed again by the next leader,
+		// which also redoes the scheduled run itself (catchUp).
+		_, err := s.RunHere(ctx, name, Options{Trigger: trigger})
 		if errors.Is(err, ErrRunning) {
 			s.log.Info("scheduled sync skipped: a run is in progress", "connector", name, "trigger", trigger)
 		}
@@ -374,8 +412,11 @@ func (s *Scheduler) Status(ctx context.Context) ([]ConnectorStatus, error) {
 		st.Users, st.Groups = n[0], n[1]
 		s.mu.Lock()
 		st.Running = s.running[c.Name] || inProgress
-		pending, blocked := s.blocked[c.Name]
 		s.mu.Unlock()
+		pending, blocked, err := s.heldPlan(ctx, c.Name)
+		if err != nil {
+			return nil, err
+		}
 		if blocked && pending != nil {
 			st.Blocked = pending.Blocked
 			if st.Blocked == "" {

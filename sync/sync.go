@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cluster/changelog"
+	"github.com/dirgate/dirgate/cluster/lease"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/state"
@@ -129,12 +131,13 @@ func scopeOf(c *config.Connector) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func (e *Engine) loadState(conn string) (state.Engine, error) {
-	return e.state.EngineState(context.Background(), conn)
-}
-
-func (e *Engine) saveState(conn string, st state.Engine) error {
-	return e.state.SaveEngineState(context.Background(), conn, st)
+// notUpstreams tells whether err refused a run's commit for a reason of
+// the cluster's, not of the upstream: this replica no longer leads
+// (lease.ErrFenced), or its cache lacks records of the change log
+// (changelog.ErrBehind; it catches up). Such a run is not the connector's
+// failure: it must not pause the next run's deletions.
+func notUpstreams(err error) bool {
+	return errors.Is(err, lease.ErrFenced) || errors.Is(err, changelog.ErrBehind)
 }
 
 // Run syncs connector c from src.
@@ -144,7 +147,7 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	}
 	defer e.running.Delete(c.Name)
 	res := &Result{Run: cache.Run{Connector: c.Name, Start: e.now().UTC(), Trigger: o.Trigger, DryRun: o.DryRun}}
-	st, err := e.loadState(c.Name)
+	st, err := e.state.EngineState(ctx, c.Name)
 	if err != nil {
 		return res, fmt.Errorf("sync %s: read state: %w", c.Name, err)
 	}
@@ -187,7 +190,9 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	case err != nil:
 		res.Error = err.Error()
 	}
-	e.finish(c, o, st, res, committed, err)
+	// The run's records are written even when ctx was cancelled (the run
+	// was stopped), under the fence ctx may carry (lease.WithFence).
+	e.finish(context.WithoutCancel(ctx), c, o, st, res, committed, err)
 	return res, err
 }
 
@@ -195,8 +200,10 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 // updates the connector state. A run that committed was recorded in the
 // cache transaction that committed it, with its cursor; one that committed
 // nothing goes to the sync state store, and so does every run whose start
-// was recorded there (RecordStarts), replacing that record.
-func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
+// was recorded there (RecordStarts), replacing that record. A fenced run
+// writes nothing: the replica no longer leads, and its successor already
+// recorded the run's start as aborted and owns the connector's state.
+func (e *Engine) finish(ctx context.Context, c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
 	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
 		"duration", res.Duration.Round(time.Millisecond).String(), "host", res.Host)
@@ -206,8 +213,11 @@ func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Re
 		log.Info("sync finished")
 	}
 	e.observe(c.Name, res, err)
+	if errors.Is(err, lease.ErrFenced) {
+		return
+	}
 	if !committed || e.recordStarts {
-		if rerr := e.state.RecordRun(context.Background(), &res.Run); rerr != nil {
+		if rerr := e.state.RecordRun(ctx, &res.Run); rerr != nil {
 			e.log.Error("could not record sync run", "connector", c.Name, "err", rerr)
 		}
 	}
@@ -217,7 +227,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Re
 	var blocked *BlockedError
 	switch {
 	case errors.As(err, &blocked):
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), notUpstreams(err):
 	case err != nil:
 		st.NeedFull, st.LastError = true, err.Error()
 	default:
@@ -228,7 +238,7 @@ func (e *Engine) finish(c *config.Connector, o Options, st state.Engine, res *Re
 			st.Scope = scopeOf(c)
 		}
 	}
-	if serr := e.saveState(c.Name, st); serr != nil {
+	if serr := e.state.SaveEngineState(ctx, c.Name, st); serr != nil {
 		e.log.Error("could not save sync state", "connector", c.Name, "err", serr)
 	}
 }

@@ -58,3 +58,18 @@ func (f Fence) Do(ctx context.Context, db DB, fn func(pgx.Tx) error) error {
 		return fn(tx)
 	})
 }
+
+type fenceKey struct{}
+
+// WithFence returns ctx carrying f: the shared stores run the writes made
+// under it in f.Do, so work that outlives its term (a paused ex-leader's
+// run) cannot write once a successor leads.
+func WithFence(ctx context.Context, f Fence) context.Context {
+	return context.WithValue(ctx, fenceKey{}, f)
+}
+
+// FenceFrom returns the fence ctx carries, if any (see WithFence).
+func FenceFrom(ctx context.Context) (Fence, bool) {
+	f, ok := ctx.Value(fenceKey{}).(Fence)
+	return f, ok
+}

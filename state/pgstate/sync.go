@@ -8,8 +8,26 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/dirgate/dirgate/cluster/lease"
 	"github.com/dirgate/dirgate/state"
 )
+
+// syncExec runs a write of the sync state. When ctx carries a leader
+// term's fence (lease.WithFence) the write runs in the fence's
+// transaction: a paused ex-leader's run, resumed after a successor took
+// over, must not overwrite the successor's engine state, history or held
+// plans; it gets lease.ErrFenced.
+func (s *Store) syncExec(ctx context.Context, op, sql string, args ...any) error {
+	f, ok := lease.FenceFrom(ctx)
+	if !ok {
+		_, err := s.exec(ctx, op, sql, args...)
+		return err
+	}
+	return wrap(op, f.Do(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, sql, args...)
+		return err
+	}))
+}
 
 // EngineState implements state.Sync.
 func (s *Store) EngineState(ctx context.Context, conn string) (state.Engine, error) {
@@ -24,11 +42,10 @@ func (s *Store) EngineState(ctx context.Context, conn string) (state.Engine, err
 
 // SaveEngineState implements state.Sync.
 func (s *Store) SaveEngineState(ctx context.Context, conn string, e state.Engine) error {
-	_, err := s.exec(ctx, "store engine state of "+conn, `INSERT INTO sync_engine (connector, last_full, need_full, last_error, scope)
+	return s.syncExec(ctx, "store engine state of "+conn, `INSERT INTO sync_engine (connector, last_full, need_full, last_error, scope)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (connector) DO UPDATE SET last_full = EXCLUDED.last_full,
 		need_full = EXCLUDED.need_full, last_error = EXCLUDED.last_error, scope = EXCLUDED.scope`,
 		conn, e.LastFull, e.NeedFull, e.LastError, e.Scope)
-	return err
 }
 
 // Cursor implements state.Sync.
@@ -48,9 +65,8 @@ func (s *Store) RecordRun(ctx context.Context, r *state.Run) error {
 	if err != nil {
 		return fmt.Errorf("pgstate: encode run: %w", err)
 	}
-	_, err = s.exec(ctx, "record run of "+r.Connector, `INSERT INTO sync_run (connector, start, run) VALUES ($1, $2, $3)
+	return s.syncExec(ctx, "record run of "+r.Connector, `INSERT INTO sync_run (connector, start, run) VALUES ($1, $2, $3)
 		ON CONFLICT (connector, start) DO UPDATE SET run = EXCLUDED.run`, r.Connector, r.Start, b)
-	return err
 }
 
 // Runs implements state.Sync.
@@ -71,4 +87,23 @@ func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]state.Run, 
 		return r, nil
 	})
 	return out, wrap("read runs of "+conn, err)
+}
+
+// HeldPlan implements state.Sync.
+func (s *Store) HeldPlan(ctx context.Context, conn string) ([]byte, error) {
+	var p []byte
+	err := s.pool.QueryRow(ctx, `SELECT plan FROM sync_plan WHERE connector = $1`, conn).Scan(&p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	return p, wrap("read held plan of "+conn, err)
+}
+
+// HoldPlan implements state.Sync.
+func (s *Store) HoldPlan(ctx context.Context, conn string, plan []byte) error {
+	if plan == nil {
+		return s.syncExec(ctx, "drop held plan of "+conn, `DELETE FROM sync_plan WHERE connector = $1`, conn)
+	}
+	return s.syncExec(ctx, "hold plan of "+conn, `INSERT INTO sync_plan (connector, plan) VALUES ($1, $2)
+		ON CONFLICT (connector) DO UPDATE SET plan = EXCLUDED.plan`, conn, plan)
 }

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) state.Stores) {
 	t.Run("KeysPublishedOnce", func(t *testing.T) { keysPublished(t, open(t).Keys) })
 	t.Run("Verifiers", func(t *testing.T) { verifiers(t, open(t).Verifiers) })
 	t.Run("Sync", func(t *testing.T) { syncState(t, open(t).Sync) })
+	t.Run("HeldPlans", func(t *testing.T) { heldPlans(t, open(t).Sync) })
 	t.Run("ThrottleCounts", func(t *testing.T) { throttleCounts(t, open(t).Throttle) })
 	t.Run("ThrottleReservations", func(t *testing.T) { throttleReservations(t, open(t).Throttle) })
 	t.Run("SignInRequests", func(t *testing.T) { signInRequests(t, open(t).SignIns) })
