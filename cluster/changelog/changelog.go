@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/dirgate/dirgate/cluster/schema/migration"
+	"github.com/dirgate/dirgate/metrics"
 )
 
 //go:embed migrations/*.sql
@@ -64,6 +65,10 @@ type Options struct {
 	// PruneGrace is how long a record superseded by a later Base is kept,
 	// for followers reading it (default 10 minutes).
 	PruneGrace time.Duration
+	// Timeout bounds every call to PostgreSQL (default 30s): a publish
+	// runs under the cache's write lock, which a database that stopped
+	// answering must not hold for the minutes TCP takes to give up.
+	Timeout time.Duration
 }
 
 // Log is the change log in one PostgreSQL schema (the pool's search path).
@@ -75,11 +80,12 @@ type Log struct {
 	enc     *zstd.Encoder
 	dec     *zstd.Decoder
 
-	// What Lag is computed from, as of the last successful head read.
-	mu        sync.Mutex
-	seen      time.Time     // when the head was last read
-	lagAtSeen time.Duration // the lag then
-	following int           // running Follow calls
+	// What Lag is computed from (times on the local monotonic clock).
+	mu         sync.Mutex
+	atHead     bool      // whether the cache was at the head when last checked
+	lastAtHead time.Time // when it was last found at the head (or New)
+	lastCheck  time.Time // when the head was last read
+	following  int       // running Follow calls
 }
 
 // New returns the change log on pool.
@@ -99,6 +105,9 @@ func New(pool *pgxpool.Pool, o Options) (*Log, error) {
 	if o.PruneGrace <= 0 {
 		o.PruneGrace = 10 * time.Minute
 	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
 	if err != nil {
 		return nil, fmt.Errorf("changelog: %w", err)
@@ -107,33 +116,84 @@ func New(pool *pgxpool.Pool, o Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("changelog: %w", err)
 	}
-	return &Log{pool: pool, log: o.Logger, opt: o, channel: channel, enc: enc, dec: dec, seen: time.Now()}, nil
+	now := time.Now()
+	return &Log{pool: pool, log: o.Logger, opt: o, channel: channel, enc: enc, dec: dec, lastAtHead: now, lastCheck: now}, nil
+}
+
+// bound limits one call to PostgreSQL to the Timeout option.
+func (l *Log) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, l.opt.Timeout)
+}
+
+// head is the log's head row: the newest sequence number given out, the
+// time its record was committed (0 and the Unix epoch for an empty log)
+// and the log's identity.
+type head struct {
+	seq uint64
+	at  time.Time
+	log string
+}
+
+func (l *Log) head(ctx context.Context) (head, error) {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	var h head
+	var seq int64
+	err := l.pool.QueryRow(ctx, `SELECT seq, at, log_id FROM changelog_head WHERE id = 1`).Scan(&seq, &h.at, &h.log)
+	if err != nil {
+		return head{}, fmt.Errorf("changelog: read head: %w", err)
+	}
+	h.seq, h.at = uint64(seq), h.at.UTC()
+	return h, nil
 }
 
 // Head returns the newest sequence number given out and the time its
 // record was committed (0 and the Unix epoch for an empty log).
 func (l *Log) Head(ctx context.Context) (seq uint64, at time.Time, err error) {
-	var s int64
-	err = l.pool.QueryRow(ctx, `SELECT seq, at FROM changelog_head WHERE id = 1`).Scan(&s, &at)
-	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("changelog: read head: %w", err)
-	}
-	return uint64(s), at.UTC(), nil
+	h, err := l.head(ctx)
+	return h.seq, h.at, err
 }
 
-// Lag is how far this replica's cache is behind the log: the time between
-// the head's record and the last one applied, as of the last head read,
-// plus, while Follow runs, the time since that read once it is overdue
-// (PostgreSQL unreachable). Without Follow (the leader, which caught up
-// and then publishes every commit itself) it does not grow.
+// Lag is how stale this replica's cache may be: zero while it is known to
+// be at the log's head, otherwise the time since it last was (on this
+// process's clock; since New before the first time). The cache is at the
+// head when a head read finds its position there with no connector
+// waiting for a Base (CatchUp), and when it publishes a record itself. It
+// is not once a catch-up fails (a record it cannot apply, PostgreSQL
+// unreachable) or a publish finds it behind; and while Follow runs, not
+// once the head was not read for two poll intervals. The leader's Lag is
+// thus zero once its term's CatchUp succeeded, as long as its publishes
+// succeed.
 func (l *Log) Lag() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lag := l.lagAtSeen
-	if since := time.Since(l.seen); l.following > 0 && since > 2*l.opt.PollInterval {
-		lag += since
+	now := time.Now()
+	overdue := l.following > 0 && now.Sub(l.lastCheck) > 2*l.opt.PollInterval
+	if l.atHead && !overdue {
+		return 0
 	}
-	return lag
+	return now.Sub(l.lastAtHead)
+}
+
+// checked records a successful head read that found the cache at the head
+// or not.
+func (l *Log) checked(atHead bool) {
+	l.mu.Lock()
+	now := time.Now()
+	l.lastCheck, l.atHead = now, atHead
+	if atHead {
+		l.lastAtHead = now
+	}
+	l.mu.Unlock()
+	metrics.ChangelogLag.Set(l.Lag().Seconds())
+}
+
+// behind records that the cache is not known to be at the head.
+func (l *Log) behind() {
+	l.mu.Lock()
+	l.atHead = false
+	l.mu.Unlock()
+	metrics.ChangelogLag.Set(l.Lag().Seconds())
 }
 
 // hasSyncTables reports whether pgstate's tables exist in the schema, so

@@ -22,36 +22,76 @@ func (l *Log) Compact(ctx context.Context, store *cache.Store) error {
 	if err := l.CatchUp(ctx, store); err != nil {
 		return err
 	}
+	err := l.publishBases(ctx, store, func(b baseStats) bool {
+		return !b.hasBase || b.deltas > int64(l.opt.CompactDeltas) || (b.deltas > 0 && b.deltaSize > b.baseSize)
+	})
+	if err != nil {
+		return err
+	}
+	return l.prune(ctx, time.Now().Add(-l.opt.PruneGrace))
+}
+
+// EnsureBases publishes a Base record of every connector store serves that
+// has none in the log, so that a replica can load it: the state of a cache
+// that predates the log (a single instance turned leader), or that
+// followed another history, is otherwise only in deltas no replica can
+// apply. A new leader calls it once its CatchUp succeeded, with its
+// publisher set on store, before it syncs.
+func (l *Log) EnsureBases(ctx context.Context, store *cache.Store) error {
+	return l.publishBases(ctx, store, func(b baseStats) bool { return !b.hasBase })
+}
+
+// baseStats is a connector's records since its latest Base.
+type baseStats struct {
+	hasBase           bool
+	baseSize          int64
+	deltas, deltaSize int64
+}
+
+// publishBases publishes a Base of each served connector whose records
+// need says need one.
+func (l *Log) publishBases(ctx context.Context, store *cache.Store, need func(baseStats) bool) error {
 	conns, err := store.Connectors()
 	if err != nil {
 		return err
 	}
 	for _, c := range conns {
-		var baseSize, deltas, deltaSize int64
-		var hasBase bool
-		err := l.pool.QueryRow(ctx, `WITH b AS (SELECT max(seq) AS seq FROM changelog WHERE connector = $1 AND base)
-			SELECT b.seq IS NOT NULL,
-				coalesce((SELECT size FROM changelog WHERE seq = b.seq), 0),
-				(SELECT count(*) FROM changelog WHERE connector = $1 AND NOT base AND seq > coalesce(b.seq, 0)),
-				(SELECT coalesce(sum(size), 0) FROM changelog WHERE connector = $1 AND NOT base AND seq > coalesce(b.seq, 0))
-			FROM b`, c).Scan(&hasBase, &baseSize, &deltas, &deltaSize)
+		b, err := l.baseStats(ctx, c)
 		if err != nil {
-			return fmt.Errorf("changelog: compaction of %s: %w", c, err)
+			return err
 		}
-		if hasBase && deltas <= int64(l.opt.CompactDeltas) && (deltas == 0 || deltaSize <= baseSize) {
+		if !need(b) {
 			continue
 		}
-		l.log.Info("change log: publishing the whole state of a connector", "connector", c, "has_base", hasBase, "deltas", deltas)
+		l.log.Info("change log: publishing the whole state of a connector", "connector", c, "has_base", b.hasBase, "deltas", b.deltas)
 		if err := store.PublishSnapshot(ctx, c); err != nil {
 			return err
 		}
 	}
-	return l.prune(ctx, time.Now().Add(-l.opt.PruneGrace))
+	return nil
+}
+
+func (l *Log) baseStats(ctx context.Context, conn string) (baseStats, error) {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	var b baseStats
+	err := l.pool.QueryRow(ctx, `WITH b AS (SELECT max(seq) AS seq FROM changelog WHERE connector = $1 AND base)
+		SELECT b.seq IS NOT NULL,
+			coalesce((SELECT size FROM changelog WHERE seq = b.seq), 0),
+			(SELECT count(*) FROM changelog WHERE connector = $1 AND NOT base AND seq > coalesce(b.seq, 0)),
+			(SELECT coalesce(sum(size), 0) FROM changelog WHERE connector = $1 AND NOT base AND seq > coalesce(b.seq, 0))
+		FROM b`, conn).Scan(&b.hasBase, &b.baseSize, &b.deltas, &b.deltaSize)
+	if err != nil {
+		return b, fmt.Errorf("changelog: records of %s: %w", conn, err)
+	}
+	return b, nil
 }
 
 // prune deletes the records older than their connector's latest Base when
 // that Base is older than before (the parts follow by cascade).
 func (l *Log) prune(ctx context.Context, before time.Time) error {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
 	tag, err := l.pool.Exec(ctx, `DELETE FROM changelog c USING
 		(SELECT connector, max(seq) AS seq FROM changelog WHERE base AND at < $1 GROUP BY connector) b
 		WHERE c.connector = b.connector AND c.seq < b.seq`, before)

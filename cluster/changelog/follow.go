@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,67 +24,127 @@ type entry struct {
 // to the head as it reads it. Of each connector it skips the records
 // before the connector's latest Base among them, which replaces them:
 // that is also how a new replica (position 0), or one whose next records
-// were pruned, loads the snapshot. A new leader calls it before it syncs.
+// were pruned, loads the snapshot. A cache whose position belongs to
+// another history (it names another log, it is beyond the head, or the
+// log's record at its position is another one: the database was replaced
+// or restored from a backup) loads the snapshot too, from position 0,
+// rather than skip the log's records as applied (see cache.Store.ResetLog).
+// A new leader calls it before it syncs.
 func (l *Log) CatchUp(ctx context.Context, store *cache.Store) error {
-	pos, posAt, err := store.Position()
+	err := l.catchUp(ctx, store)
+	if err != nil {
+		l.behind()
+	}
+	return err
+}
+
+func (l *Log) catchUp(ctx context.Context, store *cache.Store) error {
+	h, err := l.head(ctx)
 	if err != nil {
 		return err
 	}
-	head, headAt, err := l.Head(ctx)
+	metrics.ChangelogHead.Set(float64(h.seq))
+	pos, err := l.claim(ctx, store, h)
 	if err != nil {
 		return err
 	}
-	metrics.ChangelogHead.Set(float64(head))
-	if head > pos {
-		l.sawHead(headAt.Sub(posAt))
+	if h.seq > pos {
 		todo, snapshot, err := l.plan(ctx, pos)
 		if err != nil {
 			return err
 		}
 		if snapshot {
 			metrics.ChangelogSnapshots.Inc()
-			l.log.Info("loading the change log's snapshot", "position", pos, "head", head)
+			l.log.Info("loading the change log's snapshot", "position", pos, "head", h.seq)
 		}
 		for _, e := range todo {
-			if err := l.apply(ctx, store, e); err != nil {
+			if err := l.apply(ctx, store, e, h.log); err != nil {
 				return err
 			}
 		}
-		if pos, posAt, err = store.Position(); err != nil {
+		if pos, _, err = store.Position(); err != nil {
 			return err
 		}
 	}
 	metrics.ChangelogPosition.Set(float64(pos))
-	lag := time.Duration(0)
-	if head > pos {
-		lag = max(headAt.Sub(posAt), 0)
+	waiting, err := store.Waiting()
+	if err != nil {
+		return err
 	}
-	l.sawHead(lag)
+	if len(waiting) > 0 {
+		l.log.Debug("change log: connectors wait for their whole state", "connectors", waiting)
+	}
+	l.checked(pos >= h.seq && len(waiting) == 0)
 	return nil
 }
 
-// setFollowing counts Follow calls; a replica that starts following
-// (again) counts its staleness from then.
-func (l *Log) setFollowing(d int) {
-	l.mu.Lock()
-	if l.following == 0 {
-		l.seen = time.Now()
+// claim makes store's position one in the log whose head is h and returns
+// it: a cache that follows another log, or whose position is not in this
+// log's history, starts again from 0.
+func (l *Log) claim(ctx context.Context, store *cache.Store, h head) (uint64, error) {
+	id, pos, posAt, err := store.LogPosition()
+	if err != nil {
+		return 0, err
 	}
-	l.following += d
-	l.mu.Unlock()
+	reason := ""
+	switch {
+	case id != "" && id != h.log:
+		reason = "the cache follows another change log (the cluster's database was replaced)"
+	case pos > h.seq:
+		reason = "the cache is beyond the change log's head (the database was restored from a backup)"
+	case pos > 0:
+		at, found, err := l.recordTime(ctx, pos, h)
+		if err != nil {
+			return 0, err
+		}
+		if found && !at.Equal(posAt.Truncate(time.Microsecond)) {
+			reason = "the change log's record at the cache's position is another one (the database was restored from a backup)"
+		}
+	}
+	if reason == "" {
+		if id == "" {
+			err = store.ResetLog(h.log, false)
+		}
+		return pos, err
+	}
+	l.log.Warn("change log: "+reason+"; reloading the directory from the log's snapshot",
+		"cache_log", id, "position", pos, "log", h.log, "head", h.seq)
+	if err := store.ResetLog(h.log, true); err != nil {
+		return 0, err
+	}
+	return 0, nil
 }
 
-// sawHead records a successful head read and the lag it showed.
-func (l *Log) sawHead(lag time.Duration) {
+// recordTime returns the commit time of record seq, as PostgreSQL stores
+// it (microseconds); found is false once the record was pruned.
+func (l *Log) recordTime(ctx context.Context, seq uint64, h head) (at time.Time, found bool, err error) {
+	if seq == h.seq {
+		return h.at, true, nil
+	}
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
+	err = l.pool.QueryRow(ctx, `SELECT at FROM changelog WHERE seq = $1`, int64(seq)).Scan(&at)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("changelog: read record %d: %w", seq, err)
+	}
+	return at, true, nil
+}
+
+// setFollowing counts Follow calls.
+func (l *Log) setFollowing(d int) {
 	l.mu.Lock()
-	l.seen, l.lagAtSeen = time.Now(), lag
+	l.following += d
 	l.mu.Unlock()
-	metrics.ChangelogLag.Set(lag.Seconds())
 }
 
 // plan lists the records after pos to apply, and whether that is a
 // snapshot load: a replica with no position, or whose next record is gone.
 func (l *Log) plan(ctx context.Context, pos uint64) ([]entry, bool, error) {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
 	rows, err := l.pool.Query(ctx, `SELECT seq, connector, base FROM changelog WHERE seq > $1 ORDER BY seq`, int64(pos))
 	if err != nil {
 		return nil, false, fmt.Errorf("changelog: list records: %w", err)
@@ -116,22 +177,14 @@ func (l *Log) plan(ctx context.Context, pos uint64) ([]entry, bool, error) {
 	return todo, pos == 0 || all[0].seq != pos+1, nil
 }
 
-// apply reads one record and applies it. A delta for a connector this
-// cache has no state of (the leader published deltas before any Base of
-// it) cannot apply: it is skipped with a warning (an empty record takes
-// its seq), and the connector's next Base brings its state.
-func (l *Log) apply(ctx context.Context, store *cache.Store, e entry) error {
+// apply reads one record of the log identified by log and applies it.
+func (l *Log) apply(ctx context.Context, store *cache.Store, e entry, log string) error {
 	r, err := l.read(ctx, e.seq)
 	if err != nil {
 		return err
 	}
-	err = store.ApplyRecord(ctx, r, e.seq)
-	if errors.Is(err, cache.ErrNoGeneration) {
-		l.log.Warn("change-log delta for a connector without state skipped; waiting for its next whole state",
-			"connector", e.conn, "seq", e.seq)
-		err = store.ApplyRecord(ctx, &cache.Record{Connector: e.conn, Time: r.Time}, e.seq)
-	}
-	if err != nil {
+	r.Log = log
+	if err := store.ApplyRecord(ctx, r, e.seq); err != nil {
 		return err
 	}
 	kind := "delta"
@@ -209,12 +262,22 @@ func (l *Log) listen(ctx context.Context, wake chan<- struct{}) {
 // listenOnce opens a connection, listens, and calls notified after LISTEN
 // and on every notification until the connection fails.
 func (l *Log) listenOnce(ctx context.Context, notified func()) error {
-	conn, err := pgx.ConnectConfig(ctx, l.pool.Config().ConnConfig.Copy())
+	cfg := l.pool.Config().ConnConfig.Copy()
+	// The connection idles in WaitForNotification, where no timeout
+	// applies: keepalives find a database that vanished without a reset.
+	cfg.DialFunc = listenDialer.DialContext
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = l.opt.Timeout
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize()); err != nil {
+	lctx, cancel := l.bound(ctx)
+	_, err = conn.Exec(lctx, "LISTEN "+pgx.Identifier{l.channel}.Sanitize())
+	cancel()
+	if err != nil {
 		return err
 	}
 	for {
@@ -223,6 +286,13 @@ func (l *Log) listenOnce(ctx context.Context, notified func()) error {
 			return err
 		}
 	}
+}
+
+// listenDialer opens the LISTEN connection with keepalives that give up on
+// an unanswering peer within about half a minute.
+var listenDialer = &net.Dialer{
+	Timeout:         30 * time.Second,
+	KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3},
 }
 
 // backoff is a doubling delay between min and max.

@@ -24,34 +24,63 @@ const publishLock int64 = 0x6469726761746502
 // again.
 var ErrBehind = errors.New("changelog: the cache lacks records of the log")
 
+// Fencer runs a write fenced by a term of the lease (see lease.Fence.Do).
+// *lease.Lease is one: a write it finds fenced makes its Run end the term
+// at once, rather than at the next renewal.
+type Fencer interface {
+	Do(ctx context.Context, f lease.Fence, fn func(pgx.Tx) error) error
+}
+
+// poolFencer checks fences on the log's own pool.
+type poolFencer struct{ db lease.DB }
+
+func (p poolFencer) Do(ctx context.Context, f lease.Fence, fn func(pgx.Tx) error) error {
+	return f.Do(ctx, p.db, fn)
+}
+
 // Publisher returns the publisher for the cache of the leader that holds
 // f: every publish checks the fence first, so an ex-leader's cache commit
 // fails with lease.ErrFenced and changes nothing.
 func (l *Log) Publisher(f lease.Fence) cache.Publisher {
-	return &publisher{l: l, f: f}
+	return l.FencedPublisher(poolFencer{l.pool}, f)
+}
+
+// FencedPublisher is Publisher with the fence checked through fr: pass the
+// lease (on the log's database) so that a fenced publish ends its term.
+func (l *Log) FencedPublisher(fr Fencer, f lease.Fence) cache.Publisher {
+	return &publisher{l: l, fr: fr, f: f}
 }
 
 type publisher struct {
-	l *Log
-	f lease.Fence
+	l  *Log
+	fr Fencer
+	f  lease.Fence
 }
 
 // Publish writes r in one transaction with the cursor and run it carries
 // (into pgstate's sync_cursor and sync_run, the shared sync state) and
-// notifies the followers.
+// notifies the followers. It fails with ErrBehind when r does not follow
+// the head directly or was made against another log, and sets r.Log to
+// the log's identity when it succeeds.
 func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error) {
 	b, err := cache.EncodeRecord(r)
 	if err != nil {
 		return 0, err
 	}
 	data := p.l.enc.EncodeAll(b, nil)
+	ctx, cancel := p.l.bound(ctx)
+	defer cancel()
 	var seq int64
-	err = p.f.Do(ctx, p.l.pool, func(tx pgx.Tx) error {
+	var id string
+	err = p.fr.Do(ctx, p.f, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, publishLock); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `UPDATE changelog_head SET seq = seq + 1, at = $1 WHERE id = 1 RETURNING seq`, r.Time).Scan(&seq); err != nil {
+		if err := tx.QueryRow(ctx, `UPDATE changelog_head SET seq = seq + 1, at = $1 WHERE id = 1 RETURNING seq, log_id`, r.Time).Scan(&seq, &id); err != nil {
 			return err
+		}
+		if r.Log != "" && r.Log != id {
+			return fmt.Errorf("%w: it follows the change log %s, this is %s", ErrBehind, r.Log, id)
 		}
 		if uint64(seq) != r.After+1 {
 			return fmt.Errorf("%w: it is at %d, the log at %d", ErrBehind, r.After, seq-1)
@@ -73,8 +102,13 @@ func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, ErrBehind) {
+			p.l.behind()
+		}
 		return 0, fmt.Errorf("changelog: publish %s: %w", r.Connector, err)
 	}
+	r.Log = id
+	p.l.checked(true)
 	return uint64(seq), nil
 }
 
@@ -124,6 +158,8 @@ var errGone = errors.New("changelog: record pruned while being read")
 
 // read returns record seq, reassembled from its parts.
 func (l *Log) read(ctx context.Context, seq uint64) (*cache.Record, error) {
+	ctx, cancel := l.bound(ctx)
+	defer cancel()
 	rows, err := l.pool.Query(ctx, `SELECT c.parts, p.data FROM changelog c JOIN changelog_part p USING (seq)
 		WHERE seq = $1 ORDER BY p.part`, int64(seq))
 	if err != nil {
