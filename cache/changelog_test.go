@@ -175,7 +175,7 @@ func TestChangelogReplicaConverges(t *testing.T) {
 			return err
 		}},
 		{"nothing changed: cursor and run", func() error {
-			return leader.SaveCursor("other", []byte("o2"), run("other", 5))
+			return leader.SaveCursor(t.Context(), "other", []byte("o2"), run("other", 5))
 		}},
 		{"second full sync", func() error {
 			commitAll(t, leader, "corp", user("u1", udn(9), "new1@example.test"), user("u6", udn(6), "u6@example.test"), group(udn(6)))
@@ -238,7 +238,7 @@ func TestChangelogPublishErrorLeavesLeaderUnchanged(t *testing.T) {
 			_, err := leader.rewriteDelta(ctx, "corp", &Delta{Deletes: []string{"u1"}}, []byte("c"), run("corp", 3), false, nil)
 			return err
 		},
-		"cursor": func() error { return leader.SaveCursor("corp", []byte("c"), run("corp", 4)) },
+		"cursor": func() error { return leader.SaveCursor(t.Context(), "corp", []byte("c"), run("corp", 4)) },
 	}
 	for name, change := range changes {
 		if err := change(); !errors.Is(err, log.err) {

@@ -64,9 +64,10 @@ func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]Run, error)
 
 // SaveCursor stores conn's cursor (when non-nil) and the run record in one
 // transaction, for a run that changed no entry.
-// With a publisher set, it is published as a record without entries.
-func (s *Store) SaveCursor(conn string, cursor []byte, r *Run) error {
-	return s.saveCursor(context.Background(), conn, cursor, r, nil)
+// With a publisher set, it is published as a record without entries,
+// under ctx (the run's), so a publish ends with the run that made it.
+func (s *Store) SaveCursor(ctx context.Context, conn string, cursor []byte, r *Run) error {
+	return s.saveCursor(ctx, conn, cursor, r, nil)
 }
 
 func (s *Store) saveCursor(ctx context.Context, conn string, cursor []byte, r *Run, rep *replay) error {

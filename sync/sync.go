@@ -322,7 +322,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	res.Duration = res.End.Sub(res.Start)
 	if res.Added+res.Updated+res.Deleted == 0 && res.DeletesPaused == 0 {
 		// Nothing changed: keep the served generation, store the cursor.
-		return true, e.store.SaveCursor(c.Name, listing.Cursor, &res.Run)
+		return true, e.store.SaveCursor(ctx, c.Name, listing.Cursor, &res.Run)
 	}
 	if w.gen == nil {
 		if err := e.applyFullDelta(ctx, c.Name, w, res, listing.Cursor); err != nil {

@@ -252,7 +252,7 @@ func TestFollowersConverge(t *testing.T) {
 		{"delta", func() error {
 			return delta(t, leader, "corp", 3, &cache.Delta{Upserts: []*cache.Entry{user("u3", udn(3)), user("u1", udn(9))}, Deletes: []string{"u2"}})
 		}},
-		{"unchanged run", func() error { return leader.SaveCursor("other", []byte("o4"), testRun("other", 4)) }},
+		{"unchanged run", func() error { return leader.SaveCursor(t.Context(), "other", []byte("o4"), testRun("other", 4)) }},
 		{"second full sync", func() error {
 			return full(t, leader, "corp", 5, user("u1", udn(9)), user("u4", udn(4)), group(udn(9), udn(4)))
 		}},
