@@ -108,6 +108,19 @@ func TestLeadAbortsUnfinishedRuns(t *testing.T) {
 	if runs, _ := s.eng.state.Runs(context.Background(), "c", 10); len(runs) != 1 || !runs[0].End.IsZero() {
 		t.Fatalf("a run of the term was touched: %+v", runs)
 	}
+	// Nor is a run in progress here whose start, by this replica's clock,
+	// is before since, by the database's (the clocks differ).
+	s, _ = schedulerFixture(t, newFake(1))
+	own = cache.Run{Connector: "c", Start: time.Now().Add(-time.Second).UTC(), Trigger: "api"}
+	if err := s.eng.state.RecordRun(context.Background(), &own); err != nil {
+		t.Fatal(err)
+	}
+	s.eng.running.Store("c", struct{}{})
+	s.catchUp(context.Background(), time.Now())
+	s.wg.Wait()
+	if runs, _ := s.eng.state.Runs(context.Background(), "c", 10); len(runs) != 1 || !runs[0].End.IsZero() {
+		t.Fatalf("the run in progress here was touched: %+v", runs)
+	}
 }
 
 // TestForward: with a Forward set, on-demand runs go there and not to the

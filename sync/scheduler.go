@@ -214,9 +214,9 @@ func (s *Scheduler) Blocked(name string) (*Result, bool) {
 // Run schedules until ctx ends, then waits for runs in progress.
 func (s *Scheduler) Run(ctx context.Context) { s.Lead(ctx, s.now()) }
 
-// Lead is Run for a leader's term that began at since: of the runs that
-// never ended, those that started before since are aborted (their
-// replica is gone), later ones are this term's own.
+// Lead is Run for a leader's term that began at since (by the database's
+// clock): of the runs that never ended, those that started before since
+// are aborted (their replica is gone), later ones are this term's own.
 func (s *Scheduler) Lead(ctx context.Context, since time.Time) {
 	defer s.wg.Wait()
 	s.catchUp(ctx, since)
@@ -301,9 +301,14 @@ func (s *Scheduler) catchUp(ctx context.Context, since time.Time) {
 		if len(runs) > 0 {
 			last = runs[0].Start
 		}
+		// since is the database's clock, a run's start its replica's: a
+		// run of this replica's that began after since may still look
+		// older. While the connector runs here its newest run is spared.
+		_, busy := s.eng.running.Load(c.Name)
 		redo := false
 		for i := range runs {
-			if r := &runs[i]; r.End.IsZero() && r.Start.Before(since) && s.abort(ctx, r) {
+			r := &runs[i]
+			if r.End.IsZero() && r.Start.Before(since) && !(busy && i == 0) && s.abort(ctx, r) {
 				redo = redo || (!r.DryRun && scheduled(r.Trigger))
 			}
 		}

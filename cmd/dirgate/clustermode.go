@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -31,19 +32,27 @@ const leaseName = "sync"
 // compactEvery paces the leader's change-log upkeep.
 const compactEvery = 5 * time.Minute
 
+// leaseConns bounds the lease's own pool: one renewal at a time, and one
+// spare for the release at shutdown.
+const leaseConns = 2
+
 // replica is this process's part in a cluster: the shared database, the
 // sync lease, the change log and the "Synchronize now" queue. Exactly one
 // replica, the lease's holder, runs the scheduler and publishes; the others
 // follow the change log, and their on-demand syncs go to the leader.
 type replica struct {
-	cfg    *config.Cluster
-	log    *slog.Logger
-	pool   *pgxpool.Pool
-	holder string
-	lease  *lease.Lease
-	queue  *syncreq.Queue
-	clog   *changelog.Log
-	reg    *registry.Registry
+	cfg  *config.Cluster
+	log  *slog.Logger
+	pool *pgxpool.Pool
+	// leasePool is the lease's own: its renewals must not wait for a
+	// connection behind the sign-ins on pool, or a busy leader would lose
+	// its lease.
+	leasePool *pgxpool.Pool
+	holder    string
+	lease     *lease.Lease
+	queue     *syncreq.Queue
+	clog      *changelog.Log
+	reg       *registry.Registry
 	// agentURL is this replica's agent listener as agents reach it
 	// (agent.advertise), "" without one.
 	agentURL string
@@ -90,11 +99,22 @@ func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *
 				len(pending), strings.Join(pending, ", "), cfg.Path)
 		}
 	}
-	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, holder: holderID(c.ReplicaName)}
+	lc := pool.Config()
+	lc.MinConns, lc.MaxConns = 0, leaseConns
+	leasePool, err := pgxpool.NewWithConfig(ctx, lc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: connect to PostgreSQL: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			leasePool.Close()
+		}
+	}()
+	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, leasePool: leasePool, holder: holderID(c.ReplicaName)}
 	if cfg.Agent != nil {
 		r.agentURL = cfg.Agent.Advertise
 	}
-	if r.lease, err = lease.New(pool, lease.Config{Name: leaseName, Holder: r.holder, TTL: c.LeaseTTL.Std(), Logger: log}); err != nil {
+	if r.lease, err = lease.New(leasePool, lease.Config{Name: leaseName, Holder: r.holder, TTL: c.LeaseTTL.Std(), Logger: log}); err != nil {
 		return nil, err
 	}
 	r.queue = syncreq.New(pool, syncreq.Config{Requester: r.holder, Poll: c.PollInterval.Std(), Logger: log})
@@ -205,9 +225,10 @@ func (r *replica) run(ctx context.Context) {
 
 // lead does a term's work until its context ends: catch the cache up with
 // the log (the previous leader's last commits), publish every commit under
-// the term's fence, answer queued sync requests and run the schedule.
+// the term's fence, answer queued sync requests and run the schedule. The
+// term's context carries the fence, so the shared sync state refuses the
+// writes of its runs once a successor leads (lease.WithFence).
 func (r *replica) lead(ctx, term context.Context, f lease.Fence) {
-	since := time.Now()
 	r.log.Info("cluster: leading the syncs", "epoch", f.Epoch)
 	defer r.log.Info("cluster: no longer leading the syncs", "epoch", f.Epoch)
 	r.stopFollow()
@@ -216,47 +237,83 @@ func (r *replica) lead(ctx, term context.Context, f lease.Fence) {
 			r.follow(ctx)
 		}
 	}()
-	if !r.catchUp(term) {
+	since, ok := r.begin(term)
+	if !ok {
 		return
 	}
-	r.store.SetPublisher(r.clog.Publisher(f))
+	term = lease.WithFence(term, f)
+	behind := make(chan struct{}, 1)
+	r.store.SetPublisher(behindSignal{r.clog.Publisher(f), behind})
 	defer r.store.SetPublisher(nil)
-	go r.compact(term)
-	served := make(chan struct{})
-	go func() { defer close(served); r.queue.Serve(term, f, r.sched.RunHere) }()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(2)
+	go func() { defer wg.Done(); r.upkeep(term, behind) }()
+	go func() { defer wg.Done(); r.queue.Serve(term, f, r.sched.RunHere) }()
 	r.sched.Lead(term, since)
-	<-served
 }
 
-// catchUp applies the log's records the cache lacks, retrying until it
-// succeeds or the term ends: a leader syncing on a stale cache would
-// publish changes computed against a state the others do not have.
-func (r *replica) catchUp(term context.Context) bool {
+// behindSignal publishes through the log's publisher and signals behind
+// when the log refused a commit because the cache lacks some of its
+// records: the term's upkeep catches up at once rather than at its next
+// compaction, and commits publish again.
+type behindSignal struct {
+	cache.Publisher
+	behind chan<- struct{}
+}
+
+// Publish implements cache.Publisher.
+func (p behindSignal) Publish(ctx context.Context, rec *cache.Record) (uint64, error) {
+	seq, err := p.Publisher.Publish(ctx, rec)
+	if errors.Is(err, changelog.ErrBehind) {
+		select {
+		case p.behind <- struct{}{}:
+		default: // a catch-up is pending already
+		}
+	}
+	return seq, err
+}
+
+// begin starts a term: it reads the database clock, the term's start by
+// which the scheduler tells an earlier term's unfinished runs from this
+// one's (the replicas' clocks may differ), and applies the log's records
+// the cache lacks. It retries until both succeed or the term ends: a
+// leader syncing on a stale cache would publish changes computed against
+// a state the others do not have.
+func (r *replica) begin(term context.Context) (since time.Time, ok bool) {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := r.clog.CatchUp(term, r.store)
+		err := r.pool.QueryRow(term, `SELECT clock_timestamp()`).Scan(&since)
 		if err == nil {
-			return true
+			err = r.clog.CatchUp(term, r.store)
+		}
+		if err == nil {
+			return since, true
 		}
 		if term.Err() != nil {
-			return false
+			return since, false
 		}
 		r.log.Warn("cluster: catching up with the change log before leading; retrying", "err", err, "retry_in", wait)
 		select {
 		case <-term.Done():
-			return false
+			return since, false
 		case <-time.After(wait):
 		}
 	}
 }
 
-// compact keeps the change log short while the term lasts.
-func (r *replica) compact(term context.Context) {
+// upkeep keeps the change log short while the term lasts, and catches the
+// cache up with the log as soon as a publish found it behind (behind).
+func (r *replica) upkeep(term context.Context, behind <-chan struct{}) {
 	t := time.NewTicker(compactEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-term.Done():
 			return
+		case <-behind:
+			if err := r.clog.CatchUp(term, r.store); err != nil && term.Err() == nil {
+				r.log.Warn("cluster: catching up with the change log after a refused publish", "err", err)
+			}
 		case <-t.C:
 			if err := r.clog.Compact(term, r.store); err != nil && term.Err() == nil {
 				r.log.Warn("cluster: change-log compaction failed", "err", err)
@@ -296,4 +353,7 @@ func (r *replica) view() *clusterView {
 }
 
 // close releases the database connections.
-func (r *replica) close() { r.pool.Close() }
+func (r *replica) close() {
+	r.leasePool.Close()
+	r.pool.Close()
+}
