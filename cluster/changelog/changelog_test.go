@@ -551,12 +551,14 @@ func TestFollowerRetriesWhileDatabaseUnreachable(t *testing.T) {
 }
 
 // proxy forwards TCP to the database; while down it drops every
-// connection and refuses new ones.
+// connection and refuses new ones; while hung it keeps every connection
+// open and forwards nothing (a database host that stopped answering).
 type proxy struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	down   bool
+	hung   bool
 	conns  []net.Conn
 }
 
@@ -597,17 +599,20 @@ func (p *proxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, s)
 		p.mu.Unlock()
-		go forward(s, c)
-		go forward(c, s)
+		go p.forward(s, c)
+		go p.forward(c, s)
 	}
 }
 
-func forward(dst, src net.Conn) {
+func (p *proxy) forward(dst, src net.Conn) {
 	defer dst.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 {
+		p.mu.Lock()
+		hung := p.hung
+		p.mu.Unlock()
+		if n > 0 && !hung {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}
@@ -616,6 +621,13 @@ func forward(dst, src net.Conn) {
 			return
 		}
 	}
+}
+
+// hang makes the proxy swallow everything from now on.
+func (p *proxy) hang() {
+	p.mu.Lock()
+	p.hung = true
+	p.mu.Unlock()
 }
 
 func (p *proxy) setDown(down bool) {
