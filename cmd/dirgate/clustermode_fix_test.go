@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cluster/changelog"
 	"github.com/dirgate/dirgate/cluster/lease"
 	"github.com/dirgate/dirgate/cluster/schema"
 	"github.com/dirgate/dirgate/cluster/schema/pgtest"
+	"github.com/dirgate/dirgate/config"
 )
 
 // TestBehindCaughtUpAtOnce: when the log refuses a leader's commit because
@@ -76,5 +78,46 @@ func TestBehindCaughtUpAtOnce(t *testing.T) {
 	})
 	if err := commit(store, "y"); err != nil {
 		t.Fatalf("commit after the catch-up: %v", err)
+	}
+}
+
+// TestLeaseOwnPool: the lease does not share the replica's pool, so a pool
+// exhausted by sign-ins (here: every connection held) cannot keep the
+// lease from being acquired and renewed.
+func TestLeaseOwnPool(t *testing.T) {
+	replicas, _ := clusterFixture(t, "a")
+	cfg, err := config.Load(replicas["a"].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	r, err := openReplica(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	for range r.pool.Config().MaxConns {
+		c, err := r.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+	}
+	led := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.lease.Run(ctx, func(st lease.Status) {
+			if st.Leader {
+				close(led)
+			}
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-led:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the lease was not acquired while the replica's pool was exhausted")
 	}
 }
