@@ -91,16 +91,16 @@ func (n *NetNS) Addr(t testing.TB, ns Namespace) string {
 
 // Command prepares a process that runs inside the namespace (through
 // `ip netns exec`, which execs: the process's pid is the command's own, so
-// signals reach it directly).
-func (n *NetNS) Command(ns Namespace, name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", n.Name(ns), name}, args...)...)
+// signals reach it directly); ctx kills it as in exec.CommandContext.
+func (n *NetNS) Command(ctx context.Context, ns Namespace, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.Name(ns), name}, args...)...)
 }
 
 // Nft runs nft inside the namespace and returns its output (reading the
 // firewall's counters, for instance).
 func (n *NetNS) Nft(t testing.TB, ns Namespace, args ...string) string {
 	t.Helper()
-	out, err := n.Command(ns, "nft", args...).CombinedOutput()
+	out, err := n.Command(context.Background(), ns, "nft", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nft %s in %s: %v\n%s", strings.Join(args, " "), ns, err, out)
 	}
