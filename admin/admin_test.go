@@ -665,11 +665,19 @@ func TestReadyz(t *testing.T) {
 		})
 	}
 	t.Run("status unavailable", func(t *testing.T) {
+		// The open probe says why in general terms: the error may name a
+		// database, its host and user.
 		f := newFake(t)
-		f.statusErr = errors.New("scheduler stopped")
+		f.statusErr = errors.New("failed to connect to `user=dirgate database=dirgate`: db.internal:5432")
 		_, ts := newTestServer(t, f, Options{})
-		if code, _, body := do(t, nil, "GET", ts.URL+"/readyz", "", ""); code != 503 || !strings.Contains(body, "scheduler stopped") {
+		code, _, body := do(t, nil, "GET", ts.URL+"/readyz", "", "")
+		if code != 503 || !strings.Contains(body, "could not be read") {
 			t.Fatalf("%d %s", code, body)
+		}
+		for _, secret := range []string{"dirgate", "db.internal"} {
+			if strings.Contains(body, secret) {
+				t.Errorf("/readyz names %q: %s", secret, body)
+			}
 		}
 	})
 	t.Run("clock moves", func(t *testing.T) {

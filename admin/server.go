@@ -173,6 +173,15 @@ type AgentReadiness interface {
 	AgentReady(connector string, now time.Time) (bool, string)
 }
 
+// ProbeStatus is implemented by a Backend whose Status reads state shared
+// with other replicas (cluster mode), which a database outage makes slow or
+// unreadable. /readyz judges the connectors by ProbeStatus instead: from
+// this replica's own state, so that an outage of the shared store does not
+// take every replica that still serves LDAP out of its load balancer.
+type ProbeStatus interface {
+	ProbeStatus(ctx context.Context) ([]dirsync.ConnectorStatus, error)
+}
+
 // readiness is the /readyz verdict for one connector.
 type readiness struct {
 	Connector   string     `json:"connector"`
@@ -185,7 +194,11 @@ type readiness struct {
 // ready decides whether every connector has a fresh enough cache: it has
 // synced successfully at least once, within MaxCacheAge.
 func (s *server) ready(ctx context.Context) (bool, []readiness, error) {
-	sts, err := s.b.Status(ctx)
+	status := s.b.Status
+	if p, ok := s.b.(ProbeStatus); ok {
+		status = p.ProbeStatus
+	}
+	sts, err := status(ctx)
 	if err != nil {
 		return false, nil, err
 	}
@@ -240,7 +253,10 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ok, conns, err := s.ready(r.Context())
 	if err != nil {
-		body["error"] = err.Error()
+		// The probe is open to anyone: the error may name the database,
+		// its host and user. Details go to the log.
+		s.log.Error("/readyz: the connectors' status could not be read", "err", err)
+		body["error"] = "the connectors' status could not be read; see the server log"
 		writeJSON(w, http.StatusServiceUnavailable, body)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/dirgate/dirgate/admin"
@@ -26,6 +27,16 @@ type adminBackend struct {
 	cfg     func() *config.Config
 	cluster *clusterView // nil without a cluster section
 	agents  *agentHub    // nil without an agent section
+	log     *slog.Logger // set by newAdmin
+	probe   probeMemo
+}
+
+// probeMemo is what /readyz remembers of the shared status between
+// probes, so that a database outage neither fails nor hides it.
+type probeMemo struct {
+	mu      sync.Mutex
+	shared  []dirsync.ConnectorStatus // the last shared status read
+	failing bool                      // the last read failed (logged once per outage)
 }
 
 // clusterView is a replica's cluster mode as the admin server shows it
@@ -63,6 +74,90 @@ func (v *clusterView) Status(ctx context.Context) (*registry.Status, error) {
 
 func (b *adminBackend) Status(ctx context.Context) ([]dirsync.ConnectorStatus, error) {
 	return b.sched.Status(ctx)
+}
+
+// probeTimeout bounds the shared-status read of a readiness probe: load
+// balancers give a probe about a second.
+const probeTimeout = 500 * time.Millisecond
+
+// ProbeStatus is the connectors' status as /readyz judges it
+// (admin.ProbeStatus). A single instance's history is in its cache: it is
+// Status. A replica judges each connector's cache age on its own cache:
+// the last success is the latest successful run the cache holds, the runs
+// that came with the change-log records it applied (a standby whose
+// follower is stuck ages, whatever the leader did). The shared status
+// (state, last run, running, held plans) is read within probeTimeout; when
+// the read fails the last one read stands in, and the failure is logged,
+// never a readiness failure by itself (the lag rule judges the outage). A
+// connector whose cache holds no run yet (its state came in a snapshot,
+// which carries none) takes the shared last success once the cache has
+// applied the log up to it.
+func (b *adminBackend) ProbeStatus(ctx context.Context) ([]dirsync.ConnectorStatus, error) {
+	if b.cluster == nil {
+		return b.Status(ctx)
+	}
+	shared := b.sharedStatus(ctx)
+	_, at, err := b.store.Position()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []dirsync.ConnectorStatus
+	for _, c := range b.cfg().Connectors {
+		st := dirsync.ConnectorStatus{Name: c.Name, Type: c.Type, State: "unknown"}
+		for _, s := range shared {
+			if s.Name == c.Name {
+				st = s
+			}
+		}
+		runs, err := b.store.Runs(ctx, c.Name, 50)
+		if err != nil {
+			return nil, err
+		}
+		last := lastSuccess(runs)
+		if last.IsZero() && !st.LastSuccess.After(at) {
+			last = st.LastSuccess
+		}
+		st.LastSuccess, st.CacheAge = last, 0
+		if !last.IsZero() {
+			st.CacheAge = now.Sub(last)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// sharedStatus reads the scheduler's status within probeTimeout, or
+// returns the last one read.
+func (b *adminBackend) sharedStatus(ctx context.Context) []dirsync.ConnectorStatus {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	sts, err := b.sched.Status(ctx)
+	m := &b.probe
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case err == nil:
+		if m.failing {
+			b.log.Info("/readyz: the shared sync status is readable again")
+		}
+		m.shared, m.failing = sts, false
+	case !m.failing:
+		m.failing = true
+		b.log.Warn("/readyz: the shared sync status cannot be read; judging readiness on this replica's cache and change-log lag", "err", err)
+	}
+	return m.shared
+}
+
+// lastSuccess is the end of the latest run among runs (newest first) that
+// succeeded and applied: not failed, blocked or dry.
+func lastSuccess(runs []state.Run) time.Time {
+	for _, r := range runs {
+		if r.Error == "" && r.Blocked == "" && !r.DryRun {
+			return r.End
+		}
+	}
+	return time.Time{}
 }
 
 func (b *adminBackend) SyncNow(ctx context.Context, name string, o dirsync.Options) (*dirsync.Result, error) {
@@ -108,6 +203,7 @@ func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Serv
 	if b.agents != nil {
 		o.Agents = newAgentsView(b.agents.hub, b.agents.store, b.cfg, cfg.Agent.Advertise)
 	}
+	b.log = log
 	h := admin.New(b, o)
 	srv, err := httpServer(h, cfg.Admin.TLS)
 	if err != nil {
