@@ -174,7 +174,10 @@ var errDuplicateReplica = errors.New("already connected to this replica")
 
 // conn is one live connection to a hub replica.
 type conn struct {
-	a    *Agent
+	a *Agent
+	// ctx ends with the connection; the reply streams of its requests
+	// live as long, so that a canceled read still ends with its result.
+	ctx  context.Context
 	url  string
 	w    *wire.Writer
 	log  *slog.Logger
@@ -191,11 +194,15 @@ func (a *Agent) connect(ctx context.Context, url string, log *slog.Logger) (welc
 	defer cancel(nil)
 	pr, pw := io.Pipe()
 	defer pw.Close()
+	// The transport reads the request body while it waits for nothing
+	// else: only closing the pipe ends that read when ctx does.
+	stop := context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/agent/v1/connect", pr)
 	if err != nil {
 		return false, err
 	}
-	c := &conn{a: a, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
+	c := &conn{a: a, ctx: ctx, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
 	host, _ := os.Hostname()
 	// The hello is written while the request starts: the pipe blocks until
 	// the transport reads it.

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -21,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dirgate/dirgate/agent/pki"
 )
 
 // Typed enrollment failures, so the command can say what to do next.
@@ -163,12 +164,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating the agent's key: %w", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: o.Name}}, key)
+	csr, err := pki.CSR(key, o.Name)
 	if err != nil {
-		return nil, fmt.Errorf("creating the certificate request: %w", err)
+		return nil, err
 	}
-	body, err := json.Marshal(enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version,
-		CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr}))})
+	body, err := json.Marshal(enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version, CSR: string(csr)})
 	if err != nil {
 		return nil, err
 	}
@@ -235,14 +235,14 @@ func enrollRefusal(status int, body []byte) error {
 // certificate is for our key, a client certificate under that CA, for the
 // connector of agent.yaml.
 func (er *enrollResponse) identity(key *ecdsa.PrivateKey, fp []byte, o EnrollOptions) (*Identity, error) {
-	ca, err := parseCert(er.CA)
+	ca, err := pki.ParseCertificate([]byte(er.CA))
 	if err != nil {
 		return nil, fmt.Errorf("the hub's CA: %w", err)
 	}
 	if sum := sha256.Sum256(ca.Raw); !bytes.Equal(sum[:], fp) {
 		return nil, fmt.Errorf("%w: the CA in the hub's answer is another one", ErrFingerprint)
 	}
-	cert, err := parseCert(er.Certificate)
+	cert, err := pki.ParseCertificate([]byte(er.Certificate))
 	if err != nil {
 		return nil, fmt.Errorf("the agent's certificate: %w", err)
 	}
@@ -260,14 +260,6 @@ func (er *enrollResponse) identity(key *ecdsa.PrivateKey, fp []byte, o EnrollOpt
 	}
 	return &Identity{AgentID: er.AgentID, Connector: er.Connector, Hub: o.Hub, CA: ca,
 		Cert: tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}, nil
-}
-
-func parseCert(p string) (*x509.Certificate, error) {
-	b, _ := pem.Decode([]byte(p))
-	if b == nil || b.Type != "CERTIFICATE" {
-		return nil, errors.New("not a PEM certificate")
-	}
-	return x509.ParseCertificate(b.Bytes)
 }
 
 // save writes the identity: key 0600, in a directory only the agent's user
@@ -342,7 +334,7 @@ func LoadIdentity(dir string) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	if id.CA, err = parseCert(string(caPEM)); err != nil {
+	if id.CA, err = pki.ParseCertificate(caPEM); err != nil {
 		return nil, fmt.Errorf("%s: %w", caFile, err)
 	}
 	return id, nil

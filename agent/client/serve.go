@@ -71,7 +71,7 @@ func (c *conn) reply(ctx context.Context, id uint64, req *wire.Request) error {
 		}
 	}
 	pr, pw := io.Pipe()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/agent/v1/reply/"+strconv.FormatUint(id, 10), pr)
+	hreq, err := http.NewRequestWithContext(c.ctx, http.MethodPost, c.url+"/agent/v1/reply/"+strconv.FormatUint(id, 10), pr)
 	if err != nil {
 		return err
 	}
