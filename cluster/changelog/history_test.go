@@ -237,6 +237,7 @@ func TestPublishBoundedOnHungDatabase(t *testing.T) {
 		t.Fatal("SaveCursor still blocked 30s into a hung database with a 1s timeout")
 	}
 	s.SetPublisher(nil)
+	px.setDown(true) // the sessions end, and their locks with them
 	if err := s.ApplyRecord(t.Context(), &cache.Record{Connector: "c", Cursor: []byte("x"), Time: time.Now()}, 100); err != nil {
 		t.Fatal(err)
 	}
