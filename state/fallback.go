@@ -198,3 +198,25 @@ func (f *Fallback) Release(ctx context.Context, table, key, id string) error {
 	}
 	return ctx.Err()
 }
+
+// ThrottleSweeper is implemented by a Throttle whose counters outlast
+// their use unless removed (a store shared by replicas, where only Reset
+// deletes): SweepThrottle removes the counters that count for nothing as
+// of now under a window (a lock whose time is up, failures older than the
+// window without a lock) and the reservations whose bound passed, and
+// returns how many. In-memory throttles bound themselves and need none.
+type ThrottleSweeper interface {
+	SweepThrottle(ctx context.Context, now time.Time, window time.Duration) (int, error)
+}
+
+// SweepThrottle implements ThrottleSweeper on the shared store, when it is
+// one (the local counters bound themselves). It is skipped while the store
+// is down, and its errors, a slow bulk delete among them, do not count as
+// the store's: logins keep counting in it.
+func (f *Fallback) SweepThrottle(ctx context.Context, now time.Time, window time.Duration) (int, error) {
+	sw, ok := f.shared.(ThrottleSweeper)
+	if shared, _ := f.Shared(); !ok || !shared {
+		return 0, nil
+	}
+	return sw.SweepThrottle(ctx, now, window)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -18,6 +19,7 @@ import (
 	"github.com/dirgate/dirgate/cluster/changelog"
 	"github.com/dirgate/dirgate/cluster/registry"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/state"
 )
 
 // clusterDB loads the command's configuration and connects to its
@@ -63,6 +65,32 @@ func clusterPool(ctx context.Context, c *config.Cluster) (*pgxpool.Pool, error) 
 		return nil, fmt.Errorf("cluster: connect to PostgreSQL: %w", err)
 	}
 	return pool, nil
+}
+
+// throttleSweepEvery paces the removal of the shared throttle's stale
+// counters.
+const throttleSweepEvery = time.Minute
+
+// sweepThrottle removes, once a minute until ctx ends, the counters and
+// reservations of the shared throttle that count for nothing any more
+// under the configuration's window in force (window).
+func sweepThrottle(ctx context.Context, t state.ThrottleSweeper, window func() time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(throttleSweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := t.SweepThrottle(ctx, time.Now(), window())
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("cluster: sweeping the throttle's stale counters failed", "err", err)
+		case n > 0:
+			log.Debug("cluster: swept the throttle's stale counters", "rows", n)
+		}
+	}
 }
 
 func clusterCmd() *cobra.Command {

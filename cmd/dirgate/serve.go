@@ -275,7 +275,18 @@ func (s *server) start(ctx context.Context, ready func()) error {
 	if s.replica != nil {
 		run = s.replica.run
 	}
-	go func() { run(schedCtx); close(s.schedDone) }()
+	go func() {
+		defer close(s.schedDone)
+		if sw, ok := s.states.Throttle.(state.ThrottleSweeper); ok {
+			swept := make(chan struct{})
+			go func() {
+				defer close(swept)
+				sweepThrottle(schedCtx, sw, func() time.Duration { return s.live.Load().Auth.Throttle.Window.Std() }, s.log)
+			}()
+			defer func() { <-swept }()
+		}
+		run(schedCtx)
+	}()
 	return nil
 }
 

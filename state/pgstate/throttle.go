@@ -82,3 +82,21 @@ func (s *Store) Release(ctx context.Context, table, key, id string) error {
 	_, err := s.exec(ctx, "release throttle attempt", `DELETE FROM throttle_inflight WHERE tbl = $1 AND key = $2 AND id = $3`, table, []byte(key), id)
 	return err
 }
+
+// SweepThrottle implements state.ThrottleSweeper: only Reset deletes a
+// counter otherwise, so failures on many keys (a spray over logins or
+// client addresses) would stay in the table for good. It removes the
+// counters that count for nothing as of now (throttle_current's rule: a
+// lock whose time is up; failures, unlocked, older than window) and the
+// reservations whose bound passed (their replica died or lost the
+// database before releasing them).
+func (s *Store) SweepThrottle(ctx context.Context, now time.Time, window time.Duration) (int, error) {
+	counters, err := s.exec(ctx, "sweep throttle counters", `DELETE FROM throttle
+		WHERE CASE WHEN locked_until IS NOT NULL THEN locked_until <= $1
+		           ELSE $1 - last > $2::bigint * interval '1 microsecond' END`, now, micros(window))
+	if err != nil {
+		return 0, err
+	}
+	held, err := s.exec(ctx, "sweep throttle reservations", `DELETE FROM throttle_inflight WHERE until <= $1`, now)
+	return int(counters + held), err
+}
