@@ -367,3 +367,59 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestChangelogWaitingForBase: a delta for a connector without state, or
+// whose state another history left (ResetLog), is skipped and marks the
+// connector as waiting, without touching what it serves; its next Base
+// applies and ends the wait. The position keeps the log it is in.
+func TestChangelogWaitingForBase(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	at := time.Unix(1700000000, 0).UTC()
+	waiting := func(want ...string) {
+		t.Helper()
+		got, err := s.Waiting()
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("waiting %q (%v), want %q", got, err, want)
+		}
+	}
+	pos := func(wantLog string, wantSeq uint64) {
+		t.Helper()
+		log, seq, _, err := s.LogPosition()
+		if err != nil || log != wantLog || seq != wantSeq {
+			t.Fatalf("position %q/%d (%v), want %q/%d", log, seq, err, wantLog, wantSeq)
+		}
+	}
+	u1 := user("u1", "uid=u1,dc=corp", "u1@corp.test")
+	delta := &Record{Connector: "corp", Entries: []*Entry{user("u2", "uid=u2,dc=corp", "u2@corp.test")}, Time: at, Log: "A"}
+	if err := s.ApplyRecord(ctx, delta, 1); err != nil {
+		t.Fatal(err)
+	}
+	pos("A", 1)
+	waiting("corp")
+	if err := s.ApplyRecord(ctx, &Record{Connector: "corp", Base: true, Entries: []*Entry{u1}, Cursor: []byte("c1"), Time: at}, 2); err != nil {
+		t.Fatal(err)
+	}
+	pos("A", 2) // a record without a log keeps the stored one
+	waiting()
+	served := dump(t, s)
+
+	// Another history: the position restarts, corp's state is distrusted.
+	if err := s.ResetLog("B", true); err != nil {
+		t.Fatal(err)
+	}
+	pos("B", 0)
+	waiting("corp")
+	if err := s.ApplyRecord(ctx, &Record{Connector: "corp", Deletes: []string{"u1"}, Cursor: []byte("c2"), Time: at}, 1); err != nil {
+		t.Fatal(err)
+	}
+	pos("B", 1)
+	waiting("corp")
+	if got := dump(t, s); !strings.Contains(got, "corp/u1") || !strings.Contains(got, `"c1"`) {
+		t.Fatalf("a skipped record changed the served state:\n%s\nwas:\n%s", got, served)
+	}
+	if err := s.ResetLog("C", false); err != nil {
+		t.Fatal(err)
+	}
+	pos("C", 1)
+}
