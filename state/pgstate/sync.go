@@ -50,12 +50,18 @@ func (s *Store) SaveEngineState(ctx context.Context, conn string, e state.Engine
 
 // Cursor implements state.Sync.
 func (s *Store) Cursor(ctx context.Context, conn string) ([]byte, error) {
-	var c []byte
-	err := s.pool.QueryRow(ctx, `SELECT cursor FROM sync_cursor WHERE connector = $1`, conn).Scan(&c)
+	return s.connectorBytes(ctx, "read cursor of "+conn, `SELECT cursor FROM sync_cursor WHERE connector = $1`, conn)
+}
+
+// connectorBytes reads the one bytea column query selects for conn, nil
+// when conn has no row.
+func (s *Store) connectorBytes(ctx context.Context, op, query, conn string) ([]byte, error) {
+	var b []byte
+	err := s.pool.QueryRow(ctx, query, conn).Scan(&b)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
-	return c, wrap("read cursor of "+conn, err)
+	return b, wrap(op, err)
 }
 
 // RecordRun implements state.Sync; a run with the same connector and start
@@ -91,12 +97,7 @@ func (s *Store) Runs(ctx context.Context, conn string, limit int) ([]state.Run, 
 
 // HeldPlan implements state.Sync.
 func (s *Store) HeldPlan(ctx context.Context, conn string) ([]byte, error) {
-	var p []byte
-	err := s.pool.QueryRow(ctx, `SELECT plan FROM sync_plan WHERE connector = $1`, conn).Scan(&p)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	return p, wrap("read held plan of "+conn, err)
+	return s.connectorBytes(ctx, "read held plan of "+conn, `SELECT plan FROM sync_plan WHERE connector = $1`, conn)
 }
 
 // HoldPlan implements state.Sync.
