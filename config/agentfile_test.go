@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,4 +75,24 @@ func TestAgentFileDefaults(t *testing.T) {
 	if c.Port != 389 || c.BindPassword.Reveal() != "s3cret" || c.UserFilter == "" || c.Timeout.Std() == 0 {
 		t.Errorf("connector defaults not applied: port %d, filter %q, timeout %v", c.Port, c.UserFilter, c.Timeout)
 	}
+}
+
+// FuzzParseAgentFile: any input yields a file or an *Error, never a panic.
+func FuzzParseAgentFile(f *testing.F) {
+	f.Add([]byte("hub: https://hub.example:8444\n" + agentConnector))
+	f.Add([]byte("connector: [1, 2]\nhub: {a: b}\n"))
+	f.Add([]byte("connector:\n  <<: *x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		af, err := ParseAgentFile("agent.yaml", data)
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("error of another type: %v", err)
+			}
+			return
+		}
+		if af.Connector.Name == "" || af.PoolSize < 1 {
+			t.Fatalf("accepted without a connector or pool size: %+v", af)
+		}
+	})
 }

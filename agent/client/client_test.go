@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/ldapstub"
 	"github.com/dirgate/dirgate/internal/testenv"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
@@ -480,5 +482,92 @@ func TestChecksMatchDirect(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestConcurrencyLimits(t *testing.T) {
+	// A directory that holds every bind a while and counts how many it
+	// holds at once: checks, and the service-account bind that starts a
+	// sync read.
+	var mu sync.Mutex
+	var active, most int
+	port := ldapstub.Serve(t, func(c net.Conn, id int64, op *ber.Packet) bool {
+		if op.Tag != ldap.ApplicationBindRequest {
+			return false
+		}
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		time.Sleep(300 * time.Millisecond)
+		mu.Lock()
+		active--
+		mu.Unlock()
+		ldapstub.Write(c, id, ldapstub.Result(ldap.ApplicationBindResponse, ldap.LDAPResultInvalidCredentials, ""), nil)
+		return true
+	})
+	connector := strings.Replace(offlineConnector, "port: 9", fmt.Sprintf("port: %d", port), 1) +
+		"  bind_dn: cn=sync,dc=corp,dc=example\n  bind_password_env: DIRGATE_TEST_AGENT_STUB_PW\n"
+	t.Setenv("DIRGATE_TEST_AGENT_STUB_PW", "x")
+	for _, tc := range []struct {
+		name     string
+		req      func() *wire.Request
+		n, limit int // requests sent at once; most binds allowed at once
+		reply    bool
+	}{
+		{"checks in parallel up to pool_size", func() *wire.Request {
+			return &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Entry: encodeEntry(t, "uid=a,dc=corp,dc=example"), Password: "pw"}}
+		}, 12, 4, false},
+		{"one sync read at a time", func() *wire.Request { return &wire.Request{Kind: wire.KindFull} }, 3, 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			most = 0
+			mu.Unlock()
+			hub := newFakeHub(t, "corp")
+			c, _ := enrolled(t, hub, hub.url, agentFile(t, hub.url, connector)) // pool_size: 4
+			var ids []uint64
+			for range tc.n {
+				ids = append(ids, hub.send(t, c, tc.req(), nil))
+			}
+			for _, id := range ids {
+				if tc.reply {
+					if rep := hub.replyOf(t, id); rep.result == nil || rep.result.Error == nil {
+						t.Fatalf("read %d: %+v", id, rep)
+					}
+				} else if r := hub.result(t, id); r.Error == nil {
+					t.Fatalf("check %d succeeded against a directory refusing every bind", id)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			// Parallel checks reach the limit unless the machine is very
+			// slow; more than the limit at once is always a failure.
+			if most > tc.limit || (tc.limit > 1 && most < 2) {
+				t.Fatalf("at most %d binds at once, want %d", most, tc.limit)
+			}
+		})
+	}
+}
+
+func TestConnectionPerReplica(t *testing.T) {
+	r1 := newFakeHub(t, "corp")
+	r2 := newReplica(t, r1.ca, "r2", "corp")
+	// The configured URL is r1's; its Welcome names both replicas (r1
+	// under its own URL again, which must not make a second connection).
+	r1.peers = []string{r1.url, r2.url + "/"}
+	r2.peers = r1.peers
+	enrolled(t, r1, r1.url, agentFile(t, r1.url, offlineConnector))
+	c2 := r2.waitConn(t, 30*time.Second)
+	id := r2.send(t, c2, &wire.Request{Kind: wire.KindTest}, nil)
+	if r := r2.result(t, id); r.Report == nil {
+		t.Fatalf("request through the peer's connection: %+v", r)
+	}
+	select {
+	case c := <-r1.connCh:
+		t.Fatalf("a second connection to r1: %+v", c.hello)
+	case c := <-r2.connCh:
+		t.Fatalf("a second connection to r2: %+v", c.hello)
+	case <-time.After(2 * time.Second):
 	}
 }

@@ -31,6 +31,7 @@ type fakeHub struct {
 	connector string
 	replica   string
 	heartbeat time.Duration
+	peers     []string // in the Welcome
 	srv       *httptest.Server
 	url       string
 
@@ -66,7 +67,14 @@ func newFakeHub(t *testing.T, connector string, hosts ...string) *fakeHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &fakeHub{t: t, ca: ca, connector: connector, replica: "r1", heartbeat: time.Second,
+	return newReplica(t, ca, "r1", connector, hosts...)
+}
+
+// newReplica starts a hub replica with the agent CA ca (replicas share
+// it, as the cluster's do).
+func newReplica(t *testing.T, ca *pki.CA, replica, connector string, hosts ...string) *fakeHub {
+	t.Helper()
+	h := &fakeHub{t: t, ca: ca, connector: connector, replica: replica, heartbeat: time.Second,
 		tokens: map[string]string{"good": "", "used": "token_used", "expired": "token_expired"},
 		connCh: make(chan *hubConn, 16), results: map[uint64]chan *wire.Message{}, replies: map[uint64]chan reply{},
 		known: map[uint64]dirsync.Known{}}
@@ -178,7 +186,7 @@ func (h *fakeHub) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &hubConn{hello: m.Hello, w: wire.NewWriter(w), done: make(chan struct{})}
 	defer close(c.done)
-	if err := c.w.Write(&wire.Message{Type: wire.TypeWelcome, Welcome: &wire.Welcome{Replica: h.replica, Heartbeat: h.heartbeat}}); err != nil {
+	if err := c.w.Write(&wire.Message{Type: wire.TypeWelcome, Welcome: &wire.Welcome{Replica: h.replica, Heartbeat: h.heartbeat, Peers: h.peers}}); err != nil {
 		return
 	}
 	h.mu.Lock()
