@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"text/tabwriter"
@@ -36,6 +37,17 @@ func clusterDB(cmd *cobra.Command) (*config.Cluster, *pgxpool.Pool, error) {
 	return cfg.Cluster, pool, err
 }
 
+// dbConnectTimeout bounds a connection to the cluster's database (TCP,
+// TLS and authentication) unless cluster.postgres sets connect_timeout:
+// without a bound, a database whose packets are dropped hangs every call
+// that needs a new connection instead of failing it.
+const dbConnectTimeout = 5 * time.Second
+
+// dbKeepAlive probes idle connections to the database, so that one to a
+// host gone away is found dead in about half a minute rather than after
+// the system's two hours.
+var dbKeepAlive = net.KeepAliveConfig{Enable: true, Idle: 15 * time.Second, Interval: 5 * time.Second, Count: 3}
+
 // clusterPool opens a pool on the cluster's database, with the password
 // and TLS files of the configuration (pgx reads the files named by the
 // sslrootcert, sslcert and sslkey parameters itself).
@@ -60,6 +72,10 @@ func clusterPool(ctx context.Context, c *config.Cluster) (*pgxpool.Pool, error) 
 	if pw := c.PostgresPassword.Reveal(); pw != "" {
 		pc.ConnConfig.Password = pw
 	}
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = dbConnectTimeout
+	}
+	pc.ConnConfig.DialFunc = (&net.Dialer{Timeout: pc.ConnConfig.ConnectTimeout, KeepAliveConfig: dbKeepAlive}).DialContext
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: connect to PostgreSQL: %w", err)
