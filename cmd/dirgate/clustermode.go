@@ -243,8 +243,14 @@ func (r *replica) lead(ctx, term context.Context, f lease.Fence) {
 	}
 	term = lease.WithFence(term, f)
 	behind := make(chan struct{}, 1)
-	r.store.SetPublisher(behindSignal{r.clog.Publisher(f), behind})
+	r.store.SetPublisher(behindSignal{r.clog.FencedPublisher(r.lease, f), behind})
 	defer r.store.SetPublisher(nil)
+	// A connector the log has no whole state of (a cache older than the
+	// log: a single instance turned leader) is published now, so a new
+	// replica does not wait for the first compaction to serve it.
+	if err := r.clog.EnsureBases(term, r.store); err != nil && term.Err() == nil {
+		r.log.Warn("cluster: publishing the whole state of connectors the change log lacks failed; the next compaction retries", "err", err)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(2)
