@@ -66,10 +66,43 @@ func (s *server) clusterReady() *clusterReadiness {
 	return r
 }
 
+// ClusterThrottle is implemented by a Cluster whose sign-in throttle falls
+// back to this replica's own counts while the database fails
+// (state.Fallback): the API and the Cluster page show it.
+type ClusterThrottle interface {
+	// ThrottleShared tells whether failed sign-ins are counted in the
+	// shared store, and since when they are not.
+	ThrottleShared() (shared bool, since time.Time)
+}
+
+// throttleStatus is where this replica counts failed sign-ins.
+type throttleStatus struct {
+	Shared     bool      `json:"shared"`
+	LocalSince time.Time `json:"local_since,omitzero"` // counted on this replica only since
+}
+
+// throttle is this replica's throttle status; nil when the Cluster does
+// not tell.
+func (s *server) throttle() *throttleStatus {
+	ct, ok := s.o.Cluster.(ClusterThrottle)
+	if !ok {
+		return nil
+	}
+	shared, since := ct.ThrottleShared()
+	if shared {
+		since = time.Time{}
+	}
+	return &throttleStatus{Shared: shared, LocalSince: since}
+}
+
 // clusterAnswer is the body of GET /api/v1/cluster.
 type clusterAnswer struct {
 	clusterReadiness
-	Cluster *registry.Status `json:"cluster"`
+	Throttle *throttleStatus  `json:"throttle,omitempty"`
+	Cluster  *registry.Status `json:"cluster"`
+	// Error says why Cluster could not be read (the answer is then a
+	// 503); what this replica knows of itself is still given.
+	Error string `json:"error,omitempty"`
 }
 
 func (s *server) apiCluster(w http.ResponseWriter, r *http.Request) {
@@ -77,20 +110,24 @@ func (s *server) apiCluster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "cluster mode is off: the configuration has no cluster section")
 		return
 	}
+	a := clusterAnswer{clusterReadiness: *s.clusterReady(), Throttle: s.throttle()}
 	st, err := s.o.Cluster.Status(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "cluster status unavailable: "+err.Error())
+		a.Error = "cluster status unavailable: " + err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, a)
 		return
 	}
-	writeJSON(w, http.StatusOK, clusterAnswer{clusterReadiness: *s.clusterReady(), Cluster: st})
+	a.Cluster = st
+	writeJSON(w, http.StatusOK, a)
 }
 
 // clusterData is what the Cluster page shows.
 type clusterData struct {
-	Self   clusterReadiness
-	Status *registry.Status
-	Error  string // PostgreSQL could not be read
-	MaxLag time.Duration
+	Self     clusterReadiness
+	Throttle *throttleStatus
+	Status   *registry.Status
+	Error    string // PostgreSQL could not be read
+	MaxLag   time.Duration
 }
 
 func (s *server) clusterPage(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -99,7 +136,7 @@ func (s *server) clusterPage(w http.ResponseWriter, r *http.Request, sess *sessi
 			"This dirgate runs as a single instance: its configuration has no cluster section.")
 		return
 	}
-	d := clusterData{Self: *s.clusterReady(), MaxLag: s.o.MaxLag}
+	d := clusterData{Self: *s.clusterReady(), Throttle: s.throttle(), MaxLag: s.o.MaxLag}
 	st, err := s.o.Cluster.Status(r.Context())
 	if err != nil {
 		d.Error = err.Error()

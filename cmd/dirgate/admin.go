@@ -47,6 +47,9 @@ type clusterView struct {
 	leader func() bool          // whether this replica holds the sync lease
 	lag    func() time.Duration // the change-log follower's lag (changelog.Log.Lag)
 	head   registry.HeadFunc    // changelog.Log.Head
+	// throttle tells where failed sign-ins are counted
+	// (state.Fallback.Shared); nil: in the shared store.
+	throttle func() (shared bool, since time.Time)
 }
 
 // statusTimeout bounds a status read, so that a page answers while
@@ -64,6 +67,14 @@ func (v *clusterView) Lag() time.Duration {
 		return 0
 	}
 	return v.lag()
+}
+
+// ThrottleShared implements admin.ClusterThrottle.
+func (v *clusterView) ThrottleShared() (bool, time.Time) {
+	if v.throttle == nil {
+		return true, time.Time{}
+	}
+	return v.throttle()
 }
 
 func (v *clusterView) Status(ctx context.Context) (*registry.Status, error) {

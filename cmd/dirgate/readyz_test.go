@@ -125,6 +125,17 @@ func TestReadyzWhilePostgresDown(t *testing.T) {
 				return resp.StatusCode, string(b), time.Since(t0)
 			}
 			eventually(t, "ready", func() bool { s, _, _ := get(); return s == http.StatusOK })
+			req, _ := http.NewRequest("GET", "http://"+r.admin+"/api/v1/cluster", nil)
+			req.Header.Set("Authorization", "Bearer test-admin-token-0123456789")
+			if resp, err := http.DefaultClient.Do(req); err != nil {
+				t.Fatal(err)
+			} else {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.Contains(string(b), `"throttle": {`) {
+					t.Errorf("the cluster status does not show where the throttle counts: %s", b)
+				}
+			}
 
 			proxy.set(mode)
 			down := time.Now()

@@ -192,6 +192,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		b := &adminBackend{sched: s.sched, store: store, history: s.states.Sync, cfg: s.live.Load, agents: s.agents}
 		if s.replica != nil {
 			b.cluster = s.replica.view()
+			if fb, ok := s.states.Throttle.(*state.Fallback); ok {
+				b.cluster.throttle = fb.Shared
+			}
 		}
 		if s.admin, err = newAdmin(cfg, b, log); err != nil {
 			return nil, err
