@@ -58,7 +58,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	sessions map[string]bool // hub URLs with a running session loop
-	replicas map[string]bool // replica names with a live connection
+	live     int             // connections the hub welcomed, not yet ended
 	peers    map[string]bool // the peers the latest Welcome named
 	wg       sync.WaitGroup
 }
@@ -97,7 +97,7 @@ func New(o Options) (*Agent, error) {
 	}
 	return &Agent{cfg: o.Config, id: o.Identity, version: o.Version, log: o.Log, exec: x,
 		http: &http.Client{Transport: tr}, hub: strings.TrimSuffix(hub, "/"),
-		sessions: map[string]bool{}, replicas: map[string]bool{}, peers: map[string]bool{}}, nil
+		sessions: map[string]bool{}, peers: map[string]bool{}}, nil
 }
 
 // Run connects and serves until ctx ends.
@@ -144,9 +144,6 @@ func (a *Agent) session(ctx context.Context, url string) {
 			return
 		}
 		wait := backoff/2 + rand.N(backoff/2+1)
-		if errors.Is(err, errDuplicateReplica) {
-			wait = maxBackoff
-		}
 		log.Warn("hub connection lost; reconnecting", slog.Any("err", err), slog.Duration("in", wait))
 		select {
 		case <-ctx.Done():
@@ -154,6 +151,30 @@ func (a *Agent) session(ctx context.Context, url string) {
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, maxBackoff)
+		if url == a.hub {
+			a.awaitBootstrap(ctx)
+		}
+	}
+}
+
+// awaitBootstrap holds back a reconnection to the configured URL while it
+// only leads to replicas connected under their own URLs (a load balancer
+// in front of them): a second connection to one replica would make the
+// hub cut the first. It returns once no connection is live, so that the
+// configured URL finds the replicas again.
+func (a *Agent) awaitBootstrap(ctx context.Context) {
+	for {
+		a.mu.Lock()
+		wait := len(a.peers) > 0 && !a.peers[a.hub] && a.live > 0
+		a.mu.Unlock()
+		if !wait {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(minBackoff):
+		}
 	}
 }
 
@@ -166,11 +187,6 @@ func (a *Agent) stillPeer(url string) bool {
 	}
 	return true
 }
-
-// errDuplicateReplica ends a connection that reached a replica another
-// connection already holds (the configured URL is often a load balancer
-// in front of the replicas the Welcome names).
-var errDuplicateReplica = errors.New("already connected to this replica")
 
 // conn is one live connection to a hub replica.
 type conn struct {
@@ -189,8 +205,8 @@ type conn struct {
 
 // connect holds one connection until it fails or ctx ends; welcomed
 // reports whether the hub answered the hello.
-func (a *Agent) connect(ctx context.Context, url string, log *slog.Logger) (welcomed bool, err error) {
-	ctx, cancel := context.WithCancelCause(ctx)
+func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welcomed bool, err error) {
+	ctx, cancel := context.WithCancelCause(run)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
 	defer pw.Close()
@@ -229,14 +245,13 @@ func (a *Agent) connect(ctx context.Context, url string, log *slog.Logger) (welc
 	if m.Type != wire.TypeWelcome {
 		return false, fmt.Errorf("the hub sent %s before its welcome", m.Type)
 	}
-	if !a.holdReplica(m.Welcome.Replica) {
-		return true, errDuplicateReplica
-	}
-	defer a.releaseReplica(m.Welcome.Replica)
+	a.addLive(1)
+	defer a.addLive(-1)
 	log = log.With(slog.String("replica", m.Welcome.Replica))
 	c.log = log
 	log.Info("connected to hub", slog.String("connector", a.cfg.Connector.Name))
-	a.learnPeers(ctx, m.Welcome.Peers)
+	// The peers' sessions outlive this connection.
+	a.learnPeers(run, m.Welcome.Peers)
 	beat := m.Welcome.Heartbeat
 	if beat <= 0 {
 		beat = defaultHeartbeat
@@ -261,7 +276,7 @@ func (a *Agent) connect(ctx context.Context, url string, log *slog.Logger) (welc
 
 func httpError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	msg := strings.TrimSpace(string(body))
+	_, msg := errorBody(body)
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return fmt.Errorf("the hub refused this agent (HTTP %d: %s): it may have been revoked; enroll it again", resp.StatusCode, msg)
@@ -269,19 +284,9 @@ func httpError(resp *http.Response) error {
 	return fmt.Errorf("the hub answered HTTP %d: %s", resp.StatusCode, msg)
 }
 
-func (a *Agent) holdReplica(name string) bool {
+func (a *Agent) addLive(n int) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if name != "" && a.replicas[name] {
-		return false
-	}
-	a.replicas[name] = true
-	return true
-}
-
-func (a *Agent) releaseReplica(name string) {
-	a.mu.Lock()
-	delete(a.replicas, name)
+	a.live += n
 	a.mu.Unlock()
 }
 

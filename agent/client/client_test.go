@@ -197,11 +197,17 @@ func TestEnroll(t *testing.T) {
 	}
 
 	t.Run("token for another connector", func(t *testing.T) {
+		hub.mu.Lock()
 		hub.tokens["other"] = ""
+		hub.mu.Unlock()
 		o := first("other")
 		o.Connector = "elsewhere"
-		if _, err := Enroll(context.Background(), o); err == nil || !strings.Contains(err.Error(), `the token is for connector "corp"`) {
-			t.Fatalf("err = %v", err)
+		if _, err := Enroll(context.Background(), o); !errors.Is(err, ErrTokenConnector) {
+			t.Fatalf("err = %v, want %v", err, ErrTokenConnector)
+		}
+		// The token was not spent: the right agent still enrolls with it.
+		if _, err := Enroll(context.Background(), first("other")); err != nil {
+			t.Fatalf("enroll after a refusal for another connector: %v", err)
 		}
 	})
 }
@@ -570,4 +576,31 @@ func TestConnectionPerReplica(t *testing.T) {
 		t.Fatalf("a second connection to r2: %+v", c.hello)
 	case <-time.After(2 * time.Second):
 	}
+}
+
+func TestConfiguredURLBehindLoadBalancer(t *testing.T) {
+	r1 := newFakeHub(t, "corp")
+	r2 := newReplica(t, r1.ca, "r2", "corp")
+	lb := newReplica(t, r1.ca, "r1", "corp") // r1 again, reached through the balancer
+	peers := []string{r1.url, r2.url}
+	r1.peers, r2.peers, lb.peers = peers, peers, peers
+	_, logs := enrolled(t, lb, lb.url, agentFile(t, lb.url, offlineConnector))
+	r1.waitConn(t, 30*time.Second)
+	r2.waitConn(t, 30*time.Second)
+
+	// The hub cuts the balancer's connection when the agent reaches r1
+	// under its own URL; the agent does not come back through the
+	// balancer while the replicas are connected.
+	lb.srv.CloseClientConnections()
+	select {
+	case c := <-lb.connCh:
+		t.Fatalf("the agent reconnected through the balancer while both replicas were connected (%v):\n%s", c.hello, logs)
+	case <-time.After(3 * time.Second):
+	}
+	// With every replica gone, the configured URL finds the hub again.
+	for _, r := range []*fakeHub{r1, r2} {
+		r.srv.CloseClientConnections()
+		r.srv.Close()
+	}
+	lb.waitConn(t, 30*time.Second)
 }

@@ -33,6 +33,9 @@ var (
 	// ErrTokenUnknown: the hub never issued this token (mistyped, or
 	// created on another hub).
 	ErrTokenUnknown = errors.New("the hub does not know this enrollment token; check it was copied whole, from this hub")
+	// ErrTokenConnector: the token is for another connector than the one
+	// agent.yaml serves; the hub did not spend it.
+	ErrTokenConnector = errors.New("the enrollment token is for another connector than connector.name in agent.yaml; create a token for this connector")
 	// ErrFingerprint: the hub's certificate chain does not lead to the CA
 	// whose fingerprint the operator gave. Nothing was sent.
 	ErrFingerprint = errors.New("the hub's certificate chain does not match --ca-sha256; the token was NOT sent")
@@ -70,11 +73,16 @@ type Identity struct {
 	CA   *x509.Certificate `json:"-"`
 }
 
+// enrollRequest and enrollResponse are the bodies of the hub's
+// POST /agent/v1/enroll.
 type enrollRequest struct {
 	Token   string `json:"token"`
 	CSR     string `json:"csr"`
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// Connector makes the hub refuse, without spending it, a token for
+	// another connector.
+	Connector string `json:"connector,omitempty"`
 }
 
 type enrollResponse struct {
@@ -168,7 +176,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version, CSR: string(csr)})
+	body, err := json.Marshal(enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version, CSR: string(csr), Connector: o.Connector})
 	if err != nil {
 		return nil, err
 	}
@@ -210,23 +218,33 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Identity, error) {
 	return id, nil
 }
 
+// tokenErrors maps the hub's error codes about tokens to their errors.
+var tokenErrors = map[string]error{
+	"token_used": ErrTokenUsed, "token_expired": ErrTokenExpired,
+	"token_unknown": ErrTokenUnknown, "token_connector": ErrTokenConnector,
+}
+
+// errorBody reads the hub's {"error": code, "message": text} answer; a
+// body of another shape is the message itself.
+func errorBody(body []byte) (code, msg string) {
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &e) != nil || e.Error == "" {
+		return "", strings.TrimSpace(string(body))
+	}
+	if e.Message == "" {
+		return e.Error, e.Error
+	}
+	return e.Error, e.Message
+}
+
 // enrollRefusal turns the hub's refusal into a typed error.
 func enrollRefusal(status int, body []byte) error {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(body, &e)
-	switch e.Error {
-	case "token_used":
-		return ErrTokenUsed
-	case "token_expired":
-		return ErrTokenExpired
-	case "token_unknown":
-		return ErrTokenUnknown
-	}
-	msg := e.Error
-	if msg == "" {
-		msg = strings.TrimSpace(string(body))
+	code, msg := errorBody(body)
+	if err, ok := tokenErrors[code]; ok {
+		return err
 	}
 	return fmt.Errorf("the hub refused the enrollment (HTTP %d): %s", status, msg)
 }

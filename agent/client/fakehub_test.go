@@ -137,6 +137,9 @@ func (h *fakeHub) enroll(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.enrolls++
 	refusal, ok := h.tokens[req.Token]
+	if ok && refusal == "" && req.Connector != h.connector {
+		refusal = "token_connector" // not spent
+	}
 	if ok && refusal == "" {
 		h.tokens[req.Token] = "token_used"
 	}
