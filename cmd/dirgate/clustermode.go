@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/dirgate/dirgate/cache"
@@ -53,6 +54,11 @@ type replica struct {
 	queue     *syncreq.Queue
 	clog      *changelog.Log
 	reg       *registry.Registry
+	// path is the configuration file, for messages.
+	path string
+	// schemaLater: the database was unreachable at the start, so run
+	// does the schema step before taking part in the cluster.
+	schemaLater bool
 	// agentURL is this replica's agent listener as agents reach it
 	// (agent.advertise), "" without one.
 	agentURL string
@@ -81,23 +87,17 @@ func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *
 			pool.Close()
 		}
 	}()
-	if c.Migrate == config.MigrateAuto {
-		applied, err := schema.Apply(ctx, pool)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: migrate the database schema: %w", err)
+	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, holder: holderID(c.ReplicaName), path: cfg.Path}
+	if err := r.schema(ctx); err != nil {
+		if !unreachable(err) {
+			return nil, err
 		}
-		if len(applied) > 0 {
-			log.Info("cluster: database schema migrated", "applied", applied)
-		}
-	} else {
-		pending, err := schema.Pending(ctx, pool)
-		if err != nil {
-			return nil, fmt.Errorf("cluster: check the database schema: %w", err)
-		}
-		if len(pending) > 0 {
-			return nil, fmt.Errorf("cluster: %d database migrations are pending (%s) and cluster.migrate is manual: run `dirgate migrate -c %s` first",
-				len(pending), strings.Join(pending, ", "), cfg.Path)
-		}
+		// The cache is intact: serve LDAP from it. Taking part in the
+		// cluster waits for the database (run), and OIDC fails closed
+		// until its keys can be read (lateProvider).
+		log.Warn("cluster: the database is unreachable: serving LDAP from this replica's cache; the schema check, the change log, the lease and OIDC wait for it",
+			"err", err)
+		r.schemaLater = true
 	}
 	lc := pool.Config()
 	lc.MinConns, lc.MaxConns = 0, leaseConns
@@ -110,7 +110,7 @@ func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *
 			leasePool.Close()
 		}
 	}()
-	r := &replica{cfg: c, log: log.With("replica", c.ReplicaName), pool: pool, leasePool: leasePool, holder: holderID(c.ReplicaName)}
+	r.leasePool = leasePool
 	if cfg.Agent != nil {
 		r.agentURL = cfg.Agent.Advertise
 	}
@@ -123,6 +123,58 @@ func openReplica(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *
 	}
 	log.Info("cluster mode", "replica", c.ReplicaName, "holder", r.holder, "database", databaseName(c.Postgres))
 	return r, nil
+}
+
+// schema brings the database's schema up to date (cluster.migrate auto)
+// or checks that it is (manual).
+func (r *replica) schema(ctx context.Context) error {
+	if r.cfg.Migrate == config.MigrateAuto {
+		applied, err := schema.Apply(ctx, r.pool)
+		if err != nil {
+			return fmt.Errorf("cluster: migrate the database schema: %w", err)
+		}
+		if len(applied) > 0 {
+			r.log.Info("cluster: database schema migrated", "applied", applied)
+		}
+		return nil
+	}
+	pending, err := schema.Pending(ctx, r.pool)
+	if err != nil {
+		return fmt.Errorf("cluster: check the database schema: %w", err)
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("cluster: %d database migrations are pending (%s) and cluster.migrate is manual: run `dirgate migrate -c %s` first",
+			len(pending), strings.Join(pending, ", "), r.path)
+	}
+	return nil
+}
+
+// awaitSchema retries the schema step of a replica that started without
+// its database until it succeeds (true) or ctx ends (false).
+func (r *replica) awaitSchema(ctx context.Context) bool {
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		err := r.schema(ctx)
+		if err == nil {
+			r.log.Info("cluster: the database answers: joining the cluster")
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		r.log.Warn("cluster: the database schema step failed; retrying", "err", err, "retry_in", min(2*wait, 30*time.Second))
+	}
+}
+
+// unreachable tells whether err is a failure to reach the database (no
+// connection could be made), rather than one of what it answered.
+func unreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce)
 }
 
 // holderID names this process run: the replica's name, the process and a
@@ -189,6 +241,9 @@ func (r *replica) isLeader() bool {
 // beats in the registry and campaigns for the lease, leading when it holds
 // it. On return the lease is released and every term's work has stopped.
 func (r *replica) run(ctx context.Context) {
+	if r.schemaLater && !r.awaitSchema(ctx) {
+		return
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)

@@ -101,7 +101,7 @@ type server struct {
 	states   state.Stores
 	auth     *liveAuth
 	ldap     *proxy.Server
-	provider *oidc.Provider // nil without an oidc section
+	provider oidcServer // nil without an oidc section
 	web      *http.Server   // the OIDC listener's, nil without one
 	admin    *http.Server   // nil without an admin section
 	sched    *dirsync.Scheduler
@@ -164,14 +164,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 	if s.ldap, err = proxy.New(cfg, store, auth, tlsCfg, log); err != nil {
 		return nil, err
 	}
-	provider, err := newProvider(cfg, store, s.states, auth, log)
-	if err != nil {
+	if s.provider, err = s.openProvider(cfg, log); err != nil {
 		return nil, err
 	}
-	s.provider = provider
-	if provider != nil {
+	if s.provider != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/", provider)
+		mux.Handle("/", s.provider)
 		for path, h := range extra {
 			mux.Handle(path, h)
 		}
@@ -201,6 +199,24 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 		}
 	}
 	return s, nil
+}
+
+// openProvider makes the OIDC provider (nil without an oidc section). A
+// replica whose database cannot be reached gets a lateProvider, which
+// fails sign-ins closed until the provider can read its signing keys.
+func (s *server) openProvider(cfg *config.Config, log *slog.Logger) (oidcServer, error) {
+	build := func() (*oidc.Provider, error) { return newProvider(cfg, s.store, s.states, s.auth, log) }
+	p, err := build()
+	switch {
+	case err != nil && s.replica != nil && unreachable(err):
+		log.Warn("oidc: the database is unreachable: sign-ins fail (503) until the signing keys can be read", "err", err)
+		return &lateProvider{build: build, log: log}, nil
+	case err != nil:
+		return nil, err
+	case p == nil:
+		return nil, nil // not a nil *oidc.Provider in the interface
+	}
+	return p, nil
 }
 
 // openAgents opens the agent listener (nil without an agent section): its
