@@ -101,9 +101,9 @@ type server struct {
 	states   state.Stores
 	auth     *liveAuth
 	ldap     *proxy.Server
-	provider oidcServer // nil without an oidc section
-	web      *http.Server   // the OIDC listener's, nil without one
-	admin    *http.Server   // nil without an admin section
+	provider oidcServer   // nil without an oidc section
+	web      *http.Server // the OIDC listener's, nil without one
+	admin    *http.Server // nil without an admin section
 	sched    *dirsync.Scheduler
 	replica  *replica                      // nil without a cluster section
 	agents   *agentHub                     // nil without an agent section
