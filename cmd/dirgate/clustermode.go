@@ -152,22 +152,13 @@ func (r *replica) schema(ctx context.Context) error {
 // awaitSchema retries the schema step of a replica that started without
 // its database until it succeeds (true) or ctx ends (false).
 func (r *replica) awaitSchema(ctx context.Context) bool {
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-		err := r.schema(ctx)
-		if err == nil {
-			r.log.Info("cluster: the database answers: joining the cluster")
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		r.log.Warn("cluster: the database schema step failed; retrying", "err", err, "retry_in", min(2*wait, 30*time.Second))
+	ok := retryBackoff(ctx, func() error { return r.schema(ctx) }, func(err error, next time.Duration) {
+		r.log.Warn("cluster: the database schema step failed; retrying", "err", err, "retry_in", next)
+	})
+	if ok {
+		r.log.Info("cluster: the database answers: joining the cluster")
 	}
+	return ok
 }
 
 // unreachable tells whether err is a failure to reach the database (no

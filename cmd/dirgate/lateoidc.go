@@ -45,19 +45,17 @@ func (l *lateProvider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Run builds the provider, retrying until it succeeds or ctx ends, then
 // runs it.
 func (l *lateProvider) Run(ctx context.Context) {
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		p, err := l.build()
-		if err == nil {
-			l.log.Info("oidc: the signing keys are readable: serving sign-ins")
-			l.p.Store(p)
-			p.Run(ctx)
-			return
-		}
-		l.log.Warn("oidc: the provider cannot start yet; sign-ins fail until it does", "err", err, "retry_in", min(2*wait, 30*time.Second))
+	var p *oidc.Provider
+	ok := retryBackoff(ctx, func() (err error) {
+		p, err = l.build()
+		return err
+	}, func(err error, next time.Duration) {
+		l.log.Warn("oidc: the provider cannot start yet; sign-ins fail until it does", "err", err, "retry_in", next)
+	})
+	if !ok {
+		return
 	}
+	l.log.Info("oidc: the signing keys are readable: serving sign-ins")
+	l.p.Store(p)
+	p.Run(ctx)
 }
