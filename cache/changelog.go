@@ -1,11 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -35,6 +36,9 @@ type Record struct {
 	// position, so that a position is never read against another log (a
 	// database restored from a backup, or replaced).
 	Log string
+	// stream, when set, holds the entries in place of Entries (see
+	// recordstream.go).
+	stream *entryStream
 }
 
 // Publisher hands the cache's commits to the other replicas. The cache
@@ -45,8 +49,10 @@ type Record struct {
 // Publishes of one store are thus serialised and commit locally in the
 // order of their sequence numbers.
 //
-// A Base record holds every entry of the connector in memory while it is
-// published (about 1 KiB an entry).
+// The entries of a Base record the cache publishes are not in Entries but
+// streamed (Record.Streamed) from the generation being committed: the
+// publisher writes the record with WriteRecord (or EncodeRecord) during
+// Publish, after which they can no longer be read.
 type Publisher interface {
 	Publish(ctx context.Context, r *Record) (seq uint64, err error)
 }
@@ -316,13 +322,14 @@ func (s *Store) applyBase(ctx context.Context, r *Record, rep *replay) error {
 	}
 	defer g.Abort() // a no-op once committed
 	g.replay = rep
-	for _, e := range r.Entries {
+	err = r.eachEntry(func(e *Entry) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := g.Put(e); err != nil {
-			return err
-		}
+		return g.Put(e)
+	})
+	if err != nil {
+		return err
 	}
 	return g.Commit(ctx, r.Cursor, r.Run)
 }
@@ -340,8 +347,10 @@ func (s *Store) Connectors() ([]string, error) {
 func (s *Store) SnapshotRecord(ctx context.Context, conn string) (*Record, error) {
 	var r *Record
 	err := s.db.View(func(txn *badger.Txn) (err error) {
-		r, err = snapshotIn(ctx, txn, conn)
-		return err
+		if r, err = snapshotIn(ctx, txn, conn); err != nil {
+			return err
+		}
+		return r.collect()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: snapshot of %s: %w", conn, err)
@@ -350,6 +359,8 @@ func (s *Store) SnapshotRecord(ctx context.Context, conn string) (*Record, error
 	return r, nil
 }
 
+// snapshotIn returns a Base record of conn's served state in txn, its
+// entries streamed from txn.
 func snapshotIn(ctx context.Context, txn *badger.Txn, conn string) (*Record, error) {
 	gen, err := currentGen(txn, conn)
 	if err != nil {
@@ -359,7 +370,7 @@ func snapshotIn(ctx context.Context, txn *badger.Txn, conn string) (*Record, err
 		return nil, ErrNoGeneration
 	}
 	r := &Record{Connector: conn, Base: true}
-	if r.Entries, err = generationEntries(ctx, txn, conn, gen); err != nil {
+	if r.stream, err = generationStream(ctx, txn, conn, gen); err != nil {
 		return nil, err
 	}
 	r.Cursor, err = valueIn(txn, cursorKey(conn))
@@ -385,32 +396,15 @@ func (s *Store) PublishSnapshot(ctx context.Context, conn string) error {
 	if err != nil {
 		return fmt.Errorf("cache: publish snapshot of %s: %w", conn, err)
 	}
+	releaseMemory()
 	return nil
 }
 
-// generationEntries reads every entry of a generation.
-func generationEntries(ctx context.Context, txn *badger.Txn, conn string, gen uint64) ([]*Entry, error) {
-	prefix := dataKey(conn, gen, tEntry)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
-	defer it.Close()
-	var out []*Entry
-	for it.Rewind(); it.Valid(); it.Next() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		item := it.Item()
-		id := string(item.Key()[len(prefix):])
-		err := item.Value(func(v []byte) error {
-			e, err := decodeEntry(conn, id, v)
-			out = append(out, e)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
+// releaseMemory returns to the operating system, once a Base record was
+// published or applied, the memory its writes took (Badger's memtables and
+// write batches, the record's buffers): the runtime would otherwise keep it
+// for minutes, and the process's peak would stay its footprint.
+func releaseMemory() { debug.FreeOSMemory() }
 
 // valueIn returns a copy of key's value in txn, nil when absent.
 func valueIn(txn *badger.Txn, key []byte) ([]byte, error) {
@@ -440,100 +434,23 @@ var errBadRecord = errors.New("cache: corrupt change-log record")
 
 // EncodeRecord serialises r compactly; DecodeRecord reads it back.
 func EncodeRecord(r *Record) ([]byte, error) {
-	var flags byte
-	if r.Base {
-		flags |= recBase
+	var b bytes.Buffer
+	if err := WriteRecord(&b, r); err != nil {
+		return nil, err
 	}
-	if r.Cursor != nil {
-		flags |= recCursor
-	}
-	var run []byte
-	if r.Run != nil {
-		flags |= recRun
-		var err error
-		if run, err = json.Marshal(r.Run); err != nil {
-			return nil, fmt.Errorf("cache: encode run of %s: %w", r.Connector, err)
-		}
-	}
-	b := make([]byte, 0, 64+len(r.Cursor)+len(run)+300*len(r.Entries))
-	b = append(b, recVersion, flags)
-	b = appendString(b, r.Connector)
-	b = binary.AppendVarint(b, r.Time.UnixNano())
-	if r.Cursor != nil {
-		b = appendString(b, string(r.Cursor))
-	}
-	if r.Run != nil {
-		b = appendString(b, string(run))
-	}
-	b = binary.AppendUvarint(b, uint64(len(r.Entries)))
-	for _, e := range r.Entries {
-		if e.partial {
-			return nil, fmt.Errorf("cache: entry %q was read without some attributes and cannot be published", e.DN)
-		}
-		e.Normalize()
-		b = appendString(b, e.ID)
-		b = appendString(b, string(e.encode()))
-	}
-	b = appendStrings(b, r.Deletes)
-	return b, nil
+	return b.Bytes(), nil
 }
 
-// DecodeRecord parses a record written by EncodeRecord. Entry hashes are
-// recomputed where they are written, not taken from the record.
+// DecodeRecord parses a record written by EncodeRecord, entries included.
+// Entry hashes are recomputed where they are written, not taken from the
+// record.
 func DecodeRecord(b []byte) (*Record, error) {
-	if len(b) < 2 || b[0] != recVersion {
-		return nil, errBadRecord
+	r, err := ReadRecord(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
 	}
-	flags := b[1]
-	d := decoder{b: b[2:]}
-	r := &Record{Base: flags&recBase != 0}
-	r.Connector = d.string()
-	ns, k := binary.Varint(d.b)
-	if k <= 0 {
-		return nil, errBadRecord
-	}
-	d.b = d.b[k:]
-	r.Time = time.Unix(0, ns).UTC()
-	if flags&recCursor != 0 {
-		r.Cursor = append([]byte{}, d.bytes()...)
-	}
-	if flags&recRun != 0 {
-		run := d.bytes()
-		if d.err == nil {
-			r.Run = new(Run)
-			if err := json.Unmarshal(run, r.Run); err != nil {
-				return nil, fmt.Errorf("%w: run: %v", errBadRecord, err)
-			}
-		}
-	}
-	// Every entry takes at least two bytes, which bounds the allocation.
-	if n := d.uvarint(); d.err == nil && n <= uint64(len(d.b))/2 {
-		r.Entries = make([]*Entry, 0, n)
-		for range n {
-			id := d.string()
-			v := d.bytes()
-			if d.err != nil {
-				break
-			}
-			e, err := decodeEntry(r.Connector, id, v)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %v", errBadRecord, err)
-			}
-			e.hashed = false
-			r.Entries = append(r.Entries, e)
-		}
-	} else if d.err == nil {
-		d.err = errCorrupt
-	}
-	if n := d.uvarint(); d.err == nil && n <= uint64(len(d.b)) {
-		for range n {
-			r.Deletes = append(r.Deletes, d.string())
-		}
-	} else if d.err == nil {
-		d.err = errCorrupt
-	}
-	if d.err != nil || len(d.b) != 0 {
-		return nil, errBadRecord
+	if err := r.collect(); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -33,6 +33,8 @@ type Generation struct {
 	// publishes instead of the whole generation.
 	replay *replay
 	delta  *Record
+	// streamed is set once the commit published the whole generation.
+	streamed bool
 }
 
 // errBaseChanged means the served generation changed while a generation
@@ -186,22 +188,26 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	if old != 0 {
 		g.s.dropWhenUnread(g.conn, old)
 	}
+	if g.streamed || (g.replay != nil && g.delta == nil) {
+		releaseMemory()
+	}
 	return nil
 }
 
 // record is the change-log record of the commit: the delta a rewrite
-// applied, or the whole generation read back from txn.
+// applied, or the whole generation streamed from txn.
 func (g *Generation) record(ctx context.Context, txn *badger.Txn, cursor []byte, run *Run) (*Record, error) {
 	if g.delta != nil {
 		r := *g.delta
 		r.Cursor, r.Run = cursor, run
 		return &r, nil
 	}
-	entries, err := generationEntries(ctx, txn, g.conn, g.gen)
+	stream, err := generationStream(ctx, txn, g.conn, g.gen)
 	if err != nil {
 		return nil, err
 	}
-	return &Record{Connector: g.conn, Base: true, Entries: entries, Cursor: cursor, Run: run}, nil
+	g.streamed = true
+	return &Record{Connector: g.conn, Base: true, stream: stream, Cursor: cursor, Run: run}, nil
 }
 
 // Abort discards the generation; the served state is untouched.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/dirgate/dirgate/cluster/schema/migration"
 	"github.com/dirgate/dirgate/metrics"
@@ -77,8 +76,7 @@ type Log struct {
 	log     *slog.Logger
 	opt     Options
 	channel string // a test listens elsewhere to break LISTEN
-	enc     *zstd.Encoder
-	dec     *zstd.Decoder
+	codecs  codecs
 
 	// What Lag is computed from (times on the local monotonic clock).
 	mu         sync.Mutex
@@ -108,16 +106,8 @@ func New(pool *pgxpool.Pool, o Options) (*Log, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return nil, fmt.Errorf("changelog: %w", err)
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
-	if err != nil {
-		return nil, fmt.Errorf("changelog: %w", err)
-	}
 	now := time.Now()
-	return &Log{pool: pool, log: o.Logger, opt: o, channel: channel, enc: enc, dec: dec, lastAtHead: now, lastCheck: now}, nil
+	return &Log{pool: pool, log: o.Logger, opt: o, channel: channel, lastAtHead: now, lastCheck: now}, nil
 }
 
 // bound limits one call to PostgreSQL to the Timeout option.

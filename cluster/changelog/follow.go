@@ -179,12 +179,11 @@ func (l *Log) plan(ctx context.Context, pos uint64) ([]entry, bool, error) {
 
 // apply reads one record of the log identified by log and applies it.
 func (l *Log) apply(ctx context.Context, store *cache.Store, e entry, log string) error {
-	r, err := l.read(ctx, e.seq)
+	err := l.readRecord(ctx, e.seq, func(r *cache.Record) error {
+		r.Log = log
+		return store.ApplyRecord(ctx, r, e.seq)
+	})
 	if err != nil {
-		return err
-	}
-	r.Log = log
-	if err := store.ApplyRecord(ctx, r, e.seq); err != nil {
 		return err
 	}
 	kind := "delta"

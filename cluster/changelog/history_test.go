@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cluster/lease"
 )
@@ -203,7 +205,7 @@ func TestStuckReplicaLagGrows(t *testing.T) {
 	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO changelog (seq, connector, base, epoch, at, parts, size) VALUES (2, 'corp', false, 1, clock_timestamp(), 1, 3)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO changelog_part (seq, part, data) VALUES (2, 0, $1)`, fl.enc.EncodeAll([]byte{9, 0, 0}, nil)); err != nil {
+	if _, err := e.db.Pool.Exec(ctx, `INSERT INTO changelog_part (seq, part, data) VALUES (2, 0, $1)`, compress(t, []byte{9, 0, 0})); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
@@ -279,4 +281,15 @@ func TestFencedPublishEndsTerm(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the term did not end after a fenced publish")
 	}
+}
+
+// compress returns b as one zstd frame, as a record's data is stored.
+func compress(t *testing.T, b []byte) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	return enc.EncodeAll(b, nil)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -62,17 +63,23 @@ type publisher struct {
 // notifies the followers. It fails with ErrBehind when r does not follow
 // the head directly or was made against another log, and sets r.Log to
 // the log's identity when it succeeds.
+//
+// The record is compressed as it is encoded (a Base's entries streamed
+// from the cache): the parts it fills are staged one at a time before the
+// transaction, which moves them and adds the last. Each staging call is
+// bounded by Timeout, the transaction by Timeout and a share of it for
+// every staged part it moves.
 func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error) {
-	b, err := cache.EncodeRecord(r)
-	if err != nil {
-		return 0, err
+	st := p.l.newStage(ctx)
+	defer st.discard()
+	if err := st.write(r); err != nil {
+		return 0, fmt.Errorf("changelog: publish %s: %w", r.Connector, err)
 	}
-	data := p.l.enc.EncodeAll(b, nil)
-	ctx, cancel := p.l.bound(ctx)
+	ctx, cancel := context.WithTimeout(ctx, p.l.opt.Timeout+time.Duration(st.staged)*p.l.opt.Timeout/8)
 	defer cancel()
 	var seq int64
 	var id string
-	err = p.fr.Do(ctx, p.f, func(tx pgx.Tx) error {
+	err := p.fr.Do(ctx, p.f, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, publishLock); err != nil {
 			return err
 		}
@@ -85,15 +92,12 @@ func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error
 		if uint64(seq) != r.After+1 {
 			return fmt.Errorf("%w: it is at %d, the log at %d", ErrBehind, r.After, seq-1)
 		}
-		parts := split(data, p.l.opt.PartSize)
 		if _, err := tx.Exec(ctx, `INSERT INTO changelog (seq, connector, base, epoch, at, parts, size) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-			seq, r.Connector, r.Base, p.f.Epoch, r.Time, len(parts), len(data)); err != nil {
+			seq, r.Connector, r.Base, p.f.Epoch, r.Time, st.staged+1, st.size); err != nil {
 			return err
 		}
-		for i, part := range parts {
-			if _, err := tx.Exec(ctx, `INSERT INTO changelog_part (seq, part, data) VALUES ($1, $2, $3)`, seq, i, part); err != nil {
-				return err
-			}
+		if err := st.move(ctx, tx, seq); err != nil {
+			return err
 		}
 		if err := writeSyncState(ctx, tx, r); err != nil {
 			return err
@@ -107,6 +111,7 @@ func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error
 		}
 		return 0, fmt.Errorf("changelog: publish %s: %w", r.Connector, err)
 	}
+	st.moved = true
 	r.Log = id
 	p.l.checked(true)
 	return uint64(seq), nil
@@ -141,50 +146,6 @@ func writeSyncState(ctx context.Context, tx pgx.Tx, r *cache.Record) error {
 	return nil
 }
 
-// split cuts b into parts of at most size bytes (one empty part for an
-// empty b, so every record has a part).
-func split(b []byte, size int) [][]byte {
-	var out [][]byte
-	for len(b) > size {
-		out = append(out, b[:size])
-		b = b[size:]
-	}
-	return append(out, b)
-}
-
 // errGone means a record listed a moment ago was pruned since; the
 // follower plans again.
 var errGone = errors.New("changelog: record pruned while being read")
-
-// read returns record seq, reassembled from its parts.
-func (l *Log) read(ctx context.Context, seq uint64) (*cache.Record, error) {
-	ctx, cancel := l.bound(ctx)
-	defer cancel()
-	rows, err := l.pool.Query(ctx, `SELECT c.parts, p.data FROM changelog c JOIN changelog_part p USING (seq)
-		WHERE seq = $1 ORDER BY p.part`, int64(seq))
-	if err != nil {
-		return nil, fmt.Errorf("changelog: read record %d: %w", seq, err)
-	}
-	var data, part []byte
-	var parts, n int
-	_, err = pgx.ForEachRow(rows, []any{&parts, &part}, func() error {
-		data = append(data, part...)
-		n++
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("changelog: read record %d: %w", seq, err)
-	}
-	if n == 0 || n != parts {
-		return nil, fmt.Errorf("%w: %d", errGone, seq)
-	}
-	b, err := l.dec.DecodeAll(data, nil)
-	if err != nil {
-		return nil, fmt.Errorf("changelog: decompress record %d: %w", seq, err)
-	}
-	r, err := cache.DecodeRecord(b)
-	if err != nil {
-		return nil, fmt.Errorf("changelog: record %d: %w", seq, err)
-	}
-	return r, nil
-}
