@@ -87,83 +87,78 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// refresh reads the live token under hash (lock: the row lock to take,
-// "" or "FOR UPDATE"), not checking its family.
-func refresh(ctx context.Context, q querier, hash string, now time.Time, lock string) (state.Refresh, error) {
+// Refresh implements state.Grants, in one statement.
+func (s *Store) Refresh(ctx context.Context, hash string, now time.Time) (state.Refresh, error) {
 	var r state.Refresh
-	err := q.QueryRow(ctx, `SELECT family, client_id, connector, account_id, scope, auth_time, expires, rotated
-		FROM oidc_refresh WHERE hash = $1 AND expires >= $2 `+lock, hash, now).
-		Scan(&r.Family, &r.ClientID, &r.Connector, &r.ID, &r.Scope, &r.AuthTime, &r.Expires, &r.Rotated)
-	if err != nil {
-		return r, notFound("read refresh token", err)
-	}
-	return r, nil
-}
-
-// familyRevoked tells whether family is revoked.
-func familyRevoked(ctx context.Context, q querier, family string) (bool, error) {
 	var revoked bool
-	err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM oidc_family_revoked WHERE family = $1)`, family).Scan(&revoked)
-	return revoked, wrap("read family", err)
-}
-
-// liveRefresh reads the token under hash, ErrNotFound when it is expired
-// or its family revoked.
-func liveRefresh(ctx context.Context, q querier, hash string, now time.Time, lock string) (state.Refresh, error) {
-	r, err := refresh(ctx, q, hash, now, lock)
-	if err != nil {
-		return r, err
-	}
-	// A separate statement: under READ COMMITTED it sees a revocation
-	// committed while this one waited for the row lock.
-	revoked, err := familyRevoked(ctx, q, r.Family)
-	if err != nil {
-		return state.Refresh{}, err
-	}
-	if revoked {
+	err := s.pool.QueryRow(ctx, `SELECT family, client_id, connector, account_id, scope, auth_time, expires, rotated,
+			EXISTS (SELECT 1 FROM oidc_family_revoked f WHERE f.family = t.family)
+		FROM oidc_refresh t WHERE hash = $1 AND expires >= $2`, hash, now).
+		Scan(&r.Family, &r.ClientID, &r.Connector, &r.ID, &r.Scope, &r.AuthTime, &r.Expires, &r.Rotated, &revoked)
+	switch {
+	case err != nil:
+		return state.Refresh{}, notFound("read refresh token", err)
+	case revoked:
 		return state.Refresh{}, state.ErrNotFound
 	}
 	return r, nil
 }
 
-// Refresh implements state.Grants.
-func (s *Store) Refresh(ctx context.Context, hash string, now time.Time) (state.Refresh, error) {
-	return liveRefresh(ctx, s.pool, hash, now, "")
-}
+// rotateSQL spends a refresh token in one statement (one round trip):
+//   - old reads the token under its row lock: presentations of one token
+//     queue on it, and each reads the version the one before it committed
+//     (a locking read in READ COMMITTED follows the row's updates);
+//   - rot marks it rotated when it is live, of the client, and its family
+//     not revoked;
+//   - rev revokes the family of a rotated token presented again. Its
+//     ON CONFLICT DO NOTHING decides among presentations racing on one
+//     spent token: the revocation check reads the statement's snapshot,
+//     taken before the row lock was granted, so it can miss a revocation
+//     committed meanwhile; the unique index does not, and only the
+//     presentation whose insert took place reports the reuse.
+const rotateSQL = `WITH old AS (
+		SELECT hash, family, client_id, connector, account_id, scope, auth_time, expires, rotated
+		FROM oidc_refresh WHERE hash = $1 AND expires >= $2 FOR UPDATE),
+	cur AS (
+		SELECT old.*, EXISTS (SELECT 1 FROM oidc_family_revoked f WHERE f.family = old.family) AS revoked FROM old),
+	rot AS (
+		UPDATE oidc_refresh t SET rotated = true FROM cur
+		WHERE t.hash = cur.hash AND cur.client_id = $3 AND NOT cur.rotated AND NOT cur.revoked
+		RETURNING t.hash),
+	rev AS (
+		INSERT INTO oidc_family_revoked (family, revoked)
+		SELECT family, $2 FROM cur WHERE client_id = $3 AND rotated AND NOT revoked
+		ON CONFLICT (family) DO NOTHING
+		RETURNING family)
+	SELECT family, client_id, connector, account_id, scope, auth_time, expires, rotated, revoked,
+		EXISTS (SELECT 1 FROM rot), EXISTS (SELECT 1 FROM rev)
+	FROM cur`
 
-// RotateRefresh implements state.Grants, in one transaction holding the
-// token's row lock: concurrent presentations queue on it, so one finds the
-// token live, the next finds it rotated and revokes the family, and the
-// rest find the family revoked.
+// RotateRefresh implements state.Grants in one statement (rotateSQL):
+// concurrent presentations of a live token yield one RefreshLive, those of
+// a spent one one RefreshReused, and the rest RefreshInvalid.
 func (s *Store) RotateRefresh(ctx context.Context, hash, client string, now time.Time) (state.Refresh, state.RefreshOutcome, error) {
 	var r state.Refresh
-	out := state.RefreshInvalid
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		r, err = liveRefresh(ctx, tx, hash, now, "FOR UPDATE")
-		switch {
-		case errors.Is(err, state.ErrNotFound):
-			r = state.Refresh{}
-			return nil
-		case err != nil:
-			return err
-		case r.ClientID != client:
-			r, out = state.Refresh{}, state.RefreshOtherClient
-			return nil
-		case r.Rotated:
-			out = state.RefreshReused
-			return revokeFamily(ctx, tx, r.Family, now)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE oidc_refresh SET rotated = true WHERE hash = $1`, hash); err != nil {
-			return wrap("rotate refresh token", err)
-		}
-		r.Rotated, out = true, state.RefreshLive
-		return nil
-	})
-	if err != nil {
+	var revoked, rotated, reused bool
+	err := s.pool.QueryRow(ctx, rotateSQL, hash, now, client).
+		Scan(&r.Family, &r.ClientID, &r.Connector, &r.ID, &r.Scope, &r.AuthTime, &r.Expires, &r.Rotated, &revoked, &rotated, &reused)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return state.Refresh{}, state.RefreshInvalid, nil
+	case err != nil:
 		return state.Refresh{}, state.RefreshInvalid, wrap("rotate refresh token", err)
+	case revoked:
+		return state.Refresh{}, state.RefreshInvalid, nil
+	case r.ClientID != client:
+		return state.Refresh{}, state.RefreshOtherClient, nil
+	case rotated:
+		r.Rotated = true
+		return r, state.RefreshLive, nil
+	case reused:
+		return r, state.RefreshReused, nil
 	}
-	return r, out, nil
+	// Spent, and its family revoked by a racing presentation.
+	return state.Refresh{}, state.RefreshInvalid, nil
 }
 
 // execer is what a pool and a transaction share.
