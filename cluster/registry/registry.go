@@ -28,11 +28,15 @@ var tableSQL string
 //go:embed agent_url.sql
 var agentURLSQL string
 
+//go:embed lag.sql
+var lagSQL string
+
 // Migrations returns the registry's migrations (versions 400 to 499, see
 // package schema).
 func Migrations() []migration.Migration {
 	return []migration.Migration{{Version: 400, Name: "0400_cluster_replica.sql", SQL: tableSQL},
-		{Version: 401, Name: "0401_cluster_replica_agent_url.sql", SQL: agentURLSQL}}
+		{Version: 401, Name: "0401_cluster_replica_agent_url.sql", SQL: agentURLSQL},
+		{Version: 402, Name: "0402_cluster_replica_lag.sql", SQL: lagSQL}}
 }
 
 // DB is what the registry needs; *pgxpool.Pool satisfies it.
@@ -74,6 +78,10 @@ type Config struct {
 	// Position returns the change-log position of the replica's cache and
 	// the time of that record (cache.Store.Position); nil reports 0.
 	Position func() (seq uint64, at time.Time, err error)
+	// Lag returns how stale the replica's cache may be (the change log's
+	// Log.Lag), which the status shows; nil: the status derives it from
+	// the positions.
+	Lag func() time.Duration
 	// Leader tells whether the replica leads the syncs now; nil: never.
 	Leader func() bool
 	// Logger receives heartbeat failures. Default slog.Default().
@@ -109,11 +117,11 @@ func New(db DB, cfg Config) (*Registry, error) {
 // beatSQL upserts the replica's row on the database clock. started is
 // kept while the same process beats and reset when another process (a
 // restart) takes the name over.
-const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader, agent_url)
-VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7, $8)
+const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader, agent_url, lag_ms)
+VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7, $8, $9)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, admin_url = excluded.admin_url, version = excluded.version, agent_url = excluded.agent_url,
 	started = CASE WHEN r.holder = excluded.holder THEN r.started ELSE excluded.started END,
-	seen = excluded.seen, position = excluded.position, position_at = excluded.position_at, leader = excluded.leader`
+	seen = excluded.seen, position = excluded.position, position_at = excluded.position_at, leader = excluded.leader, lag_ms = excluded.lag_ms`
 
 // Beat writes the replica's row now. Run calls it on every tick; call it
 // too right after a leadership change so the status shows it at once.
@@ -131,8 +139,13 @@ func (r *Registry) Beat(ctx context.Context) error {
 	if !at.IsZero() {
 		atArg = &at
 	}
+	var lag *int64
+	if r.cfg.Lag != nil {
+		ms := r.cfg.Lag().Milliseconds()
+		lag = &ms
+	}
 	if _, err := r.db.Exec(ctx, beatSQL, r.cfg.Name, r.cfg.Holder, r.cfg.AdminURL, r.cfg.Version,
-		int64(seq), atArg, leader, r.cfg.AgentURL); err != nil {
+		int64(seq), atArg, leader, r.cfg.AgentURL, lag); err != nil {
 		return fmt.Errorf("registry: heartbeat: %w", err)
 	}
 	if _, err := r.db.Exec(ctx, `DELETE FROM cluster_replica WHERE seen < clock_timestamp() - $1 * interval '1 second'`,

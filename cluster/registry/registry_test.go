@@ -183,3 +183,36 @@ func TestRun(t *testing.T) {
 		t.Errorf("position after beats: %d, %v", pos, err)
 	}
 }
+
+// TestStatusShowsReportedLag: the status shows the lag a replica reports
+// (the change log's measure: the time since it was last known at the
+// head), not one derived from positions, which reads 0 for a replica at
+// the head's position that stopped hearing from the log; a replica that
+// reports none keeps the derived one.
+func TestStatusShowsReportedLag(t *testing.T) {
+	pool := newDB(t)
+	ctx := t.Context()
+	headAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(seq uint64, t time.Time) func() (uint64, time.Time, error) {
+		return func() (uint64, time.Time, error) { return seq, t, nil }
+	}
+	for _, cfg := range []Config{
+		{Name: "cut-off", Holder: "h1", Position: at(10, headAt), Lag: func() time.Duration { return 42 * time.Second }},
+		{Name: "current", Holder: "h2", Position: at(7, headAt.Add(-time.Minute)), Lag: func() time.Duration { return 0 }},
+		{Name: "old-release", Holder: "h3", Position: at(7, headAt.Add(-time.Minute))},
+	} {
+		if err := newRegistry(t, pool, cfg).Beat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := Read(ctx, pool, ReadOptions{Head: func(context.Context) (uint64, time.Time, error) { return 10, headAt, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]time.Duration{"cut-off": 42 * time.Second, "current": 0, "old-release": time.Minute}
+	for _, r := range st.Replicas {
+		if r.Lag != want[r.Name] {
+			t.Errorf("%s: lag %v, want %v", r.Name, r.Lag, want[r.Name])
+		}
+	}
+}

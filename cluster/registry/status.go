@@ -26,9 +26,13 @@ type Replica struct {
 	Leader bool `json:"leader"`
 	// Gone: no heartbeat within the status's GoneAfter.
 	Gone bool `json:"gone"`
-	// Behind is how many records the replica lacks, Lag how much older its
-	// last record is than the head's (0 at the head). A replica that has
-	// applied nothing yet lags by the time since it started.
+	// Behind is how many records the replica lacks. Lag is how stale its
+	// cache may be, as it reported at its last heartbeat (the change
+	// log's Lag: zero while it is known to be at the head, otherwise the
+	// time since it last was). For a replica that does not report it (an
+	// older release), Lag is how much older its last record is than the
+	// head's (0 at the head), or the time since it started when it has
+	// applied nothing yet.
 	Behind uint64        `json:"behind"`
 	Lag    time.Duration `json:"lag_ns"`
 }
@@ -107,7 +111,7 @@ func Read(ctx context.Context, db DB, o ReadOptions) (*Status, error) {
 			return nil, fmt.Errorf("registry: read the change log's head: %w", err)
 		}
 	}
-	rows, err := db.Query(ctx, `SELECT name, holder, admin_url, version, started, seen, position, position_at
+	rows, err := db.Query(ctx, `SELECT name, holder, admin_url, version, started, seen, position, position_at, lag_ms
 		FROM cluster_replica ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("registry: read replicas: %w", err)
@@ -116,12 +120,16 @@ func Read(ctx context.Context, db DB, o ReadOptions) (*Status, error) {
 		var r Replica
 		var pos int64
 		var at *time.Time
-		err := row.Scan(&r.Name, &r.Holder, &r.AdminURL, &r.Version, &r.Started, &r.Seen, &pos, &at)
+		var lag *int64
+		err := row.Scan(&r.Name, &r.Holder, &r.AdminURL, &r.Version, &r.Started, &r.Seen, &pos, &at, &lag)
 		r.Position = uint64(pos)
 		if at != nil {
 			r.PositionAt = *at
 		}
 		st.judge(&r)
+		if lag != nil {
+			r.Lag = time.Duration(*lag) * time.Millisecond
+		}
 		return r, err
 	})
 	if err != nil {
@@ -130,7 +138,8 @@ func Read(ctx context.Context, db DB, o ReadOptions) (*Status, error) {
 	return st, nil
 }
 
-// judge fills r's verdicts: leader, gone, and lag behind the head.
+// judge fills r's verdicts: leader, gone, and lag behind the head by the
+// positions.
 func (s *Status) judge(r *Replica) {
 	r.Leader = s.Lease != nil && s.Lease.Valid && s.Lease.Holder == r.Holder
 	r.Gone = s.Now.Sub(r.Seen) > s.GoneAfter

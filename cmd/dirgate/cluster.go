@@ -120,8 +120,10 @@ func clusterCmd() *cobra.Command {
 		Short: "Show the replicas, the sync leader and its epoch, the change log's head and each replica's position and lag",
 		Long: `Read the cluster's status from PostgreSQL directly (no replica needs to run):
 every replica that registered, whether it is the leader, its change-log
-position and lag behind the head. A replica without a heartbeat for 30s is
-marked gone.`,
+position, how many records it lacks, and its lag as it reported it at its
+last heartbeat: zero while it is known to be at the log's head, otherwise
+the time since it last was. A replica without a heartbeat for 30s is marked
+gone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, pool, err := clusterDB(cmd)

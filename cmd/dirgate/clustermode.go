@@ -204,7 +204,7 @@ func (r *replica) states(log *slog.Logger) (state.Stores, error) {
 func (r *replica) prepare(eng *dirsync.Engine, sched *dirsync.Scheduler, store *cache.Store) (err error) {
 	r.store, r.sched = store, sched
 	r.reg, err = registry.New(r.pool, registry.Config{Name: r.cfg.ReplicaName, Holder: r.holder, AdminURL: r.cfg.AdvertiseAdmin, AgentURL: r.agentURL,
-		Version: version, Position: store.Position, Leader: r.isLeader, Logger: r.log})
+		Version: version, Position: store.Position, Lag: r.clog.Lag, Leader: r.isLeader, Logger: r.log})
 	if err != nil {
 		return err
 	}
