@@ -88,7 +88,8 @@ func (l *Log) baseStats(ctx context.Context, conn string) (baseStats, error) {
 }
 
 // prune deletes the records older than their connector's latest Base when
-// that Base is older than before (the parts follow by cascade).
+// that Base is older than before (the parts follow by cascade), and the
+// parts staged by publishes that never ended.
 func (l *Log) prune(ctx context.Context, before time.Time) error {
 	ctx, cancel := l.bound(ctx)
 	defer cancel()
@@ -100,6 +101,11 @@ func (l *Log) prune(ctx context.Context, before time.Time) error {
 	}
 	if n := tag.RowsAffected(); n > 0 {
 		l.log.Info("change log: pruned superseded records", "records", n)
+	}
+	// Parts a publisher staged and never moved (it died, or its cleanup
+	// failed); a publish in progress stages a part well within the hour.
+	if _, err := l.pool.Exec(ctx, `DELETE FROM changelog_stage WHERE at < now() - interval '1 hour'`); err != nil {
+		return fmt.Errorf("changelog: prune staged parts: %w", err)
 	}
 	return nil
 }

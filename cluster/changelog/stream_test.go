@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cluster/lease"
 )
@@ -100,5 +102,28 @@ func TestBaseMissingPartChangesNothing(t *testing.T) {
 	}
 	if got := dump(t, replica, true); got != before || position(t, replica) != 1 {
 		t.Fatalf("a Base missing a part changed the replica (position %d):\n%s\nwas:\n%s", position(t, replica), got, before)
+	}
+}
+
+// TestCompactDeletesStaleStagedParts: parts a dead publisher staged long
+// ago are deleted by compaction; recent ones, perhaps of a publish in
+// progress, stay.
+func TestCompactDeletesStaleStagedParts(t *testing.T) {
+	e := newEnv(t)
+	leader, l := e.leader(t)
+	if _, err := e.db.Pool.Exec(t.Context(), `INSERT INTO changelog_stage (id, part, data, at) VALUES
+		(1, 0, 'x', now() - interval '2 hours'), (2, 0, 'y', now())`); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Compact(t.Context(), leader); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	rows, err := e.db.Pool.Query(t.Context(), `SELECT id FROM changelog_stage`)
+	if err == nil {
+		ids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil || len(ids) != 1 || ids[0] != 2 {
+		t.Fatalf("staged parts left: %v (%v), want only the recent one", ids, err)
 	}
 }
