@@ -54,6 +54,11 @@ type admission struct {
 	refs int           // goroutines in begin, plus attempts in flight
 	held []string      // the reservations of this process's attempts in flight
 	wake chan struct{} // closed when one of them ends
+	// failures is the account's count of failures as this process last
+	// learned it, from the store's answers to its reservations, failures
+	// and resets while the state exists; an attempt's own reservation sets
+	// it before the attempt ends.
+	failures int
 }
 
 // reservationTTL bounds an attempt's reservation: a replica that dies
@@ -161,6 +166,9 @@ func (th *throttle) begin(ctx context.Context, key string) error {
 			err = throttledError("account", c)
 		}
 		th.mu.Lock()
+		if err == nil {
+			a.failures = c.Failures
+		}
 		if err != nil || ok {
 			if ok {
 				a.held = append(a.held, id) // keeps the reference until end
@@ -206,24 +214,38 @@ const (
 // account's failure count within the window, for the delay. A success
 // resets the account's count. The attempt's reservation is released after
 // its outcome is counted.
+//
+// A success skips the reset (a store round trip) when this process last
+// learned the count at zero, its reservation's answer or a later one:
+// there was nothing to reset then, and a failure counted since by a
+// concurrent attempt may be taken to have followed this success. Skipping
+// can leave a failure counted that a reset would have cleared, never drop
+// one.
 func (th *throttle) end(key, addrKey string, o outcome) int {
 	th.mu.Lock()
 	a := th.inflight[key]
 	var id string
-	if a != nil && len(a.held) > 0 {
-		id, a.held = a.held[len(a.held)-1], a.held[:len(a.held)-1]
+	clean := false
+	if a != nil {
+		if len(a.held) > 0 {
+			id, a.held = a.held[len(a.held)-1], a.held[:len(a.held)-1]
+		}
+		clean = a.failures == 0
 	}
 	th.mu.Unlock()
 	ctx, now := context.Background(), th.now()
 	var err error
-	n := 0
+	n, learned := 0, false
 	switch o {
 	case outcomeSuccess:
-		err = th.store.Reset(ctx, accountsTable, key)
+		if !clean {
+			err = th.store.Reset(ctx, accountsTable, key)
+			learned = err == nil
+		}
 	case outcomeFailure:
 		var c state.Counter
 		c, err = th.store.Fail(ctx, accountsTable, key, now, th.accountLimit())
-		n = c.Failures
+		n, learned = c.Failures, err == nil
 		if addrKey != "" && err == nil {
 			_, err = th.store.Fail(ctx, addressesTable, addrKey, now, th.addressLimit())
 		}
@@ -234,6 +256,11 @@ func (th *throttle) end(key, addrKey string, o outcome) int {
 	if err != nil {
 		// The answer stands; only the count is lost, which the log says.
 		th.log.Error("throttle: count not recorded", "err", err)
+	}
+	if a != nil && learned {
+		th.mu.Lock()
+		a.failures = n
+		th.mu.Unlock()
 	}
 	if id != "" {
 		th.mu.Lock()

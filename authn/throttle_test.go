@@ -275,3 +275,58 @@ func TestAddressKey(t *testing.T) {
 		t.Error("account keys")
 	}
 }
+
+// resetCounter is a throttle store that counts its resets.
+type resetCounter struct {
+	*state.MemoryThrottle
+	resets int
+}
+
+func (r *resetCounter) Reset(ctx context.Context, table, key string) error {
+	r.resets++
+	return r.MemoryThrottle.Reset(ctx, table, key)
+}
+
+// TestThrottleResetOnlyAfterFailures: a success resets the account's count
+// when there were failures to reset, and saves the store the call when the
+// count it learned was zero (a round trip to the shared store of a
+// cluster, on every successful login).
+func TestThrottleResetOnlyAfterFailures(t *testing.T) {
+	clock := newClock()
+	store := &resetCounter{MemoryThrottle: state.NewMemoryThrottle(maxTestKeys)}
+	th := newThrottle(testThrottle, clock.Now, store, slog.New(slog.DiscardHandler))
+	ctx := context.Background()
+	for i, s := range []struct {
+		o          outcome
+		wantResets int
+		wantCount  int
+	}{
+		{outcomeSuccess, 0, 0},
+		{outcomeFailure, 0, 1},
+		{outcomeFailure, 0, 2},
+		{outcomeSuccess, 1, 0},
+		{outcomeSuccess, 1, 0},
+	} {
+		if err := th.begin(ctx, "alice"); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		th.end("alice", "ip", s.o)
+		if c := counter(t, th, accountsTable, "alice"); store.resets != s.wantResets || c.Failures != s.wantCount {
+			t.Fatalf("step %d: %d resets, %d failures counted; want %d and %d", i, store.resets, c.Failures, s.wantResets, s.wantCount)
+		}
+	}
+	// A failure counted by a concurrent attempt after this one's
+	// reservation saw none: the success needs no reset of it, but the
+	// failure, which this process learned of, is reset.
+	if err := th.begin(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.begin(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	th.end("alice", "ip", outcomeFailure)
+	th.end("alice", "ip", outcomeSuccess)
+	if c := counter(t, th, accountsTable, "alice"); store.resets != 2 || c.Failures != 0 {
+		t.Fatalf("success after a concurrent failure: %d resets, %d failures counted; want 2 and 0", store.resets, c.Failures)
+	}
+}

@@ -157,12 +157,17 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, e *
 		p.signInExpired(w)
 		return
 	}
+	now := p.now()
+	expires := now.Add(p.cfg.CodeTTL)
 	code, err := p.grants.putCode(r.Context(), &codeGrant{
 		ClientID: req.ClientID, RedirectURI: req.RedirectURI, Nonce: req.Nonce, Scope: req.Scope, Challenge: req.Challenge,
-		Connector: e.Connector, ID: e.ID, AuthTime: p.now(), Expires: p.now().Add(p.cfg.CodeTTL),
+		Connector: e.Connector, ID: e.ID, AuthTime: now, Expires: expires,
 		// Named now, so that a replay racing the first exchange revokes
-		// the refresh tokens that exchange is about to issue.
-		Family: token(16),
+		// the refresh tokens and the access token that exchange is about
+		// to issue, and the exchange need not record them (a round trip
+		// to a shared store). The access token's revocation lasts until
+		// the latest it can expire.
+		Family: token(16), AccessJTI: token(16), AccessExp: expires.Add(p.cfg.AccessTokenTTL),
 	})
 	if err != nil {
 		p.signInsFailed(w, "store authorization code", err)

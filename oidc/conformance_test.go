@@ -380,7 +380,7 @@ func TestIssuerRootPage(t *testing.T) {
 
 // TestCodeReplayDuringFirstExchange: a replay that arrives while the first
 // exchange of the code is still issuing its tokens revokes the refresh
-// token that exchange then issues.
+// token and the access token that exchange then issues.
 func TestCodeReplayDuringFirstExchange(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -397,12 +397,39 @@ func TestCodeReplayDuringFirstExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issued, _, _, err := f.p.issue(ctx, f.p.clients["wiki"], e, first.Scope, "", refreshGrant{Scope: first.Scope, AuthTime: first.AuthTime, Family: first.Family})
+	issued, _, _, err := f.p.issue(ctx, f.p.clients["wiki"], e, first.Scope, "", first.AccessJTI, refreshGrant{Scope: first.Scope, AuthTime: first.AuthTime, Family: first.Family})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: issued["refresh_token"].(string)}).Token(); err == nil {
 		t.Fatal("the refresh token issued for a replayed code works")
+	}
+	if userinfoStatus(t, f, issued["access_token"].(string)) != http.StatusUnauthorized {
+		t.Fatal("the access token issued for a replayed code works")
+	}
+}
+
+// TestCodeOfEarlierReleaseRevocable: a code stored by a release that
+// named its access token at the exchange (a replica not yet upgraded) gets
+// the token recorded by the exchange, so a replay still revokes it.
+func TestCodeOfEarlierReleaseRevocable(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	now := f.p.now()
+	code, err := f.p.grants.putCode(ctx, &codeGrant{ClientID: "wiki", RedirectURI: rpRedirect, Scope: []string{"openid"},
+		Connector: "corp", ID: "u-alice", AuthTime: now, Expires: now.Add(time.Minute), Family: token(16)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.conf.Exchange(ctx, code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.conf.Exchange(ctx, code); err == nil {
+		t.Fatal("a replayed code was accepted")
+	}
+	if userinfoStatus(t, f, tok.AccessToken) != http.StatusUnauthorized {
+		t.Fatal("the access token of a replayed code works")
 	}
 }
 
@@ -438,4 +465,17 @@ func FuzzFormRequests(f *testing.F) {
 			t.Fatalf("status %d for %q", rec.Code, body)
 		}
 	})
+}
+
+// userinfoStatus is the status of a userinfo request with the access token.
+func userinfoStatus(t *testing.T, f *fixture, access string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	return r.StatusCode
 }

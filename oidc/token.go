@@ -72,16 +72,19 @@ func (p *Provider) codeExchange(w http.ResponseWriter, r *http.Request, client *
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the account is no longer active")
 		return
 	}
-	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, refreshGrant{Scope: c.Scope, AuthTime: c.AuthTime, Family: c.Family})
+	resp, jti, exp, err := p.issue(r.Context(), client, e, c.Scope, c.Nonce, c.AccessJTI, refreshGrant{Scope: c.Scope, AuthTime: c.AuthTime, Family: c.Family})
 	if err != nil {
 		p.unavailable(w, client, "issue tokens", err)
 		return
 	}
-	// Recorded before the tokens are given out: a replay of the code must
-	// be able to revoke the access token.
-	if err := p.grants.issued(r.Context(), code, jti, exp); err != nil {
-		p.unavailable(w, client, "record the access token of a code", err)
-		return
+	// A code issued by an earlier release (a replica not yet upgraded)
+	// names no access token: it is recorded before the tokens are given
+	// out, since a replay of the code must be able to revoke it.
+	if c.AccessJTI == "" {
+		if err := p.grants.issued(r.Context(), code, jti, exp); err != nil {
+			p.unavailable(w, client, "record the access token of a code", err)
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -130,7 +133,7 @@ func (p *Provider) refreshExchange(w http.ResponseWriter, r *http.Request, clien
 	}
 	// The successor keeps the grant's whole scope (RFC 6749 6); only the
 	// tokens issued now carry the narrowed one.
-	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", *g)
+	resp, _, _, err := p.issue(r.Context(), client, e, scope, "", "", *g)
 	if err != nil {
 		p.unavailable(w, client, "issue tokens", err)
 		return
@@ -183,8 +186,9 @@ type accessClaims struct {
 
 // issue signs an ID token and an access token for scope, and stores a
 // refresh token of grant: its scope, authentication time and family; it
-// returns the response, and the access token's ID and expiry.
-func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce string, grant refreshGrant) (map[string]any, string, time.Time, error) {
+// returns the response, and the access token's ID (jti, a new one when
+// "") and expiry.
+func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, scope []string, nonce, jti string, grant refreshGrant) (map[string]any, string, time.Time, error) {
 	authTime := grant.AuthTime
 	now := p.now()
 	claims, err := p.claims(ctx, e, scope)
@@ -206,7 +210,9 @@ func (p *Provider) issue(ctx context.Context, client *Client, e *cache.Entry, sc
 		return nil, "", time.Time{}, err
 	}
 	exp := now.Add(p.cfg.AccessTokenTTL)
-	jti := token(16)
+	if jti == "" {
+		jti = token(16)
+	}
 	access, err := p.keys.sign(client.alg(), accessClaims{
 		Claims: jwt.Claims{Issuer: p.cfg.Issuer, Subject: e.ID, Audience: jwt.Audience{p.cfg.Issuer}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), Expiry: jwt.NewNumericDate(exp)},
