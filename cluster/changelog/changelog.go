@@ -55,7 +55,8 @@ type Options struct {
 	// notification (default 2s): the safety net for a lost LISTEN.
 	PollInterval time.Duration
 	// PartSize is the size of the parts a compressed record is split into
-	// (default 4 MiB).
+	// (default 4 MiB): what a publisher or a follower holds of a record's
+	// compressed bytes at a time.
 	PartSize int
 	// CompactDeltas is how many delta records of a connector after its
 	// last Base make Compact publish a new Base (default 500); so do
@@ -66,7 +67,10 @@ type Options struct {
 	PruneGrace time.Duration
 	// Timeout bounds every call to PostgreSQL (default 30s): a publish
 	// runs under the cache's write lock, which a database that stopped
-	// answering must not hold for the minutes TCP takes to give up.
+	// answering must not hold for the minutes TCP takes to give up. A
+	// record's parts are written and read one call each, and the
+	// transaction that publishes a record of several parts has Timeout
+	// plus an eighth of it for every part it moves.
 	Timeout time.Duration
 }
 
