@@ -97,7 +97,9 @@ func TestAgentSeparationEnrollSync(t *testing.T) {
 	s.waitConnected(t, 30*time.Second, "a1")
 
 	res := s.sync(t, "full")
-	t.Logf("full sync through the agent: %v", res["result"])
+	if r, _ := res["result"].(map[string]any); r["mode"] != "full" || r["added"] == 0.0 {
+		t.Fatalf("full run through the agent: %v", res)
+	}
 	s.sameAsSlapd(t)
 
 	// an add, a change and a delete, read incrementally through the agent
