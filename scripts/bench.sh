@@ -3,9 +3,10 @@
 # build dirgate, measure dirgate and slapd side by side (cmd/dirgate-bench), write BENCHMARKS.md, stop slapd.
 # The entra and google measures sync a fake Entra tenant and a fake Google Workspace customer of
 # BENCH_USERS users served by cmd/dirgate-bench itself. The cluster measure also starts a private PostgreSQL
-# (scripts/testenv/postgres.sh, BENCH_PG_DIR, BENCH_PG_PORT) for three `dirgate serve` replicas.
+# (scripts/testenv/postgres.sh, BENCH_PG_DIR, BENCH_PG_PORT) for three `dirgate serve` replicas. The agent
+# measure runs a hub with a sync agent and a direct server side by side on the same slapd (loopback).
 # Loopback only; every load loop is bounded by BENCH_DURATION per round.
-# BENCH_ONLY=search,bind runs some measures only (sync, search, bind, oidc, cluster, entra, google; with only
+# BENCH_ONLY=search,bind runs some measures only (sync, search, bind, oidc, cluster, agent, entra, google; with only
 # entra and google it starts no slapd); BENCH_PPROF=dir saves CPU profiles of dirgate.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -41,7 +41,7 @@ func main() {
 	dur := flag.Duration("duration", 3*time.Second, "length of each measurement round")
 	rounds := flag.Int("rounds", 3, "alternating rounds per measurement")
 	flag.StringVar(&rawreadBin, "rawread", "bin/rawread", "the reference readers built from cmd/dirgate-bench/rawread: this path with -stock (stock go-ldap) and -patched (dirgate's BER decoder) appended")
-	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, cluster, entra, google); default all. Without sync, one untimed sync fills the cache for search, bind, oidc and cluster")
+	flag.StringVar(&only, "only", "", "comma-separated measures to run (sync, search, bind, oidc, cluster, agent, entra, google); default all. Without sync, one untimed sync fills the cache for search, bind, oidc and cluster")
 	flag.StringVar(&pgEnvFile, "pg-env", "", "environment file written by scripts/testenv/postgres.sh: the PostgreSQL of the cluster measure")
 	cloudN := flag.Int("cloud-users", 100000, "users of the fake Entra tenant and Google customer (groups: a hundredth)")
 	entraReadMode := flag.Bool("entra-read", false, "internal: be the Entra reference reader; arguments: Graph URL, token URL, client ID, client secret")
