@@ -26,7 +26,9 @@
 # The link: veth "vsite" (site) <-> "vhub" (hub), lo up in both. Firewall (nftables, table inet dirgate_netns in
 # each namespace): the hub drops every packet it would send on the link that is not part of a connection the
 # site opened (counter hub_to_site counts them), and the site drops every packet arriving on the link that is
-# not; the site may open any connection to the hub. Neither namespace has a default route.
+# not; the site may open any connection to the hub. Neither namespace has a default route, and each has its own
+# /etc/netns/NAME/resolv.conf (nameserver 127.0.0.1, its own loopback) and hosts (localhost only), which
+# `ip netns exec` mounts over /etc's: names resolve to nothing outside the namespaces.
 # $NS_DIR/env (export lines): DIRGATE_NS_{PREFIX,DIR,SITE,HUB,SITE_ADDR,HUB_ADDR,SAMBA}, the slapd's
 # DIRGATE_OL_* (openldap.sh) and with NS_SAMBA=1 the Samba's DIRGATE_AD_* (samba.sh).
 # Needs root, iproute2 and nftables (scripts/testenv/install.sh netns).
@@ -81,6 +83,7 @@ cmd_down() {
   for ns in "$SITE" "$HUB"; do
     kill_ns "$ns"
     if ns_exists "$ns"; then ip netns delete "$ns" || { rc=1; log "deleting namespace $ns failed"; }; fi
+    rm -rf "/etc/netns/$ns"
   done
   rm -rf "$NS_DIR"
   ((rc == 0)) && log "down"
@@ -173,8 +176,12 @@ cmd_up() {
   : >"$NS_DIR/$MARKER"
   echo "$NS_OWNER_PID $NS_PREFIX" >"$NS_DIR/owner"
 
-  ip netns add "$SITE"
-  ip netns add "$HUB"
+  for n in "$SITE" "$HUB"; do
+    mkdir -p "/etc/netns/$n"
+    echo "nameserver 127.0.0.1" >"/etc/netns/$n/resolv.conf"
+    printf '127.0.0.1 localhost\n::1 localhost\n' >"/etc/netns/$n/hosts"
+    ip netns add "$n"
+  done
   # created directly in the namespaces: nothing of it ever exists in the caller's namespace
   ip link add vsite netns "$SITE" type veth peer name vhub netns "$HUB"
   ip -n "$SITE" link set lo up
