@@ -87,14 +87,19 @@ const csrfCookie = "dirgate_csrf"
 
 // loginForm reads a form of the login page and returns its pending
 // request, checking the page's CSRF token; on failure it has answered.
-func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) (string, *authRequest, bool) {
+// With take, the request is taken from the store (see login).
+func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request, take bool) (string, *authRequest, bool) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		p.errorPage(w, http.StatusBadRequest, "Bad request", "The sign-in form could not be read.")
 		return "", nil, false
 	}
 	id := r.PostForm.Get("request")
-	req, err := p.grants.request(r.Context(), id)
+	read := p.grants.request
+	if take {
+		read = p.grants.takeRequest
+	}
+	req, err := read(r.Context(), id)
 	switch {
 	case err != nil:
 		p.signInsFailed(w, "read authorization request", err)
@@ -113,22 +118,37 @@ func (p *Provider) loginForm(w http.ResponseWriter, r *http.Request) (string, *a
 	return id, req, true
 }
 
-// login handles the login form.
+// login handles the login form. Its request is taken from the store at
+// once, as finish does: a form posted more than once, to any replica, ends
+// with one code, and a successful sign-in needs no other round trip to a
+// shared store for it. Every other answer continues with the request, put
+// back first.
 func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := p.loginForm(w, r)
+	id, req, ok := p.loginForm(w, r, true)
 	if !ok {
 		return
+	}
+	putBack := func() bool {
+		if err := p.grants.storeRequest(r.Context(), id, req); err != nil {
+			p.signInsFailed(w, "store authorization request", err)
+			return false
+		}
+		return true
 	}
 	login := strings.TrimSpace(r.PostForm.Get("email"))
 	password := r.PostForm.Get("password")
 	if u := p.upstreamFor(login); u != nil {
 		// The domain signs in through its upstream only: no password
 		// of it is checked here.
-		p.sendUpstream(w, r, id, req, u, login)
+		if putBack() {
+			p.sendUpstream(w, r, id, req, u, login)
+		}
 		return
 	}
 	if login == "" || password == "" {
-		p.loginPage(w, http.StatusBadRequest, id, req, login, "Enter your email address and your password.")
+		if putBack() {
+			p.loginPage(w, http.StatusBadRequest, id, req, login, "Enter your email address and your password.")
+		}
 		return
 	}
 	e, err := p.signIn(r.Context(), login, password, r.RemoteAddr)
@@ -137,16 +157,17 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		if authn.ReasonOf(err) == authn.ReasonUnavailable {
 			status = http.StatusServiceUnavailable
 		}
-		p.loginPage(w, status, id, req, login, failureMessage(err))
+		if putBack() {
+			p.loginPage(w, status, id, req, login, failureMessage(err))
+		}
 		return
 	}
-	p.finish(w, r, id, e)
+	p.issueCode(w, r, req, e)
 }
 
-// finish ends the pending request id, signed in as e: it issues a code and
-// sends the browser back to the application. The request is taken from the
-// store first, so that it ends with one code although its form may have
-// been posted more than once, to any replica.
+// finish ends the pending request id, signed in as e: it takes the request
+// from the store, so that it ends with one code although it may be ended
+// more than once, on any replica, and issues the code.
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, e *cache.Entry) {
 	req, err := p.grants.takeRequest(r.Context(), id)
 	switch {
@@ -157,6 +178,12 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, id string, e *
 		p.signInExpired(w)
 		return
 	}
+	p.issueCode(w, r, req, e)
+}
+
+// issueCode ends req, taken from the store, signed in as e: it issues a
+// code and sends the browser back to the application.
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, e *cache.Entry) {
 	now := p.now()
 	expires := now.Add(p.cfg.CodeTTL)
 	code, err := p.grants.putCode(r.Context(), &codeGrant{

@@ -70,7 +70,12 @@ func hashToken(t string) string {
 // are pending.
 func (g *grants) putRequest(ctx context.Context, r *authRequest) (string, error) {
 	id := token(18)
-	return id, g.signIns.PutRequest(ctx, hashToken(id), *r, g.now())
+	return id, g.storeRequest(ctx, id, r)
+}
+
+// storeRequest stores r under id: a new one, or one taken that goes on.
+func (g *grants) storeRequest(ctx context.Context, id string, r *authRequest) error {
+	return g.signIns.PutRequest(ctx, hashToken(id), *r, g.now())
 }
 
 // request returns the pending request id, nil when it is unknown, expired

@@ -109,3 +109,36 @@ func TestUpstreamSignInAcrossReplicas(t *testing.T) {
 	f.live.Store(a)
 	f.exchangeAndVerify(t, code, pkce, "n")
 }
+
+// TestLoginFormAgainAcrossReplicas: a login form refused (wrong password,
+// empty field) shows the form again with its pending request, which goes
+// on on either replica: the same form posted with the right password ends
+// it with a code, once.
+func TestLoginFormAgainAcrossReplicas(t *testing.T) {
+	f := newFixture(t)
+	a, b, _ := f.replicas(t)
+	br := browser()
+	form, _ := f.openLogin(t, br, f.conf.AuthCodeURL("s"))
+	for i, s := range []struct {
+		on       *Provider
+		password string
+		status   int
+	}{
+		{a, "wrong", http.StatusUnauthorized},
+		{b, "", http.StatusBadRequest},
+		{a, "wrong", http.StatusUnauthorized},
+		{b, "pw", http.StatusFound},
+		{a, "pw", http.StatusBadRequest},
+	} {
+		f.live.Store(s.on)
+		form.Set("email", "alice@x.test")
+		form.Set("password", s.password)
+		resp, body := f.postLogin(t, br, form)
+		if resp.StatusCode != s.status {
+			t.Fatalf("post %d: %s, want %d\n%s", i, resp.Status, s.status, body)
+		}
+		if s.status == http.StatusFound {
+			f.exchangeAndVerify(t, codeFrom(t, resp, "s"), "", "")
+		}
+	}
+}

@@ -205,7 +205,7 @@ func (p *Provider) upstreamRedirect() string { return p.endpoint("upstream/callb
 
 // upstreamStart handles a "Sign in with …" button of the login page.
 func (p *Provider) upstreamStart(w http.ResponseWriter, r *http.Request) {
-	id, req, ok := p.loginForm(w, r)
+	id, req, ok := p.loginForm(w, r, false)
 	if !ok {
 		return
 	}
