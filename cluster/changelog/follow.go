@@ -136,6 +136,15 @@ func (l *Log) recordTime(ctx context.Context, seq uint64, h head) (at time.Time,
 // setFollowing counts Follow calls.
 func (l *Log) setFollowing(d int) {
 	l.mu.Lock()
+	// A leader's cache is the log's source: at the head until the moment
+	// it starts following again (a lost lease), however long ago it last
+	// published. Without this, its lag would jump to the time since its
+	// last publish, and an ex-leader losing the database would turn
+	// unready at once instead of after max_lag.
+	if l.following == 0 && d > 0 && l.atHead {
+		now := time.Now()
+		l.lastAtHead, l.lastCheck = now, now
+	}
 	l.following += d
 	l.mu.Unlock()
 }
