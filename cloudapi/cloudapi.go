@@ -4,7 +4,9 @@
 // through a clock.Clock so tests need no sleeping, with a retry cap, a
 // per-request budget hook, and typed errors that carry the API's own error
 // code. Authentication is the caller's http.Client (an oauth2.Transport):
-// this package never sees, and so never logs, a token.
+// this package never sees, and so never logs, a token. Pipe (emit.go)
+// hands a source's entries to the engine on a goroutine of its own, so
+// that the cache writes overlap the requests.
 package cloudapi
 
 import (

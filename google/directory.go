@@ -127,8 +127,8 @@ func decodePage(body []byte) (*page, error) {
 const maxPages = 1 << 20
 
 // list reads every page of the listing at u (a URL with its query),
-// adding pageToken until a page has none.
-func (s *Source) list(ctx context.Context, u *url.URL, fn func(*page)) error {
+// adding pageToken until a page has none; fn's error ends the listing.
+func (s *Source) list(ctx context.Context, u *url.URL, fn func(*page) error) error {
 	q := u.Query()
 	seen := map[string]bool{}
 	for pages := 0; ; pages++ {
@@ -144,7 +144,9 @@ func (s *Source) list(ctx context.Context, u *url.URL, fn func(*page)) error {
 		if err != nil {
 			return fmt.Errorf("%s: the Directory API sent a page dirgate cannot read, nothing was applied: %w", u.Path, err)
 		}
-		fn(p)
+		if err := fn(p); err != nil {
+			return err
+		}
 		if p.NextPageToken == "" {
 			return nil
 		}

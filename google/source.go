@@ -78,44 +78,52 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 // groups whose etag is the one their cached entry holds, read through the
 // dirsync.Cached passed with ctx when prior (the last committed cursor)
 // is of this version.
+//
+// Users are emitted as their pages come, through a cloudapi.Pipe, so that
+// the engine writes them while the groups and their members are listed;
+// the groups follow once every member list is read (a group's served
+// members are the users in scope and the groups listed).
 func (s *Source) FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	r := run{states: map[string]*groupState{}}
-	if priorUsable(prior) {
-		r.cached = dirsync.CachedFrom(ctx)
-	}
 	host := s.host()
-	if err := s.read(ctx, &r); err != nil {
-		return dirsync.Listing{Host: host}, fmt.Errorf("connector %s: %w", s.conn.Name, err)
-	}
-	s.log.Info("google directory read", "connector", s.conn.Name, "users", len(r.users), "groups", len(r.groups),
-		"groups_skipped_by_etag", r.skipped, "duplicates_skipped", r.duplicates)
-	inScope := map[string]bool{}
-	for _, u := range r.users {
-		if e := s.userEntry(u); e != nil {
-			inScope[u.ID] = true
-			if err := emit(e); err != nil {
-				return dirsync.Listing{Host: host}, err
-			}
-		}
-	}
-	groups := map[string]bool{}
-	for _, g := range r.groups {
-		groups[g.ID] = true
-	}
-	for _, g := range r.groups {
-		if err := emit(s.groupEntry(g, r.states[g.ID], inScope, groups)); err != nil {
-			return dirsync.Listing{Host: host}, err
-		}
+	err := cloudapi.Piped(ctx, emit, func(ctx context.Context, out *cloudapi.Pipe) error {
+		return s.fullAfter(ctx, prior, out)
+	})
+	if err != nil {
+		return dirsync.Listing{Host: host}, err
 	}
 	b, err := encodeCursor()
 	return dirsync.Listing{Host: host, Cursor: b}, err
 }
 
+func (s *Source) fullAfter(ctx context.Context, prior []byte, out *cloudapi.Pipe) error {
+	r := run{states: map[string]*groupState{}, inScope: map[string]bool{}, out: out}
+	if priorUsable(prior) {
+		r.cached = dirsync.CachedFrom(ctx)
+	}
+	if err := s.read(ctx, &r); err != nil {
+		return fmt.Errorf("connector %s: %w", s.conn.Name, err)
+	}
+	s.log.Info("google directory read", "connector", s.conn.Name, "users", r.users, "groups", len(r.groups),
+		"groups_skipped_by_etag", r.skipped, "duplicates_skipped", r.duplicates)
+	groups := make(map[string]bool, len(r.groups))
+	for _, g := range r.groups {
+		groups[g.ID] = true
+	}
+	for _, g := range r.groups {
+		if err := out.Send(s.groupEntry(g, r.states[g.ID], r.inScope, groups)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // run is what one listing read.
 type run struct {
 	cached     dirsync.Cached // the last committed run's groups; nil: none usable
+	out        *cloudapi.Pipe // where user entries go as they are listed
+	inScope    map[string]bool
 	states     map[string]*groupState
-	users      []*user
+	users      int // listed, in scope or not
 	groups     []*group
 	skipped    int // groups whose members the etag spared
 	duplicates int // objects listed twice (the listing moved between pages)
@@ -123,7 +131,7 @@ type run struct {
 
 func (s *Source) read(ctx context.Context, r *run) error {
 	seen := map[string]bool{}
-	err := s.list(ctx, s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) {
+	err := s.list(ctx, s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) error {
 		for i := range p.Users {
 			u := &p.Users[i]
 			if seen[u.ID] {
@@ -131,13 +139,20 @@ func (s *Source) read(ctx context.Context, r *run) error {
 				continue
 			}
 			seen[u.ID] = true
-			r.users = append(r.users, u)
+			r.users++
+			if e := s.userEntry(u); e != nil {
+				r.inScope[u.ID] = true
+				if err := r.out.Send(e); err != nil {
+					return err
+				}
+			}
 		}
+		return r.out.Flush()
 	})
 	if err != nil {
 		return err
 	}
-	err = s.list(ctx, s.listURL("groups", s.scope(groupsPageSize, groupFields)), func(p *page) {
+	err = s.list(ctx, s.listURL("groups", s.scope(groupsPageSize, groupFields)), func(p *page) error {
 		for i := range p.Groups {
 			g := &p.Groups[i]
 			if seen[g.ID] {
@@ -147,10 +162,16 @@ func (s *Source) read(ctx context.Context, r *run) error {
 			seen[g.ID] = true
 			r.groups = append(r.groups, g)
 		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
+	return s.readMembers(ctx, r)
+}
+
+// readMembers fills r.states with every group's members.
+func (s *Source) readMembers(ctx context.Context, r *run) error {
 	for _, g := range r.groups {
 		prev, err := s.priorState(ctx, r.cached, g.ID)
 		if err != nil {
@@ -178,7 +199,7 @@ func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*grou
 	st := &groupState{Etag: g.Etag, ReadAt: now}
 	seen := map[member]bool{}
 	u := s.listURL("groups/"+url.PathEscape(g.ID)+"/members", url.Values{"maxResults": {fmt.Sprint(membersPageSize)}, "fields": {memberFields}})
-	err := s.list(ctx, u, func(p *page) {
+	err := s.list(ctx, u, func(p *page) error {
 		for _, m := range p.Members {
 			key := member{ID: m.ID, Email: m.Email, Type: m.Type}
 			if !seen[key] {
@@ -186,6 +207,7 @@ func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*grou
 				st.Members = append(st.Members, key)
 			}
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("members of group %s: %w", g.Email, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cloudapi"
+	"github.com/dirgate/dirgate/internal/fakecloud"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 )
 
@@ -244,5 +245,43 @@ func TestDelegationMissing(t *testing.T) {
 	var te *TokenError
 	if !errors.As(err, &te) || te.Code != "unauthorized_client" || !strings.Contains(err.Error(), "Domain-wide delegation") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestFullEmitsUsersWhileMembersRead: users are emitted as their pages
+// come, while the member lists are still pending, so that the engine
+// writes them meanwhile; the groups come last, complete.
+func TestFullEmitsUsersWhileMembersRead(t *testing.T) {
+	a := newAccount(t)
+	var users []string
+	for i := range 5 {
+		users = append(users, a.user(fakegoogle.User{PrimaryEmail: fmt.Sprintf("u%d@example.test", i)}))
+	}
+	var groups []string
+	for i := range 8 {
+		groups = append(groups, a.group(fakegoogle.Group{Email: fmt.Sprintf("g%d@example.test", i),
+			Members: []fakegoogle.Member{{ID: users[i%5], Type: "USER"}}}))
+	}
+	hc, hold := fakecloud.NewHold(a.HTTPClient(), "/members", 10*time.Second)
+	s, err := New(a.conn, nil, cloudapi.WithHTTPClient(hc), cloudapi.WithClock(a.clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*cache.Entry{}
+	_, err = s.Full(context.Background(), func(e *cache.Entry) error {
+		if e.Kind == cache.KindUser {
+			hold.Release() // the member lists may be read
+		}
+		got[e.ID] = e
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hold.TimedOut() {
+		t.Error("no user was emitted before the member lists were read")
+	}
+	if len(got) != 13 || len(got[groups[7]].Members) != 1 {
+		t.Errorf("%d entries, want 13 with every group's member", len(got))
 	}
 }
