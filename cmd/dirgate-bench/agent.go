@@ -290,10 +290,14 @@ func fullSync(r *replica) (benchRun, error) {
 			continue
 		}
 		var v struct {
+			Error  string    `json:"error"`
 			Result *benchRun `json:"result"`
 		}
-		if err := json.Unmarshal(out, &v); err != nil || code != http.StatusOK || v.Result == nil {
-			return benchRun{}, fmt.Errorf("%s: sync: %v %d %s", r.name, err, code, out)
+		if err := json.Unmarshal(out, &v); err != nil {
+			return benchRun{}, fmt.Errorf("%s: sync answered %d: %v", r.name, code, err)
+		}
+		if code != http.StatusOK || v.Result == nil {
+			return benchRun{}, fmt.Errorf("%s: sync answered %d: %s", r.name, code, v.Error)
 		}
 		return *v.Result, nil
 	}
