@@ -13,11 +13,36 @@ import (
 // incremental one) or of a known stream (the cached IDs and hashes an
 // incremental read needs). Entries are in the cache's own encoding
 // (cache.EncodeEntry), which keeps every field.
+//
+// An entry too large for one frame (a group of a hundred thousand
+// members) travels as Parts in consecutive batches that carry nothing
+// else; the reader joins them, up to MaxEntry bytes.
 type Batch struct {
 	Entries [][]byte  `json:"entries,omitempty"`
 	Changes []Change  `json:"changes,omitempty"`
 	Known   []KnownID `json:"known,omitempty"`
+	Part    *Part     `json:"part,omitempty"`
 }
+
+// Part is a piece of one encoded entry sent in several frames.
+type Part struct {
+	// Upsert says the entry is a change's (an incremental read), not a
+	// full read's.
+	Upsert bool   `json:"upsert,omitempty"`
+	Data   []byte `json:"data"`
+	// More says that pieces of the same entry follow; the last has none.
+	More bool `json:"more,omitempty"`
+}
+
+// MaxEntry bounds one encoded entry on a reply stream, however many frames
+// carry it: the largest value the cache can store (its value-log file
+// size), far above the largest group a direct connector syncs in practice.
+// A larger one fails the read with ErrEntryTooLarge.
+const MaxEntry = 64 << 20
+
+// ErrEntryTooLarge is matched by the error of a reply stream whose entry
+// is larger than MaxEntry, sent or received.
+var ErrEntryTooLarge = errors.New("wire: entry larger than 64 MiB")
 
 // Change is a dirsync.Change on the wire: Upsert is an encoded entry.
 type Change struct {
@@ -31,10 +56,16 @@ type KnownID struct {
 	Hash uint64 `json:"hash"`
 }
 
-// batchBytes is the encoded size at which a batch is sent: with base64 in
-// JSON it stays far below MaxFrame, and a batch is small enough that the
-// hub feeds the engine while the agent still reads the directory.
-const batchBytes = 1 << 20
+// batchBytes is the encoded size at which a batch is sent: small enough
+// that the hub feeds the engine while the agent still reads the
+// directory. An entry goes into a batch only if the batch stays within
+// it, unless the batch is empty; partBytes bounds an entry sent whole, a
+// larger one is sent in parts of that size. With base64 in JSON (4/3) a
+// frame stays far below MaxFrame either way.
+const (
+	batchBytes = 1 << 20
+	partBytes  = 4 << 20
+)
 
 // BatchWriter gathers the items of stream id into batches and writes each
 // as a frame when it is full; Flush sends the rest. It is not safe for
@@ -55,8 +86,15 @@ func (bw *BatchWriter) Entry(e *cache.Entry) error {
 	if err != nil {
 		return err
 	}
+	if len(b) > partBytes {
+		return bw.parts(b, false)
+	}
+	n := len(b) + 8
+	if err := bw.room(n); err != nil {
+		return err
+	}
 	bw.b.Entries = append(bw.b.Entries, b)
-	return bw.grow(len(b))
+	return bw.grow(n)
 }
 
 // Change adds a change of an incremental read.
@@ -72,22 +110,65 @@ func (bw *BatchWriter) Change(c dirsync.Change) error {
 	if (wc.Upsert == nil) == (wc.DeleteID == "") {
 		return fmt.Errorf("wire: a change needs exactly one of an entry and a deleted ID")
 	}
+	if len(wc.Upsert) > partBytes {
+		return bw.parts(wc.Upsert, true)
+	}
+	n := len(wc.Upsert) + jsonString(wc.DeleteID)
+	if err := bw.room(n); err != nil {
+		return err
+	}
 	bw.b.Changes = append(bw.b.Changes, wc)
-	return bw.grow(len(wc.Upsert) + len(wc.DeleteID))
+	return bw.grow(n)
 }
 
 // Known adds a cached ID and its hash.
 func (bw *BatchWriter) Known(id string, hash uint64) error {
+	n := jsonString(id) + 30
+	if err := bw.room(n); err != nil {
+		return err
+	}
 	bw.b.Known = append(bw.b.Known, KnownID{ID: id, Hash: hash})
-	return bw.grow(len(id) + 30)
+	return bw.grow(n)
 }
 
+// jsonString bounds the JSON size of a string: an escaped control
+// character takes six bytes.
+func jsonString(s string) int { return 6*len(s) + 8 }
+
+// room sends the batch first when an item of n bytes would overflow it.
+func (bw *BatchWriter) room(n int) error {
+	if bw.size > 0 && bw.size+n > batchBytes {
+		return bw.Flush()
+	}
+	return nil
+}
+
+// grow counts an added item of n bytes and sends a full batch.
 func (bw *BatchWriter) grow(n int) error {
-	bw.size += n + 8
+	bw.size += n
 	if bw.size < batchBytes {
 		return nil
 	}
 	return bw.Flush()
+}
+
+// parts sends encoded entry b, too large for a batch, in parts of its own
+// frames, after the batch gathered so far.
+func (bw *BatchWriter) parts(b []byte, upsert bool) error {
+	if len(b) > MaxEntry {
+		return fmt.Errorf("%w: %d bytes", ErrEntryTooLarge, len(b))
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	for off := 0; off < len(b); off += partBytes {
+		end := min(off+partBytes, len(b))
+		p := &Part{Upsert: upsert, Data: b[off:end], More: end < len(b)}
+		if err := bw.w.Write(&Message{Type: TypeBatch, ID: bw.id, Batch: &Batch{Part: p}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Flush sends what is gathered, if anything.
@@ -108,6 +189,32 @@ func (bw *BatchWriter) Finish(res *Result) error {
 	return bw.w.Write(&Message{Type: TypeResult, ID: bw.id, Result: res})
 }
 
+// joiner puts together an entry sent in parts.
+type joiner struct {
+	buf    []byte
+	upsert bool
+	open   bool // a part came, not yet the last
+}
+
+// add takes the next part; with the last (done) it returns the whole
+// entry.
+func (j *joiner) add(p *Part) (whole []byte, done bool, err error) {
+	if j.open && p.Upsert != j.upsert {
+		return nil, false, fmt.Errorf("%w: parts of a change's entry and of a full read's mixed", ErrMalformed)
+	}
+	if len(j.buf)+len(p.Data) > MaxEntry {
+		return nil, false, fmt.Errorf("%w: more than %d bytes in parts", ErrEntryTooLarge, MaxEntry)
+	}
+	j.buf = append(j.buf, p.Data...)
+	j.open, j.upsert = true, p.Upsert
+	if p.More {
+		return nil, false, nil
+	}
+	whole = j.buf
+	*j = joiner{}
+	return whole, true, nil
+}
+
 // ErrTruncated is matched by the error of a stream that ends without its
 // result: the sender failed or the connection was cut, and what was read
 // must not be used.
@@ -115,9 +222,10 @@ var ErrTruncated = errors.New("wire: stream ended before its result")
 
 // ReadReply reads reply stream id of connector: it passes each entry to
 // entry and each change to change, in order, and returns the final
-// result. Entries of another connector, items of another stream and a
-// stream without a result are errors. A nil entry or change refuses that
-// kind of item.
+// result. Entries of another connector, items of another stream, an entry
+// whose parts do not follow one another or exceed MaxEntry, and a stream
+// without a result are errors. A nil entry or change refuses that kind of
+// item.
 func ReadReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) error, change func(dirsync.Change) error) (*Result, error) {
 	decode := func(b []byte) (*cache.Entry, error) {
 		e, err := cache.DecodeEntry(b)
@@ -129,44 +237,75 @@ func ReadReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) 
 		}
 		return e, nil
 	}
-	return readStream(r, id, func(b *Batch) error {
-		if (len(b.Entries) > 0 && entry == nil) || (len(b.Changes) > 0 && change == nil) || len(b.Known) > 0 {
-			return fmt.Errorf("%w: unexpected items in reply %d", ErrMalformed, id)
+	onEntry := func(b []byte) error {
+		e, err := decode(b)
+		if err != nil {
+			return err
 		}
-		for _, v := range b.Entries {
-			e, err := decode(v)
+		return entry(e)
+	}
+	onChange := func(c Change) error {
+		dc := dirsync.Change{DeleteID: c.DeleteID}
+		if c.Upsert != nil {
+			e, err := decode(c.Upsert)
 			if err != nil {
 				return err
 			}
-			if err := entry(e); err != nil {
+			dc.Upsert = e
+		}
+		if (dc.Upsert == nil) == (dc.DeleteID == "") {
+			return fmt.Errorf("%w: a change needs exactly one of an entry and a deleted ID", ErrMalformed)
+		}
+		return change(dc)
+	}
+	var j joiner
+	res, err := readStream(r, id, func(b *Batch) error {
+		entries, changes := len(b.Entries) > 0, len(b.Changes) > 0
+		if p := b.Part; p != nil {
+			entries, changes = entries || !p.Upsert, changes || p.Upsert
+		}
+		if (entries && entry == nil) || (changes && change == nil) || len(b.Known) > 0 {
+			return fmt.Errorf("%w: unexpected items in reply %d", ErrMalformed, id)
+		}
+		if b.Part != nil {
+			if len(b.Entries) > 0 || len(b.Changes) > 0 {
+				return fmt.Errorf("%w: a part of an entry with other items in reply %d", ErrMalformed, id)
+			}
+			whole, done, err := j.add(b.Part)
+			switch {
+			case err != nil || !done:
+				return err
+			case b.Part.Upsert:
+				return onChange(Change{Upsert: whole})
+			}
+			return onEntry(whole)
+		}
+		if j.open {
+			return fmt.Errorf("%w: items between the parts of an entry in reply %d", ErrMalformed, id)
+		}
+		for _, v := range b.Entries {
+			if err := onEntry(v); err != nil {
 				return err
 			}
 		}
 		for _, c := range b.Changes {
-			dc := dirsync.Change{DeleteID: c.DeleteID}
-			if c.Upsert != nil {
-				e, err := decode(c.Upsert)
-				if err != nil {
-					return err
-				}
-				dc.Upsert = e
-			}
-			if (dc.Upsert == nil) == (dc.DeleteID == "") {
-				return fmt.Errorf("%w: a change needs exactly one of an entry and a deleted ID", ErrMalformed)
-			}
-			if err := change(dc); err != nil {
+			if err := onChange(c); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && j.open {
+		return nil, fmt.Errorf("%w: reply %d ended inside an entry sent in parts", ErrMalformed, id)
+	}
+	return res, err
 }
 
 // ReadKnown reads known stream id to its end (an empty result).
 func ReadKnown(r *Reader, id uint64) (dirsync.Known, error) {
 	known := dirsync.Known{}
 	_, err := readStream(r, id, func(b *Batch) error {
-		if len(b.Entries) > 0 || len(b.Changes) > 0 {
+		if len(b.Entries) > 0 || len(b.Changes) > 0 || b.Part != nil {
 			return fmt.Errorf("%w: unexpected items in known stream %d", ErrMalformed, id)
 		}
 		for _, k := range b.Known {

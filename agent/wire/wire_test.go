@@ -268,6 +268,13 @@ func FuzzDecode(f *testing.F) {
 	w.Write(&Message{Type: TypeBatch, ID: 1, Batch: &Batch{Entries: [][]byte{user}, Changes: []Change{{DeleteID: "x"}}}})
 	w.Write(&Message{Type: TypeResult, ID: 1, Result: &Result{}})
 	f.Add(buf.Bytes())
+	buf.Reset() // an entry in parts, then a change's
+	for _, up := range []bool{false, true} {
+		w.Write(&Message{Type: TypeBatch, ID: 1, Batch: &Batch{Part: &Part{Upsert: up, Data: user[:7], More: true}}})
+		w.Write(&Message{Type: TypeBatch, ID: 1, Batch: &Batch{Part: &Part{Upsert: up, Data: user[7:]}}})
+	}
+	w.Write(&Message{Type: TypeResult, ID: 1, Result: &Result{}})
+	f.Add(buf.Bytes())
 	f.Add([]byte{0, 0, 0, 2, '{', '}'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := NewReader(bytes.NewReader(b))
@@ -290,4 +297,148 @@ func FuzzDecode(f *testing.F) {
 			})
 		ReadKnown(NewReader(bytes.NewReader(b)), 1)
 	})
+}
+
+// group is a group of n members whose DNs are about 45 bytes each.
+func group(conn string, n int) *cache.Entry {
+	members := make([]string, n)
+	for i := range members {
+		members[i] = fmt.Sprintf("uid=user%07d,ou=people,dc=example,dc=test", i)
+	}
+	return &cache.Entry{Connector: conn, ID: fmt.Sprint("group", n), DN: fmt.Sprintf("cn=all%d,ou=groups,dc=x", n), Kind: cache.KindGroup, Members: members}
+}
+
+// encodedSize is the size of e's encoding.
+func encodedSize(t *testing.T, e *cache.Entry) int {
+	t.Helper()
+	b, err := cache.EncodeEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(b)
+}
+
+// TestLargeEntries: entries larger than a frame, and a batch near its
+// bound followed by a large entry, cross whole and in order, in full and
+// incremental reads; no frame exceeds MaxFrame (the Writer refuses one).
+func TestLargeEntries(t *testing.T) {
+	big := group("ad", 280_000)  // 12 MiB: parts
+	mid := group("ad", 120_000)  // 5.2 MiB: parts; with a full batch before it, over a frame
+	whole := group("ad", 90_000) // 3.9 MiB: sent whole, after the batch before it
+	fill := entries("ad", 495)   // just under a batch
+	if n := encodedSize(t, big); n < 12<<20 {
+		t.Fatalf("the big group encodes to %d bytes", n)
+	}
+	if n := encodedSize(t, whole); n > 4<<20 {
+		t.Fatalf("the group sent whole encodes to %d bytes, over a part", n)
+	}
+	var in []*cache.Entry
+	in = append(append(in, fill...), mid)
+	in = append(append(in, fill...), whole)
+	in = append(append(in, big), fill[:3]...)
+	in = append(in, big)
+
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	bw := NewBatchWriter(w, 1)
+	for _, e := range in {
+		if err := bw.Entry(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bw.Finish(&Result{}); err != nil {
+		t.Fatal(err)
+	}
+	cw := NewBatchWriter(w, 2)
+	for _, e := range in {
+		if err := cw.Change(dirsync.Change{Upsert: e}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.Change(dirsync.Change{DeleteID: e.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Finish(&Result{}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := NewReader(&buf)
+	var got []*cache.Entry
+	if _, err := ReadReply(r, 1, "ad", func(e *cache.Entry) error { got = append(got, e); return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	var changes []dirsync.Change
+	if _, err := ReadReply(r, 2, "ad", nil, func(c dirsync.Change) error { changes = append(changes, c); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(in) || len(changes) != 2*len(in) {
+		t.Fatalf("%d entries and %d changes, want %d and %d", len(got), len(changes), len(in), 2*len(in))
+	}
+	for i, e := range in {
+		up, del := changes[2*i], changes[2*i+1]
+		if got[i].ID != e.ID || got[i].Hash() != e.Hash() || up.Upsert == nil || up.Upsert.Hash() != e.Hash() || del.DeleteID != e.ID {
+			t.Fatalf("item %d (%s) differs", i, e.ID)
+		}
+	}
+}
+
+// TestPartsRefused: a reply whose parts do not make one entry, or make
+// one over MaxEntry, is refused.
+func TestPartsRefused(t *testing.T) {
+	user, _ := cache.EncodeEntry(entries("ad", 1)[0])
+	part := func(b []byte, upsert, more bool) *Message {
+		return &Message{Type: TypeBatch, ID: 1, Batch: &Batch{Part: &Part{Data: b, Upsert: upsert, More: more}}}
+	}
+	end := &Message{Type: TypeResult, ID: 1, Result: &Result{}}
+	ok := func(*cache.Entry) error { return nil }
+	okc := func(dirsync.Change) error { return nil }
+	tests := []struct {
+		name   string
+		frames []*Message
+		want   error
+	}{
+		{"whole", []*Message{part(user[:10], false, true), part(user[10:], false, false), end}, nil},
+		{"result inside", []*Message{part(user[:10], false, true), end}, ErrMalformed},
+		{"items inside", []*Message{part(user[:10], false, true), {Type: TypeBatch, ID: 1, Batch: &Batch{Entries: [][]byte{user}}}, end}, ErrMalformed},
+		{"items with a part", []*Message{{Type: TypeBatch, ID: 1, Batch: &Batch{Entries: [][]byte{user}, Part: &Part{Data: user}}}, end}, ErrMalformed},
+		{"kinds mixed", []*Message{part(user[:10], false, true), part(user[10:], true, false), end}, ErrMalformed},
+		{"cut", []*Message{part(user[:10], false, false), end}, nil}, // decoded: an error of the entry's encoding
+		{"none", []*Message{part(nil, false, false), end}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := NewWriter(&buf)
+			for _, m := range tt.frames {
+				if err := w.Write(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n := 0
+			_, err := ReadReply(NewReader(&buf), 1, "ad", func(*cache.Entry) error { n++; return ok(nil) }, okc)
+			switch {
+			case tt.name == "whole" && (err != nil || n != 1):
+				t.Fatalf("%d entries, %v", n, err)
+			case tt.want != nil && !errors.Is(err, tt.want):
+				t.Fatalf("got %v, want %v", err, tt.want)
+			case tt.want == nil && tt.name != "whole" && (err == nil || n != 0):
+				t.Fatalf("a broken entry passed: %d, %v", n, err)
+			}
+		})
+	}
+
+	var j joiner
+	piece := make([]byte, MaxEntry/4)
+	for range 4 {
+		if _, _, err := j.add(&Part{Data: piece, More: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := j.add(&Part{Data: []byte{0}}); !errors.Is(err, ErrEntryTooLarge) {
+		t.Fatalf("a byte past MaxEntry: %v", err)
+	}
+	huge := &cache.Entry{Connector: "ad", ID: "x", DN: "cn=x", Attrs: []cache.Attr{{Name: "photo", Values: []string{string(make([]byte, MaxEntry))}}}}
+	if err := NewBatchWriter(NewWriter(io.Discard), 1).Entry(huge); !errors.Is(err, ErrEntryTooLarge) {
+		t.Fatalf("sending an entry over MaxEntry: %v", err)
+	}
 }
