@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 )
 
@@ -71,20 +72,36 @@ func NewReader(r io.Reader) *Reader { return &Reader{r: r} }
 
 // Read returns the next frame. At the end of the stream, between frames,
 // it returns io.EOF; a stream cut inside a frame is io.ErrUnexpectedEOF.
-func (r *Reader) Read() (*Message, error) {
+func (r *Reader) Read() (*Message, error) { return r.ReadLimit(MaxFrame) }
+
+// firstChunk is how much of a frame's body is allocated before its bytes
+// arrive; the buffer then doubles as they do.
+const firstChunk = 64 << 10
+
+// ReadLimit is Read of a frame of at most limit bytes (MaxFrame at most):
+// the hub reads an agent's hello, before it knows the agent, with a small
+// one. The body's buffer grows as its bytes arrive, so that a peer
+// announcing a large frame and sending little costs little memory.
+func (r *Reader) ReadLimit(limit uint32) (*Message, error) {
 	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		return nil, err
 	}
-	n := binary.BigEndian.Uint32(r.hdr[:])
-	if n > MaxFrame {
-		return nil, fmt.Errorf("%w: announced %d bytes", ErrFrameTooLarge, n)
+	n := int(binary.BigEndian.Uint32(r.hdr[:]))
+	if n > int(min(limit, MaxFrame)) {
+		return nil, fmt.Errorf("%w: announced %d bytes, at most %d here", ErrFrameTooLarge, n, min(limit, MaxFrame))
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r.r, body); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	body := make([]byte, 0, min(n, firstChunk))
+	for len(body) < n {
+		chunk := min(n-len(body), max(len(body), firstChunk))
+		body = slices.Grow(body, chunk)
+		k, err := io.ReadFull(r.r, body[len(body):len(body)+chunk])
+		body = body[:len(body)+k]
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	return Decode(body)
 }

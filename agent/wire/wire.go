@@ -43,6 +43,11 @@ type Message struct {
 	Result  *Result   `json:"result,omitempty"`
 	Batch   *Batch    `json:"batch,omitempty"`
 	Sent    time.Time `json:"sent,omitzero"`
+	// Peers (hub → agent pings) are the agent URLs of the live replicas
+	// again, as in Welcome: a replica that joins after the agent
+	// connected is learned from the next ping. Agents of an earlier
+	// release ignore it.
+	Peers []string `json:"peers,omitempty"`
 }
 
 // Hello introduces an agent on its connection. The hub trusts only the
@@ -74,7 +79,12 @@ type Request struct {
 	// hashes (dirsync.Known) from the hub's known stream.
 	HasKnown bool          `json:"has_known,omitempty"`
 	Check    *CheckRequest `json:"check,omitempty"`
+	// Deadline is the hub's deadline on the hub's clock, kept for agents
+	// of an earlier release; Timeout, the time left when the request was
+	// sent, is what an agent applies when set, since the two clocks may
+	// differ by more than the time a check is given.
 	Deadline time.Time     `json:"deadline,omitzero"`
+	Timeout  time.Duration `json:"timeout,omitempty"`
 }
 
 // CheckRequest is a password check. Entry is the cached account
