@@ -345,10 +345,13 @@ func (c *conn) dispatch(ctx context.Context, m *wire.Message) {
 	case wire.TypeRequest:
 		var rctx context.Context
 		var cancel context.CancelFunc
-		if d := m.Request.Deadline; d.IsZero() {
+		switch req := m.Request; {
+		case req.Timeout > 0: // the hub's clock may not be ours
+			rctx, cancel = context.WithTimeout(ctx, req.Timeout)
+		case !req.Deadline.IsZero(): // a hub of an earlier release
+			rctx, cancel = context.WithDeadline(ctx, req.Deadline)
+		default:
 			rctx, cancel = context.WithCancel(ctx)
-		} else {
-			rctx, cancel = context.WithDeadline(ctx, d)
 		}
 		c.mu.Lock()
 		c.inflight[m.ID] = cancel
