@@ -69,6 +69,7 @@ func (h *Hub) DoWithKnown(ctx context.Context, connector string, req *wire.Reque
 	r.HasKnown = known != nil
 	if dl, ok := ctx.Deadline(); ok {
 		r.Deadline = dl
+		r.Timeout = max(time.Until(dl), time.Millisecond)
 	}
 	c := h.pick(connector)
 	if c == nil {

@@ -86,11 +86,19 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := h.hellos.admit(a.ID, r.RemoteAddr)
+	if !ok {
+		h.log.Warn("agent refused: too many connections waiting for their hello", slog.String("agent", a.ID),
+			slog.String("address", r.RemoteAddr))
+		writeError(w, http.StatusTooManyRequests, CodeBusy, "too many connections of this agent or address are waiting for their hello")
+		return
+	}
 	rc := http.NewResponseController(w)
 	_ = rc.EnableFullDuplex() // HTTP/1.1 needs it; HTTP/2 is full duplex already
 	rd := wire.NewReader(r.Body)
-	_ = rc.SetReadDeadline(time.Now().Add(3 * h.cfg.Heartbeat))
-	m, err := rd.Read()
+	_ = rc.SetReadDeadline(time.Now().Add(h.cfg.HelloTimeout))
+	m, err := rd.ReadLimit(maxHello)
+	release()
 	switch {
 	case err != nil:
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "the first frame must be hello: "+err.Error())
@@ -162,7 +170,7 @@ func (c *conn) beat(ctx context.Context, readErr <-chan error) error {
 				return fmt.Errorf("no heartbeat for %s", silent.Round(time.Second))
 			}
 			seq++
-			if err := c.send(&wire.Message{Type: wire.TypePing, ID: seq, Sent: now}); err != nil {
+			if err := c.send(&wire.Message{Type: wire.TypePing, ID: seq, Sent: now, Peers: c.h.cfg.Peers()}); err != nil {
 				return fmt.Errorf("ping: %w", err)
 			}
 		}

@@ -42,6 +42,7 @@ const (
 	CodeBadRequest     = "bad_request"
 	CodeForbidden      = "forbidden"
 	CodeInternal       = "internal"
+	CodeBusy           = "busy"
 )
 
 // ErrorBody is the body of every error answer of the agent listener.

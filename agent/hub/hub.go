@@ -46,6 +46,11 @@ type Config struct {
 	Recheck time.Duration
 	// TokenTTL is an enrollment token's lifetime (default 1h).
 	TokenTTL time.Duration
+	// HelloTimeout bounds the wait for a new connection's hello (default
+	// 10s); IdleTimeout closes a listener connection with no stream open
+	// (default 30s): an agent's connection stream keeps its own open.
+	HelloTimeout time.Duration
+	IdleTimeout  time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -55,6 +60,8 @@ const (
 	DefaultHeartbeat = 10 * time.Second
 	DefaultRecheck   = 5 * time.Second
 	DefaultTokenTTL  = time.Hour
+	DefaultHello     = 10 * time.Second
+	DefaultIdle      = 30 * time.Second
 )
 
 // Errors of Do and of a Call. Each is wrapped in an *UnreachableError,
@@ -100,6 +107,7 @@ type Hub struct {
 	// the hub was made, for connectors no agent has connected for yet.
 	noneSince map[string]time.Time
 	started   time.Time
+	hellos    helloGate
 }
 
 // New returns a hub; Run must run for its heartbeats' checks and the
@@ -116,6 +124,12 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = DefaultHello
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdle
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -155,7 +169,21 @@ func (h *Hub) Server(hosts []string) (*http.Server, error) {
 		return nil, err
 	}
 	return &http.Server{Handler: h.Handler(), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: h.cfg.IdleTimeout, HTTP2: serverHTTP2(),
 		ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}, nil
+}
+
+// serverHTTP2 sizes the agent listener's HTTP/2 flow control. An agent's
+// connection stream (check answers, heartbeats) shares one HTTP/2
+// connection with the reply stream of a sync read: with the default 1 MiB
+// connection window, a reply the engine reads slowly filled it and the
+// check answers waited behind it. A stream gets at most 1 MiB and the
+// connection 8 MiB, so a few reply streams cannot starve the connection
+// stream. An agent needs a few streams (its connection, a reply, a known
+// stream), hence the low stream limit.
+func serverHTTP2() *http.HTTP2Config {
+	return &http.HTTP2Config{MaxConcurrentStreams: 16,
+		MaxReceiveBufferPerConnection: 8 << 20, MaxReceiveBufferPerStream: 1 << 20}
 }
 
 // Run checks the connected agents against the store every Recheck until

@@ -92,6 +92,9 @@ type fakeAgent struct {
 	connector string
 	cert      tls.Certificate
 	f         *fixture
+	// cl, when set, carries the agent's connection (a client of its own
+	// otherwise).
+	cl *http.Client
 }
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
@@ -174,7 +177,11 @@ func (a *fakeAgent) connect(t *testing.T, hello *wire.Hello, serve serveFunc) (*
 	ac := &agentConn{a: a, w: wire.NewWriter(pw), pw: pw, ended: make(chan struct{})}
 	go ac.w.Write(&wire.Message{Type: wire.TypeHello, Hello: hello})
 	req, _ := http.NewRequest(http.MethodPost, a.f.url+"/agent/v1/connect", pr)
-	resp, err := a.f.client(&a.cert).Do(req)
+	cl := a.cl
+	if cl == nil {
+		cl = a.f.client(&a.cert)
+	}
+	resp, err := cl.Do(req)
 	if err != nil {
 		pw.Close()
 		return nil, 0
