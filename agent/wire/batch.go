@@ -60,8 +60,8 @@ type KnownID struct {
 // that the hub feeds the engine while the agent still reads the
 // directory. An entry goes into a batch only if the batch stays within
 // it, unless the batch is empty; partBytes bounds an entry sent whole, a
-// larger one is sent in parts of that size. With base64 in JSON (4/3) a
-// frame stays far below MaxFrame either way.
+// larger one is sent in parts of that size. A frame stays far below
+// MaxFrame either way.
 const (
 	batchBytes = 1 << 20
 	partBytes  = 4 << 20
@@ -113,7 +113,7 @@ func (bw *BatchWriter) Change(c dirsync.Change) error {
 	if len(wc.Upsert) > partBytes {
 		return bw.parts(wc.Upsert, true)
 	}
-	n := len(wc.Upsert) + jsonString(wc.DeleteID)
+	n := len(wc.Upsert) + stringSize(wc.DeleteID)
 	if err := bw.room(n); err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (bw *BatchWriter) Change(c dirsync.Change) error {
 
 // Known adds a cached ID and its hash.
 func (bw *BatchWriter) Known(id string, hash uint64) error {
-	n := jsonString(id) + 30
+	n := stringSize(id) + 8
 	if err := bw.room(n); err != nil {
 		return err
 	}
@@ -131,9 +131,8 @@ func (bw *BatchWriter) Known(id string, hash uint64) error {
 	return bw.grow(n)
 }
 
-// jsonString bounds the JSON size of a string: an escaped control
-// character takes six bytes.
-func jsonString(s string) int { return 6*len(s) + 8 }
+// stringSize bounds the encoded size of a string item.
+func stringSize(s string) int { return len(s) + 10 }
 
 // room sends the batch first when an item of n bytes would overflow it.
 func (bw *BatchWriter) room(n int) error {

@@ -11,7 +11,7 @@ import (
 	"sync"
 )
 
-// MaxFrame bounds a frame's JSON: a peer that sends more is refused.
+// MaxFrame bounds a frame's body: a peer that sends more is refused.
 const MaxFrame = 8 << 20
 
 // ErrFrameTooLarge is matched (errors.Is) by the error of a frame whose
@@ -31,19 +31,33 @@ type Writer struct {
 // NewWriter returns a Writer on w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write sends m as one frame.
+// Write sends m as one frame: a batch in binary (appendBatch), anything
+// else in JSON.
 func (w *Writer) Write(m *Message) error {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("wire: encode %s: %w", m.Type, err)
-	}
-	if len(body) > MaxFrame {
-		return fmt.Errorf("%w: %s of %d bytes", ErrFrameTooLarge, m.Type, len(body))
+	var body []byte
+	if m.Type != TypeBatch || m.Batch == nil {
+		var err error
+		if body, err = json.Marshal(m); err != nil {
+			return fmt.Errorf("wire: encode %s: %w", m.Type, err)
+		}
+		if len(body) > MaxFrame {
+			return fmt.Errorf("%w: %s of %d bytes", ErrFrameTooLarge, m.Type, len(body))
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = binary.BigEndian.AppendUint32(w.buf[:0], uint32(len(body)))
-	w.buf = append(w.buf, body...)
+	if body != nil {
+		w.buf = binary.BigEndian.AppendUint32(w.buf[:0], uint32(len(body)))
+		w.buf = append(w.buf, body...)
+	} else {
+		w.buf = appendBatch(append(w.buf[:0], 0, 0, 0, 0), m.ID, m.Batch)
+		n := len(w.buf) - 4
+		if n > MaxFrame {
+			w.buf = nil
+			return fmt.Errorf("%w: %s of %d bytes", ErrFrameTooLarge, m.Type, n)
+		}
+		binary.BigEndian.PutUint32(w.buf, uint32(n)|binaryFrame)
+	}
 	if _, err := w.w.Write(w.buf); err != nil {
 		return fmt.Errorf("wire: write %s: %w", m.Type, err)
 	}
@@ -86,7 +100,8 @@ func (r *Reader) ReadLimit(limit uint32) (*Message, error) {
 	if _, err := io.ReadFull(r.r, r.hdr[:]); err != nil {
 		return nil, err
 	}
-	n := int(binary.BigEndian.Uint32(r.hdr[:]))
+	hdr := binary.BigEndian.Uint32(r.hdr[:])
+	n := int(hdr &^ binaryFrame)
 	if n > int(min(limit, MaxFrame)) {
 		return nil, fmt.Errorf("%w: announced %d bytes, at most %d here", ErrFrameTooLarge, n, min(limit, MaxFrame))
 	}
@@ -102,6 +117,9 @@ func (r *Reader) ReadLimit(limit uint32) (*Message, error) {
 			}
 			return nil, err
 		}
+	}
+	if hdr&binaryFrame != 0 {
+		return decodeBatch(body)
 	}
 	return Decode(body)
 }

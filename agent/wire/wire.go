@@ -1,8 +1,8 @@
 // Package wire is the protocol between a sync agent and its hub: the
 // messages they exchange, their framing (a 4-byte big-endian length, then
-// JSON, at most MaxFrame bytes), the batches of entries, changes and known
-// IDs that stream the data of a sync read, and the mapping of typed errors
-// to and from their form on the wire. Both sides use it; it does no I/O of
+// JSON, or a binary body for batches, at most MaxFrame bytes), the batches
+// of entries, changes and known IDs that stream the data of a sync read,
+// and the mapping of typed errors to and from their form on the wire. Both sides use it; it does no I/O of
 // its own beyond the io.Reader and io.Writer it is given.
 package wire
 

@@ -1,0 +1,136 @@
+package agentsource
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/ldapstub"
+	dirsync "github.com/dirgate/dirgate/sync"
+	"github.com/dirgate/dirgate/sync/agentsource/agenttest"
+	"github.com/dirgate/dirgate/sync/ldapsource"
+)
+
+// stubDirectory serves a directory of n users and n/100 groups of 100
+// members on an LDAP stub, its answer encoded once per message ID so that
+// the stub costs little next to the reads measured; it returns the
+// connector that reads it.
+func stubDirectory(b testing.TB, n int) *config.Connector {
+	var entries []*ber.Packet
+	for i := range n {
+		entries = append(entries, searchEntry(fmt.Sprintf("uid=user%06d,ou=people,dc=corp,dc=example", i), map[string][]string{
+			"objectClass": {"inetOrgPerson", "organizationalPerson", "person"}, "entryUUID": {fmt.Sprintf("00000000-0000-0000-0000-%012d", i)},
+			"uid": {fmt.Sprintf("user%06d", i)}, "cn": {fmt.Sprintf("User %d", i)}, "sn": {fmt.Sprint("Number", i)},
+			"mail": {fmt.Sprintf("user%06d@corp.example", i)}, "description": {strings.Repeat("d", 100)}}))
+	}
+	for g := range n / 100 {
+		var members []string
+		for i := range 100 {
+			members = append(members, fmt.Sprintf("uid=user%06d,ou=people,dc=corp,dc=example", g*100+i))
+		}
+		entries = append(entries, searchEntry(fmt.Sprintf("cn=group%d,ou=groups,dc=corp,dc=example", g), map[string][]string{
+			"objectClass": {"groupOfNames"}, "entryUUID": {fmt.Sprintf("00000000-0000-0000-0001-%012d", g)}, "cn": {fmt.Sprint("group", g)}, "member": members}))
+	}
+	var mu sync.Mutex
+	answers := map[int64][]byte{}
+	answer := func(msg int64) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if a, ok := answers[msg]; ok {
+			return a
+		}
+		var buf bytes.Buffer
+		for _, e := range entries {
+			ldapstub.Write(&buf, msg, e, nil)
+		}
+		ldapstub.Write(&buf, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
+		answers[msg] = buf.Bytes()
+		return answers[msg]
+	}
+	port := ldapstub.Serve(b, func(c net.Conn, msg int64, op *ber.Packet) bool {
+		if op.Tag != ldap.ApplicationSearchRequest {
+			return false
+		}
+		if f, _ := ldap.DecompileFilter(op.Children[6]); strings.Contains(f, "(!(objectClass=*))") {
+			ldapstub.Write(c, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
+			return true
+		}
+		_, err := c.Write(answer(msg))
+		return err == nil
+	})
+	return &config.Connector{Name: "corp", Type: "openldap", Host: "127.0.0.1", Port: port, Encryption: config.EncryptionNone,
+		RootDN: "dc=corp,dc=example", UserFilter: "(objectClass=inetOrgPerson)", GroupFilter: "(objectClass=groupOfNames)",
+		PageSize: 1000, Timeout: config.Duration(time.Minute), FullSyncInterval: config.Duration(time.Hour),
+		Safety: config.Safety{MaxDeletes: 1 << 30, MaxDeletePercent: 100}}
+}
+
+// BenchmarkFullRead runs full syncs of a stub directory of 20,000 users
+// into an on-disk cache, read directly and through a real agent and hub in
+// this process (the agent's cost is the ratio of the two): fill, into an
+// empty cache, and reread, of a cache that holds everything already.
+func BenchmarkFullRead(b *testing.B) {
+	const users = 20_000
+	conn := stubDirectory(b, users)
+	direct, err := ldapsource.New(conn, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := agenttest.NewHub(b)
+	h.StartAgent(b, conn)
+	via, err := New(h.Hub, conn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range []struct {
+		name string
+		src  dirsync.Source
+	}{{"direct", direct}, {"agent", via}} {
+		run := func(b *testing.B, eng *dirsync.Engine) *dirsync.Result {
+			res, err := eng.Run(b.Context(), conn, s.src, dirsync.Options{Mode: dirsync.ModeFull})
+			if err != nil {
+				b.Fatalf("run: %v", err)
+			}
+			return res
+		}
+		open := func(b *testing.B) (*cache.Store, *dirsync.Engine) {
+			store, err := cache.Open(b.TempDir(), cache.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return store, dirsync.New(store, store.States(), nil)
+		}
+		b.Run("fill/"+s.name, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				store, eng := open(b)
+				b.StartTimer()
+				if res := run(b, eng); res.Added != users+users/100 {
+					b.Fatalf("added %d", res.Added)
+				}
+				b.StopTimer()
+				store.Close()
+				b.StartTimer()
+			}
+		})
+		b.Run("reread/"+s.name, func(b *testing.B) {
+			store, eng := open(b)
+			defer store.Close()
+			run(b, eng)
+			for b.Loop() {
+				if res := run(b, eng); res.Added != 0 {
+					b.Fatalf("added %d", res.Added)
+				}
+			}
+		})
+	}
+}
