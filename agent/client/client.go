@@ -35,6 +35,16 @@ const (
 	// missedBeats is how many heartbeat intervals pass without a frame
 	// from the hub before its connection is given up as dead.
 	missedBeats = 3
+	// A replica is given up (its session loop ends) only when the last
+	// forgetLists peer lists the hub sent did not name it and it has not
+	// been reachable for forgetAfter: a replica missing from one list
+	// (a registry not beaten yet, a replica that missed a beat) or an
+	// empty list must not lose it its agents for good.
+	forgetLists = 3
+	forgetAfter = 5 * time.Minute
+	// stableAfter is how long a welcomed connection must last for the
+	// backoff to start again from minBackoff.
+	stableAfter = 10 * time.Second
 )
 
 // Options configure an Agent.
@@ -57,10 +67,17 @@ type Agent struct {
 	hub     string // the configured hub URL, dialed for as long as Run runs
 
 	mu       sync.Mutex
-	sessions map[string]bool // hub URLs with a running session loop
-	live     int             // connections the hub welcomed, not yet ended
-	peers    map[string]bool // the peers the latest Welcome named
+	sessions map[string]bool  // hub URLs with a running session loop
+	live     int              // connections the hub welcomed, not yet ended
+	peers    map[string]*peer // the replicas the hub named, merged over its lists
 	wg       sync.WaitGroup
+	// forgetAfter is forgetAfter, shorter in tests.
+	forgetAfter time.Duration
+}
+
+// peer is a replica the hub named in a Welcome or a ping.
+type peer struct {
+	missed int // the hub's non-empty lists since that did not name it
 }
 
 // New prepares an agent; it does not connect.
@@ -97,7 +114,7 @@ func New(o Options) (*Agent, error) {
 	}
 	return &Agent{cfg: o.Config, id: o.Identity, version: o.Version, log: o.Log, exec: x,
 		http: &http.Client{Transport: tr}, hub: strings.TrimSuffix(hub, "/"),
-		sessions: map[string]bool{}, peers: map[string]bool{}}, nil
+		sessions: map[string]bool{}, peers: map[string]*peer{}, forgetAfter: forgetAfter}, nil
 }
 
 // Run connects and serves until ctx ends.
@@ -126,20 +143,29 @@ func (a *Agent) startSession(ctx context.Context, url string) {
 }
 
 // session keeps one connection to url, reconnecting with backoff. The
-// loop of a peer (a replica a Welcome named) ends when a connection to it
-// fails and the hub no longer names it.
+// loop of a peer (a replica the hub named) ends when the hub has stopped
+// naming it and it has been unreachable for a while (forgetLists,
+// forgetAfter).
 func (a *Agent) session(ctx context.Context, url string) {
 	log := a.log.With(slog.String("hub", url))
 	backoff := minBackoff
+	lastUp := time.Now()
 	for {
 		welcomed, err := a.connect(ctx, url, log)
 		if ctx.Err() != nil {
 			return
 		}
-		if welcomed {
-			backoff = minBackoff
+		if !welcomed.IsZero() {
+			lastUp = time.Now()
+			if lastUp.Sub(welcomed) >= stableAfter {
+				backoff = minBackoff
+			} else {
+				log.Warn("the hub ended this connection within seconds of welcoming it; if another agent runs with a copy "+
+					"of this agent's state directory, the hub keeps only one of them connected: give each agent its own enrollment",
+					slog.Any("err", err))
+			}
 		}
-		if url != a.hub && !a.stillPeer(url) {
+		if url != a.hub && a.forget(url, lastUp) {
 			log.Info("hub replica is no longer a peer; not reconnecting", slog.Any("err", err))
 			return
 		}
@@ -165,7 +191,7 @@ func (a *Agent) session(ctx context.Context, url string) {
 func (a *Agent) awaitBootstrap(ctx context.Context) {
 	for {
 		a.mu.Lock()
-		wait := len(a.peers) > 0 && !a.peers[a.hub] && a.live > 0
+		wait := len(a.peers) > 0 && a.peers[a.hub] == nil && a.live > 0
 		a.mu.Unlock()
 		if !wait {
 			return
@@ -178,19 +204,26 @@ func (a *Agent) awaitBootstrap(ctx context.Context) {
 	}
 }
 
-func (a *Agent) stillPeer(url string) bool {
+// forget reports whether the session of peer url, last up at lastUp,
+// ends: the hub's recent lists left it out and it has been down long
+// enough. It is then forgotten, until a list names it again.
+func (a *Agent) forget(url string, lastUp time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.peers[url] {
-		delete(a.sessions, url)
+	if p := a.peers[url]; p != nil && (p.missed < forgetLists || time.Since(lastUp) < a.forgetAfter) {
 		return false
 	}
+	delete(a.sessions, url)
+	delete(a.peers, url)
 	return true
 }
 
 // conn is one live connection to a hub replica.
 type conn struct {
 	a *Agent
+	// run is the agent's context, which the sessions of the peers the
+	// hub names on this connection live in.
+	run context.Context
 	// ctx ends with the connection; the reply streams of its requests
 	// live as long, so that a canceled read still ends with its result.
 	ctx  context.Context
@@ -203,9 +236,9 @@ type conn struct {
 	inflight map[uint64]context.CancelFunc
 }
 
-// connect holds one connection until it fails or ctx ends; welcomed
-// reports whether the hub answered the hello.
-func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welcomed bool, err error) {
+// connect holds one connection until it fails or ctx ends; welcomed is
+// when the hub answered the hello (zero: it did not).
+func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welcomed time.Time, err error) {
 	ctx, cancel := context.WithCancelCause(run)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
@@ -216,9 +249,9 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 	defer stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/agent/v1/connect", pr)
 	if err != nil {
-		return false, err
+		return time.Time{}, err
 	}
-	c := &conn{a: a, ctx: ctx, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
+	c := &conn{a: a, run: run, ctx: ctx, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
 	host, _ := os.Hostname()
 	// The hello is written while the request starts: the pipe blocks until
 	// the transport reads it.
@@ -231,20 +264,21 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 	}()
 	resp, err := a.http.Do(req)
 	if err != nil {
-		return false, err
+		return time.Time{}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, httpError(resp)
+		return time.Time{}, httpError(resp)
 	}
 	r := wire.NewReader(resp.Body)
 	m, err := r.Read()
 	if err != nil {
-		return false, fmt.Errorf("reading the welcome: %w", err)
+		return time.Time{}, fmt.Errorf("reading the welcome: %w", err)
 	}
 	if m.Type != wire.TypeWelcome {
-		return false, fmt.Errorf("the hub sent %s before its welcome", m.Type)
+		return time.Time{}, fmt.Errorf("the hub sent %s before its welcome", m.Type)
 	}
+	welcomed = time.Now()
 	a.addLive(1)
 	defer a.addLive(-1)
 	log = log.With(slog.String("replica", m.Welcome.Replica))
@@ -264,7 +298,7 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 			if cause := context.Cause(ctx); cause != nil {
 				err = cause
 			}
-			return true, err
+			return welcomed, err
 		}
 		select {
 		case c.last <- struct{}{}:
@@ -290,16 +324,31 @@ func (a *Agent) addLive(n int) {
 	a.mu.Unlock()
 }
 
-// learnPeers starts a connection to every replica the hub names.
+// learnPeers merges a list of replicas the hub sent (in a Welcome or a
+// ping) into those known, and starts a connection to each it names. An
+// empty list tells nothing (a replica that has not read its registry
+// yet); a replica left out of a list is counted, not dropped (see
+// forget).
 func (a *Agent) learnPeers(ctx context.Context, peers []string) {
-	a.mu.Lock()
-	a.peers = map[string]bool{}
+	if len(peers) == 0 {
+		return
+	}
+	named := map[string]bool{}
 	for _, p := range peers {
-		a.peers[strings.TrimSuffix(p, "/")] = true
+		named[strings.TrimSuffix(p, "/")] = true
+	}
+	a.mu.Lock()
+	for url, p := range a.peers {
+		if !named[url] {
+			p.missed++
+		}
+	}
+	for url := range named {
+		a.peers[url] = &peer{}
 	}
 	a.mu.Unlock()
-	for _, p := range peers {
-		a.startSession(ctx, strings.TrimSuffix(p, "/"))
+	for url := range named {
+		a.startSession(ctx, url)
 	}
 }
 
@@ -334,6 +383,7 @@ func (c *conn) dispatch(ctx context.Context, m *wire.Message) {
 		if err := c.w.Write(&wire.Message{Type: wire.TypePong, ID: m.ID, Sent: m.Sent}); err != nil {
 			c.log.Warn("answering a ping", slog.Any("err", err))
 		}
+		c.a.learnPeers(c.run, m.Peers)
 	case wire.TypePong:
 		c.log.Debug("heartbeat", slog.Duration("rtt", time.Since(m.Sent)))
 	case wire.TypeCancel:
