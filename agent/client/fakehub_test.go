@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,9 @@ type fakeHub struct {
 	replies map[uint64]chan reply
 	known   map[uint64]dirsync.Known
 	enrolls int // enrollment requests that arrived
+	// cut ends every connection right after its welcome, as the hub does
+	// to one of two agents with one identity.
+	cut atomic.Bool
 }
 
 // reply is what arrived on /reply/{id}.
@@ -196,6 +200,9 @@ func (h *fakeHub) connect(w http.ResponseWriter, r *http.Request) {
 	h.conns = append(h.conns, c)
 	h.mu.Unlock()
 	h.connCh <- c
+	if h.cut.Load() {
+		return
+	}
 	for {
 		m, err := rd.Read()
 		if err != nil {

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,5 +38,31 @@ func TestPeersMergedNotForgotten(t *testing.T) {
 		if got := a.forget("r3", s.lastUp); got != s.forget {
 			t.Fatalf("%s: forget = %v, want %v", s.name, got, s.forget)
 		}
+	}
+}
+
+// A connection the hub cuts right after welcoming it (two agents run from
+// copies of one state directory, each cutting the other's) does not
+// restart the backoff, and says why it may happen: the agent reconnected
+// every second before, forever, in silence.
+func TestWelcomeCutBacksOff(t *testing.T) {
+	hub := newFakeHub(t, "corp")
+	hub.cut.Store(true)
+	_, logs := enrolled(t, hub, hub.url, agentFile(t, hub.url, offlineConnector))
+	start, n := time.Now(), 0
+	for time.Since(start) < 7*time.Second {
+		select {
+		case <-hub.connCh:
+			n++
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	// Backoff waits of at least 0.5, 1, 2 and 4 seconds leave room for
+	// four reconnections in 7s; waits restarting at 1s allowed seven.
+	if n > 4 {
+		t.Errorf("%d reconnections in 7s to a hub that cuts each at once", n)
+	}
+	if !strings.Contains(logs.String(), "copy of this agent's state directory") {
+		t.Errorf("the cut connections were not explained:\n%s", logs.String())
 	}
 }
