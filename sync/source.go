@@ -34,6 +34,18 @@ type PriorSource interface {
 	FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (Listing, error)
 }
 
+// ScopedSource is a source whose scope is not all in the hub's connector
+// settings: a directory read through a sync agent, whose filters and
+// attributes are in the agent's own configuration. Scope returns the
+// fingerprint of those settings (ScopeOf of the agent's connector; empty
+// when unknown); a change of it makes the next run a full one, as a change
+// of the connector's settings does. An error (no agreed scope) fails the
+// run.
+type ScopedSource interface {
+	Source
+	Scope() (string, error)
+}
+
 // Change is one incremental change: an entry to add or replace whole, or
 // the stable ID of an entry that left the upstream (or its scope).
 type Change struct {

@@ -122,13 +122,32 @@ func New(store *cache.Store, states state.Stores, log *slog.Logger) *Engine {
 // progressEvery is how often Options.Progress is called, in entries.
 const progressEvery = 5000
 
-// scopeOf fingerprints the connector settings that change which entries
-// are synced and how they are converted.
-func scopeOf(c *config.Connector) string {
+// ScopeOf fingerprints the connector settings that change which entries
+// are synced and how they are converted. A sync agent sends the
+// fingerprint of its own connector settings (see ScopedSource).
+func ScopeOf(c *config.Connector) string {
 	b, _ := json.Marshal([]any{c.Type, c.RootDN, c.UserFilter, c.GroupFilter, c.EmailDomains,
 		c.AcknowledgeDisabledAccounts, c.MailAttribute, c.AliasAttributes, c.Attributes, c.Domino})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
+}
+
+// runScope is the scope a run compares with the last full run's: the
+// connector's, and with a ScopedSource the source's own as well (empty
+// from a source that does not know it, such as an agent of an earlier
+// release).
+func runScope(c *config.Connector, src Source) (string, error) {
+	scope := ScopeOf(c)
+	ss, ok := src.(ScopedSource)
+	if !ok {
+		return scope, nil
+	}
+	remote, err := ss.Scope()
+	if err != nil || remote == "" {
+		return scope, err
+	}
+	sum := sha256.Sum256([]byte(scope + "/" + remote))
+	return hex.EncodeToString(sum[:8]), nil
 }
 
 // notUpstreams tells whether err refused a run's commit for a reason of
@@ -156,11 +175,21 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 			return res, fmt.Errorf("sync %s: record the run's start: %w", c.Name, err)
 		}
 	}
+	scope, err := runScope(c, src)
+	if err != nil {
+		err = fmt.Errorf("sync %s: the source's scope: %w", c.Name, err)
+		res.Mode = o.Mode
+		res.End = e.now().UTC()
+		res.Duration = res.End.Sub(res.Start)
+		res.Error = err.Error()
+		e.finish(context.WithoutCancel(ctx), c, o, st, res, scope, false, err)
+		return res, err
+	}
 	inc, canInc := src.(IncrementalSource)
 	mode := o.Mode
 	if mode == ModeAuto {
 		mode = ModeFull
-		if canInc && !st.NeedFull && st.Scope == scopeOf(c) && e.now().Sub(st.LastFull) < c.FullSyncInterval.Std() {
+		if canInc && !st.NeedFull && st.Scope == scope && e.now().Sub(st.LastFull) < c.FullSyncInterval.Std() {
 			mode = ModeIncremental
 		}
 	}
@@ -192,7 +221,7 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 	}
 	// The run's records are written even when ctx was cancelled (the run
 	// was stopped), under the fence ctx may carry (lease.WithFence).
-	e.finish(context.WithoutCancel(ctx), c, o, st, res, committed, err)
+	e.finish(context.WithoutCancel(ctx), c, o, st, res, scope, committed, err)
 	return res, err
 }
 
@@ -203,7 +232,8 @@ func (e *Engine) Run(ctx context.Context, c *config.Connector, src Source, o Opt
 // was recorded there (RecordStarts), replacing that record. A fenced run
 // writes nothing: the replica no longer leads, and its successor already
 // recorded the run's start as aborted and owns the connector's state.
-func (e *Engine) finish(ctx context.Context, c *config.Connector, o Options, st state.Engine, res *Result, committed bool, err error) {
+// scope is the run's (runScope), which a successful full run records.
+func (e *Engine) finish(ctx context.Context, c *config.Connector, o Options, st state.Engine, res *Result, scope string, committed bool, err error) {
 	log := e.log.With("connector", c.Name, "trigger", o.Trigger, "mode", res.Mode, "dry_run", o.DryRun, "read", res.Read,
 		"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "unchanged", res.Unchanged,
 		"duration", res.Duration.Round(time.Millisecond).String(), "host", res.Host)
@@ -235,7 +265,7 @@ func (e *Engine) finish(ctx context.Context, c *config.Connector, o Options, st 
 		if res.Mode == ModeFull {
 			st.LastFull = res.Start
 			st.NeedFull = res.DeletesPaused > 0
-			st.Scope = scopeOf(c)
+			st.Scope = scope
 		}
 	}
 	if serr := e.state.SaveEngineState(ctx, c.Name, st); serr != nil {
