@@ -22,6 +22,7 @@ import (
 
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/config"
+	dirsync "github.com/dirgate/dirgate/sync"
 )
 
 // Reconnection backoff: doubled from minBackoff after every failed attempt
@@ -257,7 +258,7 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 	// the transport reads it.
 	go func() {
 		err := c.w.Write(&wire.Message{Type: wire.TypeHello, Hello: &wire.Hello{AgentID: a.id.AgentID, Name: a.cfg.Name,
-			Version: a.version, Connector: a.cfg.Connector.Name, Hostname: host}})
+			Version: a.version, Connector: a.cfg.Connector.Name, Hostname: host, Scope: dirsync.ScopeOf(&a.cfg.Connector)}})
 		if err != nil {
 			cancel(err)
 		}

@@ -127,6 +127,7 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.register(c)
+	_, _ = h.Scope(a.Connector) // an agent whose scope differs from its peers' is logged at once
 	c.log.Info("agent connected", slog.String("address", c.address), slog.String("version", c.hello.Version),
 		slog.String("hostname", c.hello.Hostname))
 

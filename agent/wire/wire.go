@@ -59,6 +59,11 @@ type Hello struct {
 	Version   string `json:"version"`
 	Connector string `json:"connector"`
 	Hostname  string `json:"hostname,omitempty"`
+	// Scope is the fingerprint (dirsync.ScopeOf) of the agent's connector
+	// settings, which choose and convert the entries it reads: the hub
+	// forces a full sync when it changes. Empty from an agent of an
+	// earlier release.
+	Scope string `json:"scope,omitempty"`
 }
 
 // Welcome answers Hello.

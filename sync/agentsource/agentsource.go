@@ -83,8 +83,18 @@ func (s *Source) Changes(ctx context.Context, cursor []byte, known dirsync.Known
 	return cs, nil
 }
 
-// read sends req to an agent and streams its reply.
+// Scope is the fingerprint of the connector settings in the agents'
+// agent.yaml (dirsync.ScopedSource): the hub's settings of a via: agent
+// connector hold no filters. It fails when no agent is connected, or when
+// the connected ones disagree (hub.ErrScopeMismatch).
+func (s *Source) Scope() (string, error) { return s.hub.Scope(s.connector) }
+
+// read sends req to an agent and streams its reply. Agents that disagree
+// on their scope read nothing: whose entries to keep cannot be told.
 func (s *Source) read(ctx context.Context, req *wire.Request, known dirsync.Known, entry func(*cache.Entry) error, change func(dirsync.Change) error) (*wire.Result, error) {
+	if _, err := s.hub.Scope(s.connector); errors.Is(err, hub.ErrScopeMismatch) {
+		return nil, fmt.Errorf("%s read: %w", req.Kind, err)
+	}
 	call, err := s.hub.DoWithKnown(ctx, s.connector, req, known)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: %s read: %w", s.connector, req.Kind, err)
