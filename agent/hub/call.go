@@ -71,7 +71,7 @@ func (h *Hub) DoWithKnown(ctx context.Context, connector string, req *wire.Reque
 		r.Deadline = dl
 		r.Timeout = max(time.Until(dl), time.Millisecond)
 	}
-	c := h.pick(connector)
+	c := h.pick(connector, r.Kind)
 	if c == nil {
 		return nil, &UnreachableError{Connector: connector, Err: ErrNoAgent}
 	}
@@ -97,11 +97,17 @@ func (h *Hub) DoWithKnown(ctx context.Context, connector string, req *wire.Reque
 	return call, nil
 }
 
-// pick returns the connected agent of connector with the fewest requests
-// in flight, taking turns among equally loaded ones; nil when none.
-func (h *Hub) pick(connector string) *conn {
+// pick returns the connected agent of connector for a request of kind,
+// nil when none. Sync reads go to the connector's reader (see reader);
+// other requests to the agent with the fewest requests in flight, taking
+// turns among equally loaded ones.
+func (h *Hub) pick(connector, kind string) *conn {
 	h.mu.Lock()
 	cs := append([]*conn(nil), h.conns[connector]...)
+	if kind == wire.KindFull || kind == wire.KindChanges {
+		defer h.mu.Unlock()
+		return h.reader(connector, cs)
+	}
 	h.mu.Unlock()
 	var best []*conn
 	low := -1
@@ -117,6 +123,28 @@ func (h *Hub) pick(connector string) *conn {
 		return nil
 	}
 	return best[h.rr.Add(1)%uint64(len(best))]
+}
+
+// reader returns the agent of cs that serves connector's sync reads: the
+// one that served the last while it stays connected, else the longest
+// connected. An incremental cursor is tied to the directory host that gave
+// it, and agents of one connector may prefer different hosts: reads that
+// alternated between agents fell back to full reads every time. h.mu must
+// be held.
+func (h *Hub) reader(connector string, cs []*conn) *conn {
+	var oldest *conn
+	for _, c := range cs {
+		if c.agent.ID == h.readers[connector] {
+			return c
+		}
+		if oldest == nil || c.since.Before(oldest.since) {
+			oldest = c
+		}
+	}
+	if oldest != nil {
+		h.readers[connector] = oldest.agent.ID
+	}
+	return oldest
 }
 
 func (call *Call) resolve(res *wire.Result) {

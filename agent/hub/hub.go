@@ -103,6 +103,9 @@ type Hub struct {
 	calls  map[uint64]*Call
 	nextID atomic.Uint64
 	rr     atomic.Uint64 // round-robin among equally loaded agents
+	// readers: the agent that serves each connector's sync reads (see
+	// reader).
+	readers map[string]string
 	// noneSince: when the last agent of a connector left; started: when
 	// the hub was made, for connectors no agent has connected for yet.
 	noneSince map[string]time.Time
@@ -138,7 +141,7 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 		cfg.Peers = func() []string { return nil }
 	}
 	return &Hub{cfg: cfg, store: store, log: log, conns: map[string][]*conn{}, calls: map[uint64]*Call{},
-		noneSince: map[string]time.Time{}, started: cfg.Now()}, nil
+		readers: map[string]string{}, noneSince: map[string]time.Time{}, started: cfg.Now()}, nil
 }
 
 // TLSConfig is the agent listener's TLS configuration: a server
