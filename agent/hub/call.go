@@ -43,8 +43,44 @@ type Call struct {
 
 type replyStream struct {
 	rd   *wire.Reader
-	body io.Closer
+	body *watchedBody
 	done chan error // ReadReply's error, once it returned
+}
+
+// watchedBody is a reply stream's body that tells how long a read of it
+// has been waiting for bytes.
+type watchedBody struct {
+	io.ReadCloser
+	waiting atomic.Int64 // when the pending Read started (UnixNano), 0 when none is
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	b.waiting.Store(time.Now().UnixNano())
+	defer b.waiting.Store(0)
+	return b.ReadCloser.Read(p)
+}
+
+// idle returns a channel closed once a Read has waited longer than d
+// (time the consumer spends elsewhere does not count), or never if stop
+// is closed first.
+func (b *watchedBody) idle(d time.Duration, stop <-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		t := time.NewTicker(max(d/8, 5*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if w := b.waiting.Load(); w != 0 && time.Since(time.Unix(0, w)) > d {
+					close(out)
+					return
+				}
+			}
+		}
+	}()
+	return out
 }
 
 // Do sends req to one connected agent of connector: the one with the
@@ -198,6 +234,17 @@ func (call *Call) failed(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// stalled tells the agent to cancel a sync read whose reply stream did
+// not start or stalled, and returns the read's error.
+func (call *Call) stalled(why string) error {
+	if err := call.c.send(&wire.Message{Type: wire.TypeCancel, ID: call.ID}); err != nil {
+		call.h.log.Debug("agent hub: sending a cancel", slog.Uint64("request", call.ID), slog.Any("err", err))
+	}
+	call.h.log.Warn("agent hub: a sync read stalled; cancelled", slog.String("connector", call.Connector),
+		slog.String("agent", call.Agent), slog.Uint64("request", call.ID), slog.String("why", why))
+	return call.unreachable(fmt.Errorf("%w: %s", ErrStalled, why))
+}
+
 // answer returns a result and the typed error it carries.
 func (call *Call) answer(res *wire.Result) (*wire.Result, error) {
 	if res.Error != nil {
@@ -242,8 +289,14 @@ func (call *Call) countCheck(answered bool) {
 // returns the final result. An error of entry or change is returned as is
 // and stops the stream; a stream cut short is ErrAgentLost, and nothing
 // read from it may be used.
+//
+// The stream must start within ReplyStart and its bytes must not stop for
+// ReplyIdle while the hub waits for them, else the agent is told to cancel
+// and the read fails with ErrStalled.
 func (call *Call) Stream(ctx context.Context, entry func(*cache.Entry) error, change func(dirsync.Change) error) (*wire.Result, error) {
 	defer call.finish()
+	start := time.NewTimer(call.h.cfg.ReplyStart)
+	defer start.Stop()
 	select {
 	case res := <-call.result: // failed before it could stream
 		return call.answer(res)
@@ -251,12 +304,17 @@ func (call *Call) Stream(ctx context.Context, entry func(*cache.Entry) error, ch
 		return nil, call.failed(ctx)
 	case <-ctx.Done():
 		return nil, call.failed(ctx)
+	case <-start.C:
+		return nil, call.stalled(fmt.Sprintf("no reply stream within %s", call.h.cfg.ReplyStart))
 	case rs := <-call.replies:
 		stop := make(chan struct{})
+		var idle atomic.Bool
 		go func() {
 			select {
 			case <-ctx.Done():
 			case <-call.lost:
+			case <-rs.body.idle(call.h.cfg.ReplyIdle, stop):
+				idle.Store(true)
 			case <-stop:
 				return
 			}
@@ -287,6 +345,8 @@ func (call *Call) Stream(ctx context.Context, entry func(*cache.Entry) error, ch
 			return call.answer(res)
 		case ctx.Err() != nil:
 			return nil, call.failed(ctx)
+		case idle.Load():
+			return nil, call.stalled(fmt.Sprintf("no data for %s", call.h.cfg.ReplyIdle))
 		case errors.Is(err, wire.ErrMalformed):
 			return nil, fmt.Errorf("agent %s: reply %d: %w", call.Agent, call.ID, err)
 		}
@@ -330,7 +390,8 @@ func (h *Hub) reply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, CodeBadRequest, "this request takes no reply stream, or has one")
 		return
 	}
-	rs := &replyStream{rd: wire.NewReader(r.Body), body: r.Body, done: make(chan error, 1)}
+	body := &watchedBody{ReadCloser: r.Body}
+	rs := &replyStream{rd: wire.NewReader(body), body: body, done: make(chan error, 1)}
 	select {
 	case call.replies <- rs:
 	case <-call.fin:

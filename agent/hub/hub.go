@@ -51,17 +51,26 @@ type Config struct {
 	// (default 30s): an agent's connection stream keeps its own open.
 	HelloTimeout time.Duration
 	IdleTimeout  time.Duration
+	// ReplyStart bounds the wait for a sync read's reply stream to start
+	// (default 1m), and ReplyIdle each wait for its next bytes (default
+	// 5m): an agent that answers heartbeats but stalls a read would
+	// otherwise hold the connector's runs. Either ends the read as
+	// unreachable (ErrStalled) and tells the agent to cancel it.
+	ReplyStart time.Duration
+	ReplyIdle  time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
 // Defaults of Config.
 const (
-	DefaultHeartbeat = 10 * time.Second
-	DefaultRecheck   = 5 * time.Second
-	DefaultTokenTTL  = time.Hour
-	DefaultHello     = 10 * time.Second
-	DefaultIdle      = 30 * time.Second
+	DefaultHeartbeat  = 10 * time.Second
+	DefaultRecheck    = 5 * time.Second
+	DefaultTokenTTL   = time.Hour
+	DefaultHello      = 10 * time.Second
+	DefaultIdle       = 30 * time.Second
+	DefaultReplyStart = time.Minute
+	DefaultReplyIdle  = 5 * time.Minute
 )
 
 // Errors of Do and of a Call. Each is wrapped in an *UnreachableError,
@@ -72,13 +81,14 @@ var (
 	ErrNoAgent   = errors.New("no agent of the connector is connected")
 	ErrAgentLost = errors.New("the agent's connection was lost before it answered")
 	ErrDeadline  = errors.New("the agent did not answer in time")
+	ErrStalled   = errors.New("the agent's reply stream did not start or stalled")
 )
 
 // UnreachableError is the failure to get an answer from an agent.
 type UnreachableError struct {
 	Connector string
 	Agent     string // "" with ErrNoAgent
-	Err       error  // ErrNoAgent, ErrAgentLost or ErrDeadline, perhaps with a cause
+	Err       error  // ErrNoAgent, ErrAgentLost, ErrDeadline or ErrStalled, perhaps with a cause
 }
 
 func (e *UnreachableError) Error() string {
@@ -133,6 +143,12 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 	}
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = DefaultIdle
+	}
+	if cfg.ReplyStart <= 0 {
+		cfg.ReplyStart = DefaultReplyStart
+	}
+	if cfg.ReplyIdle <= 0 {
+		cfg.ReplyIdle = DefaultReplyIdle
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
