@@ -27,6 +27,9 @@ type Agent struct {
 	Serial      string // of its certificate, in hex
 	Enrolled    time.Time
 	Revoked     time.Time // zero while it may connect
+	// CertExpires is its certificate's not-after: an agent must enroll
+	// again before then. Zero for agents stored before it was kept.
+	CertExpires time.Time `json:",omitzero"`
 }
 
 // Errors of enrollment: each is a distinct answer to the enrolling agent.

@@ -72,23 +72,26 @@ func (s *Store) RedeemEnrollToken(ctx context.Context, hash string, a state.Agen
 		}
 		return state.ErrTokenConnector
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO agent (id, connector, name, fingerprint, serial, enrolled) VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.ID, a.Connector, a.Name, a.Fingerprint, a.Serial, a.Enrolled); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO agent (id, connector, name, fingerprint, serial, enrolled, cert_expires) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.ID, a.Connector, a.Name, a.Fingerprint, a.Serial, a.Enrolled, nullTime(a.CertExpires)); err != nil {
 		return wrap("store agent", err)
 	}
 	return wrap("redeem enrollment token", tx.Commit(ctx))
 }
 
-const agentColumns = `id, connector, name, fingerprint, serial, enrolled, revoked`
+const agentColumns = `id, connector, name, fingerprint, serial, enrolled, revoked, cert_expires`
 
 func scanAgent(row pgx.Row) (state.Agent, error) {
 	var a state.Agent
-	var revoked *time.Time
-	if err := row.Scan(&a.ID, &a.Connector, &a.Name, &a.Fingerprint, &a.Serial, &a.Enrolled, &revoked); err != nil {
+	var revoked, expires *time.Time
+	if err := row.Scan(&a.ID, &a.Connector, &a.Name, &a.Fingerprint, &a.Serial, &a.Enrolled, &revoked, &expires); err != nil {
 		return a, err
 	}
 	if revoked != nil {
 		a.Revoked = *revoked
+	}
+	if expires != nil {
+		a.CertExpires = *expires
 	}
 	return a, nil
 }
@@ -119,4 +122,12 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) error 
 		return state.ErrNotFound
 	}
 	return err
+}
+
+// nullTime stores a zero time as NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

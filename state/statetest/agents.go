@@ -19,12 +19,14 @@ func RunAgents(t *testing.T, open func(t *testing.T) state.Agents) {
 }
 
 func testAgent(id string) state.Agent {
-	return state.Agent{ID: id, Connector: "ad", Name: "agent " + id, Fingerprint: "fp-" + id, Serial: "0a" + id, Enrolled: t0}
+	return state.Agent{ID: id, Connector: "ad", Name: "agent " + id, Fingerprint: "fp-" + id, Serial: "0a" + id, Enrolled: t0,
+		CertExpires: t0.Add(365 * 24 * time.Hour)}
 }
 
 func sameAgent(got, want state.Agent) bool {
 	return got.ID == want.ID && got.Connector == want.Connector && got.Name == want.Name && got.Fingerprint == want.Fingerprint &&
-		got.Serial == want.Serial && got.Enrolled.Equal(want.Enrolled) && got.Revoked.Equal(want.Revoked)
+		got.Serial == want.Serial && got.Enrolled.Equal(want.Enrolled) && got.Revoked.Equal(want.Revoked) &&
+		got.CertExpires.Equal(want.CertExpires)
 }
 
 func enrollTokens(t *testing.T, s state.Agents) {
