@@ -18,11 +18,12 @@ var (
 	AgentChecks = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dirgate_agent_checks_total", Help: "Password checks sent to the sync agent, by result: answered (by the directory, either way) or unreachable.",
 	}, []string{"connector", "agent", "result"})
-	// AgentCheckSeconds is the latency of answered checks.
+	// AgentCheckSeconds is the latency of answered checks, per agent: a
+	// slow agent among fast ones of a connector shows.
 	AgentCheckSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "dirgate_agent_check_seconds", Help: "Time from sending a password check to the agent to its answer.",
 		Buckets: prometheus.ExponentialBuckets(0.002, 2, 12),
-	}, []string{"connector"})
+	}, []string{"connector", "agent"})
 	// AgentInFlight is an agent's queue depth: requests sent and not answered.
 	AgentInFlight = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dirgate_agent_in_flight", Help: "Requests sent to the sync agent and not yet answered.",
@@ -31,8 +32,26 @@ var (
 	AgentRTT = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "dirgate_agent_rtt_seconds", Help: "Round-trip time of the sync agent's last heartbeat.",
 	}, []string{"connector", "agent"})
+	// AgentCertExpiry is when an enrolled, unrevoked agent's certificate
+	// expires: alert well before, since the agent must enroll again.
+	AgentCertExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dirgate_agent_cert_expiry_timestamp_seconds", Help: "When the sync agent's client certificate expires (Unix time); it must be enrolled again before then.",
+	}, []string{"connector", "agent"})
 )
 
+// agentVecs are the metrics with an agent label.
+var agentVecs = []interface {
+	DeletePartialMatch(prometheus.Labels) int
+}{AgentConnected, AgentConnects, AgentChecks, AgentCheckSeconds, AgentInFlight, AgentRTT, AgentCertExpiry}
+
+// ForgetAgent deletes every series of agent id: one revoked or gone for
+// long would otherwise keep its series for the life of the process.
+func ForgetAgent(id string) {
+	for _, v := range agentVecs {
+		v.DeletePartialMatch(prometheus.Labels{"agent": id})
+	}
+}
+
 func init() {
-	Registry.MustRegister(AgentConnected, AgentConnects, AgentChecks, AgentCheckSeconds, AgentInFlight, AgentRTT)
+	Registry.MustRegister(AgentConnected, AgentConnects, AgentChecks, AgentCheckSeconds, AgentInFlight, AgentRTT, AgentCertExpiry)
 }

@@ -276,9 +276,11 @@ func (call *Call) countCheck(answered bool) {
 	result := "unreachable"
 	if answered {
 		result = "answered"
-		metrics.AgentCheckSeconds.WithLabelValues(call.Connector).Observe(time.Since(call.sent).Seconds())
+		took := time.Since(call.sent)
+		metrics.AgentCheckSeconds.WithLabelValues(call.Connector, call.Agent).Observe(took.Seconds())
 		call.c.mu.Lock()
 		call.c.checks++
+		call.c.latency.add(took)
 		call.c.mu.Unlock()
 	}
 	metrics.AgentChecks.WithLabelValues(call.Connector, call.Agent, result).Inc()

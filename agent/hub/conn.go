@@ -36,6 +36,7 @@ type conn struct {
 	lastBeat time.Time
 	rtt      time.Duration
 	checks   int     // answered checks, for the rate
+	latency  ewma    // of answered checks
 	rate     float64 // checks per second over the last heartbeat interval
 	rateMark struct {
 		at     time.Time
@@ -227,6 +228,7 @@ func (h *Hub) register(c *conn) {
 		}
 	}
 	h.conns[c.agent.Connector] = append(kept, c)
+	delete(h.left, c.agent.ID)
 	h.mu.Unlock()
 	for _, o := range old {
 		o.cut(errors.New("the agent opened a new connection"))
@@ -256,6 +258,7 @@ func (h *Hub) unregister(c *conn) {
 		still = still || o.agent.ID == c.agent.ID
 	}
 	if !still {
+		h.left[c.agent.ID] = h.cfg.Now()
 		metrics.AgentConnected.WithLabelValues(c.agent.Connector, c.agent.ID).Set(0)
 	}
 }
@@ -284,5 +287,28 @@ func (c *conn) status() Status {
 	defer c.mu.Unlock()
 	return Status{Connector: c.agent.Connector, ID: c.agent.ID, Name: c.agent.Name, Version: c.hello.Version,
 		Hostname: c.hello.Hostname, Address: c.address, ConnectedSince: c.since, LastHeartbeat: c.lastBeat,
-		RTT: c.rtt, InFlight: len(c.inflight), ChecksPerSec: c.rate}
+		RTT: c.rtt, InFlight: len(c.inflight), ChecksPerSec: c.rate, CheckLatency: c.latency.value(),
+		CertExpires: CertExpiry(c.agent)}
 }
+
+// latencyWeight is the weight of a new check in an agent's latency: about
+// the last ten checks count.
+const latencyWeight = 0.2
+
+// ewma is an exponentially weighted moving average of durations.
+type ewma struct {
+	avg float64 // seconds
+	n   int
+}
+
+func (e *ewma) add(d time.Duration) {
+	if e.n == 0 {
+		e.avg = d.Seconds()
+	} else {
+		e.avg += latencyWeight * (d.Seconds() - e.avg)
+	}
+	e.n++
+}
+
+// value is the average, zero before the first sample.
+func (e *ewma) value() time.Duration { return time.Duration(e.avg * float64(time.Second)) }

@@ -89,7 +89,7 @@ func (h *Hub) enroll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := state.Agent{ID: id, Connector: tok.Connector, Name: req.Name, Fingerprint: pki.Fingerprint(cert),
-		Serial: cert.SerialNumber.Text(16), Enrolled: now}
+		Serial: cert.SerialNumber.Text(16), Enrolled: now, CertExpires: cert.NotAfter}
 	if err := h.store.RedeemEnrollToken(ctx, hash, a, now); err != nil {
 		h.enrollFailed(w, r, err)
 		return

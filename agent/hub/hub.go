@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/agent/pki"
+	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/state"
 	"github.com/dirgate/dirgate/upstream"
 )
@@ -121,7 +122,29 @@ type Hub struct {
 	noneSince map[string]time.Time
 	started   time.Time
 	hellos    helloGate
+	// left: when each agent's last connection to this replica ended (its
+	// series are deleted once it stays away for forgetAfter), guarded by
+	// mu; certWarned: when each agent's expiring certificate was last
+	// warned of, and watched when the store was last read for it, both
+	// Run's alone.
+	left       map[string]time.Time
+	certWarned map[string]time.Time
+	watched    time.Time
 }
+
+// Certificate expiry: agents whose certificate expires within
+// CertWarnBefore are warned of daily, and the listener's certificate is
+// re-issued that long before it expires.
+const (
+	CertWarnBefore = 30 * 24 * time.Hour
+	certWarnEvery  = 24 * time.Hour
+	// watchEvery is how often the store is read for the agents'
+	// certificates and the metric series of revoked or long gone agents.
+	watchEvery = time.Minute
+	// forgetAfter: the series of an agent disconnected from this replica
+	// for that long are deleted (its certificate's expiry stays).
+	forgetAfter = 24 * time.Hour
+)
 
 // New returns a hub; Run must run for its heartbeats' checks and the
 // periodic revocation check.
@@ -157,7 +180,8 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 		cfg.Peers = func() []string { return nil }
 	}
 	return &Hub{cfg: cfg, store: store, log: log, conns: map[string][]*conn{}, calls: map[uint64]*Call{},
-		readers: map[string]string{}, noneSince: map[string]time.Time{}, started: cfg.Now()}, nil
+		readers: map[string]string{}, noneSince: map[string]time.Time{}, started: cfg.Now(),
+		left: map[string]time.Time{}, certWarned: map[string]time.Time{}}, nil
 }
 
 // TLSConfig is the agent listener's TLS configuration: a server
@@ -165,18 +189,38 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 // enrolling agents check against the fingerprint they were given), and
 // client certificates of the agent CA, asked for but not required, since
 // enrollment comes without one (the other endpoints require it).
+//
+// The server certificate is valid for a year; it is re-issued when a
+// handshake finds it within CertWarnBefore of its expiry, so that a hub
+// running for a year keeps serving.
 func (h *Hub) TLSConfig(hosts []string) (*tls.Config, error) {
-	cert, err := h.cfg.CA.ServerCertificate(hosts, h.cfg.Now())
+	sc := &serverCert{ca: h.cfg.CA, hosts: hosts, now: h.cfg.Now, log: h.log}
+	first, err := sc.get()
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
+	base := &tls.Config{
+		Certificates: []tls.Certificate{*first},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    h.cfg.CA.Pool(),
 		NextProtos:   []string{"h2", "http/1.1"},
 		MinVersion:   tls.VersionTLS13,
-	}, nil
+	}
+	// Each handshake gets the current certificate. GetConfigForClient
+	// rather than GetCertificate: the latter is skipped for a client
+	// without SNI (an agent dialing an IP address) while Certificates is
+	// set, and callers such as httptest fill it in.
+	tc := base.Clone()
+	tc.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		cert, err := sc.get()
+		if err != nil {
+			return nil, err
+		}
+		c := base.Clone()
+		c.Certificates = []tls.Certificate{*cert}
+		return c, nil
+	}
+	return tc, nil
 }
 
 // Server returns the agent listener's server; run it with
@@ -190,6 +234,43 @@ func (h *Hub) Server(hosts []string) (*http.Server, error) {
 	return &http.Server{Handler: h.Handler(), TLSConfig: tc, ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout: h.cfg.IdleTimeout, HTTP2: serverHTTP2(),
 		ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}, nil
+}
+
+// serverCert is the agent listener's certificate, re-issued before it
+// expires.
+type serverCert struct {
+	ca    *pki.CA
+	hosts []string
+	now   func() time.Time
+	log   *slog.Logger
+
+	mu   sync.Mutex
+	cert *tls.Certificate
+}
+
+// get returns the certificate, first issuing a new one when there is none
+// or it expires within CertWarnBefore. A failed renewal keeps the old one.
+func (s *serverCert) get() (*tls.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.cert != nil && now.Before(s.cert.Leaf.NotAfter.Add(-CertWarnBefore)) {
+		return s.cert, nil
+	}
+	c, err := s.ca.ServerCertificate(s.hosts, now)
+	switch {
+	case err == nil:
+		if s.cert != nil {
+			s.log.Info("agent listener: certificate re-issued", slog.Time("old_expiry", s.cert.Leaf.NotAfter),
+				slog.Time("expiry", c.Leaf.NotAfter))
+		}
+		s.cert = &c
+	case s.cert == nil:
+		return nil, err
+	default:
+		s.log.Error("agent listener: re-issuing the certificate", slog.Any("err", err))
+	}
+	return s.cert, nil
 }
 
 // serverHTTP2 sizes the agent listener's HTTP/2 flow control. An agent's
@@ -219,7 +300,56 @@ func (h *Hub) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			h.recheck(ctx)
+			if now := h.cfg.Now(); now.Sub(h.watched) >= watchEvery {
+				h.watched = now
+				h.watchAgents(ctx, now)
+			}
 		}
+	}
+}
+
+// watchAgents reads the enrolled agents: it sets their certificates'
+// expiry metric, warns daily of a certificate that expires within
+// CertWarnBefore, and deletes the metric series of agents revoked or
+// disconnected from this replica for forgetAfter.
+func (h *Hub) watchAgents(ctx context.Context, now time.Time) {
+	agents, err := h.store.Agents(ctx)
+	if err != nil {
+		h.log.Warn("agent hub: reading the enrolled agents", slog.Any("err", err))
+		return
+	}
+	for _, a := range agents {
+		if !a.Revoked.IsZero() {
+			metrics.ForgetAgent(a.ID)
+			delete(h.certWarned, a.ID)
+			continue
+		}
+		h.forgetGone(a.ID, now)
+		exp := CertExpiry(a)
+		metrics.AgentCertExpiry.WithLabelValues(a.Connector, a.ID).Set(float64(exp.Unix()))
+		if exp.Sub(now) >= CertWarnBefore || now.Sub(h.certWarned[a.ID]) < certWarnEvery {
+			continue
+		}
+		h.certWarned[a.ID] = now
+		when := "expires in " + exp.Sub(now).Round(time.Hour).String()
+		if !now.Before(exp) {
+			when = "has expired: the agent can no longer connect"
+		}
+		h.log.Warn("agent certificate "+when+"; enroll the agent again with a new token (dirgate agent token create)",
+			slog.String("agent", a.ID), slog.String("connector", a.Connector), slog.String("name", a.Name),
+			slog.Time("expiry", exp))
+	}
+}
+
+// forgetGone deletes the metric series of agent id once it has been
+// disconnected from this replica for forgetAfter. Under mu, so that an
+// agent reconnecting meanwhile keeps its new series.
+func (h *Hub) forgetGone(id string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if left, ok := h.left[id]; ok && now.Sub(left) >= forgetAfter {
+		delete(h.left, id)
+		metrics.ForgetAgent(id)
 	}
 }
 
@@ -317,6 +447,20 @@ type Status struct {
 	RTT            time.Duration
 	InFlight       int
 	ChecksPerSec   float64
+	// CheckLatency is the moving average of its answered checks' latency
+	// (about the last ten; zero before the first).
+	CheckLatency time.Duration
+	// CertExpires is when its certificate expires.
+	CertExpires time.Time
+}
+
+// CertExpiry is when agent a's certificate expires: as stored at its
+// enrollment, or for agents enrolled before that was kept, as issued then.
+func CertExpiry(a state.Agent) time.Time {
+	if !a.CertExpires.IsZero() {
+		return a.CertExpires
+	}
+	return a.Enrolled.Add(pki.AgentValidity)
 }
 
 // Agents returns the agents connected to this replica, by connector and ID.
