@@ -201,6 +201,8 @@ func TestCheckLatencyPerAgent(t *testing.T) {
 	fast, slow := f.newAgent(t, "ad"), f.newAgent(t, "ad")
 	fast.connect(t, nil, answerChecks(0))
 	slow.connect(t, nil, answerChecks(300*time.Millisecond))
+	// The welcome comes before the hub registers the connection.
+	waitFor(t, "both agents", func() bool { n, _ := f.h.Connected("ad"); return n == 2 })
 	for range 6 {
 		var wg sync.WaitGroup
 		for range 2 { // one each: Do picks the agent with less in flight
@@ -237,6 +239,7 @@ func TestGoneAgentSeriesDeleted(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	a := f.newAgent(t, "ad")
 	ac, _ := a.connect(t, nil, answerChecks(0))
+	waitFor(t, "the agent", func() bool { n, _ := f.h.Connected("ad"); return n == 1 })
 	ac.close()
 	waitFor(t, "the agent to leave", func() bool { n, _ := f.h.Connected("ad"); return n == 0 })
 	f.h.watchAgents(t.Context(), f.h.cfg.Now().Add(time.Hour))
