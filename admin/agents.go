@@ -52,6 +52,11 @@ type AgentStatus struct {
 	Fingerprint string    `json:"fingerprint"` // SHA-256 of its client certificate
 	Enrolled    time.Time `json:"enrolled"`
 	Revoked     time.Time `json:"revoked,omitzero"`
+	// CertExpires is when its client certificate expires; CertExpiring is
+	// set for an unrevoked agent within a month of it: it must be enrolled
+	// again (a new token) before then.
+	CertExpires  time.Time `json:"cert_expires,omitzero"`
+	CertExpiring bool      `json:"cert_expiring,omitempty"`
 
 	Connected      bool      `json:"connected"`
 	Version        string    `json:"version,omitempty"`
@@ -62,6 +67,9 @@ type AgentStatus struct {
 	RTTSeconds     float64   `json:"rtt_seconds,omitempty"`
 	InFlight       int       `json:"in_flight"` // requests sent and not answered: its queue depth
 	ChecksPerSec   float64   `json:"checks_per_second"`
+	// CheckLatencySeconds is the moving average of its answered password
+	// checks' latency (about the last ten).
+	CheckLatencySeconds float64 `json:"check_latency_seconds,omitempty"`
 	Reconnects     int       `json:"reconnects"` // connections to this replica after the first
 }
 

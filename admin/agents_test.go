@@ -32,11 +32,12 @@ type fakeAgents struct {
 func newFakeAgents() *fakeAgents {
 	return &fakeAgents{agents: []AgentStatus{
 		{ID: "ag-3", Connector: "corp", Name: "old", Fingerprint: "cc", Enrolled: t0.Add(-72 * time.Hour), Revoked: t0.Add(-time.Hour)},
-		{ID: "ag-2", Connector: "risky", Name: "branch", Fingerprint: "bb", Enrolled: t0.Add(-48 * time.Hour)},
+		{ID: "ag-2", Connector: "risky", Name: "branch", Fingerprint: "bb", Enrolled: t0.Add(-48 * time.Hour),
+			CertExpires: t0.Add(10 * 24 * time.Hour), CertExpiring: true},
 		{ID: "ag-1", Connector: "corp", Name: "dc-site", Fingerprint: "aa", Enrolled: t0.Add(-24 * time.Hour),
 			Connected: true, Version: "v9", Hostname: "agent1.corp.test", Address: "192.0.2.7:50122",
 			ConnectedSince: t0.Add(-time.Hour), LastHeartbeat: t0.Add(-3 * time.Second), RTTSeconds: 0.0042,
-			InFlight: 2, ChecksPerSec: 12.5, Reconnects: 3},
+			InFlight: 2, ChecksPerSec: 12.5, Reconnects: 3, CertExpires: t0.Add(340 * 24 * time.Hour), CheckLatencySeconds: 0.0173},
 	}}
 }
 
@@ -138,7 +139,8 @@ func TestAPIAgents(t *testing.T) {
 	if !slices.Equal(order, []string{"ag-1", "ag-3", "ag-2"}) { // by connector, then name
 		t.Errorf("order %v", order)
 	}
-	for _, want := range []string{`"revoked": "2025-03-10T11:00:00Z"`, `"rtt_seconds": 0.0042`, `"in_flight": 2`, `"checks_per_second": 12.5`, `"reconnects": 3`} {
+	for _, want := range []string{`"revoked": "2025-03-10T11:00:00Z"`, `"rtt_seconds": 0.0042`, `"in_flight": 2`, `"checks_per_second": 12.5`, `"reconnects": 3`,
+		`"cert_expires": "2025-03-20T12:00:00Z"`, `"cert_expiring": true`, `"check_latency_seconds": 0.0173`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("list lacks %s:\n%s", want, body)
 		}
@@ -171,7 +173,7 @@ func TestClientAgents(t *testing.T) {
 	fa := newFakeAgents()
 	// One agent with every field set, so that the round trip covers them.
 	full := fa.agents[2]
-	full.ID, full.Revoked = "ag-0", t0.Add(-time.Minute)
+	full.ID, full.Revoked, full.CertExpiring = "ag-0", t0.Add(-time.Minute), true
 	requireAllSet(t, full)
 	fa.agents = append(fa.agents, full)
 	s := newServer(newFake(t), Options{Token: testToken, Agents: fa})
@@ -237,13 +239,16 @@ func TestConsoleAgents(t *testing.T) {
 		t.Fatalf("agents page: %d", code)
 	}
 	for _, want := range []string{`href="/agents" aria-current="page"`, "dc-site", "agent1.corp.test", "192.0.2.7:50122", "4 ms", "12.5",
-		"Revoked", "Not connected", `id="revoke-ag-1"`, `<option value="corp">corp</option><option value="risky">`} {
+		"Revoked", "Not connected", `id="revoke-ag-1"`, "17 ms", `id="cert-expiring-ag-2"`, "Certificate expires", `<option value="corp">corp</option><option value="risky">`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("agents page lacks %q", want)
 		}
 	}
 	if strings.Contains(body, `id="revoke-ag-3"`) {
 		t.Error("a revoked agent offers Revoke")
+	}
+	if strings.Contains(body, `id="cert-expiring-ag-1"`) {
+		t.Error("a certificate with 340 days left is flagged")
 	}
 
 	// Forms without this session's CSRF token do nothing.
