@@ -70,7 +70,7 @@ type AgentStatus struct {
 	// CheckLatencySeconds is the moving average of its answered password
 	// checks' latency (about the last ten).
 	CheckLatencySeconds float64 `json:"check_latency_seconds,omitempty"`
-	Reconnects     int       `json:"reconnects"` // connections to this replica after the first
+	Reconnects          int     `json:"reconnects"` // connections to this replica after the first
 }
 
 // EnrollToken is a new enrollment token with what an administrator needs
