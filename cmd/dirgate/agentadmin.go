@@ -94,7 +94,9 @@ func agentListCmd() *cobra.Command {
 		Long: `Lists every enrolled agent, through the running hub's admin API: its connector,
 name and state, and for an agent connected to the replica that answers, its version,
 address, connection time, last heartbeat, round-trip time, requests in flight,
-password checks per second and reconnects.`,
+password checks per second, their average latency and reconnects; and when each
+agent's certificate expires ("enroll again" within 30 days: an expired agent can
+no longer connect, and only a new enrollment gives it a new certificate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := hubAdmin(cmd)
@@ -123,10 +125,10 @@ func printAgents(w io.Writer, as []admin.AgentStatus, now time.Time) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCONNECTOR\tNAME\tSTATE\tVERSION\tADDRESS\tCONNECTED\tHEARTBEAT\tRTT\tIN FLIGHT\tCHECKS/S\tRECONNECTS")
+	fmt.Fprintln(tw, "ID\tCONNECTOR\tNAME\tSTATE\tVERSION\tADDRESS\tCONNECTED\tHEARTBEAT\tRTT\tIN FLIGHT\tCHECKS/S\tLATENCY\tRECONNECTS\tCERT EXPIRES")
 	for _, a := range as {
 		state := "disconnected"
-		cols := "-\t-\t-\t-\t-\t-\t-\t-"
+		cols := "-\t-\t-\t-\t-\t-\t-\t-\t-"
 		switch {
 		case !a.Revoked.IsZero():
 			state = "revoked " + a.Revoked.Local().Format("2006-01-02 15:04")
@@ -135,13 +137,30 @@ func printAgents(w io.Writer, as []admin.AgentStatus, now time.Time) {
 		}
 		if a.Connected {
 			rtt := time.Duration(a.RTTSeconds * float64(time.Second))
-			cols = fmt.Sprintf("%s\t%s\t%s\t%s ago\t%s\t%d\t%.1f\t%d", cmp.Or(a.Version, "-"), cmp.Or(a.Address, "-"),
+			latency := "-"
+			if a.CheckLatencySeconds > 0 {
+				latency = time.Duration(a.CheckLatencySeconds * float64(time.Second)).Round(100 * time.Microsecond).String()
+			}
+			cols = fmt.Sprintf("%s\t%s\t%s\t%s ago\t%s\t%d\t%.1f\t%s\t%d", cmp.Or(a.Version, "-"), cmp.Or(a.Address, "-"),
 				a.ConnectedSince.Local().Format("2006-01-02 15:04"), now.Sub(a.LastHeartbeat).Round(time.Second),
-				rtt.Round(100*time.Microsecond), a.InFlight, a.ChecksPerSec, a.Reconnects)
+				rtt.Round(100*time.Microsecond), a.InFlight, a.ChecksPerSec, latency, a.Reconnects)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.ID, a.Connector, cmp.Or(a.Name, "-"), state, cols)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.ID, a.Connector, cmp.Or(a.Name, "-"), state, cols, certExpiry(a))
 	}
 	_ = tw.Flush()
+}
+
+// certExpiry is the CERT EXPIRES column: the date, flagged when the agent
+// must be enrolled again soon.
+func certExpiry(a admin.AgentStatus) string {
+	if !a.Revoked.IsZero() || a.CertExpires.IsZero() {
+		return "-"
+	}
+	s := a.CertExpires.Local().Format("2006-01-02")
+	if a.CertExpiring {
+		s += " (enroll again)"
+	}
+	return s
 }
 
 func agentRevokeCmd() *cobra.Command {

@@ -220,8 +220,12 @@ func TestAgentAdminCLI(t *testing.T) {
 		a.Hostname != host || !strings.HasPrefix(a.Address, "127.0.0.1:") || a.Fingerprint == "" || a.Reconnects != 0 || !a.Revoked.IsZero() {
 		t.Fatalf("connected agent %+v", a)
 	}
+	if left := time.Until(a.CertExpires); left < 364*24*time.Hour || left > 366*24*time.Hour || a.CertExpiring {
+		t.Fatalf("certificate expiry %v (expiring %v), want a year from now", a.CertExpires, a.CertExpiring)
+	}
 	out, err = f.agentCLI("list")
-	if err != nil || !regexp.MustCompile(id.AgentID+`\s+corp\s+branch-1\s+connected\s+v-test\s+127\.0\.0\.1:`).MatchString(out) {
+	if err != nil || !regexp.MustCompile(id.AgentID+`\s+corp\s+branch-1\s+connected\s+v-test\s+127\.0\.0\.1:.*\s`+
+		a.CertExpires.Local().Format("2006-01-02")+"\n").MatchString(out) || !strings.Contains(out, "CERT EXPIRES") {
 		t.Fatalf("agent list: %v\n%s", err, out)
 	}
 

@@ -49,11 +49,13 @@ func (v *agentsView) List(ctx context.Context) ([]admin.AgentStatus, error) {
 	out := make([]admin.AgentStatus, 0, len(enrolled))
 	for _, a := range enrolled {
 		s := admin.AgentStatus{ID: a.ID, Connector: a.Connector, Name: a.Name, Fingerprint: a.Fingerprint,
-			Enrolled: a.Enrolled, Revoked: a.Revoked}
+			Enrolled: a.Enrolled, Revoked: a.Revoked, CertExpires: hub.CertExpiry(a)}
+		s.CertExpiring = a.Revoked.IsZero() && time.Until(s.CertExpires) < hub.CertWarnBefore
 		if st, ok := live[a.ID]; ok {
 			s.Connected, s.Version, s.Hostname, s.Address = true, st.Version, st.Hostname, st.Address
 			s.ConnectedSince, s.LastHeartbeat, s.RTTSeconds = st.ConnectedSince, st.LastHeartbeat, st.RTT.Seconds()
 			s.InFlight, s.ChecksPerSec, s.Reconnects = st.InFlight, st.ChecksPerSec, reconnects(st.Connector, st.ID)
+			s.CheckLatencySeconds = st.CheckLatency.Seconds()
 		}
 		out = append(out, s)
 	}
