@@ -35,6 +35,12 @@ type Agent struct {
 	// MaxDisconnected makes /readyz fail when a via: agent connector has
 	// had no agent connected to this replica for longer. Default 2m.
 	MaxDisconnected Duration `yaml:"max_disconnected"`
+	// ReplyStart bounds the wait for a sync read's reply stream to start
+	// (default 1m), ReplyIdle each wait for its next bytes (default 5m):
+	// past either the read fails as unreachable and the agent is told to
+	// cancel it. At least 5s each.
+	ReplyStart Duration `yaml:"reply_start"`
+	ReplyIdle  Duration `yaml:"reply_idle"`
 	// Advertise is the URL agents reach this replica's listener at
 	// (https://host:port), sent to every agent in the list of replicas so
 	// that each keeps a connection to every one. Default https:// the
@@ -58,6 +64,19 @@ func (c *Connector) ViaAgent() bool { return c.Via == ViaAgent }
 // which the agent reads the directory with.
 var agentOnlyKeys = append(slices.Clone(ldapOnlyKeys), "email_domains", "mail_attribute", "alias_attributes",
 	"attributes", "acknowledge_disabled_accounts", "domino")
+
+// minReplyWait is the least agent.reply_start and agent.reply_idle: an
+// agent's directory may take seconds to answer a search's first page.
+const minReplyWait = 5 * time.Second
+
+// minDuration sets *d to def when path is not given, else checks it is at
+// least least.
+func (v *validator) minDuration(path string, d *Duration, def, least time.Duration) {
+	v.positiveDuration(path, d, def)
+	if *d > 0 && d.Std() < least {
+		v.errorf(path, "must be at least %s, got %s: a directory may take that long to answer a sync read's first search", least, d)
+	}
+}
 
 // maxTokenTTL bounds agent.token_ttl (168h): a token is a credential.
 const maxTokenTTL = 7 * 24 * time.Hour
@@ -93,6 +112,8 @@ func (v *validator) agent(a *Agent) {
 		v.errorf(p+".token_ttl", "must be at most 168h (a week), got %s; an enrollment token is a credential: create one when an agent is installed", a.TokenTTL)
 	}
 	v.positiveDuration(p+".max_disconnected", &a.MaxDisconnected, 2*time.Minute)
+	v.minDuration(p+".reply_start", &a.ReplyStart, time.Minute, minReplyWait)
+	v.minDuration(p+".reply_idle", &a.ReplyIdle, 5*time.Minute, minReplyWait)
 	if a.Advertise == "" {
 		if len(a.ServerNames) > 0 {
 			a.Advertise = "https://" + net.JoinHostPort(a.ServerNames[0], a.Port())

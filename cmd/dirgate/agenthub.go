@@ -41,7 +41,7 @@ func openAgentHub(cfg *config.Config, store state.Agents, replica string, peers 
 	if replica == "" {
 		replica, _ = os.Hostname()
 	}
-	h, err := hub.New(hub.Config{CA: ca, Replica: replica, Peers: peers, TokenTTL: cfg.Agent.TokenTTL.Std()}, store, log)
+	h, err := hub.New(hubConfig(cfg.Agent, ca, replica, peers), store, log)
 	if err != nil {
 		return nil, fmt.Errorf("agent listener: %w", err)
 	}
@@ -50,6 +50,12 @@ func openAgentHub(cfg *config.Config, store state.Agents, replica string, peers 
 		return nil, fmt.Errorf("agent listener: %w", err)
 	}
 	return &agentHub{cfg: cfg.Agent, hub: h, store: store, srv: srv}, nil
+}
+
+// hubConfig is the hub's configuration from the agent section.
+func hubConfig(a *config.Agent, ca *pki.CA, replica string, peers func() []string) hub.Config {
+	return hub.Config{CA: ca, Replica: replica, Peers: peers, TokenTTL: a.TokenTTL.Std(),
+		ReplyStart: a.ReplyStart.Std(), ReplyIdle: a.ReplyIdle.Std()}
 }
 
 // start listens on agent.listen and serves until stopped; a listener that

@@ -44,3 +44,13 @@ func TestAgentReadiness(t *testing.T) {
 		t.Fatal("two hours after the agent left: ready")
 	}
 }
+
+// TestAgentHubConfig: the agent section's settings reach the hub.
+func TestAgentHubConfig(t *testing.T) {
+	a := &config.Agent{TokenTTL: config.Duration(2 * time.Hour), ReplyStart: config.Duration(90 * time.Second),
+		ReplyIdle: config.Duration(7 * time.Minute)}
+	c := hubConfig(a, nil, "r1", nil)
+	if c.Replica != "r1" || c.TokenTTL != 2*time.Hour || c.ReplyStart != 90*time.Second || c.ReplyIdle != 7*time.Minute {
+		t.Fatalf("hub config %+v", c)
+	}
+}
