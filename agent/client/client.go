@@ -122,6 +122,7 @@ func New(o Options) (*Agent, error) {
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.exec.close()
 	defer a.http.CloseIdleConnections()
+	a.wg.Go(func() { a.watchCert(ctx) })
 	a.startSession(ctx, a.hub)
 	<-ctx.Done()
 	a.wg.Wait()

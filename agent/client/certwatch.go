@@ -1,0 +1,50 @@
+package client
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// The agent's certificate is valid for a year and the hub does not renew
+// it: the agent must be enrolled again (a new token) before it expires,
+// and it says so at start and daily from certWarnBefore on.
+const (
+	certWarnBefore = 30 * 24 * time.Hour
+	certWarnEvery  = 24 * time.Hour
+)
+
+// watchCert warns of the certificate's expiry at once, then every
+// certWarnEvery until ctx ends.
+func (a *Agent) watchCert(ctx context.Context) {
+	t := time.NewTicker(certWarnEvery)
+	defer t.Stop()
+	for {
+		a.warnCert(time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// warnCert logs a warning when the certificate expires within
+// certWarnBefore of now, and reports whether it did.
+func (a *Agent) warnCert(now time.Time) bool {
+	leaf := a.id.Cert.Leaf
+	if leaf == nil {
+		return false
+	}
+	left := leaf.NotAfter.Sub(now)
+	if left >= certWarnBefore {
+		return false
+	}
+	what := "the agent's certificate expires in " + left.Round(time.Hour).String()
+	if left <= 0 {
+		what = "the agent's certificate has expired and the hub refuses it"
+	}
+	a.log.Warn(what+"; enroll the agent again: create a token on the hub (dirgate agent token create) and run dirgate agent enroll with it",
+		slog.String("agent", a.id.AgentID), slog.Time("expiry", leaf.NotAfter))
+	return true
+}
