@@ -55,6 +55,9 @@ func TestStalledReplyFails(t *testing.T) {
 					resp.Body.Close()
 				}
 			})
+			// The welcome may reach the agent before the hub registered
+			// the connection.
+			waitFor(t, "the agent", func() bool { n, _ := f.h.Connected("ad"); return n == 1 })
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
 			call, err := f.h.Do(ctx, "ad", &wire.Request{Kind: wire.KindFull})
