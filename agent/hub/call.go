@@ -394,12 +394,14 @@ func (h *Hub) reply(w http.ResponseWriter, r *http.Request) {
 	}
 	body := &watchedBody{ReadCloser: r.Body}
 	rs := &replyStream{rd: wire.NewReader(body), body: body, done: make(chan error, 1)}
+	// A stream the agent cut at once (its request context is done) is
+	// still handed over: reading it fails the read as the agent lost,
+	// where dropping it would leave the read waiting for a stream that
+	// does not come.
 	select {
 	case call.replies <- rs:
 	case <-call.fin:
 		writeError(w, http.StatusGone, CodeBadRequest, "the request ended")
-		return
-	case <-r.Context().Done():
 		return
 	}
 	if err := <-rs.done; err != nil {
