@@ -219,13 +219,86 @@ func (j *joiner) add(p *Part) (whole []byte, done bool, err error) {
 // must not be used.
 var ErrTruncated = errors.New("wire: stream ended before its result")
 
+// replyAhead is how many decoded batches ReadReply holds ahead of its
+// consumer.
+const replyAhead = 2
+
+// decoded is a batch of a reply decoded ahead, or the reply's end (a
+// result or an error).
+type decoded struct {
+	entries []*cache.Entry
+	changes []dirsync.Change
+	res     *Result
+	err     error
+	end     bool
+}
+
 // ReadReply reads reply stream id of connector: it passes each entry to
 // entry and each change to change, in order, and returns the final
 // result. Entries of another connector, items of another stream, an entry
 // whose parts do not follow one another or exceed MaxEntry, and a stream
 // without a result are errors. A nil entry or change refuses that kind of
 // item.
+//
+// The stream is read and decoded in a goroutine of its own, up to
+// replyAhead batches ahead of entry and change, which run on the caller's
+// goroutine: decoding overlaps the consumer's work. When entry or change
+// fails, ReadReply returns at once and that goroutine ends after its
+// current read, which closing r's stream ends.
 func ReadReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) error, change func(dirsync.Change) error) (*Result, error) {
+	batches := make(chan decoded, replyAhead)
+	quit := make(chan struct{})
+	defer close(quit)
+	go func() {
+		var d decoded
+		send := func() error {
+			select {
+			case batches <- d:
+				d = decoded{}
+				return nil
+			case <-quit:
+				return errQuit
+			}
+		}
+		var onEntry func(*cache.Entry) error
+		if entry != nil {
+			onEntry = func(e *cache.Entry) error { d.entries = append(d.entries, e); return nil }
+		}
+		var onChange func(dirsync.Change) error
+		if change != nil {
+			onChange = func(c dirsync.Change) error { d.changes = append(d.changes, c); return nil }
+		}
+		res, err := decodeReply(r, id, connector, onEntry, onChange, send)
+		if !errors.Is(err, errQuit) {
+			d = decoded{res: res, err: err, end: true}
+			_ = send()
+		}
+	}()
+	for {
+		d := <-batches
+		for _, e := range d.entries {
+			if err := entry(e); err != nil {
+				return nil, err
+			}
+		}
+		for _, c := range d.changes {
+			if err := change(c); err != nil {
+				return nil, err
+			}
+		}
+		if d.end {
+			return d.res, d.err
+		}
+	}
+}
+
+// errQuit ends decodeReply's goroutine once ReadReply returned.
+var errQuit = errors.New("wire: the reply's consumer stopped")
+
+// decodeReply is ReadReply's reading half: it decodes the stream's items
+// and passes them to entry and change, and calls batchDone after each
+// batch.
+func decodeReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) error, change func(dirsync.Change) error, batchDone func() error) (*Result, error) {
 	decode := func(b []byte) (*cache.Entry, error) {
 		e, err := cache.DecodeEntry(b)
 		if err != nil {
@@ -275,9 +348,14 @@ func ReadReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) 
 			case err != nil || !done:
 				return err
 			case b.Part.Upsert:
-				return onChange(Change{Upsert: whole})
+				err = onChange(Change{Upsert: whole})
+			default:
+				err = onEntry(whole)
 			}
-			return onEntry(whole)
+			if err != nil {
+				return err
+			}
+			return batchDone()
 		}
 		if j.open {
 			return fmt.Errorf("%w: items between the parts of an entry in reply %d", ErrMalformed, id)
@@ -292,7 +370,7 @@ func ReadReply(r *Reader, id uint64, connector string, entry func(*cache.Entry) 
 				return err
 			}
 		}
-		return nil
+		return batchDone()
 	})
 	if err == nil && j.open {
 		return nil, fmt.Errorf("%w: reply %d ended inside an entry sent in parts", ErrMalformed, id)
