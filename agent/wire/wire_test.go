@@ -458,3 +458,40 @@ func TestPartsRefused(t *testing.T) {
 		t.Fatalf("sending an entry over MaxEntry: %v", err)
 	}
 }
+
+// TestReplyReadsAhead: while the consumer works on a batch, the next one
+// is read from the stream (a pipe, which takes a frame only as it is
+// read): the writer of the second batch finishes before the consumer of
+// the first returns.
+func TestReplyReadsAhead(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pr.Close()
+	second := make(chan struct{})
+	go func() {
+		bw := NewBatchWriter(NewWriter(pw), 1)
+		for i, e := range entries("ad", 2) {
+			if err := errors.Join(bw.Entry(e), bw.Flush()); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			if i == 1 {
+				close(second)
+			}
+		}
+		pw.CloseWithError(bw.Finish(&Result{}))
+	}()
+	n := 0
+	_, err := ReadReply(NewReader(pr), 1, "ad", func(*cache.Entry) error {
+		if n++; n == 1 {
+			select {
+			case <-second:
+			case <-time.After(30 * time.Second):
+				return errors.New("the second batch was not read while the first was consumed")
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil || n != 2 {
+		t.Fatalf("%d entries, %v", n, err)
+	}
+}
