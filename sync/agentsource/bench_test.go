@@ -2,6 +2,7 @@ package agentsource
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/ldapstub"
@@ -131,6 +133,50 @@ func BenchmarkFullRead(b *testing.B) {
 					b.Fatalf("added %d", res.Added)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkCheck runs password checks, eight at a time, against an LDAP
+// stub that accepts every bind: directly with authn's pooled checker, and
+// through a real agent and hub in this process.
+func BenchmarkCheck(b *testing.B) {
+	port := ldapstub.Serve(b, func(c net.Conn, msg int64, op *ber.Packet) bool {
+		if op.Tag != ldap.ApplicationBindRequest {
+			return false
+		}
+		ldapstub.Write(c, msg, ldapstub.Result(ldap.ApplicationBindResponse, ldap.LDAPResultSuccess, ""), nil)
+		return true
+	})
+	conn := &config.Connector{Name: "corp", Type: "openldap", Host: "127.0.0.1", Port: port, Encryption: config.EncryptionNone,
+		RootDN: "dc=corp,dc=example", UserFilter: "(objectClass=inetOrgPerson)", GroupFilter: "(objectClass=groupOfNames)",
+		Timeout: config.Duration(time.Minute)}
+	direct, err := authn.NewLDAPChecker(conn, 16)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer direct.Close()
+	h := agenttest.NewHub(b)
+	h.StartAgent(b, conn)
+	via := Checker{Hub: h.Hub}
+	user := entry(1)
+	for _, s := range []struct {
+		name  string
+		check func(ctx context.Context) error
+	}{
+		{"direct", func(ctx context.Context) error { _, err := direct.Check(ctx, user.DN, "pw"); return err }},
+		{"agent", func(ctx context.Context) error { _, err := via.Check(ctx, "corp", user, "pw"); return err }},
+	} {
+		b.Run(s.name, func(b *testing.B) {
+			b.SetParallelism(4) // 8 at a time on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.check(context.Background()); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }
