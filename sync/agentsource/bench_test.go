@@ -1,13 +1,11 @@
 package agentsource
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,9 +22,7 @@ import (
 )
 
 // stubDirectory serves a directory of n users and n/100 groups of 100
-// members on an LDAP stub, its answer encoded once per message ID so that
-// the stub costs little next to the reads measured; it returns the
-// connector that reads it.
+// members on an LDAP stub (serveDirectory).
 func stubDirectory(b testing.TB, n int) *config.Connector {
 	var entries []*ber.Packet
 	for i := range n {
@@ -43,37 +39,7 @@ func stubDirectory(b testing.TB, n int) *config.Connector {
 		entries = append(entries, searchEntry(fmt.Sprintf("cn=group%d,ou=groups,dc=corp,dc=example", g), map[string][]string{
 			"objectClass": {"groupOfNames"}, "entryUUID": {fmt.Sprintf("00000000-0000-0000-0001-%012d", g)}, "cn": {fmt.Sprint("group", g)}, "member": members}))
 	}
-	var mu sync.Mutex
-	answers := map[int64][]byte{}
-	answer := func(msg int64) []byte {
-		mu.Lock()
-		defer mu.Unlock()
-		if a, ok := answers[msg]; ok {
-			return a
-		}
-		var buf bytes.Buffer
-		for _, e := range entries {
-			ldapstub.Write(&buf, msg, e, nil)
-		}
-		ldapstub.Write(&buf, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
-		answers[msg] = buf.Bytes()
-		return answers[msg]
-	}
-	port := ldapstub.Serve(b, func(c net.Conn, msg int64, op *ber.Packet) bool {
-		if op.Tag != ldap.ApplicationSearchRequest {
-			return false
-		}
-		if f, _ := ldap.DecompileFilter(op.Children[6]); strings.Contains(f, "(!(objectClass=*))") {
-			ldapstub.Write(c, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
-			return true
-		}
-		_, err := c.Write(answer(msg))
-		return err == nil
-	})
-	return &config.Connector{Name: "corp", Type: "openldap", Host: "127.0.0.1", Port: port, Encryption: config.EncryptionNone,
-		RootDN: "dc=corp,dc=example", UserFilter: "(objectClass=inetOrgPerson)", GroupFilter: "(objectClass=groupOfNames)",
-		PageSize: 1000, Timeout: config.Duration(time.Minute), FullSyncInterval: config.Duration(time.Hour),
-		Safety: config.Safety{MaxDeletes: 1 << 30, MaxDeletePercent: 100}}
+	return serveDirectory(b, entries)
 }
 
 // BenchmarkFullRead runs full syncs of a stub directory of 20,000 users

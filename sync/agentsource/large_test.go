@@ -1,10 +1,12 @@
 package agentsource
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +39,45 @@ func searchEntry(dn string, attrs map[string][]string) *ber.Packet {
 	return e
 }
 
+// serveDirectory serves entries on an LDAP stub to every search but the
+// syncrepl cursor's (a filter that matches nothing: it gets no cookie, so
+// the source reads in full only), their answer encoded once per message ID
+// so that the stub costs little next to the reads measured; it returns a
+// connector that reads it.
+func serveDirectory(t testing.TB, entries []*ber.Packet) *config.Connector {
+	var mu sync.Mutex
+	answers := map[int64][]byte{}
+	answer := func(msg int64) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if a, ok := answers[msg]; ok {
+			return a
+		}
+		var buf bytes.Buffer
+		for _, e := range entries {
+			ldapstub.Write(&buf, msg, e, nil)
+		}
+		answers[msg] = buf.Bytes()
+		return answers[msg]
+	}
+	port := ldapstub.Serve(t, func(c net.Conn, msg int64, op *ber.Packet) bool {
+		if op.Tag != ldap.ApplicationSearchRequest {
+			return false
+		}
+		if f, _ := ldap.DecompileFilter(op.Children[6]); !strings.Contains(f, "(!(objectClass=*))") {
+			if _, err := c.Write(answer(msg)); err != nil {
+				return false
+			}
+		}
+		ldapstub.Write(c, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
+		return true
+	})
+	return &config.Connector{Name: "corp", Type: "openldap", Host: "127.0.0.1", Port: port, Encryption: config.EncryptionNone,
+		RootDN: "dc=corp,dc=example", UserFilter: "(objectClass=inetOrgPerson)", GroupFilter: "(objectClass=groupOfNames)",
+		PageSize: 1000, Timeout: config.Duration(time.Minute), FullSyncInterval: config.Duration(time.Hour),
+		Safety: config.Safety{MaxDeletes: 1 << 30, MaxDeletePercent: 100}}
+}
+
 // TestLargeGroupThroughAgent: a full read through a real agent and hub of
 // a directory with a group of 150,000 members (an encoding of about 13
 // MiB, more than a frame) passes every entry on as a direct read of the
@@ -55,23 +96,7 @@ func TestLargeGroupThroughAgent(t *testing.T) {
 	}
 	dir = append(dir, searchEntry("cn=all-users,ou=groups,dc=corp,dc=example", map[string][]string{"objectClass": {"groupOfNames"},
 		"entryUUID": {"00000000-0000-0000-0001-000000000000"}, "cn": {"all-users"}, "member": dns}))
-	port := ldapstub.Serve(t, func(c net.Conn, msg int64, op *ber.Packet) bool {
-		if op.Tag != ldap.ApplicationSearchRequest {
-			return false
-		}
-		// The syncrepl cursor's search (a filter matching nothing) gets no
-		// cookie: the source then reads in full only.
-		if f, _ := ldap.DecompileFilter(op.Children[6]); !strings.Contains(f, "(!(objectClass=*))") {
-			for _, e := range dir {
-				ldapstub.Write(c, msg, e, nil)
-			}
-		}
-		ldapstub.Write(c, msg, ldapstub.Result(ldap.ApplicationSearchResultDone, ldap.LDAPResultSuccess, ""), nil)
-		return true
-	})
-	conn := &config.Connector{Name: "corp", Type: "openldap", Host: "127.0.0.1", Port: port, Encryption: config.EncryptionNone,
-		RootDN: "dc=corp,dc=example", UserFilter: "(objectClass=inetOrgPerson)", GroupFilter: "(objectClass=groupOfNames)",
-		PageSize: 1000, Timeout: config.Duration(time.Minute)}
+	conn := serveDirectory(t, dir)
 
 	want := map[string]uint64{}
 	direct, err := ldapsource.New(conn, slog.New(slog.DiscardHandler))
