@@ -24,8 +24,8 @@ func (f *fakeAgents) Check(ctx context.Context, _ string, _ *cache.Entry, _ stri
 	return f.answer(ctx)
 }
 
-// unreachableAgent is the hub's answer with no agent connected.
-var unreachableAgent = fmt.Errorf("agent hub: %w", upstream.ErrUnreachable)
+// errUnreachableAgent is the hub's answer with no agent connected.
+var errUnreachableAgent = fmt.Errorf("agent hub: %w", upstream.ErrUnreachable)
 
 const agentConfig = `
 agent: {server_names: [hub.example.com]}
@@ -70,7 +70,7 @@ func TestAgentChecks(t *testing.T) {
 	if _, err := login(a, "right"); err != nil {
 		t.Fatal(err)
 	}
-	f.answer = func(context.Context) (string, error) { return "", unreachableAgent }
+	f.answer = func(context.Context) (string, error) { return "", errUnreachableAgent }
 	if id, err := login(a, "right"); err != nil || !id.Offline {
 		t.Fatalf("no agent, offline verifier on: %+v, %v; want the offline verifier's answer", id, err)
 	}

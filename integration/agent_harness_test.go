@@ -219,15 +219,6 @@ func (s *agentSite) startHub(t *testing.T) {
 	})
 }
 
-// restartHub stops the hub (SIGINT) and starts it again on the same
-// cache, CA and configuration.
-func (s *agentSite) restartHub(t *testing.T) {
-	t.Helper()
-	s.hub.stop()
-	s.hubClient.CloseIdleConnections()
-	s.startHub(t)
-}
-
 // api calls the hub's admin API.
 func (s *agentSite) api(ctx context.Context, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader

@@ -70,7 +70,7 @@ func (f *fixture) replicas(t *testing.T) (a, b *Provider, bCache *cache.Store) {
 // verifiesWith checks raw against the key set a provider serves, as a
 // relying party does: by the token's kid.
 func verifiesWith(set jose.JSONWebKeySet, raw string) error {
-	tok, err := jose.ParseSigned(raw, signingAlgs)
+	tok, err := jose.ParseSignedCompact(raw, signingAlgs)
 	if err != nil {
 		return err
 	}

@@ -549,7 +549,7 @@ func (c *cluster) propagation(leader *replica, standbys []*replica) (standby, ow
 		t0 := time.Now()
 		code, out, err := leader.adminBody("POST", "/api/v1/connectors/bench/sync", strings.NewReader(`{}`))
 		if err != nil || code != http.StatusOK {
-			return nil, nil, 0, leader.failed(fmt.Errorf("Synchronize now: %d %s %v", code, out, err))
+			return nil, nil, 0, leader.failed(fmt.Errorf("synchronize now: %d %s %v", code, out, err))
 		}
 		walls = append(walls, time.Since(t0))
 		var at time.Time
