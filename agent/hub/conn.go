@@ -122,12 +122,24 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 	c.rateMark.at = now
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(http.StatusOK)
-	if err := c.send(&wire.Message{Type: wire.TypeWelcome, Welcome: &wire.Welcome{Replica: h.cfg.Replica,
-		Heartbeat: h.cfg.Heartbeat, Peers: h.cfg.Peers()}}); err != nil {
+	// Registered before the welcome is written, under the write lock: once
+	// the agent knows it is connected, the hub can send it work, and a
+	// request picked meanwhile waits for the lock and follows the welcome.
+	c.wmu.Lock()
+	h.register(c)
+	err = c.w.Write(&wire.Message{Type: wire.TypeWelcome, Welcome: &wire.Welcome{Replica: h.cfg.Replica,
+		Heartbeat: h.cfg.Heartbeat, Peers: h.cfg.Peers()}})
+	if err != nil {
+		c.closed = true
+	}
+	c.wmu.Unlock()
+	if err != nil {
 		c.log.Warn("agent connection: welcome", slog.Any("err", err))
+		h.unregister(c)
+		c.cut(err)
+		c.failCalls()
 		return
 	}
-	h.register(c)
 	_, _ = h.Scope(a.Connector) // an agent whose scope differs from its peers' is logged at once
 	c.log.Info("agent connected", slog.String("address", c.address), slog.String("version", c.hello.Version),
 		slog.String("hostname", c.hello.Hostname))
