@@ -423,6 +423,16 @@ func (h *hooked) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 	return l, err
 }
 
+// Scope passes the wrapped source's scope on (dirsync.ScopedSource), so a
+// hooked run records the scope an unwrapped one would; without it, the run
+// after a hooked one would see the scope change and go full.
+func (h *hooked) Scope() (string, error) {
+	if s, ok := h.Source.(dirsync.ScopedSource); ok {
+		return s.Scope()
+	}
+	return "", nil
+}
+
 type hookedIncremental struct{ *hooked }
 
 func (h hookedIncremental) Changes(ctx context.Context, cur []byte, known dirsync.Known, emit func(dirsync.Change) error) (dirsync.ChangeSet, error) {
