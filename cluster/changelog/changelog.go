@@ -169,14 +169,16 @@ func (l *Log) Lag() time.Duration {
 	return now.Sub(l.lastAtHead)
 }
 
-// checked records a successful head read that found the cache at the head
-// or not.
-func (l *Log) checked(atHead bool) {
+// checked records a successful head read, begun at asOf, that found the
+// cache at the head or not. The cache is known at the head as of the
+// read's start, not its end: a record committed while the read ran is not
+// in what it saw.
+func (l *Log) checked(atHead bool, asOf time.Time) {
 	l.mu.Lock()
 	now := time.Now()
 	l.lastCheck, l.atHead = now, atHead
-	if atHead {
-		l.lastAtHead = now
+	if atHead && asOf.After(l.lastAtHead) {
+		l.lastAtHead = asOf
 	}
 	l.mu.Unlock()
 	metrics.ChangelogLag.Set(l.Lag().Seconds())

@@ -39,6 +39,7 @@ func (l *Log) CatchUp(ctx context.Context, store *cache.Store) error {
 }
 
 func (l *Log) catchUp(ctx context.Context, store *cache.Store) error {
+	asOf := time.Now()
 	h, err := l.head(ctx)
 	if err != nil {
 		return err
@@ -74,7 +75,7 @@ func (l *Log) catchUp(ctx context.Context, store *cache.Store) error {
 	if len(waiting) > 0 {
 		l.log.Debug("change log: connectors wait for their whole state", "connectors", waiting)
 	}
-	l.checked(pos >= h.seq && len(waiting) == 0)
+	l.checked(pos >= h.seq && len(waiting) == 0, asOf)
 	return nil
 }
 

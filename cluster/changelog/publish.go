@@ -113,7 +113,7 @@ func (p *publisher) Publish(ctx context.Context, r *cache.Record) (uint64, error
 	}
 	st.moved = true
 	r.Log = id
-	p.l.checked(true)
+	p.l.checked(true, time.Now())
 	return uint64(seq), nil
 }
 
