@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -512,8 +511,8 @@ func TestLostAckRepairedByCompact(t *testing.T) {
 func TestFollowerRetriesWhileDatabaseUnreachable(t *testing.T) {
 	e := newEnv(t)
 	leader, _ := e.leader(t)
-	px := newProxy(t, e.db)
-	pool := px.pool(t, e.db)
+	px := e.db.NewProxy(t)
+	pool := e.db.PoolVia(t, px.Addr())
 	follower := openStore(t)
 	fl := newLog(t, pool, Options{PollInterval: 100 * time.Millisecond})
 	follow(t, fl, follower)
@@ -522,7 +521,7 @@ func TestFollowerRetriesWhileDatabaseUnreachable(t *testing.T) {
 	}
 	waitFor(t, leader, follower, 20*time.Second)
 	errsBefore := counter(t, metrics.ChangelogErrors)
-	px.setDown(true)
+	px.Cut()
 	if err := delta(t, leader, "corp", 2, &cache.Delta{Upserts: []*cache.Entry{user("u2", udn(2))}}); err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +539,7 @@ func TestFollowerRetriesWhileDatabaseUnreachable(t *testing.T) {
 	if !strings.Contains(dump(t, follower, true), "corp/u1") {
 		t.Fatal("the follower stopped serving")
 	}
-	px.setDown(false)
+	px.Restore()
 	waitFor(t, leader, follower, 30*time.Second)
 	if got, want := dump(t, follower, true), dump(t, leader, true); got != want {
 		t.Fatalf("after the outage:\n%s\nleader:\n%s", got, want)
@@ -548,117 +547,6 @@ func TestFollowerRetriesWhileDatabaseUnreachable(t *testing.T) {
 	if lag := fl.Lag(); lag > 5*time.Second {
 		t.Fatalf("lag %v after catching up", lag)
 	}
-}
-
-// proxy forwards TCP to the database; while down it drops every
-// connection and refuses new ones; while hung it keeps every connection
-// open and forwards nothing (a database host that stopped answering).
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	hung   bool
-	conns  []net.Conn
-}
-
-func newProxy(t *testing.T, db *pgtest.DB) *proxy {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port))}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.setDown(true) })
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		go p.forward(s, c)
-		go p.forward(c, s)
-	}
-}
-
-func (p *proxy) forward(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		p.mu.Lock()
-		hung := p.hung
-		p.mu.Unlock()
-		if n > 0 && !hung {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// hang makes the proxy swallow everything from now on.
-func (p *proxy) hang() {
-	p.mu.Lock()
-	p.hung = true
-	p.mu.Unlock()
-}
-
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = down
-	if down {
-		for _, c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-	}
-}
-
-// pool opens a pool on db's schema through the proxy.
-func (p *proxy) pool(t *testing.T, db *pgtest.DB) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(db.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = db.Schema
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	addr := p.ln.Addr().(*net.TCPAddr)
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks = addr.IP.String(), uint16(addr.Port), nil
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
 }
 
 // counter reads a counter's value.

@@ -220,14 +220,14 @@ func TestStuckReplicaLagGrows(t *testing.T) {
 // so the replica can apply the log once its term ended.
 func TestPublishBoundedOnHungDatabase(t *testing.T) {
 	e := newEnv(t)
-	px := newProxy(t, e.db)
-	l := newLog(t, px.pool(t, e.db), Options{Timeout: time.Second})
+	px := e.db.NewProxy(t)
+	l := newLog(t, e.db.PoolVia(t, px.Addr()), Options{Timeout: time.Second})
 	s := openStore(t)
 	s.SetPublisher(l.Publisher(e.fence))
 	if err := full(t, s, "c", 1, user("u1", udn(1))); err != nil {
 		t.Fatal(err)
 	}
-	px.hang()
+	px.Hang()
 	done := make(chan error, 1)
 	go func() { done <- s.SaveCursor(context.Background(), "c", []byte("cursor-2"), testRun("c", 2)) }()
 	select {
@@ -239,7 +239,7 @@ func TestPublishBoundedOnHungDatabase(t *testing.T) {
 		t.Fatal("SaveCursor still blocked 30s into a hung database with a 1s timeout")
 	}
 	s.SetPublisher(nil)
-	px.setDown(true) // the sessions end, and their locks with them
+	px.Cut() // the sessions end, and their locks with them
 	if err := s.ApplyRecord(t.Context(), &cache.Record{Connector: "c", Cursor: []byte("x"), Time: time.Now()}, 100); err != nil {
 		t.Fatal(err)
 	}
