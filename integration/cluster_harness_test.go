@@ -477,6 +477,12 @@ func (r *replica) dialLDAP() (*ldap.Conn, error) {
 
 // api calls the replica's admin API; body (if not nil) is sent as JSON.
 func (r *replica) api(ctx context.Context, method, path string, body any) (int, []byte, error) {
+	return adminCall(ctx, http.DefaultClient, r.adminAddr, method, path, body)
+}
+
+// adminCall calls the admin API at addr with the test's admin token; body
+// (if not nil) is sent as JSON.
+func adminCall(ctx context.Context, client *http.Client, addr, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -485,7 +491,7 @@ func (r *replica) api(ctx context.Context, method, path string, body any) (int, 
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+r.adminAddr+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, rd)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -493,7 +499,7 @@ func (r *replica) api(ctx context.Context, method, path string, body any) (int, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
