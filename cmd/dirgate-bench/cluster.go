@@ -316,9 +316,6 @@ type replica struct {
 func (c *cluster) start() (*replica, error) {
 	name := fmt.Sprintf("r%d", len(c.replicas)+1)
 	dir := filepath.Join(c.dir, name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
 	var ports [3]string
 	for i := range ports {
 		p, err := freePort()
@@ -327,39 +324,21 @@ func (c *cluster) start() (*replica, error) {
 		}
 		ports[i] = "127.0.0.1:" + p
 	}
-	r := &replica{name: name, addrs: serverAddrs{cache: filepath.Join(dir, "cache"), ldap: ports[0], oidc: ports[1], admin: ports[2]},
-		logPath: filepath.Join(dir, "dirgate.log"), done: make(chan struct{}), users: c.users, base: c.setup.e["BASE"]}
-	cfg := c.setup.config(r.addrs) + fmt.Sprintf(`cluster:
+	addrs := serverAddrs{cache: filepath.Join(dir, "cache"), ldap: ports[0], oidc: ports[1], admin: ports[2]}
+	cfg := c.setup.config(addrs) + fmt.Sprintf(`cluster:
   postgres: %q
   postgres_password_env: DIRGATE_BENCH_PG_PW
   encryption_key_file: %s
   replica_name: %s
 `, c.db.url, c.keyFile, name)
-	cfgPath := filepath.Join(dir, "dirgate.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+	r, err := startBenchProc(c.binary, dir, cfg, addrs.admin, "serve")
+	if r == nil {
 		return nil, err
 	}
-	logf, err := os.Create(r.logPath)
+	r.addrs, r.users, r.base = addrs, c.users, c.setup.e["BASE"]
+	c.replicas = append(c.replicas, r) // stopAll stops it, started or not
 	if err != nil {
 		return nil, err
-	}
-	r.cmd = exec.Command(c.binary, "serve", "-c", cfgPath)
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() { _ = r.cmd.Wait(); logf.Close(); close(r.done) }()
-	c.replicas = append(c.replicas, r)
-	err = waitUntil(60*time.Second, name+" answers on its admin listener", func() error {
-		code, _, err := r.admin("GET", "/healthz")
-		if err == nil && code != http.StatusOK {
-			err = fmt.Errorf("/healthz: %d", code)
-		}
-		return err
-	})
-	if err != nil {
-		return nil, r.failed(err)
 	}
 	return r, nil
 }
