@@ -66,6 +66,8 @@ type Entry struct {
 	// partial marks an entry read through View.Project: it lacks the
 	// attributes the reader did not want and must never be written back.
 	partial bool
+	// unchanged marks a stand-in made by Unchanged: an ID and a hash.
+	unchanged bool
 	// onPrem is the objectGUID of the on-premises AD user an Entra user
 	// is a synced copy of (onprem.go); stored, so projections keep it.
 	onPrem string

@@ -8,8 +8,17 @@ import "fmt"
 // changed: entries read from the cache are shared by readers, so the
 // encoding is made on a copy.
 func EncodeEntry(e *Entry) ([]byte, error) {
+	b, _, err := EncodeEntryHash(e)
+	return b, err
+}
+
+// EncodeEntryHash is EncodeEntry that also returns the entry's content
+// hash, as Hash gives it once the receiver normalised the entry: a sender
+// that knows the receiver's hashes sends Unchanged's ID and hash instead
+// of an entry the receiver holds already.
+func EncodeEntryHash(e *Entry) ([]byte, uint64, error) {
 	if e.partial {
-		return nil, fmt.Errorf("cache: entry %q was read without some attributes and cannot be sent", e.DN)
+		return nil, 0, fmt.Errorf("cache: entry %q was read without some attributes and cannot be sent", e.DN)
 	}
 	c := *e
 	c.body, c.hashed = nil, false
@@ -19,8 +28,20 @@ func EncodeEntry(e *Entry) ([]byte, error) {
 	b := make([]byte, 0, len(e.Connector)+len(e.ID)+len(v)+15)
 	b = appendString(b, e.Connector)
 	b = appendString(b, e.ID)
-	return append(b, v...), nil
+	return append(b, v...), c.bodyHash, nil
 }
+
+// Unchanged returns a stand-in for the entry with stable ID id whose
+// content hash is hash, for a reader that only learned that its sender
+// holds that version unchanged (a full read through a sync agent, which
+// was told the cached hashes). It has no content: writing or sending it
+// fails, as for an entry read without some attributes.
+func Unchanged(id string, hash uint64) *Entry {
+	return &Entry{ID: id, bodyHash: hash, hashed: true, partial: true, unchanged: true}
+}
+
+// IsUnchanged reports whether e is a stand-in made by Unchanged.
+func (e *Entry) IsUnchanged() bool { return e.unchanged }
 
 // DecodeEntry parses an entry written by EncodeEntry. Its content hash is
 // recomputed where it is needed, not taken from the sender, as for the

@@ -45,6 +45,50 @@ func TestEncodeEntryRoundTrip(t *testing.T) {
 	}
 }
 
+func TestEncodeEntryHashIsReceiversHash(t *testing.T) {
+	// Attributes out of order: the hash is the normalised entry's, which
+	// is what the receiver computes after decoding.
+	e := &Entry{Connector: "c", ID: "1", DN: "cn=a", Kind: KindUser, Attrs: []Attr{{"sn", []string{"a"}}, {"cn", []string{"a"}}}}
+	b, h, err := EncodeEntryHash(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := DecodeEntry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Normalize()
+	if out.Hash() != h {
+		t.Fatalf("hash %x, receiver's %x", h, out.Hash())
+	}
+}
+
+func TestUnchangedStandIn(t *testing.T) {
+	u := Unchanged("1", 42)
+	if !u.IsUnchanged() || u.Hash() != 42 || u.ID != "1" {
+		t.Fatalf("stand-in %+v", u)
+	}
+	if (&Entry{ID: "1"}).IsUnchanged() {
+		t.Fatal("an entry is a stand-in")
+	}
+	if _, err := EncodeEntry(u); err == nil {
+		t.Fatal("a stand-in was encoded")
+	}
+	s, err := Open("", Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	g, err := s.NewGeneration("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Abort()
+	if err := g.Put(Unchanged("1", 42)); err == nil {
+		t.Fatal("a stand-in was written")
+	}
+}
+
 func TestDecodeEntryRefusesPartial(t *testing.T) {
 	e := &Entry{Connector: "c", ID: "1", partial: true}
 	if _, err := EncodeEntry(e); err == nil {
