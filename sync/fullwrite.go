@@ -36,11 +36,22 @@ type fullWriter struct {
 	gen       *cache.Generation
 }
 
+// copyBatch is how many stand-ins of unchanged entries (cache.Unchanged)
+// a fullWriter writing a generation gathers before it copies their
+// entries from the served generation in one read.
+const copyBatch = 1000
+
 // put takes a listed entry; same says its hash equals the cached one.
 func (w *fullWriter) put(ctx context.Context, en *cache.Entry, same bool) error {
 	switch {
 	case w.off:
 		return nil
+	case w.gen != nil && en.IsUnchanged():
+		w.unchanged = append(w.unchanged, en.ID)
+		if len(w.unchanged) < copyBatch {
+			return nil
+		}
+		return w.finish(ctx)
 	case w.gen != nil:
 		return w.gen.Put(en)
 	case same:
@@ -62,7 +73,7 @@ func (w *fullWriter) spill(ctx context.Context) error {
 		return fmt.Errorf("sync %s: %w", w.conn, err)
 	}
 	w.gen = gen
-	if err := copyServed(ctx, w.store, w.conn, w.unchanged, gen); err != nil {
+	if err := w.finish(ctx); err != nil {
 		return err
 	}
 	for _, en := range w.changed {
@@ -70,8 +81,19 @@ func (w *fullWriter) spill(ctx context.Context) error {
 			return err
 		}
 	}
-	w.changed, w.unchanged = nil, nil
+	w.changed = nil
 	return nil
+}
+
+// finish copies into the generation the unchanged entries gathered so
+// far: those skipped before it existed, and stand-ins passed since.
+func (w *fullWriter) finish(ctx context.Context) error {
+	if w.gen == nil {
+		return nil
+	}
+	err := copyServed(ctx, w.store, w.conn, w.unchanged, w.gen)
+	w.unchanged = w.unchanged[:0]
+	return err
 }
 
 // abort drops a generation that was not committed.

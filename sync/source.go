@@ -34,6 +34,16 @@ type PriorSource interface {
 	FullAfter(ctx context.Context, prior []byte, emit func(*cache.Entry) error) (Listing, error)
 }
 
+// KnownFullSource is a source whose full read can be given the cached IDs
+// and hashes: for an entry it reads with the hash known gives, it may pass
+// cache.Unchanged instead of the entry (a read through a sync agent, which
+// then sends a few bytes instead of the entry). The engine checks the
+// stand-in's hash against the cache and keeps the cached entry.
+type KnownFullSource interface {
+	Source
+	FullKnown(ctx context.Context, known Known, emit func(*cache.Entry) error) (Listing, error)
+}
+
 // ScopedSource is a source whose scope is not all in the hub's connector
 // settings: a directory read through a sync agent, whose filters and
 // attributes are in the agent's own configuration. Scope returns the

@@ -286,6 +286,11 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	w := &fullWriter{store: e.store, conn: c.Name, limit: deltaLimit(len(old)), off: o.DryRun}
 	defer w.abort()
 	read := src.Full
+	if ks, ok := src.(KnownFullSource); ok {
+		read = func(ctx context.Context, emit func(*cache.Entry) error) (Listing, error) {
+			return ks.FullKnown(ctx, old, emit)
+		}
+	}
 	if ps, ok := src.(PriorSource); ok {
 		prior, err := e.store.Cursor(c.Name)
 		if err != nil {
@@ -304,6 +309,13 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		res.Read++
 		if o.Progress != nil && res.Read%progressEvery == 0 {
 			o.Progress(res.Read)
+		}
+		if en.IsUnchanged() {
+			if h, ok := old[en.ID]; !ok || h != en.Hash() {
+				return fmt.Errorf("the source passed %s as unchanged, but the cache holds %s", en.ID, describeHash(h, ok))
+			}
+			res.Unchanged++
+			return w.put(ctx, en, true)
 		}
 		en.Connector = c.Name
 		en.Normalize()
@@ -360,6 +372,9 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		}
 		return true, nil
 	}
+	if err := w.finish(ctx); err != nil {
+		return false, err
+	}
 	if res.DeletesPaused > 0 {
 		// Entries whose deletion is paused are carried into the new generation.
 		if err := copyServed(ctx, e.store, c.Name, planIDs(res.Plan.Deletes), w.gen); err != nil {
@@ -370,6 +385,14 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		return false, fmt.Errorf("sync %s: %w", c.Name, err)
 	}
 	return true, nil
+}
+
+// describeHash names the cached version of an entry in an error.
+func describeHash(h uint64, cached bool) string {
+	if !cached {
+		return "no such entry"
+	}
+	return fmt.Sprintf("another version (hash %016x)", h)
 }
 
 // applyFullDelta applies a full run whose changed entries w kept as a

@@ -64,7 +64,7 @@ func (c *conn) reply(ctx context.Context, id uint64, req *wire.Request) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var known dirsync.Known
-	if req.Kind == wire.KindChanges && req.HasKnown {
+	if req.HasKnown {
 		var err error
 		if known, err = c.known(ctx, id); err != nil {
 			return fmt.Errorf("fetching the cached IDs: %w", err)
@@ -98,6 +98,7 @@ func (c *conn) reply(ctx context.Context, id uint64, req *wire.Request) error {
 	var res *wire.Result
 	switch req.Kind {
 	case wire.KindFull:
+		bw.SkipKnown(known)
 		l, err := c.a.exec.full(ctx, bw.Entry)
 		res = &wire.Result{Host: l.Host, Listing: &l, Error: wire.ToWire(err)}
 	case wire.KindChanges:
@@ -119,8 +120,9 @@ func (c *conn) reply(ctx context.Context, id uint64, req *wire.Request) error {
 	return nil
 }
 
-// known fetches the cached IDs and hashes an incremental read of request
-// id needs.
+// known fetches the cached IDs and hashes of request id's read: an
+// incremental read derives deletions from them, a full one sends only the
+// ID and hash of an entry the hub holds unchanged.
 func (c *conn) known(ctx context.Context, id uint64) (dirsync.Known, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/agent/v1/known/"+strconv.FormatUint(id, 10), nil)
 	if err != nil {

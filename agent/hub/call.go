@@ -93,9 +93,10 @@ func (h *Hub) Do(ctx context.Context, connector string, req *wire.Request) (*Cal
 	return h.DoWithKnown(ctx, connector, req, nil)
 }
 
-// DoWithKnown is Do for an incremental read whose source needs the cached
-// IDs and hashes: the agent fetches known from the known stream before it
-// reads the directory.
+// DoWithKnown is Do for a sync read that takes the cached IDs and hashes
+// (an incremental read derives deletions from them, a full one skips the
+// unchanged entries): the agent fetches known from the known stream before
+// it reads the directory.
 func (h *Hub) DoWithKnown(ctx context.Context, connector string, req *wire.Request, known dirsync.Known) (*Call, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -411,8 +412,8 @@ func (h *Hub) reply(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// known streams the cached IDs and hashes of an incremental read to the
-// agent it was sent to.
+// known streams the cached IDs and hashes of a sync read to the agent it
+// was sent to.
 func (h *Hub) known(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.authenticate(w, r)
 	if !ok {

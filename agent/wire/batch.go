@@ -21,7 +21,11 @@ type Batch struct {
 	Entries [][]byte  `json:"entries,omitempty"`
 	Changes []Change  `json:"changes,omitempty"`
 	Known   []KnownID `json:"known,omitempty"`
-	Part    *Part     `json:"part,omitempty"`
+	// Same are entries of a full read that the hub holds with these
+	// hashes already (it sent them as the read's known set): the agent
+	// sends their IDs and hashes instead of the entries.
+	Same []KnownID `json:"same,omitempty"`
+	Part *Part     `json:"part,omitempty"`
 }
 
 // Part is a piece of one encoded entry sent in several frames.
@@ -71,20 +75,33 @@ const (
 // as a frame when it is full; Flush sends the rest. It is not safe for
 // concurrent use.
 type BatchWriter struct {
-	w    *Writer
-	id   uint64
-	b    Batch
-	size int
+	w     *Writer
+	id    uint64
+	b     Batch
+	size  int
+	known dirsync.Known
 }
 
 // NewBatchWriter returns a BatchWriter for stream id on w.
 func NewBatchWriter(w *Writer, id uint64) *BatchWriter { return &BatchWriter{w: w, id: id} }
 
+// SkipKnown makes Entry send only the ID and hash of an entry that known
+// holds with the same hash: the hub that sent known holds it already.
+func (bw *BatchWriter) SkipKnown(known dirsync.Known) { bw.known = known }
+
 // Entry adds an entry of a full read.
 func (bw *BatchWriter) Entry(e *cache.Entry) error {
-	b, err := cache.EncodeEntry(e)
+	b, hash, err := cache.EncodeEntryHash(e)
 	if err != nil {
 		return err
+	}
+	if h, ok := bw.known[e.ID]; ok && h == hash {
+		n := stringSize(e.ID) + 8
+		if err := bw.room(n); err != nil {
+			return err
+		}
+		bw.b.Same = append(bw.b.Same, KnownID{ID: e.ID, Hash: hash})
+		return bw.grow(n)
 	}
 	if len(b) > partBytes {
 		return bw.parts(b, false)
@@ -336,11 +353,12 @@ func decodeReply(r *Reader, id uint64, connector string, entry func(*cache.Entry
 		if p := b.Part; p != nil {
 			entries, changes = entries || !p.Upsert, changes || p.Upsert
 		}
+		entries = entries || len(b.Same) > 0
 		if (entries && entry == nil) || (changes && change == nil) || len(b.Known) > 0 {
 			return fmt.Errorf("%w: unexpected items in reply %d", ErrMalformed, id)
 		}
 		if b.Part != nil {
-			if len(b.Entries) > 0 || len(b.Changes) > 0 {
+			if len(b.Entries) > 0 || len(b.Changes) > 0 || len(b.Same) > 0 {
 				return fmt.Errorf("%w: a part of an entry with other items in reply %d", ErrMalformed, id)
 			}
 			whole, done, err := j.add(b.Part)
@@ -365,6 +383,11 @@ func decodeReply(r *Reader, id uint64, connector string, entry func(*cache.Entry
 				return err
 			}
 		}
+		for _, k := range b.Same {
+			if err := entry(cache.Unchanged(k.ID, k.Hash)); err != nil {
+				return err
+			}
+		}
 		for _, c := range b.Changes {
 			if err := onChange(c); err != nil {
 				return err
@@ -382,7 +405,7 @@ func decodeReply(r *Reader, id uint64, connector string, entry func(*cache.Entry
 func ReadKnown(r *Reader, id uint64) (dirsync.Known, error) {
 	known := dirsync.Known{}
 	_, err := readStream(r, id, func(b *Batch) error {
-		if len(b.Entries) > 0 || len(b.Changes) > 0 || b.Part != nil {
+		if len(b.Entries) > 0 || len(b.Changes) > 0 || len(b.Same) > 0 || b.Part != nil {
 			return fmt.Errorf("%w: unexpected items in known stream %d", ErrMalformed, id)
 		}
 		for _, k := range b.Known {

@@ -20,6 +20,7 @@ const (
 	tagDelete = 3 // a change's deleted ID
 	tagKnown  = 4 // a known ID and its hash
 	tagPart   = 5 // a part: Upsert and More as a byte of flags, then its data
+	tagSame   = 6 // a full read's entry the hub holds already: its ID and hash
 )
 
 // Flags of a part.
@@ -41,10 +42,8 @@ func appendBatch(buf []byte, id uint64, b *Batch) []byte {
 			buf = appendItem(buf, tagDelete, c.DeleteID)
 		}
 	}
-	for _, k := range b.Known {
-		buf = appendItem(buf, tagKnown, k.ID)
-		buf = binary.BigEndian.AppendUint64(buf, k.Hash)
-	}
+	buf = appendKnown(buf, tagKnown, b.Known)
+	buf = appendKnown(buf, tagSame, b.Same)
 	if p := b.Part; p != nil {
 		var flags byte
 		if p.Upsert {
@@ -54,6 +53,15 @@ func appendBatch(buf []byte, id uint64, b *Batch) []byte {
 			flags |= partMore
 		}
 		buf = appendItem(append(buf, tagPart), flags, p.Data)
+	}
+	return buf
+}
+
+// appendKnown appends IDs and hashes as items of tag.
+func appendKnown(buf []byte, tag byte, ks []KnownID) []byte {
+	for _, k := range ks {
+		buf = appendItem(buf, tag, k.ID)
+		buf = binary.BigEndian.AppendUint64(buf, k.Hash)
 	}
 	return buf
 }
@@ -122,12 +130,17 @@ func decodeBatch(body []byte) (*Message, error) {
 				return fail("empty deleted ID")
 			}
 			b.Changes = append(b.Changes, Change{DeleteID: string(v)})
-		case tagKnown:
-			if len(d) < 8 {
-				return fail("known hash")
+		case tagKnown, tagSame:
+			if len(d) < 8 || len(v) == 0 {
+				return fail("ID and hash")
 			}
-			b.Known = append(b.Known, KnownID{ID: string(v), Hash: binary.BigEndian.Uint64(d)})
+			k := KnownID{ID: string(v), Hash: binary.BigEndian.Uint64(d)}
 			d = d[8:]
+			if tag == tagKnown {
+				b.Known = append(b.Known, k)
+			} else {
+				b.Same = append(b.Same, k)
+			}
 		default:
 			return fail(fmt.Sprintf("tag %d", tag))
 		}

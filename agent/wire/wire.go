@@ -80,8 +80,8 @@ type Request struct {
 	Kind      string `json:"kind"`
 	Connector string `json:"connector"`
 	Cursor    []byte `json:"cursor,omitempty"` // changes
-	// HasKnown (changes): the agent first fetches the cached IDs and
-	// hashes (dirsync.Known) from the hub's known stream.
+	// HasKnown (changes, full): the agent first fetches the cached IDs
+	// and hashes (dirsync.Known) from the hub's known stream.
 	HasKnown bool          `json:"has_known,omitempty"`
 	Check    *CheckRequest `json:"check,omitempty"`
 	// Deadline is the hub's deadline on the hub's clock, kept for agents

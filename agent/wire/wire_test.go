@@ -37,6 +37,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{Type: TypeResult, ID: 3, Result: &Result{Error: &WireError{Kind: ErrKindAuth, Message: "m", Reason: "account_disabled", PasswordVerified: true}}},
 		{Type: TypeResult, ID: 4, Result: &Result{Report: &testconn.Report{Connector: "ad", OK: true, Steps: []testconn.Step{}}}},
 		{Type: TypeBatch, ID: 5, Batch: &Batch{Entries: [][]byte{user}, Changes: []Change{{Upsert: user}, {DeleteID: "x"}}, Known: []KnownID{{"u1", 42}}}},
+		{Type: TypeBatch, ID: 6, Batch: &Batch{Entries: [][]byte{user}, Same: []KnownID{{"u2", 7}, {"u3", 1 << 63}}}},
 	}
 	var buf bytes.Buffer
 	w := NewWriter(&buf)
@@ -148,6 +149,47 @@ func TestReplyStream(t *testing.T) {
 	}
 }
 
+func TestFullReplySkipsKnownEntries(t *testing.T) {
+	in := entries("ad", 4)
+	var hashes []uint64
+	for _, e := range in {
+		_, h, err := cache.EncodeEntryHash(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hashes = append(hashes, h)
+	}
+	// The hub holds id0 as read and id1 in another version; id2 and id3
+	// are new to it.
+	known := dirsync.Known{in[0].ID: hashes[0], in[1].ID: hashes[1] + 1}
+	var buf bytes.Buffer
+	bw := NewBatchWriter(NewWriter(&buf), 1)
+	bw.SkipKnown(known)
+	for _, e := range in {
+		if err := bw.Entry(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bw.Finish(&Result{Listing: &dirsync.Listing{}}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*cache.Entry{}
+	if _, err := ReadReply(NewReader(&buf), 1, "ad", func(e *cache.Entry) error { got[e.ID] = e; return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range in {
+		g := got[e.ID]
+		switch {
+		case g == nil:
+			t.Fatalf("%s missing", e.ID)
+		case g.IsUnchanged() != (i == 0):
+			t.Fatalf("%s: stand-in %v, want %v", e.ID, g.IsUnchanged(), i == 0)
+		case g.Hash() != hashes[i]:
+			t.Fatalf("%s: hash %x, want %x", e.ID, g.Hash(), hashes[i])
+		}
+	}
+}
+
 func TestReplyStreamRefuses(t *testing.T) {
 	write := func(f func(bw *BatchWriter) error) *Reader {
 		var buf bytes.Buffer
@@ -169,13 +211,23 @@ func TestReplyStreamRefuses(t *testing.T) {
 		{"changes in a full read", func(bw *BatchWriter) error {
 			return errors.Join(bw.Change(dirsync.Change{DeleteID: "x"}), bw.Finish(&Result{}))
 		}, ErrMalformed},
+		{"stand-ins in changes", func(bw *BatchWriter) error {
+			bw.SkipKnown(dirsync.Known{"id0": hashOf(t, entries("ad", 1)[0])})
+			return errors.Join(bw.Entry(entries("ad", 1)[0]), bw.Finish(&Result{}))
+		}, ErrMalformed},
 		{"other stream", func(bw *BatchWriter) error {
 			return NewBatchWriter(bw.w, 2).Finish(&Result{})
 		}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ReadReply(write(tt.stream), 1, "ad", ok, nil)
+			entry, change := ok, func(dirsync.Change) error { return nil }
+			if strings.Contains(tt.name, "in changes") {
+				entry = nil
+			} else {
+				change = nil
+			}
+			_, err := ReadReply(write(tt.stream), 1, "ad", entry, change)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("got %v, want %v", err, tt.want)
 			}
@@ -493,5 +545,28 @@ func TestReplyReadsAhead(t *testing.T) {
 	}, nil)
 	if err != nil || n != 2 {
 		t.Fatalf("%d entries, %v", n, err)
+	}
+}
+
+// hashOf is the content hash the receiver computes for e.
+func hashOf(t *testing.T, e *cache.Entry) uint64 {
+	t.Helper()
+	_, h, err := cache.EncodeEntryHash(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestKnownStreamRefusesStandIns(t *testing.T) {
+	var buf bytes.Buffer
+	bw := NewBatchWriter(NewWriter(&buf), 1)
+	e := entries("ad", 1)[0]
+	bw.SkipKnown(dirsync.Known{e.ID: hashOf(t, e)})
+	if err := errors.Join(bw.Entry(e), bw.Finish(&Result{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadKnown(NewReader(&buf), 1); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("got %v, want ErrMalformed", err)
 	}
 }

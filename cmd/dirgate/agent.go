@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,14 @@ import (
 // agentConfigFile is the file the agent commands read when -c is not
 // given: they run on another machine than the hub, with their own file.
 const agentConfigFile = "agent.yaml"
+
+// agentGCPercent is the agent's GOGC unless the environment sets one. An
+// agent keeps almost nothing live (a page of the directory, a batch on its
+// way) while a sync streams through it everything the directory holds:
+// with the default, its heap is collected every few megabytes and the
+// collector cost it more CPU than the read (about 1.5 s more of 4.2 s in a
+// full sync of 100,000 users, measured by make bench's agent rows).
+const agentGCPercent = 400
 
 func agentCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -33,6 +42,9 @@ It never listens on a port. Enroll it once first with "dirgate agent enroll".`,
 				return err
 			}
 			log := newLogger(cmd.ErrOrStderr(), f.Log)
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(agentGCPercent)
+			}
 			a, err := client.New(client.Options{Config: f, Identity: id, Version: version, Log: log})
 			if err != nil {
 				return err

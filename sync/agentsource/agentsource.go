@@ -46,7 +46,19 @@ func New(h *hub.Hub, c *config.Connector) (*Source, error) {
 // Full asks an agent for a full read and passes its entries to emit as
 // they arrive.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	res, err := s.read(ctx, &wire.Request{Kind: wire.KindFull}, nil, emit, nil)
+	return s.FullKnown(ctx, nil, emit)
+}
+
+// FullKnown is Full for a hub that caches known (dirsync.KnownFullSource):
+// the agent fetches known first and, for an entry it reads with the hash
+// known gives, sends its ID and hash alone, passed to emit as a
+// cache.Unchanged stand-in. A re-read of an unchanged directory then
+// carries a few bytes per entry to the hub instead of the entry.
+func (s *Source) FullKnown(ctx context.Context, known dirsync.Known, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	if len(known) == 0 {
+		known = nil // nothing to fetch: every entry is sent
+	}
+	res, err := s.read(ctx, &wire.Request{Kind: wire.KindFull}, known, emit, nil)
 	if err != nil {
 		return dirsync.Listing{}, err
 	}
