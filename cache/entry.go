@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -94,11 +94,26 @@ func (e *Entry) First(name string) string {
 // Normalize sorts attributes by name so that the encoding, and so the
 // content hash, does not depend on the order the upstream sent them in.
 func (e *Entry) Normalize() {
-	less := func(i, j int) bool { return lessFold(e.Attrs[i].Name, e.Attrs[j].Name) }
-	if !sort.SliceIsSorted(e.Attrs, less) {
-		sort.SliceStable(e.Attrs, less)
-		e.body, e.hashed = nil, false
+	// Sorted already, as a source builds it or a second call finds it,
+	// costs no allocation: a closure for the sort package would.
+	for i := 1; i < len(e.Attrs); i++ {
+		if lessFold(e.Attrs[i].Name, e.Attrs[i-1].Name) {
+			slices.SortStableFunc(e.Attrs, compareFold)
+			e.body, e.hashed = nil, false
+			return
+		}
 	}
+}
+
+// compareFold orders attributes as lessFold orders their names.
+func compareFold(a, b Attr) int {
+	switch {
+	case lessFold(a.Name, b.Name):
+		return -1
+	case lessFold(b.Name, a.Name):
+		return 1
+	}
+	return 0
 }
 
 // lessFold orders attribute names as strings.ToLower(a) < strings.ToLower(b)
@@ -133,12 +148,16 @@ func lessFold(a, b string) bool {
 // read-only.
 func (e *Entry) Hash() uint64 {
 	if !e.hashed {
-		e.body = e.encodeBody(make([]byte, 0, 256))
-		h := fnv.New64a()
-		h.Write(e.body)
-		e.bodyHash, e.hashed = h.Sum64(), true
+		e.setBody(e.encodeBody(make([]byte, 0, e.bodySize())))
 	}
 	return e.bodyHash
+}
+
+// setBody keeps body as the entry's encoding and hashes it.
+func (e *Entry) setBody(body []byte) {
+	h := fnv.New64a()
+	h.Write(body)
+	e.body, e.bodyHash, e.hashed = body, h.Sum64(), true
 }
 
 // encVersion 2 appends the DN key; version 1 values are still read.
@@ -154,23 +173,62 @@ var errCorrupt = errors.New("cache: corrupt entry encoding")
 // encode writes the entry value: version, hash, then the body. Connector and
 // ID live in the key and are not repeated.
 func (e *Entry) encode() []byte {
-	if e.body == nil {
-		e.hashed = false // read from the cache, perhaps changed since
-	}
-	sum := e.Hash()
-	body := e.body
 	e.onPrem = e.onPremGUID()
-	out := make([]byte, 0, 9+len(body)+len(e.DNKey)+len(e.onPrem)+5)
-	out = append(out, encVersion)
-	out = binary.BigEndian.AppendUint64(out, sum)
-	out = append(out, body...)
 	// Outside the hashed body: both are derived from it (the key from the
 	// DN); the on-premises GUID only where there is one.
+	tail := stringSize(e.DNKey)
+	if e.onPrem != "" {
+		tail += stringSize(e.onPrem)
+	}
+	var out []byte
+	if e.body == nil {
+		// Not hashed yet, or read from the cache and perhaps changed since:
+		// the body is encoded in place in the value and kept from there.
+		size := e.bodySize()
+		out = e.encodeBody(make([]byte, 9, 9+size+tail))
+		e.setBody(out[9:len(out):len(out)])
+		out[0] = encVersion
+		binary.BigEndian.PutUint64(out[1:9], e.bodyHash)
+	} else {
+		sum := e.Hash()
+		out = make([]byte, 0, 9+len(e.body)+tail)
+		out = append(out, encVersion)
+		out = binary.BigEndian.AppendUint64(out, sum)
+		out = append(out, e.body...)
+	}
 	out = appendString(out, e.DNKey)
 	if e.onPrem != "" {
 		out = appendString(out, e.onPrem)
 	}
 	return out
+}
+
+// bodySize is the length of encodeBody's output, so that it is written
+// into one allocation of the right size.
+func (e *Entry) bodySize() int {
+	n := 2 + stringSize(e.DN) + stringsSize(e.Addresses) + stringsSize(e.Members) + uvarintSize(len(e.Attrs))
+	for _, a := range e.Attrs {
+		n += stringSize(a.Name) + stringsSize(a.Values)
+	}
+	return n
+}
+
+func uvarintSize(n int) int {
+	size := 1
+	for ; n >= 0x80; n >>= 7 {
+		size++
+	}
+	return size
+}
+
+func stringSize(s string) int { return uvarintSize(len(s)) + len(s) }
+
+func stringsSize(ss []string) int {
+	n := uvarintSize(len(ss))
+	for _, s := range ss {
+		n += stringSize(s)
+	}
+	return n
 }
 
 func (e *Entry) encodeBody(b []byte) []byte {

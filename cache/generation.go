@@ -23,8 +23,9 @@ type Generation struct {
 	hot   *hotIndex // nil unless the store keeps hot indexes
 	// prefix is the generation's key prefix; index is Put's scratch list
 	// of an entry's index keys.
-	prefix []byte
-	index  []indexEntry
+	prefix  []byte
+	index   []indexEntry
+	members []string
 	// base, when set, is the served generation this one was derived from
 	// (rewriteDelta): Commit refuses to replace any other.
 	base uint64
@@ -97,27 +98,43 @@ func (g *Generation) Put(e *Entry) error {
 			g.hot.add(g.s.keyHash(t, attr, val), e.ID)
 		}
 	})
-	// Every key of the entry is cut from one allocation: Badger keeps the
-	// key slices until the batch is written, so they cannot share a
-	// reused buffer, but they need not cost an allocation each.
+	g.members = g.members[:0]
+	if e.Kind == KindGroup {
+		for _, m := range e.Members {
+			g.members = append(g.members, dnKeyOf(m))
+		}
+	}
+	// Every key of the entry is cut from one allocation, and every Badger
+	// entry from another: Badger keeps both until the batch is written,
+	// so they cannot be reused, but they need not cost an allocation each.
 	size := 2*(len(g.prefix)+1) + len(e.ID) + len(key)
 	for _, x := range g.index {
 		size += len(g.prefix) + 1 + len(x.attr) + 1 + len(x.val) + 1 + len(e.ID)
 	}
+	for _, mk := range g.members {
+		size += memberKeysSize(len(g.prefix), e.ID, mk)
+	}
 	kb := keyBuf{buf: make([]byte, 0, size), prefix: g.prefix}
-	if err := g.wb.Set(kb.key(tEntry, e.ID), e.encode()); err != nil {
+	w := batchWriter{wb: g.wb, ents: make([]badger.Entry, 0, 2+len(g.index)+2*len(g.members))}
+	if err := w.set(kb.key(tEntry, e.ID), e.encode()); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 	}
-	if err := g.wb.Set(kb.key(tDN, key), []byte(e.ID)); err != nil {
+	if err := w.set(kb.key(tDN, key), []byte(e.ID)); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 	}
 	for _, x := range g.index {
-		if err := g.wb.Set(kb.key(x.t, indexKeyParts(x.attr, x.val, e.ID)...), nil); err != nil {
+		if err := w.set(kb.indexKey(x.t, x.attr, x.val, e.ID), nil); err != nil {
 			return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 		}
 	}
-	if err := putMembers(g.conn, g.gen, e, g.wb.Set); err != nil {
-		return fmt.Errorf("cache: write members of %s/%s: %w", g.conn, e.ID, err)
+	for _, mk := range g.members {
+		fwd, rev := kb.memberKeys(e.ID, mk)
+		if err := w.set(fwd, nil); err != nil {
+			return fmt.Errorf("cache: write members of %s/%s: %w", g.conn, e.ID, err)
+		}
+		if err := w.set(rev, nil); err != nil {
+			return fmt.Errorf("cache: write members of %s/%s: %w", g.conn, e.ID, err)
+		}
 	}
 	g.count++
 	return nil
@@ -251,4 +268,27 @@ func (k *keyBuf) key(t byte, parts ...string) []byte {
 		k.buf = append(k.buf, p...)
 	}
 	return k.buf[start:len(k.buf):len(k.buf)]
+}
+
+// indexKey returns the data key of an index key as eachIndexKey passes it
+// (see indexKeyParts) for the entry with stable ID id.
+func (k *keyBuf) indexKey(t byte, attr, val, id string) []byte {
+	if attr == "" {
+		return k.key(t, val, id)
+	}
+	return k.key(t, attr, val, id)
+}
+
+// batchWriter sets keys in a write batch from Badger entries it cuts from
+// one slice, made with room for all of an entry's keys. Badger keeps a
+// pointer to each until the batch is written; an append past the room
+// moves only the later ones.
+type batchWriter struct {
+	wb   *badger.WriteBatch
+	ents []badger.Entry
+}
+
+func (w *batchWriter) set(key, val []byte) error {
+	w.ents = append(w.ents, badger.Entry{Key: key, Value: val})
+	return w.wb.SetEntry(&w.ents[len(w.ents)-1])
 }

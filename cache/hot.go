@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -215,8 +216,8 @@ func (e *Entry) eachIndexKey(fn func(t byte, attr, val string)) {
 		fn(tAddr, "", NormalizeAddress(a))
 	}
 	for _, a := range e.Attrs {
-		name := strings.ToLower(a.Name)
-		if !IndexedAttrs[name] {
+		name, ok := indexedName(a.Name)
+		if !ok {
 			continue
 		}
 		for _, val := range a.Values {
@@ -225,6 +226,45 @@ func (e *Entry) eachIndexKey(fn func(t byte, attr, val string)) {
 			}
 		}
 	}
+}
+
+// indexedNames maps each name in IndexedAttrs to itself, so that
+// indexedName returns it without allocating.
+var indexedNames = sync.OnceValue(func() map[string]string {
+	m := make(map[string]string, len(IndexedAttrs))
+	for name := range IndexedAttrs {
+		m[name] = name
+	}
+	return m
+})
+
+// indexedName returns attribute name lower-cased if it is in IndexedAttrs.
+// Names come in the case the source uses (userPrincipalName), so lowering
+// them with strings.ToLower cost an allocation each.
+func indexedName(name string) (string, bool) {
+	var buf [32]byte // longer than any indexed name
+	if len(name) <= len(buf) && isASCII(name) {
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		lower, ok := indexedNames()[string(buf[:len(name)])]
+		return lower, ok
+	}
+	lower := strings.ToLower(name)
+	return lower, IndexedAttrs[lower]
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // indexKeyParts returns the parts dataKey joins for an index key as

@@ -37,15 +37,36 @@ const layoutVersion = 2
 
 // memberOfPrefix is the prefix of the reverse keys of member DN key mk.
 func memberOfPrefix(conn string, gen uint64, mk string) []byte {
-	b := append(genPrefix(conn, gen), tMemberOf)
-	b = binary.AppendUvarint(b, uint64(len(mk)))
-	return append(b, mk...)
+	kb := keyBuf{prefix: genPrefix(conn, gen)}
+	return kb.memberOf(mk, "")
 }
 
 // memberKeys returns the forward and reverse key recording that group gid
 // lists the DN whose key is mk.
 func memberKeys(conn string, gen uint64, gid, mk string) (fwd, rev []byte) {
-	return dataKey(conn, gen, tMember, gid, mk), append(memberOfPrefix(conn, gen, mk), gid...)
+	kb := keyBuf{prefix: genPrefix(conn, gen)}
+	return kb.memberKeys(gid, mk)
+}
+
+// memberKeys is memberKeys cut from k.
+func (k *keyBuf) memberKeys(gid, mk string) (fwd, rev []byte) {
+	return k.key(tMember, gid, mk), k.memberOf(mk, gid)
+}
+
+// memberOf returns the reverse key of member DN key mk and group gid, or
+// with gid "" the prefix of mk's reverse keys.
+func (k *keyBuf) memberOf(mk, gid string) []byte {
+	start := len(k.buf)
+	k.buf = append(append(k.buf, k.prefix...), tMemberOf)
+	k.buf = binary.AppendUvarint(k.buf, uint64(len(mk)))
+	k.buf = append(append(k.buf, mk...), gid...)
+	return k.buf[start:len(k.buf):len(k.buf)]
+}
+
+// memberKeysSize is the length of both keys memberKeys returns for a
+// generation prefix of prefixLen bytes.
+func memberKeysSize(prefixLen int, gid, mk string) int {
+	return 2*(prefixLen+1+len(gid)+len(mk)) + 1 + uvarintSize(len(mk))
 }
 
 // putMembers writes with set (a write batch's or a transaction's) the
