@@ -20,16 +20,36 @@ var ErrFrameTooLarge = errors.New("wire: frame larger than 8 MiB")
 
 // Writer writes frames; it is safe for concurrent use, each frame written
 // whole. When the underlying writer can flush (an http.ResponseWriter, an
-// HTTP/2 request body pipe through bufio), every frame is flushed, so that
-// none waits in a buffer.
+// HTTP/2 request body pipe through bufio), frames are flushed at once, so
+// that none waits in a buffer.
+//
+// Frames written while another goroutine's write is under way are
+// gathered and written, and flushed, together by whichever caller writes
+// next: eight password checks in flight then cost one TLS record and one
+// system call, not eight. Write returns once its frame was written.
 type Writer struct {
-	mu  sync.Mutex
-	w   io.Writer
-	buf []byte
+	w    io.Writer
+	mu   sync.Mutex
+	cond sync.Cond
+	// pending holds frames not yet handed to w, up to frame number
+	// queued; written counts the frames handed over.
+	pending         []byte
+	spare           []byte
+	queued, written uint64
+	writing         bool
+	err             error // the first write's failure; the stream is broken
 }
 
 // NewWriter returns a Writer on w.
-func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
+func NewWriter(w io.Writer) *Writer {
+	wr := &Writer{w: w}
+	wr.cond.L = &wr.mu
+	return wr
+}
+
+// maxKeep bounds the buffer a Writer keeps between frames: a large batch
+// is not kept for every later ping.
+const maxKeep = 1 << 20
 
 // Write sends m as one frame: a batch in binary (appendBatch), anything
 // else in JSON.
@@ -46,29 +66,65 @@ func (w *Writer) Write(m *Message) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.err != nil {
+		return fmt.Errorf("wire: write %s: %w", m.Type, w.err)
+	}
+	start := len(w.pending)
 	if body != nil {
-		w.buf = binary.BigEndian.AppendUint32(w.buf[:0], uint32(len(body)))
-		w.buf = append(w.buf, body...)
+		w.pending = binary.BigEndian.AppendUint32(w.pending, uint32(len(body)))
+		w.pending = append(w.pending, body...)
 	} else {
-		w.buf = appendBatch(append(w.buf[:0], 0, 0, 0, 0), m.ID, m.Batch)
-		n := len(w.buf) - 4
+		w.pending = appendBatch(append(w.pending, 0, 0, 0, 0), m.ID, m.Batch)
+		n := len(w.pending) - start - 4
 		if n > MaxFrame {
-			w.buf = nil
+			w.pending = w.pending[:start]
 			return fmt.Errorf("%w: %s of %d bytes", ErrFrameTooLarge, m.Type, n)
 		}
-		binary.BigEndian.PutUint32(w.buf, uint32(n)|binaryFrame)
+		binary.BigEndian.PutUint32(w.pending[start:], uint32(n)|binaryFrame)
 	}
-	if _, err := w.w.Write(w.buf); err != nil {
-		return fmt.Errorf("wire: write %s: %w", m.Type, err)
+	w.queued++
+	mine := w.queued
+	for w.writing && w.written < mine {
+		w.cond.Wait()
 	}
-	if cap(w.buf) > 1<<20 {
-		w.buf = nil // a large batch is not kept for every later ping
+	if w.written < mine {
+		w.flushPending()
+	}
+	if w.err != nil {
+		return fmt.Errorf("wire: write %s: %w", m.Type, w.err)
+	}
+	return nil
+}
+
+// flushPending writes and flushes the pending frames, and those queued
+// meanwhile, with w.mu held except around the writes.
+func (w *Writer) flushPending() {
+	w.writing = true
+	defer func() { w.writing = false; w.cond.Broadcast() }()
+	for w.written < w.queued && w.err == nil {
+		buf, upto := w.pending, w.queued
+		w.pending = w.spare[:0]
+		w.mu.Unlock()
+		err := w.writeOut(buf)
+		w.mu.Lock()
+		if cap(buf) <= maxKeep {
+			w.spare = buf
+		} else {
+			w.spare = nil
+		}
+		w.written, w.err = upto, err
+		w.cond.Broadcast()
+	}
+}
+
+// writeOut hands buf to the underlying writer and flushes it.
+func (w *Writer) writeOut(buf []byte) error {
+	if _, err := w.w.Write(buf); err != nil {
+		return err
 	}
 	switch f := w.w.(type) {
 	case interface{ Flush() error }:
-		if err := f.Flush(); err != nil {
-			return fmt.Errorf("wire: flush %s: %w", m.Type, err)
-		}
+		return f.Flush()
 	case http.Flusher:
 		f.Flush()
 	}
