@@ -1,10 +1,15 @@
 package entra
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+
+	// The v1 API of the JSON v2 experiment: encoding/json's behaviour
+	// (case-insensitive names, invalid UTF-8 replaced, the last of
+	// duplicate names), decoded in one pass at over twice the speed. A
+	// full sync decodes every user of the tenant.
+	json "github.com/go-json-experiment/json/v1"
 )
 
 // The properties dirgate asks Graph to track. $select goes on the first

@@ -32,7 +32,7 @@ type tenant struct {
 
 // newTenant starts a fake tenant. extra is YAML added to the entra
 // section (credentials default to a client secret in a file).
-func newTenant(t *testing.T, extra string, opts ...fakeentra.Option) *tenant {
+func newTenant(t testing.TB, extra string, opts ...fakeentra.Option) *tenant {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	ft := fakeentra.New(t, append([]fakeentra.Option{fakeentra.WithClock(clk)}, opts...)...)
@@ -68,7 +68,7 @@ connectors:
 	return &tenant{Tenant: ft, clk: clk, conn: &cfg.Connectors[0]}
 }
 
-func (tn *tenant) source(t *testing.T, c *config.Connector) *Source {
+func (tn *tenant) source(t testing.TB, c *config.Connector) *Source {
 	t.Helper()
 	s, err := New(c, nil, cloudapi.WithHTTPClient(tn.HTTPClient()), cloudapi.WithClock(tn.clk))
 	if err != nil {
@@ -106,7 +106,7 @@ func (tn *tenant) group(name string, members ...string) string {
 
 // writeCert writes a self-signed RSA certificate and its key as app.crt
 // and app.key in dir.
-func writeCert(t *testing.T, dir string) *x509.Certificate {
+func writeCert(t testing.TB, dir string) *x509.Certificate {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

@@ -23,18 +23,27 @@ import (
 // users delta page links to next (a URL naming another host, or a path
 // on this one); the groups round ends at once.
 func linkingGraph(t *testing.T, next func(self string) string) *Source {
+	return scriptedGraph(t, func(self string, r *http.Request) any {
+		if r.URL.Path == "/v1.0/users/delta" && !r.URL.Query().Has("$deltatoken") && !r.URL.Query().Has("$skiptoken") {
+			return map[string]any{"value": []any{}, "@odata.nextLink": next(self)}
+		}
+		return map[string]any{"value": []any{}, "@odata.deltaLink": self + r.URL.Path + "?$deltatoken=D"}
+	})
+}
+
+// scriptedGraph is a tenant's token endpoint and Graph on one server, whose
+// Graph requests get the JSON of page(the server's URL, the request), and
+// a source for it.
+func scriptedGraph(t *testing.T, page func(self string, r *http.Request) any) *Source {
 	t.Helper()
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token"):
+		if strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 			_, _ = w.Write([]byte(`{"access_token":"SECRET","token_type":"Bearer","expires_in":3600}`))
-		case r.URL.Path == "/v1.0/users/delta" && !r.URL.Query().Has("$deltatoken") && !r.URL.Query().Has("$skiptoken"):
-			_ = json.NewEncoder(w).Encode(map[string]any{"value": []any{}, "@odata.nextLink": next(srv.URL)})
-		default:
-			_ = json.NewEncoder(w).Encode(map[string]any{"value": []any{}, "@odata.deltaLink": srv.URL + r.URL.Path + "?$deltatoken=D"})
+			return
 		}
+		_ = json.NewEncoder(w).Encode(page(srv.URL, r))
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("DIRGATE_TEST_ENTRA_SECRET", "app-secret")

@@ -2,7 +2,10 @@ package entra
 
 import (
 	"cmp"
+	"slices"
 	"strings"
+
+	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
 )
@@ -18,6 +21,10 @@ func (s *Source) inScope(o *object) bool {
 }
 
 // userEntry maps a Graph user; nil when the user is out of scope.
+//
+// The attributes are added in the order cache.Entry.Normalize sorts them
+// (by name, case-insensitively), so that the engine finds them sorted:
+// a full sync normalises every entry on its write path.
 func (s *Source) userEntry(o *object) *cache.Entry {
 	if !s.inScope(o) {
 		return nil
@@ -25,41 +32,44 @@ func (s *Source) userEntry(o *object) *cache.Entry {
 	enabled := o.AccountEnabled == nil || *o.AccountEnabled
 	e := &cache.Entry{ID: o.ID, DN: s.dn("users", o.ID), Kind: cache.KindUser, Addresses: s.addresses(o)}
 	e.Disabled = !enabled && s.conn.AcknowledgeDisabledAccounts
-	attrs := cache.Attrs{}
-	attrs.Add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	a := newAttrSet(17, 20+len(o.ProxyAddresses)+len(o.OtherMails))
+	a.add("accountEnabled", cache.Bool(enabled))
 	// The display name first: readers take the first cn as the name; the
 	// ID is the RDN's value, which the entry must hold too.
-	attrs.Add("cn", cmp.Or(o.DisplayName, o.UserPrincipalName), o.ID)
-	attrs.Add("id", o.ID)
-	attrs.Add("uid", o.UserPrincipalName)
-	attrs.Add("userPrincipalName", o.UserPrincipalName)
-	attrs.Add("mail", o.Mail)
-	attrs.Add("displayName", o.DisplayName)
-	attrs.Add("givenName", o.GivenName)
-	attrs.Add("sn", o.Surname)
-	attrs.Add("mailNickname", o.MailNickname)
-	attrs.Add("userType", o.UserType)
-	attrs.Add("proxyAddresses", o.ProxyAddresses...)
-	attrs.Add("otherMails", o.OtherMails...)
-	attrs.Add("accountEnabled", cache.Bool(enabled))
-	attrs.Add("onPremisesImmutableId", o.OnPremisesImmutableID)
-	attrs.Add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
+	a.add("cn", cmp.Or(o.DisplayName, o.UserPrincipalName), o.ID)
+	a.add("displayName", o.DisplayName)
+	a.add("givenName", o.GivenName)
+	a.add("id", o.ID)
+	a.add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
+	a.add("mail", o.Mail)
+	a.add("mailNickname", o.MailNickname)
+	a.add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	a.add("onPremisesImmutableId", o.OnPremisesImmutableID)
 	if o.OnPremisesSyncEnabled != nil {
-		attrs.Add("onPremisesSyncEnabled", cache.Bool(*o.OnPremisesSyncEnabled))
+		a.add("onPremisesSyncEnabled", cache.Bool(*o.OnPremisesSyncEnabled))
 	}
-	e.Attrs = attrs
+	a.add("otherMails", o.OtherMails...)
+	a.add("proxyAddresses", o.ProxyAddresses...)
+	a.add("sn", o.Surname)
+	a.add("uid", o.UserPrincipalName)
+	a.add("userPrincipalName", o.UserPrincipalName)
+	a.add("userType", o.UserType)
+	e.Attrs = a.attrs
 	return e
 }
 
 // groupEntry maps a Graph group and its members, named by their DNs:
 // Members holds every user and group Graph lists (the state the next
 // incremental round starts from), the member attribute only the users in
-// scope (inScope) and the groups.
+// scope (inScope) and the groups. Its attributes are in Normalize's order,
+// as a user's.
 func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Entry {
 	o := &g.Object
 	e := &cache.Entry{ID: o.ID, DN: s.dn("groups", o.ID), Kind: cache.KindGroup}
-	var served []string
-	for _, id := range sortedKeys(g.members) {
+	ids := sortedKeys(g.members)
+	e.Members = make([]string, 0, len(ids))
+	served := make([]string, 0, len(ids))
+	for _, id := range ids {
 		if g.members[id] == memberUser {
 			dn := s.dn("users", id)
 			e.Members = append(e.Members, dn)
@@ -68,33 +78,70 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 			}
 		}
 	}
-	for _, id := range sortedKeys(g.members) {
+	for _, id := range ids {
 		if g.members[id] == memberGroup && id != o.ID { // a group listing itself would loop
 			dn := s.dn("groups", id)
 			e.Members = append(e.Members, dn)
 			served = append(served, dn)
 		}
 	}
-	attrs := cache.Attrs{}
-	attrs.Add("objectClass", "top", "groupOfNames")
-	attrs.Add("cn", cmp.Or(o.DisplayName, o.ID), o.ID)
-	attrs.Add("id", o.ID)
-	attrs.Add("displayName", o.DisplayName)
-	attrs.Add("description", o.Description)
-	attrs.Add("mail", o.Mail)
-	attrs.Add("proxyAddresses", o.ProxyAddresses...)
-	attrs.Add("groupTypes", o.GroupTypes...)
-	for _, b := range []struct {
-		name string
-		v    *bool
-	}{{"mailEnabled", o.MailEnabled}, {"securityEnabled", o.SecurityEnabled}, {"onPremisesSyncEnabled", o.OnPremisesSyncEnabled}} {
-		if b.v != nil {
-			attrs.Add(b.name, cache.Bool(*b.v))
+	if len(e.Members) == 0 {
+		e.Members = nil
+	}
+	a := newAttrSet(12, 12+len(o.ProxyAddresses)+len(o.GroupTypes))
+	a.add("cn", cmp.Or(o.DisplayName, o.ID), o.ID)
+	a.add("description", o.Description)
+	a.add("displayName", o.DisplayName)
+	a.add("groupTypes", o.GroupTypes...)
+	a.add("id", o.ID)
+	a.add("mail", o.Mail)
+	a.addBool("mailEnabled", o.MailEnabled)
+	if len(served) > 0 {
+		// Distinct already (the keys of a map, each kind under its own
+		// ou): Add's check of each value against the others would cost
+		// a large group's size squared.
+		a.attrs = append(a.attrs, cache.Attr{Name: "member", Values: served})
+	}
+	a.add("objectClass", "top", "groupOfNames")
+	a.addBool("onPremisesSyncEnabled", o.OnPremisesSyncEnabled)
+	a.add("proxyAddresses", o.ProxyAddresses...)
+	a.addBool("securityEnabled", o.SecurityEnabled)
+	e.Attrs = a.attrs
+	return e
+}
+
+// attrSet builds an entry's attributes as cache.Attrs.Add does (the
+// non-empty, distinct values of each), with every short value list cut
+// from one allocation: an entry otherwise costs an allocation per
+// attribute, and a full sync maps every entry of the tenant.
+type attrSet struct {
+	attrs  cache.Attrs
+	values []string
+}
+
+func newAttrSet(attrs, values int) attrSet {
+	return attrSet{attrs: make(cache.Attrs, 0, attrs), values: make([]string, 0, values)}
+}
+
+func (a *attrSet) add(name string, values ...string) {
+	start := len(a.values)
+	for _, v := range values {
+		if v != "" && !slices.Contains(a.values[start:], v) {
+			a.values = append(a.values, v)
 		}
 	}
-	attrs.Add("member", served...)
-	e.Attrs = attrs
-	return e
+	if n := len(a.values); n > start {
+		// The full slice expression keeps a later append from writing
+		// into this attribute's values.
+		a.attrs = append(a.attrs, cache.Attr{Name: name, Values: a.values[start:n:n]})
+	}
+}
+
+// addBool adds name when b is set.
+func (a *attrSet) addBool(name string, b *bool) {
+	if b != nil {
+		a.add(name, cache.Bool(*b))
+	}
 }
 
 // addresses returns a user's login addresses, primary first: the SMTP:
@@ -102,22 +149,44 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 // UPN when it is an address (not a guest's #EXT# name); limited to the
 // connector's email domains.
 func (s *Source) addresses(o *object) []string {
-	var primary, aliases []string
-	for _, p := range o.ProxyAddresses {
-		prefix, addr, ok := strings.Cut(p, ":")
-		if !ok || !strings.EqualFold(prefix, "smtp") {
-			continue // X500:, SIP:, SPO: are not mail
-		}
-		if prefix == "SMTP" {
-			primary = append(primary, addr)
-		} else {
-			aliases = append(aliases, addr)
-		}
-	}
+	var buf [8]string
+	candidates := smtpAddresses(buf[:0], o.ProxyAddresses, true)
+	candidates = append(candidates, o.Mail)
 	// otherMails are user-managed alternates, not addresses of the mailbox.
-	candidates := append(append(primary, o.Mail), aliases...)
+	candidates = smtpAddresses(candidates, o.ProxyAddresses, false)
 	if !strings.Contains(o.UserPrincipalName, "#EXT#") {
 		candidates = append(candidates, o.UserPrincipalName)
 	}
 	return s.addrScope.Addresses(candidates...)
+}
+
+// smtpAddresses appends the addresses of the SMTP: proxy addresses (the
+// primary) or of the smtp: ones (the aliases) to out.
+func smtpAddresses(out, proxyAddresses []string, primary bool) []string {
+	for _, p := range proxyAddresses {
+		prefix, addr, ok := strings.Cut(p, ":")
+		if !ok || !strings.EqualFold(prefix, "smtp") {
+			continue // X500:, SIP:, SPO: are not mail
+		}
+		if (prefix == "SMTP") == primary {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// dn names an object of kind ("users" or "groups") by its ID.
+func (s *Source) dn(kind, id string) string {
+	return "cn=" + escapeID(id) + ",ou=" + kind + "," + s.conn.RootDN
+}
+
+// escapeID is ldap.EscapeDN of an object ID, without its work for the
+// IDs Graph sends (lower-cased GUIDs), in which nothing needs escaping.
+func escapeID(id string) string {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return ldap.EscapeDN(id)
+		}
+	}
+	return id
 }

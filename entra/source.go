@@ -32,8 +32,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
-
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
@@ -84,28 +82,59 @@ type groupState struct {
 }
 
 // Full reads the whole tenant: a delta round of users, then of groups,
-// each from the start, whose deltaLinks become the cursor.
+// each from the start, whose deltaLinks become the cursor. The users are
+// final once their round has ended (the groups round changes groups
+// only), so their entries go to the engine while the groups are read.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	r := s.newRound(nil)
 	usersLink, groupsLink := DeltaQueries(s.conn.Entra.GraphURL)
-	if err := r.read(ctx, usersLink, groupsLink); err != nil {
+	var cur []byte
+	err := cloudapi.Piped(ctx, emit, func(ctx context.Context, out *cloudapi.Pipe) error {
+		if err := r.readUsers(ctx, usersLink); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		sent := make(chan error, 1)
+		go func() { sent <- sendUsers(ctx, out, r.users) }()
+		err := r.readGroups(ctx, groupsLink)
+		if err != nil {
+			cancel()
+		}
+		if serr := <-sent; err == nil {
+			err = serr
+		}
+		if err != nil {
+			return err
+		}
+		inScope := r.userScope(nil)
+		for _, id := range sortedKeys(r.groups) {
+			if err := out.Send(s.groupEntry(r.groups[id], inScope)); err != nil {
+				return err
+			}
+		}
+		cur, err = r.cur.encode()
+		return err
+	})
+	if err != nil {
 		return dirsync.Listing{}, err
 	}
-	inScope := r.userScope(nil)
-	for _, id := range sortedKeys(r.users) {
-		if e := s.userEntry(r.users[id]); e != nil {
-			if err := emit(e); err != nil {
-				return dirsync.Listing{}, err
+	return dirsync.Listing{Host: s.host(), Cursor: cur}, nil
+}
+
+// sendUsers passes the users in scope to out, by ID, until ctx ends.
+func sendUsers(ctx context.Context, out *cloudapi.Pipe, users map[string]*cache.Entry) error {
+	for _, id := range sortedKeys(users) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if e := users[id]; e != nil {
+			if err := out.Send(e); err != nil {
+				return err
 			}
 		}
 	}
-	for _, id := range sortedKeys(r.groups) {
-		if err := emit(s.groupEntry(r.groups[id], inScope)); err != nil {
-			return dirsync.Listing{}, err
-		}
-	}
-	b, err := r.cur.encode()
-	return dirsync.Listing{Host: s.host(), Cursor: b}, err
+	return out.Flush() // the groups are the rest of a round away
 }
 
 // Changes reads what changed since the cursor's delta links. A group's
@@ -129,14 +158,14 @@ func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, e
 	inScope := r.userScope(known)
 	// A user entering or leaving scope enters or leaves its groups.
 	for _, id := range sortedKeys(r.users) {
-		if s.inScope(r.users[id]) != known.Has(id) {
+		if (r.users[id] != nil) != known.Has(id) {
 			if err := r.touchGroupsOf(ctx, id, "users"); err != nil {
 				return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
 			}
 		}
 	}
 	for _, id := range sortedKeys(r.users) {
-		ch := dirsync.Change{Upsert: s.userEntry(r.users[id])}
+		ch := dirsync.Change{Upsert: r.users[id]}
 		if ch.Upsert == nil {
 			ch = dirsync.Change{DeleteID: id} // now out of scope
 		}
@@ -170,7 +199,7 @@ type round struct {
 	s          *Source
 	cached     dirsync.Cached // nil in a full round
 	cur        cursor
-	users      map[string]*object // users read, last version wins
+	users      map[string]*cache.Entry // users read, last version wins; nil when out of scope
 	goneUsers  map[string]bool
 	purged     map[string]bool // gone users deleted for good, not soft-deleted
 	groups     map[string]*groupState
@@ -179,16 +208,28 @@ type round struct {
 }
 
 func (s *Source) newRound(cached dirsync.Cached) *round {
-	return &round{s: s, cached: cached, cur: cursor{Version: cursorVersion}, users: map[string]*object{},
+	return &round{s: s, cached: cached, cur: cursor{Version: cursorVersion}, users: map[string]*cache.Entry{},
 		goneUsers: map[string]bool{}, purged: map[string]bool{}, groups: map[string]*groupState{}, goneGroups: map[string]bool{}}
 }
 
 func (r *round) read(ctx context.Context, usersLink, groupsLink string) error {
-	var err error
-	if r.cur.Users, err = r.s.follow(ctx, usersLink, r.user); err != nil {
+	if err := r.readUsers(ctx, usersLink); err != nil {
 		return err
 	}
-	if r.cur.Groups, err = r.s.follow(ctx, groupsLink, func(o *object) error { return r.group(ctx, o) }); err != nil {
+	return r.readGroups(ctx, groupsLink)
+}
+
+func (r *round) readUsers(ctx context.Context, link string) error {
+	var err error
+	r.cur.Users, err = r.s.follow(ctx, link, r.user)
+	return err
+}
+
+// readGroups reads the groups round, then drops from the groups the
+// users and groups both rounds removed.
+func (r *round) readGroups(ctx context.Context, link string) error {
+	var err error
+	if r.cur.Groups, err = r.s.follow(ctx, link, func(o *object) error { return r.group(ctx, o) }); err != nil {
 		return err
 	}
 	for _, id := range sortedKeys(r.goneUsers) {
@@ -221,7 +262,13 @@ func (r *round) user(o *object) error {
 	}
 	delete(r.goneUsers, o.ID) // restored within the round
 	delete(r.purged, o.ID)
-	r.users[o.ID] = o
+	e := r.s.userEntry(o)
+	if e != nil {
+		// Encoded here, as the pages come, rather than on the engine's
+		// write path.
+		e.Hash()
+	}
+	r.users[o.ID] = e
 	return nil
 }
 
@@ -325,8 +372,8 @@ func (r *round) dropMember(ctx context.Context, id, kind string) error {
 // scope now. A full round (known nil) knows every user.
 func (r *round) userScope(known dirsync.Known) func(string) bool {
 	return func(id string) bool {
-		if o, ok := r.users[id]; ok {
-			return r.s.inScope(o)
+		if e, ok := r.users[id]; ok {
+			return e != nil
 		}
 		return known != nil && known.Has(id) && !r.goneUsers[id]
 	}
@@ -335,33 +382,78 @@ func (r *round) userScope(known dirsync.Known) func(string) bool {
 // follow reads a delta round from link: every page, following nextLink
 // verbatim (empty pages included) until the deltaLink, which it returns.
 // A throttled page is re-requested by cloudapi with the same link; an
-// expired or reset delta token is ErrCursorInvalid.
+// expired or reset delta token is ErrCursorInvalid. The next page is
+// requested and decoded while fn takes the objects of the last one, in
+// their order.
 func (s *Source) follow(ctx context.Context, link string, fn func(*object) error) (string, error) {
-	for pages := 0; ; pages++ {
-		if pages > maxPages {
-			return "", fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan fetched, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.fetch(ctx, link, pages)
+	}()
+	defer func() { cancel(); <-done }()
+	for f := range pages {
+		if f.err != nil {
+			return "", f.err
 		}
-		if err := checkLink(link, s.conn.Entra.GraphURL); err != nil {
-			return "", fmt.Errorf("connector %s: %w", s.conn.Name, err)
-		}
-		body, err := s.api.Get(ctx, link)
-		if err != nil {
-			return "", s.graphError(err)
-		}
-		p, err := decodePage(body)
-		if err != nil {
-			return "", fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, cloudapi.PathOf(link), err)
-		}
-		for i := range p.Value {
-			if err := fn(&p.Value[i]); err != nil {
+		for i := range f.page.Value {
+			if err := fn(&f.page.Value[i]); err != nil {
 				return "", err
 			}
 		}
-		if p.DeltaLink != "" {
-			return p.DeltaLink, nil
+		if f.page.DeltaLink != "" {
+			return f.page.DeltaLink, nil
+		}
+	}
+	return "", ctx.Err() // the pages stopped early: ctx ended
+}
+
+// fetched is a page fetch read, or why it stopped.
+type fetched struct {
+	page *page
+	err  error
+}
+
+// fetch sends the pages of a round from link to out until the deltaLink's
+// page, an error (sent last) or the end of ctx; it closes out.
+func (s *Source) fetch(ctx context.Context, link string, out chan<- fetched) {
+	defer close(out)
+	send := func(f fetched) bool {
+		select {
+		case out <- f:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	for pages := 0; ; pages++ {
+		p, err := s.getPage(ctx, link, pages)
+		if !send(fetched{p, err}) || err != nil || p.DeltaLink != "" {
+			return
 		}
 		link = p.NextLink
 	}
+}
+
+// getPage gets and decodes the page of a round at link, the pages-th.
+func (s *Source) getPage(ctx context.Context, link string, pages int) (*page, error) {
+	if pages > maxPages {
+		return nil, fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
+	}
+	if err := checkLink(link, s.conn.Entra.GraphURL); err != nil {
+		return nil, fmt.Errorf("connector %s: %w", s.conn.Name, err)
+	}
+	body, err := s.api.Get(ctx, link)
+	if err != nil {
+		return nil, s.graphError(err)
+	}
+	p, err := decodePage(body)
+	if err != nil {
+		return nil, fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, cloudapi.PathOf(link), err)
+	}
+	return p, nil
 }
 
 // maxPages bounds one round against a server that never ends it.
@@ -406,8 +498,6 @@ func decodeCursor(raw []byte, graphURL string) (*cursor, error) {
 
 func (c *cursor) encode() ([]byte, error) { return json.Marshal(c) }
 
-// pathOf is a link without its query, which holds state tokens.
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -415,9 +505,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// dn names an object of kind ("users" or "groups") by its ID.
-func (s *Source) dn(kind, id string) string {
-	return "cn=" + ldap.EscapeDN(id) + ",ou=" + kind + "," + s.conn.RootDN
 }
