@@ -282,7 +282,7 @@ func TestCancel(t *testing.T) {
 	// A check past its deadline is answered without waiting for the
 	// directory either.
 	check := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Deadline: time.Now().Add(300 * time.Millisecond),
-		Check: &wire.CheckRequest{Entry: encodeEntry(t, "uid=a,dc=corp,dc=example"), Password: "pw"}}, nil)
+		Check: &wire.CheckRequest{DN: "uid=a,dc=corp,dc=example", Password: "pw"}}, nil)
 	rep := hub.replyOf(t, full)
 	if rep.err != nil || rep.result == nil || rep.result.Error == nil || rep.result.Error.Kind != wire.ErrKindCanceled {
 		t.Fatalf("canceled read: %+v (err %v)", rep.result, rep.err)
@@ -293,15 +293,6 @@ func TestCancel(t *testing.T) {
 	if d := time.Since(start); d > time.Minute {
 		t.Fatalf("cancel took %v", d)
 	}
-}
-
-func encodeEntry(t *testing.T, dn string) []byte {
-	t.Helper()
-	b, err := cache.EncodeEntry(&cache.Entry{ID: "x", Connector: "corp", DN: dn, Kind: cache.KindUser})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // hashes maps entries' IDs to their hashes, as the engine compares them.
@@ -462,7 +453,7 @@ func TestChecksMatchDirect(t *testing.T) {
 					if pw == wrong {
 						want = authn.ReasonInvalidCredentials
 					}
-					id := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Entry: encodeEntry(t, tc.dn), Password: pw}}, nil)
+					id := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{DN: tc.dn, Password: pw}}, nil)
 					r := hub.result(t, id)
 					var got error
 					if r.Error != nil {
@@ -522,7 +513,7 @@ func TestConcurrencyLimits(t *testing.T) {
 		reply    bool
 	}{
 		{"checks in parallel up to pool_size", func() *wire.Request {
-			return &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Entry: encodeEntry(t, "uid=a,dc=corp,dc=example"), Password: "pw"}}
+			return &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{DN: "uid=a,dc=corp,dc=example", Password: "pw"}}
 		}, 12, 4, false},
 		{"one sync read at a time", func() *wire.Request { return &wire.Request{Kind: wire.KindFull} }, 3, 1, true},
 	} {
@@ -603,4 +594,16 @@ func TestConfiguredURLBehindLoadBalancer(t *testing.T) {
 		r.srv.Close()
 	}
 	lb.waitConn(t, 30*time.Second)
+}
+
+// TestCheckWithoutDN: a check that names no account is answered with an
+// error, without a bind.
+func TestCheckWithoutDN(t *testing.T) {
+	hub := newFakeHub(t, "corp")
+	c, _ := enrolled(t, hub, hub.url, agentFile(t, hub.url, offlineConnector))
+	id := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Password: "pw"}}, nil)
+	r := hub.result(t, id)
+	if r.Error == nil || !strings.Contains(r.Error.Message, "names no account DN") {
+		t.Fatalf("result %+v, want an error naming the missing DN", r.Error)
+	}
 }

@@ -37,7 +37,7 @@ func TestCheckDeadlineClockSkew(t *testing.T) {
 		before := binds.Load()
 		// The hub's deadline as the skewed agent's clock reads it.
 		id := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Deadline: time.Now().Add(timeout).Add(-skew), Timeout: timeout,
-			Check: &wire.CheckRequest{Entry: encodeEntry(t, "uid=a,dc=corp,dc=example"), Password: "right"}}, nil)
+			Check: &wire.CheckRequest{DN: "uid=a,dc=corp,dc=example", Password: "right"}}, nil)
 		if r := hub.result(t, id); r.Error != nil {
 			t.Errorf("agent clock %v off the hub's: %v", skew, r.Error.Err("corp"))
 		}

@@ -90,7 +90,7 @@ func TestWithRealHub(t *testing.T) {
 		t.Fatalf("test connection: %+v, %v", res, err)
 	}
 	check, err := h.Do(t.Context(), "corp", &wire.Request{Kind: wire.KindCheck,
-		Check: &wire.CheckRequest{Entry: encodeEntry(t, "uid=user00001,ou=people,dc=example,dc=test"), Password: "Wr0ng-Secret-4711"}})
+		Check: &wire.CheckRequest{DN: "uid=user00001,ou=people,dc=example,dc=test", Password: "Wr0ng-Secret-4711"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/authn"
-	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
@@ -48,12 +48,11 @@ func (c *conn) serve(ctx context.Context, id uint64, req *wire.Request) {
 // check runs a password check. The log line names the account and the
 // outcome, never the password.
 func (c *conn) check(ctx context.Context, cr *wire.CheckRequest, log *slog.Logger) *wire.Result {
-	e, err := cache.DecodeEntry(cr.Entry)
-	if err != nil {
-		return &wire.Result{Error: wire.ToWire(fmt.Errorf("the check's account entry: %w", err))}
+	if cr.DN == "" {
+		return &wire.Result{Error: wire.ToWire(errors.New("the check names no account DN"))}
 	}
-	host, err := c.a.exec.check(ctx, e.DN, cr.Password)
-	log.Debug("password check", slog.String("dn", e.DN), slog.String("host", host), slog.String("reason", authn.ReasonOf(err).String()))
+	host, err := c.a.exec.check(ctx, cr.DN, cr.Password)
+	log.Debug("password check", slog.String("dn", cr.DN), slog.String("host", host), slog.String("reason", authn.ReasonOf(err).String()))
 	return &wire.Result{Host: host, Error: wire.ToWire(err)}
 }
 

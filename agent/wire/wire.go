@@ -92,11 +92,11 @@ type Request struct {
 	Timeout  time.Duration `json:"timeout,omitempty"`
 }
 
-// CheckRequest is a password check. Entry is the cached account
-// (cache.EncodeEntry), which the checker needs for its DN and the
-// attributes it reads. The password is never logged: String hides it.
+// CheckRequest is a password check: a bind as the cached account's DN,
+// the one thing of the account the agent's checker uses. The password is
+// never logged: String hides it.
 type CheckRequest struct {
-	Entry    []byte `json:"entry"`
+	DN       string `json:"dn"`
 	Password string `json:"password"`
 }
 

@@ -30,7 +30,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		{Type: TypeCancel, ID: 9},
 		{Type: TypeRequest, ID: 1, Request: &Request{Kind: KindFull, Connector: "ad", Deadline: at}},
 		{Type: TypeRequest, ID: 2, Request: &Request{Kind: KindChanges, Connector: "ad", Cursor: []byte{0, 1, 255}, HasKnown: true}},
-		{Type: TypeRequest, ID: 3, Request: &Request{Kind: KindCheck, Connector: "ad", Check: &CheckRequest{Entry: user, Password: "pw"}}},
+		{Type: TypeRequest, ID: 3, Request: &Request{Kind: KindCheck, Connector: "ad", Check: &CheckRequest{DN: "cn=a,dc=x", Password: "pw"}}},
 		{Type: TypeRequest, ID: 4, Request: &Request{Kind: KindTest, Connector: "ad"}},
 		{Type: TypeResult, ID: 1, Result: &Result{Host: "dc1", Listing: &dirsync.Listing{Host: "dc1", Cursor: []byte("c")}}},
 		{Type: TypeResult, ID: 2, Result: &Result{Changes: &dirsync.ChangeSet{Host: "dc1", Cursor: []byte("d"), Read: 3, Method: "dirsync"}}},

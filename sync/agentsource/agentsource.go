@@ -134,11 +134,7 @@ type Checker struct{ Hub *hub.Hub }
 // (the directory's refusal, or the directory unreachable from the agent),
 // else the hub's *hub.UnreachableError.
 func (c Checker) Check(ctx context.Context, connector string, e *cache.Entry, password string) (string, error) {
-	entry, err := cache.EncodeEntry(e)
-	if err != nil {
-		return "", fmt.Errorf("encode the account for the agent: %w", err)
-	}
-	call, err := c.Hub.Do(ctx, connector, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Entry: entry, Password: password}})
+	call, err := c.Hub.Do(ctx, connector, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{DN: e.DN, Password: password}})
 	if err != nil {
 		return "", err
 	}
