@@ -95,8 +95,10 @@ var errPage = errors.New("not a Graph delta page")
 // decodePage reads one delta page and checks its shape: exactly one of
 // nextLink and deltaLink, and an ID on every object and member. Graph
 // object IDs are GUIDs, compared case-insensitively: they are lower-cased.
-func decodePage(body []byte) (*page, error) {
-	var p page
+// size is the objects expected (the last page's): room for them is made
+// at once, where growing the slice while decoding copied it over and over.
+func decodePage(body []byte, size int) (*page, error) {
+	p := page{Value: make([]object, 0, size)}
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ func TestDecodePage(t *testing.T) {
 		{"garbage", `{"value": [`, false},
 		{"wrong type", `{"@odata.deltaLink":"b","value":{"id":"x"}}`, false},
 	} {
-		p, err := decodePage([]byte(tc.body))
+		p, err := decodePage([]byte(tc.body), 0)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: err = %v, want ok %v", tc.name, err, tc.ok)
 		}
@@ -38,7 +38,7 @@ func FuzzDecodePage(f *testing.F) {
 	f.Add([]byte(`{"@odata.deltaLink":"https://g/d","value":[{"id":"G1","displayName":"Sales","members@delta":[{"@odata.type":"#microsoft.graph.group","id":"g2"}]},{"id":"u9","@removed":{"reason":"changed"}}]}`))
 	f.Add([]byte(`{"@odata.nextLink":"x","value":[{"id":"u1","accountEnabled":false,"proxyAddresses":["SMTP:a@b.c",null]}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := decodePage(b)
+		p, err := decodePage(b, 1)
 		if err != nil {
 			return
 		}

@@ -428,17 +428,19 @@ func (s *Source) fetch(ctx context.Context, link string, out chan<- fetched) {
 			return false
 		}
 	}
+	size := 0
 	for pages := 0; ; pages++ {
-		p, err := s.getPage(ctx, link, pages)
+		p, err := s.getPage(ctx, link, pages, size)
 		if !send(fetched{p, err}) || err != nil || p.DeltaLink != "" {
 			return
 		}
-		link = p.NextLink
+		link, size = p.NextLink, len(p.Value)
 	}
 }
 
-// getPage gets and decodes the page of a round at link, the pages-th.
-func (s *Source) getPage(ctx context.Context, link string, pages int) (*page, error) {
+// getPage gets and decodes the page of a round at link, the pages-th,
+// expected to hold about size objects.
+func (s *Source) getPage(ctx context.Context, link string, pages, size int) (*page, error) {
 	if pages > maxPages {
 		return nil, fmt.Errorf("connector %s: more than %d pages in one delta round; Graph keeps sending nextLinks", s.conn.Name, maxPages)
 	}
@@ -449,7 +451,7 @@ func (s *Source) getPage(ctx context.Context, link string, pages int) (*page, er
 	if err != nil {
 		return nil, s.graphError(err)
 	}
-	p, err := decodePage(body)
+	p, err := decodePage(body, size)
 	if err != nil {
 		return nil, fmt.Errorf("connector %s: %s: Graph sent a page dirgate cannot read, nothing was applied: %w", s.conn.Name, cloudapi.PathOf(link), err)
 	}
