@@ -96,6 +96,23 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) error 
 	return s.putMetaJSON(agentKind, id, a)
 }
 
+// RenewAgentCert implements state.Agents: the check and the write happen
+// under stateMu.
+func (s *Store) RenewAgentCert(ctx context.Context, id, presented string, renewed state.Agent) error {
+	stateMu.Lock()
+	defer stateMu.Unlock()
+	a, err := s.Agent(ctx, id)
+	if err != nil {
+		return err
+	}
+	if !a.Revoked.IsZero() || !a.Pins(presented) {
+		return state.ErrCertSuperseded
+	}
+	a.PreviousFingerprint, a.Fingerprint = presented, renewed.Fingerprint
+	a.Serial, a.CertExpires = renewed.Serial, renewed.CertExpires
+	return s.putMetaJSON(agentKind, id, a)
+}
+
 // metaJSON decodes the value under kind and name into v; missing when
 // there is none.
 func (s *Store) metaJSON(kind, name string, v any, missing error) error {

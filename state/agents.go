@@ -27,10 +27,24 @@ type Agent struct {
 	Serial      string // of its certificate, in hex
 	Enrolled    time.Time
 	Revoked     time.Time // zero while it may connect
-	// CertExpires is its certificate's not-after: an agent must enroll
-	// again before then. Zero for agents stored before it was kept.
+	// CertExpires is its certificate's not-after: the agent renews it
+	// before then. Zero for agents stored before it was kept.
 	CertExpires time.Time `json:",omitzero"`
+	// PreviousFingerprint pins the certificate the last renewal replaced:
+	// the agent's connections made before the renewal still present it,
+	// until it expires.
+	PreviousFingerprint string `json:",omitempty"`
 }
+
+// Pins reports whether fingerprint is one the hub accepts from a: its
+// certificate's, or the one its last renewal replaced.
+func (a Agent) Pins(fingerprint string) bool {
+	return fingerprint != "" && (fingerprint == a.Fingerprint || fingerprint == a.PreviousFingerprint)
+}
+
+// ErrCertSuperseded: a renewal presented a certificate the agent's record
+// no longer pins (renewed twice since, or revoked).
+var ErrCertSuperseded = errors.New("state: the presented agent certificate is no longer pinned")
 
 // Errors of enrollment: each is a distinct answer to the enrolling agent.
 var (
@@ -68,6 +82,14 @@ type Agents interface {
 	// RevokeAgent marks the agent revoked at at (a second revocation keeps
 	// the first time); ErrNotFound when there is no such agent.
 	RevokeAgent(ctx context.Context, id string, at time.Time) error
+	// RenewAgentCert pins the agent's renewed certificate (Fingerprint,
+	// Serial and CertExpires of renewed), with presented, the certificate
+	// the renewal was asked with, as PreviousFingerprint, in one atomic
+	// step and only if the agent is not revoked and pins presented:
+	// ErrCertSuperseded otherwise, ErrNotFound when there is no such
+	// agent. An agent that lost its renewed certificate (a crash before
+	// it was stored) renews again with the one it still has.
+	RenewAgentCert(ctx context.Context, id, presented string, renewed Agent) error
 }
 
 // Redeemable checks a token read at now: the error EnrollToken returns

@@ -79,12 +79,13 @@ func (s *Store) RedeemEnrollToken(ctx context.Context, hash string, a state.Agen
 	return wrap("redeem enrollment token", tx.Commit(ctx))
 }
 
-const agentColumns = `id, connector, name, fingerprint, serial, enrolled, revoked, cert_expires`
+const agentColumns = `id, connector, name, fingerprint, serial, enrolled, revoked, cert_expires, coalesce(previous_fingerprint, '')`
 
 func scanAgent(row pgx.Row) (state.Agent, error) {
 	var a state.Agent
 	var revoked, expires *time.Time
-	if err := row.Scan(&a.ID, &a.Connector, &a.Name, &a.Fingerprint, &a.Serial, &a.Enrolled, &revoked, &expires); err != nil {
+	if err := row.Scan(&a.ID, &a.Connector, &a.Name, &a.Fingerprint, &a.Serial, &a.Enrolled, &revoked, &expires,
+		&a.PreviousFingerprint); err != nil {
 		return a, err
 	}
 	if revoked != nil {
@@ -122,6 +123,23 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) error 
 		return state.ErrNotFound
 	}
 	return err
+}
+
+// RenewAgentCert implements state.Agents: one UPDATE whose WHERE clause
+// is the check, so that of two renewals racing with one certificate the
+// second finds it no longer pinned.
+func (s *Store) RenewAgentCert(ctx context.Context, id, presented string, renewed state.Agent) error {
+	n, err := s.exec(ctx, "renew agent certificate", `UPDATE agent
+		SET previous_fingerprint = $2, fingerprint = $3, serial = $4, cert_expires = $5
+		WHERE id = $1 AND revoked IS NULL AND $2 <> '' AND (fingerprint = $2 OR previous_fingerprint = $2)`,
+		id, presented, renewed.Fingerprint, renewed.Serial, nullTime(renewed.CertExpires))
+	if err != nil || n > 0 {
+		return err
+	}
+	if _, err := s.Agent(ctx, id); err != nil {
+		return err
+	}
+	return state.ErrCertSuperseded
 }
 
 // nullTime stores a zero time as NULL.

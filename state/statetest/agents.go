@@ -16,6 +16,7 @@ func RunAgents(t *testing.T, open func(t *testing.T) state.Agents) {
 	t.Run("EnrollTokens", func(t *testing.T) { enrollTokens(t, open(t)) })
 	t.Run("EnrollTokenRedeemedOnce", func(t *testing.T) { enrollTokenRedeemedOnce(t, open(t)) })
 	t.Run("AgentsRevoked", func(t *testing.T) { agentsRevoked(t, open(t)) })
+	t.Run("AgentCertRenewed", func(t *testing.T) { agentCertRenewed(t, open(t)) })
 }
 
 func testAgent(id string) state.Agent {
@@ -26,7 +27,7 @@ func testAgent(id string) state.Agent {
 func sameAgent(got, want state.Agent) bool {
 	return got.ID == want.ID && got.Connector == want.Connector && got.Name == want.Name && got.Fingerprint == want.Fingerprint &&
 		got.Serial == want.Serial && got.Enrolled.Equal(want.Enrolled) && got.Revoked.Equal(want.Revoked) &&
-		got.CertExpires.Equal(want.CertExpires)
+		got.CertExpires.Equal(want.CertExpires) && got.PreviousFingerprint == want.PreviousFingerprint
 }
 
 func enrollTokens(t *testing.T, s state.Agents) {
@@ -160,5 +161,61 @@ func agentsRevoked(t *testing.T, s state.Agents) {
 	}
 	if a, err := s.Agent(ctx, "b"); err != nil || !a.Revoked.Equal(revoked) {
 		t.Errorf("Agent(b) = %+v, %v; want revoked at %s", a, err, revoked)
+	}
+}
+
+func agentCertRenewed(t *testing.T, s state.Agents) {
+	ctx := t.Context()
+	for i, id := range []string{"a", "b"} {
+		h := fmt.Sprint("h", i)
+		if err := s.PutEnrollToken(ctx, h, state.EnrollToken{Connector: "ad", Expires: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RedeemEnrollToken(ctx, h, testAgent(id), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RevokeAgent(ctx, "b", t0); err != nil {
+		t.Fatal(err)
+	}
+	renewal := func(n int) state.Agent {
+		return state.Agent{Fingerprint: fmt.Sprint("fp-a-", n), Serial: fmt.Sprint("0b", n), CertExpires: t0.Add(time.Duration(n) * 24 * time.Hour)}
+	}
+	want := testAgent("a")
+	tests := []struct {
+		name      string
+		id        string
+		presented string
+		renewed   state.Agent
+		err       error
+		pinned    string // the previous fingerprint after a renewal
+	}{
+		{"unknown agent", "zz", "fp-zz", renewal(1), state.ErrNotFound, ""},
+		{"revoked agent", "b", "fp-b", renewal(1), state.ErrCertSuperseded, ""},
+		{"a certificate never pinned", "a", "fp-other", renewal(1), state.ErrCertSuperseded, ""},
+		{"no certificate", "a", "", renewal(1), state.ErrCertSuperseded, ""},
+		{"the current certificate", "a", "fp-a", renewal(1), nil, "fp-a"},
+		// The agent lost the renewed certificate and asks again with the
+		// one its connections still present: that one stays pinned.
+		{"the previous certificate", "a", "fp-a", renewal(2), nil, "fp-a"},
+		{"the renewed one", "a", "fp-a-2", renewal(3), nil, "fp-a-2"},
+		{"one renewed twice since", "a", "fp-a", renewal(4), state.ErrCertSuperseded, ""},
+	}
+	for _, tt := range tests {
+		err := s.RenewAgentCert(ctx, tt.id, tt.presented, tt.renewed)
+		if !errors.Is(err, tt.err) {
+			t.Fatalf("%s: RenewAgentCert = %v, want %v", tt.name, err, tt.err)
+		}
+		if err == nil {
+			want.Fingerprint, want.Serial, want.CertExpires = tt.renewed.Fingerprint, tt.renewed.Serial, tt.renewed.CertExpires
+			want.PreviousFingerprint = tt.pinned
+		}
+		got, err := s.Agent(ctx, "a")
+		if err != nil || !sameAgent(got, want) {
+			t.Fatalf("%s: Agent(a) = %+v, %v; want %+v", tt.name, got, err, want)
+		}
+		if !got.Pins(want.Fingerprint) || (want.PreviousFingerprint != "" && !got.Pins(want.PreviousFingerprint)) || got.Pins("") {
+			t.Fatalf("%s: %+v does not pin what it should", tt.name, got)
+		}
 	}
 }
