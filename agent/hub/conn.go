@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dirgate/dirgate/agent/pki"
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/state"
@@ -16,12 +17,16 @@ import (
 
 // conn is one agent's connection to this replica.
 type conn struct {
-	h       *Hub
-	agent   state.Agent
-	hello   wire.Hello
-	address string
-	since   time.Time
-	log     *slog.Logger
+	h     *Hub
+	agent state.Agent
+	// presented is the fingerprint of the certificate the connection was
+	// made with: the agent's current one, or the one its last renewal
+	// replaced.
+	presented string
+	hello     wire.Hello
+	address   string
+	since     time.Time
+	log       *slog.Logger
 
 	wmu    sync.Mutex // guards w and closed: no write after the handler returns
 	w      *wire.Writer
@@ -115,7 +120,7 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	now := h.cfg.Now()
-	c := &conn{h: h, agent: a, hello: *m.Hello, address: r.RemoteAddr, since: now, lastBeat: now,
+	c := &conn{h: h, agent: a, presented: pki.Fingerprint(r.TLS.PeerCertificates[0]), hello: *m.Hello, address: r.RemoteAddr, since: now, lastBeat: now,
 		w:    wire.NewWriter(deadlineWriter{w: w, rc: rc, d: 3 * h.cfg.Heartbeat}),
 		done: make(chan struct{}), inflight: map[uint64]*Call{},
 		log: h.log.With(slog.String("agent", a.ID), slog.String("connector", a.Connector))}

@@ -143,7 +143,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (state.Agent,
 			return state.Agent{}, false
 		case !a.Revoked.IsZero():
 			err = fmt.Errorf("agent %s is revoked", id)
-		case a.Fingerprint != pki.Fingerprint(cert):
+		case !a.Pins(pki.Fingerprint(cert)):
 			err = fmt.Errorf("agent %s enrolled with another certificate", id)
 		default:
 			return a, true
@@ -158,6 +158,7 @@ func (h *Hub) authenticate(w http.ResponseWriter, r *http.Request) (state.Agent,
 func (h *Hub) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /agent/v1/enroll", h.enroll)
+	mux.HandleFunc("POST /agent/v1/renew", h.renew)
 	mux.HandleFunc("POST /agent/v1/connect", h.connect)
 	mux.HandleFunc("POST /agent/v1/reply/{id}", h.reply)
 	mux.HandleFunc("GET /agent/v1/known/{id}", h.known)

@@ -335,7 +335,8 @@ func (h *Hub) watchAgents(ctx context.Context, now time.Time) {
 		if !now.Before(exp) {
 			when = "has expired: the agent can no longer connect"
 		}
-		h.log.Warn("agent certificate "+when+"; enroll the agent again with a new token (dirgate agent token create)",
+		h.log.Warn("agent certificate "+when+"; the agent renews it well before then, so it is not running or cannot "+
+			"reach the hub: see its log, or enroll it again with a new token (dirgate agent token create)",
 			slog.String("agent", a.ID), slog.String("connector", a.Connector), slog.String("name", a.Name),
 			slog.Time("expiry", exp))
 	}
@@ -366,14 +367,14 @@ func (h *Hub) recheck(ctx context.Context) {
 		h.log.Warn("agent hub: re-checking the connected agents", slog.Any("err", err))
 		return
 	}
-	valid := map[string]string{} // id -> fingerprint
+	valid := map[string]state.Agent{}
 	for _, a := range agents {
 		if a.Revoked.IsZero() {
-			valid[a.ID] = a.Fingerprint
+			valid[a.ID] = a
 		}
 	}
 	for _, c := range conns {
-		if fp, ok := valid[c.agent.ID]; !ok || fp != c.agent.Fingerprint {
+		if a, ok := valid[c.agent.ID]; !ok || !a.Pins(c.presented) {
 			c.cut(errors.New("the agent was revoked"))
 		}
 	}
