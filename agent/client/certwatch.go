@@ -6,21 +6,20 @@ import (
 	"time"
 )
 
-// The agent's certificate is valid for a year and the hub does not renew
-// it: the agent must be enrolled again (a new token) before it expires,
-// and it says so at start and daily from certWarnBefore on.
+// The agent renews its certificate well before it expires (renew.go); it
+// warns at start and daily from certWarnBefore on, should that fail.
 const (
 	certWarnBefore = 30 * 24 * time.Hour
 	certWarnEvery  = 24 * time.Hour
 )
 
-// watchCert warns of the certificate's expiry at once, then every
+// watchCert looks after the certificate (checkCert) at once, then every
 // certWarnEvery until ctx ends.
 func (a *Agent) watchCert(ctx context.Context) {
 	t := time.NewTicker(certWarnEvery)
 	defer t.Stop()
 	for {
-		a.warnCert(time.Now())
+		a.checkCert(ctx, time.Now())
 		select {
 		case <-ctx.Done():
 			return
@@ -32,7 +31,7 @@ func (a *Agent) watchCert(ctx context.Context) {
 // warnCert logs a warning when the certificate expires within
 // certWarnBefore of now, and reports whether it did.
 func (a *Agent) warnCert(now time.Time) bool {
-	leaf := a.id.Cert.Leaf
+	leaf := a.current().cert.Leaf
 	if leaf == nil {
 		return false
 	}
@@ -44,7 +43,8 @@ func (a *Agent) warnCert(now time.Time) bool {
 	if left <= 0 {
 		what = "the agent's certificate has expired and the hub refuses it"
 	}
-	a.log.Warn(what+"; enroll the agent again: create a token on the hub (dirgate agent token create) and run dirgate agent enroll with it",
+	a.log.Warn(what+" and could not be renewed (see the warnings above); if that goes on, enroll the agent again: "+
+		"create a token on the hub (dirgate agent token create) and run dirgate agent enroll with it",
 		slog.String("agent", a.id.AgentID), slog.Time("expiry", leaf.NotAfter))
 	return true
 }

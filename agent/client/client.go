@@ -7,7 +7,6 @@ package client
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dirgate/dirgate/agent/wire"
@@ -64,12 +64,16 @@ type Agent struct {
 	version string
 	log     *slog.Logger
 	exec    *executor
-	http    *http.Client
-	hub     string // the configured hub URL, dialed for as long as Run runs
+	// ident is the certificate new connections present and the client
+	// that makes them; roots, the hub's CA alone.
+	ident atomic.Pointer[identityState]
+	roots *x509.CertPool
+	hub   string // the configured hub URL, dialed for as long as Run runs
 
 	mu       sync.Mutex
 	sessions map[string]bool  // hub URLs with a running session loop
 	live     int              // connections the hub welcomed, not yet ended
+	conns    map[*conn]bool   // those connections
 	peers    map[string]*peer // the replicas the hub named, merged over its lists
 	wg       sync.WaitGroup
 	// forgetAfter is forgetAfter, shorter in tests.
@@ -100,28 +104,17 @@ func New(o Options) (*Agent, error) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(o.Identity.CA)
-	tr := &http.Transport{
-		// HTTPS_PROXY and NO_PROXY: an HTTP CONNECT tunnel, inside which
-		// TLS runs end to end with the hub.
-		Proxy: http.ProxyFromEnvironment,
-		TLSClientConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			RootCAs:      roots,
-			Certificates: []tls.Certificate{o.Identity.Cert},
-		},
-		ForceAttemptHTTP2:   true,
-		TLSHandshakeTimeout: 30 * time.Second,
-		IdleConnTimeout:     2 * time.Minute,
-	}
-	return &Agent{cfg: o.Config, id: o.Identity, version: o.Version, log: o.Log, exec: x,
-		http: &http.Client{Transport: tr}, hub: strings.TrimSuffix(hub, "/"),
-		sessions: map[string]bool{}, peers: map[string]*peer{}, forgetAfter: forgetAfter}, nil
+	a := &Agent{cfg: o.Config, id: o.Identity, version: o.Version, log: o.Log, exec: x, roots: roots,
+		hub: strings.TrimSuffix(hub, "/"), sessions: map[string]bool{}, conns: map[*conn]bool{}, peers: map[string]*peer{},
+		forgetAfter: forgetAfter}
+	a.ident.Store(newIdentityState(&o.Identity.Cert, roots))
+	return a, nil
 }
 
 // Run connects and serves until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	defer a.exec.close()
-	defer a.http.CloseIdleConnections()
+	defer func() { a.current().http.CloseIdleConnections() }()
 	a.wg.Go(func() { a.watchCert(ctx) })
 	a.startSession(ctx, a.hub)
 	<-ctx.Done()
@@ -229,10 +222,14 @@ type conn struct {
 	// ctx ends with the connection; the reply streams of its requests
 	// live as long, so that a canceled read still ends with its result.
 	ctx  context.Context
+	cut  context.CancelCauseFunc // ends ctx
 	url  string
 	w    *wire.Writer
 	log  *slog.Logger
 	last chan struct{} // a frame arrived (for the watchdog)
+	// ident is what the connection was made with: a renewal leaves it
+	// with the replaced certificate until it is made again.
+	ident *identityState
 
 	mu       sync.Mutex
 	inflight map[uint64]context.CancelFunc
@@ -253,7 +250,9 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 	if err != nil {
 		return time.Time{}, err
 	}
-	c := &conn{a: a, run: run, ctx: ctx, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1), inflight: map[uint64]context.CancelFunc{}}
+	ident := a.current()
+	c := &conn{a: a, run: run, ctx: ctx, cut: cancel, url: url, w: wire.NewWriter(pw), log: log, last: make(chan struct{}, 1),
+		ident: ident, inflight: map[uint64]context.CancelFunc{}}
 	host, _ := os.Hostname()
 	// The hello is written while the request starts: the pipe blocks until
 	// the transport reads it.
@@ -264,7 +263,7 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 			cancel(err)
 		}
 	}()
-	resp, err := a.http.Do(req)
+	resp, err := ident.http.Do(req)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -281,8 +280,8 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 		return time.Time{}, fmt.Errorf("the hub sent %s before its welcome", m.Type)
 	}
 	welcomed = time.Now()
-	a.addLive(1)
-	defer a.addLive(-1)
+	a.addLive(c, 1)
+	defer a.addLive(c, -1)
 	log = log.With(slog.String("replica", m.Welcome.Replica))
 	c.log = log
 	log.Info("connected to hub", slog.String("connector", a.cfg.Connector.Name))
@@ -320,10 +319,16 @@ func httpError(resp *http.Response) error {
 	return fmt.Errorf("the hub answered HTTP %d: %s", resp.StatusCode, msg)
 }
 
-func (a *Agent) addLive(n int) {
+// addLive counts connection c as live (n 1) or ended (n -1).
+func (a *Agent) addLive(c *conn, n int) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.live += n
-	a.mu.Unlock()
+	if n > 0 {
+		a.conns[c] = true
+	} else {
+		delete(a.conns, c)
+	}
 }
 
 // learnPeers merges a list of replicas the hub sent (in a Welcome or a

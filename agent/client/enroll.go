@@ -332,8 +332,12 @@ func writeFileAtomic(name string, data []byte) error {
 	return os.Rename(tmp.Name(), name)
 }
 
-// LoadIdentity reads what Enroll stored in dir.
+// LoadIdentity reads what Enroll stored in dir, finishing first a
+// certificate renewal that a crash interrupted.
 func LoadIdentity(dir string) (*Identity, error) {
+	if err := promoteRenewed(dir); err != nil {
+		return nil, fmt.Errorf("finishing a certificate renewal: %w", err)
+	}
 	meta, err := os.ReadFile(filepath.Join(dir, identityFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%s holds no enrollment; run `dirgate agent enroll` first", dir)

@@ -22,38 +22,7 @@ import (
 // connection, a password check and (with the test environment) a full
 // read, then revocation.
 func TestWithRealHub(t *testing.T) {
-	ca, err := pki.LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	h, err := hub.New(hub.Config{CA: ca, Replica: "r1", Heartbeat: 500 * time.Millisecond, Recheck: 200 * time.Millisecond}, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := h.Server([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { _ = srv.ServeTLS(ln, "", ""); close(served) }()
-	go func() { _ = h.Run(hubCtx) }()
-	t.Cleanup(func() {
-		stopHub()
-		_ = srv.Close()
-		<-served
-	})
-	url := "https://" + ln.Addr().String()
-
+	h, _, url := startRealHub(t, nil)
 	connector, live := offlineConnector, false
 	if os.Getenv("DIRGATE_TESTENV") != "" {
 		connector, live = olConnector(t, testenv.Load(t)), true
@@ -130,4 +99,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startRealHub serves a hub of agent/hub, as `dirgate serve` runs it, on
+// loopback, and returns it, its store and its URL. now, when not nil, is
+// the hub's clock.
+func startRealHub(t *testing.T, now func() time.Time) (*hub.Hub, *cache.Store, string) {
+	t.Helper()
+	ca, err := pki.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h, err := hub.New(hub.Config{CA: ca, Replica: "r1", Heartbeat: 500 * time.Millisecond, Recheck: 200 * time.Millisecond, Now: now}, store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := h.Server([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { _ = srv.ServeTLS(ln, "", ""); close(served) }()
+	go func() { _ = h.Run(hubCtx) }()
+	t.Cleanup(func() {
+		stopHub()
+		_ = srv.Close()
+		<-served
+	})
+	return h, store, "https://" + ln.Addr().String()
 }

@@ -80,7 +80,7 @@ func (c *conn) reply(ctx context.Context, id uint64, req *wire.Request) error {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := c.a.http.Do(hreq)
+		resp, err := c.a.current().http.Do(hreq)
 		if err == nil && resp.StatusCode != http.StatusOK {
 			err = httpError(resp)
 			resp.Body.Close()
@@ -127,7 +127,7 @@ func (c *conn) known(ctx context.Context, id uint64) (dirsync.Known, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.a.http.Do(req)
+	resp, err := c.a.current().http.Do(req)
 	if err != nil {
 		return nil, err
 	}
