@@ -33,9 +33,10 @@ var (
 		Name: "dirgate_agent_rtt_seconds", Help: "Round-trip time of the sync agent's last heartbeat.",
 	}, []string{"connector", "agent"})
 	// AgentCertExpiry is when an enrolled, unrevoked agent's certificate
-	// expires: alert well before, since the agent must enroll again.
+	// expires: the agent renews it four months before; alert when that
+	// is overdue.
 	AgentCertExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "dirgate_agent_cert_expiry_timestamp_seconds", Help: "When the sync agent's client certificate expires (Unix time); it must be enrolled again before then.",
+		Name: "dirgate_agent_cert_expiry_timestamp_seconds", Help: "When the sync agent's client certificate expires (Unix time); the agent renews it four months before.",
 	}, []string{"connector", "agent"})
 )
 

@@ -95,8 +95,10 @@ func agentListCmd() *cobra.Command {
 name and state, and for an agent connected to the replica that answers, its version,
 address, connection time, last heartbeat, round-trip time, requests in flight,
 password checks per second, their average latency and reconnects; and when each
-agent's certificate expires ("enroll again" within 30 days: an expired agent can
-no longer connect, and only a new enrollment gives it a new certificate).`,
+agent's certificate expires. Agents renew their certificates themselves four months
+before they expire; "renewal overdue" marks one within 30 days of expiry, whose
+agent is not running or cannot reach the hub (an expired agent can no longer
+connect, and only a new enrollment gives it a new certificate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := hubAdmin(cmd)
@@ -158,7 +160,7 @@ func certExpiry(a admin.AgentStatus) string {
 	}
 	s := a.CertExpires.Local().Format("2006-01-02")
 	if a.CertExpiring {
-		s += " (enroll again)"
+		s += " (renewal overdue)"
 	}
 	return s
 }

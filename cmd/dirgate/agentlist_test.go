@@ -20,9 +20,9 @@ func TestAgentListCertAndLatency(t *testing.T) {
 		not  []string
 	}{
 		{"connected, a year left", admin.AgentStatus{ID: "ag-1", Connector: "corp", Connected: true, LastHeartbeat: now,
-			CheckLatencySeconds: 0.0173, CertExpires: now.AddDate(1, 0, 0)}, []string{"17.3ms", "2027-05-01"}, []string{"enroll again"}},
+			CheckLatencySeconds: 0.0173, CertExpires: now.AddDate(1, 0, 0)}, []string{"17.3ms", "2027-05-01"}, []string{"renewal overdue"}},
 		{"expiring", admin.AgentStatus{ID: "ag-2", Connector: "corp", CertExpires: now.AddDate(0, 0, 10), CertExpiring: true},
-			[]string{"2026-05-11 (enroll again)"}, nil},
+			[]string{"2026-05-11 (renewal overdue)"}, nil},
 		{"revoked", admin.AgentStatus{ID: "ag-3", Connector: "corp", Revoked: now, CertExpires: now.AddDate(0, 0, 10)},
 			nil, []string{"2026-05-11"}},
 	}
