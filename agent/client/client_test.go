@@ -103,15 +103,7 @@ func enrolled(t *testing.T, hub *fakeHub, hubURL string, f *config.AgentFile) (*
 		t.Fatalf("enroll: %v", err)
 	}
 	logs := &lockedBuffer{}
-	a, err := New(Options{Config: f, Identity: id, Version: "test",
-		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runAgent(t, f, id, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	c := hub.waitConn(t, 30*time.Second)
 	if c.hello.AgentID != id.AgentID || c.hello.Connector != "corp" {
 		t.Fatalf("hello = %+v", c.hello)

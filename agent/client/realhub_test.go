@@ -14,6 +14,7 @@ import (
 	"github.com/dirgate/dirgate/agent/pki"
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/testenv"
 )
 
@@ -28,27 +29,13 @@ func TestWithRealHub(t *testing.T) {
 		connector, live = olConnector(t, testenv.Load(t)), true
 	}
 	f := agentFile(t, url, connector)
-	tok, err := h.CreateToken(t.Context(), "corp", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := Enroll(t.Context(), EnrollOptions{Hub: url, Token: tok.Token, CASHA256: tok.CASHA256, StateDir: f.StateDir, Name: "a", Connector: "corp"})
-	if err != nil {
-		t.Fatalf("enroll: %v", err)
-	}
+	id, tok := enrollWith(t, h, url, f)
 	if _, err := Enroll(t.Context(), EnrollOptions{Hub: url, Token: tok.Token, CASHA256: tok.CASHA256, StateDir: t.TempDir(), Name: "b", Connector: "corp"}); !errors.Is(err, ErrTokenUsed) {
 		t.Fatalf("second enrollment with one token: %v, want %v", err, ErrTokenUsed)
 	}
 
 	logs := &lockedBuffer{}
-	a, err := New(Options{Config: f, Identity: id, Version: "test", Log: slog.New(slog.NewTextHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = a.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	runAgent(t, f, id, slog.New(slog.NewTextHandler(logs, nil)))
 	waitFor(t, "the agent to connect", func() bool { n, _ := h.Connected("corp"); return n == 1 })
 
 	call, err := h.Do(t.Context(), "corp", &wire.Request{Kind: wire.KindTest})
@@ -137,4 +124,20 @@ func startRealHub(t *testing.T, now func() time.Time) (*hub.Hub, *cache.Store, s
 		<-served
 	})
 	return h, store, "https://" + ln.Addr().String()
+}
+
+// enrollWith enrolls the agent of f with the real hub h at url, with a
+// token of its own, and returns its identity and the spent token.
+func enrollWith(t *testing.T, h *hub.Hub, url string, f *config.AgentFile) (*Identity, hub.Token) {
+	t.Helper()
+	tok, err := h.CreateToken(t.Context(), f.Connector.Name, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := Enroll(t.Context(), EnrollOptions{Hub: url, Token: tok.Token, CASHA256: tok.CASHA256, StateDir: f.StateDir,
+		Name: "a", Connector: f.Connector.Name})
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	return id, tok
 }

@@ -27,15 +27,8 @@ import (
 func TestCertRenewedWithRealHub(t *testing.T) {
 	h, store, url := startRealHub(t, nil)
 	f := agentFile(t, url, offlineConnector)
-	tok, err := h.CreateToken(t.Context(), "corp", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := Enroll(t.Context(), EnrollOptions{Hub: url, Token: tok.Token, CASHA256: tok.CASHA256, StateDir: f.StateDir, Name: "a", Connector: "corp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, ctx := runAgent(t, f, id)
+	id, _ := enrollWith(t, h, url, f)
+	a, ctx := runAgent(t, f, id, slog.New(slog.DiscardHandler))
 	waitFor(t, "the agent to connect", func() bool { n, _ := h.Connected("corp"); return n == 1 })
 	old := id.Cert.Leaf
 
@@ -177,10 +170,11 @@ func TestRenewalInterruptedByACrash(t *testing.T) {
 	}
 }
 
-// runAgent runs an agent of f and id until the test ends; ctx is its run's.
-func runAgent(t *testing.T, f *config.AgentFile, id *Identity) (*Agent, context.Context) {
+// runAgent runs an agent of f and id, logging to log, until the test
+// ends; ctx is its run's.
+func runAgent(t *testing.T, f *config.AgentFile, id *Identity, log *slog.Logger) (*Agent, context.Context) {
 	t.Helper()
-	a, err := New(Options{Config: f, Identity: id, Version: "test", Log: slog.New(slog.DiscardHandler)})
+	a, err := New(Options{Config: f, Identity: id, Version: "test", Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
