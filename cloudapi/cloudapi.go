@@ -64,8 +64,10 @@ type Client struct {
 	MaxBody int64
 	// Budget, when set, is called before every request (retries included)
 	// and may wait or refuse: APIs with a requests-per-minute quota
-	// (Google) meter themselves here.
-	Budget func(ctx context.Context) error
+	// (Google) meter themselves here. The done it returns is called once
+	// the request is answered or has failed, so that a budget counting
+	// requests as the server does (when they arrive) can date them.
+	Budget func(ctx context.Context) (done func(), err error)
 	// Retryable, when set, marks further errors as retryable (Google's
 	// 403 rateLimitExceeded); 429, 502, 503 and 504 always are.
 	Retryable func(*HTTPError) bool
@@ -167,9 +169,11 @@ func (c *Client) Get(ctx context.Context, rawURL string) ([]byte, error) {
 
 func (c *Client) once(ctx context.Context, rawURL string) ([]byte, error) {
 	if c.Budget != nil {
-		if err := c.Budget(ctx); err != nil {
+		done, err := c.Budget(ctx)
+		if err != nil {
 			return nil, err
 		}
+		defer done()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {

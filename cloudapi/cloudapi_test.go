@@ -107,16 +107,24 @@ func TestGarbageJSON(t *testing.T) {
 	}
 }
 
+// TestBudgetCalledPerAttempt: every attempt, retries included, goes
+// through the budget, and tells it of its answer before the next begins.
 func TestBudgetCalledPerAttempt(t *testing.T) {
 	srv, _ := flaky(t, 2, 503, "1")
-	var calls int
+	var calls, done int
 	c := &Client{HTTP: srv.Client(), Clock: clock.NewFake(time.Unix(0, 0)),
-		Budget: func(context.Context) error { calls++; return nil }}
+		Budget: func(context.Context) (func(), error) {
+			if calls != done {
+				t.Errorf("attempt %d began before attempt %d was answered", calls+1, calls)
+			}
+			calls++
+			return func() { done++ }, nil
+		}}
 	if err := c.GetJSON(context.Background(), srv.URL, new(any)); err != nil {
 		t.Fatal(err)
 	}
-	if calls != 3 {
-		t.Fatalf("budget called %d times, want 3", calls)
+	if calls != 3 || done != 3 {
+		t.Fatalf("budget called %d times and told of %d answers, want 3 and 3", calls, done)
 	}
 }
 

@@ -25,10 +25,18 @@ func WithHTTPClient(hc *http.Client) Option { return func(o *Options) { o.HTTP =
 // WithClock sets the clock.
 func WithClock(c clock.Clock) Option { return func(o *Options) { o.Clock = c } }
 
+// MaxConnsPerHost is how many idle connections to its API a source's
+// client keeps: one per request a source has in flight at once (Google's
+// users listing beside its member listings), where the default two had
+// the others reconnect, a TLS handshake each, for every request.
+const MaxConnsPerHost = 8
+
 // NewOptions applies opts over a client with the given timeout and the
 // real clock.
 func NewOptions(timeout time.Duration, opts ...Option) Options {
-	o := Options{HTTP: &http.Client{Timeout: timeout}, Clock: clock.Real}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = MaxConnsPerHost
+	o := Options{HTTP: &http.Client{Timeout: timeout, Transport: t}, Clock: clock.Real}
 	for _, f := range opts {
 		f(&o)
 	}

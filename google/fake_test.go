@@ -29,7 +29,7 @@ type account struct {
 	next     int
 }
 
-func newAccount(t *testing.T, domains ...string) *account {
+func newAccount(t testing.TB, domains ...string) *account {
 	t.Helper()
 	if len(domains) == 0 {
 		domains = []string{"example.test", "alias.example.test"}
@@ -62,7 +62,7 @@ connectors:
 	return &account{Customer: fake, clk: clk, conn: &cfg.Connectors[0], clientID: clientID, next: 1000}
 }
 
-func (a *account) source(t *testing.T, c *config.Connector) *Source {
+func (a *account) source(t testing.TB, c *config.Connector) *Source {
 	t.Helper()
 	s, err := New(c, nil, cloudapi.WithHTTPClient(a.HTTPClient()), cloudapi.WithClock(a.clk))
 	if err != nil {

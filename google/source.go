@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -104,7 +105,7 @@ func (s *Source) fullAfter(ctx context.Context, prior []byte, out *cloudapi.Pipe
 		return fmt.Errorf("connector %s: %w", s.conn.Name, err)
 	}
 	s.log.Info("google directory read", "connector", s.conn.Name, "users", r.users, "groups", len(r.groups),
-		"groups_skipped_by_etag", r.skipped, "duplicates_skipped", r.duplicates)
+		"groups_skipped_by_etag", r.skipped, "duplicates_skipped", r.userDuplicates+r.groupDuplicates)
 	groups := make(map[string]bool, len(r.groups))
 	for _, g := range r.groups {
 		groups[g.ID] = true
@@ -119,23 +120,44 @@ func (s *Source) fullAfter(ctx context.Context, prior []byte, out *cloudapi.Pipe
 
 // run is what one listing read.
 type run struct {
-	cached     dirsync.Cached // the last committed run's groups; nil: none usable
-	out        *cloudapi.Pipe // where user entries go as they are listed
-	inScope    map[string]bool
-	states     map[string]*groupState
-	users      int // listed, in scope or not
-	groups     []*group
-	skipped    int // groups whose members the etag spared
-	duplicates int // objects listed twice (the listing moved between pages)
+	cached dirsync.Cached // the last committed run's groups; nil: none usable
+	out    *cloudapi.Pipe // where user entries go as they are listed
+	// Written by the users listing.
+	inScope        map[string]bool
+	users          int // listed, in scope or not
+	userDuplicates int // users listed twice (the listing moved between pages)
+	// Written by the groups listing.
+	states          map[string]*groupState
+	groups          []*group
+	skipped         int // groups whose members the etag spared
+	groupDuplicates int
 }
 
+// memberListings is how many groups' member lists are read at once. Each
+// is a request or more, and one after the other they added up to most
+// of a run's requests' wait; the budget meters them together all the
+// same.
+const memberListings = 4
+
+// read lists the users, and beside them the groups and their members.
+// The groups start once the first users page has come: a refusal no
+// retry cures (delegation, scope, quota) then costs one request, not
+// one per listing.
 func (s *Source) read(ctx context.Context, r *run) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first := &firstError{cancel: cancel}
+	var groups sync.WaitGroup
+	startGroups := sync.OnceFunc(func() {
+		groups.Go(func() { first.set(s.readGroups(ctx, r)) })
+	})
 	seen := map[string]bool{}
 	err := s.list(ctx, s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) error {
+		startGroups()
 		for i := range p.Users {
 			u := &p.Users[i]
 			if seen[u.ID] {
-				r.duplicates++
+				r.userDuplicates++
 				continue
 			}
 			seen[u.ID] = true
@@ -149,14 +171,23 @@ func (s *Source) read(ctx context.Context, r *run) error {
 		}
 		return r.out.Flush()
 	})
-	if err != nil {
-		return err
+	first.set(err)
+	if err == nil {
+		startGroups() // a listing always has a page; this is for one that had none
 	}
-	err = s.list(ctx, s.listURL("groups", s.scope(groupsPageSize, groupFields)), func(p *page) error {
+	groups.Wait()
+	return first.get()
+}
+
+// readGroups lists the groups, then fills r.states with every group's
+// members, memberListings groups at a time.
+func (s *Source) readGroups(ctx context.Context, r *run) error {
+	seen := map[string]bool{}
+	err := s.list(ctx, s.listURL("groups", s.scope(groupsPageSize, groupFields)), func(p *page) error {
 		for i := range p.Groups {
 			g := &p.Groups[i]
 			if seen[g.ID] {
-				r.duplicates++
+				r.groupDuplicates++
 				continue
 			}
 			seen[g.ID] = true
@@ -167,36 +198,68 @@ func (s *Source) read(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	return s.readMembers(ctx, r)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	first := &firstError{cancel: cancel}
+	var mu sync.Mutex // guards r.states while the listings run
+	todo := make(chan *group)
+	var listings sync.WaitGroup
+	for range memberListings {
+		listings.Go(func() {
+			for g := range todo {
+				st, err := s.members(ctx, g)
+				if err != nil {
+					first.set(err)
+					continue // take the rest off todo, which then ends
+				}
+				mu.Lock()
+				r.states[g.ID] = st
+				mu.Unlock()
+			}
+		})
+	}
+	first.set(s.spareOrList(ctx, r, todo, &mu))
+	close(todo)
+	listings.Wait()
+	return first.get()
 }
 
-// readMembers fills r.states with every group's members.
-func (s *Source) readMembers(ctx context.Context, r *run) error {
+// spareOrList takes each group's members from its cached state when
+// spared reports so, and hands the others to todo.
+func (s *Source) spareOrList(ctx context.Context, r *run, todo chan<- *group, mu *sync.Mutex) error {
 	for _, g := range r.groups {
 		prev, err := s.priorState(ctx, r.cached, g.ID)
 		if err != nil {
 			return err
 		}
-		st, err := s.members(ctx, g, prev)
-		if err != nil {
-			return err
-		}
-		if st == prev {
+		if s.spared(g, prev) {
 			r.skipped++
+			mu.Lock()
+			r.states[g.ID] = prev
+			mu.Unlock()
+			continue
 		}
-		r.states[g.ID] = st
+		select {
+		case todo <- g:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }
 
-// members returns g's members: those prev holds when g's etag is prev's
-// and prev's list is recent enough, else those listed now.
-func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*groupState, error) {
-	now := s.clk.Now().UTC().Truncate(time.Second) // as membersReadAt keeps it
-	if prev != nil && g.Etag != "" && prev.Etag == g.Etag && now.Sub(prev.ReadAt) < s.conn.FullSyncInterval.Std() {
-		return prev, nil
-	}
-	st := &groupState{Etag: g.Etag, ReadAt: now}
+// spared reports whether prev, g's cached state, holds g's members: g's
+// etag is prev's and prev's list is recent enough.
+func (s *Source) spared(g *group, prev *groupState) bool {
+	return prev != nil && g.Etag != "" && prev.Etag == g.Etag && s.now().Sub(prev.ReadAt) < s.conn.FullSyncInterval.Std()
+}
+
+// now is the time as membersReadAt keeps it.
+func (s *Source) now() time.Time { return s.clk.Now().UTC().Truncate(time.Second) }
+
+// members lists g's members.
+func (s *Source) members(ctx context.Context, g *group) (*groupState, error) {
+	st := &groupState{Etag: g.Etag, ReadAt: s.now()}
 	seen := map[member]bool{}
 	u := s.listURL("groups/"+url.PathEscape(g.ID)+"/members", url.Values{"maxResults": {fmt.Sprint(membersPageSize)}, "fields": {memberFields}})
 	err := s.list(ctx, u, func(p *page) error {
@@ -213,6 +276,33 @@ func (s *Source) members(ctx context.Context, g *group, prev *groupState) (*grou
 		return nil, fmt.Errorf("members of group %s: %w", g.Email, err)
 	}
 	return st, nil
+}
+
+// firstError keeps the first error of goroutines working together and
+// then cancels their context, so that the others stop; the errors their
+// cancellation causes come later and are dropped.
+type firstError struct {
+	mu     sync.Mutex
+	err    error
+	cancel context.CancelFunc
+}
+
+func (f *firstError) set(err error) {
+	if err == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		f.cancel()
+	}
+}
+
+func (f *firstError) get() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 func (s *Source) host() string {
