@@ -43,8 +43,8 @@ var (
 )
 
 // AgentStatus is an enrolled agent and, while it is connected to this
-// replica, its connection. In a cluster an agent connected to another
-// replica only shows as connected on that replica's page.
+// replica, its connection; in a cluster, also the replicas it is
+// connected to.
 type AgentStatus struct {
 	ID          string    `json:"id"`
 	Connector   string    `json:"connector"`
@@ -71,6 +71,9 @@ type AgentStatus struct {
 	// checks' latency (about the last ten).
 	CheckLatencySeconds float64 `json:"check_latency_seconds,omitempty"`
 	Reconnects          int     `json:"reconnects"` // connections to this replica after the first
+	// Replicas names, in a cluster, the replicas the agent is connected
+	// to as of their last heartbeats (a few seconds old at most).
+	Replicas []string `json:"replicas,omitempty"`
 }
 
 // EnrollToken is a new enrollment token with what an administrator needs

@@ -37,7 +37,8 @@ func newFakeAgents() *fakeAgents {
 		{ID: "ag-1", Connector: "corp", Name: "dc-site", Fingerprint: "aa", Enrolled: t0.Add(-24 * time.Hour),
 			Connected: true, Version: "v9", Hostname: "agent1.corp.test", Address: "192.0.2.7:50122",
 			ConnectedSince: t0.Add(-time.Hour), LastHeartbeat: t0.Add(-3 * time.Second), RTTSeconds: 0.0042,
-			InFlight: 2, ChecksPerSec: 12.5, Reconnects: 3, CertExpires: t0.Add(340 * 24 * time.Hour), CheckLatencySeconds: 0.0173},
+			InFlight: 2, ChecksPerSec: 12.5, Reconnects: 3, CertExpires: t0.Add(340 * 24 * time.Hour), CheckLatencySeconds: 0.0173,
+			Replicas: []string{"dirgate-1", "dirgate-2"}},
 	}}
 }
 
@@ -239,7 +240,8 @@ func TestConsoleAgents(t *testing.T) {
 		t.Fatalf("agents page: %d", code)
 	}
 	for _, want := range []string{`href="/agents" aria-current="page"`, "dc-site", "agent1.corp.test", "192.0.2.7:50122", "4 ms", "12.5",
-		"Revoked", "Not connected", `id="revoke-ag-1"`, "17 ms", `id="cert-expiring-ag-2"`, "Certificate expires", `<option value="corp">corp</option><option value="risky">`} {
+		"Revoked", "Not connected", `id="revoke-ag-1"`, "17 ms", `id="cert-expiring-ag-2"`, "Certificate expires",
+		`<div class="small muted" id="replicas-ag-1">on dirgate-1, dirgate-2</div>`, `<option value="corp">corp</option><option value="risky">`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("agents page lacks %q", want)
 		}

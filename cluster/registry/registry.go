@@ -31,12 +31,16 @@ var agentURLSQL string
 //go:embed lag.sql
 var lagSQL string
 
+//go:embed agents.sql
+var agentsSQL string
+
 // Migrations returns the registry's migrations (versions 400 to 499, see
 // package schema).
 func Migrations() []migration.Migration {
 	return []migration.Migration{{Version: 400, Name: "0400_cluster_replica.sql", SQL: tableSQL},
 		{Version: 401, Name: "0401_cluster_replica_agent_url.sql", SQL: agentURLSQL},
-		{Version: 402, Name: "0402_cluster_replica_lag.sql", SQL: lagSQL}}
+		{Version: 402, Name: "0402_cluster_replica_lag.sql", SQL: lagSQL},
+		{Version: 403, Name: "0403_cluster_replica_agents.sql", SQL: agentsSQL}}
 }
 
 // DB is what the registry needs; *pgxpool.Pool satisfies it.
@@ -84,6 +88,9 @@ type Config struct {
 	Lag func() time.Duration
 	// Leader tells whether the replica leads the syncs now; nil: never.
 	Leader func() bool
+	// Agents returns the IDs of the sync agents connected to the replica;
+	// nil: it runs no agent listener.
+	Agents func() []string
 	// Logger receives heartbeat failures. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -117,11 +124,12 @@ func New(db DB, cfg Config) (*Registry, error) {
 // beatSQL upserts the replica's row on the database clock. started is
 // kept while the same process beats and reset when another process (a
 // restart) takes the name over.
-const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader, agent_url, lag_ms)
-VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7, $8, $9)
+const beatSQL = `INSERT INTO cluster_replica AS r (name, holder, admin_url, version, started, seen, position, position_at, leader, agent_url, lag_ms, agents)
+VALUES ($1, $2, $3, $4, clock_timestamp(), clock_timestamp(), $5, $6, $7, $8, $9, $10)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, admin_url = excluded.admin_url, version = excluded.version, agent_url = excluded.agent_url,
 	started = CASE WHEN r.holder = excluded.holder THEN r.started ELSE excluded.started END,
-	seen = excluded.seen, position = excluded.position, position_at = excluded.position_at, leader = excluded.leader, lag_ms = excluded.lag_ms`
+	seen = excluded.seen, position = excluded.position, position_at = excluded.position_at, leader = excluded.leader, lag_ms = excluded.lag_ms,
+	agents = excluded.agents`
 
 // Beat writes the replica's row now. Run calls it on every tick; call it
 // too right after a leadership change so the status shows it at once.
@@ -144,8 +152,12 @@ func (r *Registry) Beat(ctx context.Context) error {
 		ms := r.cfg.Lag().Milliseconds()
 		lag = &ms
 	}
+	var agents []string
+	if r.cfg.Agents != nil {
+		agents = append([]string{}, r.cfg.Agents()...) // not nil: no agent connected
+	}
 	if _, err := r.db.Exec(ctx, beatSQL, r.cfg.Name, r.cfg.Holder, r.cfg.AdminURL, r.cfg.Version,
-		int64(seq), atArg, leader, r.cfg.AgentURL, lag); err != nil {
+		int64(seq), atArg, leader, r.cfg.AgentURL, lag, agents); err != nil {
 		return fmt.Errorf("registry: heartbeat: %w", err)
 	}
 	if _, err := r.db.Exec(ctx, `DELETE FROM cluster_replica WHERE seen < clock_timestamp() - $1 * interval '1 second'`,
@@ -171,6 +183,27 @@ WHERE agent_url <> '' AND seen >= clock_timestamp() - $1 * interval '1 milliseco
 	r.peers = urls
 	r.mu.Unlock()
 	return nil
+}
+
+// ConnectedAgents returns, for each sync agent connected to a live
+// replica as of that replica's last heartbeat, the names of those
+// replicas, in name order.
+func ConnectedAgents(ctx context.Context, db DB) (map[string][]string, error) {
+	rows, err := db.Query(ctx, `SELECT name, agent FROM cluster_replica, unnest(agents) AS agent
+WHERE seen >= clock_timestamp() - $1 * interval '1 millisecond' ORDER BY name, agent`, DefaultGoneAfter.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("registry: read the connected agents: %w", err)
+	}
+	out := map[string][]string{}
+	var name, agent string
+	_, err = pgx.ForEachRow(rows, []any{&name, &agent}, func() error {
+		out[agent] = append(out[agent], name)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: read the connected agents: %w", err)
+	}
+	return out, nil
 }
 
 // Peers returns the agent URLs of the live replicas as of the last

@@ -212,7 +212,12 @@ func newAdmin(cfg *config.Config, b *adminBackend, log *slog.Logger) (*http.Serv
 		o.Cluster, o.MaxLag = b.cluster, cfg.Cluster.MaxLag.Std()
 	}
 	if b.agents != nil {
-		o.Agents = newAgentsView(b.agents.hub, b.agents.store, b.cfg, cfg.Agent.Advertise)
+		var replicas func(context.Context) (map[string][]string, error)
+		if b.cluster != nil {
+			db := b.cluster.db
+			replicas = func(ctx context.Context) (map[string][]string, error) { return registry.ConnectedAgents(ctx, db) }
+		}
+		o.Agents = newAgentsView(b.agents.hub, b.agents.store, b.cfg, cfg.Agent.Advertise, replicas)
 	}
 	b.log = log
 	h := admin.New(b, o)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -136,6 +137,9 @@ func printAgents(w io.Writer, as []admin.AgentStatus, now time.Time) {
 			state = "revoked " + a.Revoked.Local().Format("2006-01-02 15:04")
 		case a.Connected:
 			state = "connected"
+		}
+		if len(a.Replicas) > 0 {
+			state += " (on " + strings.Join(a.Replicas, ",") + ")"
 		}
 		if a.Connected {
 			rtt := time.Duration(a.RTTSeconds * float64(time.Second))

@@ -12,7 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +34,9 @@ type hubFixture struct {
 	ca     *pki.CA
 	url    string // the agent listener
 	config string // the dirgate.yaml path
+	// replicas is what the registry would say of the replicas each agent
+	// is connected to (as in a cluster).
+	replicas atomic.Pointer[map[string][]string]
 }
 
 // adminOnly is a Backend for a test of the agents' endpoints, which use
@@ -85,11 +90,18 @@ func newHubFixture(t *testing.T) *hubFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view := newAgentsView(h, store, func() *config.Config { return cfg }, agents.URL)
+	f := &hubFixture{hub: h, ca: ca, url: agents.URL, config: p}
+	replicas := func(context.Context) (map[string][]string, error) {
+		if m := f.replicas.Load(); m != nil {
+			return *m, nil
+		}
+		return nil, nil
+	}
+	view := newAgentsView(h, store, func() *config.Config { return cfg }, agents.URL, replicas)
 	api := &httptest.Server{Listener: ln, Config: &http.Server{Handler: admin.New(adminOnly{}, admin.Options{Token: token, Agents: view})}}
 	api.Start()
 	t.Cleanup(api.Close)
-	return &hubFixture{hub: h, ca: ca, url: agents.URL, config: p}
+	return f
 }
 
 // agentCLI runs a `dirgate agent` subcommand against the fixture's hub.
@@ -227,6 +239,15 @@ func TestAgentAdminCLI(t *testing.T) {
 	if err != nil || !regexp.MustCompile(id.AgentID+`\s+corp\s+branch-1\s+connected\s+v-test\s+127\.0\.0\.1:.*\s`+
 		a.CertExpires.Local().Format("2006-01-02")+"\n").MatchString(out) || !strings.Contains(out, "CERT EXPIRES") {
 		t.Fatalf("agent list: %v\n%s", err, out)
+	}
+
+	// In a cluster, the list names the replicas each agent is connected to.
+	f.replicas.Store(&map[string][]string{id.AgentID: {"dirgate-1", "dirgate-2"}})
+	if as := f.listAgents(t); len(as) != 1 || !slices.Equal(as[0].Replicas, []string{"dirgate-1", "dirgate-2"}) {
+		t.Fatalf("agents in a cluster: %+v", as)
+	}
+	if out, err = f.agentCLI("list"); err != nil || !strings.Contains(out, "connected (on dirgate-1,dirgate-2)") {
+		t.Fatalf("agent list in a cluster: %v\n%s", err, out)
 	}
 
 	out, err = f.agentCLI("revoke", id.AgentID)

@@ -101,3 +101,12 @@ func (a *agentHub) ready(c *config.Connector, now time.Time) (bool, string) {
 	}
 	return true, ""
 }
+
+// connectedIDs returns the IDs of the agents connected to this replica.
+func (a *agentHub) connectedIDs() []string {
+	var ids []string
+	for _, st := range a.hub.Agents() {
+		ids = append(ids, st.ID)
+	}
+	return ids
+}

@@ -23,16 +23,21 @@ type agentsView struct {
 	store state.Agents
 	cfg   func() *config.Config
 	url   string // the agent listener's URL as agents reach it
+	// replicas returns, in a cluster, the live replicas each agent is
+	// connected to (registry.ConnectedAgents); nil outside one.
+	replicas func(context.Context) (map[string][]string, error)
 }
 
 // newAgentsView returns the admin view of the hub h, whose agent listener
-// agents reach at hubURL (agent.advertise); nil, and no Agents page,
-// without a hub.
-func newAgentsView(h *hub.Hub, store state.Agents, cfg func() *config.Config, hubURL string) admin.Agents {
+// agents reach at hubURL (agent.advertise), and in a cluster of the
+// replicas each agent is connected to; nil, and no Agents page, without a
+// hub.
+func newAgentsView(h *hub.Hub, store state.Agents, cfg func() *config.Config, hubURL string,
+	replicas func(context.Context) (map[string][]string, error)) admin.Agents {
 	if h == nil {
 		return nil
 	}
-	return &agentsView{hub: h, store: store, cfg: cfg, url: hubURL}
+	return &agentsView{hub: h, store: store, cfg: cfg, url: hubURL, replicas: replicas}
 }
 
 func (v *agentsView) List(ctx context.Context) ([]admin.AgentStatus, error) {
@@ -46,6 +51,12 @@ func (v *agentsView) List(ctx context.Context) ([]admin.AgentStatus, error) {
 	for _, st := range v.hub.Agents() {
 		live[st.ID] = st
 	}
+	var replicas map[string][]string
+	if v.replicas != nil {
+		// A registry that cannot be read leaves the column empty; the
+		// page still shows this replica's connections.
+		replicas, _ = v.replicas(ctx)
+	}
 	out := make([]admin.AgentStatus, 0, len(enrolled))
 	for _, a := range enrolled {
 		s := admin.AgentStatus{ID: a.ID, Connector: a.Connector, Name: a.Name, Fingerprint: a.Fingerprint,
@@ -57,6 +68,7 @@ func (v *agentsView) List(ctx context.Context) ([]admin.AgentStatus, error) {
 			s.InFlight, s.ChecksPerSec, s.Reconnects = st.InFlight, st.ChecksPerSec, reconnects(st.Connector, st.ID)
 			s.CheckLatencySeconds = st.CheckLatency.Seconds()
 		}
+		s.Replicas = replicas[a.ID]
 		out = append(out, s)
 	}
 	return out, nil

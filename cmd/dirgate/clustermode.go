@@ -59,6 +59,9 @@ type replica struct {
 	// schemaLater: the database was unreachable at the start, so run
 	// does the schema step before taking part in the cluster.
 	schemaLater bool
+	// agentIDs returns the agents connected to this replica's agent
+	// listener (nil without one), for its heartbeat.
+	agentIDs func() []string
 	// agentURL is this replica's agent listener as agents reach it
 	// (agent.advertise), "" without one.
 	agentURL string
@@ -204,7 +207,7 @@ func (r *replica) states(log *slog.Logger) (state.Stores, error) {
 func (r *replica) prepare(eng *dirsync.Engine, sched *dirsync.Scheduler, store *cache.Store) (err error) {
 	r.store, r.sched = store, sched
 	r.reg, err = registry.New(r.pool, registry.Config{Name: r.cfg.ReplicaName, Holder: r.holder, AdminURL: r.cfg.AdvertiseAdmin, AgentURL: r.agentURL,
-		Version: version, Position: store.Position, Lag: r.clog.Lag, Leader: r.isLeader, Logger: r.log})
+		Version: version, Position: store.Position, Lag: r.clog.Lag, Leader: r.isLeader, Agents: r.agentIDs, Logger: r.log})
 	if err != nil {
 		return err
 	}

@@ -153,6 +153,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, extra map[
 	if s.agents, err = s.openAgents(cfg, log); err != nil {
 		return nil, err
 	}
+	if s.replica != nil && s.agents != nil {
+		s.replica.agentIDs = s.agents.connectedIDs
+	}
 	first, err := authn.New(cfg, store, s.states, log, s.authOptions()...)
 	if err != nil {
 		return nil, err
