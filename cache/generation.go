@@ -104,10 +104,11 @@ func (g *Generation) Put(e *Entry) error {
 			g.members = append(g.members, dnKeyOf(m))
 		}
 	}
-	// Every key of the entry is cut from one allocation, and every Badger
-	// entry from another: Badger keeps both until the batch is written,
-	// so they cannot be reused, but they need not cost an allocation each.
-	size := 2*(len(g.prefix)+1) + len(e.ID) + len(key)
+	// Every key of the entry (and the DN key's value) is cut from one
+	// allocation, and every Badger entry from another: Badger keeps both
+	// until the batch is written, so they cannot be reused, but they need
+	// not cost an allocation each.
+	size := 2*(len(g.prefix)+1) + 2*len(e.ID) + len(key)
 	for _, x := range g.index {
 		size += len(g.prefix) + 1 + len(x.attr) + 1 + len(x.val) + 1 + len(e.ID)
 	}
@@ -119,7 +120,7 @@ func (g *Generation) Put(e *Entry) error {
 	if err := w.set(kb.key(tEntry, e.ID), e.encode()); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 	}
-	if err := w.set(kb.key(tDN, key), []byte(e.ID)); err != nil {
+	if err := w.set(kb.key(tDN, key), kb.bytes(e.ID)); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 	}
 	for _, x := range g.index {
@@ -267,6 +268,13 @@ func (k *keyBuf) key(t byte, parts ...string) []byte {
 		}
 		k.buf = append(k.buf, p...)
 	}
+	return k.buf[start:len(k.buf):len(k.buf)]
+}
+
+// bytes returns a copy of s.
+func (k *keyBuf) bytes(s string) []byte {
+	start := len(k.buf)
+	k.buf = append(k.buf, s...)
 	return k.buf[start:len(k.buf):len(k.buf)]
 }
 
