@@ -2,6 +2,8 @@ package google
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/dirgate/dirgate/cache"
@@ -55,5 +57,45 @@ func BenchmarkFullSync(b *testing.B) {
 		b.StopTimer()
 		st.Close()
 		b.StartTimer()
+	}
+}
+
+// usersPageJSON is a users page of n users shaped like the generated
+// account's.
+func usersPageJSON(n int) []byte {
+	p := page{NextPageToken: "tok"}
+	for i := range n {
+		u := user{ID: fmt.Sprintf("1%020d", i), Etag: `"abcdefghijklmnopqrstuvwx"`, PrimaryEmail: fmt.Sprintf("user%06d@example.test", i),
+			Aliases: []string{fmt.Sprintf("u.%06d@example.test", i)}, NonEditableAliases: []string{fmt.Sprintf("user%06d@alias.example.test", i)},
+			OrgUnitPath: "/", Suspended: i%50 == 49}
+		u.Name.GivenName, u.Name.FamilyName, u.Name.FullName = "User", fmt.Sprintf("%06d", i), fmt.Sprintf("User %06d", i)
+		p.Users = append(p.Users, u)
+	}
+	b, _ := json.Marshal(p)
+	return b
+}
+
+// BenchmarkDecodeUsersPage decodes a full users page.
+func BenchmarkDecodeUsersPage(b *testing.B) {
+	body := usersPageJSON(500)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodePage(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMapUsersPage maps the users of a full page to entries.
+func BenchmarkMapUsersPage(b *testing.B) {
+	a := newAccount(b)
+	s := a.source(b, a.conn)
+	p, _ := decodePage(usersPageJSON(500))
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range p.Users {
+			s.userEntry(&p.Users[i])
+		}
 	}
 }

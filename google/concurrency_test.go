@@ -176,3 +176,45 @@ func TestBudgetWaitsForRequestsInFlight(t *testing.T) {
 	done1()
 	<-granted
 }
+
+// TestListReadsAhead: a listing's next page is requested while the page
+// before is still being taken; fn's error still ends the listing.
+func TestListReadsAhead(t *testing.T) {
+	a := newAccount(t)
+	for i := range 1200 { // three pages
+		a.user(fakegoogle.User{PrimaryEmail: fmt.Sprintf("u%04d@example.test", i)})
+	}
+	hc, w := newWatch(a.HTTPClient())
+	second := make(chan struct{}, 3)
+	w.intercept = func(r *http.Request) *http.Response {
+		if r.URL.Query().Get("pageToken") != "" {
+			second <- struct{}{}
+		}
+		return nil
+	}
+	s, err := New(a.conn, nil, cloudapi.WithHTTPClient(hc), cloudapi.WithClock(a.clk))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, users := 0, 0
+	err = s.list(context.Background(), s.listURL("users", s.scope(usersPageSize, userFields)), func(p *page) error {
+		if pages++; pages == 1 {
+			select {
+			case <-second:
+			case <-time.After(10 * time.Second):
+				t.Error("the second page was not requested while the first was taken")
+			}
+		}
+		users += len(p.Users)
+		return nil
+	})
+	if err != nil || pages != 3 || users != 1201 { // the admin too
+		t.Errorf("%d pages, %d users, %v; want 3 pages of 1201 users", pages, users, err)
+	}
+	// fn's error ends the listing, the page read ahead dropped.
+	stop := errors.New("stop")
+	err = s.list(context.Background(), s.listURL("users", s.scope(usersPageSize, userFields)), func(*page) error { return stop })
+	if !errors.Is(err, stop) {
+		t.Errorf("err = %v, want fn's", err)
+	}
+}

@@ -18,11 +18,12 @@ const (
 	membersPageSize = 200
 )
 
-// fields trim the answers to what the mapping reads (partial responses).
+// fields trim the answers to what the mapping reads (partial responses):
+// a member's role and status are not served, so they are not asked for.
 const (
 	userFields   = "nextPageToken,users(id,etag,primaryEmail,name(givenName,familyName,fullName),aliases,nonEditableAliases,suspended,archived,orgUnitPath,isAdmin)"
 	groupFields  = "nextPageToken,groups(id,etag,email,name,description,aliases,nonEditableAliases)"
-	memberFields = "nextPageToken,members(id,email,type,role,status)"
+	memberFields = "nextPageToken,members(id,email,type)"
 )
 
 // page is one page of users.list, groups.list or members.list; the list
@@ -65,11 +66,9 @@ type group struct {
 // (an address outside the account) and is the customer's ID for the
 // CUSTOMER pseudo-member (every user of the account).
 type member struct {
-	ID     string `json:"id,omitempty"`
-	Email  string `json:"email,omitempty"`
-	Type   string `json:"type"`
-	Role   string `json:"role,omitempty"`
-	Status string `json:"status,omitempty"`
+	ID    string `json:"id,omitempty"`
+	Email string `json:"email,omitempty"`
+	Type  string `json:"type"`
 }
 
 // Member types of members.list.
@@ -128,7 +127,39 @@ const maxPages = 1 << 20
 
 // list reads every page of the listing at u (a URL with its query),
 // adding pageToken until a page has none; fn's error ends the listing.
+// The next page is requested while fn takes the one before: a page's
+// request and its mapping no longer add up, and neither does fn's Send
+// wait for the engine.
 func (s *Source) list(ctx context.Context, u *url.URL, fn func(*page) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make(chan *page) // unbuffered: one page read ahead of fn, at most
+	var err error             // read's; set before pages is closed
+	go func() {
+		defer close(pages)
+		err = s.readPages(ctx, u, func(p *page) error {
+			select {
+			case pages <- p:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for p := range pages {
+		if ferr := fn(p); ferr != nil {
+			cancel()
+			for range pages { // the page being read, if any, is dropped
+			}
+			return ferr
+		}
+	}
+	return err
+}
+
+// readPages reads the pages of the listing at u one after the other and
+// passes each to fn.
+func (s *Source) readPages(ctx context.Context, u *url.URL, fn func(*page) error) error {
 	q := u.Query()
 	seen := map[string]bool{}
 	for pages := 0; ; pages++ {

@@ -264,10 +264,9 @@ func (s *Source) members(ctx context.Context, g *group) (*groupState, error) {
 	u := s.listURL("groups/"+url.PathEscape(g.ID)+"/members", url.Values{"maxResults": {fmt.Sprint(membersPageSize)}, "fields": {memberFields}})
 	err := s.list(ctx, u, func(p *page) error {
 		for _, m := range p.Members {
-			key := member{ID: m.ID, Email: m.Email, Type: m.Type}
-			if !seen[key] {
-				seen[key] = true
-				st.Members = append(st.Members, key)
+			if !seen[m] {
+				seen[m] = true
+				st.Members = append(st.Members, m)
 			}
 		}
 		return nil

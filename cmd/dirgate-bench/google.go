@@ -162,7 +162,7 @@ type googlePage struct {
 const (
 	googleUserFields   = "nextPageToken,users(id,etag,primaryEmail,name(givenName,familyName,fullName),aliases,nonEditableAliases,suspended,archived,orgUnitPath,isAdmin)"
 	googleGroupFields  = "nextPageToken,groups(id,etag,email,name,description,aliases,nonEditableAliases)"
-	googleMemberFields = "nextPageToken,members(id,email,type,role,status)"
+	googleMemberFields = "nextPageToken,members(id,email,type)"
 )
 
 // googleRead is the reference: a token by the JWT-bearer grant
