@@ -84,7 +84,9 @@ type groupState struct {
 // Full reads the whole tenant: a delta round of users, then of groups,
 // each from the start, whose deltaLinks become the cursor. The users are
 // final once their round has ended (the groups round changes groups
-// only), so their entries go to the engine while the groups are read.
+// only), so they are mapped and go to the engine while the groups are
+// read. They are kept as read until then: the mapped entries, several
+// times larger, made the garbage collector's work grow with the tenant.
 func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	r := s.newRound(nil)
 	usersLink, groupsLink := DeltaQueries(s.conn.Entra.GraphURL)
@@ -96,7 +98,7 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		sent := make(chan error, 1)
-		go func() { sent <- sendUsers(ctx, out, r.users) }()
+		go func() { sent <- s.sendUsers(ctx, out, r.users) }()
 		err := r.readGroups(ctx, groupsLink)
 		if err != nil {
 			cancel()
@@ -122,13 +124,16 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 	return dirsync.Listing{Host: s.host(), Cursor: cur}, nil
 }
 
-// sendUsers passes the users in scope to out, by ID, until ctx ends.
-func sendUsers(ctx context.Context, out *cloudapi.Pipe, users map[string]*cache.Entry) error {
+// sendUsers maps the users in scope and passes them to out, by ID, until
+// ctx ends. Each is encoded here, beside the engine's goroutine, rather
+// than on its write path.
+func (s *Source) sendUsers(ctx context.Context, out *cloudapi.Pipe, users map[string]*object) error {
 	for _, id := range sortedKeys(users) {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if e := users[id]; e != nil {
+		if e := s.userEntry(users[id]); e != nil {
+			e.Hash()
 			if err := out.Send(e); err != nil {
 				return err
 			}
@@ -158,14 +163,14 @@ func (s *Source) Changes(ctx context.Context, raw []byte, known dirsync.Known, e
 	inScope := r.userScope(known)
 	// A user entering or leaving scope enters or leaves its groups.
 	for _, id := range sortedKeys(r.users) {
-		if (r.users[id] != nil) != known.Has(id) {
+		if s.inScope(r.users[id]) != known.Has(id) {
 			if err := r.touchGroupsOf(ctx, id, "users"); err != nil {
 				return dirsync.ChangeSet{Host: s.host(), Read: r.count}, err
 			}
 		}
 	}
 	for _, id := range sortedKeys(r.users) {
-		ch := dirsync.Change{Upsert: r.users[id]}
+		ch := dirsync.Change{Upsert: s.userEntry(r.users[id])}
 		if ch.Upsert == nil {
 			ch = dirsync.Change{DeleteID: id} // now out of scope
 		}
@@ -199,7 +204,7 @@ type round struct {
 	s          *Source
 	cached     dirsync.Cached // nil in a full round
 	cur        cursor
-	users      map[string]*cache.Entry // users read, last version wins; nil when out of scope
+	users      map[string]*object // users read, last version wins
 	goneUsers  map[string]bool
 	purged     map[string]bool // gone users deleted for good, not soft-deleted
 	groups     map[string]*groupState
@@ -208,7 +213,7 @@ type round struct {
 }
 
 func (s *Source) newRound(cached dirsync.Cached) *round {
-	return &round{s: s, cached: cached, cur: cursor{Version: cursorVersion}, users: map[string]*cache.Entry{},
+	return &round{s: s, cached: cached, cur: cursor{Version: cursorVersion}, users: map[string]*object{},
 		goneUsers: map[string]bool{}, purged: map[string]bool{}, groups: map[string]*groupState{}, goneGroups: map[string]bool{}}
 }
 
@@ -262,13 +267,7 @@ func (r *round) user(o *object) error {
 	}
 	delete(r.goneUsers, o.ID) // restored within the round
 	delete(r.purged, o.ID)
-	e := r.s.userEntry(o)
-	if e != nil {
-		// Encoded here, as the pages come, rather than on the engine's
-		// write path.
-		e.Hash()
-	}
-	r.users[o.ID] = e
+	r.users[o.ID] = o
 	return nil
 }
 
@@ -372,8 +371,8 @@ func (r *round) dropMember(ctx context.Context, id, kind string) error {
 // scope now. A full round (known nil) knows every user.
 func (r *round) userScope(known dirsync.Known) func(string) bool {
 	return func(id string) bool {
-		if e, ok := r.users[id]; ok {
-			return e != nil
+		if o, ok := r.users[id]; ok {
+			return r.s.inScope(o)
 		}
 		return known != nil && known.Has(id) && !r.goneUsers[id]
 	}
