@@ -23,12 +23,17 @@ type conn struct {
 	// made with: the agent's current one, or the one its last renewal
 	// replaced.
 	presented string
-	hello     wire.Hello
+	// certExpires is that certificate's expiry: the connection ends then.
+	certExpires time.Time
+	hello       wire.Hello
 	address   string
 	since     time.Time
 	log       *slog.Logger
 
-	wmu    sync.Mutex // guards w and closed: no write after the handler returns
+	// wmu guards closed: no write after the handler returns. Senders
+	// share it (w gathers their frames into common writes); the welcome
+	// and the close take it alone.
+	wmu    sync.RWMutex
 	w      *wire.Writer
 	closed bool
 
@@ -67,8 +72,8 @@ func (d deadlineWriter) Flush() error { return d.rc.Flush() }
 
 // send writes m to the agent, unless the connection is closed.
 func (c *conn) send(m *wire.Message) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.wmu.RLock()
+	defer c.wmu.RUnlock()
 	if c.closed {
 		return ErrAgentLost
 	}
@@ -120,7 +125,8 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = rc.SetReadDeadline(time.Time{})
 	now := h.cfg.Now()
-	c := &conn{h: h, agent: a, presented: pki.Fingerprint(r.TLS.PeerCertificates[0]), hello: *m.Hello, address: r.RemoteAddr, since: now, lastBeat: now,
+	peer := r.TLS.PeerCertificates[0]
+	c := &conn{h: h, agent: a, presented: pki.Fingerprint(peer), certExpires: peer.NotAfter, hello: *m.Hello, address: r.RemoteAddr, since: now, lastBeat: now,
 		w:    wire.NewWriter(deadlineWriter{w: w, rc: rc, d: 3 * h.cfg.Heartbeat}),
 		done: make(chan struct{}), inflight: map[uint64]*Call{},
 		log: h.log.With(slog.String("agent", a.ID), slog.String("connector", a.Connector))}

@@ -355,7 +355,8 @@ func (h *Hub) forgetGone(id string, now time.Time) {
 }
 
 // recheck cuts the connections of agents that are revoked or gone from
-// the store. A store that cannot be read keeps the connections: they were
+// the store, and those made with a certificate no longer pinned or past
+// its expiry. A store that cannot be read keeps the connections: they were
 // checked when they were made.
 func (h *Hub) recheck(ctx context.Context) {
 	conns := h.connected()
@@ -373,9 +374,16 @@ func (h *Hub) recheck(ctx context.Context) {
 			valid[a.ID] = a
 		}
 	}
+	now := h.cfg.Now()
 	for _, c := range conns {
-		if a, ok := valid[c.agent.ID]; !ok || !a.Pins(c.presented) {
+		a, ok := valid[c.agent.ID]
+		switch {
+		case !ok:
 			c.cut(errors.New("the agent was revoked"))
+		case !a.Pins(c.presented):
+			c.cut(errors.New("the agent's certificate was renewed twice since this connection was made"))
+		case !now.Before(c.certExpires):
+			c.cut(errors.New("the certificate this connection was made with has expired"))
 		}
 	}
 }

@@ -114,3 +114,26 @@ func TestRenewCert(t *testing.T) {
 		t.Fatalf("renewal of a revoked agent: %d", status)
 	}
 }
+
+// TestConnectionEndsWithItsCertificate: a connection made with a
+// certificate is cut when that certificate expires, though the hub still
+// pins it.
+func TestConnectionEndsWithItsCertificate(t *testing.T) {
+	f := newFixture(t, 20*time.Millisecond)
+	// Enrolled nearly a year ago: the certificate expires in 3 s.
+	f.skew.Store(int64(-pki.AgentValidity + 3*time.Second))
+	a := f.newAgent(t, "ad")
+	f.skew.Store(0)
+	ac, status := a.connect(t, nil, answerChecks(0))
+	if ac == nil {
+		t.Fatalf("connect: %d", status)
+	}
+	select {
+	case <-ac.ended:
+		if left := time.Until(a.cert.Leaf.NotAfter); left > 0 {
+			t.Fatalf("cut %v before the certificate expired", left)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the connection outlived its certificate")
+	}
+}

@@ -84,10 +84,11 @@ func (w *Writer) Write(m *Message) error {
 	}
 	w.queued++
 	mine := w.queued
-	for w.writing && w.written < mine {
-		w.cond.Wait()
-	}
-	if w.written < mine {
+	for w.written < mine && w.err == nil {
+		if w.writing {
+			w.cond.Wait()
+			continue
+		}
 		w.flushPending()
 	}
 	if w.err != nil {
@@ -96,25 +97,34 @@ func (w *Writer) Write(m *Message) error {
 	return nil
 }
 
-// flushPending writes and flushes the pending frames, and those queued
-// meanwhile, with w.mu held except around the writes.
+// flushPending writes and flushes the frames pending now, with w.mu held
+// except around the write. Frames queued meanwhile are left to their
+// writers, one of which writes them all next: no caller keeps writing
+// others' frames for long.
 func (w *Writer) flushPending() {
 	w.writing = true
 	defer func() { w.writing = false; w.cond.Broadcast() }()
-	for w.written < w.queued && w.err == nil {
-		buf, upto := w.pending, w.queued
-		w.pending = w.spare[:0]
+	buf, upto := w.pending, w.queued
+	w.pending = w.spare[:0]
+	err := func() (err error) {
 		w.mu.Unlock()
-		err := w.writeOut(buf)
-		w.mu.Lock()
-		if cap(buf) <= maxKeep {
-			w.spare = buf
-		} else {
-			w.spare = nil
-		}
-		w.written, w.err = upto, err
-		w.cond.Broadcast()
+		defer w.mu.Lock()
+		// A writer that panics (an HTTP/2 stream written after its
+		// handler returned) breaks the stream, not the process: the
+		// frames it carried and all later ones fail with the error.
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("wire: the stream's writer panicked: %v", r)
+			}
+		}()
+		return w.writeOut(buf)
+	}()
+	if cap(buf) <= maxKeep {
+		w.spare = buf
+	} else {
+		w.spare = nil
 	}
+	w.written, w.err = upto, err
 }
 
 // writeOut hands buf to the underlying writer and flushes it.

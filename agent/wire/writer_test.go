@@ -3,6 +3,9 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +121,79 @@ func TestWriterFailureReachesWaiters(t *testing.T) {
 	}
 	if err := w.Write(&Message{Type: TypePing}); !errors.Is(err, cut) {
 		t.Fatalf("a write after the failure: %v", err)
+	}
+}
+
+// panicWriter panics on every write.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) { panic("write after the handler returned") }
+
+// TestWriterPanicBreaksTheStream: a writer that panics fails the Write
+// and every later one with an error; the process goes on.
+func TestWriterPanicBreaksTheStream(t *testing.T) {
+	w := NewWriter(panicWriter{})
+	for range 2 {
+		if err := w.Write(&Message{Type: TypePing}); err == nil || !strings.Contains(err.Error(), "panicked") {
+			t.Fatalf("got %v, want the panic as an error", err)
+		}
+	}
+}
+
+// TestWriterStress: many goroutines writing frames of mixed sizes, some
+// too large, through one Writer: every frame that was accepted arrives
+// whole, each goroutine's in its order.
+func TestWriterStress(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	const writers, each = 8, 200
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range each {
+				var b Batch
+				switch i % 50 {
+				case 7:
+					b.Part = &Part{Data: make([]byte, maxKeep+1)} // larger than the kept buffer
+				case 13:
+					b.Part = &Part{Data: make([]byte, MaxFrame+1)} // refused
+				default:
+					b.Known = []KnownID{{ID: fmt.Sprint(g), Hash: uint64(i)}}
+				}
+				err := w.Write(&Message{Type: TypeBatch, ID: uint64(g), Batch: &b})
+				if (i%50 == 13) != errors.Is(err, ErrFrameTooLarge) {
+					t.Errorf("writer %d frame %d: %v", g, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	r := NewReader(&buf)
+	next := make([]int, writers)
+	for {
+		m, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := int(m.ID)
+		if i := next[g]; i%50 == 13 {
+			next[g]++ // the refused frame
+		}
+		i := next[g]
+		switch {
+		case i%50 == 7 && (m.Batch.Part == nil || len(m.Batch.Part.Data) != maxKeep+1):
+			t.Fatalf("writer %d frame %d: not the large part", g, i)
+		case i%50 != 7 && (len(m.Batch.Known) != 1 || m.Batch.Known[0].Hash != uint64(i)):
+			t.Fatalf("writer %d frame %d: %+v", g, i, m.Batch)
+		}
+		next[g]++
+	}
+	for g, n := range next {
+		if n != each {
+			t.Fatalf("writer %d: %d frames arrived, want %d", g, n, each)
+		}
 	}
 }
