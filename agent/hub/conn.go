@@ -26,9 +26,9 @@ type conn struct {
 	// certExpires is that certificate's expiry: the connection ends then.
 	certExpires time.Time
 	hello       wire.Hello
-	address   string
-	since     time.Time
-	log       *slog.Logger
+	address     string
+	since       time.Time
+	log         *slog.Logger
 
 	// wmu guards closed: no write after the handler returns. Senders
 	// share it (w gathers their frames into common writes); the welcome
