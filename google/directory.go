@@ -87,9 +87,12 @@ var errPage = errors.New("not a Directory API page")
 // every user, an email on every group and external member, a known
 // member type.
 func decodePage(body []byte) (*page, error) {
-	var p page
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, err
+	p, ok := scanPage(body)
+	if !ok {
+		p = new(page)
+		if err := json.Unmarshal(body, p); err != nil {
+			return nil, err
+		}
 	}
 	for i := range p.Users {
 		u := &p.Users[i]
@@ -119,7 +122,7 @@ func decodePage(body []byte) (*page, error) {
 			return nil, fmt.Errorf("%w: members[%d] has the unknown type %q", errPage, i, m.Type)
 		}
 	}
-	return &p, nil
+	return p, nil
 }
 
 // maxPages bounds one listing against a server that never ends it.

@@ -2,6 +2,7 @@ package google
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -46,4 +47,47 @@ func FuzzDecodePage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzScanPage: what scanPage decodes, encoding/json decodes alike.
+func FuzzScanPage(f *testing.F) {
+	for _, s := range []string{
+		`{"kind":"admin#directory#users","etag":"\"e/1\"","users":[{"id":"1","etag":"\"a\\b/c\"","primaryEmail":"a@example.test",` +
+			`"name":{"givenName":"A","familyName":"B","fullName":"A B"},"aliases":["b@example.test"],"nonEditableAliases":[],` +
+			`"suspended":true,"archived":false,"orgUnitPath":"/","isAdmin":null,"lastLoginTime":"x","emails":[{"a":[1,2.5e3,{"b":null}]}]}],"nextPageToken":"t"}`,
+		`{"groups":[{"id":"g","email":"g@example.test","name":"G\n\t","description":null,"aliases":null}]}`,
+		`{"members":[{"id":"1","type":"USER","role":"MEMBER"},{"email":"x@y.test","type":"EXTERNAL"}],"nextPageToken":null}`,
+		`{"users":[{"ID":"1","id":"2"}]}`, `{"users":[],"users":[{"id":"1"}]}`, `{"users":[null]}`, `{"users":[{"aliases":[null]}]}`,
+		`{"users":[{"name":"x"}]}`, `{"users":[{"name":{"fullName":"\u00e9"}}]}`, `{"nextPageToken":1}`, `{"\u0075sers":[]}`, `{"uſers":[]}`,
+		`null`, `[]`, ` { } `, `{"users":[{"suspended":"true"}]}`, `{"kind":"a\u00e9\x"}`, `{"etag":"a"}x`, `{"a":1}`,
+		`{"nextPageToken":"t",}`, `{"nextPageToken":"t"`, `{"users":[{"id":"1"},]}`, `{"users":[{"aliases":["a",]}]}`, "{\"a\":\"\x01\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := scanPage(body)
+		if !ok {
+			return
+		}
+		var want page
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatalf("scanPage decoded %q, which encoding/json refuses: %v", body, err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Fatalf("%q: scanPage %+v, encoding/json %+v", body, *got, want)
+		}
+	})
+}
+
+// TestScanPageReadsDirectoryPages: the pages the Directory API sends, with
+// their escaped etags, are read by scanPage, not left to encoding/json.
+func TestScanPageReadsDirectoryPages(t *testing.T) {
+	for _, body := range [][]byte{usersPageJSON(3),
+		[]byte(`{"kind":"admin#directory#members","etag":"\"x/y\"","members":[{"id":"1","email":"a@example.test","type":"USER"}],"nextPageToken":"t"}`)} {
+		got, ok := scanPage(body)
+		var want page
+		if err := json.Unmarshal(body, &want); !ok || err != nil || !reflect.DeepEqual(*got, want) {
+			t.Errorf("%s: scanPage %v (%+v), encoding/json %+v (%v)", body, ok, got, want, err)
+		}
+	}
 }
