@@ -1,13 +1,14 @@
 package google
 
 import (
+	"bytes"
 	"strings"
 	"unicode/utf8"
 )
 
 // scanPage decodes a page the way json.Unmarshal does, without reflection
-// and with one allocation for every string of the page that needs no
-// unescaping (they are cut from one copy of it): encoding/json cost as
+// (each string is still a copy of its own: cut from one copy of the page,
+// the IDs the cache's index keeps would keep whole pages alive): encoding/json cost as
 // much as the mapping of what it decoded, half of it checking the page
 // before decoding it. It reads the JSON Google sends, checking it as it
 // goes; for anything else it reports false and leaves the page to
@@ -19,11 +20,11 @@ func scanPage(body []byte) (*page, bool) {
 	if !utf8.Valid(body) {
 		return nil, false
 	}
-	sc := &scanner{s: string(body)}
+	sc := &scanner{s: body}
 	var p page
 	var seen uint8
-	ok := sc.object(func(key string) bool {
-		switch key {
+	ok := sc.object(func(key []byte) bool {
+		switch string(key) {
 		case "nextPageToken":
 			return once(&seen, 1) && sc.str(&p.NextPageToken)
 		case "users":
@@ -41,16 +42,16 @@ func scanPage(body []byte) (*page, bool) {
 	return &p, true
 }
 
-// scanner reads valid JSON from s at i.
+// scanner reads JSON from s at i.
 type scanner struct {
-	s string
+	s []byte
 	i int
 }
 
 func (sc *scanner) user(u *user) bool {
 	var seen uint16
-	return sc.object(func(key string) bool {
-		switch key {
+	return sc.object(func(key []byte) bool {
+		switch string(key) {
 		case "id":
 			return once(&seen, 1<<0) && sc.str(&u.ID)
 		case "etag":
@@ -81,8 +82,8 @@ func (sc *scanner) name(u *user) bool {
 		return true
 	}
 	var seen uint8
-	return sc.object(func(key string) bool {
-		switch key {
+	return sc.object(func(key []byte) bool {
+		switch string(key) {
 		case "givenName":
 			return once(&seen, 1) && sc.str(&u.Name.GivenName)
 		case "familyName":
@@ -96,8 +97,8 @@ func (sc *scanner) name(u *user) bool {
 
 func (sc *scanner) group(g *group) bool {
 	var seen uint8
-	return sc.object(func(key string) bool {
-		switch key {
+	return sc.object(func(key []byte) bool {
+		switch string(key) {
 		case "id":
 			return once(&seen, 1<<0) && sc.str(&g.ID)
 		case "etag":
@@ -119,8 +120,8 @@ func (sc *scanner) group(g *group) bool {
 
 func (sc *scanner) member(m *member) bool {
 	var seen uint8
-	return sc.object(func(key string) bool {
-		switch key {
+	return sc.object(func(key []byte) bool {
+		switch string(key) {
 		case "id":
 			return once(&seen, 1) && sc.str(&m.ID)
 		case "email":
@@ -174,14 +175,14 @@ func once[T uint8 | uint16](seen *T, bit T) bool {
 // other skips the value of key, which is none of known: false when
 // encoding/json would take it for one of them (it matches keys without
 // regard to case, Unicode's folds included).
-func (sc *scanner) other(key string, known ...string) bool {
+func (sc *scanner) other(key []byte, known ...string) bool {
 	for i := range len(key) {
 		if key[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
 	for _, k := range known {
-		if strings.EqualFold(key, k) {
+		if bytes.EqualFold(key, []byte(k)) {
 			return false
 		}
 	}
@@ -189,7 +190,7 @@ func (sc *scanner) other(key string, known ...string) bool {
 }
 
 // object reads an object, calling field at each key's value.
-func (sc *scanner) object(field func(key string) bool) bool {
+func (sc *scanner) object(field func(key []byte) bool) bool {
 	if !sc.consume('{') {
 		return false
 	}
@@ -199,7 +200,7 @@ func (sc *scanner) object(field func(key string) bool) bool {
 	for {
 		sc.ws()
 		key, ok := sc.raw()
-		if !ok || strings.IndexByte(key, '\\') >= 0 || !sc.consume(':') {
+		if !ok || bytes.IndexByte(key, '\\') >= 0 || !sc.consume(':') {
 			return false
 		}
 		if !field(key) {
@@ -224,8 +225,8 @@ func (sc *scanner) str(out *string) bool {
 	if !ok {
 		return false
 	}
-	if strings.IndexByte(raw, '\\') < 0 {
-		*out = raw
+	if bytes.IndexByte(raw, '\\') < 0 {
+		*out = string(raw)
 		return true
 	}
 	v, ok := unescape(raw)
@@ -264,11 +265,11 @@ func (sc *scanner) strs(out *[]string) bool {
 func (sc *scanner) boolean(out *bool) bool {
 	sc.ws()
 	switch {
-	case strings.HasPrefix(sc.s[sc.i:], "true"):
+	case bytes.HasPrefix(sc.s[sc.i:], []byte("true")):
 		*out, sc.i = true, sc.i+4
-	case strings.HasPrefix(sc.s[sc.i:], "false"):
+	case bytes.HasPrefix(sc.s[sc.i:], []byte("false")):
 		*out, sc.i = false, sc.i+5
-	case strings.HasPrefix(sc.s[sc.i:], "null"):
+	case bytes.HasPrefix(sc.s[sc.i:], []byte("null")):
 		sc.i += 4
 	default:
 		return false
@@ -279,7 +280,7 @@ func (sc *scanner) boolean(out *bool) bool {
 // null consumes a null, if that is what comes.
 func (sc *scanner) null() bool {
 	sc.ws()
-	if strings.HasPrefix(sc.s[sc.i:], "null") {
+	if bytes.HasPrefix(sc.s[sc.i:], []byte("null")) {
 		sc.i += 4
 		return true
 	}
@@ -288,9 +289,9 @@ func (sc *scanner) null() bool {
 
 // raw reads a string at i and returns its content as it is written; false
 // when it is no valid JSON string.
-func (sc *scanner) raw() (string, bool) {
+func (sc *scanner) raw() ([]byte, bool) {
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '"' {
-		return "", false
+		return nil, false
 	}
 	start := sc.i + 1
 	for j := start; j < len(sc.s); j++ {
@@ -299,23 +300,23 @@ func (sc *scanner) raw() (string, bool) {
 			sc.i = j + 1
 			return sc.s[start:j], true
 		case c < ' ':
-			return "", false
+			return nil, false
 		case c == '\\':
 			if j++; j == len(sc.s) || strings.IndexByte(`"\\/bfnrtu`, sc.s[j]) < 0 {
-				return "", false
+				return nil, false
 			}
 			if sc.s[j] == 'u' {
 				if j+4 >= len(sc.s) || !isHex(sc.s[j+1:j+5]) {
-					return "", false
+					return nil, false
 				}
 				j += 4
 			}
 		}
 	}
-	return "", false
+	return nil, false
 }
 
-func isHex(s string) bool {
+func isHex(s []byte) bool {
 	for i := range len(s) {
 		if c := s[i] | 0x20; !('0' <= s[i] && s[i] <= '9' || 'a' <= c && c <= 'f') {
 			return false
@@ -359,7 +360,7 @@ func (sc *scanner) ws() {
 
 // unescape decodes a string's escapes but \u, which it leaves to
 // encoding/json (surrogate pairs, invalid ones).
-func unescape(raw string) (string, bool) {
+func unescape(raw []byte) (string, bool) {
 	var b strings.Builder
 	b.Grow(len(raw))
 	for i := 0; i < len(raw); i++ {
