@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cloudapi"
 )
 
 // userEntry maps a Directory user; nil when the user is out of scope (no
@@ -18,7 +19,7 @@ func (s *Source) userEntry(u *user) *cache.Entry {
 	}
 	e := &cache.Entry{ID: u.ID, DN: s.dn("users", u.ID), Kind: cache.KindUser, Addresses: addrs}
 	e.Disabled = (u.Suspended || u.Archived) && s.conn.AcknowledgeDisabledAccounts
-	attrs := newAttrs(userAttrs, userValues+len(u.Aliases)+len(u.NonEditableAliases))
+	attrs := cloudapi.NewAttrs(userAttrs, userValues+len(u.Aliases)+len(u.NonEditableAliases))
 	attrs.Add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
 	// The full name first: readers take the first cn as the name; the ID
 	// is the RDN's value, which the entry must hold too.
@@ -74,7 +75,7 @@ func (s *Source) groupEntry(g *group, st *groupState, inScope, groups map[string
 	slices.Sort(e.Members)
 	e.Members = slices.Compact(e.Members)
 	slices.Sort(served)
-	attrs := newAttrs(groupAttrs, groupValues+len(g.Aliases)+len(g.NonEditableAliases)+len(served)+len(external)+len(customer))
+	attrs := cloudapi.NewAttrs(groupAttrs, groupValues+len(g.Aliases)+len(g.NonEditableAliases)+len(served)+len(external)+len(customer))
 	attrs.Add("objectClass", "top", "groupOfNames")
 	attrs.Add("cn", cmp.Or(g.Name, g.Email), g.ID)
 	attrs.Add("id", g.ID)
@@ -97,31 +98,6 @@ const (
 	userAttrs, userValues   = 16, 18
 	groupAttrs, groupValues = 13, 10
 )
-
-// attrs builds an entry's attributes as cache.Attrs.Add does, with every
-// value in one backing array sized beforehand: a user's attributes cost
-// two allocations, not two dozen, and a full read maps every user.
-type attrs struct {
-	cache.Attrs
-	values []string
-}
-
-func newAttrs(n, values int) *attrs {
-	return &attrs{Attrs: make(cache.Attrs, 0, n), values: make([]string, 0, values)}
-}
-
-// Add appends name with the non-empty, distinct values given, if any.
-func (a *attrs) Add(name string, values ...string) {
-	start := len(a.values)
-	for _, v := range values {
-		if v != "" && !slices.Contains(a.values[start:], v) {
-			a.values = append(a.values, v)
-		}
-	}
-	if end := len(a.values); end > start {
-		a.Attrs = append(a.Attrs, cache.Attr{Name: name, Values: a.values[start:end:end]})
-	}
-}
 
 // addresses returns an object's addresses, primary first, then its
 // aliases and non-editable aliases (alias domains), limited to the
