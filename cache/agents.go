@@ -105,7 +105,7 @@ func (s *Store) RenewAgentCert(ctx context.Context, id, presented string, renewe
 	if err != nil {
 		return err
 	}
-	if !a.Revoked.IsZero() || !a.Pins(presented) {
+	if !a.Revoked.IsZero() || presented == "" || presented != a.Fingerprint {
 		return state.ErrCertSuperseded
 	}
 	a.PreviousFingerprint, a.Fingerprint = presented, renewed.Fingerprint

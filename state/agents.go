@@ -42,9 +42,9 @@ func (a Agent) Pins(fingerprint string) bool {
 	return fingerprint != "" && (fingerprint == a.Fingerprint || fingerprint == a.PreviousFingerprint)
 }
 
-// ErrCertSuperseded: a renewal presented a certificate the agent's record
-// no longer pins (renewed twice since, or revoked).
-var ErrCertSuperseded = errors.New("state: the presented agent certificate is no longer pinned")
+// ErrCertSuperseded: a renewal presented a certificate that is not the
+// agent's current one (renewed since, or revoked).
+var ErrCertSuperseded = errors.New("state: the presented agent certificate is not the agent's current one")
 
 // Errors of enrollment: each is a distinct answer to the enrolling agent.
 var (
@@ -85,10 +85,11 @@ type Agents interface {
 	// RenewAgentCert pins the agent's renewed certificate (Fingerprint,
 	// Serial and CertExpires of renewed), with presented, the certificate
 	// the renewal was asked with, as PreviousFingerprint, in one atomic
-	// step and only if the agent is not revoked and pins presented:
-	// ErrCertSuperseded otherwise, ErrNotFound when there is no such
-	// agent. An agent that lost its renewed certificate (a crash before
-	// it was stored) renews again with the one it still has.
+	// step and only if the agent is not revoked and presented is its
+	// current certificate: ErrCertSuperseded otherwise, ErrNotFound when
+	// there is no such agent. A replaced certificate still authenticates
+	// until it expires but never renews again: a copy of an old key (a
+	// backup, a cloned machine) cannot take the agent's place.
 	RenewAgentCert(ctx context.Context, id, presented string, renewed Agent) error
 }
 

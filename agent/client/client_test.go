@@ -599,3 +599,21 @@ func TestCheckWithoutDN(t *testing.T) {
 		t.Fatalf("result %+v, want an error naming the missing DN", r.Error)
 	}
 }
+
+// TestCheckFromPreviousRelease: a check as a hub of the previous release
+// sends it (the account as an encoded entry, no DN) is checked as the DN
+// of that entry.
+func TestCheckFromPreviousRelease(t *testing.T) {
+	hub := newFakeHub(t, "corp")
+	c, logs := enrolled(t, hub, hub.url, agentFile(t, hub.url, offlineConnector))
+	entry, err := cache.EncodeEntry(&cache.Entry{Connector: "corp", ID: "x", DN: "uid=old,dc=corp,dc=example", Kind: cache.KindUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := hub.send(t, c, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{Entry: entry, Password: "pw"}}, nil)
+	r := hub.result(t, id)
+	if r.Error == nil || authn.ReasonOf(r.Error.Err("corp")) != authn.ReasonUnavailable {
+		t.Fatalf("result %+v, want the offline directory's unavailable", r.Error)
+	}
+	waitLog(t, logs, `dn="uid=old,dc=corp,dc=example"`)
+}

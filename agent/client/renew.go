@@ -99,6 +99,11 @@ func (a *Agent) checkCert(ctx context.Context, now time.Time) {
 // key, stores it and makes it the one new connections present.
 func (a *Agent) renew(ctx context.Context) error {
 	dir := a.cfg.StateDir
+	// A certificate left by an earlier renewal that could not be moved
+	// into place would be paired with this renewal's key.
+	if err := os.Remove(filepath.Join(dir, renewedCertFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("state directory: %w", err)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return fmt.Errorf("generating the new key: %w", err)
@@ -176,23 +181,50 @@ func (a *Agent) askRenewal(ctx context.Context, key *ecdsa.PrivateKey) (*enrollR
 }
 
 // promoteRenewed moves a renewal's key and certificate over the current
-// ones, or drops a renewal that has a key and no certificate (the hub was
-// not asked, refused, or its answer was lost: the current pair is still
-// pinned, as the hub keeps a replaced certificate until it expires).
+// ones once they are known to belong together, or drops a renewal that
+// cannot be finished: a key without a certificate (the hub was not asked,
+// refused, or its answer was lost; the current pair still authenticates,
+// as the hub keeps a replaced certificate pinned until it expires), or a
+// certificate that belongs to neither key.
 func promoteRenewed(dir string) error {
 	key, cert := filepath.Join(dir, renewedKeyFile), filepath.Join(dir, renewedCertFile)
-	if _, err := os.Stat(cert); errors.Is(err, os.ErrNotExist) {
-		if err := os.Remove(key); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
+	drop := func() error {
+		for _, f := range []string{cert, key} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
 		}
 		return nil
 	}
-	// The key first: a crash after it leaves the certificate to move, which
-	// the next call does.
-	if err := os.Rename(key, filepath.Join(dir, keyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	certPEM, err := os.ReadFile(cert)
+	if errors.Is(err, os.ErrNotExist) {
+		return drop()
+	}
+	if err != nil {
 		return err
 	}
-	return os.Rename(cert, filepath.Join(dir, certFile))
+	// The key first: a crash after moving it leaves the certificate to
+	// move, whose key is then the current one.
+	keyPath := key
+	if _, err := os.Stat(key); errors.Is(err, os.ErrNotExist) {
+		keyPath = filepath.Join(dir, keyFile)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return err
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return drop()
+	}
+	if keyPath == key {
+		if err := os.Rename(key, filepath.Join(dir, keyFile)); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(cert, filepath.Join(dir, certFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
 }
 
 // moveOffOldCerts ends the connections still made with a replaced

@@ -123,6 +123,8 @@ func TestRenewalInterruptedByACrash(t *testing.T) {
 		{"key only: dropped", true, false, false, false},
 		{"key and certificate: finished", true, true, false, true},
 		{"certificate only, key moved: finished", false, true, true, true},
+		// A certificate left by an earlier renewal beside another key.
+		{"certificate of another key: dropped", false, true, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -48,11 +48,15 @@ func (c *conn) serve(ctx context.Context, id uint64, req *wire.Request) {
 // check runs a password check. The log line names the account and the
 // outcome, never the password.
 func (c *conn) check(ctx context.Context, cr *wire.CheckRequest, log *slog.Logger) *wire.Result {
-	if cr.DN == "" {
+	dn, err := cr.CheckDN()
+	switch {
+	case err != nil:
+		return &wire.Result{Error: wire.ToWire(err)}
+	case dn == "":
 		return &wire.Result{Error: wire.ToWire(errors.New("the check names no account DN"))}
 	}
-	host, err := c.a.exec.check(ctx, cr.DN, cr.Password)
-	log.Debug("password check", slog.String("dn", cr.DN), slog.String("host", host), slog.String("reason", authn.ReasonOf(err).String()))
+	host, err := c.a.exec.check(ctx, dn, cr.Password)
+	log.Debug("password check", slog.String("dn", dn), slog.String("host", host), slog.String("reason", authn.ReasonOf(err).String()))
 	return &wire.Result{Host: host, Error: wire.ToWire(err)}
 }
 

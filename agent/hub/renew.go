@@ -23,11 +23,11 @@ type RenewResponse struct {
 	CA          string `json:"ca"`          // PEM
 }
 
-// renew issues an enrolled agent, authenticated by the certificate it
-// holds, a certificate for a new key of its own. The renewed certificate
-// is pinned in place of the one presented, which stays pinned as the
-// previous one until it expires: the agent's connections made before the
-// renewal still present it.
+// renew issues an enrolled agent, authenticated by its current
+// certificate, a certificate for a new key of its own. The renewed
+// certificate is pinned in place of the one presented, which still
+// authenticates until it expires (the agent's connections made before the
+// renewal present it) but cannot renew again.
 func (h *Hub) renew(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.authenticate(w, r)
 	if !ok {
@@ -48,9 +48,12 @@ func (h *Hub) renew(w http.ResponseWriter, r *http.Request) {
 	renewed := state.Agent{Fingerprint: pki.Fingerprint(cert), Serial: cert.SerialNumber.Text(16), CertExpires: cert.NotAfter}
 	switch err := h.store.RenewAgentCert(r.Context(), a.ID, presented, renewed); {
 	case errors.Is(err, state.ErrCertSuperseded), errors.Is(err, state.ErrNotFound):
-		// Revoked, or renewed twice since, between authenticate and now.
-		h.log.Warn("agent certificate renewal refused", slog.String("agent", a.ID), slog.Any("err", err))
-		writeError(w, http.StatusForbidden, CodeForbidden, err.Error())
+		// A replaced certificate (a copy of an old key, or an agent that
+		// lost the renewed one), or revoked meanwhile.
+		h.log.Warn("agent certificate renewal refused: not the agent's current certificate", slog.String("agent", a.ID),
+			slog.String("address", r.RemoteAddr), slog.Any("err", err))
+		writeError(w, http.StatusForbidden, CodeForbidden, "this certificate was replaced by a renewal (or the agent was revoked) "+
+			"and cannot renew; if this agent lost its renewed certificate, enroll it again")
 		return
 	case err != nil:
 		h.log.Error("agent certificate renewal", slog.String("agent", a.ID), slog.Any("err", err))

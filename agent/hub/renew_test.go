@@ -97,15 +97,18 @@ func TestRenewCert(t *testing.T) {
 	if status, _ := a.renewCert(t, newKey(t), "not a CSR"); status != http.StatusBadRequest {
 		t.Fatalf("renewal with a bad CSR: %d", status)
 	}
-	// A renewal with the replaced certificate (an agent that lost the
-	// renewed one) is granted; after it, the first renewed certificate is
-	// pinned no more and cannot renew.
-	status, r2 := a.renewCert(t, newKey(t), "")
-	if status != http.StatusOK {
+	// The replaced certificate does not renew (a copy of the old key
+	// cannot take the agent's place); the renewed one does, after which
+	// the first is pinned no more.
+	if status, _ := a.renewCert(t, newKey(t), ""); status != http.StatusForbidden {
 		t.Fatalf("renewal with the replaced certificate: %d", status)
 	}
-	if status, _ := r1.renewCert(t, newKey(t), ""); status != http.StatusForbidden {
-		t.Fatalf("renewal with a certificate renewed twice since: %d", status)
+	status, r2 := r1.renewCert(t, newKey(t), "")
+	if status != http.StatusOK {
+		t.Fatalf("renewal with the renewed certificate: %d", status)
+	}
+	if ac, status := a.connect(t, nil, answerChecks(0)); ac != nil || status != http.StatusForbidden {
+		t.Fatalf("a certificate renewed twice since connected: %d", status)
 	}
 	if err := f.h.Revoke(t.Context(), a.id); err != nil {
 		t.Fatal(err)

@@ -7,8 +7,10 @@
 package wire
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/testconn"
 )
@@ -96,8 +98,36 @@ type Request struct {
 // the one thing of the account the agent's checker uses. The password is
 // never logged: String hides it.
 type CheckRequest struct {
-	DN       string `json:"dn"`
+	DN string `json:"dn"`
+	// Entry is the account as agents of the previous release read it (an
+	// encoded entry: cache.EncodeEntry); the hub sends the DN in it too,
+	// and an agent takes it only from a hub that sends no DN, so that hub
+	// and agents can be upgraded one after the other.
+	Entry    []byte `json:"entry,omitempty"`
 	Password string `json:"password"`
+}
+
+// CheckDN returns the DN to check: DN, or from a hub of the previous
+// release, the DN of Entry.
+func (c *CheckRequest) CheckDN() (string, error) {
+	if c.DN != "" || len(c.Entry) == 0 {
+		return c.DN, nil
+	}
+	e, err := cache.DecodeEntry(c.Entry)
+	if err != nil {
+		return "", fmt.Errorf("the check's account entry: %w", err)
+	}
+	return e.DN, nil
+}
+
+// NewCheckRequest is the check of password for the account e, readable by
+// agents of this release and of the previous one.
+func NewCheckRequest(e *cache.Entry, password string) (*CheckRequest, error) {
+	entry, err := cache.EncodeEntry(&cache.Entry{Connector: e.Connector, ID: e.ID, DN: e.DN, Kind: e.Kind})
+	if err != nil {
+		return nil, fmt.Errorf("encode the account for the agent: %w", err)
+	}
+	return &CheckRequest{DN: e.DN, Entry: entry, Password: password}, nil
 }
 
 // String describes the check without its password.

@@ -570,3 +570,26 @@ func TestKnownStreamRefusesStandIns(t *testing.T) {
 		t.Fatalf("got %v, want ErrMalformed", err)
 	}
 }
+
+// TestCheckRequestBothReleases: a check carries the DN for this release's
+// agents and the account as an encoded entry for the previous release's,
+// and an agent reads the DN from either.
+func TestCheckRequestBothReleases(t *testing.T) {
+	e := entries("ad", 1)[0]
+	cr, err := NewCheckRequest(e, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := cache.DecodeEntry(cr.Entry)
+	if err != nil || old.DN != e.DN || cr.DN != e.DN || cr.Password != "pw" {
+		t.Fatalf("check %+v: entry %+v %v", cr, old, err)
+	}
+	for _, c := range []*CheckRequest{{DN: e.DN}, {Entry: cr.Entry}, cr} {
+		if dn, err := c.CheckDN(); err != nil || dn != e.DN {
+			t.Fatalf("CheckDN of %+v = %q, %v", c, dn, err)
+		}
+	}
+	if _, err := (&CheckRequest{Entry: []byte{1}}).CheckDN(); err == nil {
+		t.Fatal("a garbled entry gave a DN")
+	}
+}

@@ -127,11 +127,11 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, at time.Time) error 
 
 // RenewAgentCert implements state.Agents: one UPDATE whose WHERE clause
 // is the check, so that of two renewals racing with one certificate the
-// second finds it no longer pinned.
+// second finds it replaced.
 func (s *Store) RenewAgentCert(ctx context.Context, id, presented string, renewed state.Agent) error {
 	n, err := s.exec(ctx, "renew agent certificate", `UPDATE agent
 		SET previous_fingerprint = $2, fingerprint = $3, serial = $4, cert_expires = $5
-		WHERE id = $1 AND revoked IS NULL AND $2 <> '' AND (fingerprint = $2 OR previous_fingerprint = $2)`,
+		WHERE id = $1 AND revoked IS NULL AND $2 <> '' AND fingerprint = $2`,
 		id, presented, renewed.Fingerprint, renewed.Serial, nullTime(renewed.CertExpires))
 	if err != nil || n > 0 {
 		return err

@@ -195,10 +195,10 @@ func agentCertRenewed(t *testing.T, s state.Agents) {
 		{"a certificate never pinned", "a", "fp-other", renewal(1), state.ErrCertSuperseded, ""},
 		{"no certificate", "a", "", renewal(1), state.ErrCertSuperseded, ""},
 		{"the current certificate", "a", "fp-a", renewal(1), nil, "fp-a"},
-		// The agent lost the renewed certificate and asks again with the
-		// one its connections still present: that one stays pinned.
-		{"the previous certificate", "a", "fp-a", renewal(2), nil, "fp-a"},
-		{"the renewed one", "a", "fp-a-2", renewal(3), nil, "fp-a-2"},
+		// A replaced certificate still authenticates but does not renew:
+		// a copy of the old key cannot take the agent's place.
+		{"the replaced certificate", "a", "fp-a", renewal(2), state.ErrCertSuperseded, ""},
+		{"the renewed one", "a", "fp-a-1", renewal(3), nil, "fp-a-1"},
 		{"one renewed twice since", "a", "fp-a", renewal(4), state.ErrCertSuperseded, ""},
 	}
 	for _, tt := range tests {

@@ -134,7 +134,11 @@ type Checker struct{ Hub *hub.Hub }
 // (the directory's refusal, or the directory unreachable from the agent),
 // else the hub's *hub.UnreachableError.
 func (c Checker) Check(ctx context.Context, connector string, e *cache.Entry, password string) (string, error) {
-	call, err := c.Hub.Do(ctx, connector, &wire.Request{Kind: wire.KindCheck, Check: &wire.CheckRequest{DN: e.DN, Password: password}})
+	check, err := wire.NewCheckRequest(e, password)
+	if err != nil {
+		return "", err
+	}
+	call, err := c.Hub.Do(ctx, connector, &wire.Request{Kind: wire.KindCheck, Check: check})
 	if err != nil {
 		return "", err
 	}
