@@ -30,7 +30,10 @@ type fullWriter struct {
 	conn  string
 	limit int
 	// off: a dry run writes nothing.
-	off       bool
+	off bool
+	// cached is the served entries' hashes the run compared with: an
+	// entry copied from the served generation must still have its hash.
+	cached    map[string]uint64
 	changed   []*cache.Entry
 	unchanged []string // IDs skipped while buffering
 	gen       *cache.Generation
@@ -91,7 +94,7 @@ func (w *fullWriter) finish(ctx context.Context) error {
 	if w.gen == nil {
 		return nil
 	}
-	err := copyServed(ctx, w.store, w.conn, w.unchanged, w.gen)
+	err := copyServed(ctx, w.store, w.conn, w.unchanged, w.cached, w.gen)
 	w.unchanged = w.unchanged[:0]
 	return err
 }
@@ -103,8 +106,10 @@ func (w *fullWriter) abort() {
 	}
 }
 
-// copyServed copies the served entries with the given IDs into gen.
-func copyServed(ctx context.Context, s *cache.Store, conn string, ids []string, gen *cache.Generation) error {
+// copyServed copies the served entries with the given IDs into gen; each
+// must still have the hash the run compared with (want), or the served
+// generation changed under the run.
+func copyServed(ctx context.Context, s *cache.Store, conn string, ids []string, want map[string]uint64, gen *cache.Generation) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -113,6 +118,9 @@ func copyServed(ctx context.Context, s *cache.Store, conn string, ids []string, 
 			en, err := v.Get(conn, id)
 			if err != nil {
 				return fmt.Errorf("sync %s: keep %s: %w", conn, id, err)
+			}
+			if h, ok := want[id]; !ok || h != en.Hash() {
+				return fmt.Errorf("sync %s: keep %s: the served entry changed during the run", conn, id)
 			}
 			if err := gen.Put(en); err != nil {
 				return err

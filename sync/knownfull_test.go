@@ -132,3 +132,73 @@ func TestFullReadRefusesFalseStandIns(t *testing.T) {
 		})
 	}
 }
+
+// TestStandInsOfAChangedServedEntry: an entry passed as unchanged whose
+// served version changes during the run (another writer) fails the run
+// when the run copies it into a new generation, instead of keeping a
+// version the source never vouched for.
+func TestStandInsOfAChangedServedEntry(t *testing.T) {
+	ctx := context.Background()
+	e, s, c := setup(t)
+	c.Safety.MaxDeletes, c.Safety.MaxDeletePercent = 0, 0
+	src := &knownSource{fakeSource: newFake(3000)}
+	if _, err := e.Run(ctx, c, src, Options{Mode: ModeFull}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 500 { // enough changes for a new generation
+		src.entries[fmt.Sprintf("u%03d", i)].Attrs = []cache.Attr{{Name: "uid", Values: []string{"changed"}}}
+	}
+	changed := src.entry("u2999")
+	changed.Attrs = []cache.Attr{{Name: "uid", Values: []string{"changed behind the run"}}}
+	once := false
+	hooked := &hookFull{knownSource: src, during: func() {
+		if once {
+			return
+		}
+		once = true
+		if _, err := s.ApplyDelta(ctx, "c", &cache.Delta{Upserts: []*cache.Entry{changed}}, nil, nil, false); err != nil {
+			t.Error(err)
+		}
+	}}
+	_, err := e.Run(ctx, c, hooked, Options{Mode: ModeFull})
+	if err == nil || !strings.Contains(err.Error(), "changed during the run") {
+		t.Fatalf("got %v, want the run to fail on the changed entry", err)
+	}
+}
+
+// hookFull is a knownSource that calls during before its full read.
+type hookFull struct {
+	*knownSource
+	during func()
+}
+
+func (h *hookFull) FullKnown(ctx context.Context, known Known, emit func(*cache.Entry) error) (Listing, error) {
+	h.during()
+	return h.knownSource.FullKnown(ctx, known, emit)
+}
+
+// TestDryRunWithStandIns: a dry run given stand-ins plans as a full read
+// does and writes nothing.
+func TestDryRunWithStandIns(t *testing.T) {
+	ctx := context.Background()
+	e, s, c := setup(t)
+	src := &knownSource{fakeSource: newFake(50)}
+	if _, err := e.Run(ctx, c, src, Options{Mode: ModeFull}); err != nil {
+		t.Fatal(err)
+	}
+	src.entries["u000"].Attrs = []cache.Attr{{Name: "uid", Values: []string{"changed"}}}
+	res, err := e.Run(ctx, c, src, Options{Mode: ModeFull, DryRun: true})
+	if err != nil || res.Updated != 1 || res.Unchanged != 49 || src.stands != 49 {
+		t.Fatalf("dry run: %v, %+v, %d stand-ins", err, res, src.stands)
+	}
+	err = s.View(ctx, func(v *cache.View) error {
+		en, err := v.Get("c", "u000")
+		if err == nil && en.Values("uid")[0] != "u000" {
+			err = fmt.Errorf("the dry run wrote %v", en.Values("uid"))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -283,7 +283,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 		return false, fmt.Errorf("sync %s: read cached state: %w", c.Name, err)
 	}
 
-	w := &fullWriter{store: e.store, conn: c.Name, limit: deltaLimit(len(old)), off: o.DryRun}
+	w := &fullWriter{store: e.store, conn: c.Name, limit: deltaLimit(len(old)), off: o.DryRun, cached: old}
 	defer w.abort()
 	read := src.Full
 	if ks, ok := src.(KnownFullSource); ok {
@@ -377,7 +377,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	}
 	if res.DeletesPaused > 0 {
 		// Entries whose deletion is paused are carried into the new generation.
-		if err := copyServed(ctx, e.store, c.Name, planIDs(res.Plan.Deletes), w.gen); err != nil {
+		if err := copyServed(ctx, e.store, c.Name, planIDs(res.Plan.Deletes), old, w.gen); err != nil {
 			return false, err
 		}
 	}

@@ -412,13 +412,27 @@ func (h *hooked) done(err error) {
 }
 
 func (h *hooked) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	l, err := h.Source.Full(ctx, func(e *cache.Entry) error {
+	return h.FullKnown(ctx, nil, emit)
+}
+
+// FullKnown passes known on when the wrapped source takes it
+// (dirsync.KnownFullSource), so that a hooked run reads as an unwrapped
+// one does, stand-ins of unchanged entries included.
+func (h *hooked) FullKnown(ctx context.Context, known dirsync.Known, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	counted := func(e *cache.Entry) error {
 		if err := emit(e); err != nil {
 			return err
 		}
 		h.emitted()
 		return nil
-	})
+	}
+	var l dirsync.Listing
+	var err error
+	if ks, ok := h.Source.(dirsync.KnownFullSource); ok {
+		l, err = ks.FullKnown(ctx, known, counted)
+	} else {
+		l, err = h.Source.Full(ctx, counted)
+	}
 	h.done(err)
 	return l, err
 }
