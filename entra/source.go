@@ -409,7 +409,7 @@ func (s *Source) follow(ctx context.Context, link string, fn func(*object) error
 	return "", ctx.Err() // the pages stopped early: ctx ended
 }
 
-// fetched is a page fetch read, or why it stopped.
+// fetched is a page read, or the error that ended the reading.
 type fetched struct {
 	page *page
 	err  error
