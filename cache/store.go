@@ -100,19 +100,7 @@ type Options struct {
 	// index in memory as hashes (about 25 MiB per 100,000 users), for a
 	// server answering lookups. Built in the background at Open.
 	HotIndex bool
-	// BulkWrite is for a process that writes a generation and exits (the
-	// sync command): the tables it flushes are left for the next process
-	// that opens the cache without it to merge (a server does so in the
-	// background as it starts), unless they pile up.
-	BulkWrite bool
 }
-
-// bulkLevelZeroTables is how many flushed tables a BulkWrite store lets
-// pile up before it merges them (and twice as many before writes wait).
-// A full sync of 100,000 users flushes about ten: merging every five as
-// they came cost a fifth of the sync's CPU, and rewrote the merged data
-// again at each merge since every table spans the whole key range.
-const bulkLevelZeroTables = 20
 
 // Open opens (creating if needed) the cache in dir and drops any generation a
 // crash left half-built.
@@ -140,9 +128,6 @@ func Open(dir string, o Options) (*Store, error) {
 		// Writes are serialised by writeMu and meta keys are set blindly, so
 		// Badger's conflict detection only cost a map insert per key written.
 		WithDetectConflicts(false)
-	if o.BulkWrite {
-		bo = bo.WithNumLevelZeroTables(bulkLevelZeroTables).WithNumLevelZeroTablesStall(2 * bulkLevelZeroTables)
-	}
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("")
 	}

@@ -459,35 +459,3 @@ func TestSharedTransactionAge(t *testing.T) {
 		t.Fatalf("a commit left the idle shared transaction open: %v", err)
 	}
 }
-
-// A BulkWrite store leaves more flushed tables unmerged than one opened
-// without it, and what it writes opens and reads normally.
-func TestBulkWriteDefersMerges(t *testing.T) {
-	dir := t.TempDir()
-	s, err := Open(dir, Options{BulkWrite: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := s.db.Opts().NumLevelZeroTables; got != bulkLevelZeroTables {
-		t.Errorf("bulk store merges at %d tables, want %d", got, bulkLevelZeroTables)
-	}
-	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if got := s.db.Opts().NumLevelZeroTables; got >= bulkLevelZeroTables {
-		t.Errorf("a store opened without BulkWrite merges at %d tables", got)
-	}
-	err = s.View(context.Background(), func(v *View) error {
-		_, err := v.Get("c", "a")
-		return err
-	})
-	if err != nil {
-		t.Fatalf("an entry written in bulk: %v", err)
-	}
-}
