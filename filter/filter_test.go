@@ -967,3 +967,21 @@ func FuzzQuick(f *testing.F) {
 		}
 	})
 }
+
+// TestEqualityKeyOfANormalisedValue: the key of a value that is its own
+// normal form (a lower-cased address, an ID) is that value, not a copy:
+// the cache computes one per index key of every entry it writes.
+func TestEqualityKeyOfANormalisedValue(t *testing.T) {
+	for _, tt := range []struct{ attr, value, want string }{
+		{"mail", "user000001@contoso.test", "user000001@contoso.test"},
+		{"mail", "User000001@Contoso.test", "user000001@contoso.test"},
+		{"cn", "a  b", "a b"},
+	} {
+		if got, ok := EqualityKey(nil, tt.attr, tt.value); !ok || got != tt.want {
+			t.Errorf("EqualityKey(%s, %q) = %q, %v; want %q", tt.attr, tt.value, got, ok, tt.want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { EqualityKey(nil, "mail", "user000001@contoso.test") }); n != 0 {
+		t.Fatalf("%v allocations for a normalised value", n)
+	}
+}

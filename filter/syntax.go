@@ -402,7 +402,13 @@ func newAssertion(schema Schema, syn Syntax, value string) assertion {
 		// slapd's directoryString syntax has no empty value.
 		a.valid = value != "" && utf8.ValidString(value)
 		if a.valid {
-			a.norm = string(appendNorm(nil, value, syn == CaseIgnore, useEquality))
+			// Most values are normalised already (the cache indexes
+			// lower-cased addresses and IDs): they keep value's memory
+			// rather than allocate a copy equal to it.
+			var buf [64]byte
+			if n := appendNorm(buf[:0], value, syn == CaseIgnore, useEquality); string(n) != value {
+				a.norm = string(n)
+			}
 		}
 	case Integer:
 		a.valid = validInt(value)
