@@ -16,8 +16,8 @@ type Attrs struct {
 }
 
 // NewAttrs makes room for attrs attributes of values values in all.
-func NewAttrs(attrs, values int) *Attrs {
-	return &Attrs{Attrs: make(cache.Attrs, 0, attrs), values: make([]string, 0, values)}
+func NewAttrs(attrs, values int) Attrs {
+	return Attrs{Attrs: make(cache.Attrs, 0, attrs), values: make([]string, 0, values)}
 }
 
 // Add appends name with the non-empty, distinct values given, if any.
