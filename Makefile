@@ -54,6 +54,17 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzDecodeErrorBody -fuzztime $${FUZZTIME:-30s} ./cloudapi/
 	$(GO) test -run '^$$' -fuzz FuzzCookieCSNs -fuzztime $${FUZZTIME:-30s} ./sync/ldapsource/
 	$(GO) test -run '^$$' -fuzz FuzzMetaDataLocalUSN -fuzztime $${FUZZTIME:-30s} ./sync/ldapsource/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePage$$' -fuzztime $${FUZZTIME:-30s} ./google/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLikeEncodingJSON$$' -fuzztime $${FUZZTIME:-30s} ./google/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $${FUZZTIME:-30s} ./agent/wire/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $${FUZZTIME:-30s} ./cache/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $${FUZZTIME:-30s} ./cache/
+	$(GO) test -run '^$$' -fuzz '^FuzzReadRecord$$' -fuzztime $${FUZZTIME:-30s} ./cache/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAgentFile$$' -fuzztime $${FUZZTIME:-30s} ./config/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBindFailure$$' -fuzztime $${FUZZTIME:-30s} ./dirtype/
+	$(GO) test -run '^$$' -fuzz '^FuzzSealer$$' -fuzztime $${FUZZTIME:-30s} ./internal/fakecloud/
+	$(GO) test -run '^$$' -fuzz '^FuzzTokens$$' -fuzztime $${FUZZTIME:-30s} ./internal/fakeentra/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsers$$' -fuzztime $${FUZZTIME:-30s} ./internal/fakegoogle/
 
 bench: ## benchmarks side by side with slapd; writes BENCHMARKS.md
 	scripts/bench.sh

@@ -2,11 +2,12 @@ package google
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/dirgate/dirgate/cloudapi"
 )
@@ -87,12 +88,9 @@ var errPage = errors.New("not a Directory API page")
 // every user, an email on every group and external member, a known
 // member type.
 func decodePage(body []byte) (*page, error) {
-	p, ok := scanPage(body)
-	if !ok {
-		p = new(page)
-		if err := json.Unmarshal(body, p); err != nil {
-			return nil, err
-		}
+	p := new(page)
+	if err := jsonv1.Unmarshal(body, p); err != nil {
+		return nil, err
 	}
 	for i := range p.Users {
 		u := &p.Users[i]
