@@ -2,12 +2,12 @@ package entra
 
 import (
 	"cmp"
-	"slices"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/cloudapi"
 )
 
 // inScope reports whether a user is synced: members always, guests only
@@ -32,29 +32,29 @@ func (s *Source) userEntry(o *object) *cache.Entry {
 	enabled := o.AccountEnabled == nil || *o.AccountEnabled
 	e := &cache.Entry{ID: o.ID, DN: s.dn("users", o.ID), Kind: cache.KindUser, Addresses: s.addresses(o)}
 	e.Disabled = !enabled && s.conn.AcknowledgeDisabledAccounts
-	a := newAttrSet(17, 20+len(o.ProxyAddresses)+len(o.OtherMails))
-	a.add("accountEnabled", cache.Bool(enabled))
+	a := cloudapi.NewAttrs(17, 20+len(o.ProxyAddresses)+len(o.OtherMails))
+	a.Add("accountEnabled", cache.Bool(enabled))
 	// The display name first: readers take the first cn as the name; the
 	// ID is the RDN's value, which the entry must hold too.
-	a.add("cn", cmp.Or(o.DisplayName, o.UserPrincipalName), o.ID)
-	a.add("displayName", o.DisplayName)
-	a.add("givenName", o.GivenName)
-	a.add("id", o.ID)
-	a.add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
-	a.add("mail", o.Mail)
-	a.add("mailNickname", o.MailNickname)
-	a.add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
-	a.add("onPremisesImmutableId", o.OnPremisesImmutableID)
+	a.Add("cn", cmp.Or(o.DisplayName, o.UserPrincipalName), o.ID)
+	a.Add("displayName", o.DisplayName)
+	a.Add("givenName", o.GivenName)
+	a.Add("id", o.ID)
+	a.Add("lastPasswordChangeDateTime", o.LastPasswordChangeDateTime)
+	a.Add("mail", o.Mail)
+	a.Add("mailNickname", o.MailNickname)
+	a.Add("objectClass", "top", "person", "organizationalPerson", "inetOrgPerson")
+	a.Add("onPremisesImmutableId", o.OnPremisesImmutableID)
 	if o.OnPremisesSyncEnabled != nil {
-		a.add("onPremisesSyncEnabled", cache.Bool(*o.OnPremisesSyncEnabled))
+		a.Add("onPremisesSyncEnabled", cache.Bool(*o.OnPremisesSyncEnabled))
 	}
-	a.add("otherMails", o.OtherMails...)
-	a.add("proxyAddresses", o.ProxyAddresses...)
-	a.add("sn", o.Surname)
-	a.add("uid", o.UserPrincipalName)
-	a.add("userPrincipalName", o.UserPrincipalName)
-	a.add("userType", o.UserType)
-	e.Attrs = a.attrs
+	a.Add("otherMails", o.OtherMails...)
+	a.Add("proxyAddresses", o.ProxyAddresses...)
+	a.Add("sn", o.Surname)
+	a.Add("uid", o.UserPrincipalName)
+	a.Add("userPrincipalName", o.UserPrincipalName)
+	a.Add("userType", o.UserType)
+	e.Attrs = a.Attrs
 	return e
 }
 
@@ -88,59 +88,32 @@ func (s *Source) groupEntry(g *groupState, inScope func(string) bool) *cache.Ent
 	if len(e.Members) == 0 {
 		e.Members = nil
 	}
-	a := newAttrSet(12, 12+len(o.ProxyAddresses)+len(o.GroupTypes))
-	a.add("cn", cmp.Or(o.DisplayName, o.ID), o.ID)
-	a.add("description", o.Description)
-	a.add("displayName", o.DisplayName)
-	a.add("groupTypes", o.GroupTypes...)
-	a.add("id", o.ID)
-	a.add("mail", o.Mail)
-	a.addBool("mailEnabled", o.MailEnabled)
+	a := cloudapi.NewAttrs(12, 12+len(o.ProxyAddresses)+len(o.GroupTypes))
+	a.Add("cn", cmp.Or(o.DisplayName, o.ID), o.ID)
+	a.Add("description", o.Description)
+	a.Add("displayName", o.DisplayName)
+	a.Add("groupTypes", o.GroupTypes...)
+	a.Add("id", o.ID)
+	a.Add("mail", o.Mail)
+	addBool(&a, "mailEnabled", o.MailEnabled)
 	if len(served) > 0 {
 		// Distinct already (the keys of a map, each kind under its own
 		// ou): Add's check of each value against the others would cost
 		// a large group's size squared.
-		a.attrs = append(a.attrs, cache.Attr{Name: "member", Values: served})
+		a.Attrs = append(a.Attrs, cache.Attr{Name: "member", Values: served})
 	}
-	a.add("objectClass", "top", "groupOfNames")
-	a.addBool("onPremisesSyncEnabled", o.OnPremisesSyncEnabled)
-	a.add("proxyAddresses", o.ProxyAddresses...)
-	a.addBool("securityEnabled", o.SecurityEnabled)
-	e.Attrs = a.attrs
+	a.Add("objectClass", "top", "groupOfNames")
+	addBool(&a, "onPremisesSyncEnabled", o.OnPremisesSyncEnabled)
+	a.Add("proxyAddresses", o.ProxyAddresses...)
+	addBool(&a, "securityEnabled", o.SecurityEnabled)
+	e.Attrs = a.Attrs
 	return e
 }
 
-// attrSet builds an entry's attributes as cache.Attrs.Add does (the
-// non-empty, distinct values of each), with every short value list cut
-// from one allocation: an entry otherwise costs an allocation per
-// attribute, and a full sync maps every entry of the tenant.
-type attrSet struct {
-	attrs  cache.Attrs
-	values []string
-}
-
-func newAttrSet(attrs, values int) attrSet {
-	return attrSet{attrs: make(cache.Attrs, 0, attrs), values: make([]string, 0, values)}
-}
-
-func (a *attrSet) add(name string, values ...string) {
-	start := len(a.values)
-	for _, v := range values {
-		if v != "" && !slices.Contains(a.values[start:], v) {
-			a.values = append(a.values, v)
-		}
-	}
-	if n := len(a.values); n > start {
-		// The full slice expression keeps a later append from writing
-		// into this attribute's values.
-		a.attrs = append(a.attrs, cache.Attr{Name: name, Values: a.values[start:n:n]})
-	}
-}
-
-// addBool adds name when b is set.
-func (a *attrSet) addBool(name string, b *bool) {
+// addBool adds name to a when b is set.
+func addBool(a *cloudapi.Attrs, name string, b *bool) {
 	if b != nil {
-		a.add(name, cache.Bool(*b))
+		a.Add(name, cache.Bool(*b))
 	}
 }
 
