@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +19,13 @@ import (
 type blockedExit struct{ error }
 
 func (blockedExit) ExitCode() int { return 3 }
+
+// syncGCPercent is GOGC for a sync run by this command in its own
+// process, unless the environment sets one: a batch that exits when done,
+// with no resident size to keep low, whose full reads turn over the whole
+// directory as garbage (at the default, collection took a tenth of the CPU
+// of a cloud full sync of 100,000 users).
+const syncGCPercent = 200
 
 func syncCmd() *cobra.Command {
 	var dryRun, force, all, full, incremental bool
@@ -59,6 +68,9 @@ safety rules blocked the run.`,
 				switch {
 				case err == nil:
 					defer store.Close()
+					if os.Getenv("GOGC") == "" {
+						debug.SetGCPercent(syncGCPercent)
+					}
 					eng := dirsync.New(store, openStates(store), log)
 					run = func(c *config.Connector) (*dirsync.Result, error) { return runSync(cmd, eng, c, log, opts) }
 				case cfg.Admin != nil && cfg.Cluster != nil:
