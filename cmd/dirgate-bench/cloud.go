@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -135,21 +136,31 @@ func (b *cloudBench) sync(flags ...string) (syncRun, error) {
 
 // fullSyncs is the full-sync measure.
 type fullSyncs struct {
+	rounds    int
 	sync, ref time.Duration // medians
-	last      syncRun
-	refOut    string
+	// ratio is the median of the rounds' own ratios: each sync is timed
+	// beside the reference read right after it, under the same load,
+	// which the ratio of the two medians would not keep.
+	ratio  float64
+	last   syncRun
+	refOut string
 }
 
-// fullSyncs times rounds full syncs into a fresh cache, each followed by a
-// run of the reference reader.
+// minCloudRounds is the fewest rounds of the cloud full-sync measures: a
+// round's two reads vary by a fifth or more on a shared machine.
+const minCloudRounds = 5
+
+// fullSyncs times rounds (at least minCloudRounds) full syncs into a fresh
+// cache, each followed by a run of the reference reader.
 func (b *cloudBench) fullSyncs(rounds int) (fullSyncs, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return fullSyncs{}, err
 	}
-	var f fullSyncs
+	f := fullSyncs{rounds: max(rounds, minCloudRounds)}
 	var syncTimes, refTimes []time.Duration
-	for range rounds {
+	var ratios []float64
+	for range f.rounds {
 		os.RemoveAll(b.cacheDir)
 		if f.last, err = b.sync(); err != nil {
 			return f, err
@@ -160,9 +171,18 @@ func (b *cloudBench) fullSyncs(rounds int) (fullSyncs, error) {
 			return f, fmt.Errorf("%s reference read: %w", b.connector, err)
 		}
 		refTimes, f.refOut = append(refTimes, d), out
+		ratios = append(ratios, float64(f.last.wall)/float64(d))
 	}
 	f.sync, f.ref = median(syncTimes), median(refTimes)
+	slices.Sort(ratios)
+	f.ratio = ratios[len(ratios)/2]
 	return f, nil
+}
+
+// row is the measure's figures for the report: the medians, and the
+// median of the rounds' ratios.
+func (f fullSyncs) row() (sync, ref, ratio string) {
+	return f.sync.Round(time.Millisecond).String(), f.ref.Round(time.Millisecond).String(), fmt.Sprintf("%.2f×", f.ratio)
 }
 
 // serve starts `dirgate serve` on the synced cache, searches base for

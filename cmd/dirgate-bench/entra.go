@@ -58,9 +58,9 @@ func entraBench(rep *report, binary string, users, rounds int) error {
 	if err != nil {
 		return err
 	}
-	rep.add(fmt.Sprintf("Entra full sync of %d users, %d groups from the fake Graph (wall, median of %d)", users, groups, rounds),
-		full.sync.Round(time.Millisecond).String(), full.ref.Round(time.Millisecond).String()+" plain paged read of the same delta rounds",
-		ratio(full.sync, full.ref), "≤ 1.5×")
+	syncWall, refWall, fullRatio := full.row()
+	rep.add(fmt.Sprintf("Entra full sync of %d users, %d groups from the fake Graph (wall, median of %d; ratio: the median round's, each sync beside its reference read)", users, groups, full.rounds),
+		syncWall, refWall+" plain paged read of the same delta rounds", fullRatio, "≤ 1.5×")
 	rep.notes = append(rep.notes,
 		fmt.Sprintf("Entra: the fake Microsoft cloud (`internal/fakeentra`, %d objects a page, plain HTTP on loopback) serves a tenant of %d users and %d groups made by `Generate`; "+
 			"the reference is a client that only fetches a token and pages through users/delta and groups/delta with dirgate's `$select` (net/http + encoding/json into minimal structs, nothing stored): %s; "+

@@ -63,9 +63,9 @@ func googleBench(rep *report, binary string, users, rounds int) error {
 	if err != nil {
 		return err
 	}
-	rep.add(fmt.Sprintf("Google full sync of %d users, %d groups from the fake Directory API (wall, median of %d)", users, groups, rounds),
-		full.sync.Round(time.Millisecond).String(), full.ref.Round(time.Millisecond).String()+" plain paged read of the same listings",
-		ratio(full.sync, full.ref), "≤ 1.5×")
+	syncWall, refWall, fullRatio := full.row()
+	rep.add(fmt.Sprintf("Google full sync of %d users, %d groups from the fake Directory API (wall, median of %d; ratio: the median round's, each sync beside its reference read)", users, groups, full.rounds),
+		syncWall, refWall+" plain paged read of the same listings", fullRatio, "≤ 1.5×")
 	rep.notes = append(rep.notes,
 		fmt.Sprintf("Google: the fake Workspace customer (`internal/fakegoogle`, plain HTTP on loopback) serves %d users and %d groups made by `Generate`; "+
 			"`requests_per_minute: %d` so that the budget never waits; "+
