@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -107,7 +108,8 @@ func agentBench(rep *report, a agentRun) error {
 		return fmt.Errorf("the fills added %d entries through the agent, %d directly, for %d users", viaFill.Added, directFill.Added, a.users)
 	}
 	var viaRe, directRe, viaReCPU, directReCPU []time.Duration
-	for range max(a.rounds-1, 1) {
+	var reRatios []float64
+	for range max(a.rounds, minCloudRounds) {
 		c := cpuOf(direct)
 		d, err := fullSync(direct)
 		if err != nil {
@@ -121,13 +123,15 @@ func agentBench(rep *report, a agentRun) error {
 		}
 		viaReCPU = append(viaReCPU, cpuOf(via...)-c)
 		directRe, viaRe = append(directRe, d.Duration), append(viaRe, v.Duration)
+		reRatios = append(reRatios, float64(v.Duration)/float64(d.Duration))
 	}
+	slices.Sort(reRatios)
 	rep.add(fmt.Sprintf("agent: full sync of %d users into an empty cache, through the agent vs a direct connector", a.users),
 		viaFill.Duration.Round(time.Millisecond).String(), directFill.Duration.Round(time.Millisecond).String()+" direct",
 		ratio(viaFill.Duration, directFill.Duration), "≤ 1.2×")
 	mv, md := median(viaRe), median(directRe)
-	rep.add(fmt.Sprintf("agent: full re-read of %d unchanged users, through the agent vs direct (median of %d)", a.users, len(viaRe)),
-		mv.Round(time.Millisecond).String(), md.Round(time.Millisecond).String()+" direct", ratio(mv, md), "≤ 1.2×")
+	rep.add(fmt.Sprintf("agent: full re-read of %d unchanged users, through the agent vs direct (median of %d; ratio: the median round's)", a.users, len(viaRe)),
+		mv.Round(time.Millisecond).String(), md.Round(time.Millisecond).String()+" direct", fmt.Sprintf("%.2f×", reRatios[len(reRatios)/2]), "≤ 1.2×")
 	rep.add("agent: CPU of the fill, hub + agent vs the direct server (its start-up included)",
 		viaFillCPU.Round(10*time.Millisecond).String(), directFillCPU.Round(10*time.Millisecond).String()+" direct",
 		ratio(viaFillCPU, directFillCPU), "")
