@@ -152,26 +152,17 @@ func New(cfg Config, store state.Agents, log *slog.Logger) (*Hub, error) {
 	if cfg.CA == nil {
 		return nil, errors.New("agent hub: no CA")
 	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = DefaultHeartbeat
-	}
-	if cfg.Recheck <= 0 {
-		cfg.Recheck = DefaultRecheck
-	}
-	if cfg.TokenTTL <= 0 {
-		cfg.TokenTTL = DefaultTokenTTL
-	}
-	if cfg.HelloTimeout <= 0 {
-		cfg.HelloTimeout = DefaultHello
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = DefaultIdle
-	}
-	if cfg.ReplyStart <= 0 {
-		cfg.ReplyStart = DefaultReplyStart
-	}
-	if cfg.ReplyIdle <= 0 {
-		cfg.ReplyIdle = DefaultReplyIdle
+	for _, d := range []struct {
+		set *time.Duration
+		def time.Duration
+	}{
+		{&cfg.Heartbeat, DefaultHeartbeat}, {&cfg.Recheck, DefaultRecheck}, {&cfg.TokenTTL, DefaultTokenTTL},
+		{&cfg.HelloTimeout, DefaultHello}, {&cfg.IdleTimeout, DefaultIdle},
+		{&cfg.ReplyStart, DefaultReplyStart}, {&cfg.ReplyIdle, DefaultReplyIdle},
+	} {
+		if *d.set <= 0 {
+			*d.set = d.def
+		}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
