@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,15 +51,8 @@ type clockHub struct {
 
 func newClockHub(t *testing.T) *clockHub {
 	t.Helper()
-	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	ca, store := newCAAndStore(t)
+	var err error
 	c := &clockHub{store: store}
 	c.now.Store(time.Now().UnixNano())
 	c.h, err = New(Config{CA: ca, Replica: "r1", Now: func() time.Time { return time.Unix(0, c.now.Load()) }},

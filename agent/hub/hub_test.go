@@ -38,15 +38,8 @@ type fixture struct {
 
 func newFixture(t *testing.T, recheck time.Duration) *fixture {
 	t.Helper()
-	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	ca, store := newCAAndStore(t)
+	var err error
 	f := &fixture{store: store, ca: ca}
 	f.h, err = New(Config{CA: ca, Replica: "r1", Heartbeat: 200 * time.Millisecond, Recheck: recheck,
 		Now: func() time.Time { return time.Now().Add(time.Duration(f.skew.Load())) }}, store, slog.New(slog.DiscardHandler))
@@ -565,4 +558,20 @@ func TestRevokeCuts(t *testing.T) {
 	if err := f.h.Revoke(t.Context(), "ag-none"); !errors.Is(err, state.ErrNotFound) {
 		t.Fatalf("Revoke(unknown) = %v", err)
 	}
+}
+
+// newCAAndStore returns a new agent CA and an in-memory store for a
+// test's hub.
+func newCAAndStore(t *testing.T) (*pki.CA, *cache.Store) {
+	t.Helper()
+	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return ca, store
 }

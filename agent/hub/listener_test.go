@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dirgate/dirgate/agent/pki"
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/cache"
 	dirsync "github.com/dirgate/dirgate/sync"
@@ -26,15 +24,8 @@ import (
 // timeouts and HTTP/2 settings), with cfg edited by edit.
 func serverFixture(t *testing.T, edit func(*Config)) *fixture {
 	t.Helper()
-	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	ca, store := newCAAndStore(t)
+	var err error
 	f := &fixture{store: store, ca: ca}
 	cfg := Config{CA: ca, Replica: "r1"}
 	if edit != nil {
