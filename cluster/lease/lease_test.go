@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/dirgate/dirgate/cluster/schema/pgtest"
 )
 
 func TestNewConfig(t *testing.T) {
@@ -40,13 +42,13 @@ func TestNewConfig(t *testing.T) {
 func TestMigrateConcurrentIdempotent(t *testing.T) {
 	d := newTestDB(t)
 	ctx := context.Background()
-	if _, err := d.pool.Exec(ctx, `DROP TABLE leader_lease, schema_migrations`); err != nil {
+	if _, err := d.Pool.Exec(ctx, `DROP TABLE leader_lease, schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for range 4 {
-		wg.Go(func() { errs <- Migrate(ctx, d.pool) })
+		wg.Go(func() { errs <- Migrate(ctx, d.Pool) })
 	}
 	wg.Wait()
 	close(errs)
@@ -55,8 +57,8 @@ func TestMigrateConcurrentIdempotent(t *testing.T) {
 			t.Fatalf("concurrent migrate: %v", err)
 		}
 	}
-	mustAcquire(t, newLease(t, d.pool, "a", Config{}))
-	if err := Migrate(ctx, d.pool); err != nil {
+	mustAcquire(t, newLease(t, d.Pool, "a", Config{}))
+	if err := Migrate(ctx, d.Pool); err != nil {
 		t.Fatalf("migrate again: %v", err)
 	}
 }
@@ -69,7 +71,7 @@ func TestExactlyOneOfConcurrentContenders(t *testing.T) {
 	const n = 8
 	leases := make([]*Lease, n)
 	for i := range leases {
-		leases[i] = newLease(t, d.pool, "replica-"+strconv.Itoa(i), Config{TTL: time.Second})
+		leases[i] = newLease(t, d.Pool, "replica-"+strconv.Itoa(i), Config{TTL: time.Second})
 	}
 	race := func() (winner Fence) {
 		start := make(chan struct{})
@@ -114,7 +116,7 @@ func TestRunKeepsOneLeader(t *testing.T) {
 	cfg := Config{TTL: 3 * time.Second, RenewInterval: 200 * time.Millisecond, RetryInterval: 100 * time.Millisecond}
 	var reports []<-chan Status
 	for i := range 3 {
-		ch, _ := runLease(t, newLease(t, d.pool, "replica-"+strconv.Itoa(i), cfg))
+		ch, _ := runLease(t, newLease(t, d.Pool, "replica-"+strconv.Itoa(i), cfg))
 		reports = append(reports, ch)
 	}
 	merged := make(chan Status, 16)
@@ -135,7 +137,7 @@ func TestRunKeepsOneLeader(t *testing.T) {
 	case <-time.After(2 * time.Second): // ten renewals
 	}
 	var holder string
-	if err := d.pool.QueryRow(context.Background(), `SELECT holder FROM leader_lease WHERE name = 'sync'`).Scan(&holder); err != nil {
+	if err := d.Pool.QueryRow(context.Background(), `SELECT holder FROM leader_lease WHERE name = 'sync'`).Scan(&holder); err != nil {
 		t.Fatal(err)
 	}
 	if holder != first.Fence.Holder || first.Ctx.Err() != nil {
@@ -150,8 +152,8 @@ func TestTakeoverAfterExpiry(t *testing.T) {
 	d := newTestDB(t)
 	cfg := Config{TTL: time.Second, RetryInterval: 100 * time.Millisecond}
 	start := time.Now()
-	old := mustAcquire(t, newLease(t, d.pool, "paused", cfg))
-	ch, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
+	old := mustAcquire(t, newLease(t, d.Pool, "paused", cfg))
+	ch, _ := runLease(t, newLease(t, d.Pool, "standby", cfg))
 	s := next(t, ch, 15*time.Second)
 	took := time.Since(start)
 	t.Logf("takeover after %v (TTL %v, retry %v)", took, cfg.TTL, cfg.RetryInterval)
@@ -173,29 +175,29 @@ func TestPausedLeaderIsFenced(t *testing.T) {
 	ctx := context.Background()
 	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
-	pausedLease := newLease(t, d.pool, "paused", cfg)
+	pausedLease := newLease(t, d.Pool, "paused", cfg)
 	paused := mustAcquire(t, pausedLease)
-	if err := write(ctx, d.pool, paused); err != nil {
+	if err := write(ctx, d.Pool, paused); err != nil {
 		t.Fatalf("leader write: %v", err)
 	}
 	for !d.dbExpired(t, "sync") {
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := write(ctx, d.pool, paused); !isFenced(err) {
+	if err := write(ctx, d.Pool, paused); !isFenced(err) {
 		t.Fatalf("write on an expired lease, no successor: err=%v, want ErrFenced", err)
 	}
 	if err := pausedLease.renew(ctx, paused); !errors.Is(err, errLost) {
 		t.Fatalf("renewal of an expired term on resume: err=%v, want errLost", err)
 	}
-	successor := mustAcquire(t, newLease(t, d.pool, "successor", cfg))
-	if err := write(ctx, d.pool, paused); !isFenced(err) {
+	successor := mustAcquire(t, newLease(t, d.Pool, "successor", cfg))
+	if err := write(ctx, d.Pool, paused); !isFenced(err) {
 		t.Fatalf("write after a successor acquired: err=%v, want ErrFenced", err)
 	}
-	if err := write(ctx, d.pool, successor); err != nil {
+	if err := write(ctx, d.Pool, successor); err != nil {
 		t.Fatalf("successor write: %v", err)
 	}
 	var got []int64
-	rows, err := d.pool.Query(ctx, `SELECT epoch FROM writes ORDER BY epoch`)
+	rows, err := d.Pool.Query(ctx, `SELECT epoch FROM writes ORDER BY epoch`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,8 +223,8 @@ func TestFencedWriteCommitsBeforeSuccessor(t *testing.T) {
 	ctx := context.Background()
 	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
-	old := mustAcquire(t, newLease(t, d.pool, "old", cfg))
-	successor := newLease(t, d.pool, "successor", cfg)
+	old := mustAcquire(t, newLease(t, d.Pool, "old", cfg))
+	successor := newLease(t, d.Pool, "successor", cfg)
 	var mu sync.Mutex
 	var order []string
 	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
@@ -244,7 +246,7 @@ func TestFencedWriteCommitsBeforeSuccessor(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	err := old.Do(ctx, d.pool, func(tx pgx.Tx) error {
+	err := old.Do(ctx, d.Pool, func(tx pgx.Tx) error {
 		close(checked)
 		// Outlive the lease inside the transaction.
 		time.Sleep(cfg.TTL + 500*time.Millisecond)
@@ -273,8 +275,8 @@ func TestEpochsStrictlyIncrease(t *testing.T) {
 	ctx := context.Background()
 	d.createWrites(t)
 	cfg := Config{TTL: time.Second}
-	a := newLease(t, d.pool, "a", cfg)
-	b := newLease(t, d.pool, "b", cfg)
+	a := newLease(t, d.Pool, "a", cfg)
+	b := newLease(t, d.Pool, "b", cfg)
 	var epochs []int64
 	steps := []struct {
 		name string
@@ -303,7 +305,7 @@ func TestEpochsStrictlyIncrease(t *testing.T) {
 		epochs = append(epochs, f.Epoch)
 	}
 	prev := Fence{Name: "sync", Holder: "a", Epoch: epochs[len(epochs)-2]}
-	if err := write(ctx, d.pool, prev); !isFenced(err) {
+	if err := write(ctx, d.Pool, prev); !isFenced(err) {
 		t.Fatalf("write of a's previous term: err=%v, want ErrFenced", err)
 	}
 }
@@ -313,9 +315,9 @@ func TestEpochsStrictlyIncrease(t *testing.T) {
 func TestLeaderStepsDownWhenTakenOver(t *testing.T) {
 	d := newTestDB(t)
 	cfg := Config{TTL: 30 * time.Second, RenewInterval: 100 * time.Millisecond}
-	ch, _ := runLease(t, newLease(t, d.pool, "leader", cfg))
+	ch, _ := runLease(t, newLease(t, d.Pool, "leader", cfg))
 	lead := nextLeader(t, ch)
-	if _, err := d.pool.Exec(context.Background(),
+	if _, err := d.Pool.Exec(context.Background(),
 		`UPDATE leader_lease SET holder = 'usurper', epoch = epoch + 1 WHERE name = 'sync'`); err != nil {
 		t.Fatal(err)
 	}
@@ -331,10 +333,10 @@ func TestFencedWriteEndsTerm(t *testing.T) {
 	d := newTestDB(t)
 	d.createWrites(t)
 	cfg := Config{TTL: 30 * time.Second, RenewInterval: 15 * time.Second}
-	l := newLease(t, d.pool, "leader", cfg)
+	l := newLease(t, d.Pool, "leader", cfg)
 	ch, _ := runLease(t, l)
 	lead := nextLeader(t, ch)
-	if _, err := d.pool.Exec(context.Background(),
+	if _, err := d.Pool.Exec(context.Background(),
 		`UPDATE leader_lease SET holder = 'usurper', epoch = epoch + 1 WHERE name = 'sync'`); err != nil {
 		t.Fatal(err)
 	}
@@ -357,19 +359,19 @@ func TestFencedWriteEndsTerm(t *testing.T) {
 func TestLeaderLosingDatabaseStepsDown(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		lose func(*proxy)
+		lose func(*pgtest.Proxy)
 	}{
-		{"connections cut", (*proxy).cut},
-		{"silent partition", (*proxy).stall},
+		{"connections cut", (*pgtest.Proxy).Cut},
+		{"silent partition", (*pgtest.Proxy).Hang},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newTestDB(t)
 			cfg := Config{TTL: 2 * time.Second, RetryInterval: 100 * time.Millisecond}
-			p := newProxy(t, d.serverAddr(t))
-			ch, _ := runLease(t, newLease(t, d.newPool(t, p.addr()), "cut-off", cfg))
-			t.Cleanup(p.cut) // first: stalled connections would hold up the shutdown
+			p := d.NewProxy(t)
+			ch, _ := runLease(t, newLease(t, d.PoolVia(t, p.Addr()), "cut-off", cfg))
+			t.Cleanup(p.Cut) // first: hung connections would hold up the shutdown
 			lead := nextLeader(t, ch)
-			standby, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
+			standby, _ := runLease(t, newLease(t, d.Pool, "standby", cfg))
 			tc.lose(p)
 			down := next(t, ch, 10*time.Second)
 			if down.Leader || down.Fence != lead.Fence || lead.Ctx.Err() == nil {
@@ -393,9 +395,9 @@ func TestLeaderLosingDatabaseStepsDown(t *testing.T) {
 func TestReleaseOnShutdownHandsOver(t *testing.T) {
 	d := newTestDB(t)
 	cfg := Config{TTL: 30 * time.Second, RetryInterval: 100 * time.Millisecond}
-	ch, stop := runLease(t, newLease(t, d.pool, "leaving", cfg))
+	ch, stop := runLease(t, newLease(t, d.Pool, "leaving", cfg))
 	lead := nextLeader(t, ch)
-	standby, _ := runLease(t, newLease(t, d.pool, "standby", cfg))
+	standby, _ := runLease(t, newLease(t, d.Pool, "standby", cfg))
 	start := time.Now()
 	stop()
 	if s := next(t, ch, 10*time.Second); s.Leader || lead.Ctx.Err() == nil {

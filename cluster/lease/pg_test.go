@@ -2,210 +2,38 @@ package lease
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net"
-	"os"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/dirgate/dirgate/internal/testenv"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/dirgate/dirgate/cluster/schema/pgtest"
 )
 
-// pgURL is the test PostgreSQL: DIRGATE_PG_URL, else the test environment
-// file (which skips, or fails under DIRGATE_REQUIRE_UPSTREAMS=1).
-func pgURL(t *testing.T) string {
-	t.Helper()
-	if u := os.Getenv("DIRGATE_PG_URL"); u != "" {
-		return u
-	}
-	return testenv.PostgresURL(t)
-}
+// testDB is one test's private schema (pgtest) with the lease table
+// migrated.
+type testDB struct{ *pgtest.DB }
 
-// testDB is one test's private schema with the lease table migrated.
-type testDB struct {
-	url    string
-	schema string
-	pool   *pgxpool.Pool
-}
-
-// newTestDB creates a schema for this test only (dropped at cleanup) and a
-// pool whose connections use it.
 func newTestDB(t *testing.T) *testDB {
 	t.Helper()
-	ctx := context.Background()
-	url := pgURL(t)
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	schema := "lease_test_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), url)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	d := &testDB{url: url, schema: schema}
-	d.pool = d.newPool(t, "")
-	if err := Migrate(ctx, d.pool); err != nil {
+	d := &testDB{pgtest.New(t)}
+	if err := Migrate(context.Background(), d.Pool); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
 	return d
-}
-
-// newPool opens a pool on the test schema, through addr ("host:port") when
-// given instead of the server's own address.
-func (d *testDB) newPool(t *testing.T, addr string) *pgxpool.Pool {
-	t.Helper()
-	cfg, err := pgxpool.ParseConfig(d.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = d.schema
-	cfg.ConnConfig.ConnectTimeout = 2 * time.Second
-	if addr != "" {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ConnConfig.Host = host
-		p, err := strconv.ParseUint(port, 10, 16)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.ConnConfig.Port = uint16(p)
-		cfg.ConnConfig.Fallbacks = nil
-	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
-}
-
-// serverAddr is the PostgreSQL server's host:port.
-func (d *testDB) serverAddr(t *testing.T) string {
-	t.Helper()
-	cfg, err := pgx.ParseConfig(d.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }
 
 // dbExpired reports whether the lease row has expired by the database clock.
 func (d *testDB) dbExpired(t *testing.T, name string) bool {
 	t.Helper()
 	var expired bool
-	err := d.pool.QueryRow(context.Background(),
+	err := d.Pool.QueryRow(context.Background(),
 		`SELECT expires_at <= clock_timestamp() FROM leader_lease WHERE name = $1`, name).Scan(&expired)
 	if err != nil {
 		t.Fatalf("read lease: %v", err)
 	}
 	return expired
-}
-
-// proxy forwards TCP to the database until cut, which drops every
-// connection and refuses new ones, or stalled, which keeps connections open
-// but forwards nothing (a silent network partition).
-type proxy struct {
-	ln      net.Listener
-	mu      sync.Mutex
-	conns   []net.Conn
-	gate    sync.RWMutex // write-locked while stalled
-	stalled bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go p.forward(s, c)
-			go p.forward(c, s)
-		}
-	}()
-	t.Cleanup(p.cut)
-	return p
-}
-
-// forward copies src to dst, holding each chunk while the proxy is stalled.
-func (p *proxy) forward(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.gate.RLock()
-			_, werr := dst.Write(buf[:n])
-			p.gate.RUnlock()
-			if werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) stall() {
-	p.gate.Lock()
-	p.mu.Lock()
-	p.stalled = true
-	p.mu.Unlock()
-}
-
-func (p *proxy) cut() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-	if p.stalled {
-		p.stalled = false
-		p.gate.Unlock()
-	}
 }
 
 // runLease runs l until the test ends, returning its status reports.
@@ -262,7 +90,7 @@ func nextLeader(t *testing.T, ch <-chan Status) Status {
 // createWrites creates the table write records leader writes in.
 func (d *testDB) createWrites(t *testing.T) {
 	t.Helper()
-	if _, err := d.pool.Exec(context.Background(), `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
+	if _, err := d.Pool.Exec(context.Background(), `CREATE TABLE writes (epoch bigint NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
 }
