@@ -94,7 +94,7 @@ func (w *fullWriter) finish(ctx context.Context) error {
 	if w.gen == nil {
 		return nil
 	}
-	err := copyServed(ctx, w.store, w.conn, w.unchanged, w.cached, w.gen)
+	err := w.copyServed(ctx, w.unchanged)
 	w.unchanged = w.unchanged[:0]
 	return err
 }
@@ -106,23 +106,23 @@ func (w *fullWriter) abort() {
 	}
 }
 
-// copyServed copies the served entries with the given IDs into gen; each
-// must still have the hash the run compared with (want), or the served
-// generation changed under the run.
-func copyServed(ctx context.Context, s *cache.Store, conn string, ids []string, want map[string]uint64, gen *cache.Generation) error {
+// copyServed copies the served entries with the given IDs into the
+// generation; each must still have the hash the run compared with, or the
+// served generation changed under the run.
+func (w *fullWriter) copyServed(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return s.View(ctx, func(v *cache.View) error {
+	return w.store.View(ctx, func(v *cache.View) error {
 		for _, id := range ids {
-			en, err := v.Get(conn, id)
+			en, err := v.Get(w.conn, id)
 			if err != nil {
-				return fmt.Errorf("sync %s: keep %s: %w", conn, id, err)
+				return fmt.Errorf("sync %s: keep %s: %w", w.conn, id, err)
 			}
-			if h, ok := want[id]; !ok || h != en.Hash() {
-				return fmt.Errorf("sync %s: keep %s: the served entry changed during the run", conn, id)
+			if h, ok := w.cached[id]; !ok || h != en.Hash() {
+				return fmt.Errorf("sync %s: keep %s: the served entry changed during the run", w.conn, id)
 			}
-			if err := gen.Put(en); err != nil {
+			if err := w.gen.Put(en); err != nil {
 				return err
 			}
 		}

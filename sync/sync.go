@@ -377,7 +377,7 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	}
 	if res.DeletesPaused > 0 {
 		// Entries whose deletion is paused are carried into the new generation.
-		if err := copyServed(ctx, e.store, c.Name, planIDs(res.Plan.Deletes), old, w.gen); err != nil {
+		if err := w.copyServed(ctx, planIDs(res.Plan.Deletes)); err != nil {
 			return false, err
 		}
 	}
