@@ -72,8 +72,7 @@ type Agent struct {
 
 	mu       sync.Mutex
 	sessions map[string]bool  // hub URLs with a running session loop
-	live     int              // connections the hub welcomed, not yet ended
-	conns    map[*conn]bool   // those connections
+	conns    map[*conn]bool   // connections the hub welcomed, not yet ended
 	peers    map[string]*peer // the replicas the hub named, merged over its lists
 	wg       sync.WaitGroup
 	// forgetAfter is forgetAfter, shorter in tests.
@@ -186,7 +185,7 @@ func (a *Agent) session(ctx context.Context, url string) {
 func (a *Agent) awaitBootstrap(ctx context.Context) {
 	for {
 		a.mu.Lock()
-		wait := len(a.peers) > 0 && a.peers[a.hub] == nil && a.live > 0
+		wait := len(a.peers) > 0 && a.peers[a.hub] == nil && len(a.conns) > 0
 		a.mu.Unlock()
 		if !wait {
 			return
@@ -280,8 +279,8 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 		return time.Time{}, fmt.Errorf("the hub sent %s before its welcome", m.Type)
 	}
 	welcomed = time.Now()
-	a.addLive(c, 1)
-	defer a.addLive(c, -1)
+	a.addLive(c, true)
+	defer a.addLive(c, false)
 	log = log.With(slog.String("replica", m.Welcome.Replica))
 	c.log = log
 	log.Info("connected to hub", slog.String("connector", a.cfg.Connector.Name))
@@ -319,12 +318,11 @@ func httpError(resp *http.Response) error {
 	return fmt.Errorf("the hub answered HTTP %d: %s", resp.StatusCode, msg)
 }
 
-// addLive counts connection c as live (n 1) or ended (n -1).
-func (a *Agent) addLive(c *conn, n int) {
+// addLive counts connection c as live, or with live false as ended.
+func (a *Agent) addLive(c *conn, live bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.live += n
-	if n > 0 {
+	if live {
 		a.conns[c] = true
 	} else {
 		delete(a.conns, c)
