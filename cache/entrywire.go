@@ -8,15 +8,17 @@ import "fmt"
 // changed: entries read from the cache are shared by readers, so the
 // encoding is made on a copy.
 func EncodeEntry(e *Entry) ([]byte, error) {
-	b, _, err := EncodeEntryHash(e)
+	b, _, err := EncodeEntryHash(e, nil)
 	return b, err
 }
 
 // EncodeEntryHash is EncodeEntry that also returns the entry's content
 // hash, as Hash gives it once the receiver normalised the entry: a sender
 // that knows the receiver's hashes sends Unchanged's ID and hash instead
-// of an entry the receiver holds already.
-func EncodeEntryHash(e *Entry) ([]byte, uint64, error) {
+// of an entry the receiver holds already. When skip (if not nil) reports
+// that hash as one to leave out, the entry is not encoded and the bytes
+// are nil.
+func EncodeEntryHash(e *Entry, skip func(hash uint64) bool) ([]byte, uint64, error) {
 	if e.partial {
 		return nil, 0, fmt.Errorf("cache: entry %q was read without some attributes and cannot be sent", e.DN)
 	}
@@ -24,6 +26,9 @@ func EncodeEntryHash(e *Entry) ([]byte, uint64, error) {
 	c.body, c.hashed = nil, false
 	c.Attrs = append([]Attr(nil), e.Attrs...)
 	c.Normalize()
+	if skip != nil && skip(c.Hash()) {
+		return nil, c.bodyHash, nil
+	}
 	v := c.encode()
 	b := make([]byte, 0, len(e.Connector)+len(e.ID)+len(v)+15)
 	b = appendString(b, e.Connector)

@@ -49,7 +49,7 @@ func TestEncodeEntryHashIsReceiversHash(t *testing.T) {
 	// Attributes out of order: the hash is the normalised entry's, which
 	// is what the receiver computes after decoding.
 	e := &Entry{Connector: "c", ID: "1", DN: "cn=a", Kind: KindUser, Attrs: []Attr{{"sn", []string{"a"}}, {"cn", []string{"a"}}}}
-	b, h, err := EncodeEntryHash(e)
+	b, h, err := EncodeEntryHash(e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,11 @@ func TestEncodeEntryHashIsReceiversHash(t *testing.T) {
 	out.Normalize()
 	if out.Hash() != h {
 		t.Fatalf("hash %x, receiver's %x", h, out.Hash())
+	}
+	// A hash the caller leaves out is not encoded.
+	var asked uint64
+	if b, h2, err := EncodeEntryHash(e, func(hash uint64) bool { asked = hash; return true }); err != nil || b != nil || h2 != h || asked != h {
+		t.Fatalf("skipped: %d bytes, hash %x (asked %x), %v; want none and %x", len(b), h2, asked, err, h)
 	}
 }
 

@@ -91,11 +91,15 @@ func (bw *BatchWriter) SkipKnown(known dirsync.Known) { bw.known = known }
 
 // Entry adds an entry of a full read.
 func (bw *BatchWriter) Entry(e *cache.Entry) error {
-	b, hash, err := cache.EncodeEntryHash(e)
+	var skip func(uint64) bool
+	if h, ok := bw.known[e.ID]; ok {
+		skip = func(hash uint64) bool { return hash == h }
+	}
+	b, hash, err := cache.EncodeEntryHash(e, skip)
 	if err != nil {
 		return err
 	}
-	if h, ok := bw.known[e.ID]; ok && h == hash {
+	if b == nil {
 		n := stringSize(e.ID) + 8
 		if err := bw.room(n); err != nil {
 			return err

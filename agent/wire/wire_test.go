@@ -153,7 +153,7 @@ func TestFullReplySkipsKnownEntries(t *testing.T) {
 	in := entries("ad", 4)
 	var hashes []uint64
 	for _, e := range in {
-		_, h, err := cache.EncodeEntryHash(e)
+		_, h, err := cache.EncodeEntryHash(e, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,7 +551,7 @@ func TestReplyReadsAhead(t *testing.T) {
 // hashOf is the content hash the receiver computes for e.
 func hashOf(t *testing.T, e *cache.Entry) uint64 {
 	t.Helper()
-	_, h, err := cache.EncodeEntryHash(e)
+	_, h, err := cache.EncodeEntryHash(e, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
