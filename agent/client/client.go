@@ -310,12 +310,18 @@ func (a *Agent) connect(run context.Context, url string, log *slog.Logger) (welc
 
 func httpError(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return httpErrorOf(resp.StatusCode, body)
+}
+
+// httpErrorOf is the error of an answer with status and body that is not
+// the one asked for.
+func httpErrorOf(status int, body []byte) error {
 	_, msg := errorBody(body)
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("the hub refused this agent (HTTP %d: %s): it may have been revoked; enroll it again", resp.StatusCode, msg)
+		return fmt.Errorf("the hub refused this agent (HTTP %d: %s): it may have been revoked; enroll it again", status, msg)
 	}
-	return fmt.Errorf("the hub answered HTTP %d: %s", resp.StatusCode, msg)
+	return fmt.Errorf("the hub answered HTTP %d: %s", status, msg)
 }
 
 // addLive counts connection c as live, or with live false as ended.

@@ -176,33 +176,17 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version, CSR: string(csr), Connector: o.Connector})
-	if err != nil {
-		return nil, err
-	}
 	tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: pinnedTLS(fp), ForceAttemptHTTP2: true}
 	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Hub, "/")+"/agent/v1/enroll", bytes.NewReader(body))
-	if err != nil {
+	status, data, err := postJSON(ctx, &http.Client{Transport: tr}, strings.TrimSuffix(o.Hub, "/")+"/agent/v1/enroll",
+		enrollRequest{Token: o.Token, Name: o.Name, Version: o.Version, CSR: string(csr), Connector: o.Connector})
+	switch {
+	case errors.Is(err, ErrFingerprint):
 		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		if errors.Is(err, ErrFingerprint) {
-			return nil, err
-		}
+	case err != nil:
 		return nil, fmt.Errorf("%w at %s: %w", ErrHubUnreachable, o.Hub, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the hub's answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, enrollRefusal(resp.StatusCode, data)
+	case status != http.StatusOK:
+		return nil, enrollRefusal(status, data)
 	}
 	var er enrollResponse
 	if err := json.Unmarshal(data, &er); err != nil {
@@ -216,6 +200,33 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Identity, error) {
 		return nil, err
 	}
 	return id, nil
+}
+
+// postJSON posts in as JSON to url with cl, giving up after a minute, and
+// returns the answer's status and body (at most 1 MiB). A body that cannot
+// be read is an error, as is no answer.
+func postJSON(ctx context.Context, cl *http.Client, url string, in any) (int, []byte, error) {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return 0, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the hub's answer: %w", err)
+	}
+	return resp.StatusCode, data, nil
 }
 
 // tokenErrors maps the hub's error codes about tokens to their errors.

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,7 +12,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -148,30 +146,14 @@ func (a *Agent) askRenewal(ctx context.Context, key *ecdsa.PrivateKey) (*enrollR
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(struct {
+	status, data, err := postJSON(ctx, a.current().http, a.hub+"/agent/v1/renew", struct {
 		CSR string `json:"csr"`
 	}{string(csr)})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.hub+"/agent/v1/renew", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := a.current().http.Do(req)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, fmt.Errorf("%w at %s: %w", ErrHubUnreachable, a.hub, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the hub's answer: %w", err)
+	case status != http.StatusOK:
+		return nil, httpErrorOf(status, data)
 	}
 	er := &enrollResponse{AgentID: a.id.AgentID, Connector: a.id.Connector}
 	if err := json.Unmarshal(data, er); err != nil {
