@@ -11,6 +11,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/entra"
 	"github.com/dirgate/dirgate/internal/fakeentra"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 // entraEnv is an authenticator with one Entra connector (m365) whose
@@ -19,7 +20,7 @@ import (
 type entraEnv struct {
 	tenant *fakeentra.Tenant
 	a      *Authenticator
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	slept  *sleeps
 }
 
@@ -84,7 +85,7 @@ auth: %s
 			Addresses: []string{u.UserPrincipalName, local + ".alias@contoso.example"},
 			Attrs:     []cache.Attr{{Name: "userPrincipalName", Values: []string{u.UserPrincipalName}}}})
 	}
-	env := &entraEnv{tenant: tenant, logs: &syncBuffer{}, slept: &sleeps{}}
+	env := &entraEnv{tenant: tenant, logs: &testlog.Buffer{}, slept: &sleeps{}}
 	env.a = cachedAuthenticator(t, y, "m365", cached, env.logs)
 	env.a.wait = env.slept.wait
 	return env

@@ -24,6 +24,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/internal/fakegoogle"
 	"github.com/dirgate/dirgate/internal/ldapstub"
+	"github.com/dirgate/dirgate/internal/testlog"
 	"github.com/dirgate/dirgate/internal/testnet"
 	"github.com/dirgate/dirgate/internal/testpki"
 )
@@ -106,7 +107,7 @@ func writeClientCert(t *testing.T) (certFile, keyFile string) {
 // cache holds ann (primary ann@example.com, alias ann.alias@example.com)
 // and suspended sue; secureLDAP is the YAML of google.secure_ldap, or ""
 // for none.
-func startGoogle(t *testing.T, secureLDAP string) (*Authenticator, *syncBuffer) {
+func startGoogle(t *testing.T, secureLDAP string) (*Authenticator, *testlog.Buffer) {
 	t.Helper()
 	keyJSON, _ := fakegoogle.New(t).ServiceAccountKey(t)
 	keyFile := filepath.Join(t.TempDir(), "sa.json")
@@ -130,7 +131,7 @@ connectors:
 			Disabled: u.suspended, Addresses: []string{u.local + "@example.com", u.local + ".alias@example.com"},
 			Attrs: []cache.Attr{{Name: "primaryEmail", Values: []string{u.local + "@example.com"}}}})
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	a := cachedAuthenticator(t, y, "gws", entries, logs)
 	a.wait = (&sleeps{}).wait
 	return a, logs

@@ -1,7 +1,6 @@
 package authn
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/internal/testlog"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
@@ -61,24 +61,6 @@ func (s *sleeps) take() []time.Duration {
 	out := s.d
 	s.d = nil
 	return out
-}
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // forwarder is a TCP relay in front of an upstream that counts the
@@ -195,7 +177,7 @@ type demoEnv struct {
 	a     *Authenticator
 	clock *fakeClock
 	slept *sleeps
-	logs  *syncBuffer
+	logs  *testlog.Buffer
 }
 
 type demoOpt struct {
@@ -211,7 +193,7 @@ func startDemo(t *testing.T, o demoOpt) *demoEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = up.Stop() })
-	env := &demoEnv{up: up, clock: newClock(), slept: &sleeps{}, logs: &syncBuffer{}}
+	env := &demoEnv{up: up, clock: newClock(), slept: &sleeps{}, logs: &testlog.Buffer{}}
 	port := up.Port()
 	if o.forwarder {
 		env.fwd = startForwarder(t, up.Addr())

@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/dirgate/dirgate/authn"
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 const (
@@ -39,32 +38,14 @@ type fixture struct {
 	store *cache.Store
 	conf  *oauth2.Config
 	pub   *oauth2.Config
-	logs  *syncBuffer
-}
-
-// syncBuffer collects the provider's log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *testlog.Buffer
 }
 
 // newFixture serves a provider with the clients "wiki" (confidential),
 // "wiki-es" (confidential, ES256 tokens), "spa" (public) and extra.
 func newFixture(t testing.TB, extra ...Client) *fixture {
 	t.Helper()
-	f := &fixture{dir: t.TempDir(), logs: &syncBuffer{}}
+	f := &fixture{dir: t.TempDir(), logs: &testlog.Buffer{}}
 	store, err := cache.Open(f.dir, cache.Options{})
 	if err != nil {
 		t.Fatal(err)

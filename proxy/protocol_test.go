@@ -13,7 +13,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/demodir"
+	"github.com/dirgate/dirgate/internal/testlog"
 	"github.com/dirgate/dirgate/internal/testpki"
 	"github.com/dirgate/dirgate/metrics"
 	"github.com/dirgate/dirgate/passwd"
@@ -359,30 +359,12 @@ func bindFrom(t *testing.T, local, addr string) error {
 	return c.Bind(appDN, appPW)
 }
 
-// lockedBuffer is a log sink for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestConnectionLimits: connections that never send, or send a byte at a
 // time, are closed long before the idle timeout; the per-address cap
 // refuses the N+1th connection from one address, counted and logged once,
 // while another address still gets in.
 func TestConnectionLimits(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	cfg := proxyConfig(t, ", idle_timeout: 1h, first_request_timeout: 300ms, read_timeout: 300ms, max_connections: 10, max_connections_per_address: 3")
 	_, addr := startProxyLog(t, cfg, nil, false, slog.New(slog.NewTextHandler(&logs, nil)))
 

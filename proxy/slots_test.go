@@ -9,6 +9,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 // rootDSE reads the root DSE, which an anonymous session may always do.
@@ -99,7 +101,7 @@ func slotKeys(allowAnonymous bool) string {
 // each counted, but logged once per interval, so that a client sending junk
 // in a loop cannot flood the log.
 func TestProtocolErrorsRateLimited(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	_, addr := startProxyLog(t, proxyConfig(t, ""), nil, false, slog.New(slog.NewTextHandler(&logs, nil)))
 	before := counterValue(t, "dirgate_ldap_protocol_errors_total", nil)
 	const n = 5

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 // TestCertExpiryWarned: an agent whose certificate expires within 30
@@ -32,7 +33,7 @@ func TestCertExpiryWarned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs := &lockedBuffer{}
+			logs := &testlog.Buffer{}
 			leaf := &x509.Certificate{NotBefore: now.Add(tt.left - 365*24*time.Hour), NotAfter: now.Add(tt.left)}
 			a := &Agent{id: &Identity{AgentID: "ag-1"}, cfg: &config.AgentFile{StateDir: t.TempDir()},
 				hub: "https://127.0.0.1:1", log: slog.New(slog.NewTextHandler(logs, nil))}
@@ -67,7 +68,7 @@ func TestCertExpiryWarned(t *testing.T) {
 	}
 }
 
-func waitLog(t *testing.T, logs *lockedBuffer, want string) {
+func waitLog(t *testing.T, logs *testlog.Buffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/ldapstub"
 	"github.com/dirgate/dirgate/internal/testenv"
+	"github.com/dirgate/dirgate/internal/testlog"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/sync/ldapsource"
 )
@@ -46,24 +46,6 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(k)
 	}
 	os.Exit(m.Run())
-}
-
-// lockedBuffer is a log sink for tests that read it while the agent logs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // agentFile writes an agent.yaml for connector (its keys, indented by
@@ -95,14 +77,14 @@ func olConnector(t *testing.T, e testenv.Env) string {
 
 // enrolled enrolls an agent with hub and starts it; it returns the
 // connection the hub got and the agent's log.
-func enrolled(t *testing.T, hub *fakeHub, hubURL string, f *config.AgentFile) (*hubConn, *lockedBuffer) {
+func enrolled(t *testing.T, hub *fakeHub, hubURL string, f *config.AgentFile) (*hubConn, *testlog.Buffer) {
 	t.Helper()
 	id, err := Enroll(context.Background(), EnrollOptions{Hub: hubURL, Token: "good", CASHA256: hub.ca.Fingerprint(),
 		StateDir: f.StateDir, Name: "test-agent", Version: "test", Connector: f.Connector.Name})
 	if err != nil {
 		t.Fatalf("enroll: %v", err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	runAgent(t, f, id, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	c := hub.waitConn(t, 30*time.Second)
 	if c.hello.AgentID != id.AgentID || c.hello.Connector != "corp" {

@@ -16,6 +16,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/internal/testenv"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 // TestWithRealHub runs the agent against the hub of agent/hub, as
@@ -34,7 +35,7 @@ func TestWithRealHub(t *testing.T) {
 		t.Fatalf("second enrollment with one token: %v, want %v", err, ErrTokenUsed)
 	}
 
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	runAgent(t, f, id, slog.New(slog.NewTextHandler(logs, nil)))
 	waitFor(t, "the agent to connect", func() bool { n, _ := h.Connected("corp"); return n == 1 })
 

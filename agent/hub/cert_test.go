@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,33 +19,16 @@ import (
 	"github.com/dirgate/dirgate/agent/pki"
 	"github.com/dirgate/dirgate/agent/wire"
 	"github.com/dirgate/dirgate/cache"
+	"github.com/dirgate/dirgate/internal/testlog"
 	"github.com/dirgate/dirgate/metrics"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
-}
 
 // clockHub is a hub without a listener whose clock the test moves.
 type clockHub struct {
 	h     *Hub
 	store *cache.Store
 	now   atomic.Int64 // Unix nanoseconds
-	logs  lockedBuffer
+	logs  testlog.Buffer
 }
 
 func newClockHub(t *testing.T) *clockHub {
@@ -139,8 +121,8 @@ func TestCertExpiryKeptAndWarned(t *testing.T) {
 		if got := value(t, metrics.AgentCertExpiry.WithLabelValues("ad", id)); got != float64(notAfter.Unix()) {
 			t.Fatalf("step %d: expiry metric %v, want %d", i, got, notAfter.Unix())
 		}
-		if n := c.logs.count(warning); n != s.warned || (n > 0 && c.logs.count(id) < n) {
-			t.Fatalf("step %d: %d warnings, want %d:\n%s", i, n, s.warned, c.logs.b.String())
+		if n := c.logs.Count(warning); n != s.warned || (n > 0 && c.logs.Count(id) < n) {
+			t.Fatalf("step %d: %d warnings, want %d:\n%s", i, n, s.warned, c.logs.String())
 		}
 	}
 	if err := c.h.Revoke(t.Context(), id); err != nil {
