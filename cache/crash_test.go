@@ -71,6 +71,11 @@ func TestCrashChild(t *testing.T) {
 		if i == 1000 {
 			fmt.Println("writing")
 		}
+		if i%1000 == 0 {
+			// Paced, so the latest kill point still finds it writing:
+			// unpaced, the whole generation is written in less time.
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	fmt.Println("committing")
 	if err := g.Commit(context.Background(), []byte("new-cursor"), nil); err != nil {

@@ -77,7 +77,7 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 	w := &deltaWriter{txn: txn, conn: conn, gen: gen, s: s, hot: s.hotFor(conn, gen)}
 	// Two passes, so the result depends only on the state the delta
 	// describes, not on the order the source listed it in: first every
-	// deleted or changed entry gives up its old DN and index keys, then the
+	// deleted or changed entry gives up its old DN, then the
 	// new states take theirs. Done in one pass, an entry added at the DN
 	// that another one leaves in the same delta (a rename and a re-add, a
 	// swap) would be refused whenever it came first, and so would every
@@ -195,20 +195,11 @@ func (w *deltaWriter) get(id string) (*Entry, error) {
 	return e, err
 }
 
-// ownKeys are the index keys an entry owns (not its membership links).
-func (w *deltaWriter) ownKeys(e *Entry) [][]byte {
-	keys := [][]byte{dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))}
-	e.eachIndexKey(func(t byte, attr, val string) {
-		keys = append(keys, dataKey(w.conn, w.gen, t, indexKeyParts(attr, val, e.ID)...))
-	})
-	return keys
-}
-
+// unindex gives up e's DN and membership links. Its address and attribute
+// index keys stay until the next full generation (indexrecords.go).
 func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
-	for _, k := range w.ownKeys(e) {
-		if err := w.txn.Delete(k); err != nil {
-			return err
-		}
+	if err := w.txn.Delete(dataKey(w.conn, w.gen, tDN, dnKeyOf(e.DN))); err != nil {
+		return err
 	}
 	if e.Kind == KindGroup {
 		if err := w.unlinkMembers(e.ID); err != nil {
@@ -224,7 +215,7 @@ func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
 }
 
 // release compares each upsert with the stored entry, counting it, and
-// removes the old index keys of those that changed. It returns the entries
+// releases the old DN of those that changed. It returns the entries
 // to index: the added and the changed ones.
 func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *DeltaCounts) ([]*Entry, error) {
 	var changed []*Entry

@@ -22,9 +22,12 @@ type Generation struct {
 	done  bool
 	hot   *hotIndex // nil unless the store keeps hot indexes
 	// prefix is the generation's key prefix; index is Put's scratch list
-	// of an entry's index keys.
+	// of an entry's index keys, records the chunk of index records being
+	// filled (indexrecords.go) and chunks the number of chunks written.
 	prefix  []byte
 	index   []indexEntry
+	records []byte
+	chunks  uint32
 	members []string
 	// base, when set, is the served generation this one was derived from
 	// (rewriteDelta): Commit refuses to replace any other.
@@ -94,10 +97,19 @@ func (g *Generation) Put(e *Entry) error {
 	g.index = g.index[:0]
 	e.eachIndexKey(func(t byte, attr, val string) {
 		g.index = append(g.index, indexEntry{t, attr, val})
-		if g.hot != nil {
-			g.hot.add(g.s.keyHash(t, attr, val), e.ID)
-		}
 	})
+	if g.hot != nil {
+		g.hot.addKeys(g.s, e.ID, g.index)
+	}
+	if g.records == nil {
+		g.records = make([]byte, 0, indexChunkSize+4<<10)
+	}
+	g.records = appendIndexRecord(g.records, e.ID, g.index)
+	if len(g.records) >= indexChunkSize {
+		if err := g.writeRecords(); err != nil {
+			return err
+		}
+	}
 	g.members = g.members[:0]
 	if e.Kind == KindGroup {
 		for _, m := range e.Members {
@@ -109,24 +121,16 @@ func (g *Generation) Put(e *Entry) error {
 	// until the batch is written, so they cannot be reused, but they need
 	// not cost an allocation each.
 	size := 2*(len(g.prefix)+1) + 2*len(e.ID) + len(key)
-	for _, x := range g.index {
-		size += len(g.prefix) + 1 + len(x.attr) + 1 + len(x.val) + 1 + len(e.ID)
-	}
 	for _, mk := range g.members {
 		size += memberKeysSize(len(g.prefix), e.ID, mk)
 	}
 	kb := keyBuf{buf: make([]byte, 0, size), prefix: g.prefix}
-	w := batchWriter{wb: g.wb, ents: make([]badger.Entry, 0, 2+len(g.index)+2*len(g.members))}
+	w := batchWriter{wb: g.wb, ents: make([]badger.Entry, 0, 2+2*len(g.members))}
 	if err := w.set(kb.key(tEntry, e.ID), e.encode()); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
 	}
 	if err := w.set(kb.key(tDN, key), kb.bytes(e.ID)); err != nil {
 		return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
-	}
-	for _, x := range g.index {
-		if err := w.set(kb.indexKey(x.t, x.attr, x.val, e.ID), nil); err != nil {
-			return fmt.Errorf("cache: write %s/%s: %w", g.conn, e.ID, err)
-		}
 	}
 	for _, mk := range g.members {
 		fwd, rev := kb.memberKeys(e.ID, mk)
@@ -141,6 +145,21 @@ func (g *Generation) Put(e *Entry) error {
 	return nil
 }
 
+// writeRecords writes the chunk of index records filled so far. Badger
+// keeps the value until the batch is written, so the next chunk is a new
+// buffer.
+func (g *Generation) writeRecords() error {
+	if len(g.records) == 0 {
+		return nil
+	}
+	if err := g.wb.Set(indexChunkKey(g.prefix, g.chunks), g.records); err != nil {
+		return fmt.Errorf("cache: write index of %s/%d: %w", g.conn, g.gen, err)
+	}
+	g.chunks++
+	g.records = nil
+	return nil
+}
+
 // Len returns the number of entries put so far.
 func (g *Generation) Len() int { return g.count }
 
@@ -150,6 +169,10 @@ func (g *Generation) Len() int { return g.count }
 func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error {
 	if g.done {
 		return errors.New("cache: commit of a finished generation")
+	}
+	if err := g.writeRecords(); err != nil {
+		g.Abort()
+		return err
 	}
 	if err := g.wb.Set(dataKey(g.conn, g.gen, tLayout), []byte{layoutVersion}); err != nil {
 		g.Abort()
@@ -195,7 +218,7 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 		return fmt.Errorf("cache: commit generation %s/%d: %w", g.conn, g.gen, redactValue(err))
 	}
 	if g.hot != nil {
-		g.hot.ready.Store(true)
+		g.hot.filled(nil)
 		g.s.setHot(g.conn, g.gen, g.hot)
 	}
 	err = g.s.loadServed()
@@ -276,15 +299,6 @@ func (k *keyBuf) bytes(s string) []byte {
 	start := len(k.buf)
 	k.buf = append(k.buf, s...)
 	return k.buf[start:len(k.buf):len(k.buf)]
-}
-
-// indexKey returns the data key of an index key as eachIndexKey passes it
-// (see indexKeyParts) for the entry with stable ID id.
-func (k *keyBuf) indexKey(t byte, attr, val, id string) []byte {
-	if attr == "" {
-		return k.key(t, val, id)
-	}
-	return k.key(t, attr, val, id)
 }
 
 // batchWriter sets keys in a write batch from Badger entries it cuts from

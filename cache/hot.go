@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
 	"strings"
@@ -15,9 +17,9 @@ import (
 
 // hotIndex holds one generation's address and attribute index in memory as
 // hashes: the hash of an index key (type, attribute, value) to the IDs of
-// the entries holding it. A lookup then costs one map probe instead of a
-// Badger iterator, which was the largest part of a search by mail and of
-// resolving a bind name.
+// the entries holding it. A lookup costs one map probe, and every lookup
+// by address or indexed attribute goes through it: the database holds the
+// index only as records to load it from (indexrecords.go).
 //
 // It only proposes candidates. byIndex reads each candidate in the view's
 // snapshot and keeps it only if the entry there holds the key, so a
@@ -26,13 +28,12 @@ import (
 // incremental delta adds its keys before it commits (a view that does not
 // see the delta then finds an ID it cannot read, and drops it), and the
 // keys a delta removes stay until the next full sync builds a new index.
+// Since the stored keys only grow too, an index loaded from any snapshot
+// holds every key of every state of the generation a view can see.
 type hotIndex struct {
-	ready atomic.Bool // filled; until then readers use Badger
-	// epoch is the first reader epoch (Store.View) that may use an index
-	// built from the database: only views opened after its snapshot was
-	// taken, since a delta that committed before the snapshot removed keys
-	// an older view still sees. 0 for an index built by a full sync.
-	epoch uint64
+	ready atomic.Bool   // filled; lookups wait for it
+	done  chan struct{} // closed once filled or failed
+	err   error         // why it could not be filled, set before done closes
 
 	mu   sync.RWMutex
 	ids  []string
@@ -42,19 +43,49 @@ type hotIndex struct {
 }
 
 func newHotIndex(size int) *hotIndex {
-	return &hotIndex{ord: make(map[string]uint32, size), one: make(map[uint64]uint32, size*5)}
+	return &hotIndex{ord: make(map[string]uint32, size), one: make(map[uint64]uint32, size*5), done: make(chan struct{})}
+}
+
+// filled marks the index built (err nil) or failed.
+func (x *hotIndex) filled(err error) {
+	x.err = err
+	if err == nil {
+		x.ready.Store(true)
+	}
+	close(x.done)
+}
+
+// addKeys records that entry id holds keys, hashed by s.
+func (x *hotIndex) addKeys(s *Store, id string, keys []indexEntry) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	o := x.ordOf(id)
+	for _, k := range keys {
+		x.addOrd(s.keyHash(k.t, k.attr, k.val), o)
+	}
 }
 
 // add records that entry id holds the key with hash h.
 func (x *hotIndex) add(h uint64, id string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.addOrd(h, x.ordOf(id))
+}
+
+// ordOf returns the number of entry id, giving it one if it has none (mu
+// held).
+func (x *hotIndex) ordOf(id string) uint32 {
 	o, ok := x.ord[id]
 	if !ok {
 		o = uint32(len(x.ids))
 		x.ids = append(x.ids, id)
 		x.ord[id] = o
 	}
+	return o
+}
+
+// addOrd records that entry number o holds the key with hash h (mu held).
+func (x *hotIndex) addOrd(h uint64, o uint32) {
 	first, ok := x.one[h]
 	switch {
 	case !ok:
@@ -131,11 +162,12 @@ func (s *Store) hotFor(conn string, gen uint64) *hotIndex {
 
 // setHot installs (x non-nil) or removes the index of a generation.
 func (s *Store) setHot(conn string, gen uint64, x *hotIndex) {
-	if !s.hotEnabled {
-		return
-	}
 	s.hotMu.Lock()
 	defer s.hotMu.Unlock()
+	s.setHotLocked(conn, gen, x)
+}
+
+func (s *Store) setHotLocked(conn string, gen uint64, x *hotIndex) {
 	next := hotIndexes{}
 	if m := s.hot.Load(); m != nil {
 		for k, v := range *m {
@@ -150,60 +182,111 @@ func (s *Store) setHot(conn string, gen uint64, x *hotIndex) {
 	s.hot.Store(&next)
 }
 
-// buildHot fills the index of every served generation from the database,
-// in the background: until an index is ready, lookups scan Badger. Each
-// index is registered before its snapshot is read, so a delta committing
-// meanwhile adds its keys to it.
+// buildHot starts building the index of every served generation from the
+// database, in the background.
 func (s *Store) buildHot() {
 	sv := s.served.Load()
 	for _, conn := range sv.conns {
-		gen := sv.gens[conn]
-		x := newHotIndex(1024)
-		s.setHot(conn, gen, x)
-		s.hotBuilds.Add(1)
-		go func() {
-			defer s.hotBuilds.Done()
-			start := time.Now()
-			if err := s.fillHot(conn, gen, x); err != nil {
-				s.log.Warn("in-memory index not built; lookups read the database", "connector", conn, "err", err)
-				s.setHot(conn, gen, nil)
-				return
-			}
-			x.ready.Store(true)
-			x.mu.RLock()
-			keys, entries := len(x.one), len(x.ids)
-			x.mu.RUnlock()
-			s.log.Info("in-memory index ready", "connector", conn, "keys", keys, "entries", entries,
-				"duration", time.Since(start).Round(time.Millisecond).String())
-		}()
+		s.startIndex(conn, sv.gens[conn])
 	}
 }
 
-func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
-	return s.db.View(func(txn *badger.Txn) error {
-		// x is registered (deltas add to it); views opened from now on
-		// read a snapshot no older than this one.
-		s.readMu.Lock()
-		s.epoch++
-		x.epoch = s.epoch
-		s.readMu.Unlock()
-		for _, t := range []byte{tAddr, tAttr} {
-			prefix := dataKey(conn, gen, t)
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
-			for it.Rewind(); it.Valid(); it.Next() {
-				k := it.Item().Key()[len(prefix):]
-				i := bytes.LastIndexByte(k, 0)
-				if i < 0 {
-					continue
-				}
-				// k[:i] is the key's parts joined by NUL, as indexHash
-				// joins them.
-				x.add(s.indexHash(t, unsafeString(k[:i])), string(k[i+1:]))
-			}
-			it.Close()
+// indexFor returns the index of conn's generation gen, waiting for it to
+// be built, and starting that if nobody has.
+func (s *Store) indexFor(ctx context.Context, conn string, gen uint64) (*hotIndex, error) {
+	x := s.hotFor(conn, gen)
+	if x == nil {
+		x = s.startIndex(conn, gen)
+	}
+	if x.ready.Load() {
+		return x, nil
+	}
+	select {
+	case <-x.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if x.err != nil {
+		return nil, x.err
+	}
+	return x, nil
+}
+
+// startIndex registers an index for conn's generation gen, unless one is
+// registered already, and fills it from the database in the background.
+// It returns the registered index.
+func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
+	s.hotMu.Lock()
+	if m := s.hot.Load(); m != nil {
+		if x := (*m)[hotKey{conn, gen}]; x != nil {
+			s.hotMu.Unlock()
+			return x
 		}
-		return nil
-	})
+	}
+	x := newHotIndex(1024)
+	s.setHotLocked(conn, gen, x)
+	s.hotBuilds.Add(1)
+	s.hotMu.Unlock()
+	go func() {
+		defer s.hotBuilds.Done()
+		start := time.Now()
+		err := s.fillHot(conn, gen, x)
+		if err != nil {
+			// It stays registered, failed: every lookup then fails at once
+			// rather than reading the generation again, until a full sync
+			// writes the next one.
+			s.log.Error("index not loaded: lookups by address and attribute fail until the next full sync", "connector", conn, "err", err)
+			x.filled(fmt.Errorf("cache: index of %s: %w", conn, err))
+			return
+		}
+		x.filled(nil)
+		x.mu.RLock()
+		keys, entries := len(x.one), len(x.ids)
+		x.mu.RUnlock()
+		s.log.Info("in-memory index ready", "connector", conn, "keys", keys, "entries", entries,
+			"duration", time.Since(start).Round(time.Millisecond).String())
+	}()
+	return x
+}
+
+// fillHot fills x, already registered, from the index records and the
+// single index keys of conn's generation gen.
+func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
+	// The snapshot is opened under the write lock: a delta holds it from
+	// reading the registered index to committing, so it either committed
+	// before (its keys are in the snapshot) or adds its keys to x.
+	s.writeMu.Lock()
+	txn := s.db.NewTransaction(false)
+	s.writeMu.Unlock()
+	defer txn.Discard()
+	prefix := dataKey(conn, gen, tIndex)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 4})
+	for it.Rewind(); it.Valid(); it.Next() {
+		err := it.Item().Value(func(v []byte) error {
+			return eachIndexRecord(v, func(id string, keys []indexEntry) { x.addKeys(s, id, keys) })
+		})
+		if err != nil {
+			it.Close()
+			return err
+		}
+	}
+	it.Close()
+	for _, t := range []byte{tAddr, tAttr} {
+		prefix := dataKey(conn, gen, t)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(prefix):]
+			i := bytes.LastIndexByte(k, 0)
+			if i < 0 {
+				continue
+			}
+			// k[:i] is the key's parts joined by NUL, as indexHash
+			// joins them.
+			x.add(s.indexHash(t, unsafeString(k[:i])), string(k[i+1:]))
+		}
+		it.Close()
+	}
+	return nil
 }
 
 // eachIndexKey calls fn with every address and attribute index key of e:

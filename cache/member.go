@@ -33,7 +33,11 @@ import (
 // layoutVersion is the layout of a generation's data, stored under
 // tLayout. Layout 1 (no tLayout key) linked member IDs under tMemberV1 and
 // tMemberOfV1; Open rewrites such a generation (see migrateMembership).
-const layoutVersion = 2
+// Layout 2 stored a key per indexed value; layout 3 stores a generation's
+// index as records (indexrecords.go). Loading the index reads both, so a
+// layout 2 generation needs no rewrite; releases before layout 3 do not
+// read the records, so going back to one needs a full sync.
+const layoutVersion = 3
 
 // memberOfPrefix is the prefix of the reverse keys of member DN key mk.
 func memberOfPrefix(conn string, gen uint64, mk string) []byte {

@@ -66,7 +66,9 @@ type Store struct {
 	// Version.
 	version atomic.Uint64
 
-	// The in-memory candidate indexes (hot.go), when Options.HotIndex.
+	// The in-memory candidate indexes (hot.go): built at Open and by
+	// every full sync when Options.HotIndex, else at a generation's first
+	// lookup.
 	hotEnabled bool
 	hotSeed    maphash.Seed
 	hotMu      sync.Mutex // serialises setHot
@@ -96,9 +98,11 @@ type servedGens struct {
 type Options struct {
 	Logger   *slog.Logger
 	InMemory bool // tests only: nothing touches the disk
-	// HotIndex keeps each served generation's address and attribute
-	// index in memory as hashes (about 25 MiB per 100,000 users), for a
-	// server answering lookups. Built in the background at Open.
+	// HotIndex builds each served generation's address and attribute
+	// index in memory (hashes, about 25 MiB per 100,000 users) at Open,
+	// in the background, and as a full sync writes, for a server
+	// answering lookups. Without it a generation's index is built at its
+	// first lookup, which waits for it.
 	HotIndex bool
 }
 
@@ -149,8 +153,9 @@ func Open(dir string, o Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.hotSeed = maphash.MakeSeed()
 	if o.HotIndex {
-		s.hotEnabled, s.hotSeed = true, maphash.MakeSeed()
+		s.hotEnabled = true
 		s.buildHot()
 	}
 	return s, nil
@@ -178,8 +183,9 @@ func (s *Store) Size() (lsm, vlog int64) { return s.db.Size() }
 const (
 	tEntry    = 'e' // id -> entry
 	tDN       = 'd' // dn key -> id
-	tAddr     = 'a' // address NUL id -> ""
-	tAttr     = 'x' // attr NUL folded value NUL id -> ""
+	tAddr     = 'a' // address NUL id -> "" (keys a delta added; indexrecords.go)
+	tAttr     = 'x' // attr NUL folded value NUL id -> "" (likewise)
+	tIndex    = 'i' // chunk number -> index records (indexrecords.go)
 	tMember   = 'M' // group id NUL member DN key -> "" (member.go)
 	tMemberOf = 'O' // length-prefixed member DN key, group id -> "" (member.go)
 	tLayout   = 'L' // -> layoutVersion, once the generation is complete
@@ -397,7 +403,7 @@ func (s *Store) View(ctx context.Context, fn func(v *View) error) error {
 		s.readers.Broadcast()
 		s.readMu.Unlock()
 	}()
-	return fn(&View{txn: st.txn, ctx: ctx, gens: served.gens, conns: served.conns, store: s, epoch: epoch})
+	return fn(&View{txn: st.txn, ctx: ctx, gens: served.gens, conns: served.conns, store: s})
 }
 
 // sharedTxn is a read-only transaction that concurrent and successive

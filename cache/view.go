@@ -21,8 +21,7 @@ type View struct {
 	conns []string // sorted: Badger iterates keys in order
 	keep  func(name string) bool
 	store *Store
-	epoch uint64 // the reader epoch the view was opened in (see hotIndex.epoch)
-	all   bool   // hidden duplicates are returned too (IncludeHidden)
+	all   bool // hidden duplicates are returned too (IncludeHidden)
 }
 
 // Project makes the entries the view returns from now on carry only the
@@ -147,25 +146,15 @@ func (v *View) ByAttr(attr, value string) ([]*Entry, error) {
 func (v *View) byIndex(t byte, parts ...string) ([]*Entry, error) {
 	var out []*Entry
 	for _, c := range v.conns {
-		if x := v.store.hotFor(c, v.gens[c]); x != nil && x.ready.Load() && v.epoch >= x.epoch {
-			found, err := v.hotCandidates(x, c, t, parts)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, found...)
-			continue
-		}
-		ids, err := v.scanIDs(dataKey(c, v.gens[c], t, append(parts, "")...))
+		x, err := v.store.indexFor(v.ctx, c, v.gens[c])
 		if err != nil {
 			return nil, err
 		}
-		for _, id := range ids {
-			e, err := v.Get(c, id)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
+		found, err := v.hotCandidates(x, c, t, parts)
+		if err != nil {
+			return nil, err
 		}
+		out = append(out, found...)
 	}
 	return v.served(out)
 }

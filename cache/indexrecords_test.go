@@ -1,0 +1,324 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+type indexRecord struct {
+	id   string
+	keys []indexEntry
+}
+
+func encodeRecords(recs []indexRecord) []byte {
+	var b []byte
+	for _, r := range recs {
+		b = appendIndexRecord(b, r.id, r.keys)
+	}
+	return b
+}
+
+func decodeRecords(chunk []byte) ([]indexRecord, error) {
+	var out []indexRecord
+	err := eachIndexRecord(chunk, func(id string, keys []indexEntry) {
+		r := indexRecord{id: id}
+		for _, k := range keys {
+			// The strings point into the chunk: copied, as a keeper must.
+			r.keys = append(r.keys, indexEntry{k.t, strings.Clone(k.attr), strings.Clone(k.val)})
+		}
+		out = append(out, r)
+	})
+	return out, err
+}
+
+func TestIndexRecordsRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		recs []indexRecord
+	}{
+		{"none", nil},
+		{"entry without keys", []indexRecord{{id: "a"}}},
+		{"address and attributes", []indexRecord{
+			{"a", []indexEntry{{tAddr, "", "a@x.test"}, {tAttr, "mail", "a@x.test"}, {tAttr, "cn", "ann\x00b"}}},
+			{"b", []indexEntry{{tAttr, "uid", strings.Repeat("é", 300)}}},
+		}},
+		{"empty values", []indexRecord{{"", []indexEntry{{tAttr, "", ""}}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := decodeRecords(encodeRecords(tc.recs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.recs) {
+				t.Fatalf("decoded %v, want %v", got, tc.recs)
+			}
+		})
+	}
+}
+
+// Damaged records are an error, never a panic or a partial index.
+func TestIndexRecordsDamaged(t *testing.T) {
+	whole := encodeRecords([]indexRecord{{"a", []indexEntry{{tAddr, "", "a@x.test"}, {tAttr, "uid", "a"}}}})
+	for n := 1; n < len(whole); n++ {
+		if _, err := decodeRecords(whole[:n]); err != errIndexRecord {
+			t.Errorf("cut to %d of %d bytes: %v, want errIndexRecord", n, len(whole), err)
+		}
+	}
+	for _, bad := range [][]byte{
+		{0x80},                        // unfinished length
+		{0x05, 'a'},                   // ID longer than the chunk
+		{0x01, 'a', 0xff, 0xff, 0x7f}, // more keys than bytes
+	} {
+		if _, err := decodeRecords(bad); err != errIndexRecord {
+			t.Errorf("%x: %v, want errIndexRecord", bad, err)
+		}
+	}
+}
+
+func FuzzIndexRecords(f *testing.F) {
+	f.Add(encodeRecords([]indexRecord{{"a", []indexEntry{{tAddr, "", "a@x.test"}, {tAttr, "mail", "a@x.test"}}}}))
+	f.Add([]byte{0x01, 'a', 0x01, tAttr, 0x00, 0x00})
+	f.Fuzz(func(t *testing.T, chunk []byte) {
+		recs, err := decodeRecords(chunk)
+		if err != nil {
+			return
+		}
+		// What parses is exactly what encoding the parsed records gives.
+		if again := encodeRecords(recs); !bytes.Equal(again, chunk) {
+			t.Fatalf("%x parsed as %v, which encodes as %x", chunk, recs, again)
+		}
+	})
+}
+
+// A generation larger than a chunk stores its index in several, and a
+// reopened store finds entries from each.
+func TestIndexInChunks(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6000
+	var es []*Entry
+	for i := range n {
+		es = append(es, user(fmt.Sprintf("u%05d", i), fmt.Sprintf("uid=u%05d,dc=x", i),
+			fmt.Sprintf("u%05d@x.test", i), fmt.Sprintf("%s%05d@x.test", strings.Repeat("long.alias.", 4), i)))
+	}
+	commitAll(t, s, "c", es...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, hot := range []bool{false, true} {
+		s, err := Open(dir, Options{HotIndex: hot})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen := s.served.Load().gens["c"]
+		chunks := countKeys(t, s, dataKey("c", gen, tIndex))
+		if chunks < 2 {
+			t.Fatalf("%d chunk(s) of index records, want several", chunks)
+		}
+		if single := countKeys(t, s, dataKey("c", gen, tAddr)) + countKeys(t, s, dataKey("c", gen, tAttr)); single != 0 {
+			t.Fatalf("a full sync wrote %d single index keys", single)
+		}
+		err = s.View(context.Background(), func(v *View) error {
+			for i := 0; i < n; i += 97 {
+				for _, addr := range []string{fmt.Sprintf("U%05d@x.test", i), fmt.Sprintf("%s%05d@x.test", strings.Repeat("long.alias.", 4), i)} {
+					got, err := v.ByAddress(addr)
+					if err != nil {
+						return err
+					}
+					if want := fmt.Sprintf("u%05d", i); ids(got) != want {
+						return fmt.Errorf("%s -> %q, want %q", addr, ids(got), want)
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("hot index %v: %v", hot, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func countKeys(t *testing.T, s *Store, prefix []byte) int {
+	t.Helper()
+	n := 0
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// toLayout2 rewrites conn's served generation as releases before layout 3
+// stored it: a key per indexed value, no records.
+func toLayout2(t *testing.T, s *Store, conn string) {
+	t.Helper()
+	gen := s.served.Load().gens[conn]
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: dataKey(conn, gen, tIndex)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+				return err
+			}
+			if err := it.Item().Value(func(v []byte) error {
+				return eachIndexRecord(v, func(id string, keys []indexEntry) {
+					for _, k := range keys {
+						if err := wb.Set(dataKey(conn, gen, k.t, indexKeyParts(k.attr, k.val, id)...), nil); err != nil {
+							t.Error(err)
+						}
+					}
+				})
+			}); err != nil {
+				return err
+			}
+		}
+		return wb.Set(dataKey(conn, gen, tLayout), []byte{2})
+	})
+	if err == nil {
+		err = wb.Flush()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A cache written by a release before layout 3 answers lookups from its
+// single keys, through deltas, until a full sync writes records.
+func TestIndexOfLayout2Generation(t *testing.T) {
+	probes := []string{"a@x.test", "b@x.test", "bee@x.test", "new@x.test", "a", "b"}
+	for _, hot := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hot index %v", hot), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"), user("b", "uid=b,dc=x", "b@x.test", "bee@x.test"))
+			toLayout2(t, s, "c")
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s, err = Open(dir, Options{HotIndex: hot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			gen := s.served.Load().gens["c"]
+			if countKeys(t, s, dataKey("c", gen, tIndex)) != 0 || countKeys(t, s, dataKey("c", gen, tAddr)) != 3 {
+				t.Fatal("the fixture is not in layout 2")
+			}
+			check := func(step string) {
+				t.Helper()
+				if got, want := lookups(t, s, probes); got != want {
+					t.Fatalf("%s: found:\n%s\nheld:\n%s", step, got, want)
+				}
+			}
+			check("opened")
+			d := &Delta{Upserts: []*Entry{user("a", "uid=a,dc=x", "new@x.test")}, Deletes: []string{"b"}}
+			if _, err := s.ApplyDelta(context.Background(), "c", d, nil, nil, false); err != nil {
+				t.Fatal(err)
+			}
+			check("after a delta")
+			commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"), user("b", "uid=b,dc=x", "bee@x.test"))
+			check("after a full sync")
+		})
+	}
+}
+
+// A delta committing while a store builds its index at the first lookup
+// is in the index: the build's snapshot has it, or the delta adds it.
+func TestIndexBuildRacesDelta(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []*Entry
+	for i := range 2000 {
+		es = append(es, user(fmt.Sprintf("u%04d", i), fmt.Sprintf("uid=u%04d,dc=x", i), fmt.Sprintf("u%04d@x.test", i)))
+	}
+	commitAll(t, s, "c", es...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range 20 {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("round%d@x.test", round)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			d := &Delta{Upserts: []*Entry{user("u0001", "uid=u0001,dc=x", addr)}}
+			if _, err := s.ApplyDelta(ctx, "c", d, nil, nil, false); err != nil {
+				t.Error(err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			if err := s.View(ctx, func(v *View) error { _, err := v.ByAddress("u0002@x.test"); return err }); err != nil {
+				t.Error(err)
+			}
+		}()
+		wg.Wait()
+		err = s.View(ctx, func(v *View) error { return expectAddresses(v, "after the delta", map[string]string{addr: "u0001"}) })
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Records that do not parse fail every lookup of the connector with an
+// error, and the store keeps serving the rest.
+func TestIndexRecordsDamagedInStore(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	gen := s.served.Load().gens["c"]
+	if err := s.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(indexChunkKey(genPrefix("c", gen), 0), []byte{0x05, 'a'})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		err := s.View(ctx, func(v *View) error {
+			if _, err := v.ByAddress("a@x.test"); err == nil || !strings.Contains(err.Error(), "damaged index") {
+				t.Errorf("lookup with damaged records: %v", err)
+			}
+			if e, err := v.Get("c", "a"); err != nil || e.ID != "a" {
+				t.Errorf("Get with damaged records: %v, %v", e, err)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
