@@ -179,6 +179,22 @@ func (b *cloudBench) fullSyncs(rounds int) (fullSyncs, error) {
 	return f, nil
 }
 
+// dryRun notes where a full sync's time goes: a dry run into a fresh
+// cache reads, maps and plans the same listing but writes nothing. The
+// dry run leaves no generation, so the cache is filled again after it.
+func (b *cloudBench) dryRun(rep *report, label string, full fullSyncs) error {
+	os.RemoveAll(b.cacheDir)
+	dry, err := b.sync("--dry-run")
+	if err != nil {
+		return err
+	}
+	plan, _, _ := strings.Cut(dry.out, "\n")
+	rep.notes = append(rep.notes, fmt.Sprintf("%s full sync without the cache writes (`dirgate sync --dry-run` into a fresh cache: reads, maps and plans): %s, against %s with them (`%s`)",
+		label, dry.wall.Round(time.Millisecond), full.sync.Round(time.Millisecond), plan))
+	_, err = b.sync()
+	return err
+}
+
 // row is the measure's figures for the report: the medians, and the
 // median of the rounds' ratios.
 func (f fullSyncs) row() (sync, ref, ratio string) {

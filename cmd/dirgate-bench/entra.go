@@ -66,6 +66,11 @@ func entraBench(rep *report, binary string, users, rounds int) error {
 			"the reference is a client that only fetches a token and pages through users/delta and groups/delta with dirgate's `$select` (net/http + encoding/json into minimal structs, nothing stored): %s; "+
 			"`dirgate sync` made %d Graph requests and said: %s", entraPageSize, users, groups, full.refOut, full.last.requests, full.last.out))
 
+	// 1b. Where the full sync's time goes.
+	if err := b.dryRun(rep, "Entra", full); err != nil {
+		return err
+	}
+
 	// 2. Delta rounds after changes to users spread over the tenant: the
 	// measured one, then ten times as many changes to show the requests
 	// grow with the changes, not with the tenant.

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	googleoauth "golang.org/x/oauth2/google"
@@ -74,19 +73,8 @@ func googleBench(rep *report, binary string, users, rounds int) error {
 			users, groups, googleBudget, full.refOut, full.last.requests, full.last.out))
 	rep.notes = append(rep.notes, googleBudgetNote(full.last.requests, full.sync))
 
-	// 1b. Where the full sync's time goes: a dry run into a fresh cache
-	// reads, maps and plans the same listing but writes nothing.
-	os.RemoveAll(b.cacheDir)
-	dry, err := b.sync("--dry-run")
-	if err != nil {
-		return err
-	}
-	plan, _, _ := strings.Cut(dry.out, "\n")
-	rep.notes = append(rep.notes, fmt.Sprintf("Google full sync without the cache writes (`dirgate sync --dry-run` into a fresh cache: reads, maps and plans): %s, against %s with them (`%s`)",
-		dry.wall.Round(time.Millisecond), full.sync.Round(time.Millisecond), plan))
-	// The dry run left no generation: fill the cache again for the rounds
-	// below.
-	if _, err := b.sync(); err != nil {
+	// 1b. Where the full sync's time goes.
+	if err := b.dryRun(rep, "Google", full); err != nil {
 		return err
 	}
 
