@@ -66,3 +66,43 @@ func BenchmarkGenerationEntra(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 }
+
+// BenchmarkBadgerFloorEntra is the least a full sync of the same users
+// could cost the store: their encoded entries alone, written through a
+// Badger write batch with the cache's options and flushed to disk at
+// Close, without the DN key, the index or the generation's bookkeeping.
+// ns/entry against BenchmarkGenerationEntra's is the share of a sync's
+// writes that any index layout could save.
+func BenchmarkBadgerFloorEntra(b *testing.B) {
+	const n = 30000
+	values := make([][]byte, n)
+	ids := make([]string, n)
+	for i := range values {
+		e := entraLike(i)
+		e.Normalize()
+		e.DNKey = dnKeyOf(e.DN)
+		values[i], ids[i] = e.encode(), e.ID
+	}
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		s, err := Open(b.TempDir(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		wb := s.db.NewWriteBatch()
+		for i, v := range values {
+			if err := wb.Set(dataKey("m365", 1, tEntry, ids[i]), v); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+}
