@@ -106,3 +106,47 @@ func BenchmarkBadgerFloorEntra(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 }
+
+// BenchmarkIndexLoad opens a store holding a full sync of Entra-like users
+// and loads their in-memory index from the records, as `dirgate serve`
+// does at start-up; ns/entry is per user.
+func BenchmarkIndexLoad(b *testing.B) {
+	const n = 30000
+	dir := b.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := s.NewGeneration("m365")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if err := g.Put(entraLike(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := g.Commit(context.Background(), nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		s, err := Open(dir, Options{HotIndex: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.hotBuilds.Wait()
+		b.StopTimer()
+		if x := s.hotFor("m365", s.served.Load().gens["m365"]); x == nil || !x.ready.Load() || len(x.ids) != n {
+			b.Fatal("index not loaded")
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
+}
