@@ -159,14 +159,24 @@ func TestKillDuringApply(t *testing.T) {
 				t.Fatalf("reopen after kill: %v", err)
 			}
 			defer s.Close()
-			var ids []string
+			var listed []string
 			err = s.View(context.Background(), func(v *View) error {
-				if err := v.Scan("", func(e *Entry) (bool, error) { ids = append(ids, e.ID); return true, nil }); err != nil {
+				if err := v.Scan("", func(e *Entry) (bool, error) { listed = append(listed, e.ID); return true, nil }); err != nil {
 					return err
 				}
+				// The served state's index is whole: its probe finds its
+				// entry, the other state's finds nothing.
+				served := "new00007@x.test"
+				if len(listed) == 500 {
+					served = "old0007@x.test"
+				}
 				for _, probe := range []string{"old0007@x.test", "new00007@x.test"} {
-					if got, _ := v.ByAddress(probe); len(got) == 1 && !strings.HasPrefix(got[0].ID, probe[:3]) {
-						return fmt.Errorf("index of %s points to %s", probe, got[0].ID)
+					got, err := v.ByAddress(probe)
+					if err != nil {
+						return err
+					}
+					if want := map[bool]int{true: 1}[probe == served]; len(got) != want || want == 1 && !strings.HasPrefix(got[0].ID, probe[:3]) {
+						return fmt.Errorf("index of %s: %d entries %s, want %d", probe, len(got), ids(got), want)
 					}
 				}
 				return nil
@@ -174,22 +184,22 @@ func TestKillDuringApply(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			oldState := len(ids) == 500 && strings.HasPrefix(ids[0], "old") && strings.HasPrefix(ids[499], "old")
-			newState := len(ids) == 30000 && strings.HasPrefix(ids[0], "new") && strings.HasPrefix(ids[29999], "new")
+			oldState := len(listed) == 500 && strings.HasPrefix(listed[0], "old") && strings.HasPrefix(listed[499], "old")
+			newState := len(listed) == 30000 && strings.HasPrefix(listed[0], "new") && strings.HasPrefix(listed[29999], "new")
 			if !oldState && !newState {
-				t.Fatalf("mixed state after kill: %d entries, first %q", len(ids), ids[0])
+				t.Fatalf("mixed state after kill: %d entries, first %q", len(listed), listed[0])
 			}
 			// The cursor is committed with the state it leads to.
 			if c, _ := s.Cursor("corp"); newState != (string(c) == "new-cursor") {
 				t.Fatalf("cursor %q with the %s state", c, map[bool]string{true: "new", false: "old"}[newState])
 			}
 			if p.wantNew && !newState {
-				t.Fatalf("a committed generation was lost: %d entries", len(ids))
+				t.Fatalf("a committed generation was lost: %d entries", len(listed))
 			}
 			if p.after == "writing" && !oldState {
 				t.Fatal("an uncommitted generation became visible")
 			}
-			t.Logf("kill after %v: served %s state (%d entries)", delay, map[bool]string{true: "old", false: "new"}[oldState], len(ids))
+			t.Logf("kill after %v: served %s state (%d entries)", delay, map[bool]string{true: "old", false: "new"}[oldState], len(listed))
 			// No generation other than the served one may remain registered.
 			_ = s.db.View(func(txn *badger.Txn) error {
 				it := txn.NewIterator(badger.IteratorOptions{Prefix: metaKey("gen")})

@@ -74,6 +74,8 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 	if gen == 0 {
 		return counts, ErrNoGeneration
 	}
+	s.indexMu.RLock()
+	defer s.indexMu.RUnlock()
 	w := &deltaWriter{txn: txn, conn: conn, gen: gen, s: s, hot: s.hotFor(conn, gen)}
 	// Two passes, so the result depends only on the state the delta
 	// describes, not on the order the source listed it in: first every
@@ -100,17 +102,17 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 			return counts, w.wrap(err)
 		}
 	}
-	changed, err := w.release(ctx, lastStates(d.Upserts), &counts)
+	changed, olds, err := w.release(ctx, lastStates(d.Upserts), &counts)
 	if err != nil {
 		return counts, err
 	}
-	for _, e := range changed {
+	for i, e := range changed {
 		if err := ctx.Err(); err != nil {
 			return counts, err
 		}
 		// Every old DN is released: a DN still taken is held at the end by
 		// another entry too, a real conflict.
-		if err := w.index(e); err != nil {
+		if err := w.index(e, olds[i]); err != nil {
 			return counts, w.wrap(err)
 		}
 	}
@@ -216,12 +218,12 @@ func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
 
 // release compares each upsert with the stored entry, counting it, and
 // releases the old DN of those that changed. It returns the entries
-// to index: the added and the changed ones.
-func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *DeltaCounts) ([]*Entry, error) {
-	var changed []*Entry
+// to index, the added and the changed ones, and beside each its stored
+// state (nil for an added one).
+func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *DeltaCounts) (changed, olds []*Entry, err error) {
 	for _, e := range upserts {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		e.Connector = w.conn
 		e.Normalize()
@@ -229,20 +231,21 @@ func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *Del
 		switch {
 		case errors.Is(err, ErrNotFound):
 			counts.Added++
+			old = nil
 		case err != nil:
-			return nil, w.wrap(err)
+			return nil, nil, w.wrap(err)
 		case old.Hash() == e.Hash():
 			counts.Unchanged++
 			continue
 		default:
 			counts.Updated++
 			if err := w.unindex(old, false); err != nil {
-				return nil, w.wrap(err)
+				return nil, nil, w.wrap(err)
 			}
 		}
-		changed = append(changed, e)
+		changed, olds = append(changed, e), append(olds, old)
 	}
-	return changed, nil
+	return changed, olds, nil
 }
 
 func (w *deltaWriter) unlinkMembers(gid string) error {
@@ -262,7 +265,10 @@ func (w *deltaWriter) unlinkMembers(gid string) error {
 	return nil
 }
 
-func (w *deltaWriter) index(e *Entry) error {
+// index writes e, which replaces old (nil if e is new): its entry, DN and
+// membership keys, and the index keys old did not hold (those it held are
+// stored already and never removed; indexrecords.go).
+func (w *deltaWriter) index(e *Entry, old *Entry) error {
 	if e.partial {
 		return fmt.Errorf("entry %q was read without some attributes and cannot be written", e.DN)
 	}
@@ -285,8 +291,15 @@ func (w *deltaWriter) index(e *Entry) error {
 	if err := w.txn.Set(dk, []byte(e.ID)); err != nil {
 		return err
 	}
+	held := map[indexEntry]bool{}
+	if old != nil {
+		old.eachIndexKey(func(t byte, attr, val string) { held[indexEntry{t, attr, val}] = true })
+	}
 	var err error
 	e.eachIndexKey(func(t byte, attr, val string) {
+		if held[indexEntry{t, attr, val}] {
+			return
+		}
 		if err == nil {
 			err = w.txn.Set(dataKey(w.conn, w.gen, t, indexKeyParts(attr, val, e.ID)...), nil)
 		}

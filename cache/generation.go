@@ -152,7 +152,7 @@ func (g *Generation) writeRecords() error {
 	if len(g.records) == 0 {
 		return nil
 	}
-	if err := g.wb.Set(indexChunkKey(g.prefix, g.chunks), g.records); err != nil {
+	if err := g.wb.Set(indexChunkKey(g.prefix, g.chunks), sealChunk(g.records)); err != nil {
 		return fmt.Errorf("cache: write index of %s/%d: %w", g.conn, g.gen, err)
 	}
 	g.chunks++

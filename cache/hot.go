@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
@@ -27,7 +28,7 @@ import (
 // That is what lets the index only grow during a generation's life: an
 // incremental delta adds its keys before it commits (a view that does not
 // see the delta then finds an ID it cannot read, and drops it), and the
-// keys a delta removes stay until the next full sync builds a new index.
+// keys an entry loses stay until a new generation builds a new index.
 // Since the stored keys only grow too, an index loaded from any snapshot
 // holds every key of every state of the generation a view can see.
 type hotIndex struct {
@@ -224,6 +225,11 @@ func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
 		}
 	}
 	x := newHotIndex(1024)
+	if s.closing {
+		s.hotMu.Unlock()
+		x.filled(badger.ErrDBClosed)
+		return x
+	}
 	s.setHotLocked(conn, gen, x)
 	s.hotBuilds.Add(1)
 	s.hotMu.Unlock()
@@ -232,10 +238,10 @@ func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
 		start := time.Now()
 		err := s.fillHot(conn, gen, x)
 		if err != nil {
-			// It stays registered, failed: every lookup then fails at once
-			// rather than reading the generation again, until a full sync
-			// writes the next one.
-			s.log.Error("index not loaded: lookups by address and attribute fail until the next full sync", "connector", conn, "err", err)
+			// Unregistered, so the next lookup tries again: the database
+			// could not be read at all.
+			s.setHot(conn, gen, nil)
+			s.log.Error("in-memory index not loaded; lookups by address and attribute fail", "connector", conn, "err", err)
 			x.filled(fmt.Errorf("cache: index of %s: %w", conn, err))
 			return
 		}
@@ -250,27 +256,27 @@ func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
 }
 
 // fillHot fills x, already registered, from the index records and the
-// single index keys of conn's generation gen.
+// single index keys of conn's generation gen. Damaged records are rebuilt
+// from the entries: what a lookup verifies against.
 func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
-	// The snapshot is opened under the write lock: a delta holds it from
-	// reading the registered index to committing, so it either committed
-	// before (its keys are in the snapshot) or adds its keys to x.
-	s.writeMu.Lock()
+	// A delta read-holds indexMu from reading the registered index to
+	// committing, so it either committed before this snapshot (its keys
+	// are in it) or adds its keys to x.
+	s.indexMu.Lock()
 	txn := s.db.NewTransaction(false)
-	s.writeMu.Unlock()
+	s.indexMu.Unlock()
 	defer txn.Discard()
-	prefix := dataKey(conn, gen, tIndex)
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 4})
-	for it.Rewind(); it.Valid(); it.Next() {
-		err := it.Item().Value(func(v []byte) error {
-			return eachIndexRecord(v, func(id string, keys []indexEntry) { x.addKeys(s, id, keys) })
-		})
-		if err != nil {
-			it.Close()
-			return err
-		}
+	err := s.loadRecords(txn, conn, gen, x)
+	if errors.Is(err, errIndexRecord) {
+		// An entry changed by a delta since may have lost a key that a
+		// view older than this snapshot still sees on it; such a view can
+		// miss it. Every later view finds what it holds.
+		s.log.Error("index records damaged; rebuilding the in-memory index from the entries", "connector", conn, "err", err)
+		err = s.indexEntries(txn, conn, gen, x)
 	}
-	it.Close()
+	if err != nil {
+		return err
+	}
 	for _, t := range []byte{tAddr, tAttr} {
 		prefix := dataKey(conn, gen, t)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
@@ -285,6 +291,51 @@ func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 			x.add(s.indexHash(t, unsafeString(k[:i])), string(k[i+1:]))
 		}
 		it.Close()
+	}
+	return nil
+}
+
+// loadRecords adds the index records of conn's generation gen to x.
+func (s *Store) loadRecords(txn *badger.Txn, conn string, gen uint64, x *hotIndex) error {
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: dataKey(conn, gen, tIndex), PrefetchValues: true, PrefetchSize: 4})
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		err := it.Item().Value(func(v []byte) error {
+			records, err := openChunk(v)
+			if err != nil {
+				return err
+			}
+			return eachIndexRecord(records, func(id string, keys []indexEntry) { x.addKeys(s, id, keys) })
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexEntries adds the index keys of every entry of conn's generation gen
+// to x.
+func (s *Store) indexEntries(txn *badger.Txn, conn string, gen uint64, x *hotIndex) error {
+	prefix := dataKey(conn, gen, tEntry)
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	var keys []indexEntry
+	for it.Rewind(); it.Valid(); it.Next() {
+		id := string(it.Item().Key()[len(prefix):])
+		err := it.Item().Value(func(v []byte) error {
+			e, err := decodeEntry(conn, id, v)
+			if err != nil {
+				return err
+			}
+			keys = keys[:0]
+			e.eachIndexKey(func(t byte, attr, val string) { keys = append(keys, indexEntry{t, attr, val}) })
+			x.addKeys(s, id, keys)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,12 +3,17 @@ package cache
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 type indexRecord struct {
@@ -182,7 +187,11 @@ func toLayout2(t *testing.T, s *Store, conn string) {
 				return err
 			}
 			if err := it.Item().Value(func(v []byte) error {
-				return eachIndexRecord(v, func(id string, keys []indexEntry) {
+				records, err := openChunk(v)
+				if err != nil {
+					return err
+				}
+				return eachIndexRecord(records, func(id string, keys []indexEntry) {
 					for _, k := range keys {
 						if err := wb.Set(dataKey(conn, gen, k.t, indexKeyParts(k.attr, k.val, id)...), nil); err != nil {
 							t.Error(err)
@@ -295,30 +304,132 @@ func TestIndexBuildRacesDelta(t *testing.T) {
 	}
 }
 
-// Records that do not parse fail every lookup of the connector with an
-// error, and the store keeps serving the rest.
+// Damaged records (a wrong checksum, records that do not parse under a
+// right one) are rebuilt from the entries: every lookup still answers, on
+// the damaged connector and the others, and the log says so once.
 func TestIndexRecordsDamagedInStore(t *testing.T) {
-	s := openTest(t)
-	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
-	gen := s.served.Load().gens["c"]
-	if err := s.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(indexChunkKey(genPrefix("c", gen), 0), []byte{0x05, 'a'})
-	}); err != nil {
+	for _, tc := range []struct {
+		name   string
+		damage func(chunk []byte) []byte
+	}{
+		{"garbage", func([]byte) []byte { return []byte{0x05, 'a'} }},
+		{"one byte flipped", func(chunk []byte) []byte {
+			c := bytes.Clone(chunk)
+			c[len(c)/2] ^= 0x20
+			return c
+		}},
+		{"records that do not parse, checksum right", func([]byte) []byte { return sealChunk([]byte{0x05, 'a'}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log testlog.Buffer
+			dir := t.TempDir()
+			s, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test", "alias@x.test"), user("b", "uid=b,dc=x", "b@x.test"))
+			commitAll(t, s, "d", user("z", "uid=z,dc=y", "z@x.test"))
+			key := indexChunkKey(genPrefix("c", s.served.Load().gens["c"]), 0)
+			err = s.db.Update(func(txn *badger.Txn) error {
+				item, err := txn.Get(key)
+				if err != nil {
+					return err
+				}
+				chunk, err := item.ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				return txn.Set(key, tc.damage(chunk))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for _, hot := range []bool{false, true} {
+				s, err := Open(dir, Options{HotIndex: hot, Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = s.View(context.Background(), func(v *View) error {
+					return expectAddresses(v, "damaged records", map[string]string{"a@x.test": "a", "alias@x.test": "a", "b@x.test": "b", "z@x.test": "z"})
+				})
+				if err != nil {
+					t.Errorf("hot index %v: %v", hot, err)
+				}
+				if err := s.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := log.Count("index records damaged"); n != 2 {
+				t.Errorf("the damage was logged %d times in two opens:\n%s", n, log.String())
+			}
+		})
+	}
+}
+
+// Closing a store while a view looks up a generation whose index nobody
+// loaded yet fails the lookup; it does not start a load on a closed
+// database.
+func TestLookupWhileClosing(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for range 2 {
-		err := s.View(ctx, func(v *View) error {
-			if _, err := v.ByAddress("a@x.test"); err == nil || !strings.Contains(err.Error(), "damaged index") {
-				t.Errorf("lookup with damaged records: %v", err)
-			}
-			if e, err := v.Get("c", "a"); err != nil || e.ID != "a" {
-				t.Errorf("Get with damaged records: %v, %v", e, err)
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	inView, closed := make(chan struct{}), make(chan error)
+	go func() {
+		<-inView
+		closed <- s.Close()
+	}()
+	err = s.View(context.Background(), func(v *View) error {
+		close(inView)
+		// Close waits for views only through the drops it runs; give it
+		// the time to mark the store closing.
+		for !closingOf(s) {
+			time.Sleep(time.Millisecond)
 		}
+		_, err := v.ByAddress("a@x.test")
+		return err
+	})
+	if !errors.Is(err, badger.ErrDBClosed) {
+		t.Fatalf("lookup during Close: %v, want ErrDBClosed", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func closingOf(s *Store) bool {
+	s.hotMu.Lock()
+	defer s.hotMu.Unlock()
+	return s.closing
+}
+
+// Index keys a delta adds are counted against the entries; records are
+// not. A layout 2 generation has all its keys outside records.
+func TestIndexDrift(t *testing.T) {
+	s := openTest(t)
+	if drift, err := s.IndexDrift("c", 0); err != nil || drift {
+		t.Fatalf("no generation: %v, %v", drift, err)
+	}
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"), user("b", "uid=b,dc=x", "b@x.test"))
+	if drift, err := s.IndexDrift("c", 0); err != nil || drift {
+		t.Fatalf("after a full sync: %v, %v", drift, err)
+	}
+	// a gains one address: its mail attribute and address keys, two.
+	d := &Delta{Upserts: []*Entry{user("a", "uid=a,dc=x", "a@x.test", "a2@x.test")}}
+	if _, err := s.ApplyDelta(context.Background(), "c", d, nil, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	for limit, want := range map[int]bool{1: true, 2: false} {
+		if drift, err := s.IndexDrift("c", limit); err != nil || drift != want {
+			t.Errorf("after a delta, limit %d: %v, %v; want %v", limit, drift, err, want)
+		}
+	}
+	toLayout2(t, s, "c")
+	if drift, err := s.IndexDrift("c", 5); err != nil || !drift {
+		t.Errorf("layout 2: %v, %v; want drift", drift, err)
 	}
 }

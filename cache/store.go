@@ -72,8 +72,15 @@ type Store struct {
 	hotEnabled bool
 	hotSeed    maphash.Seed
 	hotMu      sync.Mutex // serialises setHot
-	hot        atomic.Pointer[hotIndexes]
-	hotBuilds  sync.WaitGroup
+	// closing is set (hotMu) once Close waits for the index builds: no
+	// new one may start.
+	closing bool
+	// indexMu orders a delta against the snapshot of an index load: a
+	// delta read-holds it from reading the registered index to committing
+	// (fillHot).
+	indexMu   sync.RWMutex
+	hot       atomic.Pointer[hotIndexes]
+	hotBuilds sync.WaitGroup
 
 	// onPremPairs joins Entra connectors to AD connectors (onprem.go).
 	onPremPairs atomic.Pointer[map[string][]string]
@@ -165,6 +172,9 @@ func Open(dir string, o Options) (*Store, error) {
 // store.
 func (s *Store) Close() error {
 	s.drops.Wait()
+	s.hotMu.Lock()
+	s.closing = true
+	s.hotMu.Unlock()
 	s.hotBuilds.Wait()
 	s.readMu.Lock()
 	s.retireShared()

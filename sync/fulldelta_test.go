@@ -209,3 +209,52 @@ func entryIDs(es []*cache.Entry) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestFullRunRewritesADriftedIndex: changes applied in place leave the
+// index keys they replace beside the generation. Once those outnumber the
+// entries, a full run writes a new generation even when nothing changed,
+// and the next one applies in place again.
+func TestFullRunRewritesADriftedIndex(t *testing.T) {
+	const n = 50
+	ctx := context.Background()
+	dir := memsource.New()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = add(t, dir, fmt.Sprintf("u%03d", i), fmt.Sprintf("uid=u%03d,ou=people,dc=x", i))
+	}
+	src := dir.Source("mem")
+	e, s, c := newEngine(t)
+	full := func(what string, wantNewGen bool) {
+		t.Helper()
+		before := servedGen(t, s)
+		if _, err := e.Run(ctx, c, src, dirsync.Options{Mode: dirsync.ModeFull}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if newGen := servedGen(t, s) != before; newGen != wantNewGen {
+			t.Fatalf("%s: new generation %v, want %v", what, newGen, wantNewGen)
+		}
+		sameAsFirstSync(t, dir, s)
+	}
+	full("first sync", true)
+	// Each round renames a few users' addresses, applied in place: every
+	// rename leaves its old keys behind.
+	for round := range 40 {
+		for _, id := range ids[:5] {
+			must(t, dir.Modify(id, func(e *cache.Entry) {
+				e.Addresses = []string{fmt.Sprintf("r%d-%s", round, e.Addresses[len(e.Addresses)-1])}
+			}))
+		}
+		drift, err := s.IndexDrift(c.Name, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full(fmt.Sprintf("round %d", round), drift)
+		if drift {
+			if drift, err := s.IndexDrift(c.Name, 0); err != nil || drift {
+				t.Fatalf("round %d: the new generation's index drifted: %v, %v", round, drift, err)
+			}
+			return
+		}
+	}
+	t.Fatal("forty rounds of renames never drifted the index")
+}
