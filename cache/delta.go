@@ -85,6 +85,9 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 	// swap) would be refused whenever it came first, and so would every
 	// later run from the same cursor.
 	var deleted []string
+	// The states deleted here, whose index keys stay stored: an entry the
+	// delta also upserts writes only the keys it gains over them.
+	gone := map[string]*Entry{}
 	for _, id := range d.Deletes {
 		if err := ctx.Err(); err != nil {
 			return counts, err
@@ -98,11 +101,12 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 		}
 		counts.Deleted++
 		deleted = append(deleted, id)
+		gone[id] = old
 		if err := w.unindex(old, true); err != nil {
 			return counts, w.wrap(err)
 		}
 	}
-	changed, olds, err := w.release(ctx, lastStates(d.Upserts), &counts)
+	changed, olds, err := w.release(ctx, lastStates(d.Upserts), gone, &counts)
 	if err != nil {
 		return counts, err
 	}
@@ -219,8 +223,9 @@ func (w *deltaWriter) unindex(e *Entry, deleting bool) error {
 // release compares each upsert with the stored entry, counting it, and
 // releases the old DN of those that changed. It returns the entries
 // to index, the added and the changed ones, and beside each its stored
-// state (nil for an added one).
-func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *DeltaCounts) (changed, olds []*Entry, err error) {
+// state: for an added one, the state gone holds for it (deleted earlier in
+// the delta), if any.
+func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, gone map[string]*Entry, counts *DeltaCounts) (changed, olds []*Entry, err error) {
 	for _, e := range upserts {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -231,7 +236,7 @@ func (w *deltaWriter) release(ctx context.Context, upserts []*Entry, counts *Del
 		switch {
 		case errors.Is(err, ErrNotFound):
 			counts.Added++
-			old = nil
+			old = gone[e.ID]
 		case err != nil:
 			return nil, nil, w.wrap(err)
 		case old.Hash() == e.Hash():

@@ -34,7 +34,10 @@ import (
 type hotIndex struct {
 	ready atomic.Bool   // filled; lookups wait for it
 	done  chan struct{} // closed once filled or failed
-	err   error         // why it could not be filled, set before done closes
+	// err is why it could not be filled, and retryAt when a lookup may
+	// load it again; both set before done closes.
+	err     error
+	retryAt time.Time
 
 	mu   sync.RWMutex
 	ids  []string
@@ -54,6 +57,21 @@ func (x *hotIndex) filled(err error) {
 		x.ready.Store(true)
 	}
 	close(x.done)
+}
+
+// indexRetry is how long lookups fail with a failed load's error before
+// one loads the index again: a database that cannot be read is not read
+// again by every lookup.
+const indexRetry = 30 * time.Second
+
+// retryDue reports whether x failed long enough ago to be loaded again.
+func (x *hotIndex) retryDue(now time.Time) bool {
+	select {
+	case <-x.done:
+		return x.err != nil && now.After(x.retryAt)
+	default:
+		return false
+	}
 }
 
 // addKeys records that entry id holds keys, hashed by s.
@@ -188,7 +206,7 @@ func (s *Store) setHotLocked(conn string, gen uint64, x *hotIndex) {
 func (s *Store) buildHot() {
 	sv := s.served.Load()
 	for _, conn := range sv.conns {
-		s.startIndex(conn, sv.gens[conn])
+		s.startIndex(conn, sv.gens[conn], nil)
 	}
 }
 
@@ -196,8 +214,8 @@ func (s *Store) buildHot() {
 // be built, and starting that if nobody has.
 func (s *Store) indexFor(ctx context.Context, conn string, gen uint64) (*hotIndex, error) {
 	x := s.hotFor(conn, gen)
-	if x == nil {
-		x = s.startIndex(conn, gen)
+	if x == nil || x.retryDue(time.Now()) {
+		x = s.startIndex(conn, gen, x)
 	}
 	if x.ready.Load() {
 		return x, nil
@@ -213,23 +231,24 @@ func (s *Store) indexFor(ctx context.Context, conn string, gen uint64) (*hotInde
 	return x, nil
 }
 
-// startIndex registers an index for conn's generation gen, unless one is
-// registered already, and fills it from the database in the background.
-// It returns the registered index.
-func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
+// startIndex registers an index for conn's generation gen, unless one
+// other than failed is registered already, and fills it from the database
+// in the background. It returns the registered index.
+func (s *Store) startIndex(conn string, gen uint64, failed *hotIndex) *hotIndex {
 	s.hotMu.Lock()
 	if m := s.hot.Load(); m != nil {
-		if x := (*m)[hotKey{conn, gen}]; x != nil {
+		if x := (*m)[hotKey{conn, gen}]; x != nil && x != failed {
 			s.hotMu.Unlock()
 			return x
 		}
 	}
-	x := newHotIndex(1024)
 	if s.closing {
 		s.hotMu.Unlock()
+		x := &hotIndex{done: make(chan struct{})}
 		x.filled(badger.ErrDBClosed)
 		return x
 	}
+	x := newHotIndex(1024)
 	s.setHotLocked(conn, gen, x)
 	s.hotBuilds.Add(1)
 	s.hotMu.Unlock()
@@ -238,10 +257,10 @@ func (s *Store) startIndex(conn string, gen uint64) *hotIndex {
 		start := time.Now()
 		err := s.fillHot(conn, gen, x)
 		if err != nil {
-			// Unregistered, so the next lookup tries again: the database
-			// could not be read at all.
-			s.setHot(conn, gen, nil)
-			s.log.Error("in-memory index not loaded; lookups by address and attribute fail", "connector", conn, "err", err)
+			// The database could not be read. Lookups fail with the error
+			// until a lookup after indexRetry loads it again.
+			s.log.Error("in-memory index not loaded; lookups by address and attribute fail", "connector", conn, "err", err, "retry_in", indexRetry.String())
+			x.retryAt = time.Now().Add(indexRetry)
 			x.filled(fmt.Errorf("cache: index of %s: %w", conn, err))
 			return
 		}
@@ -295,21 +314,33 @@ func (s *Store) fillHot(conn string, gen uint64, x *hotIndex) error {
 	return nil
 }
 
-// loadRecords adds the index records of conn's generation gen to x.
+// loadRecords adds the index records of conn's generation gen to x. It
+// goes past a damaged chunk, whose records it leaves out, and then returns
+// errIndexRecord.
 func (s *Store) loadRecords(txn *badger.Txn, conn string, gen uint64, x *hotIndex) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: dataKey(conn, gen, tIndex), PrefetchValues: true, PrefetchSize: 4})
 	defer it.Close()
+	damaged := 0
 	for it.Rewind(); it.Valid(); it.Next() {
 		err := it.Item().Value(func(v []byte) error {
 			records, err := openChunk(v)
-			if err != nil {
-				return err
+			if err == nil {
+				// Keys added before a record that does not parse are
+				// harmless: lookups verify what the index proposes.
+				err = eachIndexRecord(records, func(id string, keys []indexEntry) { x.addKeys(s, id, keys) })
 			}
-			return eachIndexRecord(records, func(id string, keys []indexEntry) { x.addKeys(s, id, keys) })
+			if errors.Is(err, errIndexRecord) {
+				damaged++
+				return nil
+			}
+			return err
 		})
 		if err != nil {
 			return err
 		}
+	}
+	if damaged > 0 {
+		return fmt.Errorf("%w: %d chunk(s)", errIndexRecord, damaged)
 	}
 	return nil
 }
@@ -321,12 +352,15 @@ func (s *Store) indexEntries(txn *badger.Txn, conn string, gen uint64, x *hotInd
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
 	defer it.Close()
 	var keys []indexEntry
+	undecodable := 0
 	for it.Rewind(); it.Valid(); it.Next() {
 		id := string(it.Item().Key()[len(prefix):])
 		err := it.Item().Value(func(v []byte) error {
 			e, err := decodeEntry(conn, id, v)
 			if err != nil {
-				return err
+				// No lookup can return it either: Get fails on it.
+				undecodable++
+				return nil
 			}
 			keys = keys[:0]
 			e.eachIndexKey(func(t byte, attr, val string) { keys = append(keys, indexEntry{t, attr, val}) })
@@ -336,6 +370,9 @@ func (s *Store) indexEntries(txn *badger.Txn, conn string, gen uint64, x *hotInd
 		if err != nil {
 			return err
 		}
+	}
+	if undecodable > 0 {
+		s.log.Error("entries that cannot be decoded left out of the in-memory index", "connector", conn, "entries", undecodable)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -127,19 +128,29 @@ func cutString(b []byte) (s, rest []byte, ok bool) {
 	return b[w:end], b[end:], true
 }
 
-// IndexDrift reports whether conn's served generation holds more index
-// keys outside its records than limit: the keys its deltas added, or all
-// of them in a generation written before layout 3. They are never removed
-// while the generation lives, so a full run compares them with the
-// entries and writes a new generation, whose records hold the keys of its
-// entries only, once they outnumber them. It counts at most limit+1.
-func (s *Store) IndexDrift(conn string, limit int) (bool, error) {
-	n := 0
+// IndexDrift reports whether conn's served generation should be written
+// anew for its index: it holds more index keys outside its records than
+// limit (the keys its deltas added, or all of them in a generation
+// written before layout 3; they are never removed while the generation
+// lives), a chunk of its records is damaged, or it was written in an
+// earlier layout. A full run then writes a new generation, whose records
+// hold the keys of its entries only. It counts at most limit+1 keys.
+func (s *Store) IndexDrift(ctx context.Context, conn string, limit int) (bool, error) {
+	drift := false
 	err := s.db.View(func(txn *badger.Txn) error {
 		gen, err := currentGen(txn, conn)
 		if err != nil || gen == 0 {
 			return err
 		}
+		layout, err := valueIn(txn, dataKey(conn, gen, tLayout))
+		if err != nil {
+			return err
+		}
+		if len(layout) != 1 || layout[0] < layoutVersion {
+			drift = true
+			return nil
+		}
+		n := 0
 		for _, t := range []byte{tAddr, tAttr} {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: dataKey(conn, gen, t)})
 			for it.Rewind(); it.Valid() && n <= limit; it.Next() {
@@ -147,10 +158,29 @@ func (s *Store) IndexDrift(conn string, limit int) (bool, error) {
 			}
 			it.Close()
 		}
+		if n > limit {
+			drift = true
+			return ctx.Err()
+		}
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: dataKey(conn, gen, tIndex), PrefetchValues: true, PrefetchSize: 4})
+		defer it.Close()
+		for it.Rewind(); it.Valid() && !drift; it.Next() {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			err := it.Item().Value(func(v []byte) error {
+				_, err := openChunk(v)
+				drift = err != nil
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("cache: index of %s: %w", conn, err)
 	}
-	return n > limit, nil
+	return drift, nil
 }

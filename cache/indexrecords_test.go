@@ -369,6 +369,44 @@ func TestIndexRecordsDamagedInStore(t *testing.T) {
 	}
 }
 
+// An entry that cannot be decoded, behind damaged records, is left out of
+// the rebuilt index: lookups of other entries and connectors answer, and
+// the store loads the index once.
+func TestIndexRebuildSkipsUndecodableEntries(t *testing.T) {
+	var log testlog.Buffer
+	s, err := Open(t.TempDir(), Options{Logger: slog.New(slog.NewJSONHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"), user("b", "uid=b,dc=x", "b@x.test"))
+	commitAll(t, s, "d", user("z", "uid=z,dc=y", "z@x.test"))
+	gen := s.served.Load().gens["c"]
+	err = s.db.Update(func(txn *badger.Txn) error {
+		if err := txn.Set(indexChunkKey(genPrefix("c", gen), 0), []byte{0x05, 'a'}); err != nil {
+			return err
+		}
+		return txn.Set(dataKey("c", gen, tEntry, "b"), []byte{9, 9})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		err := s.View(context.Background(), func(v *View) error {
+			return expectAddresses(v, "undecodable b", map[string]string{"a@x.test": "a", "z@x.test": "z", "b@x.test": ""})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := log.Count("index records damaged"); n != 1 {
+		t.Errorf("%d loads for 20 lookups:\n%s", n, log.String())
+	}
+	if n := log.Count("cannot be decoded"); n != 1 {
+		t.Errorf("the undecodable entry was logged %d times", n)
+	}
+}
+
 // Closing a store while a view looks up a generation whose index nobody
 // loaded yet fails the lookup; it does not start a load on a closed
 // database.
@@ -407,29 +445,91 @@ func closingOf(s *Store) bool {
 	return s.closing
 }
 
-// Index keys a delta adds are counted against the entries; records are
-// not. A layout 2 generation has all its keys outside records.
+// Index keys a delta adds are counted against the limit; records are
+// not. A damaged chunk and an earlier layout count as drift whatever the
+// keys.
 func TestIndexDrift(t *testing.T) {
 	s := openTest(t)
-	if drift, err := s.IndexDrift("c", 0); err != nil || drift {
-		t.Fatalf("no generation: %v, %v", drift, err)
+	ctx := context.Background()
+	drift := func(limit int) bool {
+		t.Helper()
+		d, err := s.IndexDrift(ctx, "c", limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if drift(0) {
+		t.Fatal("drift without a generation")
 	}
 	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"), user("b", "uid=b,dc=x", "b@x.test"))
-	if drift, err := s.IndexDrift("c", 0); err != nil || drift {
-		t.Fatalf("after a full sync: %v, %v", drift, err)
+	if drift(0) {
+		t.Fatal("drift after a full sync")
 	}
-	// a gains one address: its mail attribute and address keys, two.
-	d := &Delta{Upserts: []*Entry{user("a", "uid=a,dc=x", "a@x.test", "a2@x.test")}}
-	if _, err := s.ApplyDelta(context.Background(), "c", d, nil, nil, false); err != nil {
-		t.Fatal(err)
-	}
-	for limit, want := range map[int]bool{1: true, 2: false} {
-		if drift, err := s.IndexDrift("c", limit); err != nil || drift != want {
-			t.Errorf("after a delta, limit %d: %v, %v; want %v", limit, drift, err, want)
+	apply := func(d *Delta) {
+		t.Helper()
+		if _, err := s.ApplyDelta(ctx, "c", d, nil, nil, false); err != nil {
+			t.Fatal(err)
 		}
 	}
+	// Deleted and upserted in one delta with the same keys: none written.
+	apply(&Delta{Deletes: []string{"b"}, Upserts: []*Entry{user("b", "uid=b,dc=x", "b@x.test")}})
+	if drift(0) {
+		t.Error("an entry deleted and upserted unchanged in one delta wrote index keys")
+	}
+	// a gains one address: its mail attribute and address keys, two.
+	apply(&Delta{Upserts: []*Entry{user("a", "uid=a,dc=x", "a@x.test", "a2@x.test")}})
+	if !drift(1) || drift(2) {
+		t.Errorf("after a delta adding two keys: drift(1) %v, drift(2) %v", drift(1), drift(2))
+	}
+	gen := s.served.Load().gens["c"]
+	key := indexChunkKey(genPrefix("c", gen), 0)
+	var chunk []byte
+	err := s.db.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err != nil {
+			return err
+		}
+		if chunk, err = item.ValueCopy(nil); err != nil {
+			return err
+		}
+		return txn.Set(key, append(bytes.Clone(chunk[:len(chunk)-1]), chunk[len(chunk)-1]^1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !drift(100) {
+		t.Error("a damaged chunk is not drift")
+	}
+	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(key, chunk) }); err != nil {
+		t.Fatal(err)
+	}
 	toLayout2(t, s, "c")
-	if drift, err := s.IndexDrift("c", 5); err != nil || !drift {
-		t.Errorf("layout 2: %v, %v; want drift", drift, err)
+	if !drift(100) {
+		t.Error("a layout 2 generation is not drift")
+	}
+}
+
+// A load that fails leaves lookups failing with its error, without
+// loading again, until indexRetry has passed; then a lookup loads again.
+func TestIndexLoadRetry(t *testing.T) {
+	s := openTest(t)
+	commitAll(t, s, "c", user("a", "uid=a,dc=x", "a@x.test"))
+	gen := s.served.Load().gens["c"]
+	failed := &hotIndex{done: make(chan struct{}), retryAt: time.Now().Add(time.Hour)}
+	failed.filled(errors.New("disk on fire"))
+	s.setHot("c", gen, failed)
+	lookup := func() error {
+		return s.View(context.Background(), func(v *View) error { return expectAddresses(v, "lookup", map[string]string{"a@x.test": "a"}) })
+	}
+	if err := lookup(); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("lookup before the retry time: %v", err)
+	}
+	if s.hotFor("c", gen) != failed {
+		t.Fatal("the failed load was replaced before its retry time")
+	}
+	failed.retryAt = time.Now().Add(-time.Second)
+	if err := lookup(); err != nil {
+		t.Fatalf("lookup after the retry time: %v", err)
 	}
 }

@@ -35,8 +35,11 @@ import (
 // tMemberOfV1; Open rewrites such a generation (see migrateMembership).
 // Layout 2 stored a key per indexed value; layout 3 stores a generation's
 // index as records (indexrecords.go). Loading the index reads both, so a
-// layout 2 generation needs no rewrite; releases before layout 3 do not
-// read the records, so going back to one needs a full sync.
+// layout 2 generation is read as it is, and IndexDrift has the next full
+// run rewrite it. Releases before layout 3 do not read the records. A
+// change to what is indexed or how its keys are made (eachIndexKey,
+// IndexKey, NormalizeAddress) must bump it: stored keys are never
+// recomputed, and IndexDrift then has the next full run write new ones.
 const layoutVersion = 3
 
 // memberOfPrefix is the prefix of the reverse keys of member DN key mk.

@@ -2,6 +2,7 @@ package dirsync_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -134,6 +135,23 @@ func (k *killedSource) Full(ctx context.Context, emit func(*cache.Entry) error) 
 	})
 }
 
+// shortSource lists only the first keep entries of its source, as an
+// upstream answering partially.
+type shortSource struct {
+	*memsource.Source
+	keep int
+}
+
+func (k *shortSource) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+	n := 0
+	return k.Source.Full(ctx, func(e *cache.Entry) error {
+		if n++; n > k.keep {
+			return nil
+		}
+		return emit(e)
+	})
+}
+
 // sameAsFirstSync syncs dir into an empty cache (a new generation) and
 // compares what both caches serve and their cursors.
 func sameAsFirstSync(t *testing.T, dir *memsource.Dir, s *cache.Store) {
@@ -212,8 +230,8 @@ func entryIDs(es []*cache.Entry) []string {
 
 // TestFullRunRewritesADriftedIndex: changes applied in place leave the
 // index keys they replace beside the generation. Once those outnumber the
-// entries, a full run writes a new generation even when nothing changed,
-// and the next one applies in place again.
+// entries, the next full run writes a new generation, even one that finds
+// nothing changed; one the safety rules block writes nothing.
 func TestFullRunRewritesADriftedIndex(t *testing.T) {
 	const n = 50
 	ctx := context.Background()
@@ -224,6 +242,14 @@ func TestFullRunRewritesADriftedIndex(t *testing.T) {
 	}
 	src := dir.Source("mem")
 	e, s, c := newEngine(t)
+	drifted := func() bool {
+		t.Helper()
+		d, err := s.IndexDrift(ctx, c.Name, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	full := func(what string, wantNewGen bool) {
 		t.Helper()
 		before := servedGen(t, s)
@@ -238,23 +264,29 @@ func TestFullRunRewritesADriftedIndex(t *testing.T) {
 	full("first sync", true)
 	// Each round renames a few users' addresses, applied in place: every
 	// rename leaves its old keys behind.
-	for round := range 40 {
+	for round := 0; !drifted(); round++ {
+		if round == 40 {
+			t.Fatal("forty rounds of renames never drifted the index")
+		}
 		for _, id := range ids[:5] {
 			must(t, dir.Modify(id, func(e *cache.Entry) {
 				e.Addresses = []string{fmt.Sprintf("r%d-%s", round, e.Addresses[len(e.Addresses)-1])}
 			}))
 		}
-		drift, err := s.IndexDrift(c.Name, n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		full(fmt.Sprintf("round %d", round), drift)
-		if drift {
-			if drift, err := s.IndexDrift(c.Name, 0); err != nil || drift {
-				t.Fatalf("round %d: the new generation's index drifted: %v, %v", round, drift, err)
-			}
-			return
-		}
+		full(fmt.Sprintf("round %d", round), false)
 	}
-	t.Fatal("forty rounds of renames never drifted the index")
+	// Blocked: a listing that lost most users.
+	before := servedGen(t, s)
+	var blocked *dirsync.BlockedError
+	if _, err := e.Run(ctx, c, &shortSource{Source: src, keep: 2}, dirsync.Options{Mode: dirsync.ModeFull}); !errors.As(err, &blocked) {
+		t.Fatalf("a full run listing 2 of %d users: %v, want blocked", n, err)
+	}
+	if servedGen(t, s) != before || !drifted() {
+		t.Fatal("a blocked full run wrote a generation")
+	}
+	full("nothing changed", true)
+	if d, err := s.IndexDrift(ctx, c.Name, 0); err != nil || d {
+		t.Fatalf("the new generation's index drifted: %v, %v", d, err)
+	}
+	full("after the rewrite", false)
 }

@@ -285,21 +285,6 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 
 	w := &fullWriter{store: e.store, conn: c.Name, limit: deltaLimit(len(old)), off: o.DryRun, cached: old}
 	defer w.abort()
-	if !o.DryRun && len(old) > 0 {
-		// Changes applied in place leave the served generation's index keys
-		// growing beside its records; once they outnumber the entries, the
-		// run writes a new generation, as the first full sync did.
-		drift, err := e.store.IndexDrift(c.Name, len(old))
-		if err != nil {
-			return false, fmt.Errorf("sync %s: %w", c.Name, err)
-		}
-		if drift {
-			e.log.Info("full run writes a new cache generation: the index has grown beside it", "connector", c.Name)
-			if err := w.spill(ctx); err != nil {
-				return false, err
-			}
-		}
-	}
 	read := src.Full
 	if ks, ok := src.(KnownFullSource); ok {
 		read = func(ctx context.Context, emit func(*cache.Entry) error) (Listing, error) {
@@ -375,9 +360,24 @@ func (e *Engine) full(ctx context.Context, c *config.Connector, src Source, o Op
 	if o.DryRun {
 		return false, nil
 	}
+	if w.gen == nil && len(old) > 0 {
+		// Changes applied in place leave the served generation's index keys
+		// growing beside its records; once they outnumber the entries, the
+		// run writes a new generation, changed or not.
+		drift, err := e.store.IndexDrift(ctx, c.Name, len(old))
+		if err != nil {
+			return false, fmt.Errorf("sync %s: %w", c.Name, err)
+		}
+		if drift {
+			e.log.Info("full run writes a new cache generation: the index has grown beside it", "connector", c.Name)
+			if err := w.spill(ctx); err != nil {
+				return false, err
+			}
+		}
+	}
 	res.End = e.now().UTC()
 	res.Duration = res.End.Sub(res.Start)
-	if res.Added+res.Updated+res.Deleted == 0 && res.DeletesPaused == 0 {
+	if w.gen == nil && res.Added+res.Updated+res.Deleted == 0 && res.DeletesPaused == 0 {
 		// Nothing changed: keep the served generation, store the cursor.
 		return true, e.store.SaveCursor(ctx, c.Name, listing.Cursor, &res.Run)
 	}
