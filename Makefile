@@ -60,6 +60,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $${FUZZTIME:-30s} ./cache/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEntry$$' -fuzztime $${FUZZTIME:-30s} ./cache/
 	$(GO) test -run '^$$' -fuzz '^FuzzReadRecord$$' -fuzztime $${FUZZTIME:-30s} ./cache/
+	$(GO) test -run '^$$' -fuzz '^FuzzIndexRecords$$' -fuzztime $${FUZZTIME:-30s} ./cache/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAgentFile$$' -fuzztime $${FUZZTIME:-30s} ./config/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeBindFailure$$' -fuzztime $${FUZZTIME:-30s} ./dirtype/
 	$(GO) test -run '^$$' -fuzz '^FuzzSealer$$' -fuzztime $${FUZZTIME:-30s} ./internal/fakecloud/
