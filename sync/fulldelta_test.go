@@ -64,7 +64,7 @@ func TestFullRunAppliesSmallPlanAsDelta(t *testing.T) {
 	}
 	// A run killed while reading writes nothing.
 	before, want := servedGen(t, s), dump(t, s)
-	killed := &killedSource{Source: src, after: n / 2}
+	killed := &cutSource{Source: src, after: n / 2, err: context.Canceled}
 	if _, err := e.Run(ctx, c, killed, dirsync.Options{Mode: dirsync.ModeFull}); err == nil {
 		t.Fatal("a killed full run succeeded")
 	}
@@ -118,35 +118,20 @@ func TestFullRunAppliesSmallPlanAsDelta(t *testing.T) {
 	}
 }
 
-// killedSource fails its full listing after some entries, as a process
-// killed while reading.
-type killedSource struct {
+// cutSource lists the first after entries of its source; beyond them it
+// fails with err, as a process killed while reading, or with err nil
+// leaves the rest out, as an upstream answering partially.
+type cutSource struct {
 	*memsource.Source
 	after int
+	err   error
 }
 
-func (k *killedSource) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
+func (k *cutSource) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
 	n := 0
 	return k.Source.Full(ctx, func(e *cache.Entry) error {
 		if n++; n > k.after {
-			return context.Canceled
-		}
-		return emit(e)
-	})
-}
-
-// shortSource lists only the first keep entries of its source, as an
-// upstream answering partially.
-type shortSource struct {
-	*memsource.Source
-	keep int
-}
-
-func (k *shortSource) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsync.Listing, error) {
-	n := 0
-	return k.Source.Full(ctx, func(e *cache.Entry) error {
-		if n++; n > k.keep {
-			return nil
+			return k.err
 		}
 		return emit(e)
 	})
@@ -278,7 +263,7 @@ func TestFullRunRewritesADriftedIndex(t *testing.T) {
 	// Blocked: a listing that lost most users.
 	before := servedGen(t, s)
 	var blocked *dirsync.BlockedError
-	if _, err := e.Run(ctx, c, &shortSource{Source: src, keep: 2}, dirsync.Options{Mode: dirsync.ModeFull}); !errors.As(err, &blocked) {
+	if _, err := e.Run(ctx, c, &cutSource{Source: src, after: 2}, dirsync.Options{Mode: dirsync.ModeFull}); !errors.As(err, &blocked) {
 		t.Fatalf("a full run listing 2 of %d users: %v, want blocked", n, err)
 	}
 	if servedGen(t, s) != before || !drifted() {
