@@ -104,6 +104,10 @@ func (s *Store) Position() (seq uint64, at time.Time, err error) {
 // in: "" for a cache that never took part in a cluster, or whose position
 // an older release stored.
 func (s *Store) LogPosition() (log string, seq uint64, at time.Time, err error) {
+	// Read once the commit that stored it is visible to views: a caller
+	// that reads a position and then opens a view sees that state.
+	s.visMu.RLock()
+	defer s.visMu.RUnlock()
 	err = s.db.View(func(txn *badger.Txn) error {
 		p, err := readPosition(txn)
 		log, seq, at = p.log, p.seq, p.at

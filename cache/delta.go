@@ -146,6 +146,8 @@ func (s *Store) applyInTxn(ctx context.Context, conn string, d *Delta, cursor []
 		}
 		return counts, w.wrap(err)
 	}
+	s.visMu.Lock()
+	defer s.visMu.Unlock()
 	if err := txn.Commit(); err != nil {
 		return counts, w.wrap(err)
 	}

@@ -189,7 +189,9 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	g.s.writeMu.Lock()
 	defer g.s.writeMu.Unlock()
 	var old uint64
-	err := g.s.db.Update(func(txn *badger.Txn) error {
+	txn := g.s.db.NewTransaction(true)
+	defer txn.Discard()
+	err := func() error {
 		var err error
 		if old, err = currentGen(txn, g.conn); err != nil {
 			return err
@@ -211,7 +213,13 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 			}
 		}
 		return g.s.stamp(ctx, txn, g.replay, func() (*Record, error) { return g.record(ctx, txn, cursor, run) })
-	})
+	}()
+	if err == nil {
+		g.s.visMu.Lock()
+		if err = txn.Commit(); err != nil {
+			g.s.visMu.Unlock()
+		}
+	}
 	g.done = true
 	if err != nil {
 		g.dropSelf()
@@ -223,6 +231,7 @@ func (g *Generation) Commit(ctx context.Context, cursor []byte, run *Run) error 
 	}
 	err = g.s.loadServed()
 	g.s.committed()
+	g.s.visMu.Unlock()
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,12 @@ type Store struct {
 	shared   *sharedTxn
 	renewing bool
 
+	// visMu is write-held by a commit that changes what views see, from
+	// its transaction's commit until views see it (served, version), and
+	// read-held by LogPosition, so a position is never read ahead of the
+	// state it names.
+	visMu sync.RWMutex
+
 	// served caches the current generation of each connector so a View
 	// does not read the pointers from the database; it is replaced after
 	// every flip (see View for why that is consistent).
