@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dirgate/dirgate/internal/testlog"
 	"github.com/dirgate/dirgate/metrics"
 )
 
@@ -58,24 +58,6 @@ func (f *flakyThrottle) Reset(ctx context.Context, table, key string) error {
 	return f.MemoryThrottle.Reset(ctx, table, key)
 }
 
-// syncLog is a log buffer safe for concurrent writes.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // throttleShared reads the dirgate_throttle_shared gauge.
 func throttleShared(t *testing.T) float64 {
 	t.Helper()
@@ -101,7 +83,7 @@ func TestFallbackThrottle(t *testing.T) {
 	l := Limit{Failures: 3, Window: 10 * time.Minute, Lockout: 15 * time.Minute}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	shared := &flakyThrottle{MemoryThrottle: NewMemoryThrottle(100)}
-	var logs syncLog
+	var logs testlog.Buffer
 	f := NewFallback(shared, NewMemoryThrottle(100), slog.New(slog.NewTextHandler(&logs, nil)))
 	f.RetryEvery = 0 // every call tries the store again
 	fail := func(key string) Counter {
