@@ -11,9 +11,8 @@ import (
 
 	"github.com/dirgate/dirgate/agent/client"
 	"github.com/dirgate/dirgate/agent/hub"
-	"github.com/dirgate/dirgate/agent/pki"
-	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/sync/agentsource/agenttest"
 )
 
 // replica is one hub replica of a test cluster; peers is what its
@@ -29,15 +28,7 @@ type replica struct {
 // cluster's replicas do, each naming no peers yet.
 func cluster(t *testing.T, n int) []*replica {
 	t.Helper()
-	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := cache.Open(t.TempDir(), cache.Options{InMemory: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	ca, store := agenttest.NewCAAndStore(t)
 	var rs []*replica
 	for i := range n {
 		r := &replica{}

@@ -32,6 +32,30 @@ type Hub struct {
 // when the test ends.
 func NewHub(t testing.TB) *Hub {
 	t.Helper()
+	ca, store := NewCAAndStore(t)
+	h, err := hub.New(hub.Config{CA: ca, Replica: "test", Heartbeat: time.Second}, store, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h.Handler())
+	srv.EnableHTTP2 = true
+	if srv.TLS, err = h.TLSConfig([]string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.StartTLS()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = h.Run(ctx); close(done) }()
+	// Registered after the store's Close, so it runs before it.
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	return &Hub{Hub: h, URL: srv.URL, CA: ca}
+}
+
+// NewCAAndStore returns a new agent CA and a fresh in-memory cache for a
+// hub's agents; the cache closes when the test ends, after the cleanups
+// registered later.
+func NewCAAndStore(t testing.TB) (*pki.CA, *cache.Store) {
+	t.Helper()
 	ca, err := pki.LoadOrCreate(filepath.Join(t.TempDir(), "ca"))
 	if err != nil {
 		t.Fatal(err)
@@ -40,23 +64,8 @@ func NewHub(t testing.TB) *Hub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := hub.New(hub.Config{CA: ca, Replica: "test", Heartbeat: time.Second}, store, slog.New(slog.DiscardHandler))
-	if err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h.Handler())
-	srv.EnableHTTP2 = true
-	if srv.TLS, err = h.TLSConfig([]string{"127.0.0.1"}); err != nil {
-		store.Close()
-		t.Fatal(err)
-	}
-	srv.StartTLS()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = h.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; srv.Close(); store.Close() })
-	return &Hub{Hub: h, URL: srv.URL, CA: ca}
+	t.Cleanup(func() { store.Close() })
+	return ca, store
 }
 
 // Agent is a running agent.
