@@ -35,6 +35,7 @@ import (
 	"github.com/dirgate/dirgate/cache"
 	"github.com/dirgate/dirgate/cloudapi"
 	"github.com/dirgate/dirgate/config"
+	"github.com/dirgate/dirgate/internal/readahead"
 	dirsync "github.com/dirgate/dirgate/sync"
 )
 
@@ -385,53 +386,35 @@ func (r *round) userScope(known dirsync.Known) func(string) bool {
 // requested and decoded while fn takes the objects of the last one, in
 // their order.
 func (s *Source) follow(ctx context.Context, link string, fn func(*object) error) (string, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	pages := make(chan fetched, 1)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s.fetch(ctx, link, pages)
-	}()
-	defer func() { cancel(); <-done }()
-	for f := range pages {
-		if f.err != nil {
-			return "", f.err
-		}
-		for i := range f.page.Value {
-			if err := fn(&f.page.Value[i]); err != nil {
-				return "", err
+	var deltaLink string
+	err := readahead.Run(ctx, 1, func(ctx context.Context, yield func(*page) error) error {
+		return s.fetch(ctx, link, yield)
+	}, func(p *page) error {
+		for i := range p.Value {
+			if err := fn(&p.Value[i]); err != nil {
+				return err
 			}
 		}
-		if f.page.DeltaLink != "" {
-			return f.page.DeltaLink, nil
-		}
+		deltaLink = p.DeltaLink
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
-	return "", ctx.Err() // the pages stopped early: ctx ended
+	return deltaLink, nil
 }
 
-// fetched is a page read, or the error that ended the reading.
-type fetched struct {
-	page *page
-	err  error
-}
-
-// fetch sends the pages of a round from link to out until the deltaLink's
-// page, an error (sent last) or the end of ctx; it closes out.
-func (s *Source) fetch(ctx context.Context, link string, out chan<- fetched) {
-	defer close(out)
-	send := func(f fetched) bool {
-		select {
-		case out <- f:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
+// fetch passes the pages of a round from link to yield, up to the
+// deltaLink's page.
+func (s *Source) fetch(ctx context.Context, link string, yield func(*page) error) error {
 	size := 0
 	for pages := 0; ; pages++ {
 		p, err := s.getPage(ctx, link, pages, size)
-		if !send(fetched{p, err}) || err != nil || p.DeltaLink != "" {
-			return
+		if err != nil {
+			return err
+		}
+		if err := yield(p); err != nil || p.DeltaLink != "" {
+			return err
 		}
 		link, size = p.NextLink, len(p.Value)
 	}

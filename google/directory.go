@@ -10,6 +10,7 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/dirgate/dirgate/cloudapi"
+	"github.com/dirgate/dirgate/internal/readahead"
 )
 
 // Page sizes: the Directory API's largest.
@@ -132,30 +133,9 @@ const maxPages = 1 << 20
 // request and its mapping no longer add up, and neither does fn's Send
 // wait for the engine.
 func (s *Source) list(ctx context.Context, u *url.URL, fn func(*page) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pages := make(chan *page) // unbuffered: one page read ahead of fn, at most
-	var err error             // read's; set before pages is closed
-	go func() {
-		defer close(pages)
-		err = s.readPages(ctx, u, func(p *page) error {
-			select {
-			case pages <- p:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	for p := range pages {
-		if ferr := fn(p); ferr != nil {
-			cancel()
-			for range pages { // the page being read, if any, is dropped
-			}
-			return ferr
-		}
-	}
-	return err
+	return readahead.Run(ctx, 0, func(ctx context.Context, yield func(*page) error) error {
+		return s.readPages(ctx, u, yield)
+	}, fn)
 }
 
 // readPages reads the pages of the listing at u one after the other and

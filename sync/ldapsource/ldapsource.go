@@ -17,6 +17,7 @@ import (
 	"github.com/dirgate/dirgate/config"
 	"github.com/dirgate/dirgate/dirtype"
 	"github.com/dirgate/dirgate/filter"
+	"github.com/dirgate/dirgate/internal/readahead"
 	dirsync "github.com/dirgate/dirgate/sync"
 	"github.com/dirgate/dirgate/upstream"
 )
@@ -204,31 +205,9 @@ func (s *Source) Full(ctx context.Context, emit func(*cache.Entry) error) (dirsy
 // upstream and the cache writes proceed side by side instead of taking
 // turns.
 func (s *Source) paged(ctx context.Context, conn *ldap.Conn, base, query string, attrs []string, fn func(*ldap.Entry) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ahead := make(chan *ldap.Entry, 2*max(s.conn.PageSize, 1))
-	readErr := make(chan error, 1)
-	go func() {
-		defer close(ahead)
-		readErr <- s.readPages(ctx, conn, base, query, attrs, func(e *ldap.Entry) error {
-			select {
-			case ahead <- e:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	for e := range ahead {
-		if err := fn(e); err != nil {
-			cancel()
-			for range ahead { // let the reader see the cancellation and end
-			}
-			<-readErr
-			return err
-		}
-	}
-	return <-readErr
+	return readahead.Run(ctx, 2*max(s.conn.PageSize, 1), func(ctx context.Context, yield func(*ldap.Entry) error) error {
+		return s.readPages(ctx, conn, base, query, attrs, yield)
+	}, fn)
 }
 
 // readPages is paged's reading half: it passes every entry of every page
